@@ -1,0 +1,45 @@
+//! Compiles `vendor-protos/` with protox (a Rust protobuf compiler, so no
+//! `protoc` is needed on the build machine) and generates prost types.
+//! The encoded descriptor set is kept in OUT_DIR: the JSON codec reads it at
+//! run time through prost-reflect.
+
+use std::path::PathBuf;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?).join("../vendor-protos");
+    println!("cargo:rerun-if-changed={}", root.display());
+
+    let mut files = Vec::new();
+    collect_protos(&root, &root, &mut files)?;
+    files.sort();
+
+    let fds = protox::compile(&files, [&root])?;
+    let out = PathBuf::from(std::env::var("OUT_DIR")?);
+    std::fs::write(
+        out.join("mesos_descriptor_set.bin"),
+        prost::Message::encode_to_vec(&fds),
+    )?;
+
+    prost_build::Config::new()
+        .include_file("_includes.rs")
+        .compile_fds(fds)?;
+    Ok(())
+}
+
+fn collect_protos(
+    root: &std::path::Path,
+    dir: &std::path::Path,
+    out: &mut Vec<String>,
+) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(dir)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_protos(root, &path, out)?;
+        } else if path.extension().is_some_and(|e| e == "proto") {
+            if let Ok(rel) = path.strip_prefix(root) {
+                out.push(rel.to_string_lossy().into_owned());
+            }
+        }
+    }
+    Ok(())
+}
