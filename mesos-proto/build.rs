@@ -22,6 +22,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     prost_build::Config::new()
         .include_file("_includes.rs")
+        .enable_type_names()
         .compile_fds(fds)?;
     Ok(())
 }

@@ -73,7 +73,11 @@ fn walk_message(prefix: &str, m: &DescriptorProto, msgs: &mut Vec<Value>, enums:
             o.insert("deprecated".into(), json!(true));
         }
         if let Some(i) = f.oneof_index {
-            let oneof = m.oneof_decl.get(i as usize).map(|d| d.name()).unwrap_or("?");
+            let oneof = m
+                .oneof_decl
+                .get(i as usize)
+                .map(|d| d.name())
+                .unwrap_or("?");
             o.insert("oneof".into(), json!(oneof));
         }
         fields.push(Value::Object(o));
@@ -88,7 +92,11 @@ fn walk_message(prefix: &str, m: &DescriptorProto, msgs: &mut Vec<Value>, enums:
 }
 
 fn walk_enum(prefix: &str, e: &EnumDescriptorProto) -> Value {
-    let values: Vec<Value> = e.value.iter().map(|v| json!([v.name(), v.number()])).collect();
+    let values: Vec<Value> = e
+        .value
+        .iter()
+        .map(|v| json!([v.name(), v.number()]))
+        .collect();
     json!({"name": format!("{prefix}.{}", e.name()), "values": values})
 }
 
@@ -134,8 +142,12 @@ fn fields_by_number(msg: &Value) -> Value {
 
 #[test]
 fn our_protos_match_the_upstream_wire_schema_field_for_field() {
-    let raw = std::fs::read_to_string(schema_path())
-        .unwrap_or_else(|e| panic!("cannot read the wire schema at {}: {e}", schema_path().display()));
+    let raw = std::fs::read_to_string(schema_path()).unwrap_or_else(|e| {
+        panic!(
+            "cannot read the wire schema at {}: {e}",
+            schema_path().display()
+        )
+    });
     let schema: Value = serde_json::from_str(&raw).expect("wire schema is JSON");
     let fds = FileDescriptorSet::decode(mesos_proto::FILE_DESCRIPTOR_SET).expect("descriptor set");
     let ours: BTreeMap<&str, _> = fds.file.iter().map(|f| (f.name(), f)).collect();
@@ -151,7 +163,10 @@ fn our_protos_match_the_upstream_wire_schema_field_for_field() {
         compared.0 += 1;
         let mut top = Vec::new();
         top.push(("package", json!(f.package())));
-        top.push(("syntax", json!(f.syntax.clone().unwrap_or_else(|| "proto2".into()))));
+        top.push((
+            "syntax",
+            json!(f.syntax.clone().unwrap_or_else(|| "proto2".into())),
+        ));
         top.push(("imports", json!(f.dependency)));
         let mut opts = Map::new();
         if let Some(o) = &f.options {
@@ -184,9 +199,19 @@ fn our_protos_match_the_upstream_wire_schema_field_for_field() {
             match ours_m.get(name) {
                 None => diffs.push(format!("{path}: message {name} missing in ours")),
                 Some(om) => {
-                    diff(&format!("{path}:{name}"), &fields_by_number(om), &fields_by_number(tm), &mut diffs);
+                    diff(
+                        &format!("{path}:{name}"),
+                        &fields_by_number(om),
+                        &fields_by_number(tm),
+                        &mut diffs,
+                    );
                     let order = |m: &Value| -> Vec<Value> {
-                        m["fields"].as_array().into_iter().flatten().map(|f| f["number"].clone()).collect()
+                        m["fields"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .map(|f| f["number"].clone())
+                            .collect()
                     };
                     if order(om) != order(tm) {
                         diffs.push(format!("{path}:{name}: field declaration order differs"));
@@ -199,7 +224,12 @@ fn our_protos_match_the_upstream_wire_schema_field_for_field() {
                 diffs.push(format!("{path}: message {name} extra in ours"));
             }
         }
-        diff(&format!("{path}:enums"), &by_name(&enums), &by_name(&theirs_enums), &mut diffs);
+        diff(
+            &format!("{path}:enums"),
+            &by_name(&enums),
+            &by_name(&theirs_enums),
+            &mut diffs,
+        );
     }
 
     for d in &diffs {
@@ -212,6 +242,14 @@ fn our_protos_match_the_upstream_wire_schema_field_for_field() {
         compared.2,
         diffs.len()
     );
-    assert!(compared.0 >= 44, "the schema lists 44 files; compared only {}", compared.0);
-    assert!(diffs.is_empty(), "{} differences from the upstream wire schema (see DIFF lines)", diffs.len());
+    assert!(
+        compared.0 >= 44,
+        "the schema lists 44 files; compared only {}",
+        compared.0
+    );
+    assert!(
+        diffs.is_empty(),
+        "{} differences from the upstream wire schema (see DIFF lines)",
+        diffs.len()
+    );
 }

@@ -1,10 +1,25 @@
-//! Mesos wire types and codecs.
+//! Mesos wire types and the codecs every other crate speaks.
+//!
+//! - the prost-generated types for every upstream package, under their
+//!   protobuf package paths: `mesos::v1::scheduler::Call`, `mesos::internal::RunTaskMessage`, ...
+//!   (every message implements `prost::Name`, so its full type name is known);
+//! - [`json`]: the Mesos JSON mapping (stout's, not proto3's);
+//! - [`recordio`]: the `<length>\n<bytes>` stream framing;
+//! - [`convert`]: v0 ⇄ v1 re-encoding between twin messages;
+//! - [`resources`]: the `Resources` arithmetic with upstream semantics.
+//!
+//! This crate does no I/O.
 
 #[allow(clippy::all, missing_docs, rust_2018_idioms)]
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/_includes.rs"));
 }
 pub use generated::*;
+
+pub mod convert;
+pub mod json;
+pub mod recordio;
+pub mod resources;
 
 /// The encoded `FileDescriptorSet` of every file under `vendor-protos/`.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
