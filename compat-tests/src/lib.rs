@@ -1,1 +1,397 @@
-//! Shared helpers for the compat tests.
+//! Harness for behaviour seen from outside: it starts real `mesos-master`
+//! and `mesos-agent` processes (or points at an already running cluster),
+//! runs real client programs against them, and speaks raw HTTP so tests see
+//! exactly what a client sees.
+//!
+//! Conformance kit: set `MESOS_COMPAT_MASTER=host:port` and
+//! `MESOS_COMPAT_AGENT=host:port` to run the third-party client tests
+//! against any running Mesos cluster (ours or upstream's) instead of
+//! starting ours.
+//!
+//! Processes we start are killed by pid when their handle drops; nothing is
+//! ever killed by name.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A child process that is killed (by its pid) and reaped on drop.
+pub struct Spawned {
+    pub name: String,
+    pub child: Child,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A port that was free a moment ago on 127.0.0.1.
+pub fn free_port() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    l.local_addr().expect("local addr").port()
+}
+
+/// The workspace's target directory for the current profile
+/// (`target/debug` when this runs from `target/debug/deps/<test>`).
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("current exe");
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+/// Path of one of our binaries; fails loudly when it was not built, because
+/// a silently skipped end-to-end test would prove nothing.
+pub fn our_binary(name: &str) -> PathBuf {
+    let p = target_dir().join(name);
+    assert!(
+        p.exists(),
+        "{} is missing: build the workspace binaries first (`cargo build --workspace --bins`)",
+        p.display()
+    );
+    p
+}
+
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// The Python interpreter of the venv `.ci/setup-python.sh` creates.
+pub fn venv_python() -> PathBuf {
+    let venv = std::env::var_os("MESOS_COMPAT_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join(".venv"));
+    let py = venv.join("bin/python");
+    let ok = Command::new(&py)
+        .args(["-c", "import pymesos"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(
+        ok,
+        "pymesos is not installed in {}: run `bash .ci/setup-python.sh` first",
+        venv.display()
+    );
+    py
+}
+
+pub fn client_script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients").join(name)
+}
+
+/// A master and one agent: either started here, or given by
+/// `MESOS_COMPAT_MASTER` / `MESOS_COMPAT_AGENT`.
+pub struct Cluster {
+    pub master: String,
+    pub agent: String,
+    pub work_dir: PathBuf,
+    pub external: bool,
+    procs: Vec<Spawned>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+pub struct ClusterOptions {
+    pub agent_resources: String,
+    pub agent_flags: Vec<String>,
+    pub master_flags: Vec<String>,
+}
+
+impl Default for ClusterOptions {
+    fn default() -> Self {
+        ClusterOptions {
+            agent_resources: "cpus:4;mem:4096;disk:4096;ports:[31000-32000]".into(),
+            agent_flags: Vec::new(),
+            master_flags: Vec::new(),
+        }
+    }
+}
+
+impl Cluster {
+    /// A cluster for the third-party client tests: external when the
+    /// conformance-kit variables are set, else ours.
+    pub fn for_clients() -> Cluster {
+        match (std::env::var("MESOS_COMPAT_MASTER"), std::env::var("MESOS_COMPAT_AGENT")) {
+            (Ok(master), Ok(agent)) => Cluster {
+                master,
+                agent,
+                work_dir: PathBuf::new(),
+                external: true,
+                procs: Vec::new(),
+                _tmp: None,
+            },
+            _ => Cluster::start(ClusterOptions::default()),
+        }
+    }
+
+    /// Starts our master and one agent on free loopback ports and waits until
+    /// the agent has registered.
+    pub fn start(opts: ClusterOptions) -> Cluster {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let work_dir = tmp.path().to_path_buf();
+        let mport = free_port();
+        let aport = free_port();
+        let mlog = std::fs::File::create(work_dir.join("master.log")).expect("log");
+        let master = Command::new(our_binary("mesos-master"))
+            .arg("--ip=127.0.0.1")
+            .arg(format!("--port={mport}"))
+            .arg(format!("--work_dir={}", work_dir.join("master").display()))
+            .args(&opts.master_flags)
+            .stdout(mlog.try_clone().expect("log"))
+            .stderr(mlog)
+            .spawn()
+            .expect("spawn mesos-master");
+        let master = Spawned { name: "mesos-master".into(), child: master };
+        let master_addr = format!("127.0.0.1:{mport}");
+        wait_for(Duration::from_secs(20), "master /health", || {
+            http_get(&master_addr, "/health").map(|r| r.status == 200).unwrap_or(false)
+        });
+        let alog = std::fs::File::create(work_dir.join("agent.log")).expect("log");
+        let agent = Command::new(our_binary("mesos-agent"))
+            .arg(format!("--master={master_addr}"))
+            .arg("--ip=127.0.0.1")
+            .arg("--hostname=127.0.0.1")
+            .arg(format!("--port={aport}"))
+            .arg(format!("--work_dir={}", work_dir.join("agent").display()))
+            .arg(format!("--resources={}", opts.agent_resources))
+            .arg("--registration_backoff_factor=10ms")
+            .args(&opts.agent_flags)
+            .stdout(alog.try_clone().expect("log"))
+            .stderr(alog)
+            .spawn()
+            .expect("spawn mesos-agent");
+        let agent = Spawned { name: "mesos-agent".into(), child: agent };
+        let cluster = Cluster {
+            master: master_addr,
+            agent: format!("127.0.0.1:{aport}"),
+            work_dir,
+            external: false,
+            procs: vec![master, agent],
+            _tmp: Some(tmp),
+        };
+        wait_for(Duration::from_secs(30), "agent registration", || cluster.registered_agents() >= 1);
+        cluster
+    }
+
+    pub fn registered_agents(&self) -> usize {
+        self.master_state()
+            .and_then(|s| s["slaves"].as_array().map(|a| a.len()))
+            .unwrap_or(0)
+    }
+
+    pub fn master_state(&self) -> Option<serde_json::Value> {
+        let r = http_get(&self.master, "/master/state").ok()?;
+        serde_json::from_slice(&r.body).ok()
+    }
+
+    pub fn agent_state(&self) -> Option<serde_json::Value> {
+        let r = http_get(&self.agent, "/slave(1)/state").ok()?;
+        serde_json::from_slice(&r.body).ok()
+    }
+
+    /// Whether each started process is still alive (a crash is a failure).
+    pub fn assert_alive(&mut self) {
+        for p in &mut self.procs {
+            if let Ok(Some(status)) = p.child.try_wait() {
+                panic!("{} exited: {status}\n{}", p.name, self.logs());
+            }
+        }
+    }
+
+    /// The master's and agent's logs, for failure messages.
+    pub fn logs(&self) -> String {
+        if self.external {
+            return String::new();
+        }
+        let mut out = String::new();
+        for name in ["master.log", "agent.log"] {
+            let text = std::fs::read_to_string(self.work_dir.join(name)).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(60).collect();
+            out.push_str(&format!("---- {name} (last lines) ----\n"));
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out after {timeout:?} waiting for {what}");
+}
+
+/// One HTTP response as a client sees it.
+#[derive(Debug)]
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("body is not JSON ({e}): {}", self.text()))
+    }
+}
+
+pub fn http_get(addr: &str, path: &str) -> std::io::Result<RawResponse> {
+    http_request(addr, "GET", path, &[], &[])
+}
+
+/// A minimal HTTP/1.1 client over a fresh connection (`Connection: close`),
+/// which reads a full response (Content-Length, chunked, or to EOF). Used for
+/// non-streaming requests only.
+pub fn http_request(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> std::io::Result<RawResponse> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str(&format!("Content-Length: {}\r\n\r\n", body.len()));
+    s.write_all(req.as_bytes())?;
+    s.write_all(body)?;
+    let mut r = BufReader::new(s);
+    read_response_head(&mut r).and_then(|(status, headers)| {
+        let chunked = headers
+            .iter()
+            .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+        let len = headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("content-length"))
+            .and_then(|(_, v)| v.trim().parse::<usize>().ok());
+        let mut body = Vec::new();
+        if chunked {
+            loop {
+                let size = read_chunk_size(&mut r)?;
+                if size == 0 {
+                    break;
+                }
+                let mut chunk = vec![0; size];
+                r.read_exact(&mut chunk)?;
+                body.extend_from_slice(&chunk);
+                let mut crlf = [0u8; 2];
+                r.read_exact(&mut crlf)?;
+            }
+        } else if let Some(n) = len {
+            body.resize(n, 0);
+            r.read_exact(&mut body)?;
+        } else {
+            r.read_to_end(&mut body)?;
+        }
+        Ok(RawResponse { status, headers, body })
+    })
+}
+
+pub fn read_response_head(r: &mut impl BufRead) -> std::io::Result<(u16, Vec<(String, String)>)> {
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let status = line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
+    let mut headers = Vec::new();
+    loop {
+        let mut h = String::new();
+        r.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.push((k.trim().to_string(), v.trim().to_string()));
+        }
+    }
+    Ok((status, headers))
+}
+
+pub fn read_chunk_size(r: &mut impl BufRead) -> std::io::Result<usize> {
+    let mut line = String::new();
+    r.read_line(&mut line)?;
+    let hex = line.trim().split(';').next().unwrap_or("");
+    usize::from_str_radix(hex, 16).map_err(|e| std::io::Error::other(format!("bad chunk size {line:?}: {e}")))
+}
+
+/// Runs a client program to completion (bounded by `timeout`), returning its
+/// stdout lines that parse as JSON objects (the clients report through them)
+/// and the whole output for failure messages.
+pub fn run_client(mut cmd: Command, timeout: Duration) -> (Vec<serde_json::Value>, String, std::process::ExitStatus) {
+    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn client");
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err_t = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Ok(Some(st)) = child.try_wait() {
+            break st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().expect("wait");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let out = out_t.join().unwrap_or_default();
+    let err = err_t.join().unwrap_or_default();
+    let events = out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v.is_object())
+        .collect();
+    (events, format!("--- stdout ---\n{out}\n--- stderr ---\n{err}"), status)
+}
+
+/// URL-encodes a query value.
+pub fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
+pub fn path_str(p: &Path) -> String {
+    p.to_string_lossy().into_owned()
+}

@@ -1,1 +1,43 @@
-//! (being written)
+//! Mesos's libprocess wire protocol, for the master, agent, executor and
+//! driver: [`Upid`]s, one-way HTTP messages ([`Message`], [`Transport`]),
+//! links and `exited` notifications, and an HTTP [`Server`] with
+//! libprocess-style routing (`/<process id>/<route>`, delegate, longest
+//! prefix).
+//!
+//! This crate owns the transport only. It never decodes message bodies,
+//! negotiates content types or knows any Mesos message; components do.
+//!
+//! Modules:
+//! - [`upid`]: `id@ip:port` parsing and formatting.
+//! - [`message`]: message framing and recognition.
+//! - [`transport`]: outbound connections, links, exited events.
+//! - [`routing`]: path → (process, route) as pure functions.
+//! - [`http`]: request/response/body types handlers use.
+//! - [`server`]: the listener serving messages and HTTP routes.
+
+pub mod http;
+pub mod message;
+pub mod routing;
+pub mod server;
+pub mod transport;
+pub mod upid;
+
+pub use http::{handler, Body, Handler, Request, RequestExt, Response};
+pub use message::Message;
+pub use server::{Processes, Server, ServerBuilder};
+pub use transport::{MessageFilter, Transport};
+pub use upid::Upid;
+
+/// Errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid UPID '{input}': {reason}")]
+    InvalidUpid { input: String, reason: &'static str },
+    #[error("failed to resolve host '{host}': {reason}")]
+    Resolve { host: String, reason: String },
+    #[error("failed to bind {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+}

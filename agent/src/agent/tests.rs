@@ -1,0 +1,761 @@
+//! Actor tests: a real actor with a recording outbox in place of the
+//! network, a fake `mesos-executor` script in place of the command
+//! executor, and executor API calls injected as inputs.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use libprocess::{Message, Upid};
+use mesos_proto::mesos::internal as msgs;
+use mesos_proto::mesos::task_status::{Reason, Source};
+use mesos_proto::mesos::v1::executor::{call, event, Call, Event};
+use mesos_proto::mesos::{
+    command_info, executor_info, CommandInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId,
+    TaskGroupInfo, TaskId, TaskInfo, TaskState,
+};
+use mesos_proto::resources::Resources;
+use prost::Message as _;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+use super::*;
+use crate::flags::Parsed;
+use crate::http::files::Files;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct Recorder {
+    sent: Mutex<Vec<(Upid, String, Bytes)>>,
+    links: Mutex<Vec<Upid>>,
+    notify: Notify,
+}
+
+impl Outbox for Recorder {
+    fn send(&self, to: &Upid, name: &str, body: Bytes) {
+        self.sent.lock().unwrap().push((to.clone(), name.to_string(), body));
+        self.notify.notify_waiters();
+    }
+    fn link(&self, to: &Upid) {
+        self.links.lock().unwrap().push(to.clone());
+    }
+}
+
+struct Harness {
+    inbox: mpsc::UnboundedSender<Input>,
+    messages: mpsc::UnboundedSender<Message>,
+    out: Arc<Recorder>,
+    /// Index of the first recorded message not yet consumed by `expect`.
+    cursor: Mutex<usize>,
+    master: Upid,
+    work_dir: tempfile::TempDir,
+    _launcher: tempfile::TempDir,
+    launcher_dir: PathBuf,
+    files: Files,
+}
+
+/// The fake command executor: records its argv and environment, then waits
+/// until the test creates `exit_now` in its sandbox and exits with 3.
+const FAKE_EXECUTOR: &str = r#"#!/bin/sh
+echo "$0 $@" > argv.txt
+env > env.txt
+while [ ! -f exit_now ]; do sleep 0.05; done
+exit 3
+"#;
+
+fn harness(extra: &[&str]) -> Harness {
+    let work_dir = tempfile::tempdir().unwrap();
+    let launcher = tempfile::tempdir().unwrap();
+    let executor = launcher.path().join("mesos-executor");
+    std::fs::write(&executor, FAKE_EXECUTOR).unwrap();
+    std::fs::set_permissions(&executor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let work = format!("--work_dir={}", work_dir.path().display());
+    let launcher_flag = format!("--launcher_dir={}", launcher.path().display());
+    let mut args = vec![
+        "mesos-agent",
+        "--master=127.0.0.1:5050",
+        &work,
+        &launcher_flag,
+        "--registration_backoff_factor=10ms",
+        "--resources=cpus:4;mem:4096;disk:1000;ports:[31000-32000]",
+    ];
+    args.extend_from_slice(extra);
+    let flags = match Flags::load(args).unwrap() {
+        Parsed::Run(f) => Arc::new(*f),
+        Parsed::Print(_) => unreachable!(),
+    };
+    let resources = crate::info::detect_resources(flags.resources.as_deref(), "*", work_dir.path()).unwrap();
+    let self_pid: Upid = "slave(1)@127.0.0.1:5051".parse().unwrap();
+    let info = crate::info::slave_info("agent-host".into(), 5051, &resources, vec![]);
+    let config = AgentConfig {
+        flags: flags.clone(),
+        self_pid,
+        info,
+        total_resources: resources,
+        master: crate::registration::parse_master("127.0.0.1:5050").unwrap(),
+        launcher_dir: launcher.path().to_path_buf(),
+        native_library: None,
+    };
+    let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
+    let (messages_tx, messages_rx) = mpsc::unbounded_channel();
+    let (_exited_tx, exited_rx) = mpsc::unbounded_channel();
+    let (containers_tx, containers_rx) = mpsc::unbounded_channel();
+    let (retries_tx, retries_rx) = mpsc::unbounded_channel();
+    let fetcher = crate::fetcher::Fetcher::new(None, None, Duration::from_secs(5)).unwrap();
+    let containerizer = Containerizer::new(fetcher, true, containers_tx);
+    let out = Arc::new(Recorder::default());
+    let files = Files::default();
+    let agent = Agent::new(config, out.clone(), containerizer, files.clone(), inbox_tx.clone(), retries_tx);
+    tokio::spawn(agent.run(AgentInputs {
+        inputs: inbox_rx,
+        messages: messages_rx,
+        exited: exited_rx,
+        containers: containers_rx,
+        retries: retries_rx,
+    }));
+    // Keep the exited sender alive for the actor's lifetime.
+    std::mem::forget(_exited_tx);
+    Harness {
+        inbox: inbox_tx,
+        messages: messages_tx,
+        out,
+        cursor: Mutex::new(0),
+        master: "master@127.0.0.1:5050".parse().unwrap(),
+        launcher_dir: launcher.path().canonicalize().unwrap(),
+        work_dir,
+        _launcher: launcher,
+        files,
+    }
+}
+
+impl Harness {
+    fn deliver<M: prost::Message + prost::Name>(&self, from: &Upid, message: &M) {
+        self.messages
+            .send(Message {
+                from: from.clone(),
+                to: AGENT_ID.to_string(),
+                name: M::full_name(),
+                body: Bytes::from(message.encode_to_vec()),
+            })
+            .unwrap();
+    }
+
+    /// Waits for the next message of type `M` sent after the cursor and
+    /// moves the cursor past it.
+    async fn expect<M: prost::Message + prost::Name + Default>(&self) -> (Upid, M) {
+        let name = M::full_name();
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let notified = self.out.notify.notified();
+            {
+                let sent = self.out.sent.lock().unwrap();
+                let mut cursor = self.cursor.lock().unwrap();
+                if let Some(i) = (*cursor..sent.len()).find(|i| sent[*i].1 == name) {
+                    *cursor = i + 1;
+                    let (to, _, body) = &sent[i];
+                    return (to.clone(), M::decode(&body[..]).unwrap());
+                }
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("no {name} was sent; sent: {:?}", self.names());
+            }
+        }
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.out.sent.lock().unwrap().iter().map(|(_, n, _)| n.clone()).collect()
+    }
+
+    async fn register(&self) -> String {
+        let (to, m) = self.expect::<msgs::RegisterSlaveMessage>().await;
+        assert_eq!(to, self.master);
+        assert_eq!(m.version.as_deref(), Some("1.11.0"));
+        assert!(m.slave.id.is_none());
+        self.deliver(
+            &self.master,
+            &msgs::SlaveRegisteredMessage {
+                slave_id: SlaveId { value: "S1".into() },
+                connection: Some(msgs::MasterSlaveConnection {
+                    total_ping_timeout_seconds: Some(75.0),
+                }),
+            },
+        );
+        self.wait_registered().await;
+        "S1".into()
+    }
+
+    async fn wait_registered(&self) {
+        for _ in 0..200 {
+            let metrics = self.query(Query::Metrics).await;
+            if metrics["slave/registered"] == 1.0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!("agent did not register");
+    }
+
+    async fn query<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Query) -> T {
+        let (tx, rx) = oneshot::channel();
+        self.inbox.send(Input::Query(make(tx))).unwrap();
+        tokio::time::timeout(WAIT, rx).await.unwrap().unwrap()
+    }
+
+    async fn state(&self) -> serde_json::Value {
+        self.query(Query::State).await
+    }
+
+    async fn call(&self, call: Call) -> CallReply {
+        let (tx, rx) = oneshot::channel();
+        self.inbox
+            .send(Input::ExecutorCall {
+                call,
+                accept: ContentType::Json,
+                reply: tx,
+            })
+            .unwrap();
+        tokio::time::timeout(WAIT, rx).await.unwrap().unwrap()
+    }
+
+    async fn subscribe(&self, framework: &str, executor: &str) -> EventReader {
+        let c = Call {
+            subscribe: Some(call::Subscribe::default()),
+            ..executor_call(framework, executor, call::Type::Subscribe)
+        };
+        match self.call(c).await {
+            CallReply::Stream(rx) => EventReader {
+                rx,
+                decoder: mesos_proto::recordio::Decoder::new(1 << 24),
+            },
+            other => panic!("SUBSCRIBE failed: {other:?}"),
+        }
+    }
+
+    /// The sandbox of the executor's latest run.
+    fn sandbox(&self, framework: &str, executor: &str) -> PathBuf {
+        crate::paths::executor_latest_run_path(self.work_dir.path(), "S1", framework, executor)
+    }
+}
+
+struct EventReader {
+    rx: mpsc::Receiver<Bytes>,
+    decoder: mesos_proto::recordio::Decoder,
+}
+
+impl EventReader {
+    async fn next(&mut self) -> Option<Event> {
+        loop {
+            if let Some(record) = self.decoder.next_record().unwrap() {
+                return Some(mesos_proto::json::decode::<Event>(&record).unwrap());
+            }
+            let chunk = tokio::time::timeout(WAIT, self.rx.recv()).await.expect("no event")?;
+            self.decoder.feed(&chunk);
+        }
+    }
+
+    async fn expect(&mut self, kind: event::Type) -> Event {
+        let e = self.next().await.unwrap_or_else(|| panic!("stream ended before {kind:?}"));
+        assert_eq!(e.r#type, Some(kind as i32), "unexpected event {e:?}");
+        e
+    }
+}
+
+fn executor_call(framework: &str, executor: &str, kind: call::Type) -> Call {
+    Call {
+        framework_id: mesos_proto::mesos::v1::FrameworkId { value: framework.into() },
+        executor_id: mesos_proto::mesos::v1::ExecutorId { value: executor.into() },
+        r#type: Some(kind as i32),
+        ..Default::default()
+    }
+}
+
+fn update_call(framework: &str, executor: &str, task: &str, state: TaskState) -> (Call, Vec<u8>) {
+    let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
+    let status = mesos_proto::mesos::v1::TaskStatus {
+        task_id: mesos_proto::mesos::v1::TaskId { value: task.into() },
+        state: state as i32,
+        source: Some(Source::Executor as i32),
+        uuid: Some(uuid.clone()),
+        executor_id: Some(mesos_proto::mesos::v1::ExecutorId { value: executor.into() }),
+        ..Default::default()
+    };
+    let c = Call {
+        update: Some(call::Update { status }),
+        ..executor_call(framework, executor, call::Type::Update)
+    };
+    (c, uuid)
+}
+
+fn framework(id: &str) -> FrameworkInfo {
+    FrameworkInfo {
+        user: String::new(),
+        name: "test-framework".into(),
+        id: Some(FrameworkId { value: id.into() }),
+        ..Default::default()
+    }
+}
+
+fn command_task(id: &str, command: &str) -> TaskInfo {
+    TaskInfo {
+        name: format!("task {id}"),
+        task_id: TaskId { value: id.into() },
+        slave_id: SlaveId { value: "S1".into() },
+        resources: Resources::parse("cpus:1;mem:128", "*").unwrap().to_v0(),
+        command: Some(CommandInfo {
+            value: Some(command.into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }
+}
+
+fn run_task(task: TaskInfo, pid: Option<&str>) -> msgs::RunTaskMessage {
+    msgs::RunTaskMessage {
+        framework: framework("F1"),
+        task,
+        pid: pid.map(String::from),
+        launch_executor: Some(true),
+        ..Default::default()
+    }
+}
+
+async fn wait_for_file(path: &Path) -> String {
+    for _ in 0..400 {
+        if let Ok(s) = std::fs::read_to_string(path) {
+            if !s.is_empty() {
+                return s;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("{} never appeared", path.display());
+}
+
+#[tokio::test]
+async fn registers_and_answers_pings_to_the_sender() {
+    let h = harness(&[]);
+    h.register().await;
+    assert!(h.out.links.lock().unwrap().contains(&h.master));
+    let observer: Upid = "slave-observer(1)@127.0.0.1:5050".parse().unwrap();
+    h.deliver(&observer, &msgs::PingSlaveMessage { connected: true });
+    let (to, pong) = h.expect::<msgs::PongSlaveMessage>().await;
+    assert_eq!(to, observer);
+    assert_eq!(pong.encode_to_vec().len(), 0, "pongs are empty");
+
+    // connected=false forces a re-registration with the agent's id.
+    h.deliver(&observer, &msgs::PingSlaveMessage { connected: false });
+    let (_, m) = h.expect::<msgs::ReregisterSlaveMessage>().await;
+    assert_eq!(m.slave.id.unwrap().value, "S1");
+    assert_eq!(m.version.as_deref(), Some("1.11.0"));
+}
+
+#[tokio::test]
+async fn registration_from_someone_else_is_ignored() {
+    let h = harness(&[]);
+    h.expect::<msgs::RegisterSlaveMessage>().await;
+    let impostor: Upid = "master@127.0.0.2:6060".parse().unwrap();
+    h.deliver(
+        &impostor,
+        &msgs::SlaveRegisteredMessage {
+            slave_id: SlaveId { value: "S9".into() },
+            connection: None,
+        },
+    );
+    // Registration keeps being retried.
+    h.expect::<msgs::RegisterSlaveMessage>().await;
+    let metrics = h.query(Query::Metrics).await;
+    assert_eq!(metrics["slave/registered"], 0.0);
+}
+
+#[tokio::test]
+async fn command_task_runs_through_the_executor_api() {
+    let h = harness(&[]);
+    h.register().await;
+    h.deliver(&h.master, &run_task(command_task("t1", "sleep 1000 && echo done"), Some("scheduler-1@127.0.0.1:7000")));
+
+    // The command executor starts in its sandbox with the §2 environment.
+    let sandbox = h.sandbox("F1", "t1");
+    let env = wait_for_file(&sandbox.join("env.txt")).await;
+    let real_sandbox = std::fs::read_link(&sandbox).unwrap();
+    for expected in [
+        "MESOS_FRAMEWORK_ID=F1".to_string(),
+        "MESOS_EXECUTOR_ID=t1".to_string(),
+        "MESOS_SLAVE_ID=S1".to_string(),
+        "MESOS_SLAVE_PID=slave(1)@127.0.0.1:5051".to_string(),
+        "MESOS_AGENT_ENDPOINT=127.0.0.1:5051".to_string(),
+        format!("MESOS_DIRECTORY={}", real_sandbox.display()),
+        format!("MESOS_SANDBOX={}", real_sandbox.display()),
+        "MESOS_CHECKPOINT=0".to_string(),
+        "MESOS_HTTP_COMMAND_EXECUTOR=0".to_string(),
+        "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=5secs".to_string(),
+        "LIBPROCESS_PORT=0".to_string(),
+    ] {
+        assert!(env.lines().any(|l| l == expected), "missing {expected} in\n{env}");
+    }
+    let argv = wait_for_file(&sandbox.join("argv.txt")).await;
+    assert_eq!(
+        argv.trim(),
+        format!("mesos-executor --launcher_dir={}", h._launcher.path().display())
+    );
+    let debug = h.files.table();
+    assert!(debug.contains_key("/frameworks/F1/executors/t1/runs/latest"));
+
+    // Before SUBSCRIBE: other calls are refused.
+    let (update, _) = update_call("F1", "t1", "t1", TaskState::TaskRunning);
+    match h.call(update).await {
+        CallReply::Error(status, m) => {
+            assert_eq!(status, 403);
+            assert_eq!(m, "Executor is not subscribed");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+
+    let mut events = h.subscribe("F1", "t1").await;
+    let subscribed = events.expect(event::Type::Subscribed).await.subscribed.unwrap();
+    assert_eq!(subscribed.executor_info.executor_id.value, "t1");
+    assert_eq!(
+        subscribed.executor_info.name.as_deref(),
+        Some("Command Executor (Task: t1) (Command: sh -c 'sleep 1000 &...')")
+    );
+    assert_eq!(subscribed.framework_info.name, "test-framework");
+    assert_eq!(subscribed.agent_info.id.unwrap().value, "S1");
+    assert!(subscribed.container_id.is_some());
+    let launch = events.expect(event::Type::Launch).await.launch.unwrap();
+    assert_eq!(launch.task.task_id.value, "t1");
+
+    // STARTING then RUNNING: only one unacknowledged update at a time.
+    let (starting, starting_uuid) = update_call("F1", "t1", "t1", TaskState::TaskStarting);
+    assert!(matches!(h.call(starting).await, CallReply::Accepted));
+    let acked = events.expect(event::Type::Acknowledged).await.acknowledged.unwrap();
+    assert_eq!(acked.uuid, starting_uuid);
+    let (to, forwarded) = h.expect::<msgs::StatusUpdateMessage>().await;
+    assert_eq!(to, h.master);
+    assert_eq!(forwarded.pid.as_deref(), Some("slave(1)@127.0.0.1:5051"));
+    let update = forwarded.update;
+    assert_eq!(update.status.state, TaskState::TaskStarting as i32);
+    assert_eq!(update.status.uuid.as_deref(), Some(&starting_uuid[..]));
+    assert_eq!(update.latest_state, Some(TaskState::TaskStarting as i32));
+    assert_eq!(update.status.source, Some(Source::Executor as i32));
+    assert!(update.status.container_status.as_ref().unwrap().container_id.is_some());
+
+    let (running, running_uuid) = update_call("F1", "t1", "t1", TaskState::TaskRunning);
+    assert!(matches!(h.call(running).await, CallReply::Accepted));
+    events.expect(event::Type::Acknowledged).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(
+        h.names().iter().filter(|n| n.ends_with("StatusUpdateMessage")).count(),
+        1,
+        "RUNNING waits for the STARTING ack"
+    );
+    h.deliver(
+        &h.master,
+        &msgs::StatusUpdateAcknowledgementMessage {
+            slave_id: SlaveId { value: "S1".into() },
+            framework_id: FrameworkId { value: "F1".into() },
+            task_id: TaskId { value: "t1".into() },
+            uuid: starting_uuid,
+        },
+    );
+    let (_, forwarded) = h.expect::<msgs::StatusUpdateMessage>().await;
+    assert_eq!(forwarded.update.uuid.as_deref(), Some(&running_uuid[..]));
+    assert_eq!(forwarded.update.latest_state, Some(TaskState::TaskRunning as i32));
+
+    // The legacy state shows the framework, executor and task.
+    let state = h.state().await;
+    assert_eq!(state["id"], "S1");
+    let fw = &state["frameworks"][0];
+    assert_eq!(fw["id"], "F1");
+    let ex = &fw["executors"][0];
+    assert_eq!(ex["id"], "t1");
+    assert_eq!(ex["source"], "t1");
+    assert_eq!(ex["resources"]["cpus"], 1.1);
+    assert_eq!(ex["resources"]["mem"], 160.0);
+    assert_eq!(ex["tasks"][0]["state"], "TASK_RUNNING");
+    assert_eq!(ex["tasks"][0]["executor_id"], "", "command tasks have no executor id");
+    let metrics = h.query(Query::Metrics).await;
+    assert_eq!(metrics["slave/tasks_running"], 1.0);
+    assert_eq!(metrics["slave/executors_running"], 1.0);
+
+    // Framework messages flow both ways.
+    h.deliver(
+        &h.master,
+        &msgs::FrameworkToExecutorMessage {
+            slave_id: SlaveId { value: "S1".into() },
+            framework_id: FrameworkId { value: "F1".into() },
+            executor_id: ExecutorId { value: "t1".into() },
+            data: b"ping".to_vec(),
+        },
+    );
+    assert_eq!(events.expect(event::Type::Message).await.message.unwrap().data, b"ping");
+    let message = Call {
+        message: Some(call::Message { data: b"pong".to_vec() }),
+        ..executor_call("F1", "t1", call::Type::Message)
+    };
+    assert!(matches!(h.call(message).await, CallReply::Accepted));
+    let (to, m) = h.expect::<msgs::ExecutorToFrameworkMessage>().await;
+    assert_eq!(to.to_string(), "scheduler-1@127.0.0.1:7000", "v0 schedulers get it directly");
+    assert_eq!(m.data, b"pong");
+
+    // A kill goes to the executor with its policy.
+    h.deliver(
+        &h.master,
+        &msgs::KillTaskMessage {
+            framework_id: FrameworkId { value: "F1".into() },
+            task_id: TaskId { value: "t1".into() },
+            kill_policy: None,
+        },
+    );
+    let kill = events.expect(event::Type::Kill).await.kill.unwrap();
+    assert_eq!(kill.task_id.value, "t1");
+
+    // The executor dies: the task fails, reported by the agent.
+    std::fs::write(sandbox.join("exit_now"), "").unwrap();
+    assert!(events.next().await.is_none(), "the stream closes");
+    h.deliver(
+        &h.master,
+        &msgs::StatusUpdateAcknowledgementMessage {
+            slave_id: SlaveId { value: "S1".into() },
+            framework_id: FrameworkId { value: "F1".into() },
+            task_id: TaskId { value: "t1".into() },
+            uuid: running_uuid,
+        },
+    );
+    let (_, failed) = h.expect::<msgs::StatusUpdateMessage>().await;
+    let status = &failed.update.status;
+    assert_eq!(status.state, TaskState::TaskFailed as i32);
+    assert_eq!(status.reason, Some(Reason::ExecutorTerminated as i32));
+    assert_eq!(status.source, Some(Source::Slave as i32));
+    assert_eq!(status.message.as_deref(), Some("Executor terminated"));
+    // Command executors are not reported to the master.
+    assert!(!h.names().iter().any(|n| n.ends_with("ExitedExecutorMessage")));
+
+    // Once the terminal update is acknowledged everything is completed.
+    h.deliver(
+        &h.master,
+        &msgs::StatusUpdateAcknowledgementMessage {
+            slave_id: SlaveId { value: "S1".into() },
+            framework_id: FrameworkId { value: "F1".into() },
+            task_id: TaskId { value: "t1".into() },
+            uuid: failed.update.uuid.unwrap(),
+        },
+    );
+    for _ in 0..200 {
+        let state = h.state().await;
+        if state["frameworks"].as_array().unwrap().is_empty() {
+            let done = &state["completed_frameworks"][0]["completed_executors"][0];
+            assert_eq!(done["completed_tasks"][0]["state"], "TASK_FAILED");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("framework was not completed");
+}
+
+#[tokio::test]
+async fn unknown_framework_and_executor_are_bad_requests() {
+    let h = harness(&[]);
+    h.register().await;
+    match h.call(executor_call("nope", "e", call::Type::Subscribe)).await {
+        CallReply::Error(status, m) => {
+            assert_eq!(status, 400);
+            assert_eq!(m, "Framework cannot be found");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    h.deliver(&h.master, &run_task(command_task("t1", "sleep 1"), None));
+    wait_for_file(&h.sandbox("F1", "t1").join("env.txt")).await;
+    match h.call(executor_call("F1", "other", call::Type::Subscribe)).await {
+        CallReply::Error(status, m) => {
+            assert_eq!(status, 400);
+            assert_eq!(m, "Executor cannot be found");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn killing_a_queued_task_answers_for_the_executor_and_shuts_it_down() {
+    let h = harness(&["--executor_shutdown_grace_period=200ms"]);
+    h.register().await;
+    h.deliver(&h.master, &run_task(command_task("t1", "sleep 1000"), None));
+    let sandbox = h.sandbox("F1", "t1");
+    wait_for_file(&sandbox.join("env.txt")).await;
+    h.deliver(
+        &h.master,
+        &msgs::KillTaskMessage {
+            framework_id: FrameworkId { value: "F1".into() },
+            task_id: TaskId { value: "t1".into() },
+            kill_policy: None,
+        },
+    );
+    let (_, killed) = h.expect::<msgs::StatusUpdateMessage>().await;
+    assert_eq!(killed.update.status.state, TaskState::TaskKilled as i32);
+    assert_eq!(killed.update.status.reason, Some(Reason::TaskKilledDuringLaunch as i32));
+    assert_eq!(killed.update.status.message.as_deref(), Some("Killed before delivery to the executor"));
+
+    // The executor never got a task: a SUBSCRIBE now gets SHUTDOWN, and the
+    // process is killed after the grace period.
+    let mut events = h.subscribe("F1", "t1").await;
+    events.expect(event::Type::Shutdown).await;
+    for _ in 0..400 {
+        let metrics = h.query(Query::Metrics).await;
+        if metrics["slave/executors_terminated"] == 1.0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    panic!("executor was not killed");
+}
+
+#[tokio::test]
+async fn executors_that_never_subscribe_are_destroyed() {
+    let h = harness(&["--executor_registration_timeout=300ms"]);
+    h.register().await;
+    h.deliver(&h.master, &run_task(command_task("t1", "sleep 1000"), None));
+    let (_, failed) = h.expect::<msgs::StatusUpdateMessage>().await;
+    let status = failed.update.status;
+    assert_eq!(status.state, TaskState::TaskFailed as i32);
+    assert_eq!(status.reason, Some(Reason::ExecutorRegistrationTimeout as i32));
+    assert_eq!(status.message.as_deref(), Some("Executor did not register within 300ms"));
+}
+
+#[tokio::test]
+async fn fetch_failures_fail_the_task_without_starting_the_executor() {
+    let h = harness(&[]);
+    h.register().await;
+    let mut task = command_task("t1", "true");
+    task.command.as_mut().unwrap().uris.push(command_info::Uri {
+        value: "/no/such/file.tgz".into(),
+        ..Default::default()
+    });
+    h.deliver(&h.master, &run_task(task, None));
+    let (_, failed) = h.expect::<msgs::StatusUpdateMessage>().await;
+    let status = failed.update.status;
+    assert_eq!(status.state, TaskState::TaskFailed as i32);
+    assert_eq!(status.reason, Some(Reason::ContainerLaunchFailed as i32));
+    let message = status.message.unwrap();
+    assert!(message.starts_with("Failed to launch container: Failed to fetch all URIs"), "{message}");
+    assert!(message.contains("/no/such/file.tgz"), "{message}");
+    assert!(!h.sandbox("F1", "t1").join("env.txt").exists());
+}
+
+#[tokio::test]
+async fn default_executor_groups_fail_clearly() {
+    let h = harness(&[]);
+    h.register().await;
+    let executor = ExecutorInfo {
+        r#type: Some(executor_info::Type::Default as i32),
+        executor_id: ExecutorId { value: "default".into() },
+        framework_id: Some(FrameworkId { value: "F1".into() }),
+        resources: Resources::parse("cpus:0.1;mem:32", "*").unwrap().to_v0(),
+        ..Default::default()
+    };
+    let mut a = command_task("a", "true");
+    let mut b = command_task("b", "true");
+    a.command = None;
+    b.command = None;
+    h.deliver(
+        &h.master,
+        &msgs::RunTaskGroupMessage {
+            framework: framework("F1"),
+            executor,
+            task_group: TaskGroupInfo { tasks: vec![a, b] },
+            launch_executor: Some(true),
+            ..Default::default()
+        },
+    );
+    let (_, first) = h.expect::<msgs::StatusUpdateMessage>().await;
+    let status = first.update.status;
+    assert_eq!(status.state, TaskState::TaskFailed as i32);
+    assert_eq!(status.reason, Some(Reason::ContainerLaunchFailed as i32));
+    assert!(status.message.unwrap().contains("default executor"));
+    // Custom executors are reported to the master.
+    let (_, exited) = h.expect::<msgs::ExitedExecutorMessage>().await;
+    assert_eq!(exited.executor_id.value, "default");
+}
+
+#[tokio::test]
+async fn custom_executors_can_use_the_v0_driver_protocol() {
+    let h = harness(&[]);
+    h.register().await;
+    let executor = ExecutorInfo {
+        executor_id: ExecutorId { value: "custom".into() },
+        framework_id: Some(FrameworkId { value: "F1".into() }),
+        command: Some(CommandInfo {
+            value: Some("env > env.txt; exec sleep 1000".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let mut task = command_task("t1", "unused");
+    task.command = None;
+    task.executor = Some(executor);
+    h.deliver(&h.master, &run_task(task, Some("scheduler-1@127.0.0.1:7000")));
+    wait_for_file(&h.sandbox("F1", "custom").join("env.txt")).await;
+
+    let driver: Upid = "executor(1)@127.0.0.1:40000".parse().unwrap();
+    h.deliver(
+        &driver,
+        &msgs::RegisterExecutorMessage {
+            framework_id: FrameworkId { value: "F1".into() },
+            executor_id: ExecutorId { value: "custom".into() },
+        },
+    );
+    let (to, registered) = h.expect::<msgs::ExecutorRegisteredMessage>().await;
+    assert_eq!(to, driver);
+    assert_eq!(registered.slave_id.value, "S1");
+    let (to, run) = h.expect::<msgs::RunTaskMessage>().await;
+    assert_eq!(to, driver);
+    assert_eq!(run.task.task_id.value, "t1");
+
+    let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
+    let update = msgs::StatusUpdate {
+        framework_id: FrameworkId { value: "F1".into() },
+        executor_id: Some(ExecutorId { value: "custom".into() }),
+        slave_id: Some(SlaveId { value: "S1".into() }),
+        status: mesos_proto::mesos::TaskStatus {
+            task_id: TaskId { value: "t1".into() },
+            state: TaskState::TaskRunning as i32,
+            slave_id: Some(SlaveId { value: "S1".into() }),
+            ..Default::default()
+        },
+        timestamp: 1.0,
+        uuid: Some(uuid.clone()),
+        latest_state: None,
+    };
+    h.deliver(
+        &driver,
+        &msgs::StatusUpdateMessage {
+            update,
+            pid: Some(driver.to_string()),
+        },
+    );
+    let (to, ack) = h.expect::<msgs::StatusUpdateAcknowledgementMessage>().await;
+    assert_eq!(to, driver);
+    assert_eq!(ack.uuid, uuid);
+    let (_, forwarded) = h.expect::<msgs::StatusUpdateMessage>().await;
+    assert_eq!(forwarded.update.status.uuid, Some(uuid));
+
+    // Shutting the framework down reaches the driver, then the process is
+    // killed and the master hears about the custom executor.
+    h.deliver(
+        &h.master,
+        &msgs::ShutdownFrameworkMessage {
+            framework_id: FrameworkId { value: "F1".into() },
+        },
+    );
+    let (to, _) = h.expect::<msgs::ShutdownExecutorMessage>().await;
+    assert_eq!(to, driver);
+}
+
+#[tokio::test]
+async fn tasks_for_another_agent_id_are_ignored() {
+    let h = harness(&[]);
+    h.register().await;
+    let mut task = command_task("t1", "true");
+    task.slave_id.value = "OLD".into();
+    h.deliver(&h.master, &run_task(task, None));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(h.state().await["frameworks"].as_array().unwrap().is_empty());
+}

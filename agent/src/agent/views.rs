@@ -1,0 +1,491 @@
+//! Read-only views of the actor's state for the HTTP endpoints: the legacy
+//! `/state` JSON (hand-written like upstream's `Http::state`, not protobuf
+//! JSON: flat resource objects, `slave_id` names), the `slave/*` metrics and
+//! the container list behind `/monitor/statistics` and `/containers`.
+
+use std::collections::BTreeMap;
+
+use mesos_proto::mesos::value::Type as ValueType;
+use mesos_proto::mesos::{Attribute, Labels, Task, TaskInfo, TaskState, TaskStatus};
+use mesos_proto::resources::{format_ranges, Resources};
+use serde_json::{json, Map, Value};
+
+use super::state::{Executor, ExecutorState, Framework};
+use super::{now_secs, Agent, AgentState, Query};
+use crate::flags::MESOS_VERSION;
+use crate::registration::agent_capabilities;
+
+/// One running executor, for `/monitor/statistics` and `/containers`.
+#[derive(Debug, Clone)]
+pub struct ContainerEntry {
+    pub framework_id: String,
+    pub executor_id: String,
+    pub executor_name: String,
+    pub source: String,
+    pub container_id: String,
+    pub pid: Option<i32>,
+    pub cpus_limit: f64,
+    pub mem_limit_bytes: u64,
+}
+
+/// Build facts for `/version` and `/state`.
+pub fn build_info() -> Map<String, Value> {
+    // No build script: the binary's modification time stands in for the
+    // build time.
+    let build_time = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let mut m = Map::new();
+    m.insert("version".into(), json!(MESOS_VERSION));
+    m.insert("build_date".into(), json!(format_utc(build_time)));
+    m.insert("build_time".into(), json!(build_time));
+    m.insert("build_user".into(), json!(option_env!("USER").unwrap_or("")));
+    m
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) for a Unix time.
+fn format_utc(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
+}
+
+/// The legacy flat resources object: `cpus`, `gpus`, `mem`, `disk` always
+/// present; ranges as `"[a-b, c-d]"`, sets as `"{a, b}"`; revocable ones
+/// with a `_revocable` suffix.
+pub fn resources_model(resources: &Resources) -> Value {
+    let mut object = Map::new();
+    for name in ["cpus", "gpus", "mem", "disk"] {
+        object.insert(name.into(), json!(0.0));
+    }
+    for (part, suffix) in [(resources.non_revocable(), ""), (resources.revocable(), "_revocable")] {
+        let mut types: BTreeMap<String, i32> = BTreeMap::new();
+        for r in part.iter() {
+            types.entry(r.name.clone()).or_insert(r.r#type);
+        }
+        for (name, kind) in types {
+            let key = format!("{name}{suffix}");
+            let value = if kind == ValueType::Scalar as i32 {
+                json!(part.scalar(&name))
+            } else if kind == ValueType::Ranges as i32 {
+                json!(format_ranges(&part.ranges(&name)))
+            } else if kind == ValueType::Set as i32 {
+                json!(format!("{{{}}}", part.set(&name).join(", ")))
+            } else {
+                continue;
+            };
+            object.insert(key, value);
+        }
+    }
+    Value::Object(object)
+}
+
+fn v0_resources_model(resources: &[mesos_proto::mesos::Resource]) -> Value {
+    resources_model(&Resources::from_v0(resources))
+}
+
+fn attributes_model(attributes: &[Attribute]) -> Value {
+    let mut object = Map::new();
+    for a in attributes {
+        let value = if a.r#type == ValueType::Scalar as i32 {
+            json!(a.scalar.map(|s| s.value).unwrap_or(0.0))
+        } else if a.r#type == ValueType::Ranges as i32 {
+            let ranges: Vec<(u64, u64)> = a
+                .ranges
+                .as_ref()
+                .map(|r| r.range.iter().map(|x| (x.begin, x.end)).collect())
+                .unwrap_or_default();
+            json!(format_ranges(&ranges))
+        } else if a.r#type == ValueType::Set as i32 {
+            json!(format!("{{{}}}", a.set.as_ref().map(|s| s.item.join(", ")).unwrap_or_default()))
+        } else {
+            json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default())
+        };
+        object.insert(a.name.clone(), value);
+    }
+    Value::Object(object)
+}
+
+fn labels_model(labels: &Labels) -> Value {
+    Value::Array(labels.labels.iter().map(mesos_proto::json::to_value).collect())
+}
+
+fn role_of(resources: &[mesos_proto::mesos::Resource]) -> Option<String> {
+    resources
+        .first()
+        .and_then(|r| r.allocation_info.as_ref())
+        .and_then(|a| a.role.clone())
+}
+
+fn status_model(status: &TaskStatus) -> Value {
+    let mut o = Map::new();
+    o.insert("state".into(), json!(super::state::state_name(status.state)));
+    o.insert("timestamp".into(), json!(status.timestamp.unwrap_or(0.0)));
+    if let Some(labels) = &status.labels {
+        o.insert("labels".into(), labels_model(labels));
+    }
+    if let Some(cs) = &status.container_status {
+        o.insert("container_status".into(), mesos_proto::json::to_value(cs));
+    }
+    if let Some(h) = status.healthy {
+        o.insert("healthy".into(), json!(h));
+    }
+    Value::Object(o)
+}
+
+pub fn task_model(task: &Task) -> Value {
+    let mut o = Map::new();
+    o.insert("id".into(), json!(task.task_id.value));
+    o.insert("name".into(), json!(task.name));
+    o.insert("framework_id".into(), json!(task.framework_id.value));
+    o.insert(
+        "executor_id".into(),
+        json!(task.executor_id.as_ref().map(|e| e.value.clone()).unwrap_or_default()),
+    );
+    o.insert("slave_id".into(), json!(task.slave_id.value));
+    o.insert("state".into(), json!(super::state::state_name(task.state)));
+    o.insert("resources".into(), v0_resources_model(&task.resources));
+    if let Some(role) = role_of(&task.resources) {
+        o.insert("role".into(), json!(role));
+    }
+    o.insert("statuses".into(), Value::Array(task.statuses.iter().map(status_model).collect()));
+    if let Some(user) = &task.user {
+        o.insert("user".into(), json!(user));
+    }
+    if let Some(labels) = &task.labels {
+        o.insert("labels".into(), labels_model(labels));
+    }
+    if let Some(d) = &task.discovery {
+        o.insert("discovery".into(), mesos_proto::json::to_value(d));
+    }
+    if let Some(c) = &task.container {
+        o.insert("container".into(), mesos_proto::json::to_value(c));
+    }
+    if let Some(h) = &task.health_check {
+        o.insert("health_check".into(), mesos_proto::json::to_value(h));
+    }
+    Value::Object(o)
+}
+
+fn task_info_model(task: &TaskInfo) -> Value {
+    let mut o = Map::new();
+    o.insert("id".into(), json!(task.task_id.value));
+    o.insert("name".into(), json!(task.name));
+    o.insert("slave_id".into(), json!(task.slave_id.value));
+    o.insert("resources".into(), v0_resources_model(&task.resources));
+    if let Some(role) = role_of(&task.resources) {
+        o.insert("role".into(), json!(role));
+    }
+    if let Some(c) = &task.command {
+        o.insert("command".into(), mesos_proto::json::to_value(c));
+    }
+    if let Some(e) = &task.executor {
+        o.insert("executor_id".into(), json!(e.executor_id.value));
+    }
+    if let Some(d) = &task.discovery {
+        o.insert("discovery".into(), mesos_proto::json::to_value(d));
+    }
+    Value::Object(o)
+}
+
+#[allow(deprecated)] // `ExecutorInfo.source` is still reported.
+fn executor_model(executor: &Executor) -> Value {
+    let mut o = Map::new();
+    o.insert("id".into(), json!(executor.id));
+    o.insert("name".into(), json!(executor.info.name.clone().unwrap_or_default()));
+    o.insert("source".into(), json!(executor.info.source.clone().unwrap_or_default()));
+    o.insert("container".into(), json!(executor.container_id));
+    o.insert("directory".into(), json!(executor.directory.display().to_string()));
+    o.insert("resources".into(), resources_model(&executor.allocated_resources()));
+    if let Some(role) = role_of(&executor.info.resources) {
+        o.insert("role".into(), json!(role));
+    }
+    if let Some(labels) = &executor.info.labels {
+        o.insert("labels".into(), labels_model(labels));
+    }
+    if let Some(kind) = executor.info.r#type {
+        let name = mesos_proto::mesos::executor_info::Type::try_from(kind)
+            .map(|t| t.as_str_name())
+            .unwrap_or("UNKNOWN");
+        o.insert("type".into(), json!(name));
+    }
+    o.insert("tasks".into(), Value::Array(executor.launched_tasks.values().map(task_model).collect()));
+    o.insert(
+        "queued_tasks".into(),
+        Value::Array(executor.queued_tasks.iter().map(task_info_model).collect()),
+    );
+    let completed = executor
+        .completed_tasks
+        .iter()
+        .chain(executor.terminated_tasks.values())
+        .map(task_model)
+        .collect();
+    o.insert("completed_tasks".into(), Value::Array(completed));
+    Value::Object(o)
+}
+
+#[allow(deprecated)] // `FrameworkInfo.role` for single-role frameworks.
+fn framework_model(framework: &Framework) -> Value {
+    let info = &framework.info;
+    let mut o = Map::new();
+    o.insert("id".into(), json!(framework.id()));
+    o.insert("name".into(), json!(info.name));
+    o.insert("user".into(), json!(info.user));
+    o.insert("failover_timeout".into(), json!(info.failover_timeout.unwrap_or(0.0)));
+    o.insert("checkpoint".into(), json!(info.checkpoint.unwrap_or(false)));
+    o.insert("hostname".into(), json!(info.hostname.clone().unwrap_or_default()));
+    if let Some(p) = &info.principal {
+        o.insert("principal".into(), json!(p));
+    }
+    if framework.has_capability(mesos_proto::mesos::framework_info::capability::Type::MultiRole) {
+        o.insert("roles".into(), json!(info.roles));
+    } else {
+        o.insert("role".into(), json!(info.role.clone().unwrap_or_else(|| "*".into())));
+    }
+    o.insert(
+        "executors".into(),
+        Value::Array(framework.executors.values().map(executor_model).collect()),
+    );
+    o.insert(
+        "completed_executors".into(),
+        Value::Array(framework.completed_executors.iter().map(executor_model).collect()),
+    );
+    Value::Object(o)
+}
+
+impl Agent {
+    pub(crate) fn query(&mut self, query: Query) {
+        // Receivers may be gone (client hung up); nothing to do then.
+        match query {
+            Query::State(tx) => {
+                let _ = tx.send(self.state_json());
+            }
+            Query::Metrics(tx) => {
+                let _ = tx.send(self.metrics());
+            }
+            Query::Containers(tx) => {
+                let _ = tx.send(self.containers());
+            }
+        }
+    }
+
+    fn state_json(&self) -> Value {
+        let mut o = build_info();
+        o.insert("start_time".into(), json!(self.start_time));
+        if let Some(id) = &self.info.id {
+            o.insert("id".into(), json!(id.value));
+        }
+        o.insert("pid".into(), json!(self.self_pid.to_string()));
+        o.insert("hostname".into(), json!(self.info.hostname));
+        let capabilities: Vec<&str> = agent_capabilities()
+            .iter()
+            .filter_map(|c| c.r#type)
+            .filter_map(|t| mesos_proto::mesos::slave_info::capability::Type::try_from(t).ok())
+            .map(|t| t.as_str_name())
+            .collect();
+        o.insert("capabilities".into(), json!(capabilities));
+
+        let total = &self.total_resources;
+        o.insert("resources".into(), resources_model(total));
+        let mut reserved = Map::new();
+        let mut reserved_full = Map::new();
+        for (role, r) in total.reservations() {
+            reserved.insert(role.clone(), resources_model(&r));
+            let full: Vec<Value> = r.to_endpoint_format().iter().map(mesos_proto::json::to_value).collect();
+            reserved_full.insert(role, Value::Array(full));
+        }
+        o.insert("reserved_resources".into(), Value::Object(reserved));
+        let unreserved = total.unreserved();
+        o.insert("unreserved_resources".into(), resources_model(&unreserved));
+        o.insert("reserved_resources_full".into(), Value::Object(reserved_full));
+        o.insert(
+            "unreserved_resources_full".into(),
+            Value::Array(unreserved.to_endpoint_format().iter().map(mesos_proto::json::to_value).collect()),
+        );
+        let mut allocated = Resources::new();
+        for f in self.frameworks.values() {
+            allocated += f.allocated_resources();
+        }
+        let mut allocated_reserved = Map::new();
+        for (role, r) in allocated.reservations() {
+            allocated_reserved.insert(role, resources_model(&r));
+        }
+        o.insert("reserved_resources_allocated".into(), Value::Object(allocated_reserved));
+        o.insert("unreserved_resources_allocated".into(), resources_model(&allocated.unreserved()));
+        o.insert("resource_providers".into(), json!([]));
+        o.insert("attributes".into(), attributes_model(&self.info.attributes));
+        if let Some(master) = &self.master {
+            o.insert("master_hostname".into(), json!(master.ip.to_string()));
+        }
+        if let Some(dir) = &self.flags.log_dir {
+            o.insert("log_dir".into(), json!(dir.display().to_string()));
+        }
+        let flags: Map<String, Value> = self.flags.to_map().into_iter().map(|(k, v)| (k, json!(v))).collect();
+        o.insert("flags".into(), Value::Object(flags));
+        o.insert(
+            "frameworks".into(),
+            Value::Array(self.frameworks.values().map(framework_model).collect()),
+        );
+        o.insert(
+            "completed_frameworks".into(),
+            Value::Array(self.completed_frameworks.iter().map(framework_model).collect()),
+        );
+        Value::Object(o)
+    }
+
+    fn metrics(&self) -> BTreeMap<String, f64> {
+        let mut m = BTreeMap::new();
+        let mut put = |k: &str, v: f64| {
+            m.insert(format!("slave/{k}"), v);
+        };
+        put("uptime_secs", now_secs() - self.start_time);
+        put("registered", if self.state == AgentState::Running { 1.0 } else { 0.0 });
+        put("recovery_errors", 0.0);
+        put("frameworks_active", self.frameworks.len() as f64);
+
+        let mut by_state: BTreeMap<i32, f64> = BTreeMap::new();
+        let mut executors: BTreeMap<&str, f64> = BTreeMap::new();
+        let mut completed: BTreeMap<i32, f64> = BTreeMap::new();
+        for f in self.frameworks.values() {
+            for e in f.executors.values() {
+                *executors.entry(e.state.name()).or_default() += 1.0;
+                *by_state.entry(TaskState::TaskStaging as i32).or_default() += e.queued_tasks.len() as f64;
+                for t in e.launched_tasks.values() {
+                    *by_state.entry(t.state).or_default() += 1.0;
+                }
+                for t in e.terminated_tasks.values().chain(e.completed_tasks.iter()) {
+                    *completed.entry(t.state).or_default() += 1.0;
+                }
+            }
+            for e in &f.completed_executors {
+                for t in e.terminated_tasks.values().chain(e.completed_tasks.iter()) {
+                    *completed.entry(t.state).or_default() += 1.0;
+                }
+            }
+        }
+        for f in &self.completed_frameworks {
+            for e in &f.completed_executors {
+                for t in e.terminated_tasks.values().chain(e.completed_tasks.iter()) {
+                    *completed.entry(t.state).or_default() += 1.0;
+                }
+            }
+        }
+        let live = |s: TaskState| by_state.get(&(s as i32)).copied().unwrap_or(0.0);
+        let done = |s: TaskState| completed.get(&(s as i32)).copied().unwrap_or(0.0);
+        put("tasks_staging", live(TaskState::TaskStaging));
+        put("tasks_starting", live(TaskState::TaskStarting));
+        put("tasks_running", live(TaskState::TaskRunning));
+        put("tasks_killing", live(TaskState::TaskKilling));
+        put("tasks_finished", done(TaskState::TaskFinished));
+        put("tasks_failed", done(TaskState::TaskFailed));
+        put("tasks_killed", done(TaskState::TaskKilled));
+        put("tasks_lost", done(TaskState::TaskLost));
+        put("tasks_gone", done(TaskState::TaskGone));
+        put("tasks_gone_by_operator", done(TaskState::TaskGoneByOperator));
+        let count = |s: ExecutorState| executors.get(s.name()).copied().unwrap_or(0.0);
+        put("executors_registering", count(ExecutorState::Registering));
+        put("executors_running", count(ExecutorState::Running));
+        put("executors_terminating", count(ExecutorState::Terminating));
+        put("executors_terminated", self.counters.executors_terminated as f64);
+        put("executors_preempted", 0.0);
+        put("valid_status_updates", self.counters.valid_status_updates as f64);
+        put("invalid_status_updates", self.counters.invalid_status_updates as f64);
+        put("valid_framework_messages", self.counters.valid_framework_messages as f64);
+        put("invalid_framework_messages", self.counters.invalid_framework_messages as f64);
+        put("container_launch_errors", self.counters.container_launch_errors as f64);
+        put("executor_directory_max_allowed_age_secs", self.flags.gc_delay.0.as_secs_f64());
+
+        let mut used = Resources::new();
+        for f in self.frameworks.values() {
+            used += f.allocated_resources();
+        }
+        for name in ["cpus", "gpus", "mem", "disk"] {
+            let total = self.total_resources.non_revocable().scalar(name);
+            let in_use = used.non_revocable().scalar(name);
+            put(&format!("{name}_total"), total);
+            put(&format!("{name}_used"), in_use);
+            put(&format!("{name}_percent"), if total > 0.0 { in_use / total } else { 0.0 });
+            let rtotal = self.total_resources.revocable().scalar(name);
+            let rused = used.revocable().scalar(name);
+            put(&format!("{name}_revocable_total"), rtotal);
+            put(&format!("{name}_revocable_used"), rused);
+            put(&format!("{name}_revocable_percent"), if rtotal > 0.0 { rused / rtotal } else { 0.0 });
+        }
+        m
+    }
+
+    #[allow(deprecated)] // `ExecutorInfo.source` is still reported.
+    fn containers(&self) -> Vec<ContainerEntry> {
+        let mut out = Vec::new();
+        for f in self.frameworks.values() {
+            for e in f.executors.values() {
+                if e.state == ExecutorState::Terminated {
+                    continue;
+                }
+                let allocated = e.allocated_resources();
+                out.push(ContainerEntry {
+                    framework_id: f.id(),
+                    executor_id: e.id.clone(),
+                    executor_name: e.info.name.clone().unwrap_or_default(),
+                    source: e.info.source.clone().unwrap_or_default(),
+                    container_id: e.container_id.clone(),
+                    pid: e.os_pid,
+                    cpus_limit: allocated.scalar("cpus"),
+                    mem_limit_bytes: (allocated.scalar("mem") * 1024.0 * 1024.0) as u64,
+                });
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_model_is_flat() {
+        let r = Resources::parse("cpus:2;mem:1024;ports:[31000-32000,33000-33001];zones:{a,b}", "*").unwrap();
+        let m = resources_model(&r);
+        assert_eq!(m["cpus"], 2.0);
+        assert_eq!(m["gpus"], 0.0);
+        assert_eq!(m["disk"], 0.0);
+        assert_eq!(m["mem"], 1024.0);
+        assert_eq!(m["ports"], "[31000-32000, 33000-33001]");
+        assert_eq!(m["zones"], "{a, b}");
+    }
+
+    #[test]
+    fn attributes_model_uses_native_values() {
+        let attrs = crate::info::parse_attributes("rack:r1;level:2;ports:[1-2]").unwrap();
+        let m = attributes_model(&attrs);
+        assert_eq!(m["rack"], "r1");
+        assert_eq!(m["level"], 2.0);
+        assert_eq!(m["ports"], "[1-2]");
+    }
+
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00");
+        assert_eq!(format_utc(1_455_559_228), "2016-02-15 18:00:28");
+    }
+}

@@ -1,0 +1,499 @@
+//! `/files/*`: browsing and reading sandboxes through virtual paths
+//! (upstream `src/files/files.cpp`).
+//!
+//! Owns the virtual path table (attached by the actor for every executor
+//! run: the real run directory, `<work_dir>/.../runs/latest` and
+//! `/frameworks/<fid>/executors/<eid>/runs/latest`) and the four endpoints:
+//! `browse` (`[{path,nlink,size,mtime,mode,uid,gid}]`, names for uid/gid),
+//! `read` (`{offset,data}` with raw text data, `offset=-1` gives the size,
+//! reads capped at 16 pages), `download` (the file as an attachment) and
+//! `debug` (the table). A resolved path must stay inside its attached
+//! directory (no `..` or symlink escapes). Never writes files.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Seek, SeekFrom};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use bytes::Bytes;
+use libprocess::{handler, Body, Request, RequestExt, Response, ServerBuilder};
+
+use super::{error, json, reply, HttpContext};
+
+/// Upstream caps each read at 16 pages.
+pub const MAX_READ_LENGTH: usize = 16 * 4096;
+
+/// The virtual path → real directory table, shared by the actor (which
+/// attaches) and the handlers (which resolve).
+#[derive(Clone, Default, Debug)]
+pub struct Files {
+    paths: Arc<RwLock<BTreeMap<String, PathBuf>>>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum FilesError {
+    /// 400.
+    Invalid(String),
+    /// 404.
+    NotFound,
+    /// 500.
+    Unknown(String),
+}
+
+impl FilesError {
+    fn into_response(self) -> Response {
+        match self {
+            FilesError::Invalid(m) => error(http::StatusCode::BAD_REQUEST, m),
+            FilesError::NotFound => error(http::StatusCode::NOT_FOUND, ""),
+            FilesError::Unknown(m) => error(http::StatusCode::INTERNAL_SERVER_ERROR, m),
+        }
+    }
+}
+
+/// `/a/b/` and `a/b` both become `/a/b`.
+fn normalize(path: &str) -> String {
+    format!("/{}", path.trim_matches('/'))
+}
+
+impl Files {
+    pub fn attach(&self, virtual_path: &str, real: &Path) {
+        let mut paths = self.paths.write().unwrap_or_else(|e| e.into_inner());
+        paths.insert(normalize(virtual_path), real.to_path_buf());
+    }
+
+    pub fn detach(&self, virtual_path: &str) {
+        let mut paths = self.paths.write().unwrap_or_else(|e| e.into_inner());
+        paths.remove(&normalize(virtual_path));
+    }
+
+    pub fn table(&self) -> BTreeMap<String, PathBuf> {
+        self.paths.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Maps a virtual path to an existing real path inside an attached one.
+    pub fn resolve(&self, path: &str) -> Result<PathBuf, FilesError> {
+        let path = normalize(path);
+        if Path::new(&path).components().any(|c| matches!(c, Component::ParentDir)) {
+            return Err(FilesError::Invalid(format!("Cannot resolve path '{path}' containing '..'")));
+        }
+        let table = self.table();
+        // The longest attached prefix (whole components) wins.
+        let mut prefix = path.as_str();
+        let root = loop {
+            if let Some(root) = table.get(prefix) {
+                break root.clone();
+            }
+            match prefix.rfind('/') {
+                Some(0) if prefix.len() > 1 => prefix = "/",
+                Some(i) if i > 0 => prefix = &prefix[..i],
+                _ => return Err(FilesError::NotFound),
+            }
+        };
+        let suffix = path[prefix.len()..].trim_start_matches('/');
+        let candidate = if suffix.is_empty() { root.clone() } else { root.join(suffix) };
+        let real = match std::fs::canonicalize(&candidate) {
+            Ok(real) => real,
+            Err(_) => return Err(FilesError::NotFound),
+        };
+        let real_root = std::fs::canonicalize(&root).map_err(|_| FilesError::NotFound)?;
+        if !real.starts_with(&real_root) {
+            return Err(FilesError::Invalid(format!("Path '{path}' resolves outside its attached directory")));
+        }
+        Ok(real)
+    }
+
+    /// `browse`: entries sorted by path; a file (not a directory) lists as `[]`.
+    pub fn browse(&self, path: &str) -> Result<Vec<serde_json::Value>, FilesError> {
+        let real = self.resolve(path)?;
+        let virtual_base = normalize(path);
+        let mut entries = BTreeMap::new();
+        if let Ok(dir) = std::fs::read_dir(&real) {
+            for entry in dir.flatten() {
+                let name = entry.file_name().to_string_lossy().to_string();
+                let full = real.join(&name);
+                // Follow symlinks like stat(2); skip dangling ones.
+                let Ok(meta) = std::fs::metadata(&full) else { continue };
+                let virtual_path = if virtual_base == "/" {
+                    format!("/{name}")
+                } else {
+                    format!("{virtual_base}/{name}")
+                };
+                entries.insert(full, file_info(&virtual_path, &meta));
+            }
+        }
+        Ok(entries.into_values().collect())
+    }
+
+    /// `read`: `(offset, data)` per upstream's rules.
+    pub fn read(&self, path: &str, offset: i64, length: Option<usize>) -> Result<(u64, Vec<u8>), FilesError> {
+        let real = self.resolve(path)?;
+        if real.is_dir() {
+            return Err(FilesError::Invalid("Cannot read a directory.\n".into()));
+        }
+        let mut file = std::fs::File::open(&real)
+            .map_err(|e| FilesError::Unknown(format!("Failed to open file at '{}': {e}", real.display())))?;
+        let size = file
+            .seek(SeekFrom::End(0))
+            .map_err(|e| FilesError::Unknown(format!("Failed to open file at '{}': {e}", real.display())))?;
+        if offset < 0 {
+            return Ok((size, Vec::new()));
+        }
+        let offset = offset as u64;
+        let length = length.unwrap_or_else(|| size.saturating_sub(offset) as usize);
+        if length == 0 || offset >= size {
+            return Ok((size, Vec::new()));
+        }
+        let length = length.min(MAX_READ_LENGTH);
+        file.seek(SeekFrom::Start(offset))
+            .map_err(|e| FilesError::Unknown(format!("Failed to seek file at '{}': {e}", real.display())))?;
+        let mut data = Vec::with_capacity(length);
+        file.take(length as u64)
+            .read_to_end(&mut data)
+            .map_err(|e| FilesError::Unknown(format!("Failed to read file at '{}': {e}", real.display())))?;
+        Ok((offset, data))
+    }
+}
+
+/// `ls -l` style permission text.
+pub fn mode_string(mode: u32, is_dir: bool, is_symlink: bool) -> String {
+    let kind = if is_dir {
+        'd'
+    } else if is_symlink {
+        'l'
+    } else {
+        '-'
+    };
+    let mut s = String::with_capacity(10);
+    s.push(kind);
+    for shift in [6, 3, 0] {
+        let bits = (mode >> shift) & 0o7;
+        s.push(if bits & 4 != 0 { 'r' } else { '-' });
+        s.push(if bits & 2 != 0 { 'w' } else { '-' });
+        s.push(if bits & 1 != 0 { 'x' } else { '-' });
+    }
+    s
+}
+
+fn user_name(uid: u32) -> String {
+    nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+        .ok()
+        .flatten()
+        .map(|u| u.name)
+        .unwrap_or_else(|| uid.to_string())
+}
+
+fn group_name(gid: u32) -> String {
+    nix::unistd::Group::from_gid(nix::unistd::Gid::from_raw(gid))
+        .ok()
+        .flatten()
+        .map(|g| g.name)
+        .unwrap_or_else(|| gid.to_string())
+}
+
+fn file_info(path: &str, meta: &std::fs::Metadata) -> serde_json::Value {
+    let mtime = meta.mtime() as f64 + meta.mtime_nsec() as f64 / 1e9;
+    serde_json::json!({
+        "path": path,
+        "nlink": meta.nlink(),
+        "size": meta.size(),
+        "mtime": mtime,
+        "mode": mode_string(meta.mode(), meta.is_dir(), meta.file_type().is_symlink()),
+        "uid": user_name(meta.uid()),
+        "gid": group_name(meta.gid()),
+    })
+}
+
+fn required_path(request: &Request) -> Result<String, Response> {
+    match request.query_param("path") {
+        Some(p) if !p.is_empty() => Ok(p),
+        _ => Err(error(http::StatusCode::BAD_REQUEST, "Expecting 'path=value' in query.\n")),
+    }
+}
+
+pub async fn browse(ctx: Arc<HttpContext>, request: Request) -> Response {
+    let path = match required_path(&request) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let files = ctx.files.clone();
+    let listing = tokio::task::spawn_blocking(move || files.browse(&path)).await;
+    match listing {
+        Ok(Ok(entries)) => json(&serde_json::Value::Array(entries), request.query_param("jsonp")),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => error(http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+pub async fn read(ctx: Arc<HttpContext>, request: Request) -> Response {
+    let path = match required_path(&request) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let mut offset = -1_i64;
+    if let Some(text) = request.query_param("offset") {
+        match text.trim().parse::<i64>() {
+            Err(e) => return error(http::StatusCode::BAD_REQUEST, format!("Failed to parse offset: {e}.\n")),
+            Ok(v) if v < -1 => {
+                return error(http::StatusCode::BAD_REQUEST, format!("Negative offset provided: {v}.\n"))
+            }
+            Ok(v) => offset = v,
+        }
+    }
+    let mut length = None;
+    if let Some(text) = request.query_param("length") {
+        match text.trim().parse::<i64>() {
+            Err(e) => return error(http::StatusCode::BAD_REQUEST, format!("Failed to parse length: {e}.\n")),
+            Ok(v) if v < -1 => {
+                return error(http::StatusCode::BAD_REQUEST, format!("Negative length provided: {v}.\n"))
+            }
+            // `-1` (the web UI's first request) means "to the end".
+            Ok(v) if v > -1 => length = Some(v as usize),
+            Ok(_) => {}
+        }
+    }
+    let files = ctx.files.clone();
+    let result = tokio::task::spawn_blocking(move || files.read(&path, offset, length)).await;
+    match result {
+        Ok(Ok((offset, data))) => json(
+            &serde_json::json!({
+                "offset": offset,
+                "data": String::from_utf8_lossy(&data),
+            }),
+            request.query_param("jsonp"),
+        ),
+        Ok(Err(e)) => e.into_response(),
+        Err(e) => error(http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+/// MIME types by extension (upstream `mime::types`, the common part).
+fn mime_type(path: &Path) -> Option<&'static str> {
+    let ext = path.extension()?.to_str()?.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "txt" | "log" | "text" | "conf" => "text/plain",
+        "html" | "htm" => "text/html",
+        "css" => "text/css",
+        "csv" => "text/csv",
+        "js" => "application/javascript",
+        "json" => "application/json",
+        "xml" => "application/xml",
+        "pdf" => "application/pdf",
+        "gz" | "tgz" => "application/x-gzip",
+        "tar" => "application/x-tar",
+        "zip" => "application/zip",
+        "bz2" => "application/x-bzip2",
+        "jar" => "application/java-archive",
+        "png" => "image/png",
+        "jpg" | "jpeg" => "image/jpeg",
+        "gif" => "image/gif",
+        "svg" => "image/svg+xml",
+        _ => return None,
+    })
+}
+
+pub async fn download(ctx: Arc<HttpContext>, request: Request) -> Response {
+    let path = match required_path(&request) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let real = match ctx.files.resolve(&path) {
+        Ok(real) => real,
+        Err(FilesError::Invalid(m)) => return error(http::StatusCode::BAD_REQUEST, format!("{m}.\n")),
+        Err(e) => return e.into_response(),
+    };
+    if real.is_dir() {
+        return error(http::StatusCode::BAD_REQUEST, "Cannot download a directory.\n");
+    }
+    let file = match tokio::fs::File::open(&real).await {
+        Ok(f) => f,
+        Err(e) => {
+            return error(
+                http::StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Failed to open '{}': {e}", real.display()),
+            )
+        }
+    };
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
+    tokio::spawn(async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = file;
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            match file.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.send(Bytes::copy_from_slice(&buf[..n])).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    let name = real.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let content_type = mime_type(&real).unwrap_or("application/octet-stream");
+    let mut response = reply(http::StatusCode::OK, Body::stream(rx), Some(content_type));
+    if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename={name}")) {
+        response.headers_mut().insert(http::header::CONTENT_DISPOSITION, v);
+    }
+    response
+}
+
+pub async fn debug(ctx: Arc<HttpContext>, request: Request) -> Response {
+    let table: serde_json::Map<String, serde_json::Value> = ctx
+        .files
+        .table()
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v.display().to_string())))
+        .collect();
+    json(&serde_json::Value::Object(table), request.query_param("jsonp"))
+}
+
+pub fn routes(mut builder: ServerBuilder, ctx: Arc<HttpContext>) -> ServerBuilder {
+    for suffix in ["", ".json"] {
+        let c = ctx.clone();
+        builder = builder.route("files", &format!("/browse{suffix}"), handler(move |r| browse(c.clone(), r)));
+        let c = ctx.clone();
+        builder = builder.route("files", &format!("/read{suffix}"), handler(move |r| read(c.clone(), r)));
+        let c = ctx.clone();
+        builder = builder.route("files", &format!("/download{suffix}"), handler(move |r| download(c.clone(), r)));
+        let c = ctx.clone();
+        builder = builder.route("files", &format!("/debug{suffix}"), handler(move |r| debug(c.clone(), r)));
+    }
+    builder
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn setup() -> (tempfile::TempDir, Files) {
+        let dir = tempfile::tempdir().unwrap();
+        let sandbox = dir.path().join("runs/c1");
+        std::fs::create_dir_all(sandbox.join("sub")).unwrap();
+        std::fs::write(sandbox.join("stdout"), "hello world").unwrap();
+        std::fs::write(dir.path().join("secret"), "no").unwrap();
+        std::os::unix::fs::symlink(dir.path().join("secret"), sandbox.join("escape")).unwrap();
+        let files = Files::default();
+        files.attach("/frameworks/F/executors/E/runs/latest", &sandbox);
+        files.attach(&sandbox.display().to_string(), &sandbox);
+        (dir, files)
+    }
+
+    #[test]
+    fn resolves_virtual_and_real_paths() {
+        let (dir, files) = setup();
+        let real = dir.path().join("runs/c1").canonicalize().unwrap();
+        assert_eq!(files.resolve("/frameworks/F/executors/E/runs/latest/").unwrap(), real);
+        assert_eq!(files.resolve("frameworks/F/executors/E/runs/latest/stdout").unwrap(), real.join("stdout"));
+        assert_eq!(files.resolve(&format!("{}/stdout", dir.path().join("runs/c1").display())).unwrap(), real.join("stdout"));
+        assert_eq!(files.resolve("/frameworks/F/executors/E/runs/latest/nope"), Err(FilesError::NotFound));
+        assert_eq!(files.resolve("/unknown"), Err(FilesError::NotFound));
+        assert!(matches!(files.resolve("/frameworks/F/executors/E/runs/latest/../../x"), Err(FilesError::Invalid(_))));
+        assert!(matches!(files.resolve("/frameworks/F/executors/E/runs/latest/escape"), Err(FilesError::Invalid(_))));
+    }
+
+    #[test]
+    fn browse_lists_entries_with_names_and_modes() {
+        let (_dir, files) = setup();
+        let entries = files.browse("/frameworks/F/executors/E/runs/latest").unwrap();
+        let paths: Vec<&str> = entries.iter().map(|e| e["path"].as_str().unwrap()).collect();
+        // `escape` points at a regular file and is listed like stat(2) sees it.
+        assert_eq!(
+            paths,
+            vec![
+                "/frameworks/F/executors/E/runs/latest/escape",
+                "/frameworks/F/executors/E/runs/latest/stdout",
+                "/frameworks/F/executors/E/runs/latest/sub",
+            ]
+        );
+        let stdout = &entries[1];
+        assert_eq!(stdout["size"], 11);
+        assert_eq!(stdout["nlink"], 1);
+        assert!(stdout["mode"].as_str().unwrap().starts_with('-'));
+        assert!(entries[2]["mode"].as_str().unwrap().starts_with('d'));
+        assert!(stdout["uid"].is_string());
+        assert!(stdout["gid"].is_string());
+        assert!(stdout["mtime"].as_f64().unwrap() > 0.0);
+        assert!(files.browse("/frameworks/F/executors/E/runs/latest/stdout").unwrap().is_empty());
+    }
+
+    #[test]
+    fn read_follows_offset_and_length_rules() {
+        let (_dir, files) = setup();
+        let p = "/frameworks/F/executors/E/runs/latest/stdout";
+        assert_eq!(files.read(p, -1, None).unwrap(), (11, vec![]));
+        assert_eq!(files.read(p, 0, None).unwrap(), (0, b"hello world".to_vec()));
+        assert_eq!(files.read(p, 6, Some(3)).unwrap(), (6, b"wor".to_vec()));
+        assert_eq!(files.read(p, 50, None).unwrap(), (11, vec![]));
+        assert_eq!(files.read(p, 0, Some(0)).unwrap(), (11, vec![]));
+        assert!(matches!(files.read("/frameworks/F/executors/E/runs/latest", 0, None), Err(FilesError::Invalid(_))));
+    }
+
+    #[test]
+    fn reads_are_capped_at_sixteen_pages() {
+        let (dir, files) = setup();
+        std::fs::write(dir.path().join("runs/c1/big"), vec![b'x'; MAX_READ_LENGTH * 2]).unwrap();
+        let (_, data) = files.read("/frameworks/F/executors/E/runs/latest/big", 0, None).unwrap();
+        assert_eq!(data.len(), MAX_READ_LENGTH);
+    }
+
+    #[test]
+    fn modes_print_like_ls() {
+        assert_eq!(mode_string(0o644, false, false), "-rw-r--r--");
+        assert_eq!(mode_string(0o755, true, false), "drwxr-xr-x");
+    }
+
+    fn ctx(files: Files) -> Arc<HttpContext> {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        Arc::new(HttpContext {
+            agent: super::super::AgentHandle { inbox: tx },
+            files,
+            flags: Default::default(),
+        })
+    }
+
+    fn get(uri: &str) -> Request {
+        http::Request::builder().uri(uri).body(Bytes::new()).unwrap()
+    }
+
+    async fn body(r: Response) -> String {
+        String::from_utf8(r.into_body().collect_bytes().await.to_vec()).unwrap()
+    }
+
+    async fn parsed(r: Response) -> serde_json::Value {
+        serde_json::from_str(&body(r).await).unwrap()
+    }
+
+    #[tokio::test]
+    async fn endpoints_answer_with_upstream_codes() {
+        let (_dir, files) = setup();
+        let ctx = ctx(files);
+        assert_eq!(browse(ctx.clone(), get("/files/browse")).await.status(), 400);
+        assert_eq!(browse(ctx.clone(), get("/files/browse?path=/nope")).await.status(), 404);
+        let r = browse(ctx.clone(), get("/files/browse?path=/frameworks/F/executors/E/runs/latest")).await;
+        assert_eq!(r.status(), 200);
+
+        let r = read(ctx.clone(), get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&offset=0&length=5")).await;
+        assert_eq!(parsed(r).await, serde_json::json!({"offset": 0, "data": "hello"}));
+        let r = read(ctx.clone(), get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&offset=-1")).await;
+        assert_eq!(parsed(r).await, serde_json::json!({"offset": 11, "data": ""}));
+        let r = read(ctx.clone(), get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&offset=-2")).await;
+        assert_eq!(r.status(), 400);
+        let r = read(ctx.clone(), get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&length=-1&offset=0")).await;
+        assert_eq!(parsed(r).await, serde_json::json!({"offset": 0, "data": "hello world"}));
+        let r = read(ctx.clone(), get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&offset=x")).await;
+        assert_eq!(r.status(), 400);
+
+        let r = download(ctx.clone(), get("/files/download?path=/frameworks/F/executors/E/runs/latest/stdout")).await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()[http::header::CONTENT_DISPOSITION], "attachment; filename=stdout");
+        assert_eq!(r.headers()[http::header::CONTENT_TYPE], "application/octet-stream");
+        assert_eq!(body(r).await, "hello world");
+        let r = download(ctx.clone(), get("/files/download?path=/frameworks/F/executors/E/runs/latest")).await;
+        assert_eq!(r.status(), 400);
+
+        let r = debug(ctx.clone(), get("/files/debug")).await;
+        assert!(body(r).await.contains("/frameworks/F/executors/E/runs/latest"));
+    }
+}

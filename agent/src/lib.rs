@@ -1,0 +1,200 @@
+//! The Mesos agent (`mesos-agent`), wire-compatible with upstream Apache
+//! Mesos 1.11: it registers with a master over the v0 libprocess protocol,
+//! launches executors (the command executor for command tasks, or a
+//! framework's own), serves the v1 executor API and the v0 executor driver
+//! protocol, relays status updates reliably, and serves the agent's HTTP
+//! endpoints.
+//!
+//! Layout: [`flags`] (command line), [`info`] (what the agent reports about
+//! itself), [`registration`] (finding the master), [`agent`] (the actor that
+//! owns all state), [`status_update_manager`], [`containerizer`] (processes,
+//! sandboxes, environment), [`fetcher`], [`paths`], [`http`] (endpoints).
+//! [`run`] wires them together.
+
+pub mod agent;
+pub mod containerizer;
+pub mod duration;
+pub mod error;
+pub mod fetcher;
+pub mod flags;
+pub mod http;
+pub mod info;
+pub mod paths;
+pub mod registration;
+pub mod status_update_manager;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use libprocess::{Server, Transport, Upid};
+use tokio::sync::mpsc;
+
+use crate::agent::{Agent, AgentConfig, AgentInputs, Input, TransportOutbox, AGENT_ID};
+use crate::containerizer::Containerizer;
+use crate::error::AgentError;
+use crate::fetcher::Fetcher;
+use crate::flags::Flags;
+use crate::http::files::Files;
+use crate::http::{AgentHandle, HttpContext};
+
+/// A started agent: where it listens and the handle to stop it.
+pub struct Running {
+    pub pid: Upid,
+    pub inbox: mpsc::UnboundedSender<Input>,
+    pub done: tokio::task::JoinHandle<()>,
+}
+
+/// Binds the server and starts the actor; returns once it is listening.
+pub async fn start(flags: Flags) -> Result<Running, AgentError> {
+    let flags = Arc::new(flags);
+    let master = registration::parse_master(flags.master.as_deref().unwrap_or(""))?;
+    let work_dir = flags.work_dir().to_path_buf();
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|e| AgentError::io("Failed to create agent work directory", &work_dir, e))?;
+    let resources = info::detect_resources(flags.resources.as_deref(), &flags.default_role, &work_dir)?;
+    let attributes = match &flags.attributes {
+        Some(text) => info::parse_attributes(text)?,
+        None => Vec::new(),
+    };
+
+    let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
+    let (messages_tx, messages_rx) = mpsc::unbounded_channel();
+    let files = Files::default();
+    if let Some(log) = flags.log_dir.as_ref().map(|d| d.join(LOG_FILE)) {
+        files.attach("/slave/log", &log);
+    }
+    let ctx = Arc::new(HttpContext {
+        agent: AgentHandle { inbox: inbox_tx.clone() },
+        files: files.clone(),
+        flags: flags.to_map(),
+    });
+    let builder = http::routes(Server::builder(AGENT_ID).messages(AGENT_ID, messages_tx), ctx);
+    let bind_ip = flags.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let server = builder
+        .bind(SocketAddr::new(bind_ip, flags.port))
+        .await
+        .map_err(|e| AgentError::Server(e.to_string()))?;
+    let local = server.local_addr();
+    let ip = advertised_ip(&flags, local.ip()).await;
+    let port = flags.advertise_port.unwrap_or(local.port());
+    let self_pid = Upid::new(AGENT_ID, ip, port);
+    let hostname = flags
+        .hostname
+        .clone()
+        .or_else(|| if flags.hostname_lookup { info::local_hostname() } else { None })
+        .unwrap_or_else(|| ip.to_string());
+    let slave_info = info::slave_info(hostname, port, &resources, attributes);
+    tracing::info!("Agent resources: {resources}");
+    tracing::info!("Agent hostname: {}", slave_info.hostname);
+
+    let (transport, exited_rx) = Transport::new();
+    let out = Arc::new(TransportOutbox {
+        transport,
+        from: self_pid.clone(),
+    });
+    let (containers_tx, containers_rx) = mpsc::unbounded_channel();
+    let fetcher = Fetcher::new(
+        flags.frameworks_home.as_ref().map(PathBuf::from),
+        flags.hadoop_home.as_ref().map(PathBuf::from),
+        flags.fetcher_stall_timeout.0,
+    )?;
+    let containerizer = Containerizer::new(fetcher, flags.switch_user, containers_tx);
+    let (retries_tx, retries_rx) = mpsc::unbounded_channel();
+    let launcher_dir = flags.launcher_dir();
+    let native_library = find_native_library(&launcher_dir);
+    let config = AgentConfig {
+        flags: flags.clone(),
+        self_pid: self_pid.clone(),
+        info: slave_info,
+        total_resources: resources,
+        master,
+        launcher_dir,
+        native_library,
+    };
+    let agent = Agent::new(config, out, containerizer, files, inbox_tx.clone(), retries_tx);
+    let inputs = AgentInputs {
+        inputs: inbox_rx,
+        messages: messages_rx,
+        exited: exited_rx,
+        containers: containers_rx,
+        retries: retries_rx,
+    };
+    let serving = server.serve();
+    let done = tokio::spawn(async move {
+        agent.run(inputs).await;
+        serving.abort();
+    });
+    Ok(Running {
+        pid: self_pid,
+        inbox: inbox_tx,
+        done,
+    })
+}
+
+/// The agent's log file name inside `--log_dir`.
+pub const LOG_FILE: &str = "mesos-agent.log";
+
+/// Runs the agent until a signal or the master stops it.
+pub async fn run(flags: Flags) -> Result<(), AgentError> {
+    let running = start(flags).await?;
+    let inbox = running.inbox.clone();
+    tokio::spawn(async move {
+        use tokio::signal::unix::{signal, SignalKind};
+        let (Ok(mut term), Ok(mut int), Ok(mut usr1)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::user_defined1()),
+        ) else {
+            tracing::error!("Failed to install signal handlers");
+            return;
+        };
+        let graceful = tokio::select! {
+            _ = term.recv() => false,
+            _ = int.recv() => false,
+            _ = usr1.recv() => true,
+        };
+        let _ = inbox.send(Input::Shutdown { graceful });
+    });
+    running
+        .done
+        .await
+        .map_err(|e| AgentError::Server(format!("agent task failed: {e}")))
+}
+
+/// `--advertise_ip`, else `--ip`, else `LIBPROCESS_IP`, else what this
+/// host's name resolves to (preferring a non-loopback IPv4 address).
+async fn advertised_ip(flags: &Flags, bound: IpAddr) -> IpAddr {
+    if let Some(ip) = flags.advertise_ip {
+        return ip;
+    }
+    if !bound.is_unspecified() {
+        return bound;
+    }
+    if let Some(ip) = std::env::var("LIBPROCESS_IP").ok().and_then(|v| v.parse().ok()) {
+        return ip;
+    }
+    if let Some(host) = flags.hostname.clone().or_else(info::local_hostname) {
+        if let Ok(addrs) = tokio::net::lookup_host((host.as_str(), 0)).await {
+            let addrs: Vec<IpAddr> = addrs.map(|a| a.ip()).collect();
+            if let Some(ip) = addrs
+                .iter()
+                .find(|ip| ip.is_ipv4() && !ip.is_loopback())
+                .or_else(|| addrs.first())
+            {
+                return *ip;
+            }
+        }
+    }
+    IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
+
+/// A native Mesos library next to the launcher (for Java executors).
+fn find_native_library(launcher_dir: &Path) -> Option<PathBuf> {
+    let names = ["libmesos.so", "libmesos-1.11.0.so"];
+    let dirs = [launcher_dir.to_path_buf(), launcher_dir.join("../lib")];
+    dirs.iter()
+        .flat_map(|d| names.iter().map(move |n| d.join(n)))
+        .find(|p| p.is_file())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+}

@@ -1,0 +1,462 @@
+//! The libprocess HTTP server: one listener that receives both libprocess
+//! messages and HTTP calls, routed by process id (checklist §0, §6).
+//!
+//! Owns accepting connections (bounded, with accept back-off), HTTP/1.1
+//! keep-alive and pipelining (via hyper), telling messages from HTTP calls,
+//! delivering messages in per-connection order to the registered process
+//! channel (202, or 404 if no such process), routing HTTP calls to handlers
+//! (404 when nothing matches), request body limits (413), catching handler
+//! panics (500) and gzip of large non-streaming answers. Never interprets
+//! message bodies or negotiates content types; that is the components' job.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
+use std::sync::{Arc, RwLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, Semaphore};
+use tokio::task::{JoinHandle, JoinSet};
+
+use crate::http::{self as lhttp, Body, Handler, Request, Response, RouteInfo, StatusCode};
+use crate::{message, routing, Error, Message};
+
+/// Default cap on a request body (messages and HTTP calls alike).
+pub const DEFAULT_MAX_BODY_SIZE: usize = 64 * 1024 * 1024;
+
+/// Default cap on concurrently open connections.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
+
+/// The longest pause after repeated `accept` failures.
+const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+#[derive(Default, Clone)]
+struct ProcessEntry {
+    /// Normalized route (`/state`, `/`) → handler.
+    routes: HashMap<String, Handler>,
+    messages: Option<mpsc::UnboundedSender<Message>>,
+}
+
+/// The live process table of a server. Cheap to clone; changes apply to
+/// requests arriving afterwards. Components that spawn processes at run time
+/// (the master's `slave-observer(N)`, for instance) register them here.
+#[derive(Clone, Default)]
+pub struct Processes {
+    table: Arc<RwLock<HashMap<String, ProcessEntry>>>,
+}
+
+impl std::fmt::Debug for Processes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<String> = self
+            .table
+            .read()
+            .map(|t| t.keys().cloned().collect())
+            .unwrap_or_default();
+        f.debug_struct("Processes").field("ids", &ids).finish()
+    }
+}
+
+impl Processes {
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<String, ProcessEntry>> {
+        // A panic while holding the lock cannot leave the map half-updated
+        // (every update is a single insert/remove), so poisoning is ignored.
+        self.table.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, ProcessEntry>> {
+        self.table.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Adds (or replaces) the route `path` of process `process_id`.
+    pub fn add_route(&self, process_id: &str, path: &str, handler: Handler) {
+        self.write()
+            .entry(process_id.to_string())
+            .or_default()
+            .routes
+            .insert(routing::normalize_route(path), handler);
+    }
+
+    /// Delivers messages addressed to `process_id` into `tx` (replacing any
+    /// previous channel).
+    pub fn add_messages(&self, process_id: &str, tx: mpsc::UnboundedSender<Message>) {
+        self.write()
+            .entry(process_id.to_string())
+            .or_default()
+            .messages = Some(tx);
+    }
+
+    /// Stops delivering messages to `process_id` (its routes stay).
+    pub fn remove_messages(&self, process_id: &str) {
+        let mut table = self.write();
+        if let Some(entry) = table.get_mut(process_id) {
+            entry.messages = None;
+            if entry.routes.is_empty() {
+                table.remove(process_id);
+            }
+        }
+    }
+
+    /// Removes process `process_id` entirely (routes and messages).
+    pub fn remove(&self, process_id: &str) {
+        self.write().remove(process_id);
+    }
+
+    /// Whether a process with this id is registered.
+    pub fn contains(&self, process_id: &str) -> bool {
+        self.read().contains_key(process_id)
+    }
+
+    fn route(&self, path: &str, delegate: &str) -> Option<(routing::RouteMatch, Handler)> {
+        let table = self.read();
+        let m = routing::route(
+            path,
+            delegate,
+            |id| table.contains_key(id),
+            |id, route| table.get(id).is_some_and(|p| p.routes.contains_key(route)),
+        )?;
+        let handler = table.get(&m.process_id)?.routes.get(&m.route)?.clone();
+        Some((m, handler))
+    }
+
+    fn message_channel(&self, process_id: &str) -> Option<mpsc::UnboundedSender<Message>> {
+        self.read().get(process_id)?.messages.clone()
+    }
+}
+
+/// Builds a [`Server`]: `Server::builder("master").route(...).messages(...)`.
+pub struct ServerBuilder {
+    delegate: String,
+    processes: Processes,
+    max_body_size: usize,
+    max_connections: usize,
+}
+
+impl ServerBuilder {
+    /// Adds route `path` (e.g. `/api/v1/scheduler`, or `/` for the process
+    /// root) to process `process_id`.
+    pub fn route(self, process_id: &str, path: &str, handler: Handler) -> Self {
+        self.processes.add_route(process_id, path, handler);
+        self
+    }
+
+    /// Delivers messages addressed to `process_id` into `tx`.
+    pub fn messages(self, process_id: &str, tx: mpsc::UnboundedSender<Message>) -> Self {
+        self.processes.add_messages(process_id, tx);
+        self
+    }
+
+    /// Caps request bodies (bigger ones get 413). Default 64 MiB.
+    pub fn max_body_size(mut self, bytes: usize) -> Self {
+        self.max_body_size = bytes;
+        self
+    }
+
+    /// Caps concurrently open connections; further clients wait in the
+    /// listen backlog. Default 8192.
+    pub fn max_connections(mut self, n: usize) -> Self {
+        self.max_connections = n.max(1);
+        self
+    }
+
+    /// Binds the listener (port 0 picks a free port, see
+    /// [`Server::local_addr`]). Nothing is served until [`Server::serve`].
+    pub async fn bind(self, addr: SocketAddr) -> Result<Server, Error> {
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| Error::Bind { addr, source })?;
+        let local_addr = listener
+            .local_addr()
+            .map_err(|source| Error::Bind { addr, source })?;
+        Ok(Server {
+            listener,
+            local_addr,
+            shared: Arc::new(Shared {
+                delegate: self.delegate,
+                processes: self.processes,
+                max_body_size: self.max_body_size,
+            }),
+            max_connections: self.max_connections,
+        })
+    }
+}
+
+struct Shared {
+    delegate: String,
+    processes: Processes,
+    max_body_size: usize,
+}
+
+/// A bound libprocess HTTP server.
+pub struct Server {
+    listener: TcpListener,
+    local_addr: SocketAddr,
+    shared: Arc<Shared>,
+    max_connections: usize,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("local_addr", &self.local_addr)
+            .field("delegate", &self.shared.delegate)
+            .finish()
+    }
+}
+
+impl Server {
+    /// Starts building a server whose delegate (the process that gets `/`
+    /// and paths not naming a known process) is `delegate_id`.
+    pub fn builder(delegate_id: &str) -> ServerBuilder {
+        ServerBuilder {
+            delegate: delegate_id.to_string(),
+            processes: Processes::default(),
+            max_body_size: DEFAULT_MAX_BODY_SIZE,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+        }
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The live process table, for adding or removing processes later.
+    pub fn processes(&self) -> Processes {
+        self.shared.processes.clone()
+    }
+
+    /// Spawns the accept loop. Aborting the returned handle stops the server
+    /// and closes every connection it accepted.
+    pub fn serve(self) -> JoinHandle<()> {
+        tokio::spawn(accept_loop(
+            self.listener,
+            self.shared,
+            self.max_connections,
+        ))
+    }
+}
+
+/// Accepts connections until aborted.
+///
+/// A semaphore bounds the open connections (as in mini-redis): each
+/// connection holds a permit, and at the cap we stop accepting, leaving new
+/// clients in the kernel backlog rather than running out of file descriptors
+/// and memory. Accept errors (e.g. EMFILE) back off exponentially instead of
+/// spinning. Connections live in a `JoinSet` owned by this task, so aborting
+/// the server also closes them.
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, max_connections: usize) {
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let mut connections = JoinSet::new();
+    let mut backoff = Duration::from_millis(5);
+    loop {
+        let accepted = tokio::select! {
+            // Reap finished connections as they end.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+            accepted = async {
+                // `acquire_owned` only fails on a closed semaphore, and this
+                // one is never closed.
+                let permit = permits.clone().acquire_owned().await.ok();
+                (permit, listener.accept().await)
+            } => accepted,
+        };
+        let (permit, result) = accepted;
+        let (stream, peer) = match result {
+            Ok(ok) => {
+                backoff = Duration::from_millis(5);
+                ok
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_ACCEPT_BACKOFF);
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        connections.spawn(async move {
+            let _permit = permit;
+            let service = service_fn(move |req| {
+                let shared = shared.clone();
+                async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
+            });
+            let conn = http1::Builder::new()
+                .keep_alive(true)
+                // Idle connections must never be closed by us: libprocess
+                // peers send over persistent links, and closing one makes the
+                // peer report us `exited`. (No timer is set either.)
+                .header_read_timeout(None)
+                // A client closing its socket ends the connection even in the
+                // middle of a streamed answer, dropping the `Body::stream`
+                // receiver so the component's `Sender::closed()` fires.
+                .half_close(false)
+                // Flush every answer at once: aggregating flushes for
+                // pipelining would hold back a streamed answer while further
+                // requests sit unread behind it.
+                .pipeline_flush(false)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = conn.await {
+                tracing::debug!("connection from {peer} ended: {e}");
+            }
+        });
+    }
+}
+
+fn status(code: StatusCode, body: impl Into<Body>) -> Response {
+    lhttp::response(code, body)
+}
+
+enum BodyError {
+    TooLarge,
+    Read(String),
+}
+
+async fn collect(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
+        Err(e) => Err(BodyError::Read(e.to_string())),
+    }
+}
+
+fn too_large(limit: usize) -> Response {
+    status(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        format!("Request body exceeds the maximum of {limit} bytes"),
+    )
+}
+
+async fn handle(shared: &Shared, peer: SocketAddr, req: hyper::Request<Incoming>) -> Response {
+    let (parts, body) = req.into_parts();
+
+    if message::is_message(&parts.method, &parts.headers) {
+        return handle_message(shared, parts, body).await;
+    }
+
+    let Some((matched, handler)) = shared.processes.route(parts.uri.path(), &shared.delegate)
+    else {
+        tracing::debug!("404 for {} {}", parts.method, parts.uri);
+        return status(StatusCode::NOT_FOUND, Body::empty());
+    };
+
+    let bytes = match collect(body, shared.max_body_size).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return too_large(shared.max_body_size),
+        Err(BodyError::Read(e)) => {
+            return status(
+                StatusCode::BAD_REQUEST,
+                format!("Failed to read request body: {e}"),
+            )
+        }
+    };
+
+    let accept_encoding = parts
+        .headers
+        .get_all(lhttp::header::ACCEPT_ENCODING)
+        .iter()
+        .cloned()
+        .collect::<Vec<_>>();
+    let mut request = Request::from_parts(parts, bytes);
+    request.extensions_mut().insert(RouteInfo {
+        process_id: matched.process_id,
+        route: matched.route,
+        remaining: matched.remaining,
+        peer: Some(peer),
+    });
+
+    let response = match call(&handler, request).await {
+        Some(r) => r,
+        None => status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Request handler panicked",
+        ),
+    };
+    let mut headers = lhttp::HeaderMap::new();
+    for v in accept_encoding {
+        headers.append(lhttp::header::ACCEPT_ENCODING, v);
+    }
+    lhttp::maybe_gzip(&headers, response)
+}
+
+/// Runs a handler, turning a panic (while building or polling its future)
+/// into `None` so one bad request cannot take the server down.
+async fn call(handler: &Handler, request: Request) -> Option<Response> {
+    let future = std::panic::catch_unwind(AssertUnwindSafe(|| handler(request))).ok()?;
+    CatchUnwind { future }.await
+}
+
+struct CatchUnwind {
+    future: Pin<Box<dyn Future<Output = Response> + Send>>,
+}
+
+impl Future for CatchUnwind {
+    type Output = Option<Response>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Response>> {
+        let future = &mut self.future;
+        match std::panic::catch_unwind(AssertUnwindSafe(|| future.as_mut().poll(cx))) {
+            Ok(Poll::Ready(r)) => Poll::Ready(Some(r)),
+            Ok(Poll::Pending) => Poll::Pending,
+            Err(_) => {
+                tracing::error!("HTTP handler panicked");
+                Poll::Ready(None)
+            }
+        }
+    }
+}
+
+async fn handle_message(
+    shared: &Shared,
+    parts: ::http::request::Parts,
+    body: Incoming,
+) -> Response {
+    let path = parts.uri.path();
+    let Some((to, name)) = routing::message_target(path) else {
+        // Upstream: 400 for a path not starting with '/', 500 when the
+        // receiver id cannot be decoded.
+        let code = if path.starts_with('/') {
+            StatusCode::INTERNAL_SERVER_ERROR
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        return status(code, format!("Failed to decode message path '{path}'"));
+    };
+    let from = message::sender(&parts.headers);
+    let body = match collect(body, shared.max_body_size).await {
+        Ok(b) => b,
+        Err(BodyError::TooLarge) => return too_large(shared.max_body_size),
+        Err(BodyError::Read(e)) => {
+            return status(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Failed to read message body: {e}"),
+            )
+        }
+    };
+    // Upstream answers nothing to peers whose User-Agent says libprocess/;
+    // hyper must answer every request, and libprocess peers read and discard
+    // answers on their outbound sockets, so we always answer.
+    let Some(tx) = shared.processes.message_channel(&to) else {
+        tracing::debug!("message {name} from {from} to unknown process '{to}'");
+        return status(StatusCode::NOT_FOUND, Body::empty());
+    };
+    let delivered = tx.send(Message {
+        from,
+        to,
+        name,
+        body,
+    });
+    match delivered {
+        Ok(()) => status(StatusCode::ACCEPTED, Body::empty()),
+        // The process stopped listening: it is gone.
+        Err(_) => status(StatusCode::NOT_FOUND, Body::empty()),
+    }
+}

@@ -1,0 +1,796 @@
+//! The legacy JSON endpoints: `/state` (and `/state.json`),
+//! `/state-summary`, `/frameworks`, `/slaves`, `/tasks` (checklist §3.3).
+//!
+//! Hand-written JSON as upstream's `readonly_handler.cpp` and
+//! `common/http.cpp` write it — v0 names (`slave_id`), flattened resources,
+//! JSONP — rendered from the published snapshot. Never asks the actor.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use libprocess::http::Method;
+use libprocess::{Request, RequestExt};
+use mesos_proto::mesos::v1::value::Type as ValueType;
+use mesos_proto::mesos::v1::{
+    framework_info, master_info, Attribute, CommandInfo, ExecutorInfo, Labels, Offer, Resource,
+    Task, TaskState, TaskStatus,
+};
+use serde_json::{json, Map, Value};
+
+use super::futures_response::ResponseFuture;
+use super::process::{BUILD_DATE, BUILD_TIME, BUILD_USER};
+use super::{json_response, require_method, HttpContext, HttpError};
+use crate::flags::MESOS_VERSION;
+use crate::resources::{self, json_number};
+use crate::snapshot::{AgentView, FrameworkView, Snapshot};
+
+/// Upstream's default `limit` of `/tasks`.
+const TASK_LIMIT: usize = 100;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Endpoint {
+    State,
+    StateSummary,
+    Frameworks,
+    Slaves,
+    Tasks,
+}
+
+pub fn handle(context: Arc<HttpContext>, endpoint: Endpoint, request: Request) -> ResponseFuture {
+    Box::pin(async move {
+        let result = (|| {
+            context.check_leader(&request)?;
+            require_method(&request, &[Method::GET, Method::HEAD, Method::POST], "GET")?;
+            let snapshot = context.master.snapshot();
+            let value = match endpoint {
+                Endpoint::State => state(&snapshot, &context.flags.to_map(), &context),
+                Endpoint::StateSummary => state_summary(&snapshot, &context),
+                Endpoint::Frameworks => frameworks(&snapshot, request.query_param("framework_id")),
+                Endpoint::Slaves => slaves(&snapshot, request.query_param("slave_id")),
+                Endpoint::Tasks => tasks(&snapshot, &TaskQuery::from_request(&request)),
+            };
+            Ok::<Value, HttpError>(value)
+        })();
+        match result {
+            Ok(value) => json_response(&request, &value),
+            Err(error) => error.into_response(),
+        }
+    })
+}
+
+/// Capability names of a master (`AGENT_UPDATE`, ...).
+fn master_capabilities(snapshot: &Snapshot) -> Value {
+    Value::Array(
+        snapshot
+            .master_info
+            .capabilities
+            .iter()
+            .filter_map(|c| c.r#type.and_then(|t| master_info::capability::Type::try_from(t).ok()))
+            .map(|t| Value::String(t.as_str_name().to_string()))
+            .collect(),
+    )
+}
+
+/// `/state`.
+fn state(snapshot: &Snapshot, flags: &BTreeMap<String, String>, context: &HttpContext) -> Value {
+    let mut object = Map::new();
+    object.insert("version".into(), json!(MESOS_VERSION));
+    object.insert("build_date".into(), json!(BUILD_DATE));
+    object.insert("build_time".into(), json!(BUILD_TIME));
+    object.insert("build_user".into(), json!(BUILD_USER));
+    object.insert("start_time".into(), json_number(snapshot.start_time));
+    if let Some(elected) = snapshot.elected_time {
+        object.insert("elected_time".into(), json_number(elected));
+    }
+    object.insert("id".into(), json!(snapshot.master_info.id));
+    object.insert("pid".into(), json!(snapshot.pid));
+    object.insert(
+        "hostname".into(),
+        json!(snapshot.master_info.hostname.clone().unwrap_or_default()),
+    );
+    object.insert("capabilities".into(), master_capabilities(snapshot));
+    let active = snapshot.agents.iter().filter(|a| a.active).count();
+    object.insert("activated_slaves".into(), json_number(active as f64));
+    object.insert(
+        "deactivated_slaves".into(),
+        json_number((snapshot.agents.len() - active) as f64),
+    );
+    object.insert(
+        "unreachable_slaves".into(),
+        json_number(snapshot.unreachable_agents as f64),
+    );
+    if let Some(domain) = &snapshot.master_info.domain {
+        object.insert("domain".into(), mesos_proto::json::to_value(domain));
+    }
+    // This master leads (the state endpoints redirect otherwise).
+    object.insert("leader".into(), json!(snapshot.pid));
+    object.insert(
+        "leader_info".into(),
+        mesos_proto::json::to_value(&snapshot.master_info),
+    );
+    if let Some(cluster) = &context.flags.cluster {
+        object.insert("cluster".into(), json!(cluster));
+    }
+    if let Some(log_dir) = &context.flags.log_dir {
+        object.insert("log_dir".into(), json!(log_dir));
+    }
+    if let Some(file) = &context.flags.external_log_file {
+        object.insert("external_log_file".into(), json!(file));
+    }
+    object.insert("flags".into(), json!(flags));
+    object.insert(
+        "slaves".into(),
+        Value::Array(snapshot.agents.iter().map(agent).collect()),
+    );
+    object.insert(
+        "recovered_slaves".into(),
+        Value::Array(
+            snapshot
+                .recovered_agents
+                .iter()
+                .map(|info| Value::Object(agent_info(info)))
+                .collect(),
+        ),
+    );
+    object.insert(
+        "frameworks".into(),
+        Value::Array(snapshot.frameworks.iter().map(framework_full).collect()),
+    );
+    object.insert(
+        "completed_frameworks".into(),
+        Value::Array(
+            snapshot
+                .completed_frameworks
+                .iter()
+                .map(framework_full)
+                .collect(),
+        ),
+    );
+    object.insert("orphan_tasks".into(), json!([]));
+    object.insert("unregistered_frameworks".into(), json!([]));
+    Value::Object(object)
+}
+
+/// Counts per task state, for `/state-summary`.
+fn task_state_counts(tasks: &[&Task]) -> Map<String, Value> {
+    let mut object = Map::new();
+    for state in [
+        TaskState::TaskStaging,
+        TaskState::TaskStarting,
+        TaskState::TaskRunning,
+        TaskState::TaskKilling,
+        TaskState::TaskFinished,
+        TaskState::TaskKilled,
+        TaskState::TaskFailed,
+        TaskState::TaskLost,
+        TaskState::TaskError,
+        TaskState::TaskUnreachable,
+    ] {
+        let count = tasks.iter().filter(|t| t.state == state as i32).count();
+        object.insert(state.as_str_name().to_string(), json!(count));
+    }
+    object
+}
+
+fn all_tasks(framework: &FrameworkView) -> impl Iterator<Item = &Task> {
+    framework
+        .tasks
+        .iter()
+        .chain(framework.unreachable_tasks.iter())
+        .chain(framework.completed_tasks.iter())
+}
+
+/// `/state-summary`.
+fn state_summary(snapshot: &Snapshot, context: &HttpContext) -> Value {
+    let mut object = Map::new();
+    object.insert(
+        "hostname".into(),
+        json!(snapshot.master_info.hostname.clone().unwrap_or_default()),
+    );
+    if let Some(cluster) = &context.flags.cluster {
+        object.insert("cluster".into(), json!(cluster));
+    }
+    let agents: Vec<Value> = snapshot
+        .agents
+        .iter()
+        .map(|view| {
+            let Value::Object(mut object) = agent(view) else {
+                return Value::Null;
+            };
+            let agent_id = view.info.id.as_ref().map(|i| i.value.as_str()).unwrap_or("");
+            let tasks: Vec<&Task> = snapshot
+                .frameworks
+                .iter()
+                .flat_map(all_tasks)
+                .filter(|t| t.agent_id.value == agent_id)
+                .collect();
+            object.extend(task_state_counts(&tasks));
+            let framework_ids: BTreeSet<&str> =
+                tasks.iter().map(|t| t.framework_id.value.as_str()).collect();
+            object.insert("framework_ids".into(), json!(framework_ids));
+            Value::Object(object)
+        })
+        .collect();
+    object.insert("slaves".into(), Value::Array(agents));
+    let frameworks: Vec<Value> = snapshot
+        .frameworks
+        .iter()
+        .map(|view| {
+            let mut object = framework_summary(view);
+            let tasks: Vec<&Task> = all_tasks(view).collect();
+            object.extend(task_state_counts(&tasks));
+            let agent_ids: BTreeSet<&str> = tasks.iter().map(|t| t.agent_id.value.as_str()).collect();
+            object.insert("slave_ids".into(), json!(agent_ids));
+            Value::Object(object)
+        })
+        .collect();
+    object.insert("frameworks".into(), Value::Array(frameworks));
+    Value::Object(object)
+}
+
+/// `/frameworks[?framework_id=]`.
+fn frameworks(snapshot: &Snapshot, framework_id: Option<String>) -> Value {
+    let selected = |view: &&FrameworkView| {
+        framework_id.as_ref().is_none_or(|wanted| {
+            view.info.id.as_ref().is_some_and(|id| &id.value == wanted)
+        })
+    };
+    json!({
+        "frameworks": snapshot.frameworks.iter().filter(selected).map(framework_full).collect::<Vec<_>>(),
+        "completed_frameworks": snapshot.completed_frameworks.iter().filter(selected).map(framework_full).collect::<Vec<_>>(),
+        "unregistered_frameworks": [],
+    })
+}
+
+/// `/slaves[?slave_id=]`: the agent model plus the `*_full` arrays.
+fn slaves(snapshot: &Snapshot, slave_id: Option<String>) -> Value {
+    let selected = |id: Option<&str>| slave_id.as_deref().is_none_or(|wanted| Some(wanted) == id);
+    let agents: Vec<Value> = snapshot
+        .agents
+        .iter()
+        .filter(|view| selected(view.info.id.as_ref().map(|i| i.value.as_str())))
+        .map(|view| {
+            let Value::Object(mut object) = agent(view) else {
+                return Value::Null;
+            };
+            let total = resources::from_vec(view.total.clone());
+            let mut reserved_full = Map::new();
+            for (role, reserved) in total.reservations() {
+                reserved_full.insert(role, full_resources(&resources::to_vec(&reserved)));
+            }
+            object.insert("reserved_resources_full".into(), Value::Object(reserved_full));
+            object.insert(
+                "unreserved_resources_full".into(),
+                full_resources(&resources::to_vec(&total.unreserved())),
+            );
+            object.insert("used_resources_full".into(), full_resources(&view.used));
+            object.insert("offered_resources_full".into(), full_resources(&view.offered));
+            Value::Object(object)
+        })
+        .collect();
+    let recovered: Vec<Value> = snapshot
+        .recovered_agents
+        .iter()
+        .filter(|info| selected(info.id.as_ref().map(|i| i.value.as_str())))
+        .map(|info| Value::Object(agent_info(info)))
+        .collect();
+    json!({ "slaves": agents, "recovered_slaves": recovered })
+}
+
+/// Options of `/tasks`.
+#[derive(Debug, Default, PartialEq)]
+pub struct TaskQuery {
+    pub limit: usize,
+    pub offset: usize,
+    pub ascending: bool,
+    pub framework_id: Option<String>,
+    pub task_id: Option<String>,
+}
+
+impl TaskQuery {
+    fn from_request(request: &Request) -> TaskQuery {
+        let number = |key: &str| {
+            request
+                .query_param(key)
+                .and_then(|v| v.parse::<i64>().ok())
+                .filter(|v| *v >= 0)
+                .map(|v| v as usize)
+        };
+        TaskQuery {
+            limit: number("limit").unwrap_or(TASK_LIMIT),
+            offset: number("offset").unwrap_or(0),
+            ascending: request.query_param("order").as_deref() == Some("asc"),
+            framework_id: request.query_param("framework_id"),
+            task_id: request.query_param("task_id"),
+        }
+    }
+}
+
+/// `/tasks`: live, unreachable and completed tasks of current and completed
+/// frameworks, ordered by the first status's timestamp.
+pub fn tasks(snapshot: &Snapshot, query: &TaskQuery) -> Value {
+    let mut tasks: Vec<&Task> = snapshot
+        .frameworks
+        .iter()
+        .chain(snapshot.completed_frameworks.iter())
+        .filter(|f| {
+            query.framework_id.as_ref().is_none_or(|wanted| {
+                f.info.id.as_ref().is_some_and(|id| &id.value == wanted)
+            })
+        })
+        .flat_map(all_tasks)
+        .filter(|t| query.task_id.as_ref().is_none_or(|wanted| &t.task_id.value == wanted))
+        .collect();
+    let first = |t: &Task| t.statuses.first().and_then(|s| s.timestamp);
+    tasks.sort_by(|a, b| {
+        let (a, b) = (first(a), first(b));
+        let order = match (a, b) {
+            (Some(a), Some(b)) => a.total_cmp(&b),
+            (None, Some(_)) => std::cmp::Ordering::Less,
+            (Some(_), None) => std::cmp::Ordering::Greater,
+            (None, None) => std::cmp::Ordering::Equal,
+        };
+        if query.ascending {
+            order
+        } else {
+            order.reverse()
+        }
+    });
+    let page: Vec<Value> = tasks
+        .into_iter()
+        .skip(query.offset)
+        .take(query.limit)
+        .map(task)
+        .collect();
+    json!({ "tasks": page })
+}
+
+// ---- models (upstream `json(...)` overloads) ---------------------------------
+
+fn legacy(list: &[Resource]) -> Value {
+    resources::legacy_json(list)
+}
+
+/// Protobuf JSON in the "endpoint" resource format (`role` and
+/// `reservations`).
+fn full_resources(list: &[Resource]) -> Value {
+    let mut list = list.to_vec();
+    mesos_proto::resources::to_endpoint_format(&mut list);
+    Value::Array(list.iter().map(mesos_proto::json::to_value).collect())
+}
+
+fn labels(labels: &Labels) -> Value {
+    Value::Array(labels.labels.iter().map(mesos_proto::json::to_value).collect())
+}
+
+/// `json(Attributes)`: name → number, ranges / set string, or text.
+fn attributes(list: &[Attribute]) -> Value {
+    let mut object = Map::new();
+    for attribute in list {
+        let value = match ValueType::try_from(attribute.r#type) {
+            Ok(ValueType::Scalar) => {
+                json_number(attribute.scalar.as_ref().map_or(0.0, |s| s.value))
+            }
+            Ok(ValueType::Ranges) => Value::String(
+                attribute
+                    .ranges
+                    .as_ref()
+                    .map(resources::format_ranges)
+                    .unwrap_or_default(),
+            ),
+            Ok(ValueType::Set) => Value::String(
+                attribute
+                    .set
+                    .as_ref()
+                    .map(resources::format_set)
+                    .unwrap_or_default(),
+            ),
+            Ok(ValueType::Text) => Value::String(
+                attribute
+                    .text
+                    .as_ref()
+                    .map(|t| t.value.clone())
+                    .unwrap_or_default(),
+            ),
+            Err(_) => continue,
+        };
+        object.insert(attribute.name.clone(), value);
+    }
+    Value::Object(object)
+}
+
+/// `json(SlaveInfo)`.
+fn agent_info(info: &mesos_proto::mesos::v1::AgentInfo) -> Map<String, Value> {
+    let mut object = Map::new();
+    object.insert(
+        "id".into(),
+        json!(info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default()),
+    );
+    object.insert("hostname".into(), json!(info.hostname));
+    object.insert("port".into(), json!(info.port.unwrap_or(5051)));
+    object.insert("attributes".into(), attributes(&info.attributes));
+    if let Some(domain) = &info.domain {
+        object.insert("domain".into(), mesos_proto::json::to_value(domain));
+    }
+    object
+}
+
+/// `SlaveWriter`.
+fn agent(view: &AgentView) -> Value {
+    let mut object = agent_info(&view.info);
+    object.insert("pid".into(), json!(view.pid));
+    object.insert("registered_time".into(), json_number(view.registered_time));
+    if let Some(time) = view.reregistered_time {
+        object.insert("reregistered_time".into(), json_number(time));
+    }
+    let total = resources::from_vec(view.total.clone());
+    object.insert("resources".into(), legacy(&view.total));
+    object.insert("used_resources".into(), legacy(&view.used));
+    object.insert("offered_resources".into(), legacy(&view.offered));
+    let mut reserved = Map::new();
+    for (role, list) in total.reservations() {
+        reserved.insert(role, legacy(&resources::to_vec(&list)));
+    }
+    object.insert("reserved_resources".into(), Value::Object(reserved));
+    object.insert(
+        "unreserved_resources".into(),
+        legacy(&resources::to_vec(&total.unreserved())),
+    );
+    object.insert("active".into(), json!(view.active));
+    object.insert("deactivated".into(), json!(view.deactivated));
+    object.insert("version".into(), json!(view.version));
+    object.insert("capabilities".into(), json!(view.capabilities));
+    Value::Object(object)
+}
+
+/// `json(TaskStatus)`.
+fn task_status(status: &TaskStatus) -> Value {
+    let mut object = Map::new();
+    object.insert(
+        "state".into(),
+        json!(TaskState::try_from(status.state).map_or("TASK_UNKNOWN", |s| s.as_str_name())),
+    );
+    object.insert(
+        "timestamp".into(),
+        json_number(status.timestamp.unwrap_or(0.0)),
+    );
+    if let Some(l) = &status.labels {
+        object.insert("labels".into(), labels(l));
+    }
+    if let Some(container) = &status.container_status {
+        object.insert(
+            "container_status".into(),
+            mesos_proto::json::to_value(container),
+        );
+    }
+    if let Some(healthy) = status.healthy {
+        object.insert("healthy".into(), json!(healthy));
+    }
+    Value::Object(object)
+}
+
+/// `json(Task)`.
+fn task(task: &Task) -> Value {
+    let mut object = Map::new();
+    object.insert("id".into(), json!(task.task_id.value));
+    object.insert("name".into(), json!(task.name));
+    object.insert("framework_id".into(), json!(task.framework_id.value));
+    object.insert(
+        "executor_id".into(),
+        json!(task.executor_id.as_ref().map(|e| e.value.clone()).unwrap_or_default()),
+    );
+    object.insert("slave_id".into(), json!(task.agent_id.value));
+    object.insert(
+        "state".into(),
+        json!(TaskState::try_from(task.state).map_or("TASK_UNKNOWN", |s| s.as_str_name())),
+    );
+    object.insert("resources".into(), legacy(&task.resources));
+    if !task.limits.is_empty() {
+        let limits: Map<String, Value> = task
+            .limits
+            .iter()
+            .map(|(name, value)| (name.clone(), json_number(value.value)))
+            .collect();
+        object.insert("limits".into(), Value::Object(limits));
+    }
+    if let Some(role) = resources::allocation_role(&task.resources) {
+        object.insert("role".into(), json!(role));
+    }
+    object.insert(
+        "statuses".into(),
+        Value::Array(task.statuses.iter().map(task_status).collect()),
+    );
+    if let Some(user) = &task.user {
+        object.insert("user".into(), json!(user));
+    }
+    if let Some(l) = &task.labels {
+        object.insert("labels".into(), labels(l));
+    }
+    if let Some(discovery) = &task.discovery {
+        object.insert("discovery".into(), mesos_proto::json::to_value(discovery));
+    }
+    if let Some(container) = &task.container {
+        object.insert("container".into(), mesos_proto::json::to_value(container));
+    }
+    if let Some(check) = &task.health_check {
+        object.insert("health_check".into(), mesos_proto::json::to_value(check));
+    }
+    Value::Object(object)
+}
+
+/// `json(CommandInfo)`.
+fn command(command: &CommandInfo) -> Value {
+    let mut object = Map::new();
+    if let Some(shell) = command.shell {
+        object.insert("shell".into(), json!(shell));
+    }
+    if let Some(value) = &command.value {
+        object.insert("value".into(), json!(value));
+    }
+    object.insert("argv".into(), json!(command.arguments));
+    if let Some(environment) = &command.environment {
+        object.insert(
+            "environment".into(),
+            mesos_proto::json::to_value(environment),
+        );
+    }
+    let uris: Vec<Value> = command
+        .uris
+        .iter()
+        .map(|uri| json!({"value": uri.value, "executable": uri.executable.unwrap_or(false)}))
+        .collect();
+    object.insert("uris".into(), Value::Array(uris));
+    Value::Object(object)
+}
+
+/// `json(ExecutorInfo)` plus `slave_id`.
+fn executor(agent_id: &str, executor: &ExecutorInfo) -> Value {
+    let mut object = Map::new();
+    object.insert("executor_id".into(), json!(executor.executor_id.value));
+    object.insert("name".into(), json!(executor.name.clone().unwrap_or_default()));
+    object.insert(
+        "framework_id".into(),
+        json!(executor
+            .framework_id
+            .as_ref()
+            .map(|f| f.value.clone())
+            .unwrap_or_default()),
+    );
+    object.insert(
+        "command".into(),
+        command(&executor.command.clone().unwrap_or_default()),
+    );
+    object.insert("resources".into(), legacy(&executor.resources));
+    if let Some(role) = resources::allocation_role(&executor.resources) {
+        object.insert("role".into(), json!(role));
+    }
+    if let Some(l) = &executor.labels {
+        object.insert("labels".into(), labels(l));
+    }
+    if let Some(kind) = executor
+        .r#type
+        .and_then(|t| mesos_proto::mesos::v1::executor_info::Type::try_from(t).ok())
+    {
+        object.insert("type".into(), json!(kind.as_str_name()));
+    }
+    object.insert("slave_id".into(), json!(agent_id));
+    Value::Object(object)
+}
+
+/// `json(Offer)`.
+fn offer(offer: &Offer) -> Value {
+    let mut object = Map::new();
+    object.insert("id".into(), json!(offer.id.value));
+    object.insert("framework_id".into(), json!(offer.framework_id.value));
+    if let Some(allocation) = &offer.allocation_info {
+        object.insert(
+            "allocation_info".into(),
+            mesos_proto::json::to_value(allocation),
+        );
+    }
+    object.insert("slave_id".into(), json!(offer.agent_id.value));
+    object.insert("resources".into(), legacy(&offer.resources));
+    Value::Object(object)
+}
+
+/// `json(Summary<Framework>)`.
+fn framework_summary(view: &FrameworkView) -> Map<String, Value> {
+    let info = &view.info;
+    let mut object = Map::new();
+    object.insert(
+        "id".into(),
+        json!(info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default()),
+    );
+    object.insert("name".into(), json!(info.name));
+    if let Some(pid) = &view.pid {
+        object.insert("pid".into(), json!(pid));
+    }
+    object.insert("used_resources".into(), legacy(&view.used_resources));
+    object.insert("offered_resources".into(), legacy(&view.offered_resources));
+    let capabilities: Vec<&str> = info
+        .capabilities
+        .iter()
+        .filter_map(|c| c.r#type.and_then(|t| framework_info::capability::Type::try_from(t).ok()))
+        .map(|t| t.as_str_name())
+        .collect();
+    object.insert("capabilities".into(), json!(capabilities));
+    object.insert(
+        "hostname".into(),
+        json!(info.hostname.clone().unwrap_or_default()),
+    );
+    object.insert(
+        "webui_url".into(),
+        json!(info.webui_url.clone().unwrap_or_default()),
+    );
+    object.insert("active".into(), json!(view.active));
+    object.insert("connected".into(), json!(view.connected));
+    object.insert("recovered".into(), json!(view.recovered));
+    object
+}
+
+/// `FullFrameworkWriter`.
+fn framework_full(view: &FrameworkView) -> Value {
+    let info = &view.info;
+    let mut object = framework_summary(view);
+    object.insert("user".into(), json!(info.user));
+    object.insert(
+        "failover_timeout".into(),
+        json_number(info.failover_timeout.unwrap_or(0.0)),
+    );
+    object.insert("checkpoint".into(), json!(info.checkpoint.unwrap_or(false)));
+    object.insert("registered_time".into(), json_number(view.registered_time));
+    object.insert(
+        "unregistered_time".into(),
+        json_number(view.unregistered_time),
+    );
+    if let Some(principal) = &info.principal {
+        object.insert("principal".into(), json!(principal));
+    }
+    let mut everything = view.used_resources.clone();
+    everything.extend(view.offered_resources.iter().cloned());
+    object.insert("resources".into(), legacy(&everything));
+    if view.registered_time != view.reregistered_time {
+        object.insert(
+            "reregistered_time".into(),
+            json_number(view.reregistered_time),
+        );
+    }
+    if view.multi_role {
+        object.insert("roles".into(), json!(info.roles));
+    } else {
+        object.insert(
+            "role".into(),
+            json!(info.role.clone().unwrap_or_else(|| "*".to_string())),
+        );
+    }
+    object.insert(
+        "tasks".into(),
+        Value::Array(view.tasks.iter().map(task).collect()),
+    );
+    object.insert(
+        "unreachable_tasks".into(),
+        Value::Array(view.unreachable_tasks.iter().map(task).collect()),
+    );
+    object.insert(
+        "completed_tasks".into(),
+        Value::Array(view.completed_tasks.iter().map(task).collect()),
+    );
+    object.insert(
+        "offers".into(),
+        Value::Array(view.offers.iter().map(offer).collect()),
+    );
+    object.insert(
+        "executors".into(),
+        Value::Array(
+            view.executors
+                .iter()
+                .map(|(agent_id, e)| executor(agent_id, e))
+                .collect(),
+        ),
+    );
+    if let Some(l) = &info.labels {
+        object.insert("labels".into(), labels(l));
+    }
+    object.insert(
+        "offer_constraints".into(),
+        view.offer_constraints
+            .as_ref()
+            .map(mesos_proto::json::to_value)
+            .unwrap_or_else(|| json!({})),
+    );
+    Value::Object(object)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::testing::*;
+    use mesos_proto::mesos::v1::{AgentId, FrameworkId, FrameworkInfo, TaskId};
+
+    fn task_at(id: &str, timestamp: f64) -> Task {
+        Task {
+            name: id.into(),
+            task_id: TaskId { value: id.into() },
+            framework_id: FrameworkId { value: "F".into() },
+            agent_id: AgentId { value: "S".into() },
+            state: TaskState::TaskRunning as i32,
+            statuses: vec![TaskStatus {
+                timestamp: Some(timestamp),
+                state: TaskState::TaskRunning as i32,
+                ..Default::default()
+            }],
+            resources: crate::resources::to_vec(&crate::resources::allocate_to(
+                &cpus_mem(1.0, 32.0),
+                "*",
+            )),
+            ..Default::default()
+        }
+    }
+
+    fn snapshot() -> Snapshot {
+        Snapshot {
+            frameworks: vec![FrameworkView {
+                info: FrameworkInfo {
+                    id: Some(FrameworkId { value: "F".into() }),
+                    user: "u".into(),
+                    name: "n".into(),
+                    ..Default::default()
+                },
+                tasks: vec![task_at("a", 1.0), task_at("b", 3.0)],
+                completed_tasks: vec![task_at("c", 2.0)],
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    fn ids(value: &Value) -> Vec<String> {
+        value["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["id"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn tasks_order_limit_offset() {
+        let snapshot = snapshot();
+        let mut query = TaskQuery {
+            limit: 100,
+            ..Default::default()
+        };
+        assert_eq!(ids(&tasks(&snapshot, &query)), ["b", "c", "a"]);
+        query.ascending = true;
+        assert_eq!(ids(&tasks(&snapshot, &query)), ["a", "c", "b"]);
+        query.limit = 1;
+        query.offset = 1;
+        assert_eq!(ids(&tasks(&snapshot, &query)), ["c"]);
+        query.task_id = Some("b".into());
+        query.offset = 0;
+        assert_eq!(ids(&tasks(&snapshot, &query)), ["b"]);
+    }
+
+    #[test]
+    fn task_model_uses_v0_names() {
+        let value = task(&task_at("a", 1.0));
+        assert_eq!(value["slave_id"], "S");
+        assert_eq!(value["executor_id"], "");
+        assert_eq!(value["role"], "*");
+        assert_eq!(value["state"], "TASK_RUNNING");
+        assert_eq!(value["resources"]["cpus"], 1.0);
+        assert_eq!(value["resources"]["gpus"], 0.0);
+        assert_eq!(value["statuses"][0]["timestamp"], 1.0);
+    }
+
+    #[test]
+    fn framework_model_single_role() {
+        let value = framework_full(&snapshot().frameworks[0]);
+        assert_eq!(value["role"], "*");
+        assert!(value.get("roles").is_none());
+        assert_eq!(value["failover_timeout"], 0.0);
+        assert_eq!(value["checkpoint"], false);
+        assert_eq!(value["tasks"].as_array().unwrap().len(), 2);
+        assert!(value.get("pid").is_none());
+    }
+}

@@ -1,0 +1,1122 @@
+//! The agent half of the actor: registration, re-registration, health
+//! checks (ping/pong), status updates and agent removal (upstream
+//! `Master::registerSlave`, `reregisterSlave`, `statusUpdate`,
+//! `markUnreachable`, `_removeSlave`, `SlaveObserver`).
+//!
+//! Runs inside the actor; decoding of the messages is `crate::agents`'s.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use libprocess::{Message, Upid};
+use mesos_proto::convert::evolve;
+use mesos_proto::mesos::internal::{
+    ExecutorToFrameworkMessage, ExitedExecutorMessage, PingSlaveMessage, ReconcileTasksMessage,
+    RegisterSlaveMessage, ReregisterSlaveMessage, ShutdownFrameworkMessage, ShutdownMessage,
+    SlaveRegisteredMessage, SlaveReregisteredMessage, StatusUpdateMessage, UnregisterSlaveMessage,
+    UpdateSlaveMessage,
+};
+use mesos_proto::mesos::v1::{self, AgentInfo, TaskState};
+use mesos_proto::mesos::{self as v0, task_status};
+use tracing::{debug, info, warn};
+
+use super::state::{is_terminal, Agent, AgentCapabilities, Observer};
+use super::{events, now_secs, Master, Timer};
+use crate::agents::{self, DecodeError, Inbound};
+use crate::resources::{self, Resources};
+
+/// Agents older than this are ignored (upstream `MINIMUM_AGENT_VERSION`).
+const MINIMUM_AGENT_VERSION: (u64, u64, u64) = (1, 0, 0);
+
+/// `major.minor.patch` with optional `-prerelease` / `+build`.
+fn parse_version(text: &str) -> Option<(u64, u64, u64)> {
+    let core = text.split(['-', '+']).next()?;
+    let mut parts = core.split('.');
+    let major = parts.next()?.parse().ok()?;
+    let minor = parts.next().unwrap_or("0").parse().ok()?;
+    let patch = parts.next().unwrap_or("0").parse().ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((major, minor, patch))
+}
+
+fn time_info(seconds: f64) -> v0::TimeInfo {
+    v0::TimeInfo {
+        nanoseconds: (seconds * 1e9) as i64,
+    }
+}
+
+/// The agent's total resources: what it reports plus its checkpointed
+/// (reserved, volume) resources in place of their unreserved form
+/// (`applyCheckpointedResources`).
+fn agent_total(info: &v0::SlaveInfo, checkpointed: &[v0::Resource]) -> Resources {
+    let reported = resources::from_vec(agents::agent_resources(&info.resources));
+    if checkpointed.is_empty() {
+        return reported;
+    }
+    let checkpointed = resources::from_vec(agents::agent_resources(checkpointed));
+    let base = resources::difference(&reported, &checkpointed.to_unreserved());
+    resources::sum(&base, &checkpointed)
+}
+
+fn v1_agent_info(info: &v0::SlaveInfo) -> AgentInfo {
+    let mut agent: AgentInfo = evolve(info);
+    agent.resources = agents::agent_resources(&info.resources);
+    agent
+}
+
+impl Master {
+    /// A libprocess message for `master` or an observer.
+    pub(super) fn handle_message(&mut self, message: Message) {
+        let inbound = match agents::decode(&message) {
+            Ok(inbound) => inbound,
+            Err(DecodeError::Unknown(name)) => {
+                warn!("Dropping unknown message '{name}' from {}", message.from);
+                self.count("master/dropped_messages");
+                return;
+            }
+            Err(error) => {
+                warn!("Dropping message from {}: {error}", message.from);
+                self.count("master/dropped_messages");
+                return;
+            }
+        };
+        if message.from.is_empty() {
+            warn!("Dropping '{}' from an unknown sender", message.name);
+            self.count("master/dropped_messages");
+            return;
+        }
+        if message.to != "master" {
+            match inbound {
+                Inbound::Pong => self.pong(&message.to),
+                _ => warn!("Dropping '{}' sent to {}", message.name, message.to),
+            }
+            return;
+        }
+        let from = message.from;
+        match inbound {
+            Inbound::RegisterSlave(m) => self.register_agent(from, m),
+            Inbound::ReregisterSlave(m) => self.reregister_agent(from, m),
+            Inbound::UnregisterSlave(m) => self.unregister_agent(&from, m),
+            Inbound::StatusUpdate(m) => self.status_update(m),
+            Inbound::ExitedExecutor(m) => self.exited_executor(m),
+            Inbound::ExecutorToFramework(m) => self.executor_message(m),
+            Inbound::UpdateSlave(m) => self.update_agent(m),
+            Inbound::UpdateOperationStatus(m) => {
+                self.count("master/messages_operation_status_update");
+                warn!(
+                    "Ignoring operation status update for operation {:?}: this master applies \
+                     no operations",
+                    m.status.operation_id.as_ref().map(|id| &id.value)
+                );
+            }
+            Inbound::Pong => debug!("Ignoring pong sent to master"),
+        }
+    }
+
+    /// The outbound connection to `pid` broke (upstream `Master::exited`).
+    pub(super) fn handle_exited(&mut self, pid: Upid) {
+        let Some(agent_id) = self
+            .agents
+            .values()
+            .find(|a| a.pid == pid)
+            .map(|a| a.id.clone())
+        else {
+            debug!("Ignoring exited notice for {pid}");
+            return;
+        };
+        info!("Agent {agent_id} at {pid} disconnected");
+        self.disconnect_agent(&agent_id);
+    }
+
+    /// Checks common to registration and re-registration.
+    fn acceptable_agent(&self, from: &Upid, info: &v0::SlaveInfo, version: Option<&str>) -> bool {
+        let version = version.unwrap_or("");
+        match parse_version(version) {
+            None => {
+                warn!("Failed to parse version '{version}' of agent at {from}; ignoring it");
+                return false;
+            }
+            Some(parsed) if parsed < MINIMUM_AGENT_VERSION => {
+                warn!("Ignoring registration attempt from old agent at {from}: version {version}");
+                return false;
+            }
+            _ => {}
+        }
+        if info.domain.is_some() && self.info.domain.is_none() {
+            warn!(
+                "Agent at {from} is configured with a domain but the master has no configured \
+                 domain. Ignoring agent registration attempt"
+            );
+            return false;
+        }
+        if self.flags.require_agent_domain && info.domain.is_none() {
+            warn!("Agent at {from} attempted to register without a domain; ignoring it");
+            return false;
+        }
+        let v1_resources = agents::agent_resources(&info.resources);
+        if let Err(error) = super::validation::validate_resources(&v1_resources) {
+            warn!("Dropping registration of agent at {from}: {error}");
+            return false;
+        }
+        true
+    }
+
+    fn register_agent(&mut self, from: Upid, message: RegisterSlaveMessage) {
+        self.count("master/messages_register_slave");
+        if !message.checkpointed_resources.is_empty() && !message.slave.checkpoint.unwrap_or(false) {
+            warn!(
+                "Dropping registration of agent at {from}: Checkpointed resources provided when \
+                 checkpointing is not enabled"
+            );
+            return;
+        }
+        if !self.acceptable_agent(&from, &message.slave, message.version.as_deref()) {
+            return;
+        }
+        info!("Received register agent message from {from} ({})", message.slave.hostname);
+
+        if let Some(existing) = self.agents.values().find(|a| a.pid == from) {
+            let id = existing.id.clone();
+            if existing.connected {
+                info!("Agent {id} at {from} already registered, resending acknowledgement");
+                let reply = SlaveRegisteredMessage {
+                    slave_id: v0::SlaveId { value: id },
+                    connection: Some(agents::connection(self.total_ping_timeout())),
+                };
+                self.send(&from, &reply);
+                return;
+            }
+            info!("Removing old disconnected agent {id} because a registration attempt occurred");
+            self.remove_agent(
+                &id,
+                "a new agent registered at the same address",
+                "master/slave_removals/reason_registered",
+            );
+        }
+
+        let id = self.new_agent_id();
+        let mut info = message.slave.clone();
+        info.id = Some(v0::SlaveId { value: id.clone() });
+        match self.registry.admit(&info) {
+            Ok(true) => {}
+            Ok(false) => {
+                warn!("Agent id {id} already appears in the registry; ignoring registration");
+                return;
+            }
+            Err(error) => {
+                warn!("Failed to admit agent {id}: {error}");
+                return;
+            }
+        }
+        let now = now_secs();
+        let observer = self.new_observer();
+        let agent = Agent {
+            id: id.clone(),
+            info: v1_agent_info(&info),
+            pid: from.clone(),
+            version: message.version.clone().unwrap_or_default(),
+            capabilities: AgentCapabilities::from_v0(&message.agent_capabilities),
+            registered_time: now,
+            reregistered_time: None,
+            connected: true,
+            active: true,
+            total: agent_total(&info, &message.checkpointed_resources),
+            executors: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            killed_tasks: BTreeSet::new(),
+            offers: BTreeSet::new(),
+            observer,
+            disconnect_epoch: 0,
+        };
+        info!("Registered agent {id} at {from} ({}) with {}", info.hostname, agent.total);
+        self.agents.insert(id.clone(), agent);
+        self.add_agent(&id);
+        self.count("master/slave_registrations");
+        let reply = SlaveRegisteredMessage {
+            slave_id: v0::SlaveId { value: id },
+            connection: Some(agents::connection(self.total_ping_timeout())),
+        };
+        self.send(&from, &reply);
+    }
+
+    fn total_ping_timeout(&self) -> f64 {
+        self.flags.agent_ping_timeout.secs_f64() * self.flags.max_agent_ping_timeouts as f64
+    }
+
+    fn new_observer(&mut self) -> Observer {
+        let id = format!("slave-observer({})", self.next_observer_id);
+        self.next_observer_id += 1;
+        self.processes.add_messages(&id, self.message_tx.clone());
+        Observer {
+            id,
+            pinged: false,
+            timeouts: 0,
+            epoch: self.next_epoch(),
+        }
+    }
+
+    /// Common end of (re-)registration (`Master::addSlave`): link, start
+    /// the health checks, tell the allocator.
+    fn add_agent(&mut self, agent_id: &str) {
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        self.transport.link(&agent.pid);
+        let used = self.used_on_agent(agent);
+        let total = agent.total.clone();
+        self.allocator.add_agent(agent_id, total, used);
+        self.send_ping(agent_id);
+        self.request_allocation();
+    }
+
+    // ---- health checks ------------------------------------------------------
+
+    /// Pings the agent from its observer and arms the timeout.
+    fn send_ping(&mut self, agent_id: &str) {
+        let ping_timeout = self.flags.agent_ping_timeout.to_std();
+        let Some(agent) = self.agents.get_mut(agent_id) else {
+            return;
+        };
+        let observer = Upid::new(agent.observer.id.clone(), self.pid.ip, self.pid.port);
+        let ping = PingSlaveMessage {
+            connected: agent.connected,
+        };
+        agent.observer.pinged = true;
+        let epoch = agent.observer.epoch;
+        let to = agent.pid.clone();
+        self.transport.send_message(&observer, &to, &ping);
+        self.schedule(
+            ping_timeout,
+            Timer::Ping {
+                agent_id: agent_id.to_string(),
+                epoch,
+            },
+        );
+    }
+
+    /// `SlaveObserver::timeout`: count a missed pong, give up after
+    /// `--max_agent_ping_timeouts`, else ping again.
+    pub(super) fn ping_timeout(&mut self, agent_id: &str, epoch: u64) {
+        let max = self.flags.max_agent_ping_timeouts;
+        let Some(agent) = self.agents.get_mut(agent_id) else {
+            return;
+        };
+        if agent.observer.epoch != epoch {
+            return;
+        }
+        if agent.observer.pinged {
+            agent.observer.timeouts += 1;
+            if agent.observer.timeouts >= max {
+                self.count("master/slave_unreachable_scheduled");
+                self.count("master/slave_unreachable_completed");
+                self.mark_unreachable(agent_id, "health check timed out");
+                return;
+            }
+        }
+        self.send_ping(agent_id);
+    }
+
+    /// `SlaveObserver::pong`.
+    fn pong(&mut self, observer_id: &str) {
+        if let Some(agent) = self
+            .agents
+            .values_mut()
+            .find(|a| a.observer.id == observer_id)
+        {
+            agent.observer.pinged = false;
+            agent.observer.timeouts = 0;
+        }
+    }
+
+    // ---- re-registration ----------------------------------------------------
+
+    fn reregister_agent(&mut self, from: Upid, message: ReregisterSlaveMessage) {
+        self.count("master/messages_reregister_slave");
+        let Some(id) = message.slave.id.as_ref().map(|id| id.value.clone()) else {
+            warn!("Dropping re-registration of agent at {from}: it has no id");
+            return;
+        };
+        if self.gone_agents.contains_key(&id) {
+            warn!("Refusing re-registration of agent at {from} because it is already marked gone");
+            self.send(
+                &from,
+                &ShutdownMessage {
+                    message: Some("Agent has been marked gone".to_string()),
+                },
+            );
+            return;
+        }
+        if let Err(error) = validate_reregistration(&message) {
+            warn!("Dropping re-registration of agent at {from}: {error}");
+            return;
+        }
+        if !self.acceptable_agent(&from, &message.slave, message.version.as_deref()) {
+            return;
+        }
+        info!("Received reregister agent message from agent {id} at {from} ({})", message.slave.hostname);
+        self.count("master/slave_reregistrations");
+        if self.agents.contains_key(&id) {
+            self.reregister_known_agent(&id, from, message);
+        } else {
+            self.readmit_agent(&id, from, message);
+        }
+    }
+
+    /// Re-registration of an agent this master has (`___reregisterSlave`).
+    fn reregister_known_agent(&mut self, id: &str, from: Upid, message: ReregisterSlaveMessage) {
+        let Some(agent) = self.agents.get(id) else {
+            return;
+        };
+        if agent.pid.ip != from.ip || agent.info.hostname != message.slave.hostname {
+            warn!(
+                "Agent {id} at {from} attempted to reregister with different IP / hostname; \
+                 shutting it down"
+            );
+            self.send(
+                &from,
+                &ShutdownMessage {
+                    message: Some(
+                        "Agent attempted to reregister with different IP / hostname".to_string(),
+                    ),
+                },
+            );
+            return;
+        }
+        if let Err(error) = self.registry.update(&message.slave) {
+            warn!("Failed to update agent {id} in the registry: {error}");
+        }
+        let total = agent_total(&message.slave, &message.checkpointed_resources);
+        let was_connected = agent.connected;
+        let now = now_secs();
+        if let Some(agent) = self.agents.get_mut(id) {
+            agent.pid = from.clone();
+            agent.info = v1_agent_info(&message.slave);
+            agent.version = message.version.clone().unwrap_or_default();
+            agent.capabilities = AgentCapabilities::from_v0(&message.agent_capabilities);
+            agent.reregistered_time = Some(now);
+            agent.total = total.clone();
+        }
+        self.transport.link(&from);
+        self.allocator.update_agent(id, total);
+        self.reconcile_known_agent(id, &from, &message);
+        if !was_connected {
+            if let Some(agent) = self.agents.get_mut(id) {
+                agent.connected = true;
+                agent.active = true;
+                agent.disconnect_epoch = 0;
+            }
+            info!("Reactivating re-registered agent {id}");
+            self.allocator.activate_agent(id);
+            self.request_allocation();
+        }
+        self.update_agent_frameworks(&from, &message.frameworks);
+    }
+
+    /// `Master::reconcileKnownSlave`: sends `SlaveReregisteredMessage` with
+    /// reconciliation requests for tasks the agent did not report, and
+    /// cleans up executors, kills and completed frameworks.
+    fn reconcile_known_agent(&mut self, id: &str, pid: &Upid, message: &ReregisterSlaveMessage) {
+        let reported: BTreeSet<(String, String)> = message
+            .tasks
+            .iter()
+            .map(|t| (t.framework_id.value.clone(), t.task_id.value.clone()))
+            .collect();
+        let now = now_secs();
+        let mut reconciliations = Vec::new();
+        if let Some(agent) = self.agents.get(id) {
+            for (framework_id, task_ids) in &agent.tasks {
+                let Some(framework) = self.frameworks.get(framework_id) else {
+                    continue;
+                };
+                let mut statuses = Vec::new();
+                for task_id in task_ids {
+                    if reported.contains(&(framework_id.clone(), task_id.clone())) {
+                        continue;
+                    }
+                    let Some(task) = framework.tasks.get(task_id) else {
+                        continue;
+                    };
+                    warn!(
+                        "Task {task_id} of framework {framework_id} unknown to the agent {id} \
+                         during re-registration: reconciling with the agent"
+                    );
+                    statuses.push(v0::TaskStatus {
+                        task_id: v0::TaskId {
+                            value: task_id.clone(),
+                        },
+                        state: task.status_update_state.unwrap_or(task.state),
+                        slave_id: Some(v0::SlaveId {
+                            value: id.to_string(),
+                        }),
+                        source: Some(task_status::Source::Master as i32),
+                        message: Some("Reconciliation request".to_string()),
+                        reason: Some(task_status::Reason::Reconciliation as i32),
+                        timestamp: Some(now),
+                        ..Default::default()
+                    });
+                }
+                if !statuses.is_empty() {
+                    reconciliations.push(ReconcileTasksMessage {
+                        framework_id: v0::FrameworkId {
+                            value: framework_id.clone(),
+                        },
+                        statuses,
+                        framework: Some(mesos_proto::convert::devolve(&framework.info)),
+                    });
+                }
+            }
+        }
+        let reply = SlaveReregisteredMessage {
+            slave_id: v0::SlaveId {
+                value: id.to_string(),
+            },
+            reconciliations,
+            connection: Some(agents::connection(self.total_ping_timeout())),
+        };
+        self.send(pid, &reply);
+
+        // Executors the agent no longer has.
+        let reported_executors: BTreeSet<(String, String)> = message
+            .executor_infos
+            .iter()
+            .map(|e| {
+                (
+                    e.framework_id.as_ref().map(|f| f.value.clone()).unwrap_or_default(),
+                    e.executor_id.value.clone(),
+                )
+            })
+            .collect();
+        let known: Vec<(String, String)> = self
+            .agents
+            .get(id)
+            .map(|agent| {
+                agent
+                    .executors
+                    .iter()
+                    .flat_map(|(f, e)| e.keys().map(move |x| (f.clone(), x.clone())))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (framework_id, executor_id) in known {
+            if !reported_executors.contains(&(framework_id.clone(), executor_id.clone())) {
+                warn!("Executor '{executor_id}' of framework {framework_id} possibly unknown to the agent {id}");
+                self.remove_executor(id, &framework_id, &executor_id);
+            }
+        }
+
+        // Kills that may not have arrived.
+        let killed: Vec<(String, String)> = self
+            .agents
+            .get(id)
+            .map(|a| a.killed_tasks.iter().cloned().collect())
+            .unwrap_or_default();
+        for task in &message.tasks {
+            let key = (task.framework_id.value.clone(), task.task_id.value.clone());
+            if !is_terminal(task.state) && killed.contains(&key) {
+                warn!("Agent {id} has non-terminal task {} that is supposed to be killed. Killing it now!", key.1);
+                self.send(pid, &agents::kill_task(&key.0, &key.1, None));
+            }
+        }
+
+        // Frameworks that finished here but still run there.
+        let completed: BTreeSet<String> = message
+            .tasks
+            .iter()
+            .map(|t| t.framework_id.value.clone())
+            .filter(|f| self.is_completed_framework(f))
+            .collect();
+        for framework_id in completed {
+            self.send(
+                pid,
+                &ShutdownFrameworkMessage {
+                    framework_id: v0::FrameworkId { value: framework_id },
+                },
+            );
+        }
+    }
+
+    /// Re-registration of an agent this master does not have: it was
+    /// unreachable, or this master restarted (`__reregisterSlave`).
+    fn readmit_agent(&mut self, id: &str, from: Upid, message: ReregisterSlaveMessage) {
+        if let Err(error) = self.registry.mark_reachable(&message.slave) {
+            warn!("Failed to readmit agent {id}: {error}");
+            return;
+        }
+        let was_recovered = self.recovered_agents.remove(id).is_some();
+        let was_unreachable = self.unreachable_agents.remove(id).is_some();
+        self.removed_agents.remove(id);
+        let capabilities = AgentCapabilities::from_v0(&message.agent_capabilities);
+
+        // FrameworkInfos the agent reported, by id.
+        let infos: BTreeMap<String, v1::FrameworkInfo> = message
+            .frameworks
+            .iter()
+            .filter_map(|f| {
+                let info: v1::FrameworkInfo = evolve(f);
+                info.id.clone().map(|id| (id.value, info))
+            })
+            .collect();
+        // Frameworks we do not know are rebuilt from what the agent said.
+        for (framework_id, info) in &infos {
+            if !self.frameworks.contains_key(framework_id)
+                && !self.is_completed_framework(framework_id)
+            {
+                info!("Recovering framework {framework_id} from reregistering agent {id}");
+                self.recover_framework(info.clone());
+            }
+        }
+        // Old agents do not put the allocation role into resources.
+        let role_of = |framework_id: &str| -> Option<String> {
+            let info = infos.get(framework_id)?;
+            let roles = super::state::framework_roles(info);
+            (roles.len() == 1).then(|| roles.into_iter().next()).flatten()
+        };
+        let inject = |list: &mut Vec<v1::Resource>, framework_id: &str| {
+            mesos_proto::resources::from_pre_refinement(list);
+            if let Some(role) = role_of(framework_id) {
+                for resource in list.iter_mut() {
+                    if resource.allocation_info.is_none() {
+                        resource.allocation_info = Some(v1::resource::AllocationInfo {
+                            role: Some(role.clone()),
+                        });
+                    }
+                }
+            }
+        };
+
+        let now = now_secs();
+        let observer = self.new_observer();
+        let mut agent = Agent {
+            id: id.to_string(),
+            info: v1_agent_info(&message.slave),
+            pid: from.clone(),
+            version: message.version.clone().unwrap_or_default(),
+            capabilities,
+            registered_time: now,
+            reregistered_time: Some(now),
+            connected: true,
+            active: true,
+            total: agent_total(&message.slave, &message.checkpointed_resources),
+            executors: BTreeMap::new(),
+            tasks: BTreeMap::new(),
+            killed_tasks: BTreeSet::new(),
+            offers: BTreeSet::new(),
+            observer,
+            disconnect_epoch: 0,
+        };
+        for executor in &message.executor_infos {
+            let mut executor: v1::ExecutorInfo = evolve(executor);
+            let framework_id = executor
+                .framework_id
+                .as_ref()
+                .map(|f| f.value.clone())
+                .unwrap_or_default();
+            if self.is_completed_framework(&framework_id) {
+                continue;
+            }
+            inject(&mut executor.resources, &framework_id);
+            agent.add_executor(&framework_id, executor);
+        }
+        let mut updates = Vec::new();
+        for task in &message.tasks {
+            let mut task: v1::Task = evolve(task);
+            let framework_id = task.framework_id.value.clone();
+            if self.is_completed_framework(&framework_id) {
+                continue;
+            }
+            inject(&mut task.resources, &framework_id);
+            let Some(framework) = self.frameworks.get_mut(&framework_id) else {
+                continue;
+            };
+            framework.unreachable_tasks.remove(&task.task_id.value);
+            framework
+                .completed_tasks
+                .retain(|t| t.task_id.value != task.task_id.value);
+            if !was_recovered {
+                let message = if was_unreachable {
+                    "Unreachable agent re-reregistered"
+                } else {
+                    "Unknown agent reregistered"
+                };
+                let state = TaskState::try_from(task.state).unwrap_or(TaskState::TaskStaging);
+                updates.push(events::master_update(
+                    &framework_id,
+                    Some(id),
+                    &task.task_id.value,
+                    state,
+                    message,
+                    task_status::Reason::SlaveReregistered,
+                    task.executor_id.as_ref().map(|e| e.value.as_str()),
+                    now,
+                ));
+            }
+            agent.add_task(&framework_id, &task.task_id.value);
+            framework.tasks.insert(task.task_id.value.clone(), task);
+        }
+        self.unreachable_tasks.remove(id);
+        self.agents.insert(id.to_string(), agent);
+        self.add_agent(id);
+        for update in updates {
+            let connected = self
+                .frameworks
+                .get(&update.framework_id.value)
+                .is_some_and(|f| f.connected());
+            if connected {
+                self.forward(update, "");
+            }
+        }
+        let reply = SlaveReregisteredMessage {
+            slave_id: v0::SlaveId {
+                value: id.to_string(),
+            },
+            reconciliations: Vec::new(),
+            connection: Some(agents::connection(self.total_ping_timeout())),
+        };
+        self.send(&from, &reply);
+        info!("Re-registered agent {id} at {from} ({})", message.slave.hostname);
+        for framework in &message.frameworks {
+            let framework_id = framework.id.as_ref().map(|f| f.value.clone()).unwrap_or_default();
+            if self.is_completed_framework(&framework_id) {
+                info!("Shutting down framework {framework_id} at reregistered agent {id}");
+                self.send(
+                    &from,
+                    &ShutdownFrameworkMessage {
+                        framework_id: v0::FrameworkId {
+                            value: framework_id,
+                        },
+                    },
+                );
+            }
+        }
+        self.update_agent_frameworks(&from, &message.frameworks);
+    }
+
+    /// Tells the agent the current info of each framework it runs
+    /// (`Master::updateSlaveFrameworks`).
+    fn update_agent_frameworks(&mut self, pid: &Upid, frameworks: &[v0::FrameworkInfo]) {
+        for info in frameworks {
+            let framework_id = info.id.as_ref().map(|f| f.value.clone()).unwrap_or_default();
+            if let Some(framework) = self.frameworks.get(&framework_id) {
+                let message = agents::update_framework(&framework.info, "");
+                self.send(pid, &message);
+            } else if !self.is_completed_framework(&framework_id) {
+                self.recover_framework(evolve(info));
+            }
+        }
+    }
+
+    // ---- disconnection and removal -----------------------------------------
+
+    /// The link to the agent broke: stop offering it, drop tasks of
+    /// frameworks that do not checkpoint, and wait for it to come back.
+    fn disconnect_agent(&mut self, agent_id: &str) {
+        let epoch = self.next_epoch();
+        let Some(agent) = self.agents.get_mut(agent_id) else {
+            return;
+        };
+        if !agent.connected {
+            warn!("Ignoring duplicate exited() notification for agent {agent_id}");
+            return;
+        }
+        info!("Disconnecting agent {agent_id}");
+        agent.connected = false;
+        agent.active = false;
+        agent.disconnect_epoch = epoch;
+        let offers: Vec<String> = agent.offers.iter().cloned().collect();
+        let framework_ids: BTreeSet<String> = agent
+            .tasks
+            .keys()
+            .chain(agent.executors.keys())
+            .cloned()
+            .collect();
+        self.allocator.deactivate_agent(agent_id);
+        for offer_id in offers {
+            self.rescind_offer(&offer_id, None);
+        }
+        for framework_id in framework_ids {
+            let checkpoint = self
+                .frameworks
+                .get(&framework_id)
+                .map(|f| f.info.checkpoint.unwrap_or(false))
+                .unwrap_or(true);
+            if !checkpoint {
+                info!(
+                    "Removing framework {framework_id} from disconnected agent {agent_id} \
+                     because the framework is not checkpointing"
+                );
+                self.remove_framework_from_agent(agent_id, &framework_id);
+            }
+        }
+        self.schedule(
+            self.flags.agent_reregister_timeout.to_std(),
+            Timer::AgentReregisterTimeout {
+                agent_id: agent_id.to_string(),
+                epoch,
+            },
+        );
+    }
+
+    /// `Master::removeFramework(Slave*, Framework*)`: the framework's tasks
+    /// on that agent are lost.
+    fn remove_framework_from_agent(&mut self, agent_id: &str, framework_id: &str) {
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        let hostname = agent.info.hostname.clone();
+        let task_ids: Vec<String> = agent
+            .tasks
+            .get(framework_id)
+            .map(|t| t.iter().cloned().collect())
+            .unwrap_or_default();
+        let executors: Vec<String> = agent
+            .executors
+            .get(framework_id)
+            .map(|e| e.keys().cloned().collect())
+            .unwrap_or_default();
+        let now = now_secs();
+        for task_id in task_ids {
+            let executor_id = self
+                .frameworks
+                .get(framework_id)
+                .and_then(|f| f.tasks.get(&task_id))
+                .and_then(|t| t.executor_id.as_ref().map(|e| e.value.clone()));
+            let update = events::master_update(
+                framework_id,
+                Some(agent_id),
+                &task_id,
+                TaskState::TaskLost,
+                &format!("Agent {hostname} disconnected"),
+                task_status::Reason::SlaveDisconnected,
+                executor_id.as_deref(),
+                now,
+            );
+            self.update_task(framework_id, &task_id, &update);
+            self.remove_task(framework_id, &task_id, false);
+            self.forward(update, "");
+        }
+        for executor_id in executors {
+            self.remove_executor(agent_id, framework_id, &executor_id);
+        }
+    }
+
+    pub(super) fn agent_reregister_timeout(&mut self, agent_id: &str, epoch: u64) {
+        let expired = self
+            .agents
+            .get(agent_id)
+            .is_some_and(|a| !a.connected && a.disconnect_epoch == epoch);
+        if !expired {
+            return;
+        }
+        self.count("master/slave_unreachable_scheduled");
+        self.count("master/slave_unreachable_completed");
+        let reason = format!(
+            "agent did not reregister within {} after disconnecting",
+            self.flags.agent_reregister_timeout
+        );
+        self.mark_unreachable(agent_id, &reason);
+    }
+
+    /// `Master::markUnreachable`: the agent moves to the unreachable list;
+    /// its tasks become UNREACHABLE (LOST for partition-unaware frameworks).
+    fn mark_unreachable(&mut self, agent_id: &str, reason: &str) {
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        info!("Marking agent {agent_id} ({}) unreachable: {reason}", agent.info.hostname);
+        let time = time_info(now_secs());
+        let info = mesos_proto::convert::devolve_agent_info(&agent.info);
+        if let Err(error) = self.registry.mark_unreachable(&info, time.clone()) {
+            warn!("Failed to mark agent {agent_id} unreachable in the registry: {error}");
+        }
+        self.unreachable_agents.insert(agent_id.to_string(), time.clone());
+        self.count("master/slave_removals");
+        self.count("master/slave_removals/reason_unhealthy");
+        self.remove_agent_state(agent_id, reason, Some(time));
+    }
+
+    /// The agent unregistered (or a new one registered at its address).
+    fn remove_agent(&mut self, agent_id: &str, cause: &str, reason_counter: &'static str) {
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        info!("Removing agent {agent_id}: {cause}");
+        let info = mesos_proto::convert::devolve_agent_info(&agent.info);
+        let message = format!("Agent {} removed: {cause}", agent.info.hostname);
+        if let Err(error) = self.registry.remove(&info) {
+            warn!("Failed to remove agent {agent_id} from the registry: {error}");
+        }
+        self.count("master/slave_removals");
+        self.count(reason_counter);
+        self.remove_agent_state(agent_id, &message, None);
+    }
+
+    /// What `__removeSlave` / `_removeSlave` share: tasks, executors and
+    /// offers of the agent go, frameworks hear FAILURE.
+    fn remove_agent_state(
+        &mut self,
+        agent_id: &str,
+        message: &str,
+        unreachable_time: Option<v0::TimeInfo>,
+    ) {
+        self.allocator.remove_agent(agent_id);
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        let tasks: Vec<(String, String)> = agent
+            .tasks
+            .iter()
+            .flat_map(|(f, ids)| ids.iter().map(move |t| (f.clone(), t.clone())))
+            .collect();
+        let executors: Vec<(String, String)> = agent
+            .executors
+            .iter()
+            .flat_map(|(f, e)| e.keys().map(move |x| (f.clone(), x.clone())))
+            .collect();
+        let offers: Vec<String> = agent.offers.iter().cloned().collect();
+        let observer = agent.observer.id.clone();
+        let now = now_secs();
+        for (framework_id, task_id) in tasks {
+            let Some(framework) = self.frameworks.get(&framework_id) else {
+                continue;
+            };
+            let caps = framework.capabilities();
+            let executor_id = framework
+                .tasks
+                .get(&task_id)
+                .and_then(|t| t.executor_id.as_ref().map(|e| e.value.clone()));
+            let state = if unreachable_time.is_some() {
+                events::state_for(TaskState::TaskUnreachable, caps)
+            } else {
+                TaskState::TaskLost
+            };
+            let mut update = events::master_update(
+                &framework_id,
+                Some(agent_id),
+                &task_id,
+                state,
+                message,
+                task_status::Reason::SlaveRemoved,
+                executor_id.as_deref(),
+                now,
+            );
+            update.status.unreachable_time = unreachable_time.clone();
+            self.update_task(&framework_id, &task_id, &update);
+            self.remove_task(&framework_id, &task_id, unreachable_time.is_some());
+            self.forward(update, "");
+        }
+        for (framework_id, executor_id) in executors {
+            self.remove_executor(agent_id, &framework_id, &executor_id);
+        }
+        for offer_id in offers {
+            self.rescind_offer(&offer_id, None);
+        }
+        self.agents.remove(agent_id);
+        self.removed_agents.insert(agent_id.to_string());
+        self.processes.remove(&observer);
+        // Upstream `sendSlaveLost`: LostSlaveMessage, i.e. FAILURE without
+        // an executor.
+        let framework_ids: Vec<String> = self.frameworks.keys().cloned().collect();
+        let lost = events::failure(agent_id, None, None);
+        for framework_id in framework_ids {
+            self.send_event(&framework_id, &lost);
+        }
+    }
+
+    fn unregister_agent(&mut self, from: &Upid, message: UnregisterSlaveMessage) {
+        self.count("master/messages_unregister_slave");
+        let id = message.slave_id.value;
+        let Some(agent) = self.agents.get(&id) else {
+            warn!("Ignoring unregister agent message from {from} for unknown agent");
+            return;
+        };
+        if &agent.pid != from {
+            warn!("Ignoring unregister agent message from {from} because it is not the agent {}", agent.pid);
+            return;
+        }
+        self.remove_agent(&id, "the agent unregistered", "master/slave_removals/reason_unregistered");
+    }
+
+    // ---- updates from agents -------------------------------------------------
+
+    /// `Master::statusUpdate`: forward to the framework (with the uuid it
+    /// must acknowledge), then record the new state.
+    fn status_update(&mut self, message: StatusUpdateMessage) {
+        self.count("master/messages_status_update");
+        let update = message.update;
+        let pid = message.pid.unwrap_or_default();
+        let Some(agent_id) = update.slave_id.as_ref().map(|s| s.value.clone()) else {
+            warn!("Ignoring status update without an agent id");
+            self.count("master/invalid_status_updates");
+            return;
+        };
+        if self.removed_agents.contains(&agent_id) || !self.agents.contains_key(&agent_id) {
+            warn!("Ignoring status update from unknown or removed agent {agent_id}");
+            self.count("master/invalid_status_updates");
+            return;
+        }
+        if update.uuid.as_ref().is_none_or(|u| u.len() != 16) {
+            warn!("Ignoring status update from agent {agent_id}: invalid uuid");
+            self.count("master/invalid_status_updates");
+            return;
+        }
+        let framework_id = update.framework_id.value.clone();
+        let task_id = update.status.task_id.value.clone();
+        info!(
+            "Status update {} for task {task_id} of framework {framework_id} from agent {agent_id}",
+            TaskState::try_from(update.status.state).map_or("UNKNOWN", |s| s.as_str_name())
+        );
+        let connected = self
+            .frameworks
+            .get(&framework_id)
+            .is_some_and(|f| f.connected());
+        if connected {
+            self.forward(update.clone(), &pid);
+        } else {
+            warn!("Received status update for a disconnected or unknown framework {framework_id}");
+        }
+        let known = self
+            .frameworks
+            .get(&framework_id)
+            .is_some_and(|f| f.tasks.contains_key(&task_id));
+        if !known {
+            warn!("Could not lookup task {task_id} for status update from agent {agent_id}");
+            self.count("master/invalid_status_updates");
+            return;
+        }
+        self.update_task(&framework_id, &task_id, &update);
+        self.count(if connected {
+            "master/valid_status_updates"
+        } else {
+            "master/invalid_status_updates"
+        });
+    }
+
+    fn exited_executor(&mut self, message: ExitedExecutorMessage) {
+        self.count("master/messages_exited_executor");
+        let agent_id = message.slave_id.value;
+        let framework_id = message.framework_id.value;
+        let executor_id = message.executor_id.value;
+        let known = self
+            .agents
+            .get(&agent_id)
+            .is_some_and(|a| a.has_executor(&framework_id, &executor_id));
+        if !known {
+            warn!("Ignoring unknown exited executor '{executor_id}' of framework {framework_id} on agent {agent_id}");
+            return;
+        }
+        info!(
+            "Executor '{executor_id}' of framework {framework_id} on agent {agent_id} exited \
+             with status {}",
+            message.status
+        );
+        self.remove_executor(&agent_id, &framework_id, &executor_id);
+        self.send_event(
+            &framework_id,
+            &events::failure(&agent_id, Some(&executor_id), Some(message.status)),
+        );
+    }
+
+    fn executor_message(&mut self, message: ExecutorToFrameworkMessage) {
+        self.count("master/messages_executor_to_framework");
+        let agent_id = message.slave_id.value;
+        let framework_id = message.framework_id.value;
+        if !self.agents.contains_key(&agent_id) {
+            warn!("Ignoring executor message from unknown agent {agent_id}");
+            self.count("master/invalid_executor_to_framework_messages");
+            return;
+        }
+        let connected = self
+            .frameworks
+            .get(&framework_id)
+            .is_some_and(|f| f.connected());
+        if !connected {
+            warn!("Not forwarding executor message for unknown or disconnected framework {framework_id}");
+            self.count("master/invalid_executor_to_framework_messages");
+            return;
+        }
+        let event = events::message(&agent_id, &message.executor_id.value, message.data);
+        self.send_event(&framework_id, &event);
+        self.count("master/valid_executor_to_framework_messages");
+    }
+
+    /// `UpdateSlaveMessage`: new oversubscribed (revocable) resources.
+    fn update_agent(&mut self, message: UpdateSlaveMessage) {
+        self.count("master/messages_update_slave");
+        let agent_id = message.slave_id.value;
+        let Some(agent) = self.agents.get_mut(&agent_id) else {
+            warn!("Ignoring update on removed agent {agent_id}");
+            return;
+        };
+        if message.update_oversubscribed_resources == Some(false) {
+            return;
+        }
+        let oversubscribed = resources::from_vec(agents::agent_resources(
+            &message.oversubscribed_resources,
+        ));
+        info!("Received update of agent {agent_id} with total oversubscribed resources {oversubscribed}");
+        agent.total = resources::sum(&agent.total.non_revocable(), &oversubscribed);
+        let total = agent.total.clone();
+        let revocable_offers: Vec<String> = agent
+            .offers
+            .iter()
+            .filter(|id| {
+                self.offers
+                    .get(*id)
+                    .is_some_and(|r| !r.resources.revocable().is_empty())
+            })
+            .cloned()
+            .collect();
+        self.allocator.update_agent(&agent_id, total);
+        for offer_id in revocable_offers {
+            self.rescind_offer(&offer_id, None);
+        }
+    }
+}
+
+/// `validation::master::message::reregisterSlave`, the parts that matter
+/// for bookkeeping: tasks and executors must belong to reported frameworks
+/// and to this agent.
+fn validate_reregistration(message: &ReregisterSlaveMessage) -> Result<(), String> {
+    let agent_id = message.slave.id.as_ref().map(|id| id.value.as_str());
+    let frameworks: BTreeSet<&str> = message
+        .frameworks
+        .iter()
+        .filter_map(|f| f.id.as_ref().map(|id| id.value.as_str()))
+        .collect();
+    for executor in &message.executor_infos {
+        let framework = executor.framework_id.as_ref().map(|f| f.value.as_str());
+        if !framework.is_some_and(|f| frameworks.contains(f)) {
+            return Err(format!(
+                "Executor has an invalid FrameworkID '{}'",
+                framework.unwrap_or("")
+            ));
+        }
+    }
+    for task in &message.tasks {
+        if Some(task.slave_id.value.as_str()) != agent_id {
+            return Err(format!("Task has an invalid SlaveID '{}'", task.slave_id.value));
+        }
+        if !frameworks.contains(task.framework_id.value.as_str()) {
+            return Err(format!(
+                "Task has an invalid FrameworkID '{}'",
+                task.framework_id.value
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions() {
+        assert_eq!(parse_version("1.11.0"), Some((1, 11, 0)));
+        assert_eq!(parse_version("1.12.0-dev"), Some((1, 12, 0)));
+        assert_eq!(parse_version("0.28"), Some((0, 28, 0)));
+        assert_eq!(parse_version("x"), None);
+        assert!(parse_version("0.28.2").unwrap() < MINIMUM_AGENT_VERSION);
+    }
+}

@@ -1,0 +1,230 @@
+//! A scheduler's SUBSCRIBE stream: the RecordIO body of the HTTP response,
+//! its heartbeats, and the notice that the client went away.
+//!
+//! Owns the encoding of v1 scheduler events onto one stream and a small
+//! forwarding task per stream. The actor writes events without ever
+//! blocking (the forwarder absorbs slow readers); the forwarder sends the
+//! first HEARTBEAT right after the first event (SUBSCRIBED) and then every
+//! 15 s, and reports when the client side closes. It never decides anything
+//! about frameworks.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use mesos_proto::mesos::v1::scheduler::{event, Event};
+use prost::Message as _;
+use tokio::sync::mpsc;
+
+use libprocess::Body;
+
+/// Upstream's `DEFAULT_HEARTBEAT_INTERVAL` for scheduler streams.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+
+/// Chunks buffered towards the HTTP body before the forwarder waits.
+const BODY_BUFFER: usize = 64;
+
+/// The two media types of the v1 APIs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContentType {
+    Json,
+    Protobuf,
+}
+
+impl ContentType {
+    pub const JSON: &'static str = "application/json";
+    pub const PROTOBUF: &'static str = "application/x-protobuf";
+
+    pub fn mime(self) -> &'static str {
+        match self {
+            ContentType::Json => Self::JSON,
+            ContentType::Protobuf => Self::PROTOBUF,
+        }
+    }
+}
+
+/// One event as a RecordIO record in the stream's media type.
+pub fn encode_event(event: &Event, content_type: ContentType) -> Bytes {
+    match content_type {
+        ContentType::Json => {
+            mesos_proto::recordio::encode(mesos_proto::json::encode(event).as_bytes())
+        }
+        ContentType::Protobuf => mesos_proto::recordio::encode(&event.encode_to_vec()),
+    }
+}
+
+/// The HEARTBEAT event.
+pub fn heartbeat_event() -> Event {
+    Event {
+        r#type: Some(event::Type::Heartbeat as i32),
+        ..Default::default()
+    }
+}
+
+/// The master's end of a subscription stream. Dropping it ends the HTTP
+/// response (the forwarder finishes what is queued, then closes).
+#[derive(Debug)]
+pub struct HttpConnection {
+    pub stream_id: String,
+    pub content_type: ContentType,
+    sender: mpsc::UnboundedSender<Bytes>,
+}
+
+impl HttpConnection {
+    /// Creates a stream with a fresh stream id. Returns the connection, the
+    /// response body to hand to the HTTP server, and spawns the forwarder,
+    /// which calls `on_closed(stream_id)` if the client goes away first.
+    pub fn open(
+        content_type: ContentType,
+        on_closed: impl FnOnce(String) + Send + 'static,
+    ) -> (HttpConnection, Body) {
+        let stream_id = uuid::Uuid::new_v4().to_string();
+        let (sender, events) = mpsc::unbounded_channel();
+        let (body_tx, body_rx) = mpsc::channel(BODY_BUFFER);
+        tokio::spawn(forward(
+            events,
+            body_tx,
+            content_type,
+            stream_id.clone(),
+            on_closed,
+        ));
+        (
+            HttpConnection {
+                stream_id,
+                content_type,
+                sender,
+            },
+            Body::stream(body_rx),
+        )
+    }
+
+    /// Queues an event; false if the stream is already gone.
+    pub fn send(&self, event: &Event) -> bool {
+        self.sender
+            .send(encode_event(event, self.content_type))
+            .is_ok()
+    }
+}
+
+/// Copies queued records into the body, adds heartbeats once the first
+/// record went out, and notices the client closing the connection.
+async fn forward(
+    mut events: mpsc::UnboundedReceiver<Bytes>,
+    body: mpsc::Sender<Bytes>,
+    content_type: ContentType,
+    stream_id: String,
+    on_closed: impl FnOnce(String) + Send + 'static,
+) {
+    let heartbeat = encode_event(&heartbeat_event(), content_type);
+    let mut heartbeats: Option<tokio::time::Interval> = None;
+    loop {
+        tokio::select! {
+            // Queued events first: an ERROR followed by close must not be
+            // followed by a heartbeat.
+            biased;
+            next = events.recv() => {
+                let Some(record) = next else {
+                    // The master closed the stream.
+                    return;
+                };
+                if body.send(record).await.is_err() {
+                    break;
+                }
+                if heartbeats.is_none() {
+                    // The interval's first tick is immediate: the first
+                    // HEARTBEAT follows SUBSCRIBED at once.
+                    heartbeats = Some(tokio::time::interval(HEARTBEAT_INTERVAL));
+                }
+            }
+            _ = tick(&mut heartbeats) => {
+                if body.send(heartbeat.clone()).await.is_err() {
+                    break;
+                }
+            }
+            _ = body.closed() => break,
+        }
+    }
+    on_closed(stream_id);
+}
+
+/// Waits for the next heartbeat tick, or forever if heartbeats have not
+/// started.
+async fn tick(interval: &mut Option<tokio::time::Interval>) {
+    match interval {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::{Arc, Mutex};
+
+    fn error_event(message: &str) -> Event {
+        Event {
+            r#type: Some(event::Type::Error as i32),
+            error: Some(event::Error {
+                message: message.to_string(),
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn next_chunk(rx: &mut mpsc::Receiver<Bytes>) -> Option<Bytes> {
+        rx.recv().await
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn heartbeats_follow_first_event() {
+        let (body_tx, mut body_rx) = mpsc::channel(8);
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(forward(rx, body_tx, ContentType::Json, "s".into(), |_| {}));
+        tx.send(encode_event(&error_event("first"), ContentType::Json))
+            .unwrap();
+        let first = next_chunk(&mut body_rx).await.unwrap();
+        assert!(std::str::from_utf8(&first).unwrap().contains("first"));
+        let second = next_chunk(&mut body_rx).await.unwrap();
+        assert_eq!(&second[..], b"20\n{\"type\":\"HEARTBEAT\"}");
+        // The next one only after 15 s.
+        let before = tokio::time::Instant::now();
+        let third = next_chunk(&mut body_rx).await.unwrap();
+        assert_eq!(third, second);
+        assert!(tokio::time::Instant::now() - before >= HEARTBEAT_INTERVAL);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn master_close_ends_stream_without_heartbeat() {
+        let (body_tx, mut body_rx) = mpsc::channel(8);
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(forward(rx, body_tx, ContentType::Json, "s".into(), |_| {}));
+        tx.send(encode_event(&error_event("bye"), ContentType::Json))
+            .unwrap();
+        drop(tx);
+        let first = next_chunk(&mut body_rx).await.unwrap();
+        assert!(std::str::from_utf8(&first).unwrap().contains("bye"));
+        assert!(next_chunk(&mut body_rx).await.is_none());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn client_close_is_reported() {
+        let (body_tx, body_rx) = mpsc::channel(8);
+        let (_tx, rx) = mpsc::unbounded_channel::<Bytes>();
+        let closed = Arc::new(Mutex::new(None));
+        let seen = closed.clone();
+        let task = tokio::spawn(forward(rx, body_tx, ContentType::Json, "s1".into(), move |id| {
+            *seen.lock().unwrap() = Some(id);
+        }));
+        drop(body_rx);
+        task.await.unwrap();
+        assert_eq!(closed.lock().unwrap().as_deref(), Some("s1"));
+    }
+
+    #[test]
+    fn protobuf_records_are_length_prefixed() {
+        let record = encode_event(&heartbeat_event(), ContentType::Protobuf);
+        let bytes = heartbeat_event().encode_to_vec();
+        assert_eq!(&record[..], [format!("{}\n", bytes.len()).as_bytes(), &bytes].concat());
+    }
+}

@@ -1,0 +1,1005 @@
+//! The master actor: one tokio task that owns all cluster state —
+//! frameworks, agents, tasks, offers — and is the only code that changes it.
+//!
+//! Everything reaches it as a message: [`Command`]s from HTTP handlers and
+//! timers, libprocess [`Message`]s from agents (and observers), and `exited`
+//! notices from the transport. Handlers elsewhere never touch state; they
+//! send a command and, for calls that answer synchronously, wait on a
+//! oneshot. After each batch of work the actor runs a pending allocation
+//! and publishes a fresh [`Snapshot`] for readers.
+//!
+//! Submodules: [`scheduler`] handles scheduler calls, [`agent`] the agent
+//! protocol, [`events`] builds what schedulers receive, [`state`] holds the
+//! records, [`validation`] checks input, [`connection`] runs subscription
+//! streams.
+
+mod agent;
+pub mod connection;
+pub mod events;
+mod scheduler;
+mod snapshot;
+pub mod state;
+pub mod validation;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use libprocess::{Message, Processes, Transport, Upid};
+use mesos_proto::mesos::internal::{StatusUpdate, StatusUpdateMessage};
+use mesos_proto::mesos::v1::scheduler::{call, Call, Event};
+use mesos_proto::mesos::v1::{MasterInfo, TaskState, TaskStatus};
+use mesos_proto::mesos::{self as v0, task_status};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinHandle;
+use tracing::{debug, info, warn};
+
+use crate::allocator::{Allocator, FrameworkCapabilities, FrameworkSpec};
+use crate::flags::Flags;
+use crate::registry::Registry;
+use crate::resources::{self, Resources};
+use crate::snapshot::Snapshot;
+use connection::HttpConnection;
+use state::{is_terminal, Agent, Connection, Framework, FrameworkState, OfferRecord};
+
+/// Work for the actor.
+#[derive(Debug)]
+pub enum Command {
+    /// A SUBSCRIBE that passed the HTTP checks; its stream is already open.
+    Subscribe {
+        subscribe: call::Subscribe,
+        connection: HttpConnection,
+    },
+    /// Any other scheduler call; the reply carries the HTTP status.
+    Call {
+        call: Call,
+        /// The `Mesos-Stream-Id` request header, if present.
+        stream_id: Option<String>,
+        reply: oneshot::Sender<CallReply>,
+    },
+    /// The client side of a subscription stream went away.
+    StreamClosed { stream_id: String },
+    Timer(Timer),
+}
+
+/// The HTTP answer to a scheduler call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallReply {
+    pub status: u16,
+    pub body: String,
+}
+
+impl CallReply {
+    pub fn new(status: u16, body: impl Into<String>) -> Self {
+        CallReply {
+            status,
+            body: body.into(),
+        }
+    }
+}
+
+/// Timers the actor sets for itself. Each carries what is needed to tell
+/// whether it is still relevant when it fires.
+#[derive(Debug, Clone)]
+pub enum Timer {
+    Allocate,
+    OfferTimeout { offer_id: String },
+    FailoverTimeout { framework_id: String, epoch: u64 },
+    Ping { agent_id: String, epoch: u64 },
+    AgentReregisterTimeout { agent_id: String, epoch: u64 },
+}
+
+/// What the actor is built from.
+pub struct Config {
+    pub flags: Arc<Flags>,
+    /// This master's info (id, pid, address, version, capabilities).
+    pub info: MasterInfo,
+    /// `master@ip:port`, the sender of every message we send.
+    pub pid: Upid,
+    pub transport: Transport,
+    /// To register `slave-observer(N)` processes at run time.
+    pub processes: Processes,
+    /// The channel messages to `master` arrive on (observers share it).
+    pub message_tx: mpsc::UnboundedSender<Message>,
+    pub allocator: Box<dyn Allocator>,
+    pub registry: Box<dyn Registry>,
+}
+
+/// A cheap handle to the actor for HTTP handlers.
+#[derive(Clone, Debug)]
+pub struct MasterHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    snapshot: watch::Receiver<Arc<Snapshot>>,
+}
+
+impl MasterHandle {
+    /// Hands a subscription to the actor; false if the actor is gone.
+    pub fn subscribe(&self, subscribe: call::Subscribe, connection: HttpConnection) -> bool {
+        self.commands
+            .send(Command::Subscribe {
+                subscribe,
+                connection,
+            })
+            .is_ok()
+    }
+
+    /// Runs a non-SUBSCRIBE call; `None` if the actor is gone.
+    pub async fn call(&self, call: Call, stream_id: Option<String>) -> Option<CallReply> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Call {
+                call,
+                stream_id,
+                reply,
+            })
+            .ok()?;
+        answer.await.ok()
+    }
+
+    /// What subscription streams call when their client goes away.
+    pub fn stream_closed_notifier(&self) -> impl FnOnce(String) + Send + 'static {
+        let commands = self.commands.clone();
+        move |stream_id| {
+            let _ = commands.send(Command::StreamClosed { stream_id });
+        }
+    }
+
+    /// The latest published state.
+    pub fn snapshot(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+}
+
+/// Starts the actor. `messages` carries libprocess messages addressed to
+/// `master` and the observers; `exited` the transport's exited notices.
+pub fn spawn(
+    config: Config,
+    messages: mpsc::UnboundedReceiver<Message>,
+    exited: mpsc::UnboundedReceiver<Upid>,
+) -> (MasterHandle, JoinHandle<()>) {
+    let (commands_tx, commands_rx) = mpsc::unbounded_channel();
+    let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
+    let mut master = Master::new(config, commands_tx.clone(), snapshot_tx);
+    master.recover();
+    let task = tokio::spawn(master.run(commands_rx, messages, exited));
+    (
+        MasterHandle {
+            commands: commands_tx,
+            snapshot: snapshot_rx,
+        },
+        task,
+    )
+}
+
+/// Seconds since the epoch, as upstream's `Clock::now().secs()`.
+pub fn now_secs() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0)
+}
+
+/// The allocator's clock (tokio's, so paused time works in tests).
+fn allocator_now() -> std::time::Instant {
+    tokio::time::Instant::now().into_std()
+}
+
+/// Counters shown in `/metrics/snapshot`, all present from the start.
+const COUNTERS: &[&str] = &[
+    "master/dropped_messages",
+    "master/invalid_executor_to_framework_messages",
+    "master/invalid_framework_to_executor_messages",
+    "master/invalid_operation_status_update_acknowledgements",
+    "master/invalid_status_update_acknowledgements",
+    "master/invalid_status_updates",
+    "master/messages_authenticate",
+    "master/messages_decline_offers",
+    "master/messages_deactivate_framework",
+    "master/messages_executor_to_framework",
+    "master/messages_exited_executor",
+    "master/messages_framework_to_executor",
+    "master/messages_kill_task",
+    "master/messages_launch_tasks",
+    "master/messages_operation_status_update",
+    "master/messages_operation_status_update_acknowledgement",
+    "master/messages_reconcile_operations",
+    "master/messages_reconcile_tasks",
+    "master/messages_register_framework",
+    "master/messages_register_slave",
+    "master/messages_reregister_framework",
+    "master/messages_reregister_slave",
+    "master/messages_resource_request",
+    "master/messages_revive_offers",
+    "master/messages_status_update",
+    "master/messages_status_update_acknowledgement",
+    "master/messages_suppress_offers",
+    "master/messages_unregister_framework",
+    "master/messages_unregister_slave",
+    "master/messages_update_slave",
+    "master/recovery_slave_removals",
+    "master/slave_registrations",
+    "master/slave_removals",
+    "master/slave_removals/reason_registered",
+    "master/slave_removals/reason_unhealthy",
+    "master/slave_removals/reason_unregistered",
+    "master/slave_reregistrations",
+    "master/slave_unreachable_canceled",
+    "master/slave_unreachable_completed",
+    "master/slave_unreachable_scheduled",
+    "master/tasks_dropped",
+    "master/tasks_error",
+    "master/tasks_failed",
+    "master/tasks_finished",
+    "master/tasks_gone",
+    "master/tasks_gone_by_operator",
+    "master/tasks_killed",
+    "master/tasks_lost",
+    "master/valid_executor_to_framework_messages",
+    "master/valid_framework_to_executor_messages",
+    "master/valid_operation_status_update_acknowledgements",
+    "master/valid_status_update_acknowledgements",
+    "master/valid_status_updates",
+];
+
+/// The actor's state. See the module documentation.
+pub struct Master {
+    flags: Arc<Flags>,
+    info: MasterInfo,
+    pid: Upid,
+    transport: Transport,
+    processes: Processes,
+    message_tx: mpsc::UnboundedSender<Message>,
+    commands_tx: mpsc::UnboundedSender<Command>,
+    allocator: Box<dyn Allocator>,
+    registry: Box<dyn Registry>,
+    role_whitelist: Option<Vec<String>>,
+
+    frameworks: BTreeMap<String, Framework>,
+    completed_frameworks: VecDeque<Framework>,
+    agents: BTreeMap<String, Agent>,
+    /// Agents in the registry that have not re-registered since we started.
+    recovered_agents: BTreeMap<String, v0::SlaveInfo>,
+    unreachable_agents: BTreeMap<String, v0::TimeInfo>,
+    gone_agents: BTreeMap<String, v0::TimeInfo>,
+    /// Agents removed while this master ran (upstream `slaves.removed`).
+    removed_agents: BTreeSet<String>,
+    /// Tasks of unreachable agents: agent id → framework id → task ids.
+    unreachable_tasks: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    offers: BTreeMap<String, OfferRecord>,
+
+    next_framework_id: u64,
+    next_offer_id: u64,
+    next_agent_id: u64,
+    next_observer_id: u64,
+    next_epoch: u64,
+    counters: BTreeMap<&'static str, u64>,
+    start_time: f64,
+    elected_time: f64,
+    allocation_requested: bool,
+    snapshot_tx: watch::Sender<Arc<Snapshot>>,
+}
+
+impl Master {
+    fn new(
+        config: Config,
+        commands_tx: mpsc::UnboundedSender<Command>,
+        snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    ) -> Master {
+        let now = now_secs();
+        Master {
+            role_whitelist: config.flags.role_whitelist(),
+            flags: config.flags,
+            info: config.info,
+            pid: config.pid,
+            transport: config.transport,
+            processes: config.processes,
+            message_tx: config.message_tx,
+            commands_tx,
+            allocator: config.allocator,
+            registry: config.registry,
+            frameworks: BTreeMap::new(),
+            completed_frameworks: VecDeque::new(),
+            agents: BTreeMap::new(),
+            recovered_agents: BTreeMap::new(),
+            unreachable_agents: BTreeMap::new(),
+            gone_agents: BTreeMap::new(),
+            removed_agents: BTreeSet::new(),
+            unreachable_tasks: BTreeMap::new(),
+            offers: BTreeMap::new(),
+            next_framework_id: 0,
+            next_offer_id: 0,
+            next_agent_id: 0,
+            next_observer_id: 1,
+            next_epoch: 1,
+            counters: COUNTERS.iter().map(|name| (*name, 0)).collect(),
+            start_time: now,
+            elected_time: now,
+            allocation_requested: false,
+            snapshot_tx,
+        }
+    }
+
+    /// Loads the registry (upstream `Master::_recover`). With the in-memory
+    /// registry this is empty after a restart, so agents are readmitted when
+    /// they re-register.
+    fn recover(&mut self) {
+        match self.registry.recover() {
+            Ok(state) => {
+                for slave in state.slaves.map(|s| s.slaves).unwrap_or_default() {
+                    if let Some(id) = slave.info.id.clone() {
+                        self.recovered_agents.insert(id.value, slave.info);
+                    }
+                }
+                for unreachable in state.unreachable.map(|u| u.slaves).unwrap_or_default() {
+                    self.unreachable_agents
+                        .insert(unreachable.id.value, unreachable.timestamp);
+                }
+                for gone in state.gone.map(|g| g.slaves).unwrap_or_default() {
+                    self.gone_agents.insert(gone.id.value, gone.timestamp);
+                }
+            }
+            Err(error) => warn!("Failed to recover the registry: {error}"),
+        }
+    }
+
+    async fn run(
+        mut self,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+        mut messages: mpsc::UnboundedReceiver<Message>,
+        mut exited: mpsc::UnboundedReceiver<Upid>,
+    ) {
+        self.start_allocation_ticker();
+        self.publish_snapshot();
+        info!(
+            "Master {} ({}) started on {}",
+            self.info.id,
+            self.info.hostname.as_deref().unwrap_or(""),
+            self.pid
+        );
+        loop {
+            tokio::select! {
+                Some(command) = commands.recv() => self.handle_command(command),
+                Some(message) = messages.recv() => self.handle_message(message),
+                Some(pid) = exited.recv() => self.handle_exited(pid),
+                else => break,
+            }
+            // Finish what is already queued before allocating and
+            // publishing, bounded so readers see progress under load.
+            for _ in 0..1024 {
+                let mut progressed = false;
+                if let Ok(command) = commands.try_recv() {
+                    self.handle_command(command);
+                    progressed = true;
+                }
+                if let Ok(message) = messages.try_recv() {
+                    self.handle_message(message);
+                    progressed = true;
+                }
+                if let Ok(pid) = exited.try_recv() {
+                    self.handle_exited(pid);
+                    progressed = true;
+                }
+                if !progressed {
+                    break;
+                }
+            }
+            if self.allocation_requested {
+                self.allocation_requested = false;
+                self.allocate();
+            }
+            self.publish_snapshot();
+        }
+    }
+
+    fn handle_command(&mut self, command: Command) {
+        match command {
+            Command::Subscribe {
+                subscribe,
+                connection,
+            } => self.subscribe(subscribe, connection),
+            Command::Call {
+                call,
+                stream_id,
+                reply,
+            } => {
+                let answer = self.handle_call(call, stream_id);
+                // The client may have gone; nothing to do then.
+                let _ = reply.send(answer);
+            }
+            Command::StreamClosed { stream_id } => self.stream_closed(&stream_id),
+            Command::Timer(timer) => self.handle_timer(timer),
+        }
+    }
+
+    fn handle_timer(&mut self, timer: Timer) {
+        match timer {
+            Timer::Allocate => self.allocation_requested = true,
+            Timer::OfferTimeout { offer_id } => {
+                if self.offers.contains_key(&offer_id) {
+                    info!("Rescinding offer {offer_id} after --offer_timeout");
+                    self.rescind_offer(&offer_id, None);
+                }
+            }
+            Timer::FailoverTimeout {
+                framework_id,
+                epoch,
+            } => self.failover_timeout(&framework_id, epoch),
+            Timer::Ping { agent_id, epoch } => self.ping_timeout(&agent_id, epoch),
+            Timer::AgentReregisterTimeout { agent_id, epoch } => {
+                self.agent_reregister_timeout(&agent_id, epoch)
+            }
+        }
+    }
+
+    // ---- helpers shared by the scheduler and agent halves ------------------
+
+    fn count(&mut self, name: &'static str) {
+        *self.counters.entry(name).or_default() += 1;
+    }
+
+    fn next_epoch(&mut self) -> u64 {
+        self.next_epoch += 1;
+        self.next_epoch
+    }
+
+    /// Fires `timer` after `delay`.
+    fn schedule(&self, delay: Duration, timer: Timer) {
+        let commands = self.commands_tx.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let _ = commands.send(Command::Timer(timer));
+        });
+    }
+
+    fn start_allocation_ticker(&self) {
+        let commands = self.commands_tx.clone();
+        let interval = self.flags.allocation_interval.to_std();
+        tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(interval);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                if commands.send(Command::Timer(Timer::Allocate)).is_err() {
+                    break;
+                }
+            }
+        });
+    }
+
+    /// Asks for an allocation at the end of this batch (upstream allocates
+    /// at once when frameworks or agents are added or revived).
+    fn request_allocation(&mut self) {
+        self.allocation_requested = true;
+    }
+
+    fn send<M: prost::Message + prost::Name>(&self, to: &Upid, message: &M) {
+        self.transport.send_message(&self.pid, to, message);
+    }
+
+    /// Sends an event to a connected framework; silently dropped otherwise
+    /// (upstream drops events for disconnected frameworks).
+    fn send_event(&mut self, framework_id: &str, event: &Event) {
+        let Some(framework) = self.frameworks.get(framework_id) else {
+            return;
+        };
+        if !framework.connected() {
+            return;
+        }
+        match &framework.connection {
+            Some(Connection::Http(http)) => {
+                if !http.send(event) {
+                    debug!("Stream of framework {framework_id} is gone; event dropped");
+                }
+            }
+            None => {}
+        }
+    }
+
+    /// `Master::forward`: records the update's uuid on the task (so the
+    /// acknowledgement can be matched) and sends UPDATE. `pid` is the agent
+    /// for agent updates and empty for master-generated ones (no ack).
+    fn forward(&mut self, update: StatusUpdate, pid: &str) {
+        let framework_id = update.framework_id.value.clone();
+        if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+            if let Some(task) = framework.tasks.get_mut(&update.status.task_id.value) {
+                if let Some(uuid) = update.uuid.clone() {
+                    task.status_update_state = Some(update.status.state);
+                    task.status_update_uuid = Some(uuid);
+                }
+            }
+        }
+        let event = mesos_proto::convert::evolve_status_update(&StatusUpdateMessage {
+            update,
+            pid: Some(pid.to_string()),
+        });
+        self.send_event(&framework_id, &event);
+    }
+
+    fn new_framework_id(&mut self) -> String {
+        let id = format!("{}-{:04}", self.info.id, self.next_framework_id);
+        self.next_framework_id += 1;
+        id
+    }
+
+    fn new_offer_id(&mut self) -> String {
+        let id = format!("{}-O{}", self.info.id, self.next_offer_id);
+        self.next_offer_id += 1;
+        id
+    }
+
+    fn new_agent_id(&mut self) -> String {
+        let id = format!("{}-S{}", self.info.id, self.next_agent_id);
+        self.next_agent_id += 1;
+        id
+    }
+
+    fn is_completed_framework(&self, framework_id: &str) -> bool {
+        self.completed_frameworks.iter().any(|f| f.id == framework_id)
+    }
+
+    fn allocator_spec(framework: &Framework) -> FrameworkSpec {
+        let caps = framework.capabilities();
+        FrameworkSpec {
+            roles: framework.roles(),
+            capabilities: FrameworkCapabilities {
+                gpu_resources: caps.gpu_resources,
+                revocable_resources: caps.revocable_resources,
+            },
+            suppressed_roles: framework.suppressed_roles.clone(),
+        }
+    }
+
+    // ---- offers -------------------------------------------------------------
+
+    /// One allocation cycle: turn the allocator's decisions into offers.
+    fn allocate(&mut self) {
+        let allocations = self.allocator.allocate(allocator_now());
+        let mut by_framework: BTreeMap<String, Vec<mesos_proto::mesos::v1::Offer>> =
+            BTreeMap::new();
+        for allocation in allocations {
+            let framework_ok = self
+                .frameworks
+                .get(&allocation.framework_id)
+                .is_some_and(|f| f.connected() && f.active);
+            let agent_ok = self
+                .agents
+                .get(&allocation.agent_id)
+                .is_some_and(|a| a.active && a.connected);
+            if !framework_ok || !agent_ok {
+                self.allocator.recover_resources(
+                    &allocation.framework_id,
+                    &allocation.agent_id,
+                    &allocation.resources,
+                    None,
+                    allocator_now(),
+                );
+                continue;
+            }
+            let offer_id = self.new_offer_id();
+            let Some(agent) = self.agents.get_mut(&allocation.agent_id) else {
+                continue;
+            };
+            let executor_ids = agent
+                .executors
+                .get(&allocation.framework_id)
+                .map(|executors| {
+                    executors
+                        .keys()
+                        .map(|id| mesos_proto::mesos::v1::ExecutorId { value: id.clone() })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let offer = mesos_proto::mesos::v1::Offer {
+                id: mesos_proto::mesos::v1::OfferId {
+                    value: offer_id.clone(),
+                },
+                framework_id: mesos_proto::mesos::v1::FrameworkId {
+                    value: allocation.framework_id.clone(),
+                },
+                agent_id: mesos_proto::mesos::v1::AgentId {
+                    value: agent.id.clone(),
+                },
+                hostname: agent.info.hostname.clone(),
+                url: Some(mesos_proto::mesos::v1::Url {
+                    scheme: "http".to_string(),
+                    address: mesos_proto::mesos::v1::Address {
+                        hostname: Some(agent.info.hostname.clone()),
+                        ip: Some(agent.pid.ip.to_string()),
+                        port: i32::from(agent.pid.port),
+                    },
+                    path: Some(format!("/{}", agent.pid.id)),
+                    ..Default::default()
+                }),
+                domain: agent.info.domain.clone(),
+                resources: resources::to_vec(&allocation.resources),
+                attributes: agent.info.attributes.clone(),
+                executor_ids,
+                unavailability: None,
+                allocation_info: Some(mesos_proto::mesos::v1::resource::AllocationInfo {
+                    role: Some(allocation.role.clone()),
+                }),
+            };
+            agent.offers.insert(offer_id.clone());
+            if let Some(framework) = self.frameworks.get_mut(&allocation.framework_id) {
+                framework.offers.insert(offer_id.clone());
+                by_framework
+                    .entry(allocation.framework_id.clone())
+                    .or_default()
+                    .push(events::offer_for(&offer, framework.capabilities()));
+            }
+            self.offers.insert(
+                offer_id.clone(),
+                OfferRecord {
+                    offer,
+                    resources: allocation.resources,
+                },
+            );
+            if let Some(timeout) = self.flags.offer_timeout {
+                self.schedule(timeout.to_std(), Timer::OfferTimeout { offer_id });
+            }
+        }
+        for (framework_id, offers) in by_framework {
+            let ids: Vec<&str> = offers.iter().map(|o| o.id.value.as_str()).collect();
+            info!("Sending offers [ {} ] to framework {framework_id}", ids.join(", "));
+            self.send_event(&framework_id, &events::offers(offers));
+        }
+    }
+
+    /// Forgets an offer (no message), returning it.
+    fn remove_offer(&mut self, offer_id: &str) -> Option<OfferRecord> {
+        let record = self.offers.remove(offer_id)?;
+        if let Some(framework) = self.frameworks.get_mut(&record.offer.framework_id.value) {
+            framework.offers.remove(offer_id);
+        }
+        if let Some(agent) = self.agents.get_mut(&record.offer.agent_id.value) {
+            agent.offers.remove(offer_id);
+        }
+        debug!("Removing offer {offer_id}");
+        Some(record)
+    }
+
+    /// Takes the offer back quietly, giving the resources back to the
+    /// allocator (with an optional refusal filter).
+    fn discard_offer(&mut self, offer_id: &str, refuse: Option<Duration>) {
+        if let Some(record) = self.remove_offer(offer_id) {
+            self.allocator.recover_resources(
+                &record.offer.framework_id.value,
+                &record.offer.agent_id.value,
+                &record.resources,
+                refuse,
+                allocator_now(),
+            );
+        }
+    }
+
+    /// Takes the offer back and tells the framework (RESCIND).
+    fn rescind_offer(&mut self, offer_id: &str, refuse: Option<Duration>) {
+        let Some(framework_id) = self
+            .offers
+            .get(offer_id)
+            .map(|r| r.offer.framework_id.value.clone())
+        else {
+            return;
+        };
+        self.send_event(&framework_id, &events::rescind(offer_id));
+        self.discard_offer(offer_id, refuse);
+    }
+
+    // ---- frameworks ---------------------------------------------------------
+
+    /// Stops offers to the framework and takes back its outstanding offers.
+    fn deactivate_framework(&mut self, framework_id: &str, rescind: bool) {
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        if !framework.active {
+            return;
+        }
+        info!("Deactivating framework {framework_id}");
+        framework.active = false;
+        let offers: Vec<String> = framework.offers.iter().cloned().collect();
+        self.allocator.deactivate_framework(framework_id);
+        for offer_id in offers {
+            if rescind {
+                self.rescind_offer(&offer_id, None);
+            } else {
+                self.discard_offer(&offer_id, None);
+            }
+        }
+    }
+
+    /// The framework's connection is gone: deactivate it and start the
+    /// failover timer (`Master::_exited`).
+    fn framework_disconnected(&mut self, framework_id: &str) {
+        info!("Framework {framework_id} disconnected");
+        self.deactivate_framework(framework_id, true);
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        framework.state = FrameworkState::Disconnected;
+        framework.connection = None;
+        let timeout = framework.info.failover_timeout.unwrap_or(0.0);
+        let delay = crate::flags::Duration::from_secs_f64(timeout)
+            .map(|d| d.to_std())
+            .unwrap_or_default();
+        let epoch = framework.epoch;
+        info!(
+            "Giving framework {framework_id} {} to failover",
+            crate::flags::Duration::from_nanos(delay.as_nanos().min(i64::MAX as u128) as i64)
+        );
+        self.schedule(
+            delay,
+            Timer::FailoverTimeout {
+                framework_id: framework_id.to_string(),
+                epoch,
+            },
+        );
+    }
+
+    fn failover_timeout(&mut self, framework_id: &str, epoch: u64) {
+        let expired = self
+            .frameworks
+            .get(framework_id)
+            .is_some_and(|f| !f.connected() && f.epoch == epoch);
+        if expired {
+            info!("Framework failover timeout, removing framework {framework_id}");
+            self.remove_framework(framework_id);
+        }
+    }
+
+    /// `Master::removeFramework`: kill everything, forget the framework and
+    /// keep it among the completed ones.
+    fn remove_framework(&mut self, framework_id: &str) {
+        if !self.frameworks.contains_key(framework_id) {
+            return;
+        }
+        info!("Removing framework {framework_id}");
+        self.deactivate_framework(framework_id, false);
+        let shutdown = mesos_proto::mesos::internal::ShutdownFrameworkMessage {
+            framework_id: v0::FrameworkId {
+                value: framework_id.to_string(),
+            },
+        };
+        let pids: Vec<Upid> = self
+            .agents
+            .values()
+            .filter(|a| a.connected)
+            .map(|a| a.pid.clone())
+            .collect();
+        for pid in pids {
+            self.send(&pid, &shutdown);
+        }
+        let now = now_secs();
+        let task_ids: Vec<(String, String, Option<String>)> = self
+            .frameworks
+            .get(framework_id)
+            .map(|f| {
+                f.tasks
+                    .values()
+                    .map(|t| {
+                        (
+                            t.task_id.value.clone(),
+                            t.agent_id.value.clone(),
+                            t.executor_id.as_ref().map(|e| e.value.clone()),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        let message = format!("Framework {framework_id} removed");
+        for (task_id, agent_id, executor_id) in task_ids {
+            let update = events::master_update(
+                framework_id,
+                Some(&agent_id),
+                &task_id,
+                TaskState::TaskKilled,
+                &message,
+                task_status::Reason::FrameworkRemoved,
+                executor_id.as_deref(),
+                now,
+            );
+            self.update_task(framework_id, &task_id, &update);
+            self.remove_task(framework_id, &task_id, false);
+        }
+        // Unreachable tasks become completed too.
+        if let Some(framework) = self.frameworks.get_mut(framework_id) {
+            let unreachable: Vec<_> = std::mem::take(&mut framework.unreachable_tasks)
+                .into_values()
+                .collect();
+            for mut task in unreachable {
+                task.state = TaskState::TaskKilled as i32;
+                let status = mesos_proto::convert::evolve::<_, TaskStatus>(
+                    &events::master_update(
+                        framework_id,
+                        Some(&task.agent_id.value.clone()),
+                        &task.task_id.value.clone(),
+                        TaskState::TaskKilled,
+                        &message,
+                        task_status::Reason::FrameworkRemoved,
+                        None,
+                        now,
+                    )
+                    .status,
+                );
+                task.statuses.push(status);
+                framework.add_completed_task(task, self.flags.max_completed_tasks_per_framework);
+            }
+        }
+        // Executors: resources go back.
+        let executors: Vec<(String, String)> = self
+            .agents
+            .iter()
+            .flat_map(|(agent_id, agent)| {
+                agent
+                    .executors
+                    .get(framework_id)
+                    .map(|e| e.keys().cloned().collect::<Vec<_>>())
+                    .unwrap_or_default()
+                    .into_iter()
+                    .map(move |executor_id| (agent_id.clone(), executor_id))
+            })
+            .collect();
+        for (agent_id, executor_id) in executors {
+            self.remove_executor(&agent_id, framework_id, &executor_id);
+        }
+        self.allocator.remove_framework(framework_id);
+        let Some(mut framework) = self.frameworks.remove(framework_id) else {
+            return;
+        };
+        framework.connection = None;
+        framework.state = FrameworkState::Disconnected;
+        framework.active = false;
+        framework.unregistered_time = now;
+        if self.flags.max_completed_frameworks > 0 {
+            while self.completed_frameworks.len() >= self.flags.max_completed_frameworks {
+                self.completed_frameworks.pop_front();
+            }
+            self.completed_frameworks.push_back(framework);
+        }
+    }
+
+    // ---- tasks and executors ------------------------------------------------
+
+    /// `Master::updateTask`: applies a status update to the task's record and
+    /// gives its resources back when it became terminal or unreachable.
+    fn update_task(&mut self, framework_id: &str, task_id: &str, update: &StatusUpdate) {
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        let Some(task) = framework.tasks.get_mut(task_id) else {
+            return;
+        };
+        let status: TaskStatus = mesos_proto::convert::evolve(&update.status);
+        let new_state = update.latest_state.unwrap_or(update.status.state);
+        let gone = |state: i32| is_terminal(state) || state == TaskState::TaskUnreachable as i32;
+        let released = !gone(task.state) && gone(new_state);
+        if !is_terminal(task.state) {
+            task.state = new_state;
+        }
+        if task.statuses.last().is_some_and(|s| s.state == status.state) {
+            task.statuses.pop();
+        }
+        let mut kept = status.clone();
+        // Status data can be large and is not needed for state (MESOS-1746).
+        kept.data = None;
+        task.statuses.push(kept);
+        let resources = resources::from_vec(task.resources.clone());
+        let agent_id = task.agent_id.value.clone();
+        if released {
+            self.allocator.recover_resources(
+                framework_id,
+                &agent_id,
+                &resources,
+                None,
+                allocator_now(),
+            );
+            match TaskState::try_from(status.state) {
+                Ok(TaskState::TaskFinished) => self.count("master/tasks_finished"),
+                Ok(TaskState::TaskFailed) => self.count("master/tasks_failed"),
+                Ok(TaskState::TaskKilled) => self.count("master/tasks_killed"),
+                Ok(TaskState::TaskLost) => self.count("master/tasks_lost"),
+                Ok(TaskState::TaskError) => self.count("master/tasks_error"),
+                Ok(TaskState::TaskDropped) => self.count("master/tasks_dropped"),
+                Ok(TaskState::TaskGone) => self.count("master/tasks_gone"),
+                Ok(TaskState::TaskGoneByOperator) => self.count("master/tasks_gone_by_operator"),
+                _ => {}
+            }
+        }
+    }
+
+    /// `Master::removeTask`: drops the task from its agent and framework,
+    /// keeping it as completed (or unreachable).
+    fn remove_task(&mut self, framework_id: &str, task_id: &str, unreachable: bool) {
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        let Some(task) = framework.tasks.remove(task_id) else {
+            return;
+        };
+        let agent_id = task.agent_id.value.clone();
+        if !is_terminal(task.state) && task.state != TaskState::TaskUnreachable as i32 {
+            warn!(
+                "Removing task {task_id} of framework {framework_id} in non-terminal state {}",
+                TaskState::try_from(task.state).map_or("UNKNOWN", |s| s.as_str_name())
+            );
+            self.allocator.recover_resources(
+                framework_id,
+                &agent_id,
+                &resources::from_vec(task.resources.clone()),
+                None,
+                allocator_now(),
+            );
+        }
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
+        if unreachable {
+            framework.add_unreachable_task(task, self.flags.max_unreachable_tasks_per_framework);
+            self.unreachable_tasks
+                .entry(agent_id.clone())
+                .or_default()
+                .entry(framework_id.to_string())
+                .or_default()
+                .push(task_id.to_string());
+        } else {
+            framework.add_completed_task(task, self.flags.max_completed_tasks_per_framework);
+        }
+        if let Some(agent) = self.agents.get_mut(&agent_id) {
+            agent.remove_task(framework_id, task_id);
+        }
+    }
+
+    /// Forgets an executor, giving its resources back.
+    fn remove_executor(&mut self, agent_id: &str, framework_id: &str, executor_id: &str) {
+        let Some(agent) = self.agents.get_mut(agent_id) else {
+            return;
+        };
+        let Some(executor) = agent.remove_executor(framework_id, executor_id) else {
+            return;
+        };
+        info!(
+            "Removing executor '{executor_id}' of framework {framework_id} on agent {agent_id}"
+        );
+        self.allocator.recover_resources(
+            framework_id,
+            agent_id,
+            &resources::from_vec(executor.resources),
+            None,
+            allocator_now(),
+        );
+    }
+
+    /// Resources in use on an agent per framework (non-terminal tasks and
+    /// executors), as the allocator tracks them.
+    fn used_on_agent(&self, agent: &Agent) -> BTreeMap<String, Resources> {
+        let mut used: BTreeMap<String, Resources> = BTreeMap::new();
+        for (framework_id, task_ids) in &agent.tasks {
+            let Some(framework) = self.frameworks.get(framework_id) else {
+                continue;
+            };
+            for task_id in task_ids {
+                if let Some(task) = framework.tasks.get(task_id) {
+                    if !is_terminal(task.state) && task.state != TaskState::TaskUnreachable as i32 {
+                        let entry = used.entry(framework_id.clone()).or_default();
+                        *entry = resources::sum(entry, &state::task_resources(task));
+                    }
+                }
+            }
+        }
+        for (framework_id, executors) in &agent.executors {
+            for executor in executors.values() {
+                let entry = used.entry(framework_id.clone()).or_default();
+                *entry = resources::sum(entry, &resources::from_vec(executor.resources.clone()));
+            }
+        }
+        used
+    }
+
+    // ---- publishing ---------------------------------------------------------
+
+    fn publish_snapshot(&mut self) {
+        let snapshot = self.build_snapshot();
+        self.snapshot_tx.send_replace(Arc::new(snapshot));
+    }
+}
+

@@ -1,0 +1,235 @@
+//! Building the immutable [`Snapshot`] (and the metrics in it) from the
+//! actor's state. Read-only over the state.
+
+use std::collections::BTreeMap;
+
+use mesos_proto::mesos::v1::TaskState;
+
+use super::state::{is_terminal, Agent, Framework, FrameworkState};
+use super::{now_secs, Master};
+use crate::resources::{self, Resources};
+use crate::snapshot::{AgentView, FrameworkView, Snapshot};
+
+impl Master {
+    pub(super) fn build_snapshot(&self) -> Snapshot {
+        let frameworks = self
+            .frameworks
+            .values()
+            .map(|f| self.framework_view(f))
+            .collect();
+        let completed_frameworks = self
+            .completed_frameworks
+            .iter()
+            .rev()
+            .map(|f| self.framework_view(f))
+            .collect();
+        let agents = self.agents.values().map(|a| self.agent_view(a)).collect();
+        let recovered_agents = self
+            .recovered_agents
+            .values()
+            .map(|info| {
+                let mut agent: mesos_proto::mesos::v1::AgentInfo =
+                    mesos_proto::convert::evolve(info);
+                mesos_proto::resources::from_pre_refinement(&mut agent.resources);
+                agent
+            })
+            .collect();
+        Snapshot {
+            master_info: self.info.clone(),
+            pid: self.pid.to_string(),
+            start_time: self.start_time,
+            elected_time: Some(self.elected_time),
+            frameworks,
+            completed_frameworks,
+            agents,
+            recovered_agents,
+            unreachable_agents: self.unreachable_agents.len(),
+            metrics: self.metrics(),
+        }
+    }
+
+    /// Resources the framework's live tasks and executors use.
+    fn framework_used(&self, framework: &Framework) -> Resources {
+        let mut used = Resources::new();
+        for task in framework.tasks.values() {
+            if !is_terminal(task.state) && task.state != TaskState::TaskUnreachable as i32 {
+                used = resources::sum(&used, &resources::from_vec(task.resources.clone()));
+            }
+        }
+        for agent in self.agents.values() {
+            if let Some(executors) = agent.executors.get(&framework.id) {
+                for executor in executors.values() {
+                    used = resources::sum(&used, &resources::from_vec(executor.resources.clone()));
+                }
+            }
+        }
+        used
+    }
+
+    fn framework_offered(&self, framework: &Framework) -> Resources {
+        let mut offered = Resources::new();
+        for offer_id in &framework.offers {
+            if let Some(record) = self.offers.get(offer_id) {
+                offered = resources::sum(&offered, &record.resources);
+            }
+        }
+        offered
+    }
+
+    fn framework_view(&self, framework: &Framework) -> FrameworkView {
+        let executors = self
+            .agents
+            .values()
+            .flat_map(|agent| {
+                agent
+                    .executors
+                    .get(&framework.id)
+                    .into_iter()
+                    .flat_map(|e| e.values())
+                    .map(|e| (agent.id.clone(), e.clone()))
+            })
+            .collect();
+        FrameworkView {
+            info: framework.info.clone(),
+            pid: None,
+            active: framework.active,
+            connected: framework.connected(),
+            recovered: framework.state == FrameworkState::Recovered,
+            multi_role: framework.capabilities().multi_role,
+            registered_time: framework.registered_time,
+            reregistered_time: framework.reregistered_time,
+            unregistered_time: framework.unregistered_time,
+            used_resources: resources::to_vec(&self.framework_used(framework)),
+            offered_resources: resources::to_vec(&self.framework_offered(framework)),
+            tasks: framework.tasks.values().cloned().collect(),
+            unreachable_tasks: framework.unreachable_tasks.values().cloned().collect(),
+            completed_tasks: framework.completed_tasks.iter().cloned().collect(),
+            offers: framework
+                .offers
+                .iter()
+                .filter_map(|id| self.offers.get(id))
+                .map(|r| r.offer.clone())
+                .collect(),
+            executors,
+            offer_constraints: framework.offer_constraints.clone(),
+        }
+    }
+
+    fn agent_used(&self, agent: &Agent) -> Resources {
+        let mut used = Resources::new();
+        for resources_of in self.used_on_agent(agent).values() {
+            used = resources::sum(&used, resources_of);
+        }
+        used
+    }
+
+    fn agent_view(&self, agent: &Agent) -> AgentView {
+        let mut offered = Resources::new();
+        for offer_id in &agent.offers {
+            if let Some(record) = self.offers.get(offer_id) {
+                offered = resources::sum(&offered, &record.resources);
+            }
+        }
+        AgentView {
+            info: agent.info.clone(),
+            pid: agent.pid.to_string(),
+            registered_time: agent.registered_time,
+            reregistered_time: agent.reregistered_time,
+            total: resources::to_vec(&agent.total),
+            used: resources::to_vec(&self.agent_used(agent)),
+            offered: resources::to_vec(&offered),
+            active: agent.active,
+            deactivated: false,
+            version: agent.version.clone(),
+            capabilities: agent.capabilities.names.clone(),
+        }
+    }
+
+    /// Upstream's master metrics (`src/master/metrics.cpp`) that have a
+    /// meaning here.
+    fn metrics(&self) -> BTreeMap<String, f64> {
+        let mut metrics: BTreeMap<String, f64> = self
+            .counters
+            .iter()
+            .map(|(name, value)| (name.to_string(), *value as f64))
+            .collect();
+        let mut put = |name: &str, value: f64| {
+            metrics.insert(name.to_string(), value);
+        };
+        put("master/elected", 1.0);
+        put("master/uptime_secs", (now_secs() - self.start_time).max(0.0));
+
+        let agents = self.agents.values();
+        put("master/slaves_connected", agents.clone().filter(|a| a.connected).count() as f64);
+        put("master/slaves_disconnected", agents.clone().filter(|a| !a.connected).count() as f64);
+        put("master/slaves_active", agents.clone().filter(|a| a.active).count() as f64);
+        put("master/slaves_inactive", agents.clone().filter(|a| !a.active).count() as f64);
+        put("master/slaves_unreachable", self.unreachable_agents.len() as f64);
+
+        let frameworks = self.frameworks.values();
+        put("master/frameworks_connected", frameworks.clone().filter(|f| f.connected()).count() as f64);
+        put("master/frameworks_disconnected", frameworks.clone().filter(|f| !f.connected()).count() as f64);
+        put("master/frameworks_active", frameworks.clone().filter(|f| f.active).count() as f64);
+        put("master/frameworks_inactive", frameworks.clone().filter(|f| !f.active).count() as f64);
+        put("master/outstanding_offers", self.offers.len() as f64);
+
+        let count_state = |state: TaskState| {
+            self.frameworks
+                .values()
+                .flat_map(|f| f.tasks.values())
+                .filter(|t| t.state == state as i32)
+                .count() as f64
+        };
+        put("master/tasks_staging", count_state(TaskState::TaskStaging));
+        put("master/tasks_starting", count_state(TaskState::TaskStarting));
+        put("master/tasks_running", count_state(TaskState::TaskRunning));
+        put("master/tasks_killing", count_state(TaskState::TaskKilling));
+        put(
+            "master/tasks_unreachable",
+            self.frameworks
+                .values()
+                .map(|f| f.unreachable_tasks.len())
+                .sum::<usize>() as f64,
+        );
+
+        for name in ["cpus", "mem", "disk", "gpus"] {
+            let total: f64 = self
+                .agents
+                .values()
+                .map(|a| resources::scalar_of(&a.info.resources, name))
+                .fold(0.0, |a, b| a + b);
+            let used: f64 = self
+                .agents
+                .values()
+                .map(|a| resources::scalar(&self.agent_used(a).non_revocable(), name))
+                .fold(0.0, |a, b| a + b);
+            put(&format!("master/{name}_total"), total);
+            put(&format!("master/{name}_used"), used);
+            put(&format!("master/{name}_percent"), if total > 0.0 { used / total } else { 0.0 });
+            let revocable_total: f64 = self
+                .agents
+                .values()
+                .map(|a| resources::scalar(&a.total.revocable(), name))
+                .fold(0.0, |a, b| a + b);
+            let revocable_used: f64 = self
+                .agents
+                .values()
+                .map(|a| resources::scalar(&self.agent_used(a).revocable(), name))
+                .fold(0.0, |a, b| a + b);
+            put(&format!("master/{name}_revocable_total"), revocable_total);
+            put(&format!("master/{name}_revocable_used"), revocable_used);
+            put(
+                &format!("master/{name}_revocable_percent"),
+                if revocable_total > 0.0 { revocable_used / revocable_total } else { 0.0 },
+            );
+        }
+        put("master/event_queue_messages", 0.0);
+        put("master/event_queue_dispatches", 0.0);
+        put("master/event_queue_http_requests", 0.0);
+        put("master/operator_event_stream_subscribers", 0.0);
+        put("registrar/queued_operations", 0.0);
+        put("registrar/log/recovered", 1.0);
+        put("allocator/event_queue_dispatches", 0.0);
+        metrics
+    }
+}

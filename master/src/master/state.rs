@@ -1,0 +1,309 @@
+//! The records the actor keeps: frameworks, agents, tasks, offers.
+//!
+//! Plain data plus small invariant-keeping helpers; only the actor
+//! (`master::Master`) owns and mutates these. Nothing here sends messages.
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use libprocess::Upid;
+use mesos_proto::mesos::v1::{
+    self, framework_info::capability::Type as FrameworkCapability, ExecutorInfo, FrameworkInfo,
+    Offer, Task, TaskState,
+};
+
+use super::connection::HttpConnection;
+use crate::resources::{self, Resources};
+
+/// How a framework is reached.
+#[derive(Debug)]
+pub enum Connection {
+    /// A v1 HTTP scheduler's SUBSCRIBE stream.
+    Http(HttpConnection),
+}
+
+impl Connection {
+    pub fn stream_id(&self) -> Option<&str> {
+        match self {
+            Connection::Http(http) => Some(&http.stream_id),
+        }
+    }
+}
+
+/// Capabilities of a framework that change what the master sends it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Capabilities {
+    pub multi_role: bool,
+    pub reservation_refinement: bool,
+    pub partition_aware: bool,
+    pub task_killing_state: bool,
+    pub gpu_resources: bool,
+    pub revocable_resources: bool,
+    pub region_aware: bool,
+    pub shared_resources: bool,
+}
+
+impl Capabilities {
+    pub fn of(info: &FrameworkInfo) -> Self {
+        let has = |wanted: FrameworkCapability| {
+            info.capabilities
+                .iter()
+                .any(|c| c.r#type == Some(wanted as i32))
+        };
+        Capabilities {
+            multi_role: has(FrameworkCapability::MultiRole),
+            reservation_refinement: has(FrameworkCapability::ReservationRefinement),
+            partition_aware: has(FrameworkCapability::PartitionAware),
+            task_killing_state: has(FrameworkCapability::TaskKillingState),
+            gpu_resources: has(FrameworkCapability::GpuResources),
+            revocable_resources: has(FrameworkCapability::RevocableResources),
+            region_aware: has(FrameworkCapability::RegionAware),
+            shared_resources: has(FrameworkCapability::SharedResources),
+        }
+    }
+}
+
+/// The roles of a framework: `roles` if MULTI_ROLE, else the single `role`
+/// (default `*`).
+pub fn framework_roles(info: &FrameworkInfo) -> BTreeSet<String> {
+    if Capabilities::of(info).multi_role {
+        info.roles.iter().cloned().collect()
+    } else {
+        BTreeSet::from([info.role.clone().unwrap_or_else(|| "*".to_string())])
+    }
+}
+
+/// Connection state as upstream tracks it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FrameworkState {
+    /// Known only from an agent's re-registration; never subscribed here.
+    Recovered,
+    Connected,
+    Disconnected,
+}
+
+#[derive(Debug)]
+pub struct Framework {
+    pub id: String,
+    pub info: FrameworkInfo,
+    pub state: FrameworkState,
+    pub connection: Option<Connection>,
+    pub active: bool,
+    pub registered_time: f64,
+    pub reregistered_time: f64,
+    pub unregistered_time: f64,
+    /// Bumped on every (re)subscription; a failover timer only fires if the
+    /// framework has not re-subscribed since it was set.
+    pub epoch: u64,
+    pub suppressed_roles: BTreeSet<String>,
+    pub offer_constraints: Option<v1::scheduler::OfferConstraints>,
+    /// Non-terminal (or terminal but unacknowledged) tasks.
+    pub tasks: BTreeMap<String, Task>,
+    pub unreachable_tasks: BTreeMap<String, Task>,
+    pub completed_tasks: VecDeque<Task>,
+    pub offers: BTreeSet<String>,
+}
+
+impl Framework {
+    pub fn new(info: FrameworkInfo, state: FrameworkState, now: f64) -> Self {
+        let id = info.id.as_ref().map(|id| id.value.clone()).unwrap_or_default();
+        Framework {
+            id,
+            info,
+            state,
+            connection: None,
+            active: false,
+            registered_time: now,
+            reregistered_time: now,
+            unregistered_time: 0.0,
+            epoch: 0,
+            suppressed_roles: BTreeSet::new(),
+            offer_constraints: None,
+            tasks: BTreeMap::new(),
+            unreachable_tasks: BTreeMap::new(),
+            completed_tasks: VecDeque::new(),
+            offers: BTreeSet::new(),
+        }
+    }
+
+    pub fn capabilities(&self) -> Capabilities {
+        Capabilities::of(&self.info)
+    }
+
+    pub fn roles(&self) -> BTreeSet<String> {
+        framework_roles(&self.info)
+    }
+
+    pub fn connected(&self) -> bool {
+        self.state == FrameworkState::Connected
+    }
+
+    /// Keeps at most `limit` completed tasks, dropping the oldest.
+    pub fn add_completed_task(&mut self, task: Task, limit: usize) {
+        if limit == 0 {
+            return;
+        }
+        while self.completed_tasks.len() >= limit {
+            self.completed_tasks.pop_front();
+        }
+        self.completed_tasks.push_back(task);
+    }
+
+    pub fn add_unreachable_task(&mut self, task: Task, limit: usize) {
+        if limit == 0 {
+            return;
+        }
+        while self.unreachable_tasks.len() >= limit {
+            let Some(first) = self.unreachable_tasks.keys().next().cloned() else {
+                break;
+            };
+            self.unreachable_tasks.remove(&first);
+        }
+        self.unreachable_tasks
+            .insert(task.task_id.value.clone(), task);
+    }
+}
+
+/// Agent capabilities the master cares about.
+#[derive(Clone, Debug, Default)]
+pub struct AgentCapabilities {
+    pub names: Vec<String>,
+    pub multi_role: bool,
+    pub reservation_refinement: bool,
+    pub resource_provider: bool,
+    pub agent_operation_feedback: bool,
+    pub task_resource_limits: bool,
+}
+
+impl AgentCapabilities {
+    pub fn from_v0(capabilities: &[mesos_proto::mesos::slave_info::Capability]) -> Self {
+        use mesos_proto::mesos::slave_info::capability::Type;
+        let mut out = AgentCapabilities::default();
+        for capability in capabilities {
+            let Some(kind) = capability.r#type.and_then(|t| Type::try_from(t).ok()) else {
+                continue;
+            };
+            out.names.push(kind.as_str_name().to_string());
+            match kind {
+                Type::MultiRole => out.multi_role = true,
+                Type::ReservationRefinement => out.reservation_refinement = true,
+                Type::ResourceProvider => out.resource_provider = true,
+                Type::AgentOperationFeedback => out.agent_operation_feedback = true,
+                Type::TaskResourceLimits => out.task_resource_limits = true,
+                _ => {}
+            }
+        }
+        out
+    }
+}
+
+/// The health check of one agent (upstream `SlaveObserver`).
+#[derive(Debug)]
+pub struct Observer {
+    /// Process id `slave-observer(N)`, registered with the server.
+    pub id: String,
+    /// A ping is outstanding (no pong since the last ping).
+    pub pinged: bool,
+    pub timeouts: usize,
+    /// Distinguishes this observer's timers from an earlier one's.
+    pub epoch: u64,
+}
+
+#[derive(Debug)]
+pub struct Agent {
+    pub id: String,
+    /// With `id` set; resources as the agent reported them.
+    pub info: v1::AgentInfo,
+    pub pid: Upid,
+    pub version: String,
+    pub capabilities: AgentCapabilities,
+    pub registered_time: f64,
+    pub reregistered_time: Option<f64>,
+    pub connected: bool,
+    pub active: bool,
+    /// Everything the agent has (unallocated).
+    pub total: Resources,
+    /// framework id → executor id → executor.
+    pub executors: BTreeMap<String, BTreeMap<String, ExecutorInfo>>,
+    /// framework id → task ids (the tasks live in the framework).
+    pub tasks: BTreeMap<String, BTreeSet<String>>,
+    /// Tasks a KILL was sent for, resent on re-registration if still alive.
+    pub killed_tasks: BTreeSet<(String, String)>,
+    pub offers: BTreeSet<String>,
+    pub observer: Observer,
+    /// Bumped when the agent disconnects; the re-register timer compares.
+    pub disconnect_epoch: u64,
+}
+
+impl Agent {
+    pub fn has_executor(&self, framework_id: &str, executor_id: &str) -> bool {
+        self.executors
+            .get(framework_id)
+            .is_some_and(|e| e.contains_key(executor_id))
+    }
+
+    pub fn add_task(&mut self, framework_id: &str, task_id: &str) {
+        self.tasks
+            .entry(framework_id.to_string())
+            .or_default()
+            .insert(task_id.to_string());
+    }
+
+    pub fn remove_task(&mut self, framework_id: &str, task_id: &str) {
+        if let Some(tasks) = self.tasks.get_mut(framework_id) {
+            tasks.remove(task_id);
+            if tasks.is_empty() {
+                self.tasks.remove(framework_id);
+            }
+        }
+        self.killed_tasks
+            .remove(&(framework_id.to_string(), task_id.to_string()));
+    }
+
+    pub fn add_executor(&mut self, framework_id: &str, executor: ExecutorInfo) {
+        self.executors
+            .entry(framework_id.to_string())
+            .or_default()
+            .insert(executor.executor_id.value.clone(), executor);
+    }
+
+    pub fn remove_executor(&mut self, framework_id: &str, executor_id: &str) -> Option<ExecutorInfo> {
+        let executors = self.executors.get_mut(framework_id)?;
+        let removed = executors.remove(executor_id);
+        if executors.is_empty() {
+            self.executors.remove(framework_id);
+        }
+        removed
+    }
+
+    /// The pre- or post-refinement format the agent understands.
+    pub fn wants_pre_refinement(&self) -> bool {
+        !self.capabilities.reservation_refinement
+    }
+}
+
+/// An outstanding offer, as stored (post-refinement, with allocation info).
+#[derive(Debug, Clone)]
+pub struct OfferRecord {
+    pub offer: Offer,
+    pub resources: Resources,
+}
+
+/// Terminal task states (upstream `protobuf::isTerminalState`).
+pub fn is_terminal(state: i32) -> bool {
+    matches!(
+        TaskState::try_from(state),
+        Ok(TaskState::TaskFinished
+            | TaskState::TaskFailed
+            | TaskState::TaskKilled
+            | TaskState::TaskLost
+            | TaskState::TaskError
+            | TaskState::TaskDropped
+            | TaskState::TaskGone
+            | TaskState::TaskGoneByOperator)
+    )
+}
+
+/// Resources a task holds while alive.
+pub fn task_resources(task: &Task) -> Resources {
+    resources::from_vec(task.resources.clone())
+}
