@@ -80,7 +80,9 @@ impl FromStr for StoutDuration {
             })?;
         let nanos = value * per_unit as f64;
         if !nanos.is_finite() || nanos < 0.0 || nanos > u64::MAX as f64 {
-            return Err(AgentError::Flag(format!("Invalid duration '{s}': out of range")));
+            return Err(AgentError::Flag(format!(
+                "Invalid duration '{s}': out of range"
+            )));
         }
         Ok(StoutDuration(Duration::from_nanos(nanos.round() as u64)))
     }
@@ -95,10 +97,7 @@ impl fmt::Display for StoutDuration {
         if nanos < MICROS {
             return write!(f, "{nanos}ns");
         }
-        let bucket = UNITS
-            .iter()
-            .rposition(|(_, n)| nanos >= *n)
-            .unwrap_or(0);
+        let bucket = UNITS.iter().rposition(|(_, n)| nanos >= *n).unwrap_or(0);
         let (name, per) = UNITS[bucket];
         let (lower_name, lower_per) = UNITS[bucket.saturating_sub(1)];
         if nanos % per != 0 && nanos % lower_per == 0 {

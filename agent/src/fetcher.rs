@@ -115,10 +115,12 @@ impl Fetcher {
         }
         match &self.frameworks_home {
             Some(home) => Ok(home.join(path)),
-            None => Err("A relative path was passed for the resource but the Mesos framework \
+            None => Err(
+                "A relative path was passed for the resource but the Mesos framework \
                          home was not specified. Please either provide this config option or \
                          avoid using a relative path"
-                .to_string()),
+                    .to_string(),
+            ),
         }
     }
 
@@ -127,7 +129,7 @@ impl Fetcher {
         let mut response = tokio::time::timeout(stall, self.client.get(url).send())
             .await
             .map_err(|_| format!("Download stalled for {stall:?} while connecting"))?
-            .map_err(|e| format!("Error downloading resource: {e}"))?;
+            .map_err(|e| format!("Error downloading resource: {}", error_chain(&e)))?;
         let status = response.status();
         if !status.is_success() {
             return Err(format!(
@@ -142,7 +144,7 @@ impl Fetcher {
             let chunk = tokio::time::timeout(stall, response.chunk())
                 .await
                 .map_err(|_| format!("Download stalled: no data for {stall:?}"))?
-                .map_err(|e| format!("Error downloading resource: {e}"))?;
+                .map_err(|e| format!("Error downloading resource: {}", error_chain(&e)))?;
             let Some(chunk) = chunk else { break };
             file.write_all(&chunk)
                 .await
@@ -168,7 +170,10 @@ impl Fetcher {
             .output()
             .await
             .map_err(|e| {
-                format!("Unsupported URI scheme; running '{}' to fetch it failed: {e}", hadoop.display())
+                format!(
+                    "Unsupported URI scheme; running '{}' to fetch it failed: {e}",
+                    hadoop.display()
+                )
             })?;
         if !output.status.success() {
             return Err(format!(
@@ -180,12 +185,30 @@ impl Fetcher {
     }
 }
 
+/// An error with its causes (`a: b: c`), since HTTP client errors keep the
+/// useful part (e.g. "Connection refused") in their sources.
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 /// The default file name: everything after the last `/`, query included.
 pub fn basename(uri: &str) -> Result<String, String> {
     let trimmed = uri.trim().trim_end_matches('/');
     let name = trimmed.rsplit('/').next().unwrap_or(trimmed);
     if name.is_empty() || name == "." || name == ".." || name.ends_with(':') {
-        return Err(format!("Cannot derive a file name from '{uri}'; set 'output_file'"));
+        return Err(format!(
+            "Cannot derive a file name from '{uri}'; set 'output_file'"
+        ));
     }
     Ok(name.to_string())
 }
@@ -197,7 +220,9 @@ fn relative_output(output: &str) -> Result<PathBuf, String> {
         .components()
         .all(|c| matches!(c, Component::Normal(_) | Component::CurDir));
     if output.is_empty() || !inside {
-        return Err(format!("Output file '{output}' must be a relative path inside the sandbox"));
+        return Err(format!(
+            "Output file '{output}' must be a relative path inside the sandbox"
+        ));
     }
     Ok(path.to_path_buf())
 }
@@ -210,7 +235,11 @@ async fn copy_local(source: &Path, destination: &Path) -> Result<(), String> {
         return Err(format!("'{}' is a directory, not a file", source.display()));
     }
     tokio::fs::copy(source, destination).await.map_err(|e| {
-        format!("Failed to copy '{}' to '{}': {e}", source.display(), destination.display())
+        format!(
+            "Failed to copy '{}' to '{}': {e}",
+            source.display(),
+            destination.display()
+        )
     })?;
     Ok(())
 }
@@ -224,7 +253,9 @@ enum ArchiveKind {
 
 fn archive_kind(path: &Path) -> Option<ArchiveKind> {
     let name = path.file_name()?.to_string_lossy().to_string();
-    const TARS: [&str; 7] = [".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz"];
+    const TARS: [&str; 7] = [
+        ".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz",
+    ];
     if TARS.iter().any(|ext| name.ends_with(ext)) {
         Some(ArchiveKind::Tar)
     } else if name.ends_with(".gz") {
@@ -242,8 +273,10 @@ pub fn extract_archive(archive: &Path, dir: &Path) -> Result<bool, String> {
     let Some(kind) = archive_kind(archive) else {
         return Ok(false);
     };
-    let open = || File::open(archive).map_err(|e| format!("Failed to open '{}': {e}", archive.display()));
-    let failed = |e: &dyn std::fmt::Display| format!("Failed to extract '{}': {e}", archive.display());
+    let open =
+        || File::open(archive).map_err(|e| format!("Failed to open '{}': {e}", archive.display()));
+    let failed =
+        |e: &dyn std::fmt::Display| format!("Failed to extract '{}': {e}", archive.display());
     match kind {
         ArchiveKind::Tar => {
             // Like `tar -xf`, detect the compression from the content.
@@ -252,11 +285,15 @@ pub fn extract_archive(archive: &Path, dir: &Path) -> Result<bool, String> {
             let n = peek(&mut reader, &mut magic).map_err(|e| failed(&e))?;
             let file = open()?;
             let decoded: Box<dyn Read> = match &magic[..n] {
-                [0x1f, 0x8b, ..] => Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file))),
-                [b'B', b'Z', b'h', ..] => Box::new(bzip2::read::MultiBzDecoder::new(BufReader::new(file))),
-                [0xfd, b'7', b'z', b'X', b'Z', 0x00] => {
-                    Box::new(xz2::read::XzDecoder::new_multi_decoder(BufReader::new(file)))
+                [0x1f, 0x8b, ..] => {
+                    Box::new(flate2::read::MultiGzDecoder::new(BufReader::new(file)))
                 }
+                [b'B', b'Z', b'h', ..] => {
+                    Box::new(bzip2::read::MultiBzDecoder::new(BufReader::new(file)))
+                }
+                [0xfd, b'7', b'z', b'X', b'Z', 0x00] => Box::new(
+                    xz2::read::XzDecoder::new_multi_decoder(BufReader::new(file)),
+                ),
                 _ => Box::new(BufReader::new(file)),
             };
             let mut tar = tar::Archive::new(decoded);
@@ -320,7 +357,9 @@ mod tests {
         header.set_size(5);
         header.set_mode(0o644);
         header.set_cksum();
-        builder.append_data(&mut header, "dir/hello.txt", &b"hello"[..]).unwrap();
+        builder
+            .append_data(&mut header, "dir/hello.txt", &b"hello"[..])
+            .unwrap();
         builder.into_inner().unwrap()
     }
 
@@ -350,11 +389,17 @@ mod tests {
         exec.executable = Some(true);
         let mut renamed = uri(&format!("file://{}", file.display()));
         renamed.output_file = Some("nested/dir/copy.sh".into());
-        fetcher().fetch_all(&[exec, renamed], sandbox.path()).await.unwrap();
+        fetcher()
+            .fetch_all(&[exec, renamed], sandbox.path())
+            .await
+            .unwrap();
 
         let fetched = sandbox.path().join("script.sh");
         assert_eq!(std::fs::read_to_string(&fetched).unwrap(), "echo hi");
-        assert_eq!(std::fs::metadata(&fetched).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(
+            std::fs::metadata(&fetched).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
         assert!(sandbox.path().join("nested/dir/copy.sh").is_file());
     }
 
@@ -381,8 +426,15 @@ mod tests {
         let sandbox = tempfile::tempdir().unwrap();
         std::fs::create_dir(home.path().join("bin")).unwrap();
         std::fs::write(home.path().join("bin/tool"), "x").unwrap();
-        let f = Fetcher::new(Some(home.path().to_path_buf()), None, Duration::from_secs(5)).unwrap();
-        f.fetch_all(&[uri("bin/tool")], sandbox.path()).await.unwrap();
+        let f = Fetcher::new(
+            Some(home.path().to_path_buf()),
+            None,
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        f.fetch_all(&[uri("bin/tool")], sandbox.path())
+            .await
+            .unwrap();
         assert!(sandbox.path().join("tool").is_file());
     }
 
@@ -418,7 +470,11 @@ mod tests {
             let archive = out.join(name);
             std::fs::write(&archive, bytes).unwrap();
             assert!(extract_archive(&archive, &out).unwrap(), "{name}");
-            assert_eq!(std::fs::read_to_string(out.join("dir/hello.txt")).unwrap(), "hello", "{name}");
+            assert_eq!(
+                std::fs::read_to_string(out.join("dir/hello.txt")).unwrap(),
+                "hello",
+                "{name}"
+            );
             assert!(archive.exists(), "the archive stays");
         }
 
@@ -428,12 +484,16 @@ mod tests {
         let archive = out.join("h.zip");
         {
             let mut zip = zip::ZipWriter::new(File::create(&archive).unwrap());
-            zip.start_file("dir/hello.txt", zip::write::SimpleFileOptions::default()).unwrap();
+            zip.start_file("dir/hello.txt", zip::write::SimpleFileOptions::default())
+                .unwrap();
             zip.write_all(b"hello").unwrap();
             zip.finish().unwrap();
         }
         assert!(extract_archive(&archive, &out).unwrap());
-        assert_eq!(std::fs::read_to_string(out.join("dir/hello.txt")).unwrap(), "hello");
+        assert_eq!(
+            std::fs::read_to_string(out.join("dir/hello.txt")).unwrap(),
+            "hello"
+        );
 
         // plain .gz
         let out = dir.path().join("gz");
@@ -442,7 +502,10 @@ mod tests {
         gz.write_all(b"data").unwrap();
         std::fs::write(out.join("file.txt.gz"), gz.finish().unwrap()).unwrap();
         assert!(extract_archive(&out.join("file.txt.gz"), &out).unwrap());
-        assert_eq!(std::fs::read_to_string(out.join("file.txt")).unwrap(), "data");
+        assert_eq!(
+            std::fs::read_to_string(out.join("file.txt")).unwrap(),
+            "data"
+        );
 
         // not an archive
         std::fs::write(dir.path().join("plain.txt"), "x").unwrap();
@@ -460,7 +523,9 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             loop {
-                let Ok((mut socket, _)) = listener.accept().await else { return };
+                let Ok((mut socket, _)) = listener.accept().await else {
+                    return;
+                };
                 let body = body.clone();
                 tokio::spawn(async move {
                     let mut buf = vec![0u8; 4096];
@@ -500,7 +565,10 @@ mod tests {
             .await
             .unwrap();
         assert!(sandbox.path().join("pkg.tgz").is_file());
-        assert_eq!(std::fs::read_to_string(sandbox.path().join("dir/hello.txt")).unwrap(), "hello");
+        assert_eq!(
+            std::fs::read_to_string(sandbox.path().join("dir/hello.txt")).unwrap(),
+            "hello"
+        );
         // The query string stays in the name, so that one is not unpacked.
         assert!(sandbox.path().join("pkg.tgz?version=1").is_file());
         assert!(sandbox.path().join("raw.tgz").is_file());
@@ -511,7 +579,10 @@ mod tests {
         let addr = serve("404 Not Found", b"nope".to_vec()).await;
         let sandbox = tempfile::tempdir().unwrap();
         let err = fetcher()
-            .fetch_all(&[uri(&format!("http://{addr}/missing.txt"))], sandbox.path())
+            .fetch_all(
+                &[uri(&format!("http://{addr}/missing.txt"))],
+                sandbox.path(),
+            )
             .await
             .unwrap_err()
             .to_string();

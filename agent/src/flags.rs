@@ -228,7 +228,11 @@ impl Flags {
         I: IntoIterator<Item = T>,
         T: Into<String>,
     {
-        let args: Vec<String> = args.into_iter().map(Into::into).map(rewrite_negation).collect();
+        let args: Vec<String> = args
+            .into_iter()
+            .map(Into::into)
+            .map(rewrite_negation)
+            .collect();
         let flags = match Flags::try_parse_from(&args) {
             Ok(flags) => flags,
             Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
@@ -243,7 +247,9 @@ impl Flags {
             return Err(AgentError::Flag("Missing required option --master".into()));
         }
         if flags.work_dir.is_none() {
-            return Err(AgentError::Flag("Flag 'work_dir' is required, but it was not provided".into()));
+            return Err(AgentError::Flag(
+                "Flag 'work_dir' is required, but it was not provided".into(),
+            ));
         }
         if flags.registration_backoff_factor.0 > std::time::Duration::from_secs(60) {
             return Err(AgentError::Flag(format!(
@@ -304,19 +310,40 @@ impl Flags {
         }
         put("isolation", self.isolation.clone());
         put("containerizers", self.containerizers.clone());
-        put("executor_registration_timeout", self.executor_registration_timeout.to_string());
-        put("executor_shutdown_grace_period", self.executor_shutdown_grace_period.to_string());
-        put("executor_reregistration_timeout", self.executor_reregistration_timeout.to_string());
+        put(
+            "executor_registration_timeout",
+            self.executor_registration_timeout.to_string(),
+        );
+        put(
+            "executor_shutdown_grace_period",
+            self.executor_shutdown_grace_period.to_string(),
+        );
+        put(
+            "executor_reregistration_timeout",
+            self.executor_reregistration_timeout.to_string(),
+        );
         put("recovery_timeout", self.recovery_timeout.to_string());
-        put("registration_backoff_factor", self.registration_backoff_factor.to_string());
+        put(
+            "registration_backoff_factor",
+            self.registration_backoff_factor.to_string(),
+        );
         put("launcher_dir", self.launcher_dir().display().to_string());
-        put("http_command_executor", self.http_command_executor.to_string());
+        put(
+            "http_command_executor",
+            self.http_command_executor.to_string(),
+        );
         put("switch_user", self.switch_user.to_string());
         put("recover", self.recover.clone());
         put("strict", self.strict.to_string());
-        put("fetcher_cache_dir", self.fetcher_cache_dir.display().to_string());
+        put(
+            "fetcher_cache_dir",
+            self.fetcher_cache_dir.display().to_string(),
+        );
         put("fetcher_cache_size", self.fetcher_cache_size.clone());
-        put("fetcher_stall_timeout", self.fetcher_stall_timeout.to_string());
+        put(
+            "fetcher_stall_timeout",
+            self.fetcher_stall_timeout.to_string(),
+        );
         if let Some(v) = opt(&self.frameworks_home) {
             put("frameworks_home", v);
         }
@@ -340,7 +367,10 @@ impl Flags {
             put("log_dir", v.display().to_string());
         }
         put("quiet", self.quiet.to_string());
-        put("systemd_enable_support", self.systemd_enable_support.to_string());
+        put(
+            "systemd_enable_support",
+            self.systemd_enable_support.to_string(),
+        );
         m
     }
 }
@@ -386,17 +416,23 @@ fn fetched_path(s: &str) -> Result<PathBuf, String> {
 
 fn fetched_u16(s: &str) -> Result<u16, String> {
     let v = fetch(s)?;
-    v.trim().parse().map_err(|_| format!("Failed to parse '{v}' as a port number"))
+    v.trim()
+        .parse()
+        .map_err(|_| format!("Failed to parse '{v}' as a port number"))
 }
 
 fn fetched_usize(s: &str) -> Result<usize, String> {
     let v = fetch(s)?;
-    v.trim().parse().map_err(|_| format!("Failed to parse '{v}' as a number"))
+    v.trim()
+        .parse()
+        .map_err(|_| format!("Failed to parse '{v}' as a number"))
 }
 
 fn fetched_ip(s: &str) -> Result<IpAddr, String> {
     let v = fetch(s)?;
-    v.trim().parse().map_err(|_| format!("Failed to parse '{v}' as an IP address"))
+    v.trim()
+        .parse()
+        .map_err(|_| format!("Failed to parse '{v}' as an IP address"))
 }
 
 fn fetched_bool(s: &str) -> Result<bool, String> {
@@ -408,7 +444,9 @@ fn fetched_bool(s: &str) -> Result<bool, String> {
 }
 
 fn fetched_duration(s: &str) -> Result<StoutDuration, String> {
-    fetch(s)?.parse::<StoutDuration>().map_err(|e| e.to_string())
+    fetch(s)?
+        .parse::<StoutDuration>()
+        .map_err(|e| e.to_string())
 }
 
 fn fetched_recover(s: &str) -> Result<String, String> {
@@ -425,9 +463,9 @@ fn fetched_env_object(s: &str) -> Result<EnvObject, String> {
     let v = fetch(s)?;
     let json: serde_json::Value =
         serde_json::from_str(&v).map_err(|e| format!("Failed to parse JSON: {e}"))?;
-    let object = json
-        .as_object()
-        .ok_or_else(|| "Expecting a JSON object for --executor_environment_variables".to_string())?;
+    let object = json.as_object().ok_or_else(|| {
+        "Expecting a JSON object for --executor_environment_variables".to_string()
+    })?;
     let mut out = BTreeMap::new();
     for (key, value) in object {
         match value {
@@ -510,10 +548,25 @@ mod tests {
     #[test]
     fn refuses_unknown_flags_and_bad_values() {
         assert!(run(&["--master=a:1", "--work_dir=/w", "--no_such_flag=1"]).is_err());
-        assert!(run(&["--master=a:1", "--work_dir=/w", "--executor_shutdown_grace_period=5s"]).is_err());
+        assert!(run(&[
+            "--master=a:1",
+            "--work_dir=/w",
+            "--executor_shutdown_grace_period=5s"
+        ])
+        .is_err());
         assert!(run(&["--master=a:1", "--work_dir=/w", "--recover=bogus"]).is_err());
-        assert!(run(&["--master=a:1", "--work_dir=/w", "--executor_environment_variables={\"A\":1}"]).is_err());
-        assert!(run(&["--master=a:1", "--work_dir=/w", "--registration_backoff_factor=2mins"]).is_err());
+        assert!(run(&[
+            "--master=a:1",
+            "--work_dir=/w",
+            "--executor_environment_variables={\"A\":1}"
+        ])
+        .is_err());
+        assert!(run(&[
+            "--master=a:1",
+            "--work_dir=/w",
+            "--registration_backoff_factor=2mins"
+        ])
+        .is_err());
         let missing = run(&["--master=a:1"]).unwrap_err().to_string();
         assert!(missing.contains("work_dir"), "{missing}");
     }
@@ -531,7 +584,10 @@ mod tests {
 
     #[test]
     fn help_and_version_print() {
-        assert!(matches!(Flags::load(["mesos-agent", "--help"]).unwrap(), Parsed::Print(_)));
+        assert!(matches!(
+            Flags::load(["mesos-agent", "--help"]).unwrap(),
+            Parsed::Print(_)
+        ));
         match Flags::load(["mesos-agent", "--version"]).unwrap() {
             Parsed::Print(s) => assert_eq!(s, "mesos 1.11.0\n"),
             Parsed::Run(_) => panic!("expected print"),

@@ -20,7 +20,11 @@ const GB_IN_MB: u64 = 1024;
 pub const DEFAULT_PORTS: &str = "[31000-32000]";
 
 /// The agent's total resources: `--resources` plus detected defaults.
-pub fn detect_resources(flag: Option<&str>, default_role: &str, work_dir: &Path) -> Result<Resources, AgentError> {
+pub fn detect_resources(
+    flag: Option<&str>,
+    default_role: &str,
+    work_dir: &Path,
+) -> Result<Resources, AgentError> {
     let text = flag.unwrap_or("");
     let mut resources = if text.trim().is_empty() {
         Resources::new()
@@ -32,17 +36,27 @@ pub fn detect_resources(flag: Option<&str>, default_role: &str, work_dir: &Path)
     let mentioned = |name: &str| text.contains(name);
     let mut defaults = Vec::new();
     if !mentioned("cpus") {
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
         defaults.push(format!("cpus:{cpus}"));
     }
     if !mentioned("mem") {
         let total_mb = total_memory_mb().unwrap_or(2 * GB_IN_MB);
-        let mem = if total_mb >= 2 * GB_IN_MB { total_mb - GB_IN_MB } else { total_mb / 2 };
+        let mem = if total_mb >= 2 * GB_IN_MB {
+            total_mb - GB_IN_MB
+        } else {
+            total_mb / 2
+        };
         defaults.push(format!("mem:{mem}"));
     }
     if !mentioned("disk") {
         let total_mb = filesystem_size_mb(work_dir).unwrap_or(10 * GB_IN_MB);
-        let disk = if total_mb >= 10 * GB_IN_MB { total_mb - 5 * GB_IN_MB } else { total_mb / 2 };
+        let disk = if total_mb >= 10 * GB_IN_MB {
+            total_mb - 5 * GB_IN_MB
+        } else {
+            total_mb / 2
+        };
         defaults.push(format!("disk:{disk}"));
     }
     if !mentioned("ports") {
@@ -79,11 +93,15 @@ pub fn parse_attributes(text: &str) -> Result<Vec<Attribute>, AgentError> {
     let mut out = Vec::new();
     for token in text.split(';').map(str::trim).filter(|t| !t.is_empty()) {
         let (name, value) = token.split_once(':').ok_or_else(|| {
-            AgentError::Flag(format!("Invalid attribute '{token}': expecting 'name:value'"))
+            AgentError::Flag(format!(
+                "Invalid attribute '{token}': expecting 'name:value'"
+            ))
         })?;
         let (name, value) = (name.trim(), value.trim());
         if name.is_empty() {
-            return Err(AgentError::Flag(format!("Invalid attribute '{token}': empty name")));
+            return Err(AgentError::Flag(format!(
+                "Invalid attribute '{token}': empty name"
+            )));
         }
         out.push(parse_attribute(name, value)?);
     }
@@ -99,7 +117,9 @@ fn parse_attribute(name: &str, value: &str) -> Result<Attribute, AgentError> {
     if let Some(inner) = value.strip_prefix('[').and_then(|v| v.strip_suffix(']')) {
         let mut ranges = Vec::new();
         for part in inner.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (begin, end) = part.split_once('-').ok_or_else(|| bad("expecting 'begin-end'"))?;
+            let (begin, end) = part
+                .split_once('-')
+                .ok_or_else(|| bad("expecting 'begin-end'"))?;
             let begin: u64 = begin.trim().parse().map_err(|_| bad("bad range bound"))?;
             let end: u64 = end.trim().parse().map_err(|_| bad("bad range bound"))?;
             if begin > end {
@@ -122,7 +142,9 @@ fn parse_attribute(name: &str, value: &str) -> Result<Attribute, AgentError> {
         attribute.scalar = Some(Scalar { value: number });
     } else {
         attribute.r#type = ValueType::Text as i32;
-        attribute.text = Some(Text { value: value.to_string() });
+        attribute.text = Some(Text {
+            value: value.to_string(),
+        });
     }
     Ok(attribute)
 }
@@ -138,7 +160,12 @@ pub fn local_hostname() -> Option<String> {
 /// Builds the `SlaveInfo` sent in `RegisterSlaveMessage`: resources in the
 /// pre-reservation-refinement format, as upstream's `downgradeResources`.
 #[allow(deprecated)] // `SlaveInfo.checkpoint` is deprecated but upstream still sets it.
-pub fn slave_info(hostname: String, port: u16, resources: &Resources, attributes: Vec<Attribute>) -> SlaveInfo {
+pub fn slave_info(
+    hostname: String,
+    port: u16,
+    resources: &Resources,
+    attributes: Vec<Attribute>,
+) -> SlaveInfo {
     let resources = resources
         .to_pre_refinement()
         .iter()
@@ -172,7 +199,8 @@ mod tests {
     #[test]
     fn flag_resources_override_defaults() {
         let dir = tempfile::tempdir().unwrap();
-        let r = detect_resources(Some("cpus:2;mem:1024;ports:[5000-5010]"), "*", dir.path()).unwrap();
+        let r =
+            detect_resources(Some("cpus:2;mem:1024;ports:[5000-5010]"), "*", dir.path()).unwrap();
         assert_eq!(r.scalar("cpus"), 2.0);
         assert_eq!(r.scalar("mem"), 1024.0);
         assert_eq!(r.ports(), vec![(5000, 5010)]);
@@ -182,7 +210,8 @@ mod tests {
 
     #[test]
     fn parses_attributes_of_every_type() {
-        let attrs = parse_attributes("rack:r1;zone:z;level:3.5;ports:[1-10,20-30];tags:{a,b}").unwrap();
+        let attrs =
+            parse_attributes("rack:r1;zone:z;level:3.5;ports:[1-10,20-30];tags:{a,b}").unwrap();
         assert_eq!(attrs.len(), 5);
         assert_eq!(attrs[0].r#type, ValueType::Text as i32);
         assert_eq!(attrs[0].text.as_ref().unwrap().value, "r1");

@@ -11,6 +11,9 @@
 //! sandboxes, environment), [`fetcher`], [`paths`], [`http`] (endpoints).
 //! [`run`] wires them together.
 
+// Tests may unwrap; library code may not (checked by the non-test build).
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
 pub mod agent;
 pub mod containerizer;
 pub mod duration;
@@ -49,10 +52,12 @@ pub struct Running {
 pub async fn start(flags: Flags) -> Result<Running, AgentError> {
     let flags = Arc::new(flags);
     let master = registration::parse_master(flags.master.as_deref().unwrap_or(""))?;
+    warn_about_unsupported(&flags);
     let work_dir = flags.work_dir().to_path_buf();
     std::fs::create_dir_all(&work_dir)
         .map_err(|e| AgentError::io("Failed to create agent work directory", &work_dir, e))?;
-    let resources = info::detect_resources(flags.resources.as_deref(), &flags.default_role, &work_dir)?;
+    let resources =
+        info::detect_resources(flags.resources.as_deref(), &flags.default_role, &work_dir)?;
     let attributes = match &flags.attributes {
         Some(text) => info::parse_attributes(text)?,
         None => Vec::new(),
@@ -65,11 +70,16 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
         files.attach("/slave/log", &log);
     }
     let ctx = Arc::new(HttpContext {
-        agent: AgentHandle { inbox: inbox_tx.clone() },
+        agent: AgentHandle {
+            inbox: inbox_tx.clone(),
+        },
         files: files.clone(),
         flags: flags.to_map(),
     });
-    let builder = http::routes(Server::builder(AGENT_ID).messages(AGENT_ID, messages_tx), ctx);
+    let builder = http::routes(
+        Server::builder(AGENT_ID).messages(AGENT_ID, messages_tx),
+        ctx,
+    );
     let bind_ip = flags.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let server = builder
         .bind(SocketAddr::new(bind_ip, flags.port))
@@ -82,7 +92,13 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
     let hostname = flags
         .hostname
         .clone()
-        .or_else(|| if flags.hostname_lookup { info::local_hostname() } else { None })
+        .or_else(|| {
+            if flags.hostname_lookup {
+                info::local_hostname()
+            } else {
+                None
+            }
+        })
         .unwrap_or_else(|| ip.to_string());
     let slave_info = info::slave_info(hostname, port, &resources, attributes);
     tracing::info!("Agent resources: {resources}");
@@ -112,7 +128,14 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
         launcher_dir,
         native_library,
     };
-    let agent = Agent::new(config, out, containerizer, files, inbox_tx.clone(), retries_tx);
+    let agent = Agent::new(
+        config,
+        out,
+        containerizer,
+        files,
+        inbox_tx.clone(),
+        retries_tx,
+    );
     let inputs = AgentInputs {
         inputs: inbox_rx,
         messages: messages_rx,
@@ -171,7 +194,10 @@ async fn advertised_ip(flags: &Flags, bound: IpAddr) -> IpAddr {
     if !bound.is_unspecified() {
         return bound;
     }
-    if let Some(ip) = std::env::var("LIBPROCESS_IP").ok().and_then(|v| v.parse().ok()) {
+    if let Some(ip) = std::env::var("LIBPROCESS_IP")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
         return ip;
     }
     if let Some(host) = flags.hostname.clone().or_else(info::local_hostname) {
@@ -187,6 +213,30 @@ async fn advertised_ip(flags: &Flags, bound: IpAddr) -> IpAddr {
         }
     }
     IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
+
+/// Flags that are accepted for compatibility but change nothing here.
+fn warn_about_unsupported(flags: &Flags) {
+    let other_isolators: Vec<&str> = flags
+        .isolation
+        .split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty() && !i.starts_with("posix/"))
+        .collect();
+    if !other_isolators.is_empty() {
+        tracing::warn!(
+            "Isolators {other_isolators:?} are not supported; executors run without isolation (posix)"
+        );
+    }
+    if flags.containerizers.split(',').any(|c| c.trim() != "mesos") {
+        tracing::warn!(
+            "Only the 'mesos' containerizer (plain processes) is supported; ignoring --containerizers={}",
+            flags.containerizers
+        );
+    }
+    if flags.recover == "cleanup" {
+        tracing::warn!("--recover=cleanup has no effect: this agent does not recover executors after a restart");
+    }
 }
 
 /// A native Mesos library next to the launcher (for Java executors).

@@ -18,7 +18,10 @@ fn main() -> ExitCode {
         }
     };
     init_logging(&flags);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("Failed to start the runtime: {e}");
@@ -29,7 +32,6 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
-            eprintln!("{e}");
             ExitCode::from(1)
         }
     }
@@ -57,7 +59,10 @@ fn init_logging(flags: &Flags) {
     });
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
     match (file, flags.quiet) {
-        (Some(file), true) => builder.with_ansi(false).with_writer(std::sync::Mutex::new(file)).init(),
+        (Some(file), true) => builder
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(file))
+            .init(),
         (Some(file), false) => builder
             .with_ansi(false)
             .with_writer(std::io::stderr.and(std::sync::Mutex::new(file)))

@@ -12,7 +12,9 @@ use crate::error::AgentError;
 /// Refuses ids that would change the directory structure.
 pub fn check_id(kind: &str, id: &str) -> Result<(), AgentError> {
     if id.is_empty() || id == "." || id == ".." || id.contains('/') || id.contains('\0') {
-        return Err(AgentError::Launch(format!("{kind} ID '{id}' cannot be used as a directory name")));
+        return Err(AgentError::Launch(format!(
+            "{kind} ID '{id}' cannot be used as a directory name"
+        )));
     }
     Ok(())
 }
@@ -22,10 +24,17 @@ pub fn slave_path(work_dir: &Path, slave_id: &str) -> PathBuf {
 }
 
 pub fn framework_path(work_dir: &Path, slave_id: &str, framework_id: &str) -> PathBuf {
-    slave_path(work_dir, slave_id).join("frameworks").join(framework_id)
+    slave_path(work_dir, slave_id)
+        .join("frameworks")
+        .join(framework_id)
 }
 
-pub fn executor_path(work_dir: &Path, slave_id: &str, framework_id: &str, executor_id: &str) -> PathBuf {
+pub fn executor_path(
+    work_dir: &Path,
+    slave_id: &str,
+    framework_id: &str,
+    executor_id: &str,
+) -> PathBuf {
     framework_path(work_dir, slave_id, framework_id)
         .join("executors")
         .join(executor_id)
@@ -81,7 +90,13 @@ pub fn create_executor_directory(
     match std::fs::remove_file(&latest) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(AgentError::io("Failed to remove the 'latest' symlink", &latest, e)),
+        Err(e) => {
+            return Err(AgentError::io(
+                "Failed to remove the 'latest' symlink",
+                &latest,
+                e,
+            ))
+        }
     }
     std::os::unix::fs::symlink(&run, &latest)
         .map_err(|e| AgentError::io("Failed to symlink the 'latest' run directory", &latest, e))?;
@@ -103,7 +118,10 @@ mod tests {
             executor_latest_run_path(w, "S1", "F1", "E1"),
             Path::new("/var/lib/mesos/slaves/S1/frameworks/F1/executors/E1/runs/latest")
         );
-        assert_eq!(executor_virtual_path("F1", "E1"), "/frameworks/F1/executors/E1/runs/latest");
+        assert_eq!(
+            executor_virtual_path("F1", "E1"),
+            "/frameworks/F1/executors/E1/runs/latest"
+        );
     }
 
     #[test]

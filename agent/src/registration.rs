@@ -97,7 +97,9 @@ pub fn agent_capabilities() -> Vec<Capability> {
         CapabilityType::TaskResourceLimits,
     ]
     .into_iter()
-    .map(|t| Capability { r#type: Some(t as i32) })
+    .map(|t| Capability {
+        r#type: Some(t as i32),
+    })
     .collect()
 }
 
@@ -124,23 +126,38 @@ mod tests {
     fn parses_master_forms() {
         assert_eq!(
             parse_master("127.0.0.1:5050").unwrap(),
-            MasterAddress { id: "master".into(), host: "127.0.0.1".into(), port: 5050 }
+            MasterAddress {
+                id: "master".into(),
+                host: "127.0.0.1".into(),
+                port: 5050
+            }
         );
         assert_eq!(
             parse_master("master@10.0.0.1:5050").unwrap(),
-            MasterAddress { id: "master".into(), host: "10.0.0.1".into(), port: 5050 }
+            MasterAddress {
+                id: "master".into(),
+                host: "10.0.0.1".into(),
+                port: 5050
+            }
         );
         assert_eq!(parse_master("[::1]:5050").unwrap().host, "::1");
-        assert!(parse_master("zk://a:2181/mesos").unwrap_err().to_string().contains("not supported"));
+        assert!(parse_master("zk://a:2181/mesos")
+            .unwrap_err()
+            .to_string()
+            .contains("not supported"));
         assert!(parse_master("nohost").is_err());
         assert!(parse_master("h:notaport").is_err());
     }
 
     #[tokio::test]
     async fn resolves_to_a_master_upid() {
-        let upid = resolve_master(&parse_master("127.0.0.1:5050").unwrap()).await.unwrap();
+        let upid = resolve_master(&parse_master("127.0.0.1:5050").unwrap())
+            .await
+            .unwrap();
         assert_eq!(upid.to_string(), "master@127.0.0.1:5050");
-        let upid = resolve_master(&parse_master("localhost:5050").unwrap()).await.unwrap();
+        let upid = resolve_master(&parse_master("localhost:5050").unwrap())
+            .await
+            .unwrap();
         assert_eq!(upid.port, 5050);
     }
 
@@ -162,7 +179,11 @@ mod tests {
         let m = register_message(&info, &[1; 16]);
         assert_eq!(m.version.as_deref(), Some("1.11.0"));
         assert!(m.slave.id.is_none());
-        let types: Vec<i32> = m.agent_capabilities.iter().filter_map(|c| c.r#type).collect();
+        let types: Vec<i32> = m
+            .agent_capabilities
+            .iter()
+            .filter_map(|c| c.r#type)
+            .collect();
         assert!(types.contains(&(CapabilityType::MultiRole as i32)));
         assert!(types.contains(&(CapabilityType::ReservationRefinement as i32)));
     }

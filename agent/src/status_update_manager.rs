@@ -157,7 +157,12 @@ impl StatusUpdateManager {
     }
 
     /// Handles the framework's acknowledgement of `uuid` for a task.
-    pub fn acknowledge(&mut self, framework_id: &str, task_id: &str, uuid: &[u8]) -> Result<Acknowledged, String> {
+    pub fn acknowledge(
+        &mut self,
+        framework_id: &str,
+        task_id: &str,
+        uuid: &[u8],
+    ) -> Result<Acknowledged, String> {
         let k = (framework_id.to_string(), task_id.to_string());
         let paused = self.paused;
         let Some(stream) = self.streams.get_mut(&k) else {
@@ -187,7 +192,9 @@ impl StatusUpdateManager {
         stream.backoff = None;
         stream.generation += 1;
         if !stream.terminated {
-            stream.terminated = head.as_ref().is_some_and(|h| is_terminal_state(h.status.state));
+            stream.terminated = head
+                .as_ref()
+                .is_some_and(|h| is_terminal_state(h.status.state));
         }
         if stream.terminated {
             if !stream.pending.is_empty() {
@@ -196,14 +203,23 @@ impl StatusUpdateManager {
                 );
             }
             self.streams.remove(&k);
-            return Ok(Acknowledged { terminated: true, next: None });
+            return Ok(Acknowledged {
+                terminated: true,
+                next: None,
+            });
         }
         let next = stream.pending.front().cloned();
         if next.is_some() && !paused {
             self.arm(&k, RETRY_INTERVAL_MIN);
-            return Ok(Acknowledged { terminated: false, next });
+            return Ok(Acknowledged {
+                terminated: false,
+                next,
+            });
         }
-        Ok(Acknowledged { terminated: false, next: None })
+        Ok(Acknowledged {
+            terminated: false,
+            next: None,
+        })
     }
 
     /// A retry deadline passed: returns the head to re-forward, if the timer
@@ -220,7 +236,11 @@ impl StatusUpdateManager {
         let head = stream.pending.front().cloned()?;
         let backoff = stream.backoff.unwrap_or(RETRY_INTERVAL_MIN);
         let next = std::cmp::min(backoff * 2, RETRY_INTERVAL_MAX);
-        tracing::warn!("Resending task status update for task {} (next retry in {:?})", k.1, next);
+        tracing::warn!(
+            "Resending task status update for task {} (next retry in {:?})",
+            k.1,
+            next
+        );
         self.arm(&k, next);
         Some(head)
     }
@@ -245,7 +265,11 @@ impl StatusUpdateManager {
             .collect();
         let mut out = Vec::new();
         for k in keys {
-            if let Some(head) = self.streams.get(&k).and_then(|s| s.pending.front().cloned()) {
+            if let Some(head) = self
+                .streams
+                .get(&k)
+                .and_then(|s| s.pending.front().cloned())
+            {
                 self.arm(&k, RETRY_INTERVAL_MIN);
                 out.push(head);
             }
@@ -259,7 +283,9 @@ impl StatusUpdateManager {
     }
 
     fn arm(&mut self, k: &(String, String), backoff: Duration) {
-        let Some(stream) = self.streams.get_mut(k) else { return };
+        let Some(stream) = self.streams.get_mut(k) else {
+            return;
+        };
         stream.generation += 1;
         stream.backoff = Some(backoff);
         let timer = RetryTimer {
@@ -309,15 +335,27 @@ mod tests {
         let running = update("t", TaskState::TaskRunning);
         let finished = update("t", TaskState::TaskFinished);
 
-        assert_eq!(sum.update(starting.clone()).unwrap(), Some(starting.clone()));
+        assert_eq!(
+            sum.update(starting.clone()).unwrap(),
+            Some(starting.clone())
+        );
         assert_eq!(sum.update(running.clone()).unwrap(), None);
         assert_eq!(sum.update(finished.clone()).unwrap(), None);
         // Acks out of order are refused.
         assert!(sum.acknowledge("F", "t", &uuid(&running)).is_err());
 
         let ack = sum.acknowledge("F", "t", &uuid(&starting)).unwrap();
-        assert_eq!(ack, Acknowledged { terminated: false, next: Some(running.clone()) });
-        assert!(sum.acknowledge("F", "t", &uuid(&starting)).is_err(), "duplicate ack");
+        assert_eq!(
+            ack,
+            Acknowledged {
+                terminated: false,
+                next: Some(running.clone())
+            }
+        );
+        assert!(
+            sum.acknowledge("F", "t", &uuid(&starting)).is_err(),
+            "duplicate ack"
+        );
 
         let ack = sum.acknowledge("F", "t", &uuid(&running)).unwrap();
         assert_eq!(ack.next, Some(finished.clone()));
@@ -325,7 +363,10 @@ mod tests {
         let ack = sum.acknowledge("F", "t", &uuid(&finished)).unwrap();
         assert!(ack.terminated);
         assert_eq!(sum.pending_count(), 0);
-        assert!(sum.acknowledge("F", "t", &uuid(&finished)).is_err(), "stream is gone");
+        assert!(
+            sum.acknowledge("F", "t", &uuid(&finished)).is_err(),
+            "stream is gone"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -196,10 +196,14 @@ impl Cluster {
 
     /// Whether each started process is still alive (a crash is a failure).
     pub fn assert_alive(&mut self) {
+        let mut dead = None;
         for p in &mut self.procs {
             if let Ok(Some(status)) = p.child.try_wait() {
-                panic!("{} exited: {status}\n{}", p.name, self.logs());
+                dead = Some(format!("{} exited: {status}", p.name));
             }
+        }
+        if let Some(d) = dead {
+            panic!("{d}\n{}", self.logs());
         }
     }
 

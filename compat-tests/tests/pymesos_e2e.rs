@@ -118,7 +118,8 @@ fn an_executor_that_exits_without_a_terminal_update_fails_its_task() {
     assert!(s.contains(&"TASK_RUNNING".to_string()), "{output}");
     assert_eq!(s.last().map(String::as_str), Some("TASK_FAILED"), "{output}");
     let last = events.iter().rev().find(|e| e["event"] == "update").expect("update");
-    assert_eq!(last["source"], "SOURCE_SLAVE", "{last}");
+    assert_eq!(last["source"], "SOURCE_AGENT", "{last}");
+    assert_eq!(last["reason"], "REASON_EXECUTOR_TERMINATED", "{last}");
 }
 
 /// Tasks of the framework, by state, as the master reports them.

@@ -43,6 +43,9 @@ use crate::command::{self, KillCause};
 use crate::kill::{self, Escalation};
 use crate::Config;
 
+/// The shortest wait between two reconnection attempts.
+const MIN_BACKOFF: Duration = Duration::from_millis(50);
+
 /// How the executor ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
@@ -143,7 +146,6 @@ struct CommandExecutor {
     kill_policy: Option<KillPolicy>,
     escalation: Option<Escalation>,
     sigkill_sent: bool,
-    shutting_down: bool,
     agent_lost: bool,
 
     subscribe_retry_at: Option<Instant>,
@@ -178,7 +180,6 @@ impl CommandExecutor {
             kill_policy: None,
             escalation: None,
             sigkill_sent: false,
-            shutting_down: false,
             agent_lost: false,
             subscribe_retry_at: None,
             backoff_at: None,
@@ -436,7 +437,13 @@ impl CommandExecutor {
             return;
         }
         self.connect();
-        let wait = self.config.max_backoff.mul_f64(random_fraction());
+        // The floor keeps a tiny maximum from superseding every attempt
+        // before its TCP connect can complete.
+        let wait = self
+            .config
+            .max_backoff
+            .mul_f64(random_fraction())
+            .max(MIN_BACKOFF);
         tracing::debug!(
             "Will retry connecting with the agent again in {}",
             duration::format(wait)
@@ -795,7 +802,6 @@ impl CommandExecutor {
 
     fn shutdown(&mut self) {
         tracing::info!("Shutting down");
-        self.shutting_down = true;
         if self.shutdown_deadline.is_none() {
             // Upstream's library kills the executor after this long anyway.
             self.shutdown_deadline = Some(Instant::now() + self.config.shutdown_grace_period);

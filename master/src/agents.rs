@@ -15,7 +15,9 @@ use mesos_proto::mesos::internal::{
     StatusUpdateMessage, UnregisterSlaveMessage, UpdateFrameworkMessage,
     UpdateOperationStatusMessage, UpdateSlaveMessage,
 };
-use mesos_proto::mesos::v1::{self, ExecutorInfo, FrameworkInfo, Resource, TaskGroupInfo, TaskInfo};
+use mesos_proto::mesos::v1::{
+    self, ExecutorInfo, FrameworkInfo, Resource, TaskGroupInfo, TaskInfo,
+};
 use mesos_proto::mesos::{self as v0};
 use prost::Name;
 

@@ -412,9 +412,11 @@ impl Flags {
             ));
         }
         if self.registry_strict {
-            return Err("Support for '--registry_strict' has been disabled and will be \
+            return Err(
+                "Support for '--registry_strict' has been disabled and will be \
                         removed in a future version of Mesos"
-                .to_string());
+                    .to_string(),
+            );
         }
         if self.registry == "replicated_log" && self.work_dir.is_none() {
             return Err("--work_dir needed for replicated log based registry".to_string());
@@ -440,7 +442,7 @@ impl Flags {
                 .trim()
                 .parse()
                 .map_err(|_| format!("Invalid weight '{pair}': weight is not a number"))?;
-            if !(weight > 0.0) || !weight.is_finite() {
+            if weight.is_nan() || weight <= 0.0 || !weight.is_finite() {
                 return Err(format!("Invalid weight '{pair}': weights must be positive"));
             }
             weights.insert(role.trim().to_string(), weight);
@@ -489,14 +491,20 @@ impl Flags {
             ("weights", opt(&self.weights)),
             ("credentials", opt(&self.credentials)),
             ("acls", opt(&self.acls)),
-            ("http_framework_authenticators", opt(&self.http_framework_authenticators)),
+            (
+                "http_framework_authenticators",
+                opt(&self.http_framework_authenticators),
+            ),
             ("rate_limits", opt(&self.rate_limits)),
             ("firewall_rules", opt(&self.firewall_rules)),
             ("whitelist", opt(&self.whitelist)),
             ("modules", opt(&self.modules)),
             ("modules_dir", opt(&self.modules_dir)),
             ("hooks", opt(&self.hooks)),
-            ("agent_removal_rate_limit", opt(&self.agent_removal_rate_limit)),
+            (
+                "agent_removal_rate_limit",
+                opt(&self.agent_removal_rate_limit),
+            ),
             ("domain", opt(&self.domain)),
             ("log_dir", opt(&self.log_dir)),
             ("external_log_file", opt(&self.external_log_file)),
@@ -517,13 +525,25 @@ impl Flags {
             ("root_submissions", self.root_submissions),
             ("authenticate_frameworks", self.authenticate_frameworks),
             ("authenticate_agents", self.authenticate_agents),
-            ("authenticate_http_readwrite", self.authenticate_http_readwrite),
-            ("authenticate_http_readonly", self.authenticate_http_readonly),
-            ("authenticate_http_frameworks", self.authenticate_http_frameworks),
+            (
+                "authenticate_http_readwrite",
+                self.authenticate_http_readwrite,
+            ),
+            (
+                "authenticate_http_readonly",
+                self.authenticate_http_readonly,
+            ),
+            (
+                "authenticate_http_frameworks",
+                self.authenticate_http_frameworks,
+            ),
             ("registry_strict", self.registry_strict),
             ("log_auto_initialize", self.log_auto_initialize),
             ("require_agent_domain", self.require_agent_domain),
-            ("publish_per_framework_metrics", self.publish_per_framework_metrics),
+            (
+                "publish_per_framework_metrics",
+                self.publish_per_framework_metrics,
+            ),
             ("memory_profiling", self.memory_profiling),
             ("quiet", self.quiet),
             ("initialize_driver_logging", self.initialize_driver_logging),
@@ -546,9 +566,18 @@ impl Flags {
         for (name, value) in [
             ("max_agent_ping_timeouts", self.max_agent_ping_timeouts),
             ("max_completed_frameworks", self.max_completed_frameworks),
-            ("max_completed_tasks_per_framework", self.max_completed_tasks_per_framework),
-            ("max_unreachable_tasks_per_framework", self.max_unreachable_tasks_per_framework),
-            ("max_operator_event_stream_subscribers", self.max_operator_event_stream_subscribers),
+            (
+                "max_completed_tasks_per_framework",
+                self.max_completed_tasks_per_framework,
+            ),
+            (
+                "max_unreachable_tasks_per_framework",
+                self.max_unreachable_tasks_per_framework,
+            ),
+            (
+                "max_operator_event_stream_subscribers",
+                self.max_operator_event_stream_subscribers,
+            ),
             ("registry_max_agent_count", self.registry_max_agent_count),
             ("logbufsecs", self.logbufsecs),
         ] {
@@ -564,7 +593,10 @@ impl Flags {
             ("authorizers", &self.authorizers),
             ("http_authenticators", &self.http_authenticators),
             ("webui_dir", &self.webui_dir),
-            ("recovery_agent_removal_limit", &self.recovery_agent_removal_limit),
+            (
+                "recovery_agent_removal_limit",
+                &self.recovery_agent_removal_limit,
+            ),
             ("logging_level", &self.logging_level),
         ] {
             put(name, value.clone());
@@ -630,7 +662,9 @@ fn parse_bool(value: &str) -> Result<bool, String> {
     match fetch(value)?.trim() {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
-        other => Err(format!("Expecting a boolean (e.g., true or false), got '{other}'")),
+        other => Err(format!(
+            "Expecting a boolean (e.g., true or false), got '{other}'"
+        )),
     }
 }
 

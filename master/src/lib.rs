@@ -8,6 +8,7 @@
 //! - [`allocator`]: DRF allocation (pure computation);
 //! - [`registry`]: the record of admitted / unreachable / gone agents;
 //! - [`agents`]: the v0 agent protocol (message decoding and building);
+//! - [`drivers`]: the v0 scheduler driver protocol (libmesos frameworks);
 //! - [`http`]: the HTTP surfaces (scheduler API, state, process endpoints);
 //! - [`resources`]: master-specific resource projections;
 //! - [`snapshot`]: the immutable state view read by HTTP handlers;
@@ -19,9 +20,12 @@
 // `FrameworkInfo.role` and `Resource.role` are deprecated in the protos but
 // are exactly what non-MULTI_ROLE frameworks and old clients speak.
 #![allow(deprecated)]
+// Tests may unwrap (project rule); production code never does.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod agents;
 pub mod allocator;
+pub mod drivers;
 pub mod flags;
 pub mod http;
 pub mod logging;
@@ -29,6 +33,8 @@ pub mod master;
 pub mod registry;
 pub mod resources;
 pub mod snapshot;
+#[cfg(test)]
+mod testing;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::Arc;

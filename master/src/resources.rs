@@ -179,6 +179,8 @@ pub fn legacy_json<'a>(resources: impl IntoIterator<Item = &'a Resource>) -> Jso
 /// A JSON number for a double, kept as a float (`2.0`, not `2`), as
 /// upstream's writer does.
 pub fn json_number(value: f64) -> Json {
+    // Sums of nothing come out as -0.0; nobody wants to read that.
+    let value = if value == 0.0 { 0.0 } else { value };
     serde_json::Number::from_f64(value)
         .map(Json::Number)
         .unwrap_or(Json::Null)
@@ -198,7 +200,7 @@ pub fn parse_min_allocatable(text: &str) -> Result<Vec<BTreeMap<String, f64>>, S
                 .trim()
                 .parse()
                 .map_err(|_| format!("Invalid quantity in '{item}'"))?;
-            if !(amount >= 0.0) || !amount.is_finite() {
+            if amount.is_nan() || amount < 0.0 || !amount.is_finite() {
                 return Err(format!("Invalid quantity in '{item}'"));
             }
             quantities.insert(name.trim().to_string(), amount);
@@ -234,7 +236,10 @@ pub mod testing {
             name: name.to_string(),
             r#type: ValueType::Ranges as i32,
             ranges: Some(Ranges {
-                range: spans.iter().map(|(b, e)| Range { begin: *b, end: *e }).collect(),
+                range: spans
+                    .iter()
+                    .map(|(b, e)| Range { begin: *b, end: *e })
+                    .collect(),
             }),
             ..Default::default()
         }
@@ -242,9 +247,7 @@ pub mod testing {
 
     pub fn reserved(mut resource: Resource, role: &str) -> Resource {
         resource.reservations.push(ReservationInfo {
-            r#type: Some(
-                mesos_proto::mesos::v1::resource::reservation_info::Type::Static as i32,
-            ),
+            r#type: Some(mesos_proto::mesos::v1::resource::reservation_info::Type::Static as i32),
             role: Some(role.to_string()),
             ..Default::default()
         });
@@ -253,7 +256,10 @@ pub mod testing {
 
     /// `cpus` and `mem` unreserved.
     pub fn cpus_mem(cpus: f64, mem: f64) -> Resources {
-        from_vec(vec![scalar_resource("cpus", cpus), scalar_resource("mem", mem)])
+        from_vec(vec![
+            scalar_resource("cpus", cpus),
+            scalar_resource("mem", mem),
+        ])
     }
 }
 

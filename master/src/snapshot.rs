@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 
 use mesos_proto::mesos::v1::scheduler::OfferConstraints;
-use mesos_proto::mesos::v1::{AgentInfo, ExecutorInfo, FrameworkInfo, MasterInfo, Offer, Resource, Task};
+use mesos_proto::mesos::v1::{
+    AgentInfo, ExecutorInfo, FrameworkInfo, MasterInfo, Offer, Resource, Task,
+};
 
 /// Everything the read-only endpoints show.
 #[derive(Clone, Debug, Default)]

@@ -34,7 +34,9 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 fn replay(kind: &str) -> usize {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join(kind);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join(kind);
     let mut replayed = 0;
     for (target, body) in TARGETS {
         for file in files_under(&root.join(target)) {
@@ -50,7 +52,9 @@ fn replay(kind: &str) -> usize {
 #[test]
 fn seed_corpora_do_not_panic() {
     // Every target has seeds, so this test cannot pass vacuously.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz").join("corpus");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("fuzz")
+        .join("corpus");
     for (target, _) in TARGETS {
         assert!(
             !files_under(&root.join(target)).is_empty(),

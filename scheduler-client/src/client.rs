@@ -329,8 +329,14 @@ impl Client {
     }
 
     /// Launches `tasks` on one offer (one `LAUNCH` operation). Each task's
-    /// `agent_id` is set to the offer's.
-    pub async fn launch(
+    /// `agent_id` is set to the offer's; what the tasks leave unused is
+    /// declined with the default 5 s refusal.
+    pub async fn launch(&self, offer: &Offer, tasks: Vec<TaskInfo>) -> Result<StatusCode, Error> {
+        self.launch_with(offer, tasks, None).await
+    }
+
+    /// [`Client::launch`] with explicit `filters` for the unused resources.
+    pub async fn launch_with(
         &self,
         offer: &Offer,
         tasks: Vec<TaskInfo>,
@@ -930,7 +936,7 @@ mod tests {
                     task_id: TaskId { value: "t".into() },
                     ..Default::default()
                 };
-                client.launch(&offer, vec![task], None).await
+                client.launch(&offer, vec![task]).await
             }
         });
         let request = server.next_request().await.unwrap();

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use mesos_proto::mesos::{CommandInfo, DurationInfo, ExecutorId, ExecutorInfo, FrameworkInfo, TaskInfo};
+use mesos_proto::mesos::{
+    CommandInfo, DurationInfo, ExecutorId, ExecutorInfo, FrameworkInfo, TaskInfo,
+};
 use mesos_proto::resources::Resources;
 
 /// The command executor's file name in `--launcher_dir`.
@@ -51,13 +53,19 @@ fn abbreviate(text: &str, suffix: &str) -> String {
 
 /// The task's executor, or the command executor for a command task.
 #[allow(deprecated)] // `ExecutorInfo.source` is deprecated but upstream still fills it.
-pub fn executor_info_for(framework: &FrameworkInfo, task: &TaskInfo, launcher_dir: &Path) -> ExecutorInfo {
+pub fn executor_info_for(
+    framework: &FrameworkInfo,
+    task: &TaskInfo,
+    launcher_dir: &Path,
+) -> ExecutorInfo {
     if let Some(executor) = &task.executor {
         return executor.clone();
     }
     let command = task.command.clone().unwrap_or_default();
     let mut executor = ExecutorInfo {
-        executor_id: ExecutorId { value: task.task_id.value.clone() },
+        executor_id: ExecutorId {
+            value: task.task_id.value.clone(),
+        },
         framework_id: framework.id.clone(),
         container: task.container.clone(),
         name: Some(command_executor_name(task)),
@@ -91,7 +99,11 @@ pub fn executor_info_for(framework: &FrameworkInfo, task: &TaskInfo, launcher_di
     }
     executor.command = Some(executor_command);
 
-    if let Some(grace) = task.kill_policy.as_ref().and_then(|k| k.grace_period.as_ref()) {
+    if let Some(grace) = task
+        .kill_policy
+        .as_ref()
+        .and_then(|k| k.grace_period.as_ref())
+    {
         let nanos = grace.nanoseconds.max(0) as u128
             + MAX_REAP_INTERVAL.as_nanos()
             + Duration::from_secs(1).as_nanos();
@@ -134,7 +146,9 @@ mod tests {
     fn task(value: &str) -> TaskInfo {
         TaskInfo {
             name: "t".into(),
-            task_id: TaskId { value: "task-1".into() },
+            task_id: TaskId {
+                value: "task-1".into(),
+            },
             command: Some(CommandInfo {
                 value: Some(value.into()),
                 ..Default::default()
@@ -175,7 +189,10 @@ mod tests {
         );
         let mut none = task("x");
         none.command.as_mut().unwrap().value = None;
-        assert_eq!(command_executor_name(&none), "Command Executor (Task: task-1) (Command: NO COMMAND)");
+        assert_eq!(
+            command_executor_name(&none),
+            "Command Executor (Task: task-1) (Command: NO COMMAND)"
+        );
     }
 
     #[test]
@@ -185,7 +202,9 @@ mod tests {
         std::fs::write(dir.path().join(MESOS_EXECUTOR), "").unwrap();
         let mut t = task("sleep 10");
         t.kill_policy = Some(KillPolicy {
-            grace_period: Some(DurationInfo { nanoseconds: 3_000_000_000 }),
+            grace_period: Some(DurationInfo {
+                nanoseconds: 3_000_000_000,
+            }),
         });
         let e = executor_info_for(&framework(), &t, dir.path());
         assert_eq!(e.executor_id.value, "task-1");
@@ -197,13 +216,19 @@ mod tests {
         assert_eq!(command.value.as_deref(), Some(real.to_str().unwrap()));
         assert_eq!(
             command.arguments,
-            vec!["mesos-executor".to_string(), format!("--launcher_dir={}", dir.path().display())]
+            vec![
+                "mesos-executor".to_string(),
+                format!("--launcher_dir={}", dir.path().display())
+            ]
         );
         assert_eq!(e.shutdown_grace_period.unwrap().nanoseconds, 5_000_000_000);
         let r = Resources::from_v0(&e.resources);
         assert_eq!(r.scalar("cpus"), 0.1);
         assert_eq!(r.scalar("mem"), 32.0);
-        assert!(e.resources.iter().all(|r| r.allocation_info.as_ref().unwrap().role.as_deref() == Some("web")));
+        assert!(e
+            .resources
+            .iter()
+            .all(|r| r.allocation_info.as_ref().unwrap().role.as_deref() == Some("web")));
         assert!(is_command_executor(&e, dir.path()));
     }
 
@@ -221,10 +246,17 @@ mod tests {
         let mut t = task("x");
         t.command = None;
         t.executor = Some(ExecutorInfo {
-            executor_id: ExecutorId { value: "custom".into() },
+            executor_id: ExecutorId {
+                value: "custom".into(),
+            },
             ..Default::default()
         });
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(executor_info_for(&framework(), &t, dir.path()).executor_id.value, "custom");
+        assert_eq!(
+            executor_info_for(&framework(), &t, dir.path())
+                .executor_id
+                .value,
+            "custom"
+        );
     }
 }

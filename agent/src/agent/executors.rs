@@ -12,9 +12,14 @@ use mesos_proto::mesos::internal as msgs;
 use mesos_proto::mesos::task_status::Reason;
 use mesos_proto::mesos::v1;
 use mesos_proto::mesos::v1::executor::{call, event, Call as ExecutorCall, Event as ExecutorEvent};
-use mesos_proto::mesos::{ExecutorId, FrameworkId, KillPolicy, SlaveId, TaskGroupInfo, TaskId, TaskInfo, TaskState};
+use mesos_proto::mesos::{
+    ExecutorId, FrameworkId, KillPolicy, SlaveId, TaskGroupInfo, TaskId, TaskInfo, TaskState,
+};
 
-use super::state::{Connection, Executor, ExecutorState, FrameworkState, PendingTermination, MAX_COMPLETED_FRAMEWORKS};
+use super::state::{
+    Connection, Executor, ExecutorState, FrameworkState, PendingTermination,
+    MAX_COMPLETED_FRAMEWORKS,
+};
 use super::tasks::{agent_update, executor_update, UpdateSource};
 use super::{Agent, AgentState, CallReply, Input};
 use crate::containerizer::environment::{executor_environment, shutdown_grace_period, ExecutorEnv};
@@ -25,8 +30,8 @@ use crate::paths;
 /// What the agent tells an executor, whichever protocol it speaks.
 #[derive(Debug, Clone)]
 pub(crate) enum ToExecutor {
-    Launch(TaskInfo),
-    LaunchGroup(TaskGroupInfo),
+    Launch(Box<TaskInfo>),
+    LaunchGroup(Box<TaskGroupInfo>),
     Kill {
         task_id: TaskId,
         kill_policy: Option<KillPolicy>,
@@ -49,7 +54,11 @@ fn event(kind: event::Type) -> ExecutorEvent {
 impl Agent {
     /// Creates the executor's sandbox and bookkeeping (upstream
     /// `Framework::addExecutor`).
-    pub(crate) fn add_executor(&mut self, framework_id: &str, info: mesos_proto::mesos::ExecutorInfo) -> Result<(), String> {
+    pub(crate) fn add_executor(
+        &mut self,
+        framework_id: &str,
+        info: mesos_proto::mesos::ExecutorInfo,
+    ) -> Result<(), String> {
         let slave_id = self.slave_id();
         let executor_id = info.executor_id.value.clone();
         let container_id = uuid::Uuid::new_v4().to_string();
@@ -80,12 +89,29 @@ impl Agent {
             directory.display()
         );
         // The sandbox under its real path and both "latest" aliases.
-        let latest = paths::executor_latest_run_path(self.flags.work_dir(), &slave_id, framework_id, &executor_id);
+        let latest = paths::executor_latest_run_path(
+            self.flags.work_dir(),
+            &slave_id,
+            framework_id,
+            &executor_id,
+        );
         self.files.attach(&latest.display().to_string(), &directory);
-        self.files.attach(&paths::executor_virtual_path(framework_id, &executor_id), &directory);
-        self.files.attach(&directory.display().to_string(), &directory);
+        self.files.attach(
+            &paths::executor_virtual_path(framework_id, &executor_id),
+            &directory,
+        );
+        self.files
+            .attach(&directory.display().to_string(), &directory);
 
-        let executor = Executor::new(framework_id, info, container_id, directory, user, checkpoint, generated);
+        let executor = Executor::new(
+            framework_id,
+            info,
+            container_id,
+            directory,
+            user,
+            checkpoint,
+            generated,
+        );
         if let Some(framework) = self.frameworks.get_mut(framework_id) {
             framework.executors.insert(executor_id, executor);
         }
@@ -93,16 +119,34 @@ impl Agent {
     }
 
     /// Starts the executor's container (upstream `Slave::launchExecutor`).
-    pub(crate) fn launch_executor(&mut self, framework_id: &str, executor_id: &str, task: Option<TaskInfo>) {
+    pub(crate) fn launch_executor(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+        task: Option<TaskInfo>,
+    ) {
         let slave_id = self.slave_id();
-        let Some(framework) = self.frameworks.get(framework_id) else { return };
+        let Some(framework) = self.frameworks.get(framework_id) else {
+            return;
+        };
         if framework.state == FrameworkState::Terminating {
-            tracing::warn!("Ignoring launching executor '{executor_id}' because the framework is terminating");
+            tracing::warn!(
+                "Ignoring launching executor '{executor_id}' because the framework is terminating"
+            );
             return;
         }
-        let Some(executor) = framework.executors.get(executor_id) else { return };
-        if matches!(executor.state, ExecutorState::Terminating | ExecutorState::Terminated) {
-            let word = if executor.state == ExecutorState::Terminating { "terminating" } else { "terminated" };
+        let Some(executor) = framework.executors.get(executor_id) else {
+            return;
+        };
+        if matches!(
+            executor.state,
+            ExecutorState::Terminating | ExecutorState::Terminated
+        ) {
+            let word = if executor.state == ExecutorState::Terminating {
+                "terminating"
+            } else {
+                "terminated"
+            };
             self.fail_launch(framework_id, executor_id, format!("Executor {word}"));
             return;
         }
@@ -119,7 +163,11 @@ impl Agent {
             return;
         }
         let Some(command) = info.command.clone() else {
-            self.fail_launch(framework_id, executor_id, "ExecutorInfo has no CommandInfo to run".to_string());
+            self.fail_launch(
+                framework_id,
+                executor_id,
+                "ExecutorInfo has no CommandInfo to run".to_string(),
+            );
             return;
         };
         // The containerizer sees the executor's and the first task's resources.
@@ -136,7 +184,7 @@ impl Agent {
             checkpoint: framework.info.checkpoint.unwrap_or(false),
             native_library: self.native_library.clone(),
         };
-        let environment = executor_environment(&self.flags, &input, std::env::vars());
+        let environment = executor_environment(&self.flags, &input, self.agent_environment());
         let spec = LaunchSpec {
             container_id: executor.container_id.clone(),
             directory: executor.directory.clone(),
@@ -157,16 +205,41 @@ impl Agent {
         );
     }
 
+    /// The agent's environment as executors inherit it. Upstream's agent
+    /// exports `--ip`/`--advertise_ip` as `LIBPROCESS_IP` and
+    /// `LIBPROCESS_ADVERTISE_IP` at startup, so executors see them too.
+    fn agent_environment(&self) -> Vec<(String, String)> {
+        // `vars_os`: a non-UTF-8 variable must not abort the launch (it is skipped).
+        let mut env: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let mut set = |key: &str, value: String| {
+            env.retain(|(k, _)| k != key);
+            env.push((key.to_string(), value));
+        };
+        if let Some(ip) = self.flags.ip.filter(|ip| !ip.is_unspecified()) {
+            set("LIBPROCESS_IP", ip.to_string());
+        }
+        if let Some(ip) = self.flags.advertise_ip {
+            set("LIBPROCESS_ADVERTISE_IP", ip.to_string());
+        }
+        env
+    }
+
     /// The executor could not be started: its tasks fail now.
     fn fail_launch(&mut self, framework_id: &str, executor_id: &str, message: String) {
-        tracing::error!("Failed to launch executor '{executor_id}' of framework {framework_id}: {message}");
+        tracing::error!(
+            "Failed to launch executor '{executor_id}' of framework {framework_id}: {message}"
+        );
         self.counters.container_launch_errors += 1;
         if let Some(executor) = self.executor_mut(framework_id, executor_id) {
-            executor.pending_termination.get_or_insert(PendingTermination {
-                state: TaskState::TaskFailed,
-                reason: Reason::ContainerLaunchFailed as i32,
-                message,
-            });
+            executor
+                .pending_termination
+                .get_or_insert(PendingTermination {
+                    state: TaskState::TaskFailed,
+                    reason: Reason::ContainerLaunchFailed as i32,
+                    message,
+                });
         }
         self.executor_terminated(framework_id, executor_id, None);
     }
@@ -183,7 +256,8 @@ impl Agent {
     pub(crate) fn container_event(&mut self, event: ContainerEvent) {
         match event {
             ContainerEvent::Launched { container_id, pid } => {
-                let Some((framework_id, executor_id)) = self.executor_by_container(&container_id) else {
+                let Some((framework_id, executor_id)) = self.executor_by_container(&container_id)
+                else {
                     tracing::warn!("Killing unknown container {container_id}");
                     self.containerizer.destroy(&container_id);
                     return;
@@ -192,7 +266,9 @@ impl Agent {
                     .frameworks
                     .get(&framework_id)
                     .is_some_and(|f| f.state == FrameworkState::Terminating);
-                let Some(executor) = self.executor_mut(&framework_id, &executor_id) else { return };
+                let Some(executor) = self.executor_mut(&framework_id, &executor_id) else {
+                    return;
+                };
                 executor.os_pid = Some(pid);
                 if executor.state == ExecutorState::Terminating || framework_terminating {
                     tracing::warn!("Killing executor '{executor_id}' because it is terminating");
@@ -205,17 +281,20 @@ impl Agent {
                 launch_error,
             } => {
                 self.containerizer.remove(&container_id);
-                let Some((framework_id, executor_id)) = self.executor_by_container(&container_id) else {
+                let Some((framework_id, executor_id)) = self.executor_by_container(&container_id)
+                else {
                     return;
                 };
                 if let Some(error) = launch_error {
                     self.counters.container_launch_errors += 1;
                     if let Some(executor) = self.executor_mut(&framework_id, &executor_id) {
-                        executor.pending_termination.get_or_insert(PendingTermination {
-                            state: TaskState::TaskFailed,
-                            reason: Reason::ContainerLaunchFailed as i32,
-                            message: format!("Failed to launch container: {error}"),
-                        });
+                        executor
+                            .pending_termination
+                            .get_or_insert(PendingTermination {
+                                state: TaskState::TaskFailed,
+                                reason: Reason::ContainerLaunchFailed as i32,
+                                message: format!("Failed to launch container: {error}"),
+                            });
                     }
                 }
                 self.executor_terminated(&framework_id, &executor_id, status);
@@ -224,11 +303,20 @@ impl Agent {
     }
 
     /// The executor's process is gone (upstream `executorTerminated`).
-    pub(crate) fn executor_terminated(&mut self, framework_id: &str, executor_id: &str, status: Option<i32>) {
+    pub(crate) fn executor_terminated(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+        status: Option<i32>,
+    ) {
         let slave_id = self.slave_id();
-        let Some(framework) = self.frameworks.get_mut(framework_id) else { return };
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
         let framework_terminating = framework.state == FrameworkState::Terminating;
-        let Some(executor) = framework.executors.get_mut(executor_id) else { return };
+        let Some(executor) = framework.executors.get_mut(executor_id) else {
+            return;
+        };
         if executor.state == ExecutorState::Terminated {
             return;
         }
@@ -248,7 +336,12 @@ impl Agent {
             .filter(|t| !crate::status_update_manager::is_terminal_state(t.state))
             .map(|t| t.task_id.value.clone())
             .collect();
-        live.extend(executor.queued_tasks.iter().map(|t| t.task_id.value.clone()));
+        live.extend(
+            executor
+                .queued_tasks
+                .iter()
+                .map(|t| t.task_id.value.clone()),
+        );
 
         if !framework_terminating {
             let (state, reason, message) = match pending {
@@ -261,7 +354,15 @@ impl Agent {
             };
             let reason = Reason::try_from(reason).unwrap_or(Reason::ExecutorTerminated);
             for task_id in live {
-                let update = agent_update(framework_id, &slave_id, &task_id, state, reason, &message, Some(executor_id));
+                let update = agent_update(
+                    framework_id,
+                    &slave_id,
+                    &task_id,
+                    state,
+                    reason,
+                    &message,
+                    Some(executor_id),
+                );
                 self.status_update(update, UpdateSource::Agent);
             }
         }
@@ -283,7 +384,9 @@ impl Agent {
     /// Moves a terminated executor to the completed list.
     pub(crate) fn remove_executor(&mut self, framework_id: &str, executor_id: &str) {
         let max = self.flags.max_completed_executors_per_framework;
-        let Some(framework) = self.frameworks.get_mut(framework_id) else { return };
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
         match framework.executors.get(executor_id) {
             Some(e) if e.state == ExecutorState::Terminated => {}
             _ => return,
@@ -314,25 +417,37 @@ impl Agent {
         }
     }
 
-    pub(crate) fn shutdown_executor_message(&mut self, from: &Upid, message: msgs::ShutdownExecutorMessage) {
+    pub(crate) fn shutdown_executor_message(
+        &mut self,
+        from: &Upid,
+        message: msgs::ShutdownExecutorMessage,
+    ) {
         let framework_id = message.framework_id.map(|f| f.value).unwrap_or_default();
         let executor_id = message.executor_id.map(|e| e.value).unwrap_or_default();
         if !self.is_master(from) {
             tracing::warn!("Ignoring shutdown executor message for executor '{executor_id}' from {from}: not the registered master");
             return;
         }
-        tracing::info!("Asked to shut down executor '{executor_id}' of framework {framework_id} by {from}");
+        tracing::info!(
+            "Asked to shut down executor '{executor_id}' of framework {framework_id} by {from}"
+        );
         if self.state != AgentState::Running && self.state != AgentState::Terminating {
             tracing::warn!("Ignoring shutdown executor message because the agent has not yet registered with the master");
             return;
         }
         let state = match self.frameworks.get(&framework_id) {
-            Some(f) if f.state == FrameworkState::Running => f.executors.get(&executor_id).map(|e| e.state),
+            Some(f) if f.state == FrameworkState::Running => {
+                f.executors.get(&executor_id).map(|e| e.state)
+            }
             _ => None,
         };
         match state {
-            Some(ExecutorState::Registering | ExecutorState::Running) => self.shutdown_executor(&framework_id, &executor_id),
-            other => tracing::warn!("Ignoring shutdown of executor '{executor_id}' in state {other:?}"),
+            Some(ExecutorState::Registering | ExecutorState::Running) => {
+                self.shutdown_executor(&framework_id, &executor_id)
+            }
+            other => {
+                tracing::warn!("Ignoring shutdown of executor '{executor_id}' in state {other:?}")
+            }
         }
     }
 
@@ -340,8 +455,13 @@ impl Agent {
     /// (upstream `_shutdownExecutor`).
     pub(crate) fn shutdown_executor(&mut self, framework_id: &str, executor_id: &str) {
         let flags = self.flags.clone();
-        let Some(executor) = self.executor_mut(framework_id, executor_id) else { return };
-        if !matches!(executor.state, ExecutorState::Registering | ExecutorState::Running) {
+        let Some(executor) = self.executor_mut(framework_id, executor_id) else {
+            return;
+        };
+        if !matches!(
+            executor.state,
+            ExecutorState::Registering | ExecutorState::Running
+        ) {
             return;
         }
         tracing::info!("Shutting down executor '{executor_id}' of framework {framework_id}");
@@ -360,8 +480,17 @@ impl Agent {
         );
     }
 
-    pub(crate) fn shutdown_executor_timeout(&mut self, framework_id: &str, executor_id: &str, container_id: &str) {
-        let Some(executor) = self.frameworks.get(framework_id).and_then(|f| f.executors.get(executor_id)) else {
+    pub(crate) fn shutdown_executor_timeout(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+        container_id: &str,
+    ) {
+        let Some(executor) = self
+            .frameworks
+            .get(framework_id)
+            .and_then(|f| f.executors.get(executor_id))
+        else {
             return;
         };
         if executor.container_id != container_id {
@@ -373,13 +502,20 @@ impl Agent {
         }
     }
 
-    pub(crate) fn executor_registration_timeout(&mut self, framework_id: &str, executor_id: &str, container_id: &str) {
+    pub(crate) fn executor_registration_timeout(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+        container_id: &str,
+    ) {
         let timeout = self.flags.executor_registration_timeout;
         match self.frameworks.get(framework_id) {
             Some(f) if f.state == FrameworkState::Running => {}
             _ => return,
         }
-        let Some(executor) = self.executor_mut(framework_id, executor_id) else { return };
+        let Some(executor) = self.executor_mut(framework_id, executor_id) else {
+            return;
+        };
         if executor.container_id != container_id || executor.state != ExecutorState::Registering {
             return;
         }
@@ -394,25 +530,41 @@ impl Agent {
     }
 
     /// Sends to a subscribed executor; dropped when it has no connection.
-    pub(crate) fn send_to_executor(&mut self, framework_id: &str, executor_id: &str, message: ToExecutor) {
+    pub(crate) fn send_to_executor(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+        message: ToExecutor,
+    ) {
         let slave_id = self.slave_id();
-        let Some(framework) = self.frameworks.get(framework_id) else { return };
-        let Some(executor) = framework.executors.get(executor_id) else { return };
+        let Some(framework) = self.frameworks.get(framework_id) else {
+            return;
+        };
+        let Some(executor) = framework.executors.get(executor_id) else {
+            return;
+        };
         match &executor.connection {
-            None => tracing::debug!("Dropping {message:?} for executor '{executor_id}': not connected"),
+            None => {
+                tracing::debug!("Dropping {message:?} for executor '{executor_id}': not connected")
+            }
             Some(Connection::Http { events, .. }) => {
                 let ev = match message {
                     ToExecutor::Launch(task) => ExecutorEvent {
-                        launch: Some(event::Launch { task: evolve(&task) }),
+                        launch: Some(event::Launch {
+                            task: evolve(&*task),
+                        }),
                         ..event(event::Type::Launch)
                     },
                     ToExecutor::LaunchGroup(group) => ExecutorEvent {
                         launch_group: Some(event::LaunchGroup {
-                            task_group: evolve(&group),
+                            task_group: evolve(&*group),
                         }),
                         ..event(event::Type::LaunchGroup)
                     },
-                    ToExecutor::Kill { task_id, kill_policy } => ExecutorEvent {
+                    ToExecutor::Kill {
+                        task_id,
+                        kill_policy,
+                    } => ExecutorEvent {
                         kill: Some(event::Kill {
                             task_id: evolve(&task_id),
                             kill_policy: kill_policy.as_ref().map(evolve),
@@ -438,14 +590,16 @@ impl Agent {
             Some(Connection::Pid(pid)) => {
                 let pid = pid.clone();
                 let framework_pid = framework.pid.clone().unwrap_or_default().to_string();
-                let fid = FrameworkId { value: framework_id.to_string() };
+                let fid = FrameworkId {
+                    value: framework_id.to_string(),
+                };
                 let sid = SlaveId { value: slave_id };
                 match message {
                     ToExecutor::Launch(task) => self.send(
                         &pid,
                         &msgs::RunTaskMessage {
                             framework: framework.info.clone(),
-                            task,
+                            task: *task,
                             pid: Some(framework_pid),
                             ..Default::default()
                         },
@@ -453,7 +607,10 @@ impl Agent {
                     ToExecutor::LaunchGroup(_) => {
                         tracing::error!("Executor '{executor_id}' uses the v0 driver, which cannot run task groups")
                     }
-                    ToExecutor::Kill { task_id, kill_policy } => self.send(
+                    ToExecutor::Kill {
+                        task_id,
+                        kill_policy,
+                    } => self.send(
                         &pid,
                         &msgs::KillTaskMessage {
                             framework_id: fid,
@@ -475,11 +632,15 @@ impl Agent {
                         &msgs::FrameworkToExecutorMessage {
                             slave_id: sid,
                             framework_id: fid,
-                            executor_id: ExecutorId { value: executor_id.to_string() },
+                            executor_id: ExecutorId {
+                                value: executor_id.to_string(),
+                            },
                             data,
                         },
                     ),
-                    ToExecutor::Shutdown => self.send(&pid, &msgs::ShutdownExecutorMessage::default()),
+                    ToExecutor::Shutdown => {
+                        self.send(&pid, &msgs::ShutdownExecutorMessage::default())
+                    }
                 }
             }
         }
@@ -493,25 +654,38 @@ impl Agent {
         tasks: Vec<TaskInfo>,
         groups: Vec<TaskGroupInfo>,
     ) {
-        let Some(framework) = self.frameworks.get_mut(framework_id) else { return };
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
         if framework.state == FrameworkState::Terminating {
             return;
         }
         let framework_info = framework.info.clone();
-        let Some(executor) = framework.executors.get_mut(executor_id) else { return };
+        let Some(executor) = framework.executors.get_mut(executor_id) else {
+            return;
+        };
         if executor.state != ExecutorState::Running {
             return;
         }
         let mut outgoing = Vec::new();
         for task in tasks {
             // Killed in the meantime: its update was already sent.
-            let Some(task) = executor.dequeue_task(&task.task_id.value) else { continue };
+            let Some(task) = executor.dequeue_task(&task.task_id.value) else {
+                continue;
+            };
             executor.add_launched_task(&task, &framework_info);
-            tracing::info!("Sending queued task '{}' to executor '{executor_id}'", task.task_id.value);
-            outgoing.push(ToExecutor::Launch(task));
+            tracing::info!(
+                "Sending queued task '{}' to executor '{executor_id}'",
+                task.task_id.value
+            );
+            outgoing.push(ToExecutor::Launch(Box::new(task)));
         }
         for group in groups {
-            if !group.tasks.iter().any(|t| executor.is_queued(&t.task_id.value)) {
+            if !group
+                .tasks
+                .iter()
+                .any(|t| executor.is_queued(&t.task_id.value))
+            {
                 continue;
             }
             for task in &group.tasks {
@@ -520,7 +694,7 @@ impl Agent {
                 }
             }
             tracing::info!("Sending queued task group to executor '{executor_id}'");
-            outgoing.push(ToExecutor::LaunchGroup(group));
+            outgoing.push(ToExecutor::LaunchGroup(Box::new(group)));
         }
         for message in outgoing {
             self.send_to_executor(framework_id, executor_id, message);
@@ -535,17 +709,30 @@ impl Agent {
                 .iter()
                 .any(|g| g.tasks.iter().any(|x| x.task_id == t.task_id))
         };
-        let single = executor.queued_tasks.iter().filter(|t| !grouped(t)).cloned().collect();
+        let single = executor
+            .queued_tasks
+            .iter()
+            .filter(|t| !grouped(t))
+            .cloned()
+            .collect();
         (single, executor.queued_task_groups.clone())
     }
 
     /// A v0 executor driver registers (upstream `registerExecutor`).
-    pub(crate) fn register_executor(&mut self, from: &Upid, message: msgs::RegisterExecutorMessage) {
+    pub(crate) fn register_executor(
+        &mut self,
+        from: &Upid,
+        message: msgs::RegisterExecutorMessage,
+    ) {
         let framework_id = message.framework_id.value.clone();
         let executor_id = message.executor_id.value.clone();
-        tracing::info!("Got registration for executor '{executor_id}' of framework {framework_id} from {from}");
+        tracing::info!(
+            "Got registration for executor '{executor_id}' of framework {framework_id} from {from}"
+        );
         let shutdown = |agent: &Agent, why: &str| {
-            tracing::warn!("Shutting down executor '{executor_id}' of framework {framework_id}: {why}");
+            tracing::warn!(
+                "Shutting down executor '{executor_id}' of framework {framework_id}: {why}"
+            );
             agent.send(from, &msgs::ShutdownExecutorMessage::default());
         };
         if self.state == AgentState::Terminating {
@@ -553,16 +740,22 @@ impl Agent {
         }
         let state = match self.frameworks.get(&framework_id) {
             None => return shutdown(self, "the framework does not exist"),
-            Some(f) if f.state == FrameworkState::Terminating => return shutdown(self, "the framework is terminating"),
+            Some(f) if f.state == FrameworkState::Terminating => {
+                return shutdown(self, "the framework is terminating")
+            }
             Some(f) => f.executors.get(&executor_id).map(|e| e.state),
         };
         match state {
             None => shutdown(self, "unknown executor"),
             Some(ExecutorState::Registering) => {
                 let info = self.info.clone();
-                let Some(framework) = self.frameworks.get_mut(&framework_id) else { return };
+                let Some(framework) = self.frameworks.get_mut(&framework_id) else {
+                    return;
+                };
                 let framework_info = framework.info.clone();
-                let Some(executor) = framework.executors.get_mut(&executor_id) else { return };
+                let Some(executor) = framework.executors.get_mut(&executor_id) else {
+                    return;
+                };
                 executor.state = ExecutorState::Running;
                 executor.connection = Some(Connection::Pid(from.clone()));
                 self.out.link(from);
@@ -591,15 +784,27 @@ impl Agent {
     pub(crate) fn executor_call(&mut self, call: ExecutorCall, accept: ContentType) -> CallReply {
         let framework_id = call.framework_id.value.clone();
         let executor_id = call.executor_id.value.clone();
-        let kind = call.r#type.and_then(|t| call::Type::try_from(t).ok()).unwrap_or(call::Type::Unknown);
+        let kind = call
+            .r#type
+            .and_then(|t| call::Type::try_from(t).ok())
+            .unwrap_or(call::Type::Unknown);
         let Some(framework) = self.frameworks.get(&framework_id) else {
-            return CallReply::Error(http::StatusCode::BAD_REQUEST, "Framework cannot be found".into());
+            return CallReply::Error(
+                http::StatusCode::BAD_REQUEST,
+                "Framework cannot be found".into(),
+            );
         };
         let Some(executor) = framework.executors.get(&executor_id) else {
-            return CallReply::Error(http::StatusCode::BAD_REQUEST, "Executor cannot be found".into());
+            return CallReply::Error(
+                http::StatusCode::BAD_REQUEST,
+                "Executor cannot be found".into(),
+            );
         };
         if executor.state == ExecutorState::Registering && kind != call::Type::Subscribe {
-            return CallReply::Error(http::StatusCode::FORBIDDEN, "Executor is not subscribed".into());
+            return CallReply::Error(
+                http::StatusCode::FORBIDDEN,
+                "Executor is not subscribed".into(),
+            );
         }
         match kind {
             call::Type::Subscribe => {
@@ -608,9 +813,16 @@ impl Agent {
             }
             call::Type::Update => {
                 let Some(update) = call.update else {
-                    return CallReply::Error(http::StatusCode::BAD_REQUEST, "Expecting 'update' to be present".into());
+                    return CallReply::Error(
+                        http::StatusCode::BAD_REQUEST,
+                        "Expecting 'update' to be present".into(),
+                    );
                 };
-                let update = executor_update(&devolve(&call.framework_id), devolve(&update.status), &self.slave_id());
+                let update = executor_update(
+                    &devolve(&call.framework_id),
+                    devolve(&update.status),
+                    &self.slave_id(),
+                );
                 self.status_update(update, UpdateSource::HttpExecutor);
                 CallReply::Accepted
             }
@@ -620,7 +832,9 @@ impl Agent {
                 CallReply::Accepted
             }
             call::Type::Heartbeat => CallReply::Accepted,
-            call::Type::Unknown => CallReply::Error(http::StatusCode::NOT_IMPLEMENTED, String::new()),
+            call::Type::Unknown => {
+                CallReply::Error(http::StatusCode::NOT_IMPLEMENTED, String::new())
+            }
         }
     }
 
@@ -651,9 +865,15 @@ impl Agent {
             .is_some_and(|f| f.state == FrameworkState::Terminating);
         let agent_terminating = self.state == AgentState::Terminating;
         let Some(executor) = self.executor_mut(framework_id, executor_id) else {
-            return CallReply::Error(http::StatusCode::BAD_REQUEST, "Executor cannot be found".into());
+            return CallReply::Error(
+                http::StatusCode::BAD_REQUEST,
+                "Executor cannot be found".into(),
+            );
         };
-        let terminal = matches!(executor.state, ExecutorState::Terminating | ExecutorState::Terminated);
+        let terminal = matches!(
+            executor.state,
+            ExecutorState::Terminating | ExecutorState::Terminated
+        );
         if agent_terminating || framework_terminating || terminal {
             tracing::warn!("Shutting down executor '{executor_id}': the agent, framework or executor is terminating");
             let _ = events.send(event(event::Type::Shutdown));
@@ -669,7 +889,9 @@ impl Agent {
         });
 
         let slave_id = self.slave_id();
-        let call_framework = FrameworkId { value: framework_id.to_string() };
+        let call_framework = FrameworkId {
+            value: framework_id.to_string(),
+        };
         for update in subscribe.unacknowledged_updates {
             let update = executor_update(&call_framework, devolve(&update.status), &slave_id);
             self.status_update(update, UpdateSource::HttpExecutor);
@@ -696,7 +918,10 @@ impl Agent {
             .map(|e| {
                 e.launched_tasks
                     .values()
-                    .filter(|t| t.state == TaskState::TaskStaging as i32 && !unacked.contains(&t.task_id.value))
+                    .filter(|t| {
+                        t.state == TaskState::TaskStaging as i32
+                            && !unacked.contains(&t.task_id.value)
+                    })
                     .map(|t| t.task_id.value.clone())
                     .collect()
             })
@@ -748,10 +973,20 @@ impl Agent {
         CallReply::Stream(body)
     }
 
-    pub(crate) fn executor_stream_closed(&mut self, framework_id: &str, executor_id: &str, connection_id: u64) {
-        let Some(executor) = self.executor_mut(framework_id, executor_id) else { return };
-        if matches!(&executor.connection, Some(Connection::Http { id, .. }) if *id == connection_id) {
-            tracing::info!("Closed HTTP connection of executor '{executor_id}' of framework {framework_id}");
+    pub(crate) fn executor_stream_closed(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+        connection_id: u64,
+    ) {
+        let Some(executor) = self.executor_mut(framework_id, executor_id) else {
+            return;
+        };
+        if matches!(&executor.connection, Some(Connection::Http { id, .. }) if *id == connection_id)
+        {
+            tracing::info!(
+                "Closed HTTP connection of executor '{executor_id}' of framework {framework_id}"
+            );
             executor.connection = None;
         }
     }

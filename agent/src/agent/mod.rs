@@ -35,7 +35,9 @@ use crate::containerizer::{ContainerEvent, Containerizer};
 use crate::flags::Flags;
 use crate::http::files::Files;
 use crate::http::ContentType;
-use crate::registration::{self, MasterAddress, DEFAULT_MASTER_PING_TIMEOUT, REGISTER_RETRY_INTERVAL_MAX};
+use crate::registration::{
+    self, MasterAddress, DEFAULT_MASTER_PING_TIMEOUT, REGISTER_RETRY_INTERVAL_MAX,
+};
 use crate::status_update_manager::{RetryTimer, StatusUpdateManager};
 
 pub use state::{ExecutorState, FrameworkState};
@@ -92,7 +94,7 @@ pub enum Query {
 pub enum Input {
     /// A v1 executor API call (already decoded and validated).
     ExecutorCall {
-        call: ExecutorCall,
+        call: Box<ExecutorCall>,
         accept: ContentType,
         reply: oneshot::Sender<CallReply>,
     },
@@ -106,8 +108,13 @@ pub enum Input {
     /// The master address resolved (or failed to).
     MasterDetected(Result<Upid, String>),
     /// Time for a registration attempt.
-    RegistrationTimer { generation: u64, backoff: Duration },
-    PingTimeout { generation: u64 },
+    RegistrationTimer {
+        generation: u64,
+        backoff: Duration,
+    },
+    PingTimeout {
+        generation: u64,
+    },
     ExecutorRegistrationTimeout {
         framework_id: String,
         executor_id: String,
@@ -120,7 +127,9 @@ pub enum Input {
     },
     /// Stop: `graceful` shuts executors down and unregisters from the master
     /// (SIGUSR1); otherwise executors are killed at once (SIGTERM/SIGINT).
-    Shutdown { graceful: bool },
+    Shutdown {
+        graceful: bool,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -273,12 +282,17 @@ impl Agent {
     }
 
     pub(crate) fn slave_id(&self) -> String {
-        self.info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default()
+        self.info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default()
     }
 
     /// Sends a protobuf message to a libprocess peer.
     pub(crate) fn send<M: prost::Message + prost::Name>(&self, to: &Upid, message: &M) {
-        self.out.send(to, &M::full_name(), Bytes::from(message.encode_to_vec()));
+        self.out
+            .send(to, &M::full_name(), Bytes::from(message.encode_to_vec()));
     }
 
     /// Sends to the master, if one is known.
@@ -300,8 +314,12 @@ impl Agent {
 
     pub(crate) fn handle_input(&mut self, input: Input) {
         match input {
-            Input::ExecutorCall { call, accept, reply } => {
-                let answer = self.executor_call(call, accept);
+            Input::ExecutorCall {
+                call,
+                accept,
+                reply,
+            } => {
+                let answer = self.executor_call(*call, accept);
                 // The client may have hung up; nothing to answer then.
                 let _ = reply.send(answer);
             }
@@ -312,10 +330,16 @@ impl Agent {
             } => self.executor_stream_closed(&framework_id, &executor_id, connection_id),
             Input::Query(query) => self.query(query),
             Input::MasterDetected(result) => self.master_detected(result),
-            Input::RegistrationTimer { generation, backoff } => self.registration_timer(generation, backoff),
+            Input::RegistrationTimer {
+                generation,
+                backoff,
+            } => self.registration_timer(generation, backoff),
             Input::PingTimeout { generation } => {
                 if generation == self.ping_generation && self.state == AgentState::Running {
-                    tracing::info!("No pings from master received within {:?}", self.ping_timeout);
+                    tracing::info!(
+                        "No pings from master received within {:?}",
+                        self.ping_timeout
+                    );
                     self.redetect();
                 }
             }
@@ -445,7 +469,9 @@ impl Agent {
     pub(crate) fn is_master(&mut self, from: &Upid) -> bool {
         match &self.master {
             Some(master) if master == from => true,
-            Some(master) if master.id == from.id && master.port == from.port && !from.is_empty() => {
+            Some(master)
+                if master.id == from.id && master.port == from.port && !from.is_empty() =>
+            {
                 tracing::info!("Master {master} answers as {from}; using that address");
                 self.master = Some(from.clone());
                 true
@@ -491,7 +517,12 @@ impl Agent {
         match result {
             Err(e) => {
                 tracing::error!("Failed to detect the master: {e}; retrying");
-                self.detect_master(self.flags.registration_backoff_factor.0.max(Duration::from_secs(1)));
+                self.detect_master(
+                    self.flags
+                        .registration_backoff_factor
+                        .0
+                        .max(Duration::from_secs(1)),
+                );
             }
             Ok(master) => {
                 tracing::info!("New master detected at {master}");
@@ -541,13 +572,18 @@ impl Agent {
 
     fn registered(&mut self, from: &Upid, message: msgs::SlaveRegisteredMessage) {
         if !self.is_master(from) {
-            tracing::warn!("Ignoring registration message from {from} because it is not the expected master");
+            tracing::warn!(
+                "Ignoring registration message from {from} because it is not the expected master"
+            );
             return;
         }
         self.ping_timeout = ping_timeout(message.connection.as_ref());
         match self.state {
             AgentState::Disconnected => {
-                tracing::info!("Registered with master {from}; given agent ID {}", message.slave_id.value);
+                tracing::info!(
+                    "Registered with master {from}; given agent ID {}",
+                    message.slave_id.value
+                );
                 self.state = AgentState::Running;
                 self.registration_generation += 1;
                 self.info.id = Some(message.slave_id);
@@ -567,7 +603,9 @@ impl Agent {
                 }
                 tracing::warn!("Already registered with master {from}");
             }
-            AgentState::Terminating => tracing::warn!("Ignoring registration because agent is terminating"),
+            AgentState::Terminating => {
+                tracing::warn!("Ignoring registration because agent is terminating")
+            }
         }
     }
 
@@ -654,8 +692,12 @@ impl Agent {
         for framework in self.frameworks.values() {
             message.frameworks.push(framework.info.clone());
             for executor in framework.executors.values() {
-                message.tasks.extend(executor.launched_tasks.values().cloned());
-                message.tasks.extend(executor.terminated_tasks.values().cloned());
+                message
+                    .tasks
+                    .extend(executor.launched_tasks.values().cloned());
+                message
+                    .tasks
+                    .extend(executor.terminated_tasks.values().cloned());
                 for task in &executor.queued_tasks {
                     message.tasks.push(state::create_task(
                         task,
@@ -664,7 +706,9 @@ impl Agent {
                     ));
                 }
                 // The master does not track command executors.
-                if !executor.generated_for_command_task && executor.state != ExecutorState::Terminated {
+                if !executor.generated_for_command_task
+                    && executor.state != ExecutorState::Terminated
+                {
                     let mut info = executor.info.clone();
                     if info.framework_id.is_none() {
                         info.framework_id = framework.info.id.clone();
@@ -680,8 +724,12 @@ impl Agent {
                 tasks: Vec::new(),
             };
             for executor in &framework.completed_executors {
-                archived.tasks.extend(executor.terminated_tasks.values().cloned());
-                archived.tasks.extend(executor.completed_tasks.iter().cloned());
+                archived
+                    .tasks
+                    .extend(executor.terminated_tasks.values().cloned());
+                archived
+                    .tasks
+                    .extend(executor.completed_tasks.iter().cloned());
             }
             message.completed_frameworks.push(archived);
         }

@@ -12,7 +12,9 @@ use std::path::PathBuf;
 use libprocess::Upid;
 use mesos_proto::mesos::framework_info::capability::Type as FrameworkCapability;
 use mesos_proto::mesos::v1::executor::Event as ExecutorEvent;
-use mesos_proto::mesos::{ExecutorInfo, FrameworkInfo, Resource, Task, TaskGroupInfo, TaskInfo, TaskState, TaskStatus};
+use mesos_proto::mesos::{
+    ExecutorInfo, FrameworkInfo, Resource, Task, TaskGroupInfo, TaskInfo, TaskState, TaskStatus,
+};
 use mesos_proto::resources::Resources;
 use tokio::sync::mpsc;
 
@@ -149,11 +151,17 @@ impl Executor {
 
     /// Removes a queued task (and its group once the group is empty).
     pub fn dequeue_task(&mut self, task_id: &str) -> Option<TaskInfo> {
-        let index = self.queued_tasks.iter().position(|t| t.task_id.value == task_id)?;
+        let index = self
+            .queued_tasks
+            .iter()
+            .position(|t| t.task_id.value == task_id)?;
         let task = self.queued_tasks.remove(index);
         let queued = &self.queued_tasks;
-        self.queued_task_groups
-            .retain(|g| g.tasks.iter().any(|t| queued.iter().any(|q| q.task_id == t.task_id)));
+        self.queued_task_groups.retain(|g| {
+            g.tasks
+                .iter()
+                .any(|t| queued.iter().any(|q| q.task_id == t.task_id))
+        });
         Some(task)
     }
 
@@ -169,7 +177,11 @@ impl Executor {
     }
 
     /// Applies a status to its task (upstream `Executor::updateTaskState`).
-    pub fn update_task_state(&mut self, status: &TaskStatus, framework: &FrameworkInfo) -> Result<(), String> {
+    pub fn update_task_state(
+        &mut self,
+        status: &TaskStatus,
+        framework: &FrameworkInfo,
+    ) -> Result<(), String> {
         let task_id = status.task_id.value.clone();
         let terminal = is_terminal_state(status.state);
         let mut task = if let Some(info) = self.dequeue_task(&task_id) {
@@ -209,12 +221,23 @@ impl Executor {
 
     /// Tasks that are not yet completed.
     pub fn incomplete_tasks(&self) -> bool {
-        !self.queued_tasks.is_empty() || !self.launched_tasks.is_empty() || !self.terminated_tasks.is_empty()
+        !self.queued_tasks.is_empty()
+            || !self.launched_tasks.is_empty()
+            || !self.terminated_tasks.is_empty()
     }
 
-    /// Whether any task was ever handed to the executor.
+    /// Whether any task was ever handed to the executor: one is launched, or
+    /// a finished one has a status from the executor (tasks killed before
+    /// delivery only have agent-made statuses).
     pub fn ever_sent_task(&self) -> bool {
-        !self.launched_tasks.is_empty() || !self.terminated_tasks.is_empty() || !self.completed_tasks.is_empty()
+        let from_executor = |t: &Task| {
+            t.statuses
+                .iter()
+                .any(|s| s.source == Some(mesos_proto::mesos::task_status::Source::Executor as i32))
+        };
+        !self.launched_tasks.is_empty()
+            || self.terminated_tasks.values().any(from_executor)
+            || self.completed_tasks.iter().any(from_executor)
     }
 
     /// The executor's own resources plus those of its live tasks.
@@ -254,7 +277,11 @@ impl Framework {
     }
 
     pub fn id(&self) -> String {
-        self.info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default()
+        self.info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default()
     }
 
     pub fn has_capability(&self, capability: FrameworkCapability) -> bool {
@@ -288,7 +315,11 @@ impl Framework {
 
     /// Moves an executor to the completed list; returns one evicted from
     /// that bounded list, if any.
-    pub fn destroy_executor(&mut self, executor_id: &str, max_completed: usize) -> Option<Executor> {
+    pub fn destroy_executor(
+        &mut self,
+        executor_id: &str,
+        max_completed: usize,
+    ) -> Option<Executor> {
         let executor = self.executors.remove(executor_id)?;
         self.completed_executors.push_back(executor);
         if self.completed_executors.len() > max_completed {
@@ -299,11 +330,15 @@ impl Framework {
 }
 
 pub fn has_capability(info: &FrameworkInfo, capability: FrameworkCapability) -> bool {
-    info.capabilities.iter().any(|c| c.r#type == Some(capability as i32))
+    info.capabilities
+        .iter()
+        .any(|c| c.r#type == Some(capability as i32))
 }
 
 pub fn state_name(state: i32) -> &'static str {
-    TaskState::try_from(state).map(|s| s.as_str_name()).unwrap_or("TASK_UNKNOWN")
+    TaskState::try_from(state)
+        .map(|s| s.as_str_name())
+        .unwrap_or("TASK_UNKNOWN")
 }
 
 /// The agent's record of a task (upstream `protobuf::createTask`).
@@ -323,7 +358,7 @@ pub fn create_task(task: &TaskInfo, state: TaskState, framework: &FrameworkInfo)
         discovery: task.discovery.clone(),
         container: task.container.clone(),
         health_check: task.health_check.clone(),
-        kill_policy: task.kill_policy.clone(),
+        kill_policy: task.kill_policy,
         user: task.command.as_ref().and_then(|c| c.user.clone()),
         limits: task.limits.clone(),
     }
@@ -386,7 +421,15 @@ mod tests {
             resources: Resources::parse("cpus:0.1;mem:32", "*").unwrap().to_v0(),
             ..Default::default()
         };
-        Executor::new("F", info, "C".into(), PathBuf::from("/tmp"), None, false, true)
+        Executor::new(
+            "F",
+            info,
+            "C".into(),
+            PathBuf::from("/tmp"),
+            None,
+            false,
+            true,
+        )
     }
 
     #[test]
@@ -403,14 +446,21 @@ mod tests {
         assert!(e.ever_sent_task());
         assert_eq!(e.launched_tasks["t1"].state, TaskState::TaskStaging as i32);
 
-        e.update_task_state(&status("t1", TaskState::TaskRunning), &fw).unwrap();
+        e.update_task_state(&status("t1", TaskState::TaskRunning), &fw)
+            .unwrap();
         assert_eq!(e.launched_tasks["t1"].state, TaskState::TaskRunning as i32);
-        assert_eq!(e.launched_tasks["t1"].statuses[0].data, None, "data is dropped");
+        assert_eq!(
+            e.launched_tasks["t1"].statuses[0].data, None,
+            "data is dropped"
+        );
 
-        e.update_task_state(&status("t1", TaskState::TaskFinished), &fw).unwrap();
+        e.update_task_state(&status("t1", TaskState::TaskFinished), &fw)
+            .unwrap();
         assert!(e.terminated_tasks.contains_key("t1"));
         assert_eq!(e.allocated_resources().scalar("cpus"), 0.1);
-        assert!(e.update_task_state(&status("t1", TaskState::TaskFailed), &fw).is_err());
+        assert!(e
+            .update_task_state(&status("t1", TaskState::TaskFailed), &fw)
+            .is_err());
         assert!(e.incomplete_tasks());
 
         e.complete_task("t1");
@@ -422,13 +472,21 @@ mod tests {
     fn terminal_update_for_a_queued_task_dequeues_it() {
         let fw = framework();
         let mut e = executor();
-        e.enqueue_task_group(TaskGroupInfo { tasks: vec![task("a"), task("b")] });
+        e.enqueue_task_group(TaskGroupInfo {
+            tasks: vec![task("a"), task("b")],
+        });
         assert!(e.queued_task_group("a").is_some());
-        e.update_task_state(&status("a", TaskState::TaskKilled), &fw).unwrap();
+        e.update_task_state(&status("a", TaskState::TaskKilled), &fw)
+            .unwrap();
         assert!(!e.is_queued("a"));
         assert!(e.terminated_tasks.contains_key("a"));
-        assert_eq!(e.queued_task_groups.len(), 1, "group stays while b is queued");
-        e.update_task_state(&status("b", TaskState::TaskKilled), &fw).unwrap();
+        assert_eq!(
+            e.queued_task_groups.len(),
+            1,
+            "group stays while b is queued"
+        );
+        e.update_task_state(&status("b", TaskState::TaskKilled), &fw)
+            .unwrap();
         assert!(e.queued_task_groups.is_empty());
     }
 
@@ -442,7 +500,10 @@ mod tests {
         }
         assert!(f.destroy_executor("E0", 2).is_none());
         assert!(f.destroy_executor("E1", 2).is_none());
-        assert_eq!(f.destroy_executor("E2", 2).map(|e| e.id), Some("E0".to_string()));
+        assert_eq!(
+            f.destroy_executor("E2", 2).map(|e| e.id),
+            Some("E0".to_string())
+        );
         assert!(f.idle());
     }
 
@@ -453,8 +514,10 @@ mod tests {
         fw.role = Some("web".into());
         let mut resources = task("t").resources;
         inject_allocation_info(&mut resources, &fw);
-        assert!(resources
-            .iter()
-            .all(|r| r.allocation_info.as_ref().and_then(|a| a.role.as_deref()) == Some("web")));
+        assert!(resources.iter().all(|r| r
+            .allocation_info
+            .as_ref()
+            .and_then(|a| a.role.as_deref())
+            == Some("web")));
     }
 }

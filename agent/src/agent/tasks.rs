@@ -11,8 +11,8 @@ use mesos_proto::mesos::internal::StatusUpdate;
 use mesos_proto::mesos::network_info::IpAddress;
 use mesos_proto::mesos::task_status::{Reason, Source};
 use mesos_proto::mesos::{
-    ContainerId, ContainerStatus, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, NetworkInfo, SlaveId,
-    TaskGroupInfo, TaskId, TaskInfo, TaskState, TaskStatus,
+    ContainerId, ContainerStatus, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo,
+    NetworkInfo, SlaveId, TaskGroupInfo, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 
 use super::executors::ToExecutor;
@@ -43,14 +43,22 @@ pub(crate) fn agent_update(
 ) -> StatusUpdate {
     let timestamp = now_secs();
     let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
-    let slave = SlaveId { value: slave_id.to_string() };
-    let executor = executor_id.map(|e| ExecutorId { value: e.to_string() });
+    let slave = SlaveId {
+        value: slave_id.to_string(),
+    };
+    let executor = executor_id.map(|e| ExecutorId {
+        value: e.to_string(),
+    });
     StatusUpdate {
-        framework_id: FrameworkId { value: framework_id.to_string() },
+        framework_id: FrameworkId {
+            value: framework_id.to_string(),
+        },
         executor_id: executor.clone(),
         slave_id: Some(slave.clone()),
         status: TaskStatus {
-            task_id: TaskId { value: task_id.to_string() },
+            task_id: TaskId {
+                value: task_id.to_string(),
+            },
             state: state as i32,
             message: Some(message.to_string()),
             source: Some(Source::Slave as i32),
@@ -69,9 +77,15 @@ pub(crate) fn agent_update(
 
 /// A status update for a status an executor sent over HTTP (upstream
 /// `createStatusUpdate(frameworkId, status, slaveId)`).
-pub(crate) fn executor_update(framework_id: &FrameworkId, mut status: TaskStatus, slave_id: &str) -> StatusUpdate {
+pub(crate) fn executor_update(
+    framework_id: &FrameworkId,
+    mut status: TaskStatus,
+    slave_id: &str,
+) -> StatusUpdate {
     let timestamp = now_secs();
-    let slave = SlaveId { value: slave_id.to_string() };
+    let slave = SlaveId {
+        value: slave_id.to_string(),
+    };
     status.slave_id = Some(slave.clone());
     if status.timestamp.is_none() {
         status.timestamp = Some(timestamp);
@@ -99,26 +113,40 @@ fn lost_or_dropped(framework: &FrameworkInfo) -> TaskState {
 impl Agent {
     pub(crate) fn run_task(&mut self, from: &Upid, message: msgs::RunTaskMessage) {
         if !self.is_master(from) {
-            tracing::warn!("Ignoring run task message from {from} because it is not the expected master");
+            tracing::warn!(
+                "Ignoring run task message from {from} because it is not the expected master"
+            );
             return;
         }
         if message.framework.id.is_none() {
-            tracing::error!("Ignoring run task message from {from} because it does not have a framework ID");
+            tracing::error!(
+                "Ignoring run task message from {from} because it does not have a framework ID"
+            );
             return;
         }
         let task = message.task;
-        let executor = super::executor_info::executor_info_for(&message.framework, &task, &self.launcher_dir);
+        let executor =
+            super::executor_info::executor_info_for(&message.framework, &task, &self.launcher_dir);
         let pid = message
             .pid
             .as_deref()
             .and_then(|p| p.parse::<Upid>().ok())
             .filter(|p| !p.is_empty());
-        self.run_tasks(message.framework, executor, vec![task], None, pid, message.launch_executor);
+        self.run_tasks(
+            message.framework,
+            executor,
+            vec![task],
+            None,
+            pid,
+            message.launch_executor,
+        );
     }
 
     pub(crate) fn run_task_group(&mut self, from: &Upid, message: msgs::RunTaskGroupMessage) {
         if !self.is_master(from) {
-            tracing::warn!("Ignoring run task group message from {from} because it is not the expected master");
+            tracing::warn!(
+                "Ignoring run task group message from {from} because it is not the expected master"
+            );
             return;
         }
         if message.framework.id.is_none() {
@@ -160,7 +188,8 @@ impl Agent {
         if let Some(g) = group.as_mut() {
             g.tasks = tasks.clone();
         }
-        let is_command_task = group.is_none() && tasks.first().is_some_and(|t| t.executor.is_none());
+        let is_command_task =
+            group.is_none() && tasks.first().is_some_and(|t| t.executor.is_none());
         let slave_id = self.slave_id();
         for task in &tasks {
             if task.slave_id.value != slave_id {
@@ -178,19 +207,28 @@ impl Agent {
         }
         tracing::info!(
             "Got assigned task(s) {:?} for framework {framework_id}",
-            tasks.iter().map(|t| t.task_id.value.as_str()).collect::<Vec<_>>()
+            tasks
+                .iter()
+                .map(|t| t.task_id.value.as_str())
+                .collect::<Vec<_>>()
         );
 
         if !self.frameworks.contains_key(&framework_id) {
             let mut framework = Framework::new(framework_info.clone(), pid);
-            if let Some(i) = self.completed_frameworks.iter().position(|f| f.id() == framework_id) {
+            if let Some(i) = self
+                .completed_frameworks
+                .iter()
+                .position(|f| f.id() == framework_id)
+            {
                 if let Some(old) = self.completed_frameworks.remove(i) {
                     framework.completed_executors = old.completed_executors;
                 }
             }
             self.frameworks.insert(framework_id.clone(), framework);
         }
-        let Some(framework) = self.frameworks.get(&framework_id) else { return };
+        let Some(framework) = self.frameworks.get(&framework_id) else {
+            return;
+        };
         if framework.state == FrameworkState::Terminating {
             tracing::warn!("Ignoring running tasks of framework {framework_id} because the framework is terminating");
             return;
@@ -236,7 +274,9 @@ impl Agent {
         let mut launch_task = None;
         if existing.is_none() {
             if let Err(e) = self.add_executor(&framework_id, executor_info.clone()) {
-                tracing::error!("Failed to add executor '{executor_id}' of framework {framework_id}: {e}");
+                tracing::error!(
+                    "Failed to add executor '{executor_id}' of framework {framework_id}: {e}"
+                );
                 self.drop_tasks(
                     &framework_id,
                     &tasks,
@@ -251,7 +291,11 @@ impl Agent {
                 }
                 return;
             }
-            launch_task = Some(if group.is_none() { tasks.first().cloned() } else { None });
+            launch_task = Some(if group.is_none() {
+                tasks.first().cloned()
+            } else {
+                None
+            });
         }
 
         let state = self
@@ -261,7 +305,11 @@ impl Agent {
             .map(|e| e.state);
         match state {
             Some(s @ (ExecutorState::Terminating | ExecutorState::Terminated)) => {
-                let word = if s == ExecutorState::Terminating { "terminating" } else { "terminated" };
+                let word = if s == ExecutorState::Terminating {
+                    "terminating"
+                } else {
+                    "terminated"
+                };
                 tracing::warn!("Asked to run tasks with executor '{executor_id}' which is {word}");
                 self.drop_tasks(
                     &framework_id,
@@ -279,7 +327,9 @@ impl Agent {
                         None => tasks.iter().for_each(|t| executor.enqueue_task(t.clone())),
                     }
                 }
-                tracing::info!("Queued task(s) for executor '{executor_id}' of framework {framework_id}");
+                tracing::info!(
+                    "Queued task(s) for executor '{executor_id}' of framework {framework_id}"
+                );
                 if s == ExecutorState::Running {
                     let (single, groups) = match group {
                         Some(g) => (Vec::new(), vec![g]),
@@ -308,16 +358,30 @@ impl Agent {
     ) {
         let slave_id = self.slave_id();
         for task in tasks {
-            let update = agent_update(framework_id, &slave_id, &task.task_id.value, state, reason, message, executor_id);
+            let update = agent_update(
+                framework_id,
+                &slave_id,
+                &task.task_id.value,
+                state,
+                reason,
+                message,
+                executor_id,
+            );
             self.status_update(update, UpdateSource::Agent);
         }
     }
 
     pub(crate) fn send_exited_executor(&self, framework_id: &str, executor_id: &str, status: i32) {
         let message = msgs::ExitedExecutorMessage {
-            slave_id: SlaveId { value: self.slave_id() },
-            framework_id: FrameworkId { value: framework_id.to_string() },
-            executor_id: ExecutorId { value: executor_id.to_string() },
+            slave_id: SlaveId {
+                value: self.slave_id(),
+            },
+            framework_id: FrameworkId {
+                value: framework_id.to_string(),
+            },
+            executor_id: ExecutorId {
+                value: executor_id.to_string(),
+            },
             status,
         };
         self.send_to_master(&message);
@@ -325,7 +389,9 @@ impl Agent {
 
     pub(crate) fn kill_task(&mut self, from: &Upid, message: msgs::KillTaskMessage) {
         if !self.is_master(from) {
-            tracing::warn!("Ignoring kill task message from {from} because it is not the expected master");
+            tracing::warn!(
+                "Ignoring kill task message from {from} because it is not the expected master"
+            );
             return;
         }
         let framework_id = message.framework_id.value.clone();
@@ -345,7 +411,9 @@ impl Agent {
         }
         let slave_id = self.slave_id();
         let Some(executor_id) = framework.executor_id_for_task(&task_id) else {
-            tracing::warn!("Cannot kill task {task_id} because no corresponding executor is running");
+            tracing::warn!(
+                "Cannot kill task {task_id} because no corresponding executor is running"
+            );
             let update = agent_update(
                 &framework_id,
                 &slave_id,
@@ -358,63 +426,69 @@ impl Agent {
             self.status_update(update, UpdateSource::Agent);
             return;
         };
-        let Some(executor) = framework.executors.get(&executor_id) else { return };
-        match executor.state {
-            ExecutorState::Terminating | ExecutorState::Terminated => {
-                tracing::warn!(
-                    "Ignoring kill task {task_id} because the executor '{executor_id}' is {}",
-                    executor.state.name()
-                );
-            }
-            ExecutorState::Registering | ExecutorState::Running if executor.is_queued(&task_id) || executor.state == ExecutorState::Registering => {
-                // Not delivered yet: the agent answers for the executor.
-                let in_group = executor.queued_task_group(&task_id).cloned();
-                let (ids, message): (Vec<String>, &str) = match &in_group {
-                    Some(g) => (
-                        g.tasks.iter().map(|t| t.task_id.value.clone()).collect(),
-                        "A task within the task group was killed before delivery to the executor",
-                    ),
-                    None => (vec![task_id.clone()], "Killed before delivery to the executor"),
-                };
-                let was_running = executor.state == ExecutorState::Running;
-                for id in ids {
-                    let update = agent_update(
-                        &framework_id,
-                        &slave_id,
-                        &id,
-                        TaskState::TaskKilled,
-                        Reason::TaskKilledDuringLaunch,
-                        message,
-                        Some(&executor_id),
-                    );
-                    self.status_update(update, UpdateSource::Agent);
-                }
-                // Executors without a task would never exit on their own.
-                if was_running {
-                    let idle = self
-                        .frameworks
-                        .get(&framework_id)
-                        .and_then(|f| f.executors.get(&executor_id))
-                        .is_some_and(|e| !e.ever_sent_task() && e.queued_tasks.is_empty());
-                    if idle {
-                        tracing::warn!(
-                            "Shutting down executor '{executor_id}' because it has never been sent a task \
-                             and all of its queued tasks have been killed before delivery"
-                        );
-                        self.shutdown_executor(&framework_id, &executor_id);
-                    }
-                }
-            }
-            ExecutorState::Registering | ExecutorState::Running => {
-                self.send_to_executor(
-                    &framework_id,
-                    &executor_id,
-                    ToExecutor::Kill {
-                        task_id: message.task_id,
-                        kill_policy: message.kill_policy,
-                    },
-                );
-            }
+        let Some(executor) = framework.executors.get(&executor_id) else {
+            return;
+        };
+        if matches!(
+            executor.state,
+            ExecutorState::Terminating | ExecutorState::Terminated
+        ) {
+            tracing::warn!(
+                "Ignoring kill task {task_id} because the executor '{executor_id}' is {}",
+                executor.state.name()
+            );
+            return;
+        }
+        // A task the executor has not received yet is killed by the agent
+        // itself (the whole group, for a task group).
+        let undelivered =
+            executor.state == ExecutorState::Registering || executor.is_queued(&task_id);
+        if !undelivered {
+            self.send_to_executor(
+                &framework_id,
+                &executor_id,
+                ToExecutor::Kill {
+                    task_id: message.task_id,
+                    kill_policy: message.kill_policy,
+                },
+            );
+            return;
+        }
+        let (ids, text): (Vec<String>, &str) = match executor.queued_task_group(&task_id) {
+            Some(g) => (
+                g.tasks.iter().map(|t| t.task_id.value.clone()).collect(),
+                "A task within the task group was killed before delivery to the executor",
+            ),
+            None => (
+                vec![task_id.clone()],
+                "Killed before delivery to the executor",
+            ),
+        };
+        let was_running = executor.state == ExecutorState::Running;
+        for id in ids {
+            let update = agent_update(
+                &framework_id,
+                &slave_id,
+                &id,
+                TaskState::TaskKilled,
+                Reason::TaskKilledDuringLaunch,
+                text,
+                Some(&executor_id),
+            );
+            self.status_update(update, UpdateSource::Agent);
+        }
+        // A running executor that never got a task would not exit on its own.
+        let idle = self
+            .frameworks
+            .get(&framework_id)
+            .and_then(|f| f.executors.get(&executor_id))
+            .is_some_and(|e| !e.ever_sent_task() && e.queued_tasks.is_empty());
+        if was_running && idle {
+            tracing::warn!(
+                "Shutting down executor '{executor_id}' because it has never been sent a task \
+                 and all of its queued tasks have been killed before delivery"
+            );
+            self.shutdown_executor(&framework_id, &executor_id);
         }
     }
 
@@ -422,7 +496,10 @@ impl Agent {
     /// (upstream `statusUpdate` through `___statusUpdate`).
     pub(crate) fn status_update(&mut self, mut update: StatusUpdate, source: UpdateSource) {
         let Some(uuid) = update.uuid.clone() else {
-            tracing::warn!("Ignoring status update for task {} without 'uuid'", update.status.task_id.value);
+            tracing::warn!(
+                "Ignoring status update for task {} without 'uuid'",
+                update.status.task_id.value
+            );
             self.counters.invalid_status_updates += 1;
             return;
         };
@@ -449,12 +526,16 @@ impl Agent {
         let framework_id = update.framework_id.value.clone();
         let task_id = update.status.task_id.value.clone();
         let Some(framework) = self.frameworks.get(&framework_id) else {
-            tracing::warn!("Ignoring status update for task {task_id} of unknown framework {framework_id}");
+            tracing::warn!(
+                "Ignoring status update for task {task_id} of unknown framework {framework_id}"
+            );
             self.counters.invalid_status_updates += 1;
             return;
         };
         if framework.state == FrameworkState::Terminating {
-            tracing::warn!("Ignoring status update for task {task_id} of terminating framework {framework_id}");
+            tracing::warn!(
+                "Ignoring status update for task {task_id} of terminating framework {framework_id}"
+            );
             self.counters.invalid_status_updates += 1;
             return;
         }
@@ -482,7 +563,9 @@ impl Agent {
             return;
         };
 
-        if update.status.source == Some(Source::Executor as i32) && update.status.state == TaskState::TaskStaging as i32 {
+        if update.status.source == Some(Source::Executor as i32)
+            && update.status.state == TaskState::TaskStaging as i32
+        {
             tracing::error!("Received TASK_STAGING from executor '{executor_id}' which is not allowed. Shutting down the executor");
             self.shutdown_executor(&framework_id, &executor_id);
             return;
@@ -492,9 +575,13 @@ impl Agent {
         let queued = executor.is_queued(&task_id);
         let dropped_by_agent = executor.launched_tasks.contains_key(&task_id)
             && update.status.source == Some(Source::Slave as i32)
-            && (update.status.state == TaskState::TaskDropped as i32 || update.status.state == TaskState::TaskLost as i32);
+            && (update.status.state == TaskState::TaskDropped as i32
+                || update.status.state == TaskState::TaskLost as i32);
         if !queued && !dropped_by_agent {
-            let container_status = update.status.container_status.get_or_insert_with(ContainerStatus::default);
+            let container_status = update
+                .status
+                .container_status
+                .get_or_insert_with(ContainerStatus::default);
             if container_status.container_id.is_none() {
                 container_status.container_id = Some(ContainerId {
                     value: executor.container_id.clone(),
@@ -606,7 +693,9 @@ impl Agent {
                 }
             }
         }
-        let Some(master) = self.master.clone() else { return };
+        let Some(master) = self.master.clone() else {
+            return;
+        };
         tracing::info!(
             "Forwarding the update {} for task {task_id} of framework {framework_id} to {master}",
             state::state_name(update.status.state)
@@ -618,16 +707,25 @@ impl Agent {
         self.send(&master, &message);
     }
 
-    pub(crate) fn status_update_acknowledgement(&mut self, from: &Upid, message: msgs::StatusUpdateAcknowledgementMessage) {
+    pub(crate) fn status_update_acknowledgement(
+        &mut self,
+        from: &Upid,
+        message: msgs::StatusUpdateAcknowledgementMessage,
+    ) {
         // Acks from a master must come from the current one while
         // registered; old drivers may still ack directly.
         if from.id.starts_with("master") {
             if self.state != AgentState::Running {
-                tracing::warn!("Dropping status update acknowledgement because the agent is in {} state", self.state.name());
+                tracing::warn!(
+                    "Dropping status update acknowledgement because the agent is in {} state",
+                    self.state.name()
+                );
                 return;
             }
             if !self.is_master(from) {
-                tracing::warn!("Ignoring status update acknowledgement from {from}: not the expected master");
+                tracing::warn!(
+                    "Ignoring status update acknowledgement from {from}: not the expected master"
+                );
                 return;
             }
         }
@@ -650,7 +748,9 @@ impl Agent {
         else {
             return;
         };
-        let Some(executor) = self.executor_mut(&framework_id, &executor_id) else { return };
+        let Some(executor) = self.executor_mut(&framework_id, &executor_id) else {
+            return;
+        };
         if ack.terminated && executor.terminated_tasks.contains_key(&task_id) {
             executor.complete_task(&task_id);
         }
@@ -671,11 +771,18 @@ impl Agent {
         let slave_id = self.slave_id();
         for status in &message.statuses {
             let task_id = status.task_id.value.clone();
-            let known = self.frameworks.get(&framework_id).is_some_and(|f| f.has_task(&task_id));
+            let known = self
+                .frameworks
+                .get(&framework_id)
+                .is_some_and(|f| f.has_task(&task_id));
             if known {
                 continue;
             }
-            let state = if partition_aware { TaskState::TaskDropped } else { TaskState::TaskLost };
+            let state = if partition_aware {
+                TaskState::TaskDropped
+            } else {
+                TaskState::TaskLost
+            };
             tracing::warn!("Agent reconciling task {task_id} of framework {framework_id} in state {}: task unknown to the agent", state.as_str_name());
             let update = agent_update(
                 &framework_id,
@@ -721,7 +828,9 @@ impl Agent {
             .collect();
         for (executor_id, state) in executors {
             match state {
-                ExecutorState::Registering | ExecutorState::Running => self.shutdown_executor(framework_id, &executor_id),
+                ExecutorState::Registering | ExecutorState::Running => {
+                    self.shutdown_executor(framework_id, &executor_id)
+                }
                 ExecutorState::Terminated => self.remove_executor(framework_id, &executor_id),
                 ExecutorState::Terminating => {}
             }
@@ -734,7 +843,10 @@ impl Agent {
         let framework_id = message.framework_id.value.clone();
         let executor_id = message.executor_id.value.clone();
         if self.state != AgentState::Running {
-            tracing::warn!("Dropping message from framework {framework_id} because the agent is in {} state", self.state.name());
+            tracing::warn!(
+                "Dropping message from framework {framework_id} because the agent is in {} state",
+                self.state.name()
+            );
             self.counters.invalid_framework_messages += 1;
             return;
         }
@@ -748,13 +860,22 @@ impl Agent {
             self.counters.invalid_framework_messages += 1;
             return;
         }
-        self.send_to_executor(&framework_id, &executor_id, ToExecutor::Message(message.data));
+        self.send_to_executor(
+            &framework_id,
+            &executor_id,
+            ToExecutor::Message(message.data),
+        );
         self.counters.valid_framework_messages += 1;
     }
 
     /// A framework message from an executor: straight to a v0 scheduler, or
     /// through the master for HTTP schedulers.
-    pub(crate) fn executor_message(&mut self, framework_id: &str, executor_id: &str, data: Vec<u8>) {
+    pub(crate) fn executor_message(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+        data: Vec<u8>,
+    ) {
         if self.state != AgentState::Running {
             tracing::warn!("Dropping framework message from executor '{executor_id}' because the agent is in {} state", self.state.name());
             self.counters.invalid_framework_messages += 1;
@@ -770,9 +891,15 @@ impl Agent {
             return;
         }
         let message = msgs::ExecutorToFrameworkMessage {
-            slave_id: SlaveId { value: self.slave_id() },
-            framework_id: FrameworkId { value: framework_id.to_string() },
-            executor_id: ExecutorId { value: executor_id.to_string() },
+            slave_id: SlaveId {
+                value: self.slave_id(),
+            },
+            framework_id: FrameworkId {
+                value: framework_id.to_string(),
+            },
+            executor_id: ExecutorId {
+                value: executor_id.to_string(),
+            },
             data,
         };
         match framework.pid.clone() {
@@ -790,11 +917,15 @@ impl Agent {
             return;
         }
         let Some(framework) = self.frameworks.get_mut(&framework_id) else {
-            tracing::info!("Ignoring info update for framework {framework_id} because it does not exist");
+            tracing::info!(
+                "Ignoring info update for framework {framework_id} because it does not exist"
+            );
             return;
         };
         if framework.state == FrameworkState::Terminating {
-            tracing::warn!("Ignoring info update for framework {framework_id} because it is terminating");
+            tracing::warn!(
+                "Ignoring info update for framework {framework_id} because it is terminating"
+            );
             return;
         }
         tracing::info!("Updating info for framework {framework_id}");
@@ -812,7 +943,14 @@ impl Agent {
         }
     }
 
-    pub(crate) fn executor_mut(&mut self, framework_id: &str, executor_id: &str) -> Option<&mut state::Executor> {
-        self.frameworks.get_mut(framework_id)?.executors.get_mut(executor_id)
+    pub(crate) fn executor_mut(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+    ) -> Option<&mut state::Executor> {
+        self.frameworks
+            .get_mut(framework_id)?
+            .executors
+            .get_mut(executor_id)
     }
 }

@@ -12,8 +12,8 @@ use mesos_proto::mesos::internal as msgs;
 use mesos_proto::mesos::task_status::{Reason, Source};
 use mesos_proto::mesos::v1::executor::{call, event, Call, Event};
 use mesos_proto::mesos::{
-    command_info, executor_info, CommandInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId,
-    TaskGroupInfo, TaskId, TaskInfo, TaskState,
+    command_info, executor_info, CommandInfo, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo,
+    SlaveId, TaskGroupInfo, TaskId, TaskInfo, TaskState,
 };
 use mesos_proto::resources::Resources;
 use prost::Message as _;
@@ -34,7 +34,10 @@ struct Recorder {
 
 impl Outbox for Recorder {
     fn send(&self, to: &Upid, name: &str, body: Bytes) {
-        self.sent.lock().unwrap().push((to.clone(), name.to_string(), body));
+        self.sent
+            .lock()
+            .unwrap()
+            .push((to.clone(), name.to_string(), body));
         self.notify.notify_waiters();
     }
     fn link(&self, to: &Upid) {
@@ -51,16 +54,18 @@ struct Harness {
     master: Upid,
     work_dir: tempfile::TempDir,
     _launcher: tempfile::TempDir,
-    launcher_dir: PathBuf,
     files: Files,
+    actor: tokio::task::JoinHandle<()>,
 }
 
 /// The fake command executor: records its argv and environment, then waits
-/// until the test creates `exit_now` in its sandbox and exits with 3.
+/// until the test creates `exit_now` in its sandbox (or 20 s pass, so a
+/// failed test leaves nothing behind) and exits with 3.
 const FAKE_EXECUTOR: &str = r#"#!/bin/sh
-echo "$0 $@" > argv.txt
+echo "$@" > argv.txt
 env > env.txt
-while [ ! -f exit_now ]; do sleep 0.05; done
+i=0
+while [ ! -f exit_now ] && [ $i -lt 400 ]; do sleep 0.05; i=$((i+1)); done
 exit 3
 "#;
 
@@ -69,7 +74,11 @@ fn harness(extra: &[&str]) -> Harness {
     let launcher = tempfile::tempdir().unwrap();
     let executor = launcher.path().join("mesos-executor");
     std::fs::write(&executor, FAKE_EXECUTOR).unwrap();
-    std::fs::set_permissions(&executor, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        &executor,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
     let work = format!("--work_dir={}", work_dir.path().display());
     let launcher_flag = format!("--launcher_dir={}", launcher.path().display());
     let mut args = vec![
@@ -78,6 +87,7 @@ fn harness(extra: &[&str]) -> Harness {
         &work,
         &launcher_flag,
         "--registration_backoff_factor=10ms",
+        "--ip=127.0.0.1",
         "--resources=cpus:4;mem:4096;disk:1000;ports:[31000-32000]",
     ];
     args.extend_from_slice(extra);
@@ -85,7 +95,8 @@ fn harness(extra: &[&str]) -> Harness {
         Parsed::Run(f) => Arc::new(*f),
         Parsed::Print(_) => unreachable!(),
     };
-    let resources = crate::info::detect_resources(flags.resources.as_deref(), "*", work_dir.path()).unwrap();
+    let resources =
+        crate::info::detect_resources(flags.resources.as_deref(), "*", work_dir.path()).unwrap();
     let self_pid: Upid = "slave(1)@127.0.0.1:5051".parse().unwrap();
     let info = crate::info::slave_info("agent-host".into(), 5051, &resources, vec![]);
     let config = AgentConfig {
@@ -106,8 +117,15 @@ fn harness(extra: &[&str]) -> Harness {
     let containerizer = Containerizer::new(fetcher, true, containers_tx);
     let out = Arc::new(Recorder::default());
     let files = Files::default();
-    let agent = Agent::new(config, out.clone(), containerizer, files.clone(), inbox_tx.clone(), retries_tx);
-    tokio::spawn(agent.run(AgentInputs {
+    let agent = Agent::new(
+        config,
+        out.clone(),
+        containerizer,
+        files.clone(),
+        inbox_tx.clone(),
+        retries_tx,
+    );
+    let actor = tokio::spawn(agent.run(AgentInputs {
         inputs: inbox_rx,
         messages: messages_rx,
         exited: exited_rx,
@@ -122,14 +140,25 @@ fn harness(extra: &[&str]) -> Harness {
         out,
         cursor: Mutex::new(0),
         master: "master@127.0.0.1:5050".parse().unwrap(),
-        launcher_dir: launcher.path().canonicalize().unwrap(),
         work_dir,
         _launcher: launcher,
         files,
+        actor,
     }
 }
 
 impl Harness {
+    /// Stops the agent, killing every executor it started.
+    async fn finish(self) {
+        self.inbox
+            .send(Input::Shutdown { graceful: false })
+            .unwrap();
+        tokio::time::timeout(WAIT, self.actor)
+            .await
+            .unwrap()
+            .unwrap();
+    }
+
     fn deliver<M: prost::Message + prost::Name>(&self, from: &Upid, message: &M) {
         self.messages
             .send(Message {
@@ -163,8 +192,41 @@ impl Harness {
         }
     }
 
+    /// Waits until every message delivered so far was handled: messages
+    /// and HTTP calls reach the actor on different channels, so tests that
+    /// mix them order them with this barrier (a ping whose pong is awaited).
+    async fn sync(&self) {
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let barrier: Upid = format!("barrier({n})@127.0.0.1:1").parse().unwrap();
+        self.deliver(&barrier, &msgs::PingSlaveMessage { connected: true });
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let notified = self.out.notify.notified();
+            if self
+                .out
+                .sent
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|(to, _, _)| *to == barrier)
+            {
+                return;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!("the actor did not answer the barrier ping");
+            }
+        }
+    }
+
     fn names(&self) -> Vec<String> {
-        self.out.sent.lock().unwrap().iter().map(|(_, n, _)| n.clone()).collect()
+        self.out
+            .sent
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, n, _)| n.clone())
+            .collect()
     }
 
     async fn register(&self) -> String {
@@ -210,7 +272,7 @@ impl Harness {
         let (tx, rx) = oneshot::channel();
         self.inbox
             .send(Input::ExecutorCall {
-                call,
+                call: Box::new(call),
                 accept: ContentType::Json,
                 reply: tx,
             })
@@ -249,13 +311,18 @@ impl EventReader {
             if let Some(record) = self.decoder.next_record().unwrap() {
                 return Some(mesos_proto::json::decode::<Event>(&record).unwrap());
             }
-            let chunk = tokio::time::timeout(WAIT, self.rx.recv()).await.expect("no event")?;
+            let chunk = tokio::time::timeout(WAIT, self.rx.recv())
+                .await
+                .expect("no event")?;
             self.decoder.feed(&chunk);
         }
     }
 
     async fn expect(&mut self, kind: event::Type) -> Event {
-        let e = self.next().await.unwrap_or_else(|| panic!("stream ended before {kind:?}"));
+        let e = self
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("stream ended before {kind:?}"));
         assert_eq!(e.r#type, Some(kind as i32), "unexpected event {e:?}");
         e
     }
@@ -263,8 +330,12 @@ impl EventReader {
 
 fn executor_call(framework: &str, executor: &str, kind: call::Type) -> Call {
     Call {
-        framework_id: mesos_proto::mesos::v1::FrameworkId { value: framework.into() },
-        executor_id: mesos_proto::mesos::v1::ExecutorId { value: executor.into() },
+        framework_id: mesos_proto::mesos::v1::FrameworkId {
+            value: framework.into(),
+        },
+        executor_id: mesos_proto::mesos::v1::ExecutorId {
+            value: executor.into(),
+        },
         r#type: Some(kind as i32),
         ..Default::default()
     }
@@ -277,7 +348,9 @@ fn update_call(framework: &str, executor: &str, task: &str, state: TaskState) ->
         state: state as i32,
         source: Some(Source::Executor as i32),
         uuid: Some(uuid.clone()),
-        executor_id: Some(mesos_proto::mesos::v1::ExecutorId { value: executor.into() }),
+        executor_id: Some(mesos_proto::mesos::v1::ExecutorId {
+            value: executor.into(),
+        }),
         ..Default::default()
     };
     let c = Call {
@@ -348,6 +421,7 @@ async fn registers_and_answers_pings_to_the_sender() {
     let (_, m) = h.expect::<msgs::ReregisterSlaveMessage>().await;
     assert_eq!(m.slave.id.unwrap().value, "S1");
     assert_eq!(m.version.as_deref(), Some("1.11.0"));
+    h.finish().await;
 }
 
 #[tokio::test]
@@ -366,13 +440,20 @@ async fn registration_from_someone_else_is_ignored() {
     h.expect::<msgs::RegisterSlaveMessage>().await;
     let metrics = h.query(Query::Metrics).await;
     assert_eq!(metrics["slave/registered"], 0.0);
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn command_task_runs_through_the_executor_api() {
     let h = harness(&[]);
     h.register().await;
-    h.deliver(&h.master, &run_task(command_task("t1", "sleep 1000 && echo done"), Some("scheduler-1@127.0.0.1:7000")));
+    h.deliver(
+        &h.master,
+        &run_task(
+            command_task("t1", "sleep 1000 && echo done"),
+            Some("scheduler-1@127.0.0.1:7000"),
+        ),
+    );
 
     // The command executor starts in its sandbox with the §2 environment.
     let sandbox = h.sandbox("F1", "t1");
@@ -390,13 +471,17 @@ async fn command_task_runs_through_the_executor_api() {
         "MESOS_HTTP_COMMAND_EXECUTOR=0".to_string(),
         "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD=5secs".to_string(),
         "LIBPROCESS_PORT=0".to_string(),
+        "LIBPROCESS_IP=127.0.0.1".to_string(),
     ] {
-        assert!(env.lines().any(|l| l == expected), "missing {expected} in\n{env}");
+        assert!(
+            env.lines().any(|l| l == expected),
+            "missing {expected} in\n{env}"
+        );
     }
     let argv = wait_for_file(&sandbox.join("argv.txt")).await;
     assert_eq!(
         argv.trim(),
-        format!("mesos-executor --launcher_dir={}", h._launcher.path().display())
+        format!("--launcher_dir={}", h._launcher.path().display())
     );
     let debug = h.files.table();
     assert!(debug.contains_key("/frameworks/F1/executors/t1/runs/latest"));
@@ -412,7 +497,11 @@ async fn command_task_runs_through_the_executor_api() {
     }
 
     let mut events = h.subscribe("F1", "t1").await;
-    let subscribed = events.expect(event::Type::Subscribed).await.subscribed.unwrap();
+    let subscribed = events
+        .expect(event::Type::Subscribed)
+        .await
+        .subscribed
+        .unwrap();
     assert_eq!(subscribed.executor_info.executor_id.value, "t1");
     assert_eq!(
         subscribed.executor_info.name.as_deref(),
@@ -427,7 +516,11 @@ async fn command_task_runs_through_the_executor_api() {
     // STARTING then RUNNING: only one unacknowledged update at a time.
     let (starting, starting_uuid) = update_call("F1", "t1", "t1", TaskState::TaskStarting);
     assert!(matches!(h.call(starting).await, CallReply::Accepted));
-    let acked = events.expect(event::Type::Acknowledged).await.acknowledged.unwrap();
+    let acked = events
+        .expect(event::Type::Acknowledged)
+        .await
+        .acknowledged
+        .unwrap();
     assert_eq!(acked.uuid, starting_uuid);
     let (to, forwarded) = h.expect::<msgs::StatusUpdateMessage>().await;
     assert_eq!(to, h.master);
@@ -437,14 +530,23 @@ async fn command_task_runs_through_the_executor_api() {
     assert_eq!(update.status.uuid.as_deref(), Some(&starting_uuid[..]));
     assert_eq!(update.latest_state, Some(TaskState::TaskStarting as i32));
     assert_eq!(update.status.source, Some(Source::Executor as i32));
-    assert!(update.status.container_status.as_ref().unwrap().container_id.is_some());
+    assert!(update
+        .status
+        .container_status
+        .as_ref()
+        .unwrap()
+        .container_id
+        .is_some());
 
     let (running, running_uuid) = update_call("F1", "t1", "t1", TaskState::TaskRunning);
     assert!(matches!(h.call(running).await, CallReply::Accepted));
     events.expect(event::Type::Acknowledged).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert_eq!(
-        h.names().iter().filter(|n| n.ends_with("StatusUpdateMessage")).count(),
+        h.names()
+            .iter()
+            .filter(|n| n.ends_with("StatusUpdateMessage"))
+            .count(),
         1,
         "RUNNING waits for the STARTING ack"
     );
@@ -459,7 +561,10 @@ async fn command_task_runs_through_the_executor_api() {
     );
     let (_, forwarded) = h.expect::<msgs::StatusUpdateMessage>().await;
     assert_eq!(forwarded.update.uuid.as_deref(), Some(&running_uuid[..]));
-    assert_eq!(forwarded.update.latest_state, Some(TaskState::TaskRunning as i32));
+    assert_eq!(
+        forwarded.update.latest_state,
+        Some(TaskState::TaskRunning as i32)
+    );
 
     // The legacy state shows the framework, executor and task.
     let state = h.state().await;
@@ -472,7 +577,10 @@ async fn command_task_runs_through_the_executor_api() {
     assert_eq!(ex["resources"]["cpus"], 1.1);
     assert_eq!(ex["resources"]["mem"], 160.0);
     assert_eq!(ex["tasks"][0]["state"], "TASK_RUNNING");
-    assert_eq!(ex["tasks"][0]["executor_id"], "", "command tasks have no executor id");
+    assert_eq!(
+        ex["tasks"][0]["executor_id"], "",
+        "command tasks have no executor id"
+    );
     let metrics = h.query(Query::Metrics).await;
     assert_eq!(metrics["slave/tasks_running"], 1.0);
     assert_eq!(metrics["slave/executors_running"], 1.0);
@@ -487,14 +595,28 @@ async fn command_task_runs_through_the_executor_api() {
             data: b"ping".to_vec(),
         },
     );
-    assert_eq!(events.expect(event::Type::Message).await.message.unwrap().data, b"ping");
+    assert_eq!(
+        events
+            .expect(event::Type::Message)
+            .await
+            .message
+            .unwrap()
+            .data,
+        b"ping"
+    );
     let message = Call {
-        message: Some(call::Message { data: b"pong".to_vec() }),
+        message: Some(call::Message {
+            data: b"pong".to_vec(),
+        }),
         ..executor_call("F1", "t1", call::Type::Message)
     };
     assert!(matches!(h.call(message).await, CallReply::Accepted));
     let (to, m) = h.expect::<msgs::ExecutorToFrameworkMessage>().await;
-    assert_eq!(to.to_string(), "scheduler-1@127.0.0.1:7000", "v0 schedulers get it directly");
+    assert_eq!(
+        to.to_string(),
+        "scheduler-1@127.0.0.1:7000",
+        "v0 schedulers get it directly"
+    );
     assert_eq!(m.data, b"pong");
 
     // A kill goes to the executor with its policy.
@@ -528,7 +650,10 @@ async fn command_task_runs_through_the_executor_api() {
     assert_eq!(status.source, Some(Source::Slave as i32));
     assert_eq!(status.message.as_deref(), Some("Executor terminated"));
     // Command executors are not reported to the master.
-    assert!(!h.names().iter().any(|n| n.ends_with("ExitedExecutorMessage")));
+    assert!(!h
+        .names()
+        .iter()
+        .any(|n| n.ends_with("ExitedExecutorMessage")));
 
     // Once the terminal update is acknowledged everything is completed.
     h.deliver(
@@ -540,23 +665,29 @@ async fn command_task_runs_through_the_executor_api() {
             uuid: failed.update.uuid.unwrap(),
         },
     );
+    let mut completed = false;
     for _ in 0..200 {
         let state = h.state().await;
         if state["frameworks"].as_array().unwrap().is_empty() {
             let done = &state["completed_frameworks"][0]["completed_executors"][0];
             assert_eq!(done["completed_tasks"][0]["state"], "TASK_FAILED");
-            return;
+            completed = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    panic!("framework was not completed");
+    assert!(completed, "framework was not completed");
+    h.finish().await;
 }
 
 #[tokio::test]
 async fn unknown_framework_and_executor_are_bad_requests() {
     let h = harness(&[]);
     h.register().await;
-    match h.call(executor_call("nope", "e", call::Type::Subscribe)).await {
+    match h
+        .call(executor_call("nope", "e", call::Type::Subscribe))
+        .await
+    {
         CallReply::Error(status, m) => {
             assert_eq!(status, 400);
             assert_eq!(m, "Framework cannot be found");
@@ -565,13 +696,17 @@ async fn unknown_framework_and_executor_are_bad_requests() {
     }
     h.deliver(&h.master, &run_task(command_task("t1", "sleep 1"), None));
     wait_for_file(&h.sandbox("F1", "t1").join("env.txt")).await;
-    match h.call(executor_call("F1", "other", call::Type::Subscribe)).await {
+    match h
+        .call(executor_call("F1", "other", call::Type::Subscribe))
+        .await
+    {
         CallReply::Error(status, m) => {
             assert_eq!(status, 400);
             assert_eq!(m, "Executor cannot be found");
         }
         other => panic!("unexpected {other:?}"),
     }
+    h.finish().await;
 }
 
 #[tokio::test]
@@ -591,21 +726,30 @@ async fn killing_a_queued_task_answers_for_the_executor_and_shuts_it_down() {
     );
     let (_, killed) = h.expect::<msgs::StatusUpdateMessage>().await;
     assert_eq!(killed.update.status.state, TaskState::TaskKilled as i32);
-    assert_eq!(killed.update.status.reason, Some(Reason::TaskKilledDuringLaunch as i32));
-    assert_eq!(killed.update.status.message.as_deref(), Some("Killed before delivery to the executor"));
+    assert_eq!(
+        killed.update.status.reason,
+        Some(Reason::TaskKilledDuringLaunch as i32)
+    );
+    assert_eq!(
+        killed.update.status.message.as_deref(),
+        Some("Killed before delivery to the executor")
+    );
 
     // The executor never got a task: a SUBSCRIBE now gets SHUTDOWN, and the
     // process is killed after the grace period.
     let mut events = h.subscribe("F1", "t1").await;
     events.expect(event::Type::Shutdown).await;
+    let mut killed = false;
     for _ in 0..400 {
         let metrics = h.query(Query::Metrics).await;
         if metrics["slave/executors_terminated"] == 1.0 {
-            return;
+            killed = true;
+            break;
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    panic!("executor was not killed");
+    assert!(killed, "executor was not killed");
+    h.finish().await;
 }
 
 #[tokio::test]
@@ -616,8 +760,15 @@ async fn executors_that_never_subscribe_are_destroyed() {
     let (_, failed) = h.expect::<msgs::StatusUpdateMessage>().await;
     let status = failed.update.status;
     assert_eq!(status.state, TaskState::TaskFailed as i32);
-    assert_eq!(status.reason, Some(Reason::ExecutorRegistrationTimeout as i32));
-    assert_eq!(status.message.as_deref(), Some("Executor did not register within 300ms"));
+    assert_eq!(
+        status.reason,
+        Some(Reason::ExecutorRegistrationTimeout as i32)
+    );
+    assert_eq!(
+        status.message.as_deref(),
+        Some("Executor did not register within 300ms")
+    );
+    h.finish().await;
 }
 
 #[tokio::test]
@@ -635,9 +786,13 @@ async fn fetch_failures_fail_the_task_without_starting_the_executor() {
     assert_eq!(status.state, TaskState::TaskFailed as i32);
     assert_eq!(status.reason, Some(Reason::ContainerLaunchFailed as i32));
     let message = status.message.unwrap();
-    assert!(message.starts_with("Failed to launch container: Failed to fetch all URIs"), "{message}");
+    assert!(
+        message.starts_with("Failed to launch container: Failed to fetch all URIs"),
+        "{message}"
+    );
     assert!(message.contains("/no/such/file.tgz"), "{message}");
     assert!(!h.sandbox("F1", "t1").join("env.txt").exists());
+    h.finish().await;
 }
 
 #[tokio::test]
@@ -646,7 +801,9 @@ async fn default_executor_groups_fail_clearly() {
     h.register().await;
     let executor = ExecutorInfo {
         r#type: Some(executor_info::Type::Default as i32),
-        executor_id: ExecutorId { value: "default".into() },
+        executor_id: ExecutorId {
+            value: "default".into(),
+        },
         framework_id: Some(FrameworkId { value: "F1".into() }),
         resources: Resources::parse("cpus:0.1;mem:32", "*").unwrap().to_v0(),
         ..Default::default()
@@ -673,6 +830,7 @@ async fn default_executor_groups_fail_clearly() {
     // Custom executors are reported to the master.
     let (_, exited) = h.expect::<msgs::ExitedExecutorMessage>().await;
     assert_eq!(exited.executor_id.value, "default");
+    h.finish().await;
 }
 
 #[tokio::test]
@@ -680,10 +838,12 @@ async fn custom_executors_can_use_the_v0_driver_protocol() {
     let h = harness(&[]);
     h.register().await;
     let executor = ExecutorInfo {
-        executor_id: ExecutorId { value: "custom".into() },
+        executor_id: ExecutorId {
+            value: "custom".into(),
+        },
         framework_id: Some(FrameworkId { value: "F1".into() }),
         command: Some(CommandInfo {
-            value: Some("env > env.txt; exec sleep 1000".into()),
+            value: Some("env > env.txt; exec sleep 20".into()),
             ..Default::default()
         }),
         ..Default::default()
@@ -691,7 +851,10 @@ async fn custom_executors_can_use_the_v0_driver_protocol() {
     let mut task = command_task("t1", "unused");
     task.command = None;
     task.executor = Some(executor);
-    h.deliver(&h.master, &run_task(task, Some("scheduler-1@127.0.0.1:7000")));
+    h.deliver(
+        &h.master,
+        &run_task(task, Some("scheduler-1@127.0.0.1:7000")),
+    );
     wait_for_file(&h.sandbox("F1", "custom").join("env.txt")).await;
 
     let driver: Upid = "executor(1)@127.0.0.1:40000".parse().unwrap();
@@ -699,7 +862,9 @@ async fn custom_executors_can_use_the_v0_driver_protocol() {
         &driver,
         &msgs::RegisterExecutorMessage {
             framework_id: FrameworkId { value: "F1".into() },
-            executor_id: ExecutorId { value: "custom".into() },
+            executor_id: ExecutorId {
+                value: "custom".into(),
+            },
         },
     );
     let (to, registered) = h.expect::<msgs::ExecutorRegisteredMessage>().await;
@@ -712,7 +877,9 @@ async fn custom_executors_can_use_the_v0_driver_protocol() {
     let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
     let update = msgs::StatusUpdate {
         framework_id: FrameworkId { value: "F1".into() },
-        executor_id: Some(ExecutorId { value: "custom".into() }),
+        executor_id: Some(ExecutorId {
+            value: "custom".into(),
+        }),
         slave_id: Some(SlaveId { value: "S1".into() }),
         status: mesos_proto::mesos::TaskStatus {
             task_id: TaskId { value: "t1".into() },
@@ -731,11 +898,12 @@ async fn custom_executors_can_use_the_v0_driver_protocol() {
             pid: Some(driver.to_string()),
         },
     );
+    // Forwarded first (taken over by the status update manager), then acked.
+    let (_, forwarded) = h.expect::<msgs::StatusUpdateMessage>().await;
+    assert_eq!(forwarded.update.status.uuid.as_deref(), Some(&uuid[..]));
     let (to, ack) = h.expect::<msgs::StatusUpdateAcknowledgementMessage>().await;
     assert_eq!(to, driver);
     assert_eq!(ack.uuid, uuid);
-    let (_, forwarded) = h.expect::<msgs::StatusUpdateMessage>().await;
-    assert_eq!(forwarded.update.status.uuid, Some(uuid));
 
     // Shutting the framework down reaches the driver, then the process is
     // killed and the master hears about the custom executor.
@@ -747,6 +915,7 @@ async fn custom_executors_can_use_the_v0_driver_protocol() {
     );
     let (to, _) = h.expect::<msgs::ShutdownExecutorMessage>().await;
     assert_eq!(to, driver);
+    h.finish().await;
 }
 
 #[tokio::test]
@@ -758,4 +927,64 @@ async fn tasks_for_another_agent_id_are_ignored() {
     h.deliver(&h.master, &run_task(task, None));
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(h.state().await["frameworks"].as_array().unwrap().is_empty());
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn framework_updates_and_executor_shutdowns() {
+    let h = harness(&["--executor_shutdown_grace_period=300ms"]);
+    h.register().await;
+    h.deliver(
+        &h.master,
+        &run_task(
+            command_task("t1", "sleep 1000"),
+            Some("scheduler-1@127.0.0.1:7000"),
+        ),
+    );
+    h.sync().await;
+    let mut events = h.subscribe("F1", "t1").await;
+    events.expect(event::Type::Subscribed).await;
+    events.expect(event::Type::Launch).await;
+
+    // The framework became an HTTP framework: messages now go via the master.
+    h.deliver(
+        &h.master,
+        &msgs::UpdateFrameworkMessage {
+            framework_id: FrameworkId { value: "F1".into() },
+            pid: Some(String::new()),
+            framework_info: Some(framework("F1")),
+        },
+    );
+    h.sync().await;
+    let message = Call {
+        message: Some(call::Message {
+            data: b"hi".to_vec(),
+        }),
+        ..executor_call("F1", "t1", call::Type::Message)
+    };
+    assert!(matches!(h.call(message).await, CallReply::Accepted));
+    let (to, _) = h.expect::<msgs::ExecutorToFrameworkMessage>().await;
+    assert_eq!(to, h.master);
+
+    // Shutdown: SHUTDOWN event, then the process is killed after the grace
+    // period and the launched task fails.
+    h.deliver(
+        &h.master,
+        &msgs::ShutdownExecutorMessage {
+            executor_id: Some(ExecutorId { value: "t1".into() }),
+            framework_id: Some(FrameworkId { value: "F1".into() }),
+        },
+    );
+    events.expect(event::Type::Shutdown).await;
+    assert!(
+        events.next().await.is_none(),
+        "the stream ends when the process dies"
+    );
+    let (_, failed) = h.expect::<msgs::StatusUpdateMessage>().await;
+    assert_eq!(failed.update.status.state, TaskState::TaskFailed as i32);
+    assert_eq!(
+        failed.update.status.reason,
+        Some(Reason::ExecutorTerminated as i32)
+    );
+    h.finish().await;
 }

@@ -43,7 +43,10 @@ pub fn build_info() -> Map<String, Value> {
     m.insert("version".into(), json!(MESOS_VERSION));
     m.insert("build_date".into(), json!(format_utc(build_time)));
     m.insert("build_time".into(), json!(build_time));
-    m.insert("build_user".into(), json!(option_env!("USER").unwrap_or("")));
+    m.insert(
+        "build_user".into(),
+        json!(option_env!("USER").unwrap_or("")),
+    );
     m
 }
 
@@ -77,7 +80,10 @@ pub fn resources_model(resources: &Resources) -> Value {
     for name in ["cpus", "gpus", "mem", "disk"] {
         object.insert(name.into(), json!(0.0));
     }
-    for (part, suffix) in [(resources.non_revocable(), ""), (resources.revocable(), "_revocable")] {
+    for (part, suffix) in [
+        (resources.non_revocable(), ""),
+        (resources.revocable(), "_revocable"),
+    ] {
         let mut types: BTreeMap<String, i32> = BTreeMap::new();
         for r in part.iter() {
             types.entry(r.name.clone()).or_insert(r.r#type);
@@ -116,7 +122,13 @@ fn attributes_model(attributes: &[Attribute]) -> Value {
                 .unwrap_or_default();
             json!(format_ranges(&ranges))
         } else if a.r#type == ValueType::Set as i32 {
-            json!(format!("{{{}}}", a.set.as_ref().map(|s| s.item.join(", ")).unwrap_or_default()))
+            json!(format!(
+                "{{{}}}",
+                a.set
+                    .as_ref()
+                    .map(|s| s.item.join(", "))
+                    .unwrap_or_default()
+            ))
         } else {
             json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default())
         };
@@ -126,7 +138,13 @@ fn attributes_model(attributes: &[Attribute]) -> Value {
 }
 
 fn labels_model(labels: &Labels) -> Value {
-    Value::Array(labels.labels.iter().map(mesos_proto::json::to_value).collect())
+    Value::Array(
+        labels
+            .labels
+            .iter()
+            .map(mesos_proto::json::to_value)
+            .collect(),
+    )
 }
 
 fn role_of(resources: &[mesos_proto::mesos::Resource]) -> Option<String> {
@@ -138,7 +156,10 @@ fn role_of(resources: &[mesos_proto::mesos::Resource]) -> Option<String> {
 
 fn status_model(status: &TaskStatus) -> Value {
     let mut o = Map::new();
-    o.insert("state".into(), json!(super::state::state_name(status.state)));
+    o.insert(
+        "state".into(),
+        json!(super::state::state_name(status.state)),
+    );
     o.insert("timestamp".into(), json!(status.timestamp.unwrap_or(0.0)));
     if let Some(labels) = &status.labels {
         o.insert("labels".into(), labels_model(labels));
@@ -159,7 +180,11 @@ pub fn task_model(task: &Task) -> Value {
     o.insert("framework_id".into(), json!(task.framework_id.value));
     o.insert(
         "executor_id".into(),
-        json!(task.executor_id.as_ref().map(|e| e.value.clone()).unwrap_or_default()),
+        json!(task
+            .executor_id
+            .as_ref()
+            .map(|e| e.value.clone())
+            .unwrap_or_default()),
     );
     o.insert("slave_id".into(), json!(task.slave_id.value));
     o.insert("state".into(), json!(super::state::state_name(task.state)));
@@ -167,7 +192,10 @@ pub fn task_model(task: &Task) -> Value {
     if let Some(role) = role_of(&task.resources) {
         o.insert("role".into(), json!(role));
     }
-    o.insert("statuses".into(), Value::Array(task.statuses.iter().map(status_model).collect()));
+    o.insert(
+        "statuses".into(),
+        Value::Array(task.statuses.iter().map(status_model).collect()),
+    );
     if let Some(user) = &task.user {
         o.insert("user".into(), json!(user));
     }
@@ -211,11 +239,23 @@ fn task_info_model(task: &TaskInfo) -> Value {
 fn executor_model(executor: &Executor) -> Value {
     let mut o = Map::new();
     o.insert("id".into(), json!(executor.id));
-    o.insert("name".into(), json!(executor.info.name.clone().unwrap_or_default()));
-    o.insert("source".into(), json!(executor.info.source.clone().unwrap_or_default()));
+    o.insert(
+        "name".into(),
+        json!(executor.info.name.clone().unwrap_or_default()),
+    );
+    o.insert(
+        "source".into(),
+        json!(executor.info.source.clone().unwrap_or_default()),
+    );
     o.insert("container".into(), json!(executor.container_id));
-    o.insert("directory".into(), json!(executor.directory.display().to_string()));
-    o.insert("resources".into(), resources_model(&executor.allocated_resources()));
+    o.insert(
+        "directory".into(),
+        json!(executor.directory.display().to_string()),
+    );
+    o.insert(
+        "resources".into(),
+        resources_model(&executor.allocated_resources()),
+    );
     if let Some(role) = role_of(&executor.info.resources) {
         o.insert("role".into(), json!(role));
     }
@@ -228,7 +268,10 @@ fn executor_model(executor: &Executor) -> Value {
             .unwrap_or("UNKNOWN");
         o.insert("type".into(), json!(name));
     }
-    o.insert("tasks".into(), Value::Array(executor.launched_tasks.values().map(task_model).collect()));
+    o.insert(
+        "tasks".into(),
+        Value::Array(executor.launched_tasks.values().map(task_model).collect()),
+    );
     o.insert(
         "queued_tasks".into(),
         Value::Array(executor.queued_tasks.iter().map(task_info_model).collect()),
@@ -250,16 +293,25 @@ fn framework_model(framework: &Framework) -> Value {
     o.insert("id".into(), json!(framework.id()));
     o.insert("name".into(), json!(info.name));
     o.insert("user".into(), json!(info.user));
-    o.insert("failover_timeout".into(), json!(info.failover_timeout.unwrap_or(0.0)));
+    o.insert(
+        "failover_timeout".into(),
+        json!(info.failover_timeout.unwrap_or(0.0)),
+    );
     o.insert("checkpoint".into(), json!(info.checkpoint.unwrap_or(false)));
-    o.insert("hostname".into(), json!(info.hostname.clone().unwrap_or_default()));
+    o.insert(
+        "hostname".into(),
+        json!(info.hostname.clone().unwrap_or_default()),
+    );
     if let Some(p) = &info.principal {
         o.insert("principal".into(), json!(p));
     }
     if framework.has_capability(mesos_proto::mesos::framework_info::capability::Type::MultiRole) {
         o.insert("roles".into(), json!(info.roles));
     } else {
-        o.insert("role".into(), json!(info.role.clone().unwrap_or_else(|| "*".into())));
+        o.insert(
+            "role".into(),
+            json!(info.role.clone().unwrap_or_else(|| "*".into())),
+        );
     }
     o.insert(
         "executors".into(),
@@ -267,7 +319,13 @@ fn framework_model(framework: &Framework) -> Value {
     );
     o.insert(
         "completed_executors".into(),
-        Value::Array(framework.completed_executors.iter().map(executor_model).collect()),
+        Value::Array(
+            framework
+                .completed_executors
+                .iter()
+                .map(executor_model)
+                .collect(),
+        ),
     );
     Value::Object(o)
 }
@@ -310,16 +368,29 @@ impl Agent {
         let mut reserved_full = Map::new();
         for (role, r) in total.reservations() {
             reserved.insert(role.clone(), resources_model(&r));
-            let full: Vec<Value> = r.to_endpoint_format().iter().map(mesos_proto::json::to_value).collect();
+            let full: Vec<Value> = r
+                .to_endpoint_format()
+                .iter()
+                .map(mesos_proto::json::to_value)
+                .collect();
             reserved_full.insert(role, Value::Array(full));
         }
         o.insert("reserved_resources".into(), Value::Object(reserved));
         let unreserved = total.unreserved();
         o.insert("unreserved_resources".into(), resources_model(&unreserved));
-        o.insert("reserved_resources_full".into(), Value::Object(reserved_full));
+        o.insert(
+            "reserved_resources_full".into(),
+            Value::Object(reserved_full),
+        );
         o.insert(
             "unreserved_resources_full".into(),
-            Value::Array(unreserved.to_endpoint_format().iter().map(mesos_proto::json::to_value).collect()),
+            Value::Array(
+                unreserved
+                    .to_endpoint_format()
+                    .iter()
+                    .map(mesos_proto::json::to_value)
+                    .collect(),
+            ),
         );
         let mut allocated = Resources::new();
         for f in self.frameworks.values() {
@@ -329,8 +400,14 @@ impl Agent {
         for (role, r) in allocated.reservations() {
             allocated_reserved.insert(role, resources_model(&r));
         }
-        o.insert("reserved_resources_allocated".into(), Value::Object(allocated_reserved));
-        o.insert("unreserved_resources_allocated".into(), resources_model(&allocated.unreserved()));
+        o.insert(
+            "reserved_resources_allocated".into(),
+            Value::Object(allocated_reserved),
+        );
+        o.insert(
+            "unreserved_resources_allocated".into(),
+            resources_model(&allocated.unreserved()),
+        );
         o.insert("resource_providers".into(), json!([]));
         o.insert("attributes".into(), attributes_model(&self.info.attributes));
         if let Some(master) = &self.master {
@@ -339,7 +416,12 @@ impl Agent {
         if let Some(dir) = &self.flags.log_dir {
             o.insert("log_dir".into(), json!(dir.display().to_string()));
         }
-        let flags: Map<String, Value> = self.flags.to_map().into_iter().map(|(k, v)| (k, json!(v))).collect();
+        let flags: Map<String, Value> = self
+            .flags
+            .to_map()
+            .into_iter()
+            .map(|(k, v)| (k, json!(v)))
+            .collect();
         o.insert("flags".into(), Value::Object(flags));
         o.insert(
             "frameworks".into(),
@@ -347,7 +429,12 @@ impl Agent {
         );
         o.insert(
             "completed_frameworks".into(),
-            Value::Array(self.completed_frameworks.iter().map(framework_model).collect()),
+            Value::Array(
+                self.completed_frameworks
+                    .iter()
+                    .map(framework_model)
+                    .collect(),
+            ),
         );
         Value::Object(o)
     }
@@ -358,7 +445,14 @@ impl Agent {
             m.insert(format!("slave/{k}"), v);
         };
         put("uptime_secs", now_secs() - self.start_time);
-        put("registered", if self.state == AgentState::Running { 1.0 } else { 0.0 });
+        put(
+            "registered",
+            if self.state == AgentState::Running {
+                1.0
+            } else {
+                0.0
+            },
+        );
         put("recovery_errors", 0.0);
         put("frameworks_active", self.frameworks.len() as f64);
 
@@ -368,7 +462,8 @@ impl Agent {
         for f in self.frameworks.values() {
             for e in f.executors.values() {
                 *executors.entry(e.state.name()).or_default() += 1.0;
-                *by_state.entry(TaskState::TaskStaging as i32).or_default() += e.queued_tasks.len() as f64;
+                *by_state.entry(TaskState::TaskStaging as i32).or_default() +=
+                    e.queued_tasks.len() as f64;
                 for t in e.launched_tasks.values() {
                     *by_state.entry(t.state).or_default() += 1.0;
                 }
@@ -400,19 +495,43 @@ impl Agent {
         put("tasks_killed", done(TaskState::TaskKilled));
         put("tasks_lost", done(TaskState::TaskLost));
         put("tasks_gone", done(TaskState::TaskGone));
-        put("tasks_gone_by_operator", done(TaskState::TaskGoneByOperator));
+        put(
+            "tasks_gone_by_operator",
+            done(TaskState::TaskGoneByOperator),
+        );
         let count = |s: ExecutorState| executors.get(s.name()).copied().unwrap_or(0.0);
         put("executors_registering", count(ExecutorState::Registering));
         put("executors_running", count(ExecutorState::Running));
         put("executors_terminating", count(ExecutorState::Terminating));
-        put("executors_terminated", self.counters.executors_terminated as f64);
+        put(
+            "executors_terminated",
+            self.counters.executors_terminated as f64,
+        );
         put("executors_preempted", 0.0);
-        put("valid_status_updates", self.counters.valid_status_updates as f64);
-        put("invalid_status_updates", self.counters.invalid_status_updates as f64);
-        put("valid_framework_messages", self.counters.valid_framework_messages as f64);
-        put("invalid_framework_messages", self.counters.invalid_framework_messages as f64);
-        put("container_launch_errors", self.counters.container_launch_errors as f64);
-        put("executor_directory_max_allowed_age_secs", self.flags.gc_delay.0.as_secs_f64());
+        put(
+            "valid_status_updates",
+            self.counters.valid_status_updates as f64,
+        );
+        put(
+            "invalid_status_updates",
+            self.counters.invalid_status_updates as f64,
+        );
+        put(
+            "valid_framework_messages",
+            self.counters.valid_framework_messages as f64,
+        );
+        put(
+            "invalid_framework_messages",
+            self.counters.invalid_framework_messages as f64,
+        );
+        put(
+            "container_launch_errors",
+            self.counters.container_launch_errors as f64,
+        );
+        put(
+            "executor_directory_max_allowed_age_secs",
+            self.flags.gc_delay.0.as_secs_f64(),
+        );
 
         let mut used = Resources::new();
         for f in self.frameworks.values() {
@@ -423,12 +542,18 @@ impl Agent {
             let in_use = used.non_revocable().scalar(name);
             put(&format!("{name}_total"), total);
             put(&format!("{name}_used"), in_use);
-            put(&format!("{name}_percent"), if total > 0.0 { in_use / total } else { 0.0 });
+            put(
+                &format!("{name}_percent"),
+                if total > 0.0 { in_use / total } else { 0.0 },
+            );
             let rtotal = self.total_resources.revocable().scalar(name);
             let rused = used.revocable().scalar(name);
             put(&format!("{name}_revocable_total"), rtotal);
             put(&format!("{name}_revocable_used"), rused);
-            put(&format!("{name}_revocable_percent"), if rtotal > 0.0 { rused / rtotal } else { 0.0 });
+            put(
+                &format!("{name}_revocable_percent"),
+                if rtotal > 0.0 { rused / rtotal } else { 0.0 },
+            );
         }
         m
     }
@@ -464,7 +589,11 @@ mod tests {
 
     #[test]
     fn resources_model_is_flat() {
-        let r = Resources::parse("cpus:2;mem:1024;ports:[31000-32000,33000-33001];zones:{a,b}", "*").unwrap();
+        let r = Resources::parse(
+            "cpus:2;mem:1024;ports:[31000-32000,33000-33001];zones:{a,b}",
+            "*",
+        )
+        .unwrap();
         let m = resources_model(&r);
         assert_eq!(m["cpus"], 2.0);
         assert_eq!(m["gpus"], 0.0);

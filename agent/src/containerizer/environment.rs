@@ -54,11 +54,13 @@ pub fn executor_environment(
     if let Some(vars) = &flags.executor_environment_variables {
         env.extend(vars.0.clone());
     }
-    env.entry("PATH".into()).or_insert_with(|| DEFAULT_PATH.to_string());
+    env.entry("PATH".into())
+        .or_insert_with(|| DEFAULT_PATH.to_string());
     env.insert("LIBPROCESS_PORT".into(), "0".into());
     if let Some(lib) = &input.native_library {
         let lib = lib.display().to_string();
-        env.entry("MESOS_NATIVE_JAVA_LIBRARY".into()).or_insert_with(|| lib.clone());
+        env.entry("MESOS_NATIVE_JAVA_LIBRARY".into())
+            .or_insert_with(|| lib.clone());
         env.entry("MESOS_NATIVE_LIBRARY".into()).or_insert(lib);
     }
     let framework_id = input
@@ -69,22 +71,39 @@ pub fn executor_environment(
         .unwrap_or_default();
     let directory = input.directory.display().to_string();
     env.insert("MESOS_FRAMEWORK_ID".into(), framework_id);
-    env.insert("MESOS_EXECUTOR_ID".into(), input.executor.executor_id.value.clone());
+    env.insert(
+        "MESOS_EXECUTOR_ID".into(),
+        input.executor.executor_id.value.clone(),
+    );
     env.insert("MESOS_DIRECTORY".into(), directory.clone());
     env.insert("MESOS_SLAVE_ID".into(), input.slave_id.to_string());
     env.insert("MESOS_SLAVE_PID".into(), input.slave_pid.to_string());
-    env.insert("MESOS_AGENT_ENDPOINT".into(), input.agent_endpoint.to_string());
-    env.insert("MESOS_CHECKPOINT".into(), if input.checkpoint { "1" } else { "0" }.into());
+    env.insert(
+        "MESOS_AGENT_ENDPOINT".into(),
+        input.agent_endpoint.to_string(),
+    );
+    env.insert(
+        "MESOS_CHECKPOINT".into(),
+        if input.checkpoint { "1" } else { "0" }.into(),
+    );
     env.insert(
         "MESOS_HTTP_COMMAND_EXECUTOR".into(),
-        if flags.http_command_executor { "1" } else { "0" }.into(),
+        if flags.http_command_executor {
+            "1"
+        } else {
+            "0"
+        }
+        .into(),
     );
     env.insert(
         "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD".into(),
         shutdown_grace_period(flags, input.executor).to_string(),
     );
     if input.checkpoint {
-        env.insert("MESOS_RECOVERY_TIMEOUT".into(), flags.recovery_timeout.to_string());
+        env.insert(
+            "MESOS_RECOVERY_TIMEOUT".into(),
+            flags.recovery_timeout.to_string(),
+        );
         env.insert(
             "MESOS_SUBSCRIPTION_BACKOFF_MAX".into(),
             flags.executor_reregistration_timeout.to_string(),
@@ -93,13 +112,21 @@ pub fn executor_environment(
 
     // The containerizer's additions.
     env.insert("MESOS_SANDBOX".into(), directory);
-    if let Some(command_env) = input.executor.command.as_ref().and_then(|c| c.environment.as_ref()) {
+    if let Some(command_env) = input
+        .executor
+        .command
+        .as_ref()
+        .and_then(|c| c.environment.as_ref())
+    {
         for variable in &command_env.variables {
             let kind = variable.r#type.unwrap_or(VariableType::Value as i32);
             if kind == VariableType::Secret as i32 {
                 continue;
             }
-            env.insert(variable.name.clone(), variable.value.clone().unwrap_or_default());
+            env.insert(
+                variable.name.clone(),
+                variable.value.clone().unwrap_or_default(),
+            );
         }
     }
     env
@@ -117,10 +144,16 @@ pub fn shutdown_grace_period(flags: &Flags, executor: &ExecutorInfo) -> StoutDur
 mod tests {
     use super::*;
     use crate::flags::Parsed;
-    use mesos_proto::mesos::{environment, CommandInfo, DurationInfo, Environment, ExecutorId, FrameworkId};
+    use mesos_proto::mesos::{
+        environment, CommandInfo, DurationInfo, Environment, ExecutorId, FrameworkId,
+    };
 
     fn flags(extra: &[&str]) -> Flags {
-        let mut args = vec!["mesos-agent", "--master=127.0.0.1:5050", "--work_dir=/tmp/w"];
+        let mut args = vec![
+            "mesos-agent",
+            "--master=127.0.0.1:5050",
+            "--work_dir=/tmp/w",
+        ];
         args.extend_from_slice(extra);
         match Flags::load(args).unwrap() {
             Parsed::Run(f) => *f,
@@ -184,7 +217,10 @@ mod tests {
         assert_eq!(env["MESOS_SLAVE_ID"], "S");
         assert_eq!(env["MESOS_SLAVE_PID"], "slave(1)@10.0.0.2:5051");
         assert_eq!(env["MESOS_AGENT_ENDPOINT"], "10.0.0.2:5051");
-        assert_eq!(env["MESOS_DIRECTORY"], "/w/slaves/S/frameworks/F1/executors/E1/runs/C");
+        assert_eq!(
+            env["MESOS_DIRECTORY"],
+            "/w/slaves/S/frameworks/F1/executors/E1/runs/C"
+        );
         assert_eq!(env["MESOS_CHECKPOINT"], "0");
         assert_eq!(env["MESOS_HTTP_COMMAND_EXECUTOR"], "0");
         assert_eq!(env["MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"], "5secs");
@@ -193,7 +229,10 @@ mod tests {
         assert_eq!(env["HOME"], "/root", "the agent environment is inherited");
         assert_eq!(env["PATH"], DEFAULT_PATH);
         assert_eq!(env["USER_VAR"], "x");
-        assert_eq!(env["MESOS_SANDBOX"], "/override", "CommandInfo.environment wins");
+        assert_eq!(
+            env["MESOS_SANDBOX"], "/override",
+            "CommandInfo.environment wins"
+        );
         assert!(!env.contains_key("SECRET"));
         assert!(!env.contains_key("MESOS_RECOVERY_TIMEOUT"));
         assert!(!env.contains_key("MESOS_SUBSCRIPTION_BACKOFF_MAX"));
@@ -210,9 +249,12 @@ mod tests {
 
     #[test]
     fn explicit_executor_environment_replaces_inheritance() {
-        let f = flags(&["--executor_environment_variables={\"PATH\":\"/opt/bin\",\"FOO\":\"bar\"}"]);
+        let f =
+            flags(&["--executor_environment_variables={\"PATH\":\"/opt/bin\",\"FOO\":\"bar\"}"]);
         let mut exec = executor();
-        exec.shutdown_grace_period = Some(DurationInfo { nanoseconds: 3_000_000_000 });
+        exec.shutdown_grace_period = Some(DurationInfo {
+            nanoseconds: 3_000_000_000,
+        });
         let env = build(&f, &exec, false);
         assert!(!env.contains_key("HOME"));
         assert_eq!(env["PATH"], "/opt/bin");

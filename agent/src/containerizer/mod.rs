@@ -76,7 +76,11 @@ pub struct Containerizer {
 }
 
 impl Containerizer {
-    pub fn new(fetcher: Fetcher, switch_user: bool, events: mpsc::UnboundedSender<ContainerEvent>) -> Self {
+    pub fn new(
+        fetcher: Fetcher,
+        switch_user: bool,
+        events: mpsc::UnboundedSender<ContainerEvent>,
+    ) -> Self {
         Containerizer {
             fetcher,
             switch_user,
@@ -91,10 +95,15 @@ impl Containerizer {
             state: Mutex::new(State::default()),
             cancel: Notify::new(),
         });
-        self.containers.insert(spec.container_id.clone(), container.clone());
+        self.containers
+            .insert(spec.container_id.clone(), container.clone());
         let fetcher = self.fetcher.clone();
         let events = self.events.clone();
-        let run_as = if self.switch_user { run_as(spec.user.as_deref()) } else { None };
+        let run_as = if self.switch_user {
+            run_as(spec.user.as_deref())
+        } else {
+            None
+        };
         tokio::spawn(run_container(spec, container, fetcher, events, run_as));
     }
 
@@ -164,14 +173,19 @@ async fn run_container(
             _ = container.cancel.notified() => Err("container destroyed during fetch".to_string()),
         };
         if let Err(e) = fetched {
-            fail(format!("Failed to fetch all URIs for container '{container_id}': {e}"));
+            fail(format!(
+                "Failed to fetch all URIs for container '{container_id}': {e}"
+            ));
             return;
         }
     }
 
     if let Some((uid, gid)) = run_as {
         if let Err(e) = chown_tree(&spec.directory, uid, gid) {
-            fail(format!("Failed to chown sandbox '{}': {e}", spec.directory.display()));
+            fail(format!(
+                "Failed to chown sandbox '{}': {e}",
+                spec.directory.display()
+            ));
             return;
         }
     }
@@ -183,7 +197,10 @@ async fn run_container(
             return;
         }
     };
-    let (stdout, stderr) = match (open_log(&spec.directory, "stdout"), open_log(&spec.directory, "stderr")) {
+    let (stdout, stderr) = match (
+        open_log(&spec.directory, "stdout"),
+        open_log(&spec.directory, "stderr"),
+    ) {
         (Ok(out), Ok(err)) => (out, err),
         (Err(e), _) | (_, Err(e)) => {
             fail(e);
@@ -255,7 +272,10 @@ async fn run_container(
 
 /// `shell=true` (the default) runs `sh -c value`; `shell=false` runs `value`
 /// with `arguments` as the whole argv (argv[0] included).
-pub fn build_command(command: &CommandInfo, directory: &Path) -> Result<tokio::process::Command, String> {
+pub fn build_command(
+    command: &CommandInfo,
+    directory: &Path,
+) -> Result<tokio::process::Command, String> {
     let value = command.value.clone().unwrap_or_default();
     if command.shell.unwrap_or(true) {
         let mut c = tokio::process::Command::new("/bin/sh");
@@ -326,7 +346,11 @@ fn process_parents() -> HashMap<i32, i32> {
         return parents;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|s| s.parse::<i32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
@@ -406,17 +430,30 @@ mod tests {
     }
 
     async fn next(rx: &mut mpsc::UnboundedReceiver<ContainerEvent>) -> ContainerEvent {
-        tokio::time::timeout(Duration::from_secs(10), rx.recv()).await.unwrap().unwrap()
+        tokio::time::timeout(Duration::from_secs(10), rx.recv())
+            .await
+            .unwrap()
+            .unwrap()
     }
 
     #[tokio::test]
     async fn runs_in_the_sandbox_with_logs_and_environment() {
         let dir = tempfile::tempdir().unwrap();
         let (mut c, mut rx) = containerizer();
-        c.launch(spec(dir.path(), shell("echo $GREETING; pwd; echo oops >&2; read x || exit 3")));
-        assert!(matches!(next(&mut rx).await, ContainerEvent::Launched { .. }));
+        c.launch(spec(
+            dir.path(),
+            shell("echo $GREETING; pwd; echo oops >&2; read x || exit 3"),
+        ));
+        assert!(matches!(
+            next(&mut rx).await,
+            ContainerEvent::Launched { .. }
+        ));
         match next(&mut rx).await {
-            ContainerEvent::Terminated { status, launch_error, .. } => {
+            ContainerEvent::Terminated {
+                status,
+                launch_error,
+                ..
+            } => {
                 assert_eq!(launch_error, None);
                 let status = std::process::ExitStatus::from_raw(status.unwrap());
                 assert_eq!(status.code(), Some(3), "stdin is /dev/null");
@@ -426,7 +463,10 @@ mod tests {
         let stdout = std::fs::read_to_string(dir.path().join("stdout")).unwrap();
         let canonical = dir.path().canonicalize().unwrap();
         assert_eq!(stdout, format!("hi\n{}\n", canonical.display()));
-        assert_eq!(std::fs::read_to_string(dir.path().join("stderr")).unwrap(), "oops\n");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("stderr")).unwrap(),
+            "oops\n"
+        );
     }
 
     #[tokio::test]
@@ -458,7 +498,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (mut c, mut rx) = containerizer();
         // The child escapes into its own process group, like a task might.
-        c.launch(spec(dir.path(), shell("setsid sleep 1000 & echo $! > child; sleep 1000")));
+        c.launch(spec(
+            dir.path(),
+            shell("setsid sleep 1000 & echo $! > child; sleep 1000"),
+        ));
         let pid = match next(&mut rx).await {
             ContainerEvent::Launched { pid, .. } => pid,
             other => panic!("unexpected {other:?}"),
@@ -489,8 +532,11 @@ mod tests {
         // The escaped child is gone too (it may linger as a zombie of init).
         let mut gone = false;
         for _ in 0..100 {
-            let stat = std::fs::read_to_string(format!("/proc/{child_pid}/stat")).unwrap_or_default();
-            let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next().map(String::from));
+            let stat =
+                std::fs::read_to_string(format!("/proc/{child_pid}/stat")).unwrap_or_default();
+            let state = stat
+                .rfind(')')
+                .and_then(|i| stat[i + 1..].split_whitespace().next().map(String::from));
             if stat.is_empty() || state.as_deref() == Some("Z") {
                 gone = true;
                 break;
@@ -511,14 +557,23 @@ mod tests {
         });
         c.launch(spec(dir.path(), command));
         match next(&mut rx).await {
-            ContainerEvent::Terminated { status: None, launch_error: Some(e), .. } => {
-                assert!(e.contains("Failed to fetch all URIs for container 'c1'"), "{e}");
+            ContainerEvent::Terminated {
+                status: None,
+                launch_error: Some(e),
+                ..
+            } => {
+                assert!(
+                    e.contains("Failed to fetch all URIs for container 'c1'"),
+                    "{e}"
+                );
                 assert!(e.contains("/no/such/archive.tgz"), "{e}");
             }
             other => panic!("unexpected {other:?}"),
         }
         assert!(!dir.path().join("ran").exists());
-        assert!(std::fs::read_to_string(dir.path().join("stderr")).unwrap().contains("Failed to fetch"));
+        assert!(std::fs::read_to_string(dir.path().join("stderr"))
+            .unwrap()
+            .contains("Failed to fetch"));
     }
 
     #[tokio::test]
@@ -532,7 +587,10 @@ mod tests {
         };
         c.launch(spec(dir.path(), command));
         match next(&mut rx).await {
-            ContainerEvent::Terminated { launch_error: Some(e), .. } => assert!(e.contains("Failed to execute"), "{e}"),
+            ContainerEvent::Terminated {
+                launch_error: Some(e),
+                ..
+            } => assert!(e.contains("Failed to execute"), "{e}"),
             other => panic!("unexpected {other:?}"),
         }
     }

@@ -20,7 +20,10 @@ use mesos_proto::mesos::v1::TaskState;
 use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
 
-use super::{accepts_media_type, error, reply, ContentType, HttpContext, APPLICATION_JSON, APPLICATION_PROTOBUF};
+use super::{
+    accepts_media_type, error, reply, ContentType, HttpContext, APPLICATION_JSON,
+    APPLICATION_PROTOBUF,
+};
 use crate::agent::{CallReply, Input};
 
 /// `DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL`.
@@ -30,9 +33,13 @@ pub async fn handle(ctx: Arc<HttpContext>, request: Request) -> Response {
     if request.method() != http::Method::POST {
         let mut r = error(
             http::StatusCode::METHOD_NOT_ALLOWED,
-            format!("Expecting one of {{ 'POST' }}, but received '{}'", request.method()),
+            format!(
+                "Expecting one of {{ 'POST' }}, but received '{}'",
+                request.method()
+            ),
         );
-        r.headers_mut().insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
+        r.headers_mut()
+            .insert(http::header::ALLOW, http::HeaderValue::from_static("POST"));
         return r;
     }
     let call = match decode_call(&request) {
@@ -40,9 +47,15 @@ pub async fn handle(ctx: Arc<HttpContext>, request: Request) -> Response {
         Err(response) => return response,
     };
     if let Err(e) = validate(&call) {
-        return error(http::StatusCode::BAD_REQUEST, format!("Failed to validate Executor::Call: {e}"));
+        return error(
+            http::StatusCode::BAD_REQUEST,
+            format!("Failed to validate Executor::Call: {e}"),
+        );
     }
-    let kind = call.r#type.and_then(|t| call::Type::try_from(t).ok()).unwrap_or(call::Type::Unknown);
+    let kind = call
+        .r#type
+        .and_then(|t| call::Type::try_from(t).ok())
+        .unwrap_or(call::Type::Unknown);
     let mut accept = ContentType::Json;
     match kind {
         call::Type::Subscribe => {
@@ -64,33 +77,55 @@ pub async fn handle(ctx: Arc<HttpContext>, request: Request) -> Response {
     }
 
     let (tx, rx) = oneshot::channel();
-    let sent = ctx.agent.inbox.send(Input::ExecutorCall { call, accept, reply: tx });
+    let sent = ctx.agent.inbox.send(Input::ExecutorCall {
+        call: Box::new(call),
+        accept,
+        reply: tx,
+    });
     let answer = match sent {
         Ok(()) => rx.await.ok(),
         Err(_) => None,
     };
     match answer {
-        None => error(http::StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down"),
+        None => error(
+            http::StatusCode::SERVICE_UNAVAILABLE,
+            "Agent is shutting down",
+        ),
         Some(CallReply::Accepted) => reply(http::StatusCode::ACCEPTED, Body::empty(), None),
         Some(CallReply::Error(status, message)) => error(status, message),
-        Some(CallReply::Stream(rx)) => reply(http::StatusCode::OK, Body::stream(rx), Some(accept.as_str())),
+        Some(CallReply::Stream(rx)) => reply(
+            http::StatusCode::OK,
+            Body::stream(rx),
+            Some(accept.as_str()),
+        ),
     }
 }
 
 /// Reads the body per `Content-Type` (exact match, like upstream).
+// The error is the finished response, built at most once per request.
+#[allow(clippy::result_large_err)]
 fn decode_call(request: &Request) -> Result<Call, Response> {
     let Some(content_type) = request.headers().get(http::header::CONTENT_TYPE) else {
-        return Err(error(http::StatusCode::BAD_REQUEST, "Expecting 'Content-Type' to be present"));
+        return Err(error(
+            http::StatusCode::BAD_REQUEST,
+            "Expecting 'Content-Type' to be present",
+        ));
     };
     let content_type = content_type.to_str().unwrap_or("");
     let body = request.body();
     if content_type == APPLICATION_PROTOBUF {
-        Call::decode(&body[..])
-            .map_err(|_| error(http::StatusCode::BAD_REQUEST, "Failed to parse body into Call protobuf"))
+        Call::decode(&body[..]).map_err(|_| {
+            error(
+                http::StatusCode::BAD_REQUEST,
+                "Failed to parse body into Call protobuf",
+            )
+        })
     } else if content_type == APPLICATION_JSON {
         mesos_proto::json::decode::<Call>(body).map_err(|e| {
             let message = match e {
-                mesos_proto::json::JsonError::Syntax(s) => format!("Failed to parse body into JSON: {s}"),
+                mesos_proto::json::JsonError::Syntax(s) => {
+                    format!("Failed to parse body into JSON: {s}")
+                }
                 other => format!("Failed to convert JSON into Call protobuf: {other}"),
             };
             error(http::StatusCode::BAD_REQUEST, message)
@@ -115,7 +150,9 @@ pub fn validate(call: &Call) -> Result<(), String> {
         return Err("Expecting 'framework_id' to be present".into());
     }
     match call::Type::try_from(kind).unwrap_or(call::Type::Unknown) {
-        call::Type::Subscribe if call.subscribe.is_none() => Err("Expecting 'subscribe' to be present".into()),
+        call::Type::Subscribe if call.subscribe.is_none() => {
+            Err("Expecting 'subscribe' to be present".into())
+        }
         call::Type::Update => {
             let Some(update) = &call.update else {
                 return Err("Expecting 'update' to be present".into());
@@ -125,7 +162,10 @@ pub fn validate(call: &Call) -> Result<(), String> {
                 return Err("Expecting 'uuid' to be present".into());
             };
             if uuid::Uuid::from_slice(uuid).is_err() {
-                return Err(format!("Invalid UUID: expected 16 bytes, got {}", uuid.len()));
+                return Err(format!(
+                    "Invalid UUID: expected 16 bytes, got {}",
+                    uuid.len()
+                ));
             }
             if let Some(executor_id) = &status.executor_id {
                 if executor_id.value != call.executor_id.value {
@@ -149,7 +189,9 @@ pub fn validate(call: &Call) -> Result<(), String> {
             }
             Ok(())
         }
-        call::Type::Message if call.message.is_none() => Err("Expecting 'message' to be present".into()),
+        call::Type::Message if call.message.is_none() => {
+            Err("Expecting 'message' to be present".into())
+        }
         _ => Ok(()),
     }
 }
@@ -174,7 +216,10 @@ pub fn event_stream(
     let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Event>();
     let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
-        let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
+        let mut heartbeat = tokio::time::interval_at(
+            tokio::time::Instant::now() + HEARTBEAT_INTERVAL,
+            HEARTBEAT_INTERVAL,
+        );
         loop {
             let next = tokio::select! {
                 e = events_rx.recv() => match e {
@@ -236,8 +281,12 @@ mod tests {
         let mut no_executor = call(call::Type::Heartbeat);
         no_executor.executor_id.value.clear();
         assert!(validate(&no_executor).unwrap_err().contains("executor_id"));
-        assert!(validate(&call(call::Type::Subscribe)).unwrap_err().contains("subscribe"));
-        assert!(validate(&call(call::Type::Message)).unwrap_err().contains("message"));
+        assert!(validate(&call(call::Type::Subscribe))
+            .unwrap_err()
+            .contains("subscribe"));
+        assert!(validate(&call(call::Type::Message))
+            .unwrap_err()
+            .contains("message"));
 
         let mut s = good_status();
         s.uuid = None;
@@ -247,17 +296,23 @@ mod tests {
         assert!(validate(&update(s)).is_err());
         let mut s = good_status();
         s.source = None;
-        assert!(validate(&update(s)).unwrap_err().contains("SOURCE_EXECUTOR"));
+        assert!(validate(&update(s))
+            .unwrap_err()
+            .contains("SOURCE_EXECUTOR"));
         let mut s = good_status();
         s.state = TaskState::TaskStaging as i32;
         assert!(validate(&update(s)).unwrap_err().contains("TASK_STAGING"));
         let mut s = good_status();
-        s.executor_id = Some(ExecutorId { value: "other".into() });
+        s.executor_id = Some(ExecutorId {
+            value: "other".into(),
+        });
         assert!(validate(&update(s)).unwrap_err().contains("does not match"));
     }
 
     fn request(method: &str, content_type: Option<&str>, body: &str) -> Request {
-        let mut b = http::Request::builder().method(method).uri("/api/v1/executor");
+        let mut b = http::Request::builder()
+            .method(method)
+            .uri("/api/v1/executor");
         if let Some(ct) = content_type {
             b = b.header("Content-Type", ct);
         }
@@ -280,23 +335,62 @@ mod tests {
         let r = handle(ctx.clone(), request("GET", None, "")).await;
         assert_eq!(r.status(), 405);
         assert_eq!(r.headers()[http::header::ALLOW], "POST");
-        assert_eq!(handle(ctx.clone(), request("POST", None, "{}")).await.status(), 400);
-        let r = handle(ctx.clone(), request("POST", Some("application/json; charset=utf-8"), "{}")).await;
-        assert_eq!(r.status(), 415);
-        assert_eq!(handle(ctx.clone(), request("POST", Some("application/json"), "{not json")).await.status(), 400);
         assert_eq!(
-            handle(ctx.clone(), request("POST", Some("application/x-protobuf"), "\u{ff}garbage")).await.status(),
+            handle(ctx.clone(), request("POST", None, "{}"))
+                .await
+                .status(),
+            400
+        );
+        let r = handle(
+            ctx.clone(),
+            request("POST", Some("application/json; charset=utf-8"), "{}"),
+        )
+        .await;
+        assert_eq!(r.status(), 415);
+        assert_eq!(
+            handle(
+                ctx.clone(),
+                request("POST", Some("application/json"), "{not json")
+            )
+            .await
+            .status(),
+            400
+        );
+        assert_eq!(
+            handle(
+                ctx.clone(),
+                request("POST", Some("application/x-protobuf"), "\u{ff}garbage")
+            )
+            .await
+            .status(),
             400
         );
         // Missing required executor_id.
-        let r = handle(ctx.clone(), request("POST", Some("application/json"), r#"{"type":"HEARTBEAT","framework_id":{"value":"F"}}"#)).await;
+        let r = handle(
+            ctx.clone(),
+            request(
+                "POST",
+                Some("application/json"),
+                r#"{"type":"HEARTBEAT","framework_id":{"value":"F"}}"#,
+            ),
+        )
+        .await;
         assert_eq!(r.status(), 400);
         let body = r#"{"type":"SUBSCRIBE","executor_id":{"value":"E"},"framework_id":{"value":"F"},"subscribe":{}}"#;
         let mut req = request("POST", Some("application/json"), body);
-        req.headers_mut().insert(http::header::ACCEPT, http::HeaderValue::from_static("text/html"));
+        req.headers_mut().insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("text/html"),
+        );
         assert_eq!(handle(ctx.clone(), req).await.status(), 406);
-        let heartbeat = r#"{"type":"HEARTBEAT","executor_id":{"value":"E"},"framework_id":{"value":"F"}}"#;
-        assert_eq!(handle(ctx, request("POST", Some("application/json"), heartbeat)).await.status(), 202);
+        let heartbeat =
+            r#"{"type":"HEARTBEAT","executor_id":{"value":"E"},"framework_id":{"value":"F"}}"#;
+        assert_eq!(
+            handle(ctx, request("POST", Some("application/json"), heartbeat))
+                .await
+                .status(),
+            202
+        );
     }
 
     #[tokio::test]
@@ -320,12 +414,17 @@ mod tests {
         });
         let body = r#"{"type":"SUBSCRIBE","executor_id":{"value":"E"},"framework_id":{"value":"F"},"subscribe":{}}"#;
         let mut req = request("POST", Some("application/json"), body);
-        req.headers_mut()
-            .insert(http::header::ACCEPT, http::HeaderValue::from_static("application/x-protobuf"));
+        req.headers_mut().insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_static("application/x-protobuf"),
+        );
         let r = handle(ctx, req).await;
         actor.await.unwrap();
         assert_eq!(r.status(), 200);
-        assert_eq!(r.headers()[http::header::CONTENT_TYPE], "application/x-protobuf");
+        assert_eq!(
+            r.headers()[http::header::CONTENT_TYPE],
+            "application/x-protobuf"
+        );
         let bytes = r.into_body().collect_bytes().await;
         let mut decoder = mesos_proto::recordio::Decoder::new(1 << 20);
         decoder.feed(&bytes);

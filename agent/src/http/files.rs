@@ -74,8 +74,13 @@ impl Files {
     /// Maps a virtual path to an existing real path inside an attached one.
     pub fn resolve(&self, path: &str) -> Result<PathBuf, FilesError> {
         let path = normalize(path);
-        if Path::new(&path).components().any(|c| matches!(c, Component::ParentDir)) {
-            return Err(FilesError::Invalid(format!("Cannot resolve path '{path}' containing '..'")));
+        if Path::new(&path)
+            .components()
+            .any(|c| matches!(c, Component::ParentDir))
+        {
+            return Err(FilesError::Invalid(format!(
+                "Cannot resolve path '{path}' containing '..'"
+            )));
         }
         let table = self.table();
         // The longest attached prefix (whole components) wins.
@@ -91,14 +96,20 @@ impl Files {
             }
         };
         let suffix = path[prefix.len()..].trim_start_matches('/');
-        let candidate = if suffix.is_empty() { root.clone() } else { root.join(suffix) };
+        let candidate = if suffix.is_empty() {
+            root.clone()
+        } else {
+            root.join(suffix)
+        };
         let real = match std::fs::canonicalize(&candidate) {
             Ok(real) => real,
             Err(_) => return Err(FilesError::NotFound),
         };
         let real_root = std::fs::canonicalize(&root).map_err(|_| FilesError::NotFound)?;
         if !real.starts_with(&real_root) {
-            return Err(FilesError::Invalid(format!("Path '{path}' resolves outside its attached directory")));
+            return Err(FilesError::Invalid(format!(
+                "Path '{path}' resolves outside its attached directory"
+            )));
         }
         Ok(real)
     }
@@ -113,7 +124,9 @@ impl Files {
                 let name = entry.file_name().to_string_lossy().to_string();
                 let full = real.join(&name);
                 // Follow symlinks like stat(2); skip dangling ones.
-                let Ok(meta) = std::fs::metadata(&full) else { continue };
+                let Ok(meta) = std::fs::metadata(&full) else {
+                    continue;
+                };
                 let virtual_path = if virtual_base == "/" {
                     format!("/{name}")
                 } else {
@@ -126,16 +139,22 @@ impl Files {
     }
 
     /// `read`: `(offset, data)` per upstream's rules.
-    pub fn read(&self, path: &str, offset: i64, length: Option<usize>) -> Result<(u64, Vec<u8>), FilesError> {
+    pub fn read(
+        &self,
+        path: &str,
+        offset: i64,
+        length: Option<usize>,
+    ) -> Result<(u64, Vec<u8>), FilesError> {
         let real = self.resolve(path)?;
         if real.is_dir() {
             return Err(FilesError::Invalid("Cannot read a directory.\n".into()));
         }
-        let mut file = std::fs::File::open(&real)
-            .map_err(|e| FilesError::Unknown(format!("Failed to open file at '{}': {e}", real.display())))?;
-        let size = file
-            .seek(SeekFrom::End(0))
-            .map_err(|e| FilesError::Unknown(format!("Failed to open file at '{}': {e}", real.display())))?;
+        let mut file = std::fs::File::open(&real).map_err(|e| {
+            FilesError::Unknown(format!("Failed to open file at '{}': {e}", real.display()))
+        })?;
+        let size = file.seek(SeekFrom::End(0)).map_err(|e| {
+            FilesError::Unknown(format!("Failed to open file at '{}': {e}", real.display()))
+        })?;
         if offset < 0 {
             return Ok((size, Vec::new()));
         }
@@ -145,12 +164,15 @@ impl Files {
             return Ok((size, Vec::new()));
         }
         let length = length.min(MAX_READ_LENGTH);
-        file.seek(SeekFrom::Start(offset))
-            .map_err(|e| FilesError::Unknown(format!("Failed to seek file at '{}': {e}", real.display())))?;
+        file.seek(SeekFrom::Start(offset)).map_err(|e| {
+            FilesError::Unknown(format!("Failed to seek file at '{}': {e}", real.display()))
+        })?;
         let mut data = Vec::with_capacity(length);
         file.take(length as u64)
             .read_to_end(&mut data)
-            .map_err(|e| FilesError::Unknown(format!("Failed to read file at '{}': {e}", real.display())))?;
+            .map_err(|e| {
+                FilesError::Unknown(format!("Failed to read file at '{}': {e}", real.display()))
+            })?;
         Ok((offset, data))
     }
 }
@@ -204,10 +226,15 @@ fn file_info(path: &str, meta: &std::fs::Metadata) -> serde_json::Value {
     })
 }
 
+// The error is the finished response, built at most once per request.
+#[allow(clippy::result_large_err)]
 fn required_path(request: &Request) -> Result<String, Response> {
     match request.query_param("path") {
         Some(p) if !p.is_empty() => Ok(p),
-        _ => Err(error(http::StatusCode::BAD_REQUEST, "Expecting 'path=value' in query.\n")),
+        _ => Err(error(
+            http::StatusCode::BAD_REQUEST,
+            "Expecting 'path=value' in query.\n",
+        )),
     }
 }
 
@@ -219,7 +246,10 @@ pub async fn browse(ctx: Arc<HttpContext>, request: Request) -> Response {
     let files = ctx.files.clone();
     let listing = tokio::task::spawn_blocking(move || files.browse(&path)).await;
     match listing {
-        Ok(Ok(entries)) => json(&serde_json::Value::Array(entries), request.query_param("jsonp")),
+        Ok(Ok(entries)) => json(
+            &serde_json::Value::Array(entries),
+            request.query_param("jsonp"),
+        ),
         Ok(Err(e)) => e.into_response(),
         Err(e) => error(http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
@@ -233,9 +263,17 @@ pub async fn read(ctx: Arc<HttpContext>, request: Request) -> Response {
     let mut offset = -1_i64;
     if let Some(text) = request.query_param("offset") {
         match text.trim().parse::<i64>() {
-            Err(e) => return error(http::StatusCode::BAD_REQUEST, format!("Failed to parse offset: {e}.\n")),
+            Err(e) => {
+                return error(
+                    http::StatusCode::BAD_REQUEST,
+                    format!("Failed to parse offset: {e}.\n"),
+                )
+            }
             Ok(v) if v < -1 => {
-                return error(http::StatusCode::BAD_REQUEST, format!("Negative offset provided: {v}.\n"))
+                return error(
+                    http::StatusCode::BAD_REQUEST,
+                    format!("Negative offset provided: {v}.\n"),
+                )
             }
             Ok(v) => offset = v,
         }
@@ -243,9 +281,17 @@ pub async fn read(ctx: Arc<HttpContext>, request: Request) -> Response {
     let mut length = None;
     if let Some(text) = request.query_param("length") {
         match text.trim().parse::<i64>() {
-            Err(e) => return error(http::StatusCode::BAD_REQUEST, format!("Failed to parse length: {e}.\n")),
+            Err(e) => {
+                return error(
+                    http::StatusCode::BAD_REQUEST,
+                    format!("Failed to parse length: {e}.\n"),
+                )
+            }
             Ok(v) if v < -1 => {
-                return error(http::StatusCode::BAD_REQUEST, format!("Negative length provided: {v}.\n"))
+                return error(
+                    http::StatusCode::BAD_REQUEST,
+                    format!("Negative length provided: {v}.\n"),
+                )
             }
             // `-1` (the web UI's first request) means "to the end".
             Ok(v) if v > -1 => length = Some(v as usize),
@@ -299,11 +345,16 @@ pub async fn download(ctx: Arc<HttpContext>, request: Request) -> Response {
     };
     let real = match ctx.files.resolve(&path) {
         Ok(real) => real,
-        Err(FilesError::Invalid(m)) => return error(http::StatusCode::BAD_REQUEST, format!("{m}.\n")),
+        Err(FilesError::Invalid(m)) => {
+            return error(http::StatusCode::BAD_REQUEST, format!("{m}.\n"))
+        }
         Err(e) => return e.into_response(),
     };
     if real.is_dir() {
-        return error(http::StatusCode::BAD_REQUEST, "Cannot download a directory.\n");
+        return error(
+            http::StatusCode::BAD_REQUEST,
+            "Cannot download a directory.\n",
+        );
     }
     let file = match tokio::fs::File::open(&real).await {
         Ok(f) => f,
@@ -330,11 +381,16 @@ pub async fn download(ctx: Arc<HttpContext>, request: Request) -> Response {
             }
         }
     });
-    let name = real.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = real
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let content_type = mime_type(&real).unwrap_or("application/octet-stream");
     let mut response = reply(http::StatusCode::OK, Body::stream(rx), Some(content_type));
     if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename={name}")) {
-        response.headers_mut().insert(http::header::CONTENT_DISPOSITION, v);
+        response
+            .headers_mut()
+            .insert(http::header::CONTENT_DISPOSITION, v);
     }
     response
 }
@@ -346,19 +402,38 @@ pub async fn debug(ctx: Arc<HttpContext>, request: Request) -> Response {
         .into_iter()
         .map(|(k, v)| (k, serde_json::Value::String(v.display().to_string())))
         .collect();
-    json(&serde_json::Value::Object(table), request.query_param("jsonp"))
+    json(
+        &serde_json::Value::Object(table),
+        request.query_param("jsonp"),
+    )
 }
 
 pub fn routes(mut builder: ServerBuilder, ctx: Arc<HttpContext>) -> ServerBuilder {
     for suffix in ["", ".json"] {
         let c = ctx.clone();
-        builder = builder.route("files", &format!("/browse{suffix}"), handler(move |r| browse(c.clone(), r)));
+        builder = builder.route(
+            "files",
+            &format!("/browse{suffix}"),
+            handler(move |r| browse(c.clone(), r)),
+        );
         let c = ctx.clone();
-        builder = builder.route("files", &format!("/read{suffix}"), handler(move |r| read(c.clone(), r)));
+        builder = builder.route(
+            "files",
+            &format!("/read{suffix}"),
+            handler(move |r| read(c.clone(), r)),
+        );
         let c = ctx.clone();
-        builder = builder.route("files", &format!("/download{suffix}"), handler(move |r| download(c.clone(), r)));
+        builder = builder.route(
+            "files",
+            &format!("/download{suffix}"),
+            handler(move |r| download(c.clone(), r)),
+        );
         let c = ctx.clone();
-        builder = builder.route("files", &format!("/debug{suffix}"), handler(move |r| debug(c.clone(), r)));
+        builder = builder.route(
+            "files",
+            &format!("/debug{suffix}"),
+            handler(move |r| debug(c.clone(), r)),
+        );
     }
     builder
 }
@@ -384,20 +459,49 @@ mod tests {
     fn resolves_virtual_and_real_paths() {
         let (dir, files) = setup();
         let real = dir.path().join("runs/c1").canonicalize().unwrap();
-        assert_eq!(files.resolve("/frameworks/F/executors/E/runs/latest/").unwrap(), real);
-        assert_eq!(files.resolve("frameworks/F/executors/E/runs/latest/stdout").unwrap(), real.join("stdout"));
-        assert_eq!(files.resolve(&format!("{}/stdout", dir.path().join("runs/c1").display())).unwrap(), real.join("stdout"));
-        assert_eq!(files.resolve("/frameworks/F/executors/E/runs/latest/nope"), Err(FilesError::NotFound));
+        assert_eq!(
+            files
+                .resolve("/frameworks/F/executors/E/runs/latest/")
+                .unwrap(),
+            real
+        );
+        assert_eq!(
+            files
+                .resolve("frameworks/F/executors/E/runs/latest/stdout")
+                .unwrap(),
+            real.join("stdout")
+        );
+        assert_eq!(
+            files
+                .resolve(&format!("{}/stdout", dir.path().join("runs/c1").display()))
+                .unwrap(),
+            real.join("stdout")
+        );
+        assert_eq!(
+            files.resolve("/frameworks/F/executors/E/runs/latest/nope"),
+            Err(FilesError::NotFound)
+        );
         assert_eq!(files.resolve("/unknown"), Err(FilesError::NotFound));
-        assert!(matches!(files.resolve("/frameworks/F/executors/E/runs/latest/../../x"), Err(FilesError::Invalid(_))));
-        assert!(matches!(files.resolve("/frameworks/F/executors/E/runs/latest/escape"), Err(FilesError::Invalid(_))));
+        assert!(matches!(
+            files.resolve("/frameworks/F/executors/E/runs/latest/../../x"),
+            Err(FilesError::Invalid(_))
+        ));
+        assert!(matches!(
+            files.resolve("/frameworks/F/executors/E/runs/latest/escape"),
+            Err(FilesError::Invalid(_))
+        ));
     }
 
     #[test]
     fn browse_lists_entries_with_names_and_modes() {
         let (_dir, files) = setup();
-        let entries = files.browse("/frameworks/F/executors/E/runs/latest").unwrap();
-        let paths: Vec<&str> = entries.iter().map(|e| e["path"].as_str().unwrap()).collect();
+        let entries = files
+            .browse("/frameworks/F/executors/E/runs/latest")
+            .unwrap();
+        let paths: Vec<&str> = entries
+            .iter()
+            .map(|e| e["path"].as_str().unwrap())
+            .collect();
         // `escape` points at a regular file and is listed like stat(2) sees it.
         assert_eq!(
             paths,
@@ -415,7 +519,10 @@ mod tests {
         assert!(stdout["uid"].is_string());
         assert!(stdout["gid"].is_string());
         assert!(stdout["mtime"].as_f64().unwrap() > 0.0);
-        assert!(files.browse("/frameworks/F/executors/E/runs/latest/stdout").unwrap().is_empty());
+        assert!(files
+            .browse("/frameworks/F/executors/E/runs/latest/stdout")
+            .unwrap()
+            .is_empty());
     }
 
     #[test]
@@ -423,18 +530,30 @@ mod tests {
         let (_dir, files) = setup();
         let p = "/frameworks/F/executors/E/runs/latest/stdout";
         assert_eq!(files.read(p, -1, None).unwrap(), (11, vec![]));
-        assert_eq!(files.read(p, 0, None).unwrap(), (0, b"hello world".to_vec()));
+        assert_eq!(
+            files.read(p, 0, None).unwrap(),
+            (0, b"hello world".to_vec())
+        );
         assert_eq!(files.read(p, 6, Some(3)).unwrap(), (6, b"wor".to_vec()));
         assert_eq!(files.read(p, 50, None).unwrap(), (11, vec![]));
         assert_eq!(files.read(p, 0, Some(0)).unwrap(), (11, vec![]));
-        assert!(matches!(files.read("/frameworks/F/executors/E/runs/latest", 0, None), Err(FilesError::Invalid(_))));
+        assert!(matches!(
+            files.read("/frameworks/F/executors/E/runs/latest", 0, None),
+            Err(FilesError::Invalid(_))
+        ));
     }
 
     #[test]
     fn reads_are_capped_at_sixteen_pages() {
         let (dir, files) = setup();
-        std::fs::write(dir.path().join("runs/c1/big"), vec![b'x'; MAX_READ_LENGTH * 2]).unwrap();
-        let (_, data) = files.read("/frameworks/F/executors/E/runs/latest/big", 0, None).unwrap();
+        std::fs::write(
+            dir.path().join("runs/c1/big"),
+            vec![b'x'; MAX_READ_LENGTH * 2],
+        )
+        .unwrap();
+        let (_, data) = files
+            .read("/frameworks/F/executors/E/runs/latest/big", 0, None)
+            .unwrap();
         assert_eq!(data.len(), MAX_READ_LENGTH);
     }
 
@@ -454,7 +573,10 @@ mod tests {
     }
 
     fn get(uri: &str) -> Request {
-        http::Request::builder().uri(uri).body(Bytes::new()).unwrap()
+        http::Request::builder()
+            .uri(uri)
+            .body(Bytes::new())
+            .unwrap()
     }
 
     async fn body(r: Response) -> String {
@@ -469,31 +591,88 @@ mod tests {
     async fn endpoints_answer_with_upstream_codes() {
         let (_dir, files) = setup();
         let ctx = ctx(files);
-        assert_eq!(browse(ctx.clone(), get("/files/browse")).await.status(), 400);
-        assert_eq!(browse(ctx.clone(), get("/files/browse?path=/nope")).await.status(), 404);
-        let r = browse(ctx.clone(), get("/files/browse?path=/frameworks/F/executors/E/runs/latest")).await;
+        assert_eq!(
+            browse(ctx.clone(), get("/files/browse")).await.status(),
+            400
+        );
+        assert_eq!(
+            browse(ctx.clone(), get("/files/browse?path=/nope"))
+                .await
+                .status(),
+            404
+        );
+        let r = browse(
+            ctx.clone(),
+            get("/files/browse?path=/frameworks/F/executors/E/runs/latest"),
+        )
+        .await;
         assert_eq!(r.status(), 200);
 
-        let r = read(ctx.clone(), get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&offset=0&length=5")).await;
-        assert_eq!(parsed(r).await, serde_json::json!({"offset": 0, "data": "hello"}));
-        let r = read(ctx.clone(), get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&offset=-1")).await;
-        assert_eq!(parsed(r).await, serde_json::json!({"offset": 11, "data": ""}));
-        let r = read(ctx.clone(), get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&offset=-2")).await;
+        let r = read(
+            ctx.clone(),
+            get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&offset=0&length=5"),
+        )
+        .await;
+        assert_eq!(
+            parsed(r).await,
+            serde_json::json!({"offset": 0, "data": "hello"})
+        );
+        let r = read(
+            ctx.clone(),
+            get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&offset=-1"),
+        )
+        .await;
+        assert_eq!(
+            parsed(r).await,
+            serde_json::json!({"offset": 11, "data": ""})
+        );
+        let r = read(
+            ctx.clone(),
+            get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&offset=-2"),
+        )
+        .await;
         assert_eq!(r.status(), 400);
-        let r = read(ctx.clone(), get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&length=-1&offset=0")).await;
-        assert_eq!(parsed(r).await, serde_json::json!({"offset": 0, "data": "hello world"}));
-        let r = read(ctx.clone(), get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&offset=x")).await;
+        let r = read(
+            ctx.clone(),
+            get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&length=-1&offset=0"),
+        )
+        .await;
+        assert_eq!(
+            parsed(r).await,
+            serde_json::json!({"offset": 0, "data": "hello world"})
+        );
+        let r = read(
+            ctx.clone(),
+            get("/files/read?path=/frameworks/F/executors/E/runs/latest/stdout&offset=x"),
+        )
+        .await;
         assert_eq!(r.status(), 400);
 
-        let r = download(ctx.clone(), get("/files/download?path=/frameworks/F/executors/E/runs/latest/stdout")).await;
+        let r = download(
+            ctx.clone(),
+            get("/files/download?path=/frameworks/F/executors/E/runs/latest/stdout"),
+        )
+        .await;
         assert_eq!(r.status(), 200);
-        assert_eq!(r.headers()[http::header::CONTENT_DISPOSITION], "attachment; filename=stdout");
-        assert_eq!(r.headers()[http::header::CONTENT_TYPE], "application/octet-stream");
+        assert_eq!(
+            r.headers()[http::header::CONTENT_DISPOSITION],
+            "attachment; filename=stdout"
+        );
+        assert_eq!(
+            r.headers()[http::header::CONTENT_TYPE],
+            "application/octet-stream"
+        );
         assert_eq!(body(r).await, "hello world");
-        let r = download(ctx.clone(), get("/files/download?path=/frameworks/F/executors/E/runs/latest")).await;
+        let r = download(
+            ctx.clone(),
+            get("/files/download?path=/frameworks/F/executors/E/runs/latest"),
+        )
+        .await;
         assert_eq!(r.status(), 400);
 
         let r = debug(ctx.clone(), get("/files/debug")).await;
-        assert!(body(r).await.contains("/frameworks/F/executors/E/runs/latest"));
+        assert!(body(r)
+            .await
+            .contains("/frameworks/F/executors/E/runs/latest"));
     }
 }

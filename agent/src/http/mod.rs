@@ -110,7 +110,11 @@ pub struct HttpContext {
 }
 
 /// A response with `status`, a body and optional content type.
-pub fn reply(status: http::StatusCode, body: impl Into<Body>, content_type: Option<&str>) -> Response {
+pub fn reply(
+    status: http::StatusCode,
+    body: impl Into<Body>,
+    content_type: Option<&str>,
+) -> Response {
     let mut response = libprocess::http::response(status, body);
     if let Some(ct) = content_type {
         if let Ok(v) = http::HeaderValue::from_str(ct) {
@@ -126,7 +130,11 @@ pub fn error(status: http::StatusCode, message: impl Into<String>) -> Response {
     if message.is_empty() {
         reply(status, Body::empty(), None)
     } else {
-        reply(status, Bytes::from(message), Some("text/plain; charset=utf-8"))
+        reply(
+            status,
+            Bytes::from(message),
+            Some("text/plain; charset=utf-8"),
+        )
     }
 }
 
@@ -140,7 +148,11 @@ pub fn json(value: &serde_json::Value, jsonp: Option<String>) -> Response {
             Bytes::from(format!("{callback}({text})")),
             Some("text/javascript"),
         ),
-        _ => reply(http::StatusCode::OK, Bytes::from(text), Some(APPLICATION_JSON)),
+        _ => reply(
+            http::StatusCode::OK,
+            Bytes::from(text),
+            Some(APPLICATION_JSON),
+        ),
     }
 }
 
@@ -162,19 +174,40 @@ mod tests {
 
     fn headers(accept: &str) -> http::HeaderMap {
         let mut h = http::HeaderMap::new();
-        h.insert(http::header::ACCEPT, http::HeaderValue::from_str(accept).unwrap());
+        h.insert(
+            http::header::ACCEPT,
+            http::HeaderValue::from_str(accept).unwrap(),
+        );
         h
     }
 
     #[test]
     fn accept_negotiation_follows_upstream() {
-        assert!(accepts_media_type(&http::HeaderMap::new(), APPLICATION_JSON));
-        assert!(accepts_media_type(&headers("application/json"), APPLICATION_JSON));
-        assert!(!accepts_media_type(&headers("application/json"), APPLICATION_PROTOBUF));
+        assert!(accepts_media_type(
+            &http::HeaderMap::new(),
+            APPLICATION_JSON
+        ));
+        assert!(accepts_media_type(
+            &headers("application/json"),
+            APPLICATION_JSON
+        ));
+        assert!(!accepts_media_type(
+            &headers("application/json"),
+            APPLICATION_PROTOBUF
+        ));
         assert!(accepts_media_type(&headers("*/*"), APPLICATION_PROTOBUF));
-        assert!(accepts_media_type(&headers("application/*"), APPLICATION_PROTOBUF));
-        assert!(!accepts_media_type(&headers("application/json;q=0, */*"), APPLICATION_JSON));
-        assert!(accepts_media_type(&headers("application/json;q=0, */*"), APPLICATION_PROTOBUF));
+        assert!(accepts_media_type(
+            &headers("application/*"),
+            APPLICATION_PROTOBUF
+        ));
+        assert!(!accepts_media_type(
+            &headers("application/json;q=0, */*"),
+            APPLICATION_JSON
+        ));
+        assert!(accepts_media_type(
+            &headers("application/json;q=0, */*"),
+            APPLICATION_PROTOBUF
+        ));
         assert!(!accepts_media_type(&headers("text/html"), APPLICATION_JSON));
     }
 

@@ -14,7 +14,10 @@ use crate::agent::views::{build_info, ContainerEntry};
 use crate::agent::{now_secs, Query, AGENT_ID};
 
 fn unavailable() -> Response {
-    error(http::StatusCode::SERVICE_UNAVAILABLE, "Agent is shutting down")
+    error(
+        http::StatusCode::SERVICE_UNAVAILABLE,
+        "Agent is shutting down",
+    )
 }
 
 pub async fn state(ctx: Arc<HttpContext>, request: Request) -> Response {
@@ -25,7 +28,11 @@ pub async fn state(ctx: Arc<HttpContext>, request: Request) -> Response {
 }
 
 pub async fn flags(ctx: Arc<HttpContext>, request: Request) -> Response {
-    let flags: Map<String, Value> = ctx.flags.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let flags: Map<String, Value> = ctx
+        .flags
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(v)))
+        .collect();
     json(&json!({ "flags": flags }), request.query_param("jsonp"))
 }
 
@@ -41,7 +48,11 @@ pub async fn metrics(ctx: Arc<HttpContext>, request: Request) -> Response {
     let Some(mut metrics) = ctx.agent.query(Query::Metrics).await else {
         return unavailable();
     };
-    metrics.extend(tokio::task::spawn_blocking(system_metrics).await.unwrap_or_default());
+    metrics.extend(
+        tokio::task::spawn_blocking(system_metrics)
+            .await
+            .unwrap_or_default(),
+    );
     let object: Map<String, Value> = metrics.into_iter().map(|(k, v)| (k, json!(v))).collect();
     json(&Value::Object(object), request.query_param("jsonp"))
 }
@@ -112,11 +123,20 @@ fn usage(entry: &ContainerEntry) -> Value {
     const PAGE: u64 = 4096;
     let (mut user, mut system, mut rss, mut threads, mut processes) = (0.0, 0.0, 0u64, 0u64, 0u64);
     for p in crate::containerizer::process_tree(pid) {
-        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else { continue };
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else { continue };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
+            continue;
+        };
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+            continue;
+        };
         let fields: Vec<&str> = rest.split_whitespace().collect();
         // After the command: state(0) ppid(1) ... utime(11) stime(12) ... num_threads(17) ... rss(21).
-        let num = |i: usize| fields.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+        let num = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
         user += num(11) as f64 / TICKS;
         system += num(12) as f64 / TICKS;
         threads += num(17);
@@ -134,10 +154,16 @@ fn usage(entry: &ContainerEntry) -> Value {
 /// The process-wide `system/*` metrics, from `/proc`.
 fn system_metrics() -> BTreeMap<String, f64> {
     let mut m = BTreeMap::new();
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
     m.insert("system/cpus_total".into(), cpus as f64);
     if let Ok(load) = std::fs::read_to_string("/proc/loadavg") {
-        let parts: Vec<f64> = load.split_whitespace().take(3).filter_map(|v| v.parse().ok()).collect();
+        let parts: Vec<f64> = load
+            .split_whitespace()
+            .take(3)
+            .filter_map(|v| v.parse().ok())
+            .collect();
         if let [one, five, fifteen] = parts[..] {
             m.insert("system/load_1min".into(), one);
             m.insert("system/load_5min".into(), five);
@@ -175,8 +201,16 @@ pub fn routes(mut builder: ServerBuilder, ctx: Arc<HttpContext>) -> ServerBuilde
         builder = builder.route(AGENT_ID, path, handler(move |r| statistics(c.clone(), r)));
     }
     let c = ctx.clone();
-    builder = builder.route(AGENT_ID, "/containers", handler(move |r| containers(c.clone(), r)));
+    builder = builder.route(
+        AGENT_ID,
+        "/containers",
+        handler(move |r| containers(c.clone(), r)),
+    );
     let c = ctx;
-    builder = builder.route("metrics", "/snapshot", handler(move |r| metrics(c.clone(), r)));
+    builder = builder.route(
+        "metrics",
+        "/snapshot",
+        handler(move |r| metrics(c.clone(), r)),
+    );
     builder.route("version", "/", handler(version))
 }

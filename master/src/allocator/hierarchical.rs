@@ -125,7 +125,10 @@ impl HierarchicalDrf {
             .into_iter()
             .map(|role| {
                 let (allocated, _) = self.allocated_to(role, None);
-                (dominant_share(&allocated, totals) / self.weight(role), role.clone())
+                (
+                    dominant_share(&allocated, totals) / self.weight(role),
+                    role.clone(),
+                )
             })
             .collect();
         keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
@@ -269,9 +272,9 @@ impl Allocator for HierarchicalDrf {
             .difference(&spec.suppressed_roles)
             .cloned()
             .collect();
-        framework.filters.retain(|(role, _), _| {
-            spec.roles.contains(role) && !unsuppressed.contains(role)
-        });
+        framework
+            .filters
+            .retain(|(role, _), _| spec.roles.contains(role) && !unsuppressed.contains(role));
         framework.spec = spec;
     }
 
@@ -396,7 +399,9 @@ impl Allocator for HierarchicalDrf {
                 .spec
                 .suppressed_roles
                 .retain(|role| !roles.contains(role));
-            framework.filters.retain(|(role, _), _| !roles.contains(role));
+            framework
+                .filters
+                .retain(|(role, _), _| !roles.contains(role));
         }
     }
 
@@ -520,7 +525,13 @@ mod tests {
         a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
         let t0 = Instant::now();
         let offer = a.allocate(t0).remove(0);
-        a.recover_resources("F0", "S0", &offer.resources, Some(Duration::from_secs(5)), t0);
+        a.recover_resources(
+            "F0",
+            "S0",
+            &offer.resources,
+            Some(Duration::from_secs(5)),
+            t0,
+        );
         assert!(a.allocate(t0 + Duration::from_secs(1)).is_empty());
         assert!(a.allocate(t0 + Duration::from_secs(4)).is_empty());
         let again = a.allocate(t0 + Duration::from_secs(6));
@@ -534,7 +545,13 @@ mod tests {
         a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
         let t0 = Instant::now();
         let offer = a.allocate(t0).remove(0);
-        a.recover_resources("F0", "S0", &offer.resources, Some(Duration::from_millis(1)), t0);
+        a.recover_resources(
+            "F0",
+            "S0",
+            &offer.resources,
+            Some(Duration::from_millis(1)),
+            t0,
+        );
         assert!(a.allocate(t0 + Duration::from_millis(500)).is_empty());
         assert_eq!(a.allocate(t0 + Duration::from_millis(1001)).len(), 1);
     }
@@ -546,7 +563,13 @@ mod tests {
         a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
         let t0 = Instant::now();
         let offer = a.allocate(t0).remove(0);
-        a.recover_resources("F0", "S0", &offer.resources, Some(Duration::from_secs(60)), t0);
+        a.recover_resources(
+            "F0",
+            "S0",
+            &offer.resources,
+            Some(Duration::from_secs(60)),
+            t0,
+        );
         a.add_framework("F1", spec(&["*"]), BTreeMap::new(), true);
         let out = a.allocate(t0);
         assert_eq!(out.len(), 1);
@@ -560,7 +583,13 @@ mod tests {
         a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
         let t0 = Instant::now();
         let offer = a.allocate(t0).remove(0);
-        a.recover_resources("F0", "S0", &offer.resources, Some(Duration::from_secs(60)), t0);
+        a.recover_resources(
+            "F0",
+            "S0",
+            &offer.resources,
+            Some(Duration::from_secs(60)),
+            t0,
+        );
         a.suppress("F0", &BTreeSet::new());
         assert!(a.allocate(t0 + Duration::from_secs(120)).is_empty());
         a.revive("F0", &BTreeSet::new());
@@ -684,7 +713,13 @@ mod tests {
         a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
         let t0 = Instant::now();
         let offer = a.allocate(t0).remove(0);
-        a.recover_resources("F0", "S0", &offer.resources, Some(Duration::from_secs(60)), t0);
+        a.recover_resources(
+            "F0",
+            "S0",
+            &offer.resources,
+            Some(Duration::from_secs(60)),
+            t0,
+        );
         a.update_framework("F0", suppressed);
         assert!(a.allocate(t0).is_empty());
         a.update_framework("F0", spec(&["*"]));

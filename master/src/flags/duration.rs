@@ -38,21 +38,15 @@ impl Duration {
     }
 
     pub const fn from_secs(secs: i64) -> Self {
-        Duration {
-            nanos: secs * SECS,
-        }
+        Duration { nanos: secs * SECS }
     }
 
     pub const fn from_mins(mins: i64) -> Self {
-        Duration {
-            nanos: mins * MINS,
-        }
+        Duration { nanos: mins * MINS }
     }
 
     pub const fn from_days(days: i64) -> Self {
-        Duration {
-            nanos: days * DAYS,
-        }
+        Duration { nanos: days * DAYS }
     }
 
     /// From (possibly fractional) seconds; `None` when not finite or out of
@@ -147,7 +141,10 @@ mod tests {
             Duration::from_nanos(500 * MS)
         );
         assert_eq!(Duration::parse("2days").unwrap(), Duration::from_days(2));
-        assert_eq!(Duration::parse("100ms").unwrap(), Duration::from_nanos(100 * MS));
+        assert_eq!(
+            Duration::parse("100ms").unwrap(),
+            Duration::from_nanos(100 * MS)
+        );
     }
 
     #[test]
@@ -172,12 +169,17 @@ mod tests {
         assert_eq!(Duration::from_days(10).to_string(), "10days");
         assert_eq!(Duration::from_days(14).to_string(), "2weeks");
         assert_eq!(Duration::from_nanos(0).to_string(), "0ns");
-        assert_eq!(Duration::from_nanos(1_500_000_001).to_string(), "1.500000001secs");
+        assert_eq!(
+            Duration::from_nanos(1_500_000_001).to_string(),
+            "1.500000001secs"
+        );
     }
 
     #[test]
     fn round_trips() {
-        for text in ["1secs", "10mins", "5secs", "75secs", "2hrs", "3weeks", "7ms"] {
+        for text in [
+            "1secs", "10mins", "5secs", "75secs", "2hrs", "3weeks", "7ms",
+        ] {
             assert_eq!(Duration::parse(text).unwrap().to_string(), text);
         }
     }

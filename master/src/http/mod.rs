@@ -7,6 +7,8 @@
 //! check, and the route table ([`install_routes`]). Handlers read the
 //! published snapshot or message the actor; they never touch master state.
 
+#[cfg(test)]
+mod endpoint_tests;
 pub mod process;
 pub mod scheduler;
 pub mod state;
@@ -31,7 +33,7 @@ pub enum Leadership {
     /// Elected but the registry is not recovered yet (503).
     Recovering,
     /// Another master leads (307 to it), or none is known (503).
-    Following(Option<MasterInfo>),
+    Following(Option<Box<MasterInfo>>),
 }
 
 /// What every handler may need.
@@ -191,9 +193,9 @@ impl HttpContext {
             Leadership::Recovering => Err(HttpError::ServiceUnavailable(
                 "Master has not finished recovery".to_string(),
             )),
-            Leadership::Following(None) => {
-                Err(HttpError::ServiceUnavailable("No leader elected".to_string()))
-            }
+            Leadership::Following(None) => Err(HttpError::ServiceUnavailable(
+                "No leader elected".to_string(),
+            )),
             Leadership::Following(Some(leader)) => {
                 let path = request
                     .uri()
@@ -279,7 +281,7 @@ mod tests {
     use super::*;
 
     fn request(accept: Option<&str>) -> Request {
-        let mut builder = ::http::Request::builder().uri("/x?jsonp=cb");
+        let mut builder = hyper::Request::builder().uri("/x?jsonp=cb");
         if let Some(accept) = accept {
             builder = builder.header("Accept", accept);
         }
@@ -289,13 +291,22 @@ mod tests {
     #[test]
     fn accept_negotiation() {
         assert!(accepts_media_type(&request(None), "application/json"));
-        assert!(accepts_media_type(&request(Some("*/*")), "application/json"));
-        assert!(accepts_media_type(&request(Some("application/*")), "application/json"));
+        assert!(accepts_media_type(
+            &request(Some("*/*")),
+            "application/json"
+        ));
+        assert!(accepts_media_type(
+            &request(Some("application/*")),
+            "application/json"
+        ));
         assert!(accepts_media_type(
             &request(Some("text/html, application/x-protobuf")),
             "application/x-protobuf"
         ));
-        assert!(!accepts_media_type(&request(Some("text/html")), "application/json"));
+        assert!(!accepts_media_type(
+            &request(Some("text/html")),
+            "application/json"
+        ));
         assert!(!accepts_media_type(
             &request(Some("application/json;q=0")),
             "application/json"

@@ -50,7 +50,7 @@ pub fn redirect(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
             Leadership::Leading | Leadership::Recovering => {
                 Some(context.master.snapshot().master_info.clone())
             }
-            Leadership::Following(leader) => leader.clone(),
+            Leadership::Following(leader) => leader.as_deref().cloned(),
         };
         match leader {
             Some(info) => HttpError::TemporaryRedirect(leader_base(&info)).into_response(),

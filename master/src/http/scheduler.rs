@@ -43,7 +43,10 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
         .map_err(|e| HttpError::BadRequest(format!("Failed to validate scheduler::Call: {e}")))?;
     let kind = validation::call_type(&call);
 
-    let accept = if matches!(kind, Some(CallType::Subscribe | CallType::ReconcileOperations)) {
+    let accept = if matches!(
+        kind,
+        Some(CallType::Subscribe | CallType::ReconcileOperations)
+    ) {
         Some(negotiate(&request)?)
     } else {
         None
@@ -81,9 +84,7 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
         return Ok(response);
     }
 
-    let stream_id = request
-        .header_str(STREAM_ID_HEADER)
-        .map(str::to_string);
+    let stream_id = request.header_str(STREAM_ID_HEADER).map(str::to_string);
     let reply = context
         .master
         .call(call, stream_id)
@@ -126,7 +127,8 @@ fn parse_call(request: &Request) -> Result<Call, HttpError> {
     let body = request.body();
     match content_type.to_str().unwrap_or("") {
         ContentType::PROTOBUF => {
-            let failed = || HttpError::BadRequest("Failed to parse body into Call protobuf".to_string());
+            let failed =
+                || HttpError::BadRequest("Failed to parse body into Call protobuf".to_string());
             let call = Call::decode(body.as_ref()).map_err(|_| failed())?;
             check_initialized::<Call>(body).map_err(|_| failed())?;
             Ok(call)
@@ -169,7 +171,12 @@ pub fn check_initialized<M: prost::Name>(bytes: &[u8]) -> Result<(), String> {
     }
 }
 
-fn missing_required(message: &DynamicMessage, prefix: &str, missing: &mut Vec<String>, depth: usize) {
+fn missing_required(
+    message: &DynamicMessage,
+    prefix: &str,
+    missing: &mut Vec<String>,
+    depth: usize,
+) {
     if depth > 100 {
         return;
     }
@@ -184,7 +191,9 @@ fn missing_required(message: &DynamicMessage, prefix: &str, missing: &mut Vec<St
             continue;
         }
         match message.get_field(&field).as_ref() {
-            Value::Message(inner) => missing_required(inner, &format!("{path}."), missing, depth + 1),
+            Value::Message(inner) => {
+                missing_required(inner, &format!("{path}."), missing, depth + 1)
+            }
             Value::List(items) => {
                 for (index, item) in items.iter().enumerate() {
                     if let Value::Message(inner) = item {

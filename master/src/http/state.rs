@@ -65,7 +65,10 @@ fn master_capabilities(snapshot: &Snapshot) -> Value {
             .master_info
             .capabilities
             .iter()
-            .filter_map(|c| c.r#type.and_then(|t| master_info::capability::Type::try_from(t).ok()))
+            .filter_map(|c| {
+                c.r#type
+                    .and_then(|t| master_info::capability::Type::try_from(t).ok())
+            })
             .map(|t| Value::String(t.as_str_name().to_string()))
             .collect(),
     )
@@ -197,7 +200,12 @@ fn state_summary(snapshot: &Snapshot, context: &HttpContext) -> Value {
             let Value::Object(mut object) = agent(view) else {
                 return Value::Null;
             };
-            let agent_id = view.info.id.as_ref().map(|i| i.value.as_str()).unwrap_or("");
+            let agent_id = view
+                .info
+                .id
+                .as_ref()
+                .map(|i| i.value.as_str())
+                .unwrap_or("");
             let tasks: Vec<&Task> = snapshot
                 .frameworks
                 .iter()
@@ -205,8 +213,10 @@ fn state_summary(snapshot: &Snapshot, context: &HttpContext) -> Value {
                 .filter(|t| t.agent_id.value == agent_id)
                 .collect();
             object.extend(task_state_counts(&tasks));
-            let framework_ids: BTreeSet<&str> =
-                tasks.iter().map(|t| t.framework_id.value.as_str()).collect();
+            let framework_ids: BTreeSet<&str> = tasks
+                .iter()
+                .map(|t| t.framework_id.value.as_str())
+                .collect();
             object.insert("framework_ids".into(), json!(framework_ids));
             Value::Object(object)
         })
@@ -219,7 +229,8 @@ fn state_summary(snapshot: &Snapshot, context: &HttpContext) -> Value {
             let mut object = framework_summary(view);
             let tasks: Vec<&Task> = all_tasks(view).collect();
             object.extend(task_state_counts(&tasks));
-            let agent_ids: BTreeSet<&str> = tasks.iter().map(|t| t.agent_id.value.as_str()).collect();
+            let agent_ids: BTreeSet<&str> =
+                tasks.iter().map(|t| t.agent_id.value.as_str()).collect();
             object.insert("slave_ids".into(), json!(agent_ids));
             Value::Object(object)
         })
@@ -231,9 +242,9 @@ fn state_summary(snapshot: &Snapshot, context: &HttpContext) -> Value {
 /// `/frameworks[?framework_id=]`.
 fn frameworks(snapshot: &Snapshot, framework_id: Option<String>) -> Value {
     let selected = |view: &&FrameworkView| {
-        framework_id.as_ref().is_none_or(|wanted| {
-            view.info.id.as_ref().is_some_and(|id| &id.value == wanted)
-        })
+        framework_id
+            .as_ref()
+            .is_none_or(|wanted| view.info.id.as_ref().is_some_and(|id| &id.value == wanted))
     };
     json!({
         "frameworks": snapshot.frameworks.iter().filter(selected).map(framework_full).collect::<Vec<_>>(),
@@ -258,13 +269,19 @@ fn slaves(snapshot: &Snapshot, slave_id: Option<String>) -> Value {
             for (role, reserved) in total.reservations() {
                 reserved_full.insert(role, full_resources(&resources::to_vec(&reserved)));
             }
-            object.insert("reserved_resources_full".into(), Value::Object(reserved_full));
+            object.insert(
+                "reserved_resources_full".into(),
+                Value::Object(reserved_full),
+            );
             object.insert(
                 "unreserved_resources_full".into(),
                 full_resources(&resources::to_vec(&total.unreserved())),
             );
             object.insert("used_resources_full".into(), full_resources(&view.used));
-            object.insert("offered_resources_full".into(), full_resources(&view.offered));
+            object.insert(
+                "offered_resources_full".into(),
+                full_resources(&view.offered),
+            );
             Value::Object(object)
         })
         .collect();
@@ -314,12 +331,18 @@ pub fn tasks(snapshot: &Snapshot, query: &TaskQuery) -> Value {
         .iter()
         .chain(snapshot.completed_frameworks.iter())
         .filter(|f| {
-            query.framework_id.as_ref().is_none_or(|wanted| {
-                f.info.id.as_ref().is_some_and(|id| &id.value == wanted)
-            })
+            query
+                .framework_id
+                .as_ref()
+                .is_none_or(|wanted| f.info.id.as_ref().is_some_and(|id| &id.value == wanted))
         })
         .flat_map(all_tasks)
-        .filter(|t| query.task_id.as_ref().is_none_or(|wanted| &t.task_id.value == wanted))
+        .filter(|t| {
+            query
+                .task_id
+                .as_ref()
+                .is_none_or(|wanted| &t.task_id.value == wanted)
+        })
         .collect();
     let first = |t: &Task| t.statuses.first().and_then(|s| s.timestamp);
     tasks.sort_by(|a, b| {
@@ -360,7 +383,13 @@ fn full_resources(list: &[Resource]) -> Value {
 }
 
 fn labels(labels: &Labels) -> Value {
-    Value::Array(labels.labels.iter().map(mesos_proto::json::to_value).collect())
+    Value::Array(
+        labels
+            .labels
+            .iter()
+            .map(mesos_proto::json::to_value)
+            .collect(),
+    )
 }
 
 /// `json(Attributes)`: name → number, ranges / set string, or text.
@@ -404,7 +433,11 @@ fn agent_info(info: &mesos_proto::mesos::v1::AgentInfo) -> Map<String, Value> {
     let mut object = Map::new();
     object.insert(
         "id".into(),
-        json!(info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default()),
+        json!(info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default()),
     );
     object.insert("hostname".into(), json!(info.hostname));
     object.insert("port".into(), json!(info.port.unwrap_or(5051)));
@@ -477,7 +510,11 @@ fn task(task: &Task) -> Value {
     object.insert("framework_id".into(), json!(task.framework_id.value));
     object.insert(
         "executor_id".into(),
-        json!(task.executor_id.as_ref().map(|e| e.value.clone()).unwrap_or_default()),
+        json!(task
+            .executor_id
+            .as_ref()
+            .map(|e| e.value.clone())
+            .unwrap_or_default()),
     );
     object.insert("slave_id".into(), json!(task.agent_id.value));
     object.insert(
@@ -547,7 +584,10 @@ fn command(command: &CommandInfo) -> Value {
 fn executor(agent_id: &str, executor: &ExecutorInfo) -> Value {
     let mut object = Map::new();
     object.insert("executor_id".into(), json!(executor.executor_id.value));
-    object.insert("name".into(), json!(executor.name.clone().unwrap_or_default()));
+    object.insert(
+        "name".into(),
+        json!(executor.name.clone().unwrap_or_default()),
+    );
     object.insert(
         "framework_id".into(),
         json!(executor
@@ -599,7 +639,11 @@ fn framework_summary(view: &FrameworkView) -> Map<String, Value> {
     let mut object = Map::new();
     object.insert(
         "id".into(),
-        json!(info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default()),
+        json!(info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default()),
     );
     object.insert("name".into(), json!(info.name));
     if let Some(pid) = &view.pid {
@@ -610,7 +654,10 @@ fn framework_summary(view: &FrameworkView) -> Map<String, Value> {
     let capabilities: Vec<&str> = info
         .capabilities
         .iter()
-        .filter_map(|c| c.r#type.and_then(|t| framework_info::capability::Type::try_from(t).ok()))
+        .filter_map(|c| {
+            c.r#type
+                .and_then(|t| framework_info::capability::Type::try_from(t).ok())
+        })
         .map(|t| t.as_str_name())
         .collect();
     object.insert("capabilities".into(), json!(capabilities));

@@ -71,8 +71,19 @@ impl Master {
         let inbound = match agents::decode(&message) {
             Ok(inbound) => inbound,
             Err(DecodeError::Unknown(name)) => {
-                warn!("Dropping unknown message '{name}' from {}", message.from);
-                self.count("master/dropped_messages");
+                match crate::drivers::decode(&message) {
+                    Some(Ok(driver)) if !message.from.is_empty() && message.to == "master" => {
+                        self.handle_driver_message(message.from, driver)
+                    }
+                    Some(Err(error)) => {
+                        warn!("Dropping message from {}: {error}", message.from);
+                        self.count("master/dropped_messages");
+                    }
+                    _ => {
+                        warn!("Dropping unknown message '{name}' from {}", message.from);
+                        self.count("master/dropped_messages");
+                    }
+                }
                 return;
             }
             Err(error) => {
@@ -116,6 +127,9 @@ impl Master {
 
     /// The outbound connection to `pid` broke (upstream `Master::exited`).
     pub(super) fn handle_exited(&mut self, pid: Upid) {
+        if self.driver_exited(&pid) {
+            return;
+        }
         let Some(agent_id) = self
             .agents
             .values()
@@ -164,7 +178,8 @@ impl Master {
 
     fn register_agent(&mut self, from: Upid, message: RegisterSlaveMessage) {
         self.count("master/messages_register_slave");
-        if !message.checkpointed_resources.is_empty() && !message.slave.checkpoint.unwrap_or(false) {
+        if !message.checkpointed_resources.is_empty() && !message.slave.checkpoint.unwrap_or(false)
+        {
             warn!(
                 "Dropping registration of agent at {from}: Checkpointed resources provided when \
                  checkpointing is not enabled"
@@ -174,7 +189,10 @@ impl Master {
         if !self.acceptable_agent(&from, &message.slave, message.version.as_deref()) {
             return;
         }
-        info!("Received register agent message from {from} ({})", message.slave.hostname);
+        info!(
+            "Received register agent message from {from} ({})",
+            message.slave.hostname
+        );
 
         if let Some(existing) = self.agents.values().find(|a| a.pid == from) {
             let id = existing.id.clone();
@@ -229,15 +247,19 @@ impl Master {
             observer,
             disconnect_epoch: 0,
         };
-        info!("Registered agent {id} at {from} ({}) with {}", info.hostname, agent.total);
+        info!(
+            "Registered agent {id} at {from} ({}) with {}",
+            info.hostname, agent.total
+        );
         self.agents.insert(id.clone(), agent);
         self.add_agent(&id);
         self.count("master/slave_registrations");
         let reply = SlaveRegisteredMessage {
-            slave_id: v0::SlaveId { value: id },
+            slave_id: v0::SlaveId { value: id.clone() },
             connection: Some(agents::connection(self.total_ping_timeout())),
         };
         self.send(&from, &reply);
+        self.send_ping(&id);
     }
 
     fn total_ping_timeout(&self) -> f64 {
@@ -256,8 +278,8 @@ impl Master {
         }
     }
 
-    /// Common end of (re-)registration (`Master::addSlave`): link, start
-    /// the health checks, tell the allocator.
+    /// Common end of (re-)registration (`Master::addSlave`): link and tell
+    /// the allocator. The first ping follows the (re)registered reply.
     fn add_agent(&mut self, agent_id: &str) {
         let Some(agent) = self.agents.get(agent_id) else {
             return;
@@ -266,7 +288,6 @@ impl Master {
         let used = self.used_on_agent(agent);
         let total = agent.total.clone();
         self.allocator.add_agent(agent_id, total, used);
-        self.send_ping(agent_id);
         self.request_allocation();
     }
 
@@ -354,7 +375,10 @@ impl Master {
         if !self.acceptable_agent(&from, &message.slave, message.version.as_deref()) {
             return;
         }
-        info!("Received reregister agent message from agent {id} at {from} ({})", message.slave.hostname);
+        info!(
+            "Received reregister agent message from agent {id} at {from} ({})",
+            message.slave.hostname
+        );
         self.count("master/slave_reregistrations");
         if self.agents.contains_key(&id) {
             self.reregister_known_agent(&id, from, message);
@@ -482,7 +506,10 @@ impl Master {
             .iter()
             .map(|e| {
                 (
-                    e.framework_id.as_ref().map(|f| f.value.clone()).unwrap_or_default(),
+                    e.framework_id
+                        .as_ref()
+                        .map(|f| f.value.clone())
+                        .unwrap_or_default(),
                     e.executor_id.value.clone(),
                 )
             })
@@ -530,7 +557,9 @@ impl Master {
             self.send(
                 pid,
                 &ShutdownFrameworkMessage {
-                    framework_id: v0::FrameworkId { value: framework_id },
+                    framework_id: v0::FrameworkId {
+                        value: framework_id,
+                    },
                 },
             );
         }
@@ -570,7 +599,9 @@ impl Master {
         let role_of = |framework_id: &str| -> Option<String> {
             let info = infos.get(framework_id)?;
             let roles = super::state::framework_roles(info);
-            (roles.len() == 1).then(|| roles.into_iter().next()).flatten()
+            (roles.len() == 1)
+                .then(|| roles.into_iter().next())
+                .flatten()
         };
         let inject = |list: &mut Vec<v1::Resource>, framework_id: &str| {
             mesos_proto::resources::from_pre_refinement(list);
@@ -674,9 +705,17 @@ impl Master {
             connection: Some(agents::connection(self.total_ping_timeout())),
         };
         self.send(&from, &reply);
-        info!("Re-registered agent {id} at {from} ({})", message.slave.hostname);
+        self.send_ping(id);
+        info!(
+            "Re-registered agent {id} at {from} ({})",
+            message.slave.hostname
+        );
         for framework in &message.frameworks {
-            let framework_id = framework.id.as_ref().map(|f| f.value.clone()).unwrap_or_default();
+            let framework_id = framework
+                .id
+                .as_ref()
+                .map(|f| f.value.clone())
+                .unwrap_or_default();
             if self.is_completed_framework(&framework_id) {
                 info!("Shutting down framework {framework_id} at reregistered agent {id}");
                 self.send(
@@ -696,9 +735,13 @@ impl Master {
     /// (`Master::updateSlaveFrameworks`).
     fn update_agent_frameworks(&mut self, pid: &Upid, frameworks: &[v0::FrameworkInfo]) {
         for info in frameworks {
-            let framework_id = info.id.as_ref().map(|f| f.value.clone()).unwrap_or_default();
+            let framework_id = info
+                .id
+                .as_ref()
+                .map(|f| f.value.clone())
+                .unwrap_or_default();
             if let Some(framework) = self.frameworks.get(&framework_id) {
-                let message = agents::update_framework(&framework.info, "");
+                let message = agents::update_framework(&framework.info, &framework.pid_string());
                 self.send(pid, &message);
             } else if !self.is_completed_framework(&framework_id) {
                 self.recover_framework(evolve(info));
@@ -823,13 +866,16 @@ impl Master {
         let Some(agent) = self.agents.get(agent_id) else {
             return;
         };
-        info!("Marking agent {agent_id} ({}) unreachable: {reason}", agent.info.hostname);
+        info!(
+            "Marking agent {agent_id} ({}) unreachable: {reason}",
+            agent.info.hostname
+        );
         let time = time_info(now_secs());
         let info = mesos_proto::convert::devolve_agent_info(&agent.info);
-        if let Err(error) = self.registry.mark_unreachable(&info, time.clone()) {
+        if let Err(error) = self.registry.mark_unreachable(&info, time) {
             warn!("Failed to mark agent {agent_id} unreachable in the registry: {error}");
         }
-        self.unreachable_agents.insert(agent_id.to_string(), time.clone());
+        self.unreachable_agents.insert(agent_id.to_string(), time);
         self.count("master/slave_removals");
         self.count("master/slave_removals/reason_unhealthy");
         self.remove_agent_state(agent_id, reason, Some(time));
@@ -900,7 +946,7 @@ impl Master {
                 executor_id.as_deref(),
                 now,
             );
-            update.status.unreachable_time = unreachable_time.clone();
+            update.status.unreachable_time = unreachable_time;
             self.update_task(&framework_id, &task_id, &update);
             self.remove_task(&framework_id, &task_id, unreachable_time.is_some());
             self.forward(update, "");
@@ -931,10 +977,17 @@ impl Master {
             return;
         };
         if &agent.pid != from {
-            warn!("Ignoring unregister agent message from {from} because it is not the agent {}", agent.pid);
+            warn!(
+                "Ignoring unregister agent message from {from} because it is not the agent {}",
+                agent.pid
+            );
             return;
         }
-        self.remove_agent(&id, "the agent unregistered", "master/slave_removals/reason_unregistered");
+        self.remove_agent(
+            &id,
+            "the agent unregistered",
+            "master/slave_removals/reason_unregistered",
+        );
     }
 
     // ---- updates from agents -------------------------------------------------
@@ -1051,9 +1104,8 @@ impl Master {
         if message.update_oversubscribed_resources == Some(false) {
             return;
         }
-        let oversubscribed = resources::from_vec(agents::agent_resources(
-            &message.oversubscribed_resources,
-        ));
+        let oversubscribed =
+            resources::from_vec(agents::agent_resources(&message.oversubscribed_resources));
         info!("Received update of agent {agent_id} with total oversubscribed resources {oversubscribed}");
         agent.total = resources::sum(&agent.total.non_revocable(), &oversubscribed);
         let total = agent.total.clone();
@@ -1095,7 +1147,10 @@ fn validate_reregistration(message: &ReregisterSlaveMessage) -> Result<(), Strin
     }
     for task in &message.tasks {
         if Some(task.slave_id.value.as_str()) != agent_id {
-            return Err(format!("Task has an invalid SlaveID '{}'", task.slave_id.value));
+            return Err(format!(
+                "Task has an invalid SlaveID '{}'",
+                task.slave_id.value
+            ));
         }
         if !frameworks.contains(task.framework_id.value.as_str()) {
             return Err(format!(

@@ -66,7 +66,15 @@ pub fn heartbeat_event() -> Event {
 pub struct HttpConnection {
     pub stream_id: String,
     pub content_type: ContentType,
-    sender: mpsc::UnboundedSender<Bytes>,
+    sender: mpsc::UnboundedSender<Outgoing>,
+}
+
+/// What the actor queues for the forwarder.
+#[derive(Debug)]
+enum Outgoing {
+    Record(Bytes),
+    /// Send a HEARTBEAT now and every 15 s from here on (after SUBSCRIBED).
+    StartHeartbeats,
 }
 
 impl HttpConnection {
@@ -100,15 +108,22 @@ impl HttpConnection {
     /// Queues an event; false if the stream is already gone.
     pub fn send(&self, event: &Event) -> bool {
         self.sender
-            .send(encode_event(event, self.content_type))
+            .send(Outgoing::Record(encode_event(event, self.content_type)))
             .is_ok()
+    }
+
+    /// Starts the heartbeats: one right away (upstream's heartbeater has no
+    /// initial delay), then every [`HEARTBEAT_INTERVAL`]. Called right after
+    /// SUBSCRIBED, so nothing can come between the two.
+    pub fn start_heartbeats(&self) {
+        let _ = self.sender.send(Outgoing::StartHeartbeats);
     }
 }
 
-/// Copies queued records into the body, adds heartbeats once the first
-/// record went out, and notices the client closing the connection.
+/// Copies queued records into the body, sends heartbeats once asked to,
+/// and notices the client closing the connection.
 async fn forward(
-    mut events: mpsc::UnboundedReceiver<Bytes>,
+    mut events: mpsc::UnboundedReceiver<Outgoing>,
     body: mpsc::Sender<Bytes>,
     content_type: ContentType,
     stream_id: String,
@@ -118,21 +133,22 @@ async fn forward(
     let mut heartbeats: Option<tokio::time::Interval> = None;
     loop {
         tokio::select! {
-            // Queued events first: an ERROR followed by close must not be
-            // followed by a heartbeat.
+            // Queued events first: an ERROR followed by close must end the
+            // stream right there.
             biased;
             next = events.recv() => {
-                let Some(record) = next else {
+                let record = match next {
                     // The master closed the stream.
-                    return;
+                    None => return,
+                    Some(Outgoing::Record(record)) => record,
+                    Some(Outgoing::StartHeartbeats) => {
+                        let start = tokio::time::Instant::now() + HEARTBEAT_INTERVAL;
+                        heartbeats = Some(tokio::time::interval_at(start, HEARTBEAT_INTERVAL));
+                        heartbeat.clone()
+                    }
                 };
                 if body.send(record).await.is_err() {
                     break;
-                }
-                if heartbeats.is_none() {
-                    // The interval's first tick is immediate: the first
-                    // HEARTBEAT follows SUBSCRIBED at once.
-                    heartbeats = Some(tokio::time::interval(HEARTBEAT_INTERVAL));
                 }
             }
             _ = tick(&mut heartbeats) => {
@@ -181,12 +197,23 @@ mod tests {
         let (body_tx, mut body_rx) = mpsc::channel(8);
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(forward(rx, body_tx, ContentType::Json, "s".into(), |_| {}));
-        tx.send(encode_event(&error_event("first"), ContentType::Json))
-            .unwrap();
+        tx.send(Outgoing::Record(encode_event(
+            &error_event("first"),
+            ContentType::Json,
+        )))
+        .unwrap();
+        tx.send(Outgoing::StartHeartbeats).unwrap();
+        tx.send(Outgoing::Record(encode_event(
+            &error_event("later"),
+            ContentType::Json,
+        )))
+        .unwrap();
         let first = next_chunk(&mut body_rx).await.unwrap();
         assert!(std::str::from_utf8(&first).unwrap().contains("first"));
         let second = next_chunk(&mut body_rx).await.unwrap();
         assert_eq!(&second[..], b"20\n{\"type\":\"HEARTBEAT\"}");
+        let later = next_chunk(&mut body_rx).await.unwrap();
+        assert!(std::str::from_utf8(&later).unwrap().contains("later"));
         // The next one only after 15 s.
         let before = tokio::time::Instant::now();
         let third = next_chunk(&mut body_rx).await.unwrap();
@@ -199,8 +226,11 @@ mod tests {
         let (body_tx, mut body_rx) = mpsc::channel(8);
         let (tx, rx) = mpsc::unbounded_channel();
         tokio::spawn(forward(rx, body_tx, ContentType::Json, "s".into(), |_| {}));
-        tx.send(encode_event(&error_event("bye"), ContentType::Json))
-            .unwrap();
+        tx.send(Outgoing::Record(encode_event(
+            &error_event("bye"),
+            ContentType::Json,
+        )))
+        .unwrap();
         drop(tx);
         let first = next_chunk(&mut body_rx).await.unwrap();
         assert!(std::str::from_utf8(&first).unwrap().contains("bye"));
@@ -210,12 +240,18 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn client_close_is_reported() {
         let (body_tx, body_rx) = mpsc::channel(8);
-        let (_tx, rx) = mpsc::unbounded_channel::<Bytes>();
+        let (_tx, rx) = mpsc::unbounded_channel::<Outgoing>();
         let closed = Arc::new(Mutex::new(None));
         let seen = closed.clone();
-        let task = tokio::spawn(forward(rx, body_tx, ContentType::Json, "s1".into(), move |id| {
-            *seen.lock().unwrap() = Some(id);
-        }));
+        let task = tokio::spawn(forward(
+            rx,
+            body_tx,
+            ContentType::Json,
+            "s1".into(),
+            move |id| {
+                *seen.lock().unwrap() = Some(id);
+            },
+        ));
         drop(body_rx);
         task.await.unwrap();
         assert_eq!(closed.lock().unwrap().as_deref(), Some("s1"));
@@ -225,6 +261,9 @@ mod tests {
     fn protobuf_records_are_length_prefixed() {
         let record = encode_event(&heartbeat_event(), ContentType::Protobuf);
         let bytes = heartbeat_event().encode_to_vec();
-        assert_eq!(&record[..], [format!("{}\n", bytes.len()).as_bytes(), &bytes].concat());
+        assert_eq!(
+            &record[..],
+            [format!("{}\n", bytes.len()).as_bytes(), &bytes].concat()
+        );
     }
 }

@@ -5,7 +5,9 @@
 
 use mesos_proto::mesos::internal::StatusUpdate;
 use mesos_proto::mesos::v1::scheduler::{event, Event};
-use mesos_proto::mesos::v1::{self, AgentId, ExecutorId, FrameworkId, MasterInfo, Offer, TaskState};
+use mesos_proto::mesos::v1::{
+    self, AgentId, ExecutorId, FrameworkId, MasterInfo, Offer, TaskState,
+};
 use mesos_proto::mesos::{self as v0, task_status};
 
 use super::connection::HEARTBEAT_INTERVAL;
@@ -246,9 +248,18 @@ mod tests {
     #[test]
     fn partition_unaware_see_lost() {
         let plain = Capabilities::default();
-        assert_eq!(state_for(TaskState::TaskUnreachable, plain), TaskState::TaskLost);
-        assert_eq!(state_for(TaskState::TaskDropped, plain), TaskState::TaskLost);
-        assert_eq!(state_for(TaskState::TaskRunning, plain), TaskState::TaskRunning);
+        assert_eq!(
+            state_for(TaskState::TaskUnreachable, plain),
+            TaskState::TaskLost
+        );
+        assert_eq!(
+            state_for(TaskState::TaskDropped, plain),
+            TaskState::TaskLost
+        );
+        assert_eq!(
+            state_for(TaskState::TaskRunning, plain),
+            TaskState::TaskRunning
+        );
         let aware = Capabilities {
             partition_aware: true,
             ..Default::default()

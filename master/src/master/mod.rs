@@ -15,6 +15,7 @@
 
 mod agent;
 pub mod connection;
+mod driver;
 pub mod events;
 mod scheduler;
 mod snapshot;
@@ -47,18 +48,20 @@ use state::{is_terminal, Agent, Connection, Framework, FrameworkState, OfferReco
 pub enum Command {
     /// A SUBSCRIBE that passed the HTTP checks; its stream is already open.
     Subscribe {
-        subscribe: call::Subscribe,
+        subscribe: Box<call::Subscribe>,
         connection: HttpConnection,
     },
     /// Any other scheduler call; the reply carries the HTTP status.
     Call {
-        call: Call,
+        call: Box<Call>,
         /// The `Mesos-Stream-Id` request header, if present.
         stream_id: Option<String>,
         reply: oneshot::Sender<CallReply>,
     },
     /// The client side of a subscription stream went away.
-    StreamClosed { stream_id: String },
+    StreamClosed {
+        stream_id: String,
+    },
     Timer(Timer),
 }
 
@@ -117,7 +120,7 @@ impl MasterHandle {
     pub fn subscribe(&self, subscribe: call::Subscribe, connection: HttpConnection) -> bool {
         self.commands
             .send(Command::Subscribe {
-                subscribe,
+                subscribe: Box::new(subscribe),
                 connection,
             })
             .is_ok()
@@ -128,7 +131,7 @@ impl MasterHandle {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Call {
-                call,
+                call: Box::new(call),
                 stream_id,
                 reply,
             })
@@ -396,13 +399,13 @@ impl Master {
             Command::Subscribe {
                 subscribe,
                 connection,
-            } => self.subscribe(subscribe, connection),
+            } => self.subscribe(*subscribe, connection),
             Command::Call {
                 call,
                 stream_id,
                 reply,
             } => {
-                let answer = self.handle_call(call, stream_id);
+                let answer = self.handle_call(*call, stream_id);
                 // The client may have gone; nothing to do then.
                 let _ = reply.send(answer);
             }
@@ -486,11 +489,11 @@ impl Master {
             return;
         }
         match &framework.connection {
-            Some(Connection::Http(http)) => {
-                if !http.send(event) {
-                    debug!("Stream of framework {framework_id} is gone; event dropped");
-                }
+            Some(Connection::Http(http)) if !http.send(event) => {
+                debug!("Stream of framework {framework_id} is gone; event dropped");
             }
+            Some(Connection::Http(_)) => {}
+            Some(Connection::Pid(pid)) => self.send_to_driver(pid, framework_id, event),
             None => {}
         }
     }
@@ -500,6 +503,7 @@ impl Master {
     /// for agent updates and empty for master-generated ones (no ack).
     fn forward(&mut self, update: StatusUpdate, pid: &str) {
         let framework_id = update.framework_id.value.clone();
+        let mut driver = None;
         if let Some(framework) = self.frameworks.get_mut(&framework_id) {
             if let Some(task) = framework.tasks.get_mut(&update.status.task_id.value) {
                 if let Some(uuid) = update.uuid.clone() {
@@ -507,6 +511,17 @@ impl Master {
                     task.status_update_uuid = Some(uuid);
                 }
             }
+            if framework.connected() {
+                driver = framework
+                    .connection
+                    .as_ref()
+                    .and_then(Connection::pid)
+                    .cloned();
+            }
+        }
+        if let Some(driver) = driver {
+            self.send_update_to_driver(&driver, update, pid);
+            return;
         }
         let event = mesos_proto::convert::evolve_status_update(&StatusUpdateMessage {
             update,
@@ -534,7 +549,9 @@ impl Master {
     }
 
     fn is_completed_framework(&self, framework_id: &str) -> bool {
-        self.completed_frameworks.iter().any(|f| f.id == framework_id)
+        self.completed_frameworks
+            .iter()
+            .any(|f| f.id == framework_id)
     }
 
     fn allocator_spec(framework: &Framework) -> FrameworkSpec {
@@ -640,7 +657,10 @@ impl Master {
         }
         for (framework_id, offers) in by_framework {
             let ids: Vec<&str> = offers.iter().map(|o| o.id.value.as_str()).collect();
-            info!("Sending offers [ {} ] to framework {framework_id}", ids.join(", "));
+            info!(
+                "Sending offers [ {} ] to framework {framework_id}",
+                ids.join(", ")
+            );
             self.send_event(&framework_id, &events::offers(offers));
         }
     }
@@ -876,7 +896,11 @@ impl Master {
         if !is_terminal(task.state) {
             task.state = new_state;
         }
-        if task.statuses.last().is_some_and(|s| s.state == status.state) {
+        if task
+            .statuses
+            .last()
+            .is_some_and(|s| s.state == status.state)
+        {
             task.statuses.pop();
         }
         let mut kept = status.clone();
@@ -957,9 +981,7 @@ impl Master {
         let Some(executor) = agent.remove_executor(framework_id, executor_id) else {
             return;
         };
-        info!(
-            "Removing executor '{executor_id}' of framework {framework_id} on agent {agent_id}"
-        );
+        info!("Removing executor '{executor_id}' of framework {framework_id} on agent {agent_id}");
         self.allocator.recover_resources(
             framework_id,
             agent_id,
@@ -1003,3 +1025,5 @@ impl Master {
     }
 }
 
+#[cfg(test)]
+mod tests;

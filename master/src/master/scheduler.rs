@@ -62,17 +62,26 @@ impl Master {
         } else {
             "master/messages_reregister_framework"
         });
-        info!("Received subscription request for HTTP framework '{}'", info.name);
+        info!(
+            "Received subscription request for HTTP framework '{}'",
+            info.name
+        );
 
         let refuse = |connection: HttpConnection, message: String| {
-            info!("Refusing subscription of framework '{}': {message}", info.name);
+            info!(
+                "Refusing subscription of framework '{}': {message}",
+                info.name
+            );
             connection.send(&events::error(&message));
             // Dropping the connection closes the stream.
             drop(connection);
         };
 
-        let completed: BTreeSet<String> =
-            self.completed_frameworks.iter().map(|f| f.id.clone()).collect();
+        let completed: BTreeSet<String> = self
+            .completed_frameworks
+            .iter()
+            .map(|f| f.id.clone())
+            .collect();
         if let Err(error) = validation::validate_framework(
             &info,
             self.role_whitelist.as_deref(),
@@ -93,7 +102,11 @@ impl Master {
         info!(
             "Subscribing framework '{}' with checkpointing {}",
             info.name,
-            if info.checkpoint.unwrap_or(false) { "enabled" } else { "disabled" }
+            if info.checkpoint.unwrap_or(false) {
+                "enabled"
+            } else {
+                "disabled"
+            }
         );
         let now = now_secs();
 
@@ -106,6 +119,7 @@ impl Master {
             framework.epoch = self.next_epoch();
             framework.active = true;
             connection.send(&events::subscribed(&id, &self.info));
+            connection.start_heartbeats();
             framework.connection = Some(Connection::Http(connection));
             let spec = Self::allocator_spec(&framework);
             self.frameworks.insert(id.clone(), framework);
@@ -149,13 +163,25 @@ impl Master {
             framework.registered_time = now;
         }
         // Only one subscription per framework: the old stream hears why.
-        if let Some(Connection::Http(old)) = framework.connection.take() {
-            if framework.state == FrameworkState::Connected {
+        let old_driver = match framework.connection.take() {
+            Some(Connection::Http(old)) if framework.state == FrameworkState::Connected => {
                 old.send(&events::error("Framework failed over"));
+                None
             }
-        }
+            Some(Connection::Pid(pid)) if framework.state == FrameworkState::Connected => Some(pid),
+            _ => None,
+        };
         framework.state = FrameworkState::Connected;
+        framework.last_pid = None;
         let offers: Vec<String> = framework.offers.iter().cloned().collect();
+        if let Some(pid) = old_driver {
+            self.send(
+                &pid,
+                &mesos_proto::mesos::internal::FrameworkErrorMessage {
+                    message: "Framework failed over".to_string(),
+                },
+            );
+        }
         // The new stream never saw these offers: take them back quietly,
         // they will be offered again.
         for offer_id in offers {
@@ -165,12 +191,20 @@ impl Master {
             return;
         };
         connection.send(&events::subscribed(&id, &self.info));
+        connection.start_heartbeats();
         framework.connection = Some(Connection::Http(connection));
         if !framework.active {
             framework.active = true;
             self.allocator.activate_framework(&id);
         }
-        info!("Framework {id} {}", if recovered { "reconnected" } else { "failed over" });
+        info!(
+            "Framework {id} {}",
+            if recovered {
+                "reconnected"
+            } else {
+                "failed over"
+            }
+        );
         self.send_framework_updates(&id);
         self.request_allocation();
     }
@@ -195,7 +229,7 @@ impl Master {
 
     /// `Master::updateFramework`: new info, suppressed roles and offer
     /// constraints; offers for roles it left are rescinded.
-    fn update_framework_info(
+    pub(super) fn update_framework_info(
         &mut self,
         framework_id: &str,
         info: FrameworkInfo,
@@ -237,7 +271,7 @@ impl Master {
         let Some(framework) = self.frameworks.get(framework_id) else {
             return;
         };
-        let message = agents::update_framework(&framework.info, "");
+        let message = agents::update_framework(&framework.info, &framework.pid_string());
         let pids: Vec<_> = self
             .agents
             .values()
@@ -284,7 +318,11 @@ impl Master {
         if !framework.connected() {
             return CallReply::new(403, "Framework is not subscribed");
         }
-        let Some(current) = framework.connection.as_ref().and_then(Connection::stream_id) else {
+        let Some(current) = framework
+            .connection
+            .as_ref()
+            .and_then(Connection::stream_id)
+        else {
             return CallReply::new(403, "Framework is not connected via HTTP");
         };
         let Some(stream_id) = stream_id else {
@@ -302,6 +340,13 @@ impl Master {
                 ),
             );
         }
+        self.dispatch(&framework_id, call)
+    }
+
+    /// Runs a call of a connected framework (HTTP or driver) and answers
+    /// with the HTTP status upstream uses.
+    pub(super) fn dispatch(&mut self, framework_id: &str, call: Call) -> CallReply {
+        let framework_id = framework_id.to_string();
         let accepted = CallReply::new(202, "");
         match validation::call_type(&call) {
             Some(CallType::Teardown) => {
@@ -409,8 +454,11 @@ impl Master {
         update: call::UpdateFramework,
     ) -> CallReply {
         info!("Processing UPDATE_FRAMEWORK call for framework {framework_id}");
-        let completed: BTreeSet<String> =
-            self.completed_frameworks.iter().map(|f| f.id.clone()).collect();
+        let completed: BTreeSet<String> = self
+            .completed_frameworks
+            .iter()
+            .map(|f| f.id.clone())
+            .collect();
         if let Err(error) = validation::validate_framework(
             &update.framework_info,
             self.role_whitelist.as_deref(),
@@ -458,7 +506,8 @@ impl Master {
             .map_or("UNKNOWN", |t| t.as_str_name());
         warn!("Dropping {kind} operation from framework {framework_id}: {message}");
         if let Some(id) = &operation.id {
-            let status = events::operation_status(OperationState::OperationError, id, message, None);
+            let status =
+                events::operation_status(OperationState::OperationError, id, message, None);
             self.send_event(framework_id, &events::update_operation_status(status));
         }
     }
@@ -653,8 +702,16 @@ impl Master {
                     framework_id,
                     &Self::launch_tasks(operation),
                     TaskState::TaskDropped,
-                    if removed { Reason::SlaveRemoved } else { Reason::SlaveDisconnected },
-                    if removed { "Agent removed" } else { "Agent disconnected" },
+                    if removed {
+                        Reason::SlaveRemoved
+                    } else {
+                        Reason::SlaveDisconnected
+                    },
+                    if removed {
+                        "Agent removed"
+                    } else {
+                        "Agent disconnected"
+                    },
                 );
             }
             self.allocator.recover_resources(
@@ -733,7 +790,12 @@ impl Master {
         &self,
         framework_id: &str,
         agent_id: &str,
-    ) -> (BTreeSet<String>, BTreeSet<String>, Vec<v1::ExecutorInfo>, bool) {
+    ) -> (
+        BTreeSet<String>,
+        BTreeSet<String>,
+        Vec<v1::ExecutorInfo>,
+        bool,
+    ) {
         let (live, unreachable) = self
             .frameworks
             .get(framework_id)
@@ -765,7 +827,12 @@ impl Master {
         let (live, unreachable, executors, limits) = self.task_context_data(framework_id, agent_id);
         let exists = |id: &str| live.contains(id);
         let was_unreachable = |id: &str| unreachable.contains(id);
-        let existing = |id: &str| executors.iter().find(|e| e.executor_id.value == id).cloned();
+        let existing = |id: &str| {
+            executors
+                .iter()
+                .find(|e| e.executor_id.value == id)
+                .cloned()
+        };
         let context = TaskContext {
             framework_id,
             agent_id,
@@ -813,7 +880,13 @@ impl Master {
             task.task_id.value,
             resources::from_vec(task.resources.clone())
         );
-        let message = agents::run_task(&framework.info, &task, "", launch_executor, pre_refinement);
+        let message = agents::run_task(
+            &framework.info,
+            &task,
+            &framework.pid_string(),
+            launch_executor,
+            pre_refinement,
+        );
         self.send(&agent_pid, &message);
         resources::difference(&available, &consumed)
     }
@@ -831,7 +904,12 @@ impl Master {
         let (live, unreachable, executors, limits) = self.task_context_data(framework_id, agent_id);
         let exists = |id: &str| live.contains(id);
         let was_unreachable = |id: &str| unreachable.contains(id);
-        let existing = |id: &str| executors.iter().find(|e| e.executor_id.value == id).cloned();
+        let existing = |id: &str| {
+            executors
+                .iter()
+                .find(|e| e.executor_id.value == id)
+                .cloned()
+        };
         let context = TaskContext {
             framework_id,
             agent_id,
@@ -874,7 +952,11 @@ impl Master {
                 .tasks
                 .insert(task.task_id.value.clone(), new_task(task, framework_id));
         }
-        let ids: Vec<&str> = task_group.tasks.iter().map(|t| t.task_id.value.as_str()).collect();
+        let ids: Vec<&str> = task_group
+            .tasks
+            .iter()
+            .map(|t| t.task_id.value.as_str())
+            .collect();
         info!(
             "Launching task group {{ {} }} of framework {framework_id} on agent {agent_id}",
             ids.join(", ")
@@ -911,14 +993,22 @@ impl Master {
             if ours {
                 self.discard_offer(&id.value, refuse);
             } else {
-                warn!("Ignoring decline of offer {} since it is no longer valid", id.value);
+                warn!(
+                    "Ignoring decline of offer {} since it is no longer valid",
+                    id.value
+                );
             }
         }
     }
 
     /// Roles named by REVIVE/SUPPRESS must be valid and the framework's;
     /// one bad role drops the whole call.
-    fn call_roles(&self, framework_id: &str, roles: Vec<String>, what: &str) -> Option<BTreeSet<String>> {
+    fn call_roles(
+        &self,
+        framework_id: &str,
+        roles: Vec<String>,
+        what: &str,
+    ) -> Option<BTreeSet<String>> {
         let framework_roles = self.frameworks.get(framework_id)?.roles();
         for role in &roles {
             if let Err(error) = validation::validate_role(role) {
@@ -1174,7 +1264,11 @@ impl Master {
                         "Reconciliation: Task is gone",
                         None,
                     ),
-                    _ => (TaskState::TaskUnknown, "Reconciliation: Task is unknown", None),
+                    _ => (
+                        TaskState::TaskUnknown,
+                        "Reconciliation: Task is unknown",
+                        None,
+                    ),
                 };
                 let mut update = events::master_update(
                     framework_id,
@@ -1279,29 +1373,18 @@ impl Master {
         self.send(&pid, &relayed);
         self.count("master/valid_framework_to_executor_messages");
     }
-
-    /// Used by tests to tell a framework's failover timer apart.
-    #[cfg(test)]
-    pub(super) fn framework_epoch(&self, framework_id: &str) -> Option<u64> {
-        self.frameworks.get(framework_id).map(|f| f.epoch)
-    }
-
-    /// Timer for a framework whose connection dropped.
-    #[cfg(test)]
-    pub(super) fn failover_timer(&self, framework_id: &str) -> Option<Timer> {
-        Some(Timer::FailoverTimeout {
-            framework_id: framework_id.to_string(),
-            epoch: self.framework_epoch(framework_id)?,
-        })
-    }
 }
 
 /// The master's normalisation of an operation (`Master::accept`): resources
 /// in the post-refinement format carrying the offer's allocation role,
 /// `ExecutorInfo.framework_id` filled in, health check types inferred, and
 /// LAUNCH_GROUP tasks given their executor.
-fn normalize_operation(mut operation: offer::Operation, framework_id: &str, role: &str) -> offer::Operation {
-    fn fix(list: &mut Vec<v1::Resource>, role: &str) {
+fn normalize_operation(
+    mut operation: offer::Operation,
+    framework_id: &str,
+    role: &str,
+) -> offer::Operation {
+    fn fix(list: &mut [v1::Resource], role: &str) {
         mesos_proto::resources::from_pre_refinement(list);
         for resource in list.iter_mut() {
             if resource.allocation_info.is_none() {
@@ -1382,7 +1465,7 @@ fn new_task(task: &TaskInfo, framework_id: &str) -> v1::Task {
         discovery: task.discovery.clone(),
         container: task.container.clone(),
         health_check: task.health_check.clone(),
-        kill_policy: task.kill_policy.clone(),
+        kill_policy: task.kill_policy,
         user: task.command.as_ref().and_then(|c| c.user.clone()),
         limits: task.limits.clone(),
     }
@@ -1392,7 +1475,10 @@ fn new_task(task: &TaskInfo, framework_id: &str) -> v1::Task {
 fn copy_task_health(task: &v1::Task, status: &mut v0::TaskStatus) {
     if let Some(last) = task.statuses.last() {
         status.healthy = last.healthy;
-        status.check_status = last.check_status.as_ref().map(mesos_proto::convert::devolve);
+        status.check_status = last
+            .check_status
+            .as_ref()
+            .map(mesos_proto::convert::devolve);
         status.container_status = last
             .container_status
             .as_ref()
@@ -1411,11 +1497,19 @@ mod tests {
             refuse_seconds: Some(s),
         };
         assert_eq!(refuse_duration(Some(&f(0.0))), None);
-        assert_eq!(refuse_duration(Some(&f(-1.0))), Some(Duration::from_secs(5)));
-        assert_eq!(refuse_duration(Some(&f(1e12))), Some(MAX_REFUSE));
-        assert_eq!(refuse_duration(Some(&f(2.5))), Some(Duration::from_millis(2500)));
         assert_eq!(
-            refuse_duration(Some(&v1::Filters { refuse_seconds: None })),
+            refuse_duration(Some(&f(-1.0))),
+            Some(Duration::from_secs(5))
+        );
+        assert_eq!(refuse_duration(Some(&f(1e12))), Some(MAX_REFUSE));
+        assert_eq!(
+            refuse_duration(Some(&f(2.5))),
+            Some(Duration::from_millis(2500))
+        );
+        assert_eq!(
+            refuse_duration(Some(&v1::Filters {
+                refuse_seconds: None
+            })),
             Some(Duration::from_secs(5))
         );
     }

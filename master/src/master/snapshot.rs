@@ -91,7 +91,12 @@ impl Master {
             .collect();
         FrameworkView {
             info: framework.info.clone(),
-            pid: None,
+            pid: framework
+                .connection
+                .as_ref()
+                .and_then(super::state::Connection::pid)
+                .or(framework.last_pid.as_ref())
+                .map(|pid| pid.to_string()),
             active: framework.active,
             connected: framework.connected(),
             recovered: framework.state == FrameworkState::Recovered,
@@ -157,20 +162,50 @@ impl Master {
             metrics.insert(name.to_string(), value);
         };
         put("master/elected", 1.0);
-        put("master/uptime_secs", (now_secs() - self.start_time).max(0.0));
+        put(
+            "master/uptime_secs",
+            (now_secs() - self.start_time).max(0.0),
+        );
 
         let agents = self.agents.values();
-        put("master/slaves_connected", agents.clone().filter(|a| a.connected).count() as f64);
-        put("master/slaves_disconnected", agents.clone().filter(|a| !a.connected).count() as f64);
-        put("master/slaves_active", agents.clone().filter(|a| a.active).count() as f64);
-        put("master/slaves_inactive", agents.clone().filter(|a| !a.active).count() as f64);
-        put("master/slaves_unreachable", self.unreachable_agents.len() as f64);
+        put(
+            "master/slaves_connected",
+            agents.clone().filter(|a| a.connected).count() as f64,
+        );
+        put(
+            "master/slaves_disconnected",
+            agents.clone().filter(|a| !a.connected).count() as f64,
+        );
+        put(
+            "master/slaves_active",
+            agents.clone().filter(|a| a.active).count() as f64,
+        );
+        put(
+            "master/slaves_inactive",
+            agents.clone().filter(|a| !a.active).count() as f64,
+        );
+        put(
+            "master/slaves_unreachable",
+            self.unreachable_agents.len() as f64,
+        );
 
         let frameworks = self.frameworks.values();
-        put("master/frameworks_connected", frameworks.clone().filter(|f| f.connected()).count() as f64);
-        put("master/frameworks_disconnected", frameworks.clone().filter(|f| !f.connected()).count() as f64);
-        put("master/frameworks_active", frameworks.clone().filter(|f| f.active).count() as f64);
-        put("master/frameworks_inactive", frameworks.clone().filter(|f| !f.active).count() as f64);
+        put(
+            "master/frameworks_connected",
+            frameworks.clone().filter(|f| f.connected()).count() as f64,
+        );
+        put(
+            "master/frameworks_disconnected",
+            frameworks.clone().filter(|f| !f.connected()).count() as f64,
+        );
+        put(
+            "master/frameworks_active",
+            frameworks.clone().filter(|f| f.active).count() as f64,
+        );
+        put(
+            "master/frameworks_inactive",
+            frameworks.clone().filter(|f| !f.active).count() as f64,
+        );
         put("master/outstanding_offers", self.offers.len() as f64);
 
         let count_state = |state: TaskState| {
@@ -181,7 +216,10 @@ impl Master {
                 .count() as f64
         };
         put("master/tasks_staging", count_state(TaskState::TaskStaging));
-        put("master/tasks_starting", count_state(TaskState::TaskStarting));
+        put(
+            "master/tasks_starting",
+            count_state(TaskState::TaskStarting),
+        );
         put("master/tasks_running", count_state(TaskState::TaskRunning));
         put("master/tasks_killing", count_state(TaskState::TaskKilling));
         put(
@@ -205,7 +243,10 @@ impl Master {
                 .fold(0.0, |a, b| a + b);
             put(&format!("master/{name}_total"), total);
             put(&format!("master/{name}_used"), used);
-            put(&format!("master/{name}_percent"), if total > 0.0 { used / total } else { 0.0 });
+            put(
+                &format!("master/{name}_percent"),
+                if total > 0.0 { used / total } else { 0.0 },
+            );
             let revocable_total: f64 = self
                 .agents
                 .values()
@@ -220,7 +261,11 @@ impl Master {
             put(&format!("master/{name}_revocable_used"), revocable_used);
             put(
                 &format!("master/{name}_revocable_percent"),
-                if revocable_total > 0.0 { revocable_used / revocable_total } else { 0.0 },
+                if revocable_total > 0.0 {
+                    revocable_used / revocable_total
+                } else {
+                    0.0
+                },
             );
         }
         put("master/event_queue_messages", 0.0);

@@ -19,12 +19,22 @@ use crate::resources::{self, Resources};
 pub enum Connection {
     /// A v1 HTTP scheduler's SUBSCRIBE stream.
     Http(HttpConnection),
+    /// A v0 driver's libprocess process.
+    Pid(Upid),
 }
 
 impl Connection {
     pub fn stream_id(&self) -> Option<&str> {
         match self {
             Connection::Http(http) => Some(&http.stream_id),
+            Connection::Pid(_) => None,
+        }
+    }
+
+    pub fn pid(&self) -> Option<&Upid> {
+        match self {
+            Connection::Http(_) => None,
+            Connection::Pid(pid) => Some(pid),
         }
     }
 }
@@ -101,11 +111,17 @@ pub struct Framework {
     pub unreachable_tasks: BTreeMap<String, Task>,
     pub completed_tasks: VecDeque<Task>,
     pub offers: BTreeSet<String>,
+    /// The last driver UPID of a v0 framework.
+    pub last_pid: Option<Upid>,
 }
 
 impl Framework {
     pub fn new(info: FrameworkInfo, state: FrameworkState, now: f64) -> Self {
-        let id = info.id.as_ref().map(|id| id.value.clone()).unwrap_or_default();
+        let id = info
+            .id
+            .as_ref()
+            .map(|id| id.value.clone())
+            .unwrap_or_default();
         Framework {
             id,
             info,
@@ -122,6 +138,7 @@ impl Framework {
             unreachable_tasks: BTreeMap::new(),
             completed_tasks: VecDeque::new(),
             offers: BTreeSet::new(),
+            last_pid: None,
         }
     }
 
@@ -135,6 +152,25 @@ impl Framework {
 
     pub fn connected(&self) -> bool {
         self.state == FrameworkState::Connected
+    }
+
+    /// The driver's UPID for v0 frameworks (kept while disconnected, as
+    /// upstream does, so a failover can be recognised).
+    pub fn pid(&self) -> Option<&Upid> {
+        self.connection
+            .as_ref()
+            .and_then(Connection::pid)
+            .or(self.last_pid.as_ref())
+    }
+
+    /// The scheduler pid as agents and `/state` want it: the UPID of a v0
+    /// driver, empty for HTTP frameworks.
+    pub fn pid_string(&self) -> String {
+        self.connection
+            .as_ref()
+            .and_then(Connection::pid)
+            .map(|pid| pid.to_string())
+            .unwrap_or_default()
     }
 
     /// Keeps at most `limit` completed tasks, dropping the oldest.
@@ -266,7 +302,11 @@ impl Agent {
             .insert(executor.executor_id.value.clone(), executor);
     }
 
-    pub fn remove_executor(&mut self, framework_id: &str, executor_id: &str) -> Option<ExecutorInfo> {
+    pub fn remove_executor(
+        &mut self,
+        framework_id: &str,
+        executor_id: &str,
+    ) -> Option<ExecutorInfo> {
         let executors = self.executors.get_mut(framework_id)?;
         let removed = executors.remove(executor_id);
         if executors.is_empty() {

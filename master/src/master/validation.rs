@@ -159,7 +159,9 @@ pub fn validate_role(role: &str) -> Result<(), String> {
             ));
         }
         if component == "*" {
-            return Err(format!("Role '{role}' cannot include '*' as a path component"));
+            return Err(format!(
+                "Role '{role}' cannot include '*' as a path component"
+            ));
         }
         if component.starts_with('-') {
             return Err(format!(
@@ -218,7 +220,8 @@ pub fn validate_framework(
             );
         }
         let role = info.role.as_deref().unwrap_or("*");
-        validate_role(role).map_err(|e| format!("'FrameworkInfo.role' is not a valid role: {e}"))?;
+        validate_role(role)
+            .map_err(|e| format!("'FrameworkInfo.role' is not a valid role: {e}"))?;
     }
     if let Some(id) = info.id.as_ref().filter(|id| !id.value.is_empty()) {
         validate_id(&id.value)?;
@@ -266,7 +269,10 @@ pub fn validate_framework_update(old: &FrameworkInfo, new: &FrameworkInfo) -> Re
             old.user, new.user
         ));
     }
-    let (old_cp, new_cp) = (old.checkpoint.unwrap_or(false), new.checkpoint.unwrap_or(false));
+    let (old_cp, new_cp) = (
+        old.checkpoint.unwrap_or(false),
+        new.checkpoint.unwrap_or(false),
+    );
     if old_cp != new_cp {
         return Err(format!(
             "Updating 'FrameworkInfo.checkpoint' is unsupported; attempted to update from \
@@ -327,7 +333,8 @@ pub fn stringify_resources<'a>(resources: impl IntoIterator<Item = &'a Resource>
 /// `Resources::validate` on every resource, plus no reservation to `*`.
 pub fn validate_resources(list: &[Resource]) -> Result<(), String> {
     for resource in list {
-        mesos_proto::resources::validate(resource).map_err(|e| format!("Invalid resources: {e}"))?;
+        mesos_proto::resources::validate(resource)
+            .map_err(|e| format!("Invalid resources: {e}"))?;
     }
     Ok(())
 }
@@ -336,7 +343,11 @@ pub fn validate_resources(list: &[Resource]) -> Result<(), String> {
 fn validate_single_role(list: &[Resource]) -> Result<(), String> {
     let mut role: Option<&str> = None;
     for resource in list {
-        let Some(this) = resource.allocation_info.as_ref().and_then(|a| a.role.as_deref()) else {
+        let Some(this) = resource
+            .allocation_info
+            .as_ref()
+            .and_then(|a| a.role.as_deref())
+        else {
             return Err("The resources are not allocated to a role".to_string());
         };
         match role {
@@ -384,7 +395,11 @@ fn validate_task_fields(task: &TaskInfo, ctx: &TaskContext<'_>) -> Result<(), St
             task.agent_id.value, ctx.agent_id
         ));
     }
-    if let Some(grace) = task.kill_policy.as_ref().and_then(|k| k.grace_period.as_ref()) {
+    if let Some(grace) = task
+        .kill_policy
+        .as_ref()
+        .and_then(|k| k.grace_period.as_ref())
+    {
         if grace.nanoseconds < 0 {
             return Err("Task's 'kill_policy.grace_period' must be non-negative".to_string());
         }
@@ -406,7 +421,9 @@ fn validate_task_fields(task: &TaskInfo, ctx: &TaskContext<'_>) -> Result<(), St
             return Err("Agent is not capable of handling task resource limits".to_string());
         }
         if task.limits.keys().any(|k| k != "cpus" && k != "mem") {
-            return Err("Only cpus and mem may be included in a task's resource limits".to_string());
+            return Err(
+                "Only cpus and mem may be included in a task's resource limits".to_string(),
+            );
         }
     }
     Ok(())
@@ -420,7 +437,9 @@ fn validate_executor_common(executor: &ExecutorInfo, ctx: &TaskContext<'_>) -> R
         executor_info::Type::try_from(executor.r#type.unwrap_or(0))
     {
         if executor.command.is_some() {
-            return Err("'ExecutorInfo.command' must not be set for 'DEFAULT' executor".to_string());
+            return Err(
+                "'ExecutorInfo.command' must not be set for 'DEFAULT' executor".to_string(),
+            );
         }
     }
     if executor
@@ -489,7 +508,8 @@ pub fn validate_task(
         }
     }
     let raw = resources::to_vec(&total);
-    validate_resources(&raw).map_err(|e| format!("Task and its executor use invalid resources: {e}"))?;
+    validate_resources(&raw)
+        .map_err(|e| format!("Task and its executor use invalid resources: {e}"))?;
     if !resources::contains(available, &total) {
         return Err(format!(
             "Total resources {} required by task and its executor is more than available {}",
@@ -548,13 +568,21 @@ pub fn validate_task_group(
     if cpus < 0.01 {
         return Err(format!(
             "Executor '{id}' uses less CPUs ({}) than the minimum required (0.01)",
-            if cpus > 0.0 { cpus.to_string() } else { "None".to_string() }
+            if cpus > 0.0 {
+                cpus.to_string()
+            } else {
+                "None".to_string()
+            }
         ));
     }
     if mem < 32.0 {
         return Err(format!(
             "Executor '{id}' uses less memory ({}) than the minimum required (32MB)",
-            if mem > 0.0 { format!("{mem}MB") } else { "None".to_string() }
+            if mem > 0.0 {
+                format!("{mem}MB")
+            } else {
+                "None".to_string()
+            }
         ));
     }
     if !has_disk {
@@ -595,7 +623,10 @@ mod tests {
     #[test]
     fn call_validation_messages() {
         let mut c = call(CallType::Accept);
-        assert_eq!(validate_call(&c).unwrap_err(), "Expecting 'accept' to be present");
+        assert_eq!(
+            validate_call(&c).unwrap_err(),
+            "Expecting 'accept' to be present"
+        );
         c.accept = Some(Default::default());
         assert!(validate_call(&c).is_ok());
 
@@ -607,18 +638,27 @@ mod tests {
         );
 
         let c = Call::default();
-        assert_eq!(validate_call(&c).unwrap_err(), "Expecting 'type' to be present");
+        assert_eq!(
+            validate_call(&c).unwrap_err(),
+            "Expecting 'type' to be present"
+        );
         let c = Call {
             r#type: Some(999),
             ..Default::default()
         };
-        assert_eq!(validate_call(&c).unwrap_err(), "Expecting 'type' to be present");
+        assert_eq!(
+            validate_call(&c).unwrap_err(),
+            "Expecting 'type' to be present"
+        );
     }
 
     #[test]
     fn subscribe_ids_must_agree() {
         let mut c = call(CallType::Subscribe);
-        assert_eq!(validate_call(&c).unwrap_err(), "Expecting 'subscribe' to be present");
+        assert_eq!(
+            validate_call(&c).unwrap_err(),
+            "Expecting 'subscribe' to be present"
+        );
         c.subscribe = Some(call::Subscribe::default());
         assert_eq!(
             validate_call(&c).unwrap_err(),
@@ -635,7 +675,9 @@ mod tests {
             uuid: vec![1, 2, 3],
             ..Default::default()
         });
-        assert!(validate_call(&c).unwrap_err().starts_with("Not a valid UUID"));
+        assert!(validate_call(&c)
+            .unwrap_err()
+            .starts_with("Not a valid UUID"));
         c.acknowledge.as_mut().unwrap().uuid = vec![0; 16];
         assert!(validate_call(&c).is_ok());
     }

@@ -34,7 +34,11 @@ impl InMemoryRegistry {
     }
 
     fn gone(&mut self) -> &mut Vec<GoneSlave> {
-        &mut self.state.gone.get_or_insert_with(GoneSlaves::default).slaves
+        &mut self
+            .state
+            .gone
+            .get_or_insert_with(GoneSlaves::default)
+            .slaves
     }
 
     fn position(&mut self, id: &SlaveId) -> Option<usize> {

@@ -12,9 +12,9 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use mesos_proto::mesos::v1::{
-    master, resource, scheduler, task_status, value, AgentId, AgentInfo, Attribute,
-    ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, Label, Labels, Resource, Task, TaskId,
-    TaskState, TaskStatus, TimeInfo,
+    master, resource, scheduler, task_status, value, AgentId, AgentInfo, Attribute, ExecutorId,
+    ExecutorInfo, FrameworkId, FrameworkInfo, Label, Labels, Resource, Task, TaskId, TaskState,
+    TaskStatus, TimeInfo,
 };
 use mesos_proto::{json, recordio};
 use prost::Message;
@@ -126,11 +126,20 @@ fn state_response(tasks: usize) -> master::Response {
             resources,
             statuses: vec![
                 status(&task_id, &agent, TaskState::TaskStarting, 1.7e9 + i as f64),
-                status(&task_id, &agent, TaskState::TaskRunning, 1.7e9 + i as f64 + 0.25),
+                status(
+                    &task_id,
+                    &agent,
+                    TaskState::TaskRunning,
+                    1.7e9 + i as f64 + 0.25,
+                ),
             ],
             status_update_state: Some(TaskState::TaskRunning as i32),
             status_update_uuid: Some((0u8..16).collect()),
-            labels: Some(labels(&[("app", "web"), ("team", "payments"), ("version", "42")])),
+            labels: Some(labels(&[
+                ("app", "web"),
+                ("team", "payments"),
+                ("version", "42"),
+            ])),
             user: Some("nobody".into()),
             ..Default::default()
         });

@@ -216,7 +216,7 @@ async fn sequential(bench: &mut Bench, n: usize) -> Result<Sequential, String> {
         let sent = Instant::now();
         bench
             .client
-            .launch(&offer, vec![task], no_refusal())
+            .launch_with(&offer, vec![task], no_refusal())
             .await
             .map_err(|e| format!("ACCEPT failed: {e}"))?;
         bench.offers_used += 1;
@@ -288,7 +288,7 @@ async fn burst(bench: &mut Bench, m: usize, max_per_offer: usize) -> Result<Burs
             launched += tasks.len();
             bench
                 .client
-                .launch(&offer, tasks, no_refusal())
+                .launch_with(&offer, tasks, no_refusal())
                 .await
                 .map_err(|e| format!("ACCEPT failed: {e}"))?;
             bench.offers_used += 1;

@@ -360,7 +360,7 @@ async fn run(flags: Flags) -> Result<ExitCode, String> {
                             let mut task = plan.task.clone();
                             task.resources = resources;
                             client
-                                .launch(&offer, vec![task], None)
+                                .launch(&offer, vec![task])
                                 .await
                                 .map_err(|e| format!("Failed to launch: {e}"))?;
                             println!(
@@ -582,6 +582,201 @@ mod tests {
         assert_eq!(planned.task.task_id.value, "j1");
         assert_eq!(planned.requests.len(), 1);
         assert!(plan(&flags(&[&format!("--task={json}"), "--name=x"])).is_err());
+    }
+
+    mod against_a_fake_master {
+        use super::*;
+        use mesos_proto::mesos::v1::scheduler::{call, Call, Event};
+        use mesos_proto::mesos::v1::{FrameworkId, Offer, OfferId};
+        use mesos_scheduler_client::test_support::{record, FakeRequest, FakeServer};
+        use prost::Message as _;
+        use tokio::sync::mpsc;
+
+        async fn next_call(master: &mut FakeServer) -> (Call, FakeRequest) {
+            let request = tokio::time::timeout(Duration::from_secs(20), master.next_request())
+                .await
+                .unwrap()
+                .unwrap();
+            (Call::decode(request.body.clone()).unwrap(), request)
+        }
+
+        /// Expects a call of `kind`, answers 202, returns it.
+        async fn expect(master: &mut FakeServer, kind: call::Type) -> Call {
+            let (call, request) = next_call(master).await;
+            assert_eq!(call.r#type(), kind, "unexpected call {call:?}");
+            assert_eq!(request.header("mesos-stream-id"), "s-1");
+            request.respond(202, &[], "");
+            call
+        }
+
+        async fn subscribe(master: &mut FakeServer) -> (Call, mpsc::Sender<bytes::Bytes>) {
+            let (call, request) = next_call(master).await;
+            assert_eq!(call.r#type(), call::Type::Subscribe);
+            let feed = request.respond_stream(
+                200,
+                &[
+                    ("Content-Type", "application/x-protobuf"),
+                    ("Mesos-Stream-Id", "s-1"),
+                ],
+            );
+            let subscribed = Event {
+                r#type: Some(event::Type::Subscribed as i32),
+                subscribed: Some(event::Subscribed {
+                    framework_id: FrameworkId {
+                        value: "fw-9".into(),
+                    },
+                    heartbeat_interval_seconds: Some(15.0),
+                    master_info: None,
+                }),
+                ..Default::default()
+            };
+            feed.send(record(ContentType::Protobuf, &subscribed))
+                .await
+                .unwrap();
+            (call, feed)
+        }
+
+        fn offer(id: &str, resources: &str) -> Offer {
+            Offer {
+                id: OfferId { value: id.into() },
+                framework_id: FrameworkId {
+                    value: "fw-9".into(),
+                },
+                agent_id: AgentId {
+                    value: "agent-7".into(),
+                },
+                hostname: "localhost".into(),
+                resources: resources::to_resources(&resources::parse(resources).unwrap()),
+                ..Default::default()
+            }
+        }
+
+        fn update(state: TaskState, uuid: Option<Vec<u8>>) -> Event {
+            Event {
+                r#type: Some(event::Type::Update as i32),
+                update: Some(event::Update {
+                    status: TaskStatus {
+                        task_id: TaskId {
+                            value: "hello".into(),
+                        },
+                        state: state as i32,
+                        agent_id: Some(AgentId {
+                            value: "agent-7".into(),
+                        }),
+                        uuid,
+                        ..Default::default()
+                    },
+                }),
+                ..Default::default()
+            }
+        }
+
+        #[tokio::test]
+        async fn launches_on_the_first_offer_that_fits_and_exits_0_when_finished() {
+            let mut master = FakeServer::start().await.unwrap();
+            let mut f = flags(&[
+                "--name=hello",
+                "--command=echo hi",
+                "--resources=cpus:0.5;mem:64",
+            ]);
+            f.master = master.authority();
+            let running = tokio::spawn(run(f));
+
+            let (call, feed) = subscribe(&mut master).await;
+            let info = call.subscribe.unwrap().framework_info;
+            assert_eq!(info.name, "mesos-execute instance");
+            assert!(!info.user.is_empty());
+
+            let offers = Event {
+                r#type: Some(event::Type::Offers as i32),
+                offers: Some(event::Offers {
+                    offers: vec![
+                        offer("small", "cpus:0.1;mem:1024"),
+                        offer("big", "cpus:2;mem:1024"),
+                    ],
+                }),
+                ..Default::default()
+            };
+            feed.send(record(ContentType::Protobuf, &offers))
+                .await
+                .unwrap();
+            let declined = expect(&mut master, call::Type::Decline).await;
+            assert_eq!(declined.decline.unwrap().offer_ids[0].value, "small");
+            let accepted = expect(&mut master, call::Type::Accept).await;
+            assert_eq!(accepted.framework_id.unwrap().value, "fw-9");
+            let accept = accepted.accept.unwrap();
+            assert_eq!(accept.offer_ids[0].value, "big");
+            let task = &accept.operations[0].launch.as_ref().unwrap().task_infos[0];
+            assert_eq!(task.task_id.value, "hello");
+            assert_eq!(task.agent_id.value, "agent-7");
+            assert_eq!(
+                task.command.as_ref().unwrap().value.as_deref(),
+                Some("echo hi")
+            );
+            let amounts: Vec<(String, f64)> = task
+                .resources
+                .iter()
+                .map(|r| (r.name.clone(), r.scalar.unwrap().value))
+                .collect();
+            assert_eq!(amounts, vec![("cpus".into(), 0.5), ("mem".into(), 64.0)]);
+
+            feed.send(record(
+                ContentType::Protobuf,
+                &update(TaskState::TaskRunning, Some(vec![1; 16])),
+            ))
+            .await
+            .unwrap();
+            let ack = expect(&mut master, call::Type::Acknowledge).await;
+            assert_eq!(ack.acknowledge.unwrap().uuid, vec![1; 16]);
+            feed.send(record(
+                ContentType::Protobuf,
+                &update(TaskState::TaskFinished, Some(vec![2; 16])),
+            ))
+            .await
+            .unwrap();
+            expect(&mut master, call::Type::Acknowledge).await;
+            expect(&mut master, call::Type::Teardown).await;
+            assert_eq!(running.await.unwrap().unwrap(), ExitCode::SUCCESS);
+        }
+
+        #[tokio::test]
+        async fn kill_after_kills_and_a_killed_task_exits_non_zero() {
+            let mut master = FakeServer::start().await.unwrap();
+            let mut f = flags(&["--name=hello", "--command=sleep 100", "--kill_after=100ms"]);
+            f.master = master.authority();
+            let running = tokio::spawn(run(f));
+            let (_, feed) = subscribe(&mut master).await;
+            let offers = Event {
+                r#type: Some(event::Type::Offers as i32),
+                offers: Some(event::Offers {
+                    offers: vec![offer("o", "cpus:4;mem:4096")],
+                }),
+                ..Default::default()
+            };
+            feed.send(record(ContentType::Protobuf, &offers))
+                .await
+                .unwrap();
+            expect(&mut master, call::Type::Accept).await;
+            feed.send(record(
+                ContentType::Protobuf,
+                &update(TaskState::TaskRunning, Some(vec![1; 16])),
+            ))
+            .await
+            .unwrap();
+            expect(&mut master, call::Type::Acknowledge).await;
+            let kill = expect(&mut master, call::Type::Kill).await.kill.unwrap();
+            assert_eq!(kill.task_id.value, "hello");
+            assert_eq!(kill.agent_id.unwrap().value, "agent-7");
+            // A master-generated update (no uuid) is not acknowledged.
+            feed.send(record(
+                ContentType::Protobuf,
+                &update(TaskState::TaskKilled, None),
+            ))
+            .await
+            .unwrap();
+            expect(&mut master, call::Type::Teardown).await;
+            assert_eq!(running.await.unwrap().unwrap(), ExitCode::FAILURE);
+        }
     }
 
     #[test]
