@@ -1,18 +1,21 @@
 //! The agent's command-line flags, with upstream names, defaults and syntax.
 //!
-//! Owns: parsing `--name=value` (also `--name value`, `--name` for true and
-//! `--no-name` for false on booleans), `MESOS_<NAME>` environment fallbacks,
-//! `file://` values (the value is the file's contents), stout durations, and
-//! the `/flags` view. Unknown flags are errors (the binary exits with 1).
+//! Owns the agent's flag list, defaults and validation, and the `/flags`
+//! view. The stout conventions (`--name=value` or `--name value`, `--name`
+//! for true and `--no-name` for false on booleans, `MESOS_<NAME>`
+//! environment fallbacks, `file://` values, stout durations, unknown flags
+//! refused so the binary exits with 1) come from [`stout::flags`].
 //! It must never touch the network or the agent state.
 
 use std::collections::BTreeMap;
+use std::ffi::OsString;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use clap::{ArgAction, Parser};
+use stout::flags::{boolean, duration, fetch, ip, number, path, string};
+use stout::Duration;
 
-use crate::duration::StoutDuration;
 use crate::error::AgentError;
 
 /// The version this agent reports (`RegisterSlaveMessage.version`, `/version`).
@@ -27,172 +30,172 @@ pub const MESOS_VERSION: &str = "1.11.0";
 pub struct Flags {
     /// May be one of `host:port`, `master@host:port` or `file:///path` (a file
     /// holding one of those). `zk://` is not supported yet.
-    #[arg(long = "master", env = "MESOS_MASTER", value_parser = fetched_string)]
+    #[arg(long = "master", env = "MESOS_MASTER", value_parser = string)]
     pub master: Option<String>,
 
     /// Directory for the sandboxes and the agent's metadata. Required.
-    #[arg(long = "work_dir", env = "MESOS_WORK_DIR", value_parser = fetched_path)]
+    #[arg(long = "work_dir", env = "MESOS_WORK_DIR", value_parser = path)]
     pub work_dir: Option<PathBuf>,
 
     /// Total consumable resources, e.g. `cpus:2;mem:1024;ports:[31000-32000]`,
     /// or a JSON array of Resource objects.
-    #[arg(long = "resources", env = "MESOS_RESOURCES", value_parser = fetched_string)]
+    #[arg(long = "resources", env = "MESOS_RESOURCES", value_parser = string)]
     pub resources: Option<String>,
 
     /// Attributes of the machine, e.g. `rack:r1;zone:z`.
-    #[arg(long = "attributes", env = "MESOS_ATTRIBUTES", value_parser = fetched_string)]
+    #[arg(long = "attributes", env = "MESOS_ATTRIBUTES", value_parser = string)]
     pub attributes: Option<String>,
 
-    #[arg(long = "port", env = "MESOS_PORT", default_value_t = 5051, value_parser = fetched_u16)]
+    #[arg(long = "port", env = "MESOS_PORT", default_value_t = 5051, value_parser = number::<u16>)]
     pub port: u16,
 
     /// IP address to listen on (all interfaces when unset).
-    #[arg(long = "ip", env = "MESOS_IP", value_parser = fetched_ip)]
+    #[arg(long = "ip", env = "MESOS_IP", value_parser = ip)]
     pub ip: Option<IpAddr>,
 
-    #[arg(long = "hostname", env = "MESOS_HOSTNAME", value_parser = fetched_string)]
+    #[arg(long = "hostname", env = "MESOS_HOSTNAME", value_parser = string)]
     pub hostname: Option<String>,
 
     #[arg(long = "hostname_lookup", env = "MESOS_HOSTNAME_LOOKUP", default_value_t = true,
           action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
-          value_parser = fetched_bool)]
+          value_parser = boolean)]
     pub hostname_lookup: bool,
 
     /// IP address advertised to the master and executors.
-    #[arg(long = "advertise_ip", env = "MESOS_ADVERTISE_IP", value_parser = fetched_ip)]
+    #[arg(long = "advertise_ip", env = "MESOS_ADVERTISE_IP", value_parser = ip)]
     pub advertise_ip: Option<IpAddr>,
 
-    #[arg(long = "advertise_port", env = "MESOS_ADVERTISE_PORT", value_parser = fetched_u16)]
+    #[arg(long = "advertise_port", env = "MESOS_ADVERTISE_PORT", value_parser = number::<u16>)]
     pub advertise_port: Option<u16>,
 
     /// Isolation mechanisms; accepted for compatibility, only posix isolation
     /// (no enforcement) is implemented.
     #[arg(long = "isolation", env = "MESOS_ISOLATION", default_value = "posix/cpu,posix/mem",
-          value_parser = fetched_string)]
+          value_parser = string)]
     pub isolation: String,
 
     #[arg(long = "containerizers", env = "MESOS_CONTAINERIZERS", default_value = "mesos",
-          value_parser = fetched_string)]
+          value_parser = string)]
     pub containerizers: String,
 
     #[arg(long = "executor_registration_timeout", env = "MESOS_EXECUTOR_REGISTRATION_TIMEOUT",
-          default_value = "1mins", value_parser = fetched_duration)]
-    pub executor_registration_timeout: StoutDuration,
+          default_value = "1mins", value_parser = duration)]
+    pub executor_registration_timeout: Duration,
 
     #[arg(long = "executor_shutdown_grace_period", env = "MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD",
-          default_value = "5secs", value_parser = fetched_duration)]
-    pub executor_shutdown_grace_period: StoutDuration,
+          default_value = "5secs", value_parser = duration)]
+    pub executor_shutdown_grace_period: Duration,
 
     #[arg(long = "executor_reregistration_timeout",
           env = "MESOS_EXECUTOR_REREGISTRATION_TIMEOUT", default_value = "2secs",
-          value_parser = fetched_duration)]
-    pub executor_reregistration_timeout: StoutDuration,
+          value_parser = duration)]
+    pub executor_reregistration_timeout: Duration,
 
     #[arg(long = "recovery_timeout", env = "MESOS_RECOVERY_TIMEOUT", default_value = "15mins",
-          value_parser = fetched_duration)]
-    pub recovery_timeout: StoutDuration,
+          value_parser = duration)]
+    pub recovery_timeout: Duration,
 
     #[arg(long = "registration_backoff_factor", env = "MESOS_REGISTRATION_BACKOFF_FACTOR",
-          default_value = "1secs", value_parser = fetched_duration)]
-    pub registration_backoff_factor: StoutDuration,
+          default_value = "1secs", value_parser = duration)]
+    pub registration_backoff_factor: Duration,
 
     /// Directory holding `mesos-executor`; defaults to the directory of this
     /// binary.
-    #[arg(long = "launcher_dir", env = "MESOS_LAUNCHER_DIR", value_parser = fetched_path)]
+    #[arg(long = "launcher_dir", env = "MESOS_LAUNCHER_DIR", value_parser = path)]
     pub launcher_dir: Option<PathBuf>,
 
     /// Makes the command executor use the v1 HTTP executor API.
     #[arg(long = "http_command_executor", env = "MESOS_HTTP_COMMAND_EXECUTOR",
           default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
-          default_missing_value = "true", value_parser = fetched_bool)]
+          default_missing_value = "true", value_parser = boolean)]
     pub http_command_executor: bool,
 
     /// Run executors as the task's user. Honoured only when the agent runs as
     /// root; otherwise executors run as the agent's user.
     #[arg(long = "switch_user", env = "MESOS_SWITCH_USER", default_value_t = true,
           action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
-          value_parser = fetched_bool)]
+          value_parser = boolean)]
     pub switch_user: bool,
 
     /// `reconnect` or `cleanup`.
     #[arg(long = "recover", env = "MESOS_RECOVER", default_value = "reconnect",
-          value_parser = fetched_recover)]
+          value_parser = parse_recover)]
     pub recover: String,
 
     #[arg(long = "strict", env = "MESOS_STRICT", default_value_t = true,
           action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true",
-          value_parser = fetched_bool)]
+          value_parser = boolean)]
     pub strict: bool,
 
     #[arg(long = "fetcher_cache_dir", env = "MESOS_FETCHER_CACHE_DIR",
-          default_value = "/tmp/mesos/fetch", value_parser = fetched_path)]
+          default_value = "/tmp/mesos/fetch", value_parser = path)]
     pub fetcher_cache_dir: PathBuf,
 
     #[arg(long = "fetcher_cache_size", env = "MESOS_FETCHER_CACHE_SIZE", default_value = "2GB",
-          value_parser = fetched_string)]
+          value_parser = string)]
     pub fetcher_cache_size: String,
 
     #[arg(long = "fetcher_stall_timeout", env = "MESOS_FETCHER_STALL_TIMEOUT",
-          default_value = "1mins", value_parser = fetched_duration)]
-    pub fetcher_stall_timeout: StoutDuration,
+          default_value = "1mins", value_parser = duration)]
+    pub fetcher_stall_timeout: Duration,
 
     /// Prepended to relative executor commands and URIs.
-    #[arg(long = "frameworks_home", env = "MESOS_FRAMEWORKS_HOME", value_parser = fetched_string)]
+    #[arg(long = "frameworks_home", env = "MESOS_FRAMEWORKS_HOME", value_parser = string)]
     pub frameworks_home: Option<String>,
 
-    #[arg(long = "hadoop_home", env = "MESOS_HADOOP_HOME", value_parser = fetched_string)]
+    #[arg(long = "hadoop_home", env = "MESOS_HADOOP_HOME", value_parser = string)]
     pub hadoop_home: Option<String>,
 
     /// JSON object of environment variables for executors. When set,
     /// executors no longer inherit the agent's environment.
     #[arg(long = "executor_environment_variables",
-          env = "MESOS_EXECUTOR_ENVIRONMENT_VARIABLES", value_parser = fetched_env_object)]
+          env = "MESOS_EXECUTOR_ENVIRONMENT_VARIABLES", value_parser = parse_env_object)]
     pub executor_environment_variables: Option<EnvObject>,
 
     #[arg(long = "default_role", env = "MESOS_DEFAULT_ROLE", default_value = "*",
-          value_parser = fetched_string)]
+          value_parser = string)]
     pub default_role: String,
 
     #[arg(long = "gc_delay", env = "MESOS_GC_DELAY", default_value = "1weeks",
-          value_parser = fetched_duration)]
-    pub gc_delay: StoutDuration,
+          value_parser = duration)]
+    pub gc_delay: Duration,
 
     #[arg(long = "disk_watch_interval", env = "MESOS_DISK_WATCH_INTERVAL", default_value = "1mins",
-          value_parser = fetched_duration)]
-    pub disk_watch_interval: StoutDuration,
+          value_parser = duration)]
+    pub disk_watch_interval: Duration,
 
     #[arg(long = "max_completed_executors_per_framework",
           env = "MESOS_MAX_COMPLETED_EXECUTORS_PER_FRAMEWORK", default_value_t = 150,
-          value_parser = fetched_usize)]
+          value_parser = number::<usize>)]
     pub max_completed_executors_per_framework: usize,
 
     #[arg(long = "runtime_dir", env = "MESOS_RUNTIME_DIR", default_value = "/var/run/mesos",
-          value_parser = fetched_path)]
+          value_parser = path)]
     pub runtime_dir: PathBuf,
 
     #[arg(long = "sandbox_directory", env = "MESOS_SANDBOX_DIRECTORY",
-          default_value = "/mnt/mesos/sandbox", value_parser = fetched_string)]
+          default_value = "/mnt/mesos/sandbox", value_parser = string)]
     pub sandbox_directory: String,
 
     #[arg(long = "logging_level", env = "MESOS_LOGGING_LEVEL", default_value = "INFO",
-          value_parser = fetched_string)]
+          value_parser = string)]
     pub logging_level: String,
 
-    #[arg(long = "log_dir", env = "MESOS_LOG_DIR", value_parser = fetched_path)]
+    #[arg(long = "log_dir", env = "MESOS_LOG_DIR", value_parser = path)]
     pub log_dir: Option<PathBuf>,
 
     #[arg(long = "quiet", env = "MESOS_QUIET", default_value_t = false, action = ArgAction::Set,
-          num_args = 0..=1, default_missing_value = "true", value_parser = fetched_bool)]
+          num_args = 0..=1, default_missing_value = "true", value_parser = boolean)]
     pub quiet: bool,
 
     #[arg(long = "systemd_enable_support", env = "MESOS_SYSTEMD_ENABLE_SUPPORT",
           default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
-          default_missing_value = "true", value_parser = fetched_bool)]
+          default_missing_value = "true", value_parser = boolean)]
     pub systemd_enable_support: bool,
 
     /// Prints the version and exits.
     #[arg(long = "version", default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
-          default_missing_value = "true", value_parser = fetched_bool)]
+          default_missing_value = "true", value_parser = boolean)]
     pub version: bool,
 }
 
@@ -200,17 +203,6 @@ pub struct Flags {
 /// strings (upstream validates the same).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EnvObject(pub BTreeMap<String, String>);
-
-/// Boolean flags, for `--no-<name>`.
-const BOOLEAN_FLAGS: &[&str] = &[
-    "hostname_lookup",
-    "http_command_executor",
-    "switch_user",
-    "strict",
-    "quiet",
-    "systemd_enable_support",
-    "version",
-];
 
 /// What the command line asked for.
 #[derive(Debug)]
@@ -226,18 +218,11 @@ impl Flags {
     pub fn load<I, T>(args: I) -> Result<Parsed, AgentError>
     where
         I: IntoIterator<Item = T>,
-        T: Into<String>,
+        T: Into<OsString>,
     {
-        let args: Vec<String> = args
-            .into_iter()
-            .map(Into::into)
-            .map(rewrite_negation)
-            .collect();
-        let flags = match Flags::try_parse_from(&args) {
+        let flags: Flags = match stout::flags::load(args) {
             Ok(flags) => flags,
-            Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => {
-                return Ok(Parsed::Print(e.to_string()))
-            }
+            Err(stout::Error::Help(text)) => return Ok(Parsed::Print(text)),
             Err(e) => return Err(AgentError::Flag(e.to_string())),
         };
         if flags.version {
@@ -386,85 +371,24 @@ impl EnvObject {
     }
 }
 
-/// `--no-<bool flag>` means `--<bool flag>=false` (stout syntax).
-fn rewrite_negation(arg: String) -> String {
-    if let Some(name) = arg.strip_prefix("--no-") {
-        if !name.contains('=') && BOOLEAN_FLAGS.contains(&name) {
-            return format!("--{name}=false");
-        }
-    }
-    arg
-}
-
-/// Stout reads a flag value from a file when it starts with `file://`.
-fn fetch(value: &str) -> Result<String, String> {
-    match value.strip_prefix("file://") {
-        Some(path) => std::fs::read_to_string(path)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| format!("Error reading file '{path}': {e}")),
-        None => Ok(value.to_string()),
-    }
-}
-
-fn fetched_string(s: &str) -> Result<String, String> {
-    fetch(s)
-}
-
-fn fetched_path(s: &str) -> Result<PathBuf, String> {
-    fetch(s).map(PathBuf::from)
-}
-
-fn fetched_u16(s: &str) -> Result<u16, String> {
-    let v = fetch(s)?;
-    v.trim()
-        .parse()
-        .map_err(|_| format!("Failed to parse '{v}' as a port number"))
-}
-
-fn fetched_usize(s: &str) -> Result<usize, String> {
-    let v = fetch(s)?;
-    v.trim()
-        .parse()
-        .map_err(|_| format!("Failed to parse '{v}' as a number"))
-}
-
-fn fetched_ip(s: &str) -> Result<IpAddr, String> {
-    let v = fetch(s)?;
-    v.trim()
-        .parse()
-        .map_err(|_| format!("Failed to parse '{v}' as an IP address"))
-}
-
-fn fetched_bool(s: &str) -> Result<bool, String> {
-    match fetch(s)?.as_str() {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        other => Err(format!("Failed to parse boolean from '{other}'")),
-    }
-}
-
-fn fetched_duration(s: &str) -> Result<StoutDuration, String> {
-    fetch(s)?
-        .parse::<StoutDuration>()
-        .map_err(|e| e.to_string())
-}
-
-fn fetched_recover(s: &str) -> Result<String, String> {
+fn parse_recover(s: &str) -> Result<String, stout::Error> {
     let v = fetch(s)?;
     match v.as_str() {
         "reconnect" | "cleanup" => Ok(v),
-        other => Err(format!(
+        other => Err(stout::Error::Value(format!(
             "Unknown option for 'recover' flag {other}; expected 'reconnect' or 'cleanup'"
-        )),
+        ))),
     }
 }
 
-fn fetched_env_object(s: &str) -> Result<EnvObject, String> {
+fn parse_env_object(s: &str) -> Result<EnvObject, stout::Error> {
     let v = fetch(s)?;
-    let json: serde_json::Value =
-        serde_json::from_str(&v).map_err(|e| format!("Failed to parse JSON: {e}"))?;
+    let json: serde_json::Value = serde_json::from_str(&v)
+        .map_err(|e| stout::Error::Value(format!("Failed to parse JSON: {e}")))?;
     let object = json.as_object().ok_or_else(|| {
-        "Expecting a JSON object for --executor_environment_variables".to_string()
+        stout::Error::Value(
+            "Expecting a JSON object for --executor_environment_variables".to_string(),
+        )
     })?;
     let mut out = BTreeMap::new();
     for (key, value) in object {
@@ -473,10 +397,10 @@ fn fetched_env_object(s: &str) -> Result<EnvObject, String> {
                 out.insert(key.clone(), s.clone());
             }
             _ => {
-                return Err(format!(
+                return Err(stout::Error::Value(format!(
                     "`executor_environment_variables` must only contain string values: \
                      '{key}' is not a string"
-                ))
+                )))
             }
         }
     }

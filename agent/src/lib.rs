@@ -16,7 +16,6 @@
 
 pub mod agent;
 pub mod containerizer;
-pub mod duration;
 pub mod error;
 pub mod fetcher;
 pub mod flags;

@@ -82,7 +82,9 @@ pub fn venv_python() -> PathBuf {
 }
 
 pub fn client_script(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("clients").join(name)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("clients")
+        .join(name)
 }
 
 /// A master and one agent: either started here, or given by
@@ -116,7 +118,10 @@ impl Cluster {
     /// A cluster for the third-party client tests: external when the
     /// conformance-kit variables are set, else ours.
     pub fn for_clients() -> Cluster {
-        match (std::env::var("MESOS_COMPAT_MASTER"), std::env::var("MESOS_COMPAT_AGENT")) {
+        match (
+            std::env::var("MESOS_COMPAT_MASTER"),
+            std::env::var("MESOS_COMPAT_AGENT"),
+        ) {
             (Ok(master), Ok(agent)) => Cluster {
                 master,
                 agent,
@@ -146,10 +151,15 @@ impl Cluster {
             .stderr(mlog)
             .spawn()
             .expect("spawn mesos-master");
-        let master = Spawned { name: "mesos-master".into(), child: master };
+        let master = Spawned {
+            name: "mesos-master".into(),
+            child: master,
+        };
         let master_addr = format!("127.0.0.1:{mport}");
         wait_for(Duration::from_secs(20), "master /health", || {
-            http_get(&master_addr, "/health").map(|r| r.status == 200).unwrap_or(false)
+            http_get(&master_addr, "/health")
+                .map(|r| r.status == 200)
+                .unwrap_or(false)
         });
         let alog = std::fs::File::create(work_dir.join("agent.log")).expect("log");
         let agent = Command::new(our_binary("mesos-agent"))
@@ -165,7 +175,10 @@ impl Cluster {
             .stderr(alog)
             .spawn()
             .expect("spawn mesos-agent");
-        let agent = Spawned { name: "mesos-agent".into(), child: agent };
+        let agent = Spawned {
+            name: "mesos-agent".into(),
+            child: agent,
+        };
         let cluster = Cluster {
             master: master_addr,
             agent: format!("127.0.0.1:{aport}"),
@@ -174,7 +187,9 @@ impl Cluster {
             procs: vec![master, agent],
             _tmp: Some(tmp),
         };
-        wait_for(Duration::from_secs(30), "agent registration", || cluster.registered_agents() >= 1);
+        wait_for(Duration::from_secs(30), "agent registration", || {
+            cluster.registered_agents() >= 1
+        });
         cluster
     }
 
@@ -312,7 +327,11 @@ pub fn http_request(
         } else {
             r.read_to_end(&mut body)?;
         }
-        Ok(RawResponse { status, headers, body })
+        Ok(RawResponse {
+            status,
+            headers,
+            body,
+        })
     })
 }
 
@@ -343,14 +362,22 @@ pub fn read_chunk_size(r: &mut impl BufRead) -> std::io::Result<usize> {
     let mut line = String::new();
     r.read_line(&mut line)?;
     let hex = line.trim().split(';').next().unwrap_or("");
-    usize::from_str_radix(hex, 16).map_err(|e| std::io::Error::other(format!("bad chunk size {line:?}: {e}")))
+    usize::from_str_radix(hex, 16)
+        .map_err(|e| std::io::Error::other(format!("bad chunk size {line:?}: {e}")))
 }
 
 /// Runs a client program to completion (bounded by `timeout`), returning its
 /// stdout lines that parse as JSON objects (the clients report through them)
 /// and the whole output for failure messages.
-pub fn run_client(mut cmd: Command, timeout: Duration) -> (Vec<serde_json::Value>, String, std::process::ExitStatus) {
-    let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("spawn client");
+pub fn run_client(
+    mut cmd: Command,
+    timeout: Duration,
+) -> (Vec<serde_json::Value>, String, std::process::ExitStatus) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn client");
     let mut stdout = child.stdout.take().expect("stdout");
     let mut stderr = child.stderr.take().expect("stderr");
     let out_t = std::thread::spawn(move || {
@@ -381,7 +408,11 @@ pub fn run_client(mut cmd: Command, timeout: Duration) -> (Vec<serde_json::Value
         .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
         .filter(|v| v.is_object())
         .collect();
-    (events, format!("--- stdout ---\n{out}\n--- stderr ---\n{err}"), status)
+    (
+        events,
+        format!("--- stdout ---\n{out}\n--- stderr ---\n{err}"),
+        status,
+    )
 }
 
 /// URL-encodes a query value.
@@ -389,7 +420,9 @@ pub fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
             _ => out.push_str(&format!("%{b:02X}")),
         }
     }

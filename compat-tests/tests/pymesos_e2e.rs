@@ -39,8 +39,11 @@ fn framework_id(events: &[Value]) -> String {
 /// path the agent attaches for the latest run of an executor.
 fn read_sandbox_file(cluster: &Cluster, fw: &str, executor: &str, file: &str) -> String {
     let path = format!("/frameworks/{fw}/executors/{executor}/runs/latest/{file}");
-    let r = http_get(&cluster.agent, &format!("/files/read?path={}&offset=0", urlencode(&path)))
-        .expect("GET /files/read");
+    let r = http_get(
+        &cluster.agent,
+        &format!("/files/read?path={}&offset=0", urlencode(&path)),
+    )
+    .expect("GET /files/read");
     assert_eq!(r.status, 200, "/files/read {path}: {}", r.text());
     r.json()["data"].as_str().unwrap_or_default().to_string()
 }
@@ -69,15 +72,24 @@ fn pymesos_command_task_runs_and_its_stdout_is_readable() {
         assert!(e["agent_id"].is_string(), "update without agent_id: {e}");
         assert_eq!(e["source"], "SOURCE_EXECUTOR", "{e}");
     }
-    let offer = events.iter().find(|e| e["event"] == "offer").expect("an offer");
+    let offer = events
+        .iter()
+        .find(|e| e["event"] == "offer")
+        .expect("an offer");
     assert_eq!(offer["has_url"], true);
     let fw = framework_id(&events);
-    let task = events.iter().find(|e| e["event"] == "launch").expect("launch")["task_id"]
+    let task = events
+        .iter()
+        .find(|e| e["event"] == "launch")
+        .expect("launch")["task_id"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     // The command executor's id is the task id.
-    assert_eq!(read_sandbox_file(&cluster, &fw, &task, "stdout").trim(), "hello");
+    assert_eq!(
+        read_sandbox_file(&cluster, &fw, &task, "stdout").trim(),
+        "hello"
+    );
 }
 
 #[test]
@@ -91,12 +103,18 @@ fn pymesos_custom_executor_runs_a_task() {
         "{output}"
     );
     let fw = framework_id(&events);
-    let task = events.iter().find(|e| e["event"] == "launch").expect("launch")["task_id"]
+    let task = events
+        .iter()
+        .find(|e| e["event"] == "launch")
+        .expect("launch")["task_id"]
         .as_str()
         .unwrap_or_default()
         .to_string();
     let stdout = read_sandbox_file(&cluster, &fw, &format!("exec-{task}"), "stdout");
-    assert!(stdout.lines().any(|l| l == "hello"), "executor stdout: {stdout:?}");
+    assert!(
+        stdout.lines().any(|l| l == "hello"),
+        "executor stdout: {stdout:?}"
+    );
 }
 
 #[test]
@@ -105,8 +123,16 @@ fn killing_a_running_task_reports_task_killed() {
     let (events, output, ok) = scheduler(&cluster, "kill", &[]);
     check(&mut cluster, ok, &output);
     let s = states(&events);
-    assert_eq!(s.first().map(String::as_str), Some("TASK_STARTING"), "{output}");
-    assert_eq!(s.last().map(String::as_str), Some("TASK_KILLED"), "{output}");
+    assert_eq!(
+        s.first().map(String::as_str),
+        Some("TASK_STARTING"),
+        "{output}"
+    );
+    assert_eq!(
+        s.last().map(String::as_str),
+        Some("TASK_KILLED"),
+        "{output}"
+    );
 }
 
 #[test]
@@ -116,8 +142,16 @@ fn an_executor_that_exits_without_a_terminal_update_fails_its_task() {
     check(&mut cluster, ok, &output);
     let s = states(&events);
     assert!(s.contains(&"TASK_RUNNING".to_string()), "{output}");
-    assert_eq!(s.last().map(String::as_str), Some("TASK_FAILED"), "{output}");
-    let last = events.iter().rev().find(|e| e["event"] == "update").expect("update");
+    assert_eq!(
+        s.last().map(String::as_str),
+        Some("TASK_FAILED"),
+        "{output}"
+    );
+    let last = events
+        .iter()
+        .rev()
+        .find(|e| e["event"] == "update")
+        .expect("update");
     assert_eq!(last["source"], "SOURCE_AGENT", "{last}");
     assert_eq!(last["reason"], "REASON_EXECUTOR_TERMINATED", "{last}");
 }
@@ -146,12 +180,21 @@ fn a_framework_that_disconnects_without_failover_timeout_has_its_tasks_killed() 
     let (events, output, ok) = scheduler(&cluster, "disconnect", &["--failover-timeout=0"]);
     check(&mut cluster, ok, &output);
     let fw = framework_id(&events);
-    wait_for(Duration::from_secs(30), "the framework's task to be killed", || {
-        master_task_states(&cluster, &fw) == ["TASK_KILLED"]
-    });
+    wait_for(
+        Duration::from_secs(30),
+        "the framework's task to be killed",
+        || master_task_states(&cluster, &fw) == ["TASK_KILLED"],
+    );
     let state = cluster.master_state().expect("state");
-    let completed: Vec<&Value> = state["completed_frameworks"].as_array().into_iter().flatten().collect();
-    assert!(completed.iter().any(|f| f["id"] == fw.as_str()), "framework not torn down: {state}");
+    let completed: Vec<&Value> = state["completed_frameworks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .collect();
+    assert!(
+        completed.iter().any(|f| f["id"] == fw.as_str()),
+        "framework not torn down: {state}"
+    );
     cluster.assert_alive();
 }
 
@@ -171,13 +214,23 @@ fn a_framework_with_failover_timeout_resubscribes_and_keeps_its_tasks() {
         &["--failover-timeout=300", &format!("--framework-id={fw}")],
     );
     check(&mut cluster, ok, &output);
-    assert_eq!(framework_id(&events), fw, "re-subscribed under a new id: {output}");
+    assert_eq!(
+        framework_id(&events),
+        fw,
+        "re-subscribed under a new id: {output}"
+    );
     let reconciled: Vec<&Value> = events
         .iter()
         .filter(|e| e["event"] == "update" && e["reason"] == "REASON_RECONCILIATION")
         .collect();
     assert!(!reconciled.is_empty(), "no reconciliation answer: {output}");
-    assert!(reconciled.iter().all(|e| e["state"] == "TASK_RUNNING"), "{output}");
-    assert!(reconciled.iter().all(|e| e["has_uuid"] == false), "master updates carry no uuid: {output}");
+    assert!(
+        reconciled.iter().all(|e| e["state"] == "TASK_RUNNING"),
+        "{output}"
+    );
+    assert!(
+        reconciled.iter().all(|e| e["has_uuid"] == false),
+        "master updates carry no uuid: {output}"
+    );
     assert_eq!(master_task_states(&cluster, &fw), ["TASK_RUNNING"]);
 }

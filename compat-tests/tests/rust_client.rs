@@ -25,7 +25,9 @@ fn protobuf_scheduler_launches_a_command_task_and_acknowledges_its_updates() {
     let mut cluster = Cluster::for_clients();
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let (fw, task_id, states) = rt.block_on(async {
-        let client = Client::connect(&cluster.master, ContentType::Protobuf).await.expect("connect");
+        let client = Client::connect(&cluster.master, ContentType::Protobuf)
+            .await
+            .expect("connect");
         let info = FrameworkInfo {
             user: "root".into(),
             name: "rust protobuf compat".into(),
@@ -42,13 +44,18 @@ fn protobuf_scheduler_launches_a_command_task_and_acknowledges_its_updates() {
             if let Some(event::Offers { offers }) = ev.offers {
                 for offer in offers {
                     if launched {
-                        client.decline(vec![offer.id.clone()], None).await.expect("decline");
+                        client
+                            .decline(vec![offer.id.clone()], None)
+                            .await
+                            .expect("decline");
                         continue;
                     }
                     launched = true;
                     let task = TaskInfo {
                         name: "echo over protobuf".into(),
-                        task_id: TaskId { value: task_id.clone() },
+                        task_id: TaskId {
+                            value: task_id.clone(),
+                        },
                         agent_id: offer.agent_id.clone(),
                         resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
                         command: Some(CommandInfo {
@@ -64,7 +71,10 @@ fn protobuf_scheduler_launches_a_command_task_and_acknowledges_its_updates() {
             if let Some(event::Update { status }) = ev.update {
                 assert!(status.agent_id.is_some(), "update without agent_id");
                 states.push(status.state);
-                assert!(client.acknowledge(&status).await.expect("ack"), "executor updates carry a uuid");
+                assert!(
+                    client.acknowledge(&status).await.expect("ack"),
+                    "executor updates carry a uuid"
+                );
                 if status.state == TaskState::TaskFinished as i32 {
                     break;
                 }
@@ -75,16 +85,33 @@ fn protobuf_scheduler_launches_a_command_task_and_acknowledges_its_updates() {
     });
     let names: Vec<&str> = states
         .iter()
-        .map(|s| TaskState::try_from(*s).map(|s| s.as_str_name()).unwrap_or("?"))
+        .map(|s| {
+            TaskState::try_from(*s)
+                .map(|s| s.as_str_name())
+                .unwrap_or("?")
+        })
         .collect();
-    assert_eq!(names, ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"], "{}", cluster.logs());
+    assert_eq!(
+        names,
+        ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"],
+        "{}",
+        cluster.logs()
+    );
     let path = format!("/frameworks/{fw}/executors/{task_id}/runs/latest/stdout");
-    let r = http_get(&cluster.agent, &format!("/files/read?path={}&offset=0", urlencode(&path))).expect("read");
+    let r = http_get(
+        &cluster.agent,
+        &format!("/files/read?path={}&offset=0", urlencode(&path)),
+    )
+    .expect("read");
     assert_eq!(r.json()["data"].as_str().map(str::trim), Some("hello"));
     // Teardown moved the framework to completed_frameworks.
     wait_for(Duration::from_secs(10), "framework teardown", || {
         cluster.master_state().is_some_and(|s| {
-            s["completed_frameworks"].as_array().into_iter().flatten().any(|f| f["id"] == fw.as_str())
+            s["completed_frameworks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|f| f["id"] == fw.as_str())
         })
     });
     cluster.assert_alive();

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 const JSON: &str = "application/json";
 
 fn post(cluster: &Cluster, headers: &[(&str, &str)], body: &[u8]) -> RawResponse {
-    http_request(&cluster.master, "POST", "/api/v1/scheduler", headers, body).expect("POST /api/v1/scheduler")
+    http_request(&cluster.master, "POST", "/api/v1/scheduler", headers, body)
+        .expect("POST /api/v1/scheduler")
 }
 
 fn subscribe_body() -> Vec<u8> {
@@ -35,7 +36,8 @@ struct Stream {
 impl Stream {
     fn open(addr: &str, body: &[u8], accept: &str) -> (u16, Option<Stream>) {
         let mut s = TcpStream::connect(addr).expect("connect");
-        s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
         let head = format!(
             "POST /api/v1/scheduler HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nAccept: {accept}\r\nContent-Length: {}\r\n\r\n",
             body.len()
@@ -54,7 +56,10 @@ impl Stream {
                 .map(|(_, v)| v.clone())
                 .unwrap_or_default()
         };
-        assert!(get("transfer-encoding").contains("chunked"), "stream is not chunked: {headers:?}");
+        assert!(
+            get("transfer-encoding").contains("chunked"),
+            "stream is not chunked: {headers:?}"
+        );
         let stream = Stream {
             reader,
             pending: Vec::new(),
@@ -111,10 +116,18 @@ fn subscribe_streams_subscribed_then_an_immediate_heartbeat() {
     let subscribed = stream.next_event();
     assert_eq!(subscribed["type"], "SUBSCRIBED", "{subscribed}");
     assert_eq!(subscribed["subscribed"]["heartbeat_interval_seconds"], 15.0);
-    let fw = subscribed["subscribed"]["framework_id"]["value"].as_str().expect("framework id");
-    assert!(fw.ends_with("-0000") || cluster.external, "first framework id: {fw}");
+    let fw = subscribed["subscribed"]["framework_id"]["value"]
+        .as_str()
+        .expect("framework id");
+    assert!(
+        fw.ends_with("-0000") || cluster.external,
+        "first framework id: {fw}"
+    );
     let master_info = &subscribed["subscribed"]["master_info"];
-    assert!(master_info["version"].as_str().is_some_and(at_least_1_5), "{master_info}");
+    assert!(
+        master_info["version"].as_str().is_some_and(at_least_1_5),
+        "{master_info}"
+    );
     assert_eq!(stream.next_event()["type"], "HEARTBEAT");
 }
 
@@ -124,28 +137,54 @@ fn non_subscribe_calls_check_framework_and_stream_id() {
     let ct = [("Content-Type", JSON)];
 
     // Unknown framework: 400.
-    let r = post(&cluster, &[("Content-Type", JSON), ("Mesos-Stream-Id", "x")], &decline("no-such-framework"));
+    let r = post(
+        &cluster,
+        &[("Content-Type", JSON), ("Mesos-Stream-Id", "x")],
+        &decline("no-such-framework"),
+    );
     assert_eq!(r.status, 400, "{}", r.text());
-    assert!(r.text().contains("Framework cannot be found"), "{}", r.text());
+    assert!(
+        r.text().contains("Framework cannot be found"),
+        "{}",
+        r.text()
+    );
 
     let (_, stream) = Stream::open(&cluster.master, &subscribe_body(), JSON);
     let mut stream = stream.expect("stream");
     let subscribed = stream.next_event();
-    let fw = subscribed["subscribed"]["framework_id"]["value"].as_str().expect("id").to_string();
+    let fw = subscribed["subscribed"]["framework_id"]["value"]
+        .as_str()
+        .expect("id")
+        .to_string();
 
     // Missing stream id: 400.
     let r = post(&cluster, &ct, &decline(&fw));
     assert_eq!(r.status, 400, "{}", r.text());
     // A stream id that is not this framework's stream: 400.
-    let r = post(&cluster, &[("Content-Type", JSON), ("Mesos-Stream-Id", "not-the-stream")], &decline(&fw));
+    let r = post(
+        &cluster,
+        &[
+            ("Content-Type", JSON),
+            ("Mesos-Stream-Id", "not-the-stream"),
+        ],
+        &decline(&fw),
+    );
     assert_eq!(r.status, 400, "{}", r.text());
     // The right one: 202.
     let sid = stream.stream_id.clone();
-    let r = post(&cluster, &[("Content-Type", JSON), ("Mesos-Stream-Id", &sid)], &decline(&fw));
+    let r = post(
+        &cluster,
+        &[("Content-Type", JSON), ("Mesos-Stream-Id", &sid)],
+        &decline(&fw),
+    );
     assert_eq!(r.status, 202, "{}", r.text());
 
     // A SUBSCRIBE that carries a stream id: 400.
-    let r = post(&cluster, &[("Content-Type", JSON), ("Mesos-Stream-Id", &sid)], &subscribe_body());
+    let r = post(
+        &cluster,
+        &[("Content-Type", JSON), ("Mesos-Stream-Id", &sid)],
+        &subscribe_body(),
+    );
     assert_eq!(r.status, 400, "{}", r.text());
 
     // Protobuf works on the same endpoint: a DECLINE in binary.
@@ -155,21 +194,37 @@ fn non_subscribe_calls_check_framework_and_stream_id() {
     let call = Call {
         framework_id: Some(FrameworkId { value: fw.clone() }),
         r#type: Some(call::Type::Decline as i32),
-        decline: Some(call::Decline { offer_ids: vec![], filters: None }),
+        decline: Some(call::Decline {
+            offer_ids: vec![],
+            filters: None,
+        }),
         ..Default::default()
     };
     let r = post(
         &cluster,
-        &[("Content-Type", "application/x-protobuf"), ("Mesos-Stream-Id", &sid)],
+        &[
+            ("Content-Type", "application/x-protobuf"),
+            ("Mesos-Stream-Id", &sid),
+        ],
         &call.encode_to_vec(),
     );
     assert_eq!(r.status, 202, "{}", r.text());
 
     // Once the stream is gone the framework is known but not subscribed: 403.
     drop(stream);
-    wait_for(Duration::from_secs(10), "403 for a disconnected framework", || {
-        post(&cluster, &[("Content-Type", JSON), ("Mesos-Stream-Id", &sid)], &decline(&fw)).status == 403
-    });
+    wait_for(
+        Duration::from_secs(10),
+        "403 for a disconnected framework",
+        || {
+            post(
+                &cluster,
+                &[("Content-Type", JSON), ("Mesos-Stream-Id", &sid)],
+                &decline(&fw),
+            )
+            .status
+                == 403
+        },
+    );
     cluster.assert_alive();
 }
 
@@ -188,17 +243,29 @@ fn bad_requests_get_upstream_status_codes_and_the_master_keeps_running() {
     let r = post(&cluster, &[("Content-Type", "text/plain")], &body);
     assert_eq!(r.status, 415, "{}", r.text());
 
-    let r = post(&cluster, &[("Content-Type", JSON)], b"{\"type\": \"SUBSCRIBE\", \"subscribe\": ");
+    let r = post(
+        &cluster,
+        &[("Content-Type", JSON)],
+        b"{\"type\": \"SUBSCRIBE\", \"subscribe\": ",
+    );
     assert_eq!(r.status, 400, "truncated JSON: {}", r.text());
     assert!(!r.body.is_empty(), "a 400 says what is wrong");
 
     let r = post(&cluster, &[("Content-Type", JSON)], br#"{"type": 1}"#);
     assert_eq!(r.status, 400, "number for an enum: {}", r.text());
 
-    let r = post(&cluster, &[("Content-Type", JSON)], br#"{"type": "SUBSCRIBE"}"#);
+    let r = post(
+        &cluster,
+        &[("Content-Type", JSON)],
+        br#"{"type": "SUBSCRIBE"}"#,
+    );
     assert_eq!(r.status, 400, "SUBSCRIBE without subscribe: {}", r.text());
 
-    let r = post(&cluster, &[("Content-Type", "application/x-protobuf")], &[0xff, 0xff, 0xff, 0x0f, 0x01]);
+    let r = post(
+        &cluster,
+        &[("Content-Type", "application/x-protobuf")],
+        &[0xff, 0xff, 0xff, 0x0f, 0x01],
+    );
     assert_eq!(r.status, 400, "malformed protobuf: {}", r.text());
 
     let (status, _) = Stream::open(&cluster.master, &body, "text/html");
@@ -225,22 +292,38 @@ fn bad_requests_get_upstream_status_codes_and_the_master_keeps_running() {
 #[test]
 fn state_and_version_endpoints_answer_on_both_path_forms() {
     let cluster = Cluster::for_clients();
-    let v = http_get(&cluster.master, "/version").expect("version").json();
+    let v = http_get(&cluster.master, "/version")
+        .expect("version")
+        .json();
     assert!(v["version"].as_str().is_some_and(at_least_1_5), "{v}");
     let a = http_get(&cluster.master, "/state").expect("state");
     let b = http_get(&cluster.master, "/master/state").expect("master/state");
     assert_eq!(a.status, 200);
     assert_eq!(b.status, 200);
     let state = b.json();
-    assert!(state["leader"].as_str().is_some_and(|l| l.starts_with("master@")), "{state}");
+    assert!(
+        state["leader"]
+            .as_str()
+            .is_some_and(|l| l.starts_with("master@")),
+        "{state}"
+    );
     assert_eq!(state["slaves"].as_array().map(|s| s.len()), Some(1));
     let slave = &state["slaves"][0];
     assert!(slave["resources"]["cpus"].is_number(), "{slave}");
     let jsonp = http_get(&cluster.master, "/master/state?jsonp=cb").expect("jsonp");
     assert!(jsonp.text().starts_with("cb(") && jsonp.text().ends_with(')'));
-    let metrics = http_get(&cluster.master, "/metrics/snapshot").expect("metrics").json();
+    let metrics = http_get(&cluster.master, "/metrics/snapshot")
+        .expect("metrics")
+        .json();
     assert_eq!(metrics["master/elected"], 1.0);
     assert_eq!(metrics["master/slaves_active"], 1.0);
-    let agent = http_get(&cluster.agent, "/state").expect("agent state").json();
-    assert!(agent["pid"].as_str().is_some_and(|p| p.starts_with("slave(1)@")), "{agent}");
+    let agent = http_get(&cluster.agent, "/state")
+        .expect("agent state")
+        .json();
+    assert!(
+        agent["pid"]
+            .as_str()
+            .is_some_and(|p| p.starts_with("slave(1)@")),
+        "{agent}"
+    );
 }

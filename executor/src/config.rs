@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use mesos_proto::mesos::v1::{CommandInfo, Environment, ExecutorId, FrameworkId};
-use mesos_scheduler_client::{duration, ContentType, Endpoint};
+use mesos_scheduler_client::{ContentType, Endpoint};
 
 use crate::Error;
 
@@ -97,11 +97,13 @@ impl Config {
         let duration_var = |name: &'static str| -> Result<Option<Duration>, Error> {
             env.get(name)
                 .map(|value| {
-                    duration::parse(value).map_err(|e| Error::BadEnv {
-                        name,
-                        value: value.clone(),
-                        reason: e.to_string(),
-                    })
+                    stout::Duration::parse(value)
+                        .map(Duration::from)
+                        .map_err(|e| Error::BadEnv {
+                            name,
+                            value: value.clone(),
+                            reason: e.to_string(),
+                        })
                 })
                 .transpose()
         };

@@ -33,7 +33,7 @@ use mesos_proto::mesos::v1::{
     task_status, FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use mesos_scheduler_client::http::{self, Connection, RecordReader};
-use mesos_scheduler_client::{duration, is_terminal_state};
+use mesos_scheduler_client::is_terminal_state;
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -274,7 +274,7 @@ impl CommandExecutor {
             if matches!(self.state, State::Disconnected | State::Connecting) {
                 tracing::info!(
                     "Recovery timeout of {} exceeded; Shutting down",
-                    duration::format(self.config.recovery_timeout)
+                    stout::Duration::from(self.config.recovery_timeout)
                 );
                 self.backoff_at = None;
                 self.agent_lost = true;
@@ -296,7 +296,7 @@ impl CommandExecutor {
             self.shutdown_deadline = None;
             tracing::warn!(
                 "Shutdown grace period of {} passed; exiting",
-                duration::format(self.config.shutdown_grace_period)
+                stout::Duration::from(self.config.shutdown_grace_period)
             );
             self.outcome.get_or_insert(Outcome::ShutdownTimedOut);
         }
@@ -446,7 +446,7 @@ impl CommandExecutor {
             .max(MIN_BACKOFF);
         tracing::debug!(
             "Will retry connecting with the agent again in {}",
-            duration::format(wait)
+            stout::Duration::from(wait)
         );
         self.backoff_at = Some(Instant::now() + wait);
     }
@@ -622,7 +622,7 @@ impl CommandExecutor {
             tracing::info!(
                 "Task {} has a max completion time of {}",
                 task_id.value,
-                duration::format(max)
+                stout::Duration::from(max)
             );
             self.completion_deadline = Some(Instant::now() + max);
         }
@@ -681,7 +681,7 @@ impl CommandExecutor {
         tracing::info!(
             "Received kill for task {} with grace period of {}",
             task_id.value,
-            duration::format(grace)
+            stout::Duration::from(grace)
         );
         self.kill(grace, KillCause::Requested);
     }
@@ -708,7 +708,7 @@ impl CommandExecutor {
             if !self.sigkill_sent && escalation.shorten(now, grace) {
                 tracing::info!(
                     "Rescheduling escalation to SIGKILL in {} from now",
-                    duration::format(escalation.deadline().saturating_duration_since(now))
+                    stout::Duration::from(escalation.deadline().saturating_duration_since(now))
                 );
             }
             return;
@@ -727,7 +727,7 @@ impl CommandExecutor {
         }
         tracing::info!(
             "Scheduling escalation to SIGKILL in {} from now",
-            duration::format(grace)
+            stout::Duration::from(grace)
         );
         self.escalation = Some(Escalation::begin(now, grace));
     }

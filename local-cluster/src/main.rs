@@ -15,7 +15,11 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 
 #[derive(Parser, Debug)]
-#[command(name = "mesos-local", about = "Run a local Mesos cluster: one master and one agent")]
+#[command(
+    name = "mesos-local",
+    about = "Run a local Mesos cluster: one master and one agent",
+    rename_all = "snake_case"
+)]
 struct Flags {
     /// IP address the master and agent listen on.
     #[arg(long, default_value = "127.0.0.1")]
@@ -75,17 +79,22 @@ fn get(addr: &str, path: &str) -> Option<String> {
     use std::io::{Read, Write};
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
     let mut out = String::new();
     s.read_to_string(&mut out).ok()?;
     out.starts_with("HTTP/1.1 200").then_some(out)
 }
 
 fn run(flags: Flags) -> Result<(), String> {
-    let work_dir = flags
-        .work_dir
-        .unwrap_or_else(|| std::env::temp_dir().join(format!("mesos-local-{}", std::process::id())));
-    std::fs::create_dir_all(&work_dir).map_err(|e| format!("cannot create {}: {e}", work_dir.display()))?;
+    let work_dir = flags.work_dir.unwrap_or_else(|| {
+        std::env::temp_dir().join(format!("mesos-local-{}", std::process::id()))
+    });
+    std::fs::create_dir_all(&work_dir)
+        .map_err(|e| format!("cannot create {}: {e}", work_dir.display()))?;
     let master_addr = format!("{}:{}", flags.ip, flags.port);
     let mut children = Children(Vec::new());
 
@@ -96,7 +105,9 @@ fn run(flags: Flags) -> Result<(), String> {
         .spawn()
         .map_err(|e| format!("cannot start mesos-master: {e}"))?;
     children.0.push(("mesos-master".into(), master));
-    if !wait_until(Duration::from_secs(20), || get(&master_addr, "/health").is_some()) {
+    if !wait_until(Duration::from_secs(20), || {
+        get(&master_addr, "/health").is_some()
+    }) {
         return Err(format!("mesos-master did not answer on {master_addr}"));
     }
 
@@ -109,7 +120,9 @@ fn run(flags: Flags) -> Result<(), String> {
     if let Some(r) = &flags.resources {
         agent.arg(format!("--resources={r}"));
     }
-    let agent = agent.spawn().map_err(|e| format!("cannot start mesos-agent: {e}"))?;
+    let agent = agent
+        .spawn()
+        .map_err(|e| format!("cannot start mesos-agent: {e}"))?;
     children.0.push(("mesos-agent".into(), agent));
     let registered = wait_until(Duration::from_secs(30), || {
         get(&master_addr, "/master/state").is_some_and(|s| s.contains("\"slave(1)@"))

@@ -1,19 +1,19 @@
 //! The master's command line, read the way stout reads it: `--name=value`,
 //! `--bool_flag` / `--no-bool_flag`, every flag also from `MESOS_<NAME>`, and
-//! `--name=file:///path` meaning "the value is in that file".
+//! `--name=file:///path` meaning "the value is in that file" (those
+//! conventions live in [`stout::flags`]).
 //!
-//! Owns parsing, defaults and validation of flags, and their `/flags` text
-//! form. It never starts anything.
-
-pub mod duration;
+//! Owns the master's flag list, defaults and validation, and their `/flags`
+//! text form. It never starts anything.
 
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::net::IpAddr;
 
 use clap::{ArgAction, Parser};
+use stout::flags::{boolean, duration, fetch, ip, number, string};
 
-pub use duration::Duration;
+pub use stout::Duration;
 
 /// The version we speak on the wire and report everywhere.
 pub const MESOS_VERSION: &str = "1.11.0";
@@ -32,36 +32,36 @@ pub const MESOS_VERSION: &str = "1.11.0";
 pub struct Flags {
     /// Show version and exit.
     #[arg(long, env = "MESOS_VERSION", default_value = "false", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub version: bool,
 
     /// IP address to listen on.
-    #[arg(long, env = "MESOS_IP", value_parser = parse_ip)]
+    #[arg(long, env = "MESOS_IP", value_parser = ip)]
     pub ip: Option<IpAddr>,
 
     /// Port to listen on.
-    #[arg(long, env = "MESOS_PORT", default_value = "5050", value_parser = parse_port)]
+    #[arg(long, env = "MESOS_PORT", default_value = "5050", value_parser = number::<u16>)]
     pub port: u16,
 
     /// IP address advertised to reach this master.
-    #[arg(long, env = "MESOS_ADVERTISE_IP", value_parser = parse_ip)]
+    #[arg(long, env = "MESOS_ADVERTISE_IP", value_parser = ip)]
     pub advertise_ip: Option<IpAddr>,
 
     /// Port advertised to reach this master.
-    #[arg(long, env = "MESOS_ADVERTISE_PORT", value_parser = parse_port)]
+    #[arg(long, env = "MESOS_ADVERTISE_PORT", value_parser = number::<u16>)]
     pub advertise_port: Option<u16>,
 
     /// The hostname the master advertises.
-    #[arg(long, env = "MESOS_HOSTNAME", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_HOSTNAME", value_parser = string)]
     pub hostname: Option<String>,
 
     /// Whether to look up the hostname when `--hostname` is not given.
     #[arg(long, env = "MESOS_HOSTNAME_LOOKUP", default_value = "true", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub hostname_lookup: bool,
 
     /// Path of the master work directory.
-    #[arg(long, env = "MESOS_WORK_DIR", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_WORK_DIR", value_parser = string)]
     pub work_dir: Option<String>,
 
     /// Persistence strategy for the registry: `replicated_log` or `in_memory`.
@@ -69,246 +69,246 @@ pub struct Flags {
     pub registry: String,
 
     /// Size of the replicated log quorum.
-    #[arg(long, env = "MESOS_QUORUM", value_parser = parse_usize)]
+    #[arg(long, env = "MESOS_QUORUM", value_parser = number::<usize>)]
     pub quorum: Option<usize>,
 
     /// ZooKeeper URL for leader election.
-    #[arg(long, env = "MESOS_ZK", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_ZK", value_parser = string)]
     pub zk: Option<String>,
 
     /// ZooKeeper session timeout.
-    #[arg(long, env = "MESOS_ZK_SESSION_TIMEOUT", default_value = "10secs", value_parser = parse_duration)]
+    #[arg(long, env = "MESOS_ZK_SESSION_TIMEOUT", default_value = "10secs", value_parser = duration)]
     pub zk_session_timeout: Duration,
 
     /// Human readable name for the cluster.
-    #[arg(long, env = "MESOS_CLUSTER", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_CLUSTER", value_parser = string)]
     pub cluster: Option<String>,
 
     /// Comma-separated allocation roles frameworks may use (deprecated).
-    #[arg(long, env = "MESOS_ROLES", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_ROLES", value_parser = string)]
     pub roles: Option<String>,
 
     /// `role=weight,role=weight`.
-    #[arg(long, env = "MESOS_WEIGHTS", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_WEIGHTS", value_parser = string)]
     pub weights: Option<String>,
 
     /// Time between batch allocations.
-    #[arg(long, env = "MESOS_ALLOCATION_INTERVAL", default_value = "1secs", value_parser = parse_duration)]
+    #[arg(long, env = "MESOS_ALLOCATION_INTERVAL", default_value = "1secs", value_parser = duration)]
     pub allocation_interval: Duration,
 
     /// Timeout within which an agent must answer a ping.
     #[arg(long, alias = "slave_ping_timeout", env = "MESOS_AGENT_PING_TIMEOUT",
-          default_value = "15secs", value_parser = parse_duration)]
+          default_value = "15secs", value_parser = duration)]
     pub agent_ping_timeout: Duration,
 
     /// Missed pings before an agent is marked unreachable.
     #[arg(long, alias = "max_slave_ping_timeouts", env = "MESOS_MAX_AGENT_PING_TIMEOUTS",
-          default_value = "5", value_parser = parse_usize)]
+          default_value = "5", value_parser = number::<usize>)]
     pub max_agent_ping_timeouts: usize,
 
     /// Timeout within which an agent is expected to reregister.
     #[arg(long, alias = "slave_reregister_timeout", env = "MESOS_AGENT_REREGISTER_TIMEOUT",
-          default_value = "10mins", value_parser = parse_duration)]
+          default_value = "10mins", value_parser = duration)]
     pub agent_reregister_timeout: Duration,
 
     /// Duration before an offer is rescinded; unset means never.
-    #[arg(long, env = "MESOS_OFFER_TIMEOUT", value_parser = parse_duration)]
+    #[arg(long, env = "MESOS_OFFER_TIMEOUT", value_parser = duration)]
     pub offer_timeout: Option<Duration>,
 
     /// Completed frameworks kept in memory.
-    #[arg(long, env = "MESOS_MAX_COMPLETED_FRAMEWORKS", default_value = "50", value_parser = parse_usize)]
+    #[arg(long, env = "MESOS_MAX_COMPLETED_FRAMEWORKS", default_value = "50", value_parser = number::<usize>)]
     pub max_completed_frameworks: usize,
 
     /// Completed tasks per framework kept in memory.
     #[arg(long, env = "MESOS_MAX_COMPLETED_TASKS_PER_FRAMEWORK", default_value = "1000",
-          value_parser = parse_usize)]
+          value_parser = number::<usize>)]
     pub max_completed_tasks_per_framework: usize,
 
     /// Unreachable tasks per framework kept in memory.
     #[arg(long, env = "MESOS_MAX_UNREACHABLE_TASKS_PER_FRAMEWORK", default_value = "1000",
-          value_parser = parse_usize)]
+          value_parser = number::<usize>)]
     pub max_unreachable_tasks_per_framework: usize,
 
     /// Maximum simultaneous operator event stream subscribers.
     #[arg(long, env = "MESOS_MAX_OPERATOR_EVENT_STREAM_SUBSCRIBERS", default_value = "1000",
-          value_parser = parse_usize)]
+          value_parser = number::<usize>)]
     pub max_operator_event_stream_subscribers: usize,
 
     /// Minimum allocatable resource quantities, `a:1;b:2|c:3`.
     #[arg(long, env = "MESOS_MIN_ALLOCATABLE_RESOURCES", default_value = "cpus:0.01|mem:32",
-          value_parser = parse_string)]
+          value_parser = string)]
     pub min_allocatable_resources: String,
 
     /// Only offer agents with GPUs to GPU_RESOURCES frameworks.
     #[arg(long, env = "MESOS_FILTER_GPU_RESOURCES", default_value = "true", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub filter_gpu_resources: bool,
 
     /// Can root submit frameworks?
     #[arg(long, env = "MESOS_ROOT_SUBMISSIONS", default_value = "true", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub root_submissions: bool,
 
     /// Allocator implementation; only the built-in one exists.
-    #[arg(long, env = "MESOS_ALLOCATOR", default_value = "hierarchical", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_ALLOCATOR", default_value = "hierarchical", value_parser = string)]
     pub allocator: String,
 
     /// Sorter between roles (`drf`).
     #[arg(long, alias = "user_sorter", env = "MESOS_ROLE_SORTER", default_value = "drf",
-          value_parser = parse_string)]
+          value_parser = string)]
     pub role_sorter: String,
 
     /// Sorter between a role's frameworks (`drf`).
-    #[arg(long, env = "MESOS_FRAMEWORK_SORTER", default_value = "drf", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_FRAMEWORK_SORTER", default_value = "drf", value_parser = string)]
     pub framework_sorter: String,
 
     /// Only authenticated (v0) frameworks may register; unsupported here.
     #[arg(long, alias = "authenticate", env = "MESOS_AUTHENTICATE_FRAMEWORKS", default_value = "false",
           num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set,
-          value_parser = parse_bool)]
+          value_parser = boolean)]
     pub authenticate_frameworks: bool,
 
     /// Only authenticated agents may register; unsupported here.
     #[arg(long, alias = "authenticate_slaves", env = "MESOS_AUTHENTICATE_AGENTS", default_value = "false",
           num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set,
-          value_parser = parse_bool)]
+          value_parser = boolean)]
     pub authenticate_agents: bool,
 
     /// Authenticate read-write HTTP endpoints; unsupported here.
     #[arg(long, alias = "authenticate_http", env = "MESOS_AUTHENTICATE_HTTP_READWRITE",
           default_value = "false", num_args = 0..=1, default_missing_value = "true",
-          action = ArgAction::Set, value_parser = parse_bool)]
+          action = ArgAction::Set, value_parser = boolean)]
     pub authenticate_http_readwrite: bool,
 
     /// Authenticate read-only HTTP endpoints; unsupported here.
     #[arg(long, env = "MESOS_AUTHENTICATE_HTTP_READONLY", default_value = "false", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub authenticate_http_readonly: bool,
 
     /// Authenticate HTTP frameworks; unsupported here.
     #[arg(long, env = "MESOS_AUTHENTICATE_HTTP_FRAMEWORKS", default_value = "false", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub authenticate_http_frameworks: bool,
 
     /// Path to a credentials file.
-    #[arg(long, env = "MESOS_CREDENTIALS", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_CREDENTIALS", value_parser = string)]
     pub credentials: Option<String>,
 
     /// ACLs (JSON or file).
-    #[arg(long, env = "MESOS_ACLS", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_ACLS", value_parser = string)]
     pub acls: Option<String>,
 
     /// Authenticator implementation.
-    #[arg(long, env = "MESOS_AUTHENTICATORS", default_value = "crammd5", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_AUTHENTICATORS", default_value = "crammd5", value_parser = string)]
     pub authenticators: String,
 
     /// Authorizer implementation.
-    #[arg(long, env = "MESOS_AUTHORIZERS", default_value = "local", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_AUTHORIZERS", default_value = "local", value_parser = string)]
     pub authorizers: String,
 
     /// HTTP authenticator implementation.
-    #[arg(long, env = "MESOS_HTTP_AUTHENTICATORS", default_value = "basic", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_HTTP_AUTHENTICATORS", default_value = "basic", value_parser = string)]
     pub http_authenticators: String,
 
     /// HTTP framework authenticator implementation.
-    #[arg(long, env = "MESOS_HTTP_FRAMEWORK_AUTHENTICATORS", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_HTTP_FRAMEWORK_AUTHENTICATORS", value_parser = string)]
     pub http_framework_authenticators: Option<String>,
 
     /// Timeout of v0 authentication.
     #[arg(long, env = "MESOS_AUTHENTICATION_V0_TIMEOUT", default_value = "15secs",
-          value_parser = parse_duration)]
+          value_parser = duration)]
     pub authentication_v0_timeout: Duration,
 
     /// Framework rate limits (JSON or file).
-    #[arg(long, env = "MESOS_RATE_LIMITS", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_RATE_LIMITS", value_parser = string)]
     pub rate_limits: Option<String>,
 
     /// Endpoint firewall rules (JSON or file).
-    #[arg(long, env = "MESOS_FIREWALL_RULES", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_FIREWALL_RULES", value_parser = string)]
     pub firewall_rules: Option<String>,
 
     /// Agent whitelist file.
-    #[arg(long, env = "MESOS_WHITELIST", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_WHITELIST", value_parser = string)]
     pub whitelist: Option<String>,
 
     /// Modules (JSON or file).
-    #[arg(long, env = "MESOS_MODULES", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_MODULES", value_parser = string)]
     pub modules: Option<String>,
 
     /// Directory of module manifests.
-    #[arg(long, env = "MESOS_MODULES_DIR", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_MODULES_DIR", value_parser = string)]
     pub modules_dir: Option<String>,
 
     /// Hook modules.
-    #[arg(long, env = "MESOS_HOOKS", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_HOOKS", value_parser = string)]
     pub hooks: Option<String>,
 
     /// Directory of the web UI assets.
     #[arg(long, env = "MESOS_WEBUI_DIR", default_value = "/usr/local/share/mesos/webui",
-          value_parser = parse_string)]
+          value_parser = string)]
     pub webui_dir: String,
 
     /// Registry fetch timeout.
-    #[arg(long, env = "MESOS_REGISTRY_FETCH_TIMEOUT", default_value = "1mins", value_parser = parse_duration)]
+    #[arg(long, env = "MESOS_REGISTRY_FETCH_TIMEOUT", default_value = "1mins", value_parser = duration)]
     pub registry_fetch_timeout: Duration,
 
     /// Registry store timeout.
-    #[arg(long, env = "MESOS_REGISTRY_STORE_TIMEOUT", default_value = "20secs", value_parser = parse_duration)]
+    #[arg(long, env = "MESOS_REGISTRY_STORE_TIMEOUT", default_value = "20secs", value_parser = duration)]
     pub registry_store_timeout: Duration,
 
     /// Deprecated and disabled upstream; must stay false.
     #[arg(long, env = "MESOS_REGISTRY_STRICT", default_value = "false", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub registry_strict: bool,
 
     /// How often to garbage collect the registry.
-    #[arg(long, env = "MESOS_REGISTRY_GC_INTERVAL", default_value = "15mins", value_parser = parse_duration)]
+    #[arg(long, env = "MESOS_REGISTRY_GC_INTERVAL", default_value = "15mins", value_parser = duration)]
     pub registry_gc_interval: Duration,
 
     /// Maximum age of unreachable/gone agent records.
-    #[arg(long, env = "MESOS_REGISTRY_MAX_AGENT_AGE", default_value = "2weeks", value_parser = parse_duration)]
+    #[arg(long, env = "MESOS_REGISTRY_MAX_AGENT_AGE", default_value = "2weeks", value_parser = duration)]
     pub registry_max_agent_age: Duration,
 
     /// Maximum count of unreachable/gone agent records.
-    #[arg(long, env = "MESOS_REGISTRY_MAX_AGENT_COUNT", default_value = "102400", value_parser = parse_usize)]
+    #[arg(long, env = "MESOS_REGISTRY_MAX_AGENT_COUNT", default_value = "102400", value_parser = number::<usize>)]
     pub registry_max_agent_count: usize,
 
     /// Automatically initialise the replicated log.
     #[arg(long, env = "MESOS_LOG_AUTO_INITIALIZE", default_value = "true", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub log_auto_initialize: bool,
 
     /// Limit on agents removed after a failover.
     #[arg(long, alias = "recovery_slave_removal_limit", env = "MESOS_RECOVERY_AGENT_REMOVAL_LIMIT",
-          default_value = "100%", value_parser = parse_string)]
+          default_value = "100%", value_parser = string)]
     pub recovery_agent_removal_limit: String,
 
     /// Rate at which unhealthy agents are removed.
     #[arg(long, alias = "slave_removal_rate_limit", env = "MESOS_AGENT_REMOVAL_RATE_LIMIT",
-          value_parser = parse_string)]
+          value_parser = string)]
     pub agent_removal_rate_limit: Option<String>,
 
     /// Only agents with a domain may register.
     #[arg(long, env = "MESOS_REQUIRE_AGENT_DOMAIN", default_value = "false", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub require_agent_domain: bool,
 
     /// The master's fault domain (JSON or file).
-    #[arg(long, env = "MESOS_DOMAIN", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_DOMAIN", value_parser = string)]
     pub domain: Option<String>,
 
     /// Publish per-framework metrics.
     #[arg(long, env = "MESOS_PUBLISH_PER_FRAMEWORK_METRICS", default_value = "true", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub publish_per_framework_metrics: bool,
 
     /// Expose memory profiling.
     #[arg(long, env = "MESOS_MEMORY_PROFILING", default_value = "false", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub memory_profiling: bool,
 
     /// Directory for log files.
-    #[arg(long, env = "MESOS_LOG_DIR", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_LOG_DIR", value_parser = string)]
     pub log_dir: Option<String>,
 
     /// Minimum level logged (`INFO`, `WARNING`, `ERROR`).
@@ -317,45 +317,22 @@ pub struct Flags {
 
     /// Disable logging to stderr.
     #[arg(long, env = "MESOS_QUIET", default_value = "false", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub quiet: bool,
 
     /// An externally managed log file shown in the web UI.
-    #[arg(long, env = "MESOS_EXTERNAL_LOG_FILE", value_parser = parse_string)]
+    #[arg(long, env = "MESOS_EXTERNAL_LOG_FILE", value_parser = string)]
     pub external_log_file: Option<String>,
 
     /// Seconds logs may be buffered.
-    #[arg(long, env = "MESOS_LOGBUFSECS", default_value = "0", value_parser = parse_usize)]
+    #[arg(long, env = "MESOS_LOGBUFSECS", default_value = "0", value_parser = number::<usize>)]
     pub logbufsecs: usize,
 
     /// Initialise driver logging.
     #[arg(long, env = "MESOS_INITIALIZE_DRIVER_LOGGING", default_value = "true", num_args = 0..=1,
-          default_missing_value = "true", action = ArgAction::Set, value_parser = parse_bool)]
+          default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub initialize_driver_logging: bool,
 }
-
-/// Flags that take no value on their own (`--flag`, `--no-flag`).
-const BOOL_FLAGS: &[&str] = &[
-    "version",
-    "hostname_lookup",
-    "filter_gpu_resources",
-    "root_submissions",
-    "authenticate_frameworks",
-    "authenticate",
-    "authenticate_agents",
-    "authenticate_slaves",
-    "authenticate_http_readwrite",
-    "authenticate_http",
-    "authenticate_http_readonly",
-    "authenticate_http_frameworks",
-    "registry_strict",
-    "log_auto_initialize",
-    "require_agent_domain",
-    "publish_per_framework_metrics",
-    "memory_profiling",
-    "quiet",
-    "initialize_driver_logging",
-];
 
 /// Why the command line was refused; `main` prints it and exits 1.
 #[derive(Debug)]
@@ -375,17 +352,10 @@ impl Flags {
         I: IntoIterator<Item = T>,
         T: Into<OsString>,
     {
-        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
-        let args = normalize_args(args)?;
-        let flags = match Flags::try_parse_from(args) {
-            Ok(flags) => flags,
-            Err(error) => {
-                return Err(match error.kind() {
-                    clap::error::ErrorKind::DisplayHelp => FlagsOutcome::Help(error.to_string()),
-                    _ => FlagsOutcome::Invalid(error.to_string()),
-                })
-            }
-        };
+        let flags: Flags = stout::flags::load(args).map_err(|error| match error {
+            stout::Error::Help(text) => FlagsOutcome::Help(text),
+            other => FlagsOutcome::Invalid(other.to_string()),
+        })?;
         if flags.version {
             return Err(FlagsOutcome::Version);
         }
@@ -605,112 +575,24 @@ impl Flags {
     }
 }
 
-/// stout accepts `--no-flag` for booleans and `-` or `_` in names; clap
-/// only knows `--flag=false` and `_` names, so rewrite before parsing.
-fn normalize_args(args: Vec<OsString>) -> Result<Vec<OsString>, FlagsOutcome> {
-    let mut out = Vec::with_capacity(args.len());
-    for (index, arg) in args.into_iter().enumerate() {
-        if index == 0 {
-            out.push(arg);
-            continue;
-        }
-        let Some(text) = arg.to_str() else {
-            return Err(FlagsOutcome::Invalid(format!(
-                "Failed to load flag '{}': not valid UTF-8",
-                arg.to_string_lossy()
-            )));
-        };
-        let Some(body) = text.strip_prefix("--") else {
-            out.push(arg);
-            continue;
-        };
-        let (name, value) = match body.split_once('=') {
-            Some((name, value)) => (name.replace('-', "_"), Some(value)),
-            None => (body.replace('-', "_"), None),
-        };
-        if value.is_none() {
-            if let Some(negated) = name.strip_prefix("no_") {
-                if BOOL_FLAGS.contains(&negated) {
-                    out.push(format!("--{negated}=false").into());
-                    continue;
-                }
-            }
-        }
-        match value {
-            Some(value) => out.push(format!("--{name}={value}").into()),
-            None => out.push(format!("--{name}").into()),
-        }
-    }
-    Ok(out)
-}
-
-/// stout's `fetch`: a value `file:///path` is replaced by the file's content.
-fn fetch(value: &str) -> Result<String, String> {
-    match value.strip_prefix("file://") {
-        Some(path) => std::fs::read_to_string(path)
-            .map(|content| content.trim_end_matches(['\n', '\r']).to_string())
-            .map_err(|error| format!("Error reading file '{path}': {error}")),
-        None => Ok(value.to_string()),
-    }
-}
-
-fn parse_string(value: &str) -> Result<String, String> {
-    fetch(value)
-}
-
-fn parse_bool(value: &str) -> Result<bool, String> {
-    match fetch(value)?.trim() {
-        "true" | "1" => Ok(true),
-        "false" | "0" => Ok(false),
-        other => Err(format!(
-            "Expecting a boolean (e.g., true or false), got '{other}'"
-        )),
-    }
-}
-
-fn parse_usize(value: &str) -> Result<usize, String> {
-    let text = fetch(value)?;
-    text.trim()
-        .parse()
-        .map_err(|_| format!("Failed to convert '{text}' to a non-negative integer"))
-}
-
-fn parse_port(value: &str) -> Result<u16, String> {
-    let text = fetch(value)?;
-    text.trim()
-        .parse()
-        .map_err(|_| format!("Failed to convert '{text}' to a port number"))
-}
-
-fn parse_ip(value: &str) -> Result<IpAddr, String> {
-    let text = fetch(value)?;
-    text.trim()
-        .parse()
-        .map_err(|_| format!("Failed to parse IP address '{text}'"))
-}
-
-fn parse_duration(value: &str) -> Result<Duration, String> {
-    Duration::parse(fetch(value)?.trim())
-}
-
-fn parse_registry(value: &str) -> Result<String, String> {
+fn parse_registry(value: &str) -> Result<String, stout::Error> {
     let text = fetch(value)?;
     match text.as_str() {
         "replicated_log" | "in_memory" => Ok(text),
-        other => Err(format!(
+        other => Err(stout::Error::Value(format!(
             "'{other}' is not a supported registry; use 'replicated_log' or 'in_memory'"
-        )),
+        ))),
     }
 }
 
-fn parse_logging_level(value: &str) -> Result<String, String> {
+fn parse_logging_level(value: &str) -> Result<String, stout::Error> {
     let text = fetch(value)?;
     match text.as_str() {
         "INFO" | "WARNING" | "ERROR" => Ok(text),
-        other => Err(format!(
+        other => Err(stout::Error::Value(format!(
             "'{other}' is not a valid logging level. Possible values for \
              'logging_level' flag are: 'INFO', 'WARNING', 'ERROR'"
-        )),
+        ))),
     }
 }
 

@@ -1,16 +1,17 @@
-//! The master's view of resources: allocation roles, reservations,
-//! quantities, and the flattened legacy JSON form (`{"cpus":1.0,...}`).
+//! The master's view of resources: allocation roles, reservations and
+//! quantities.
 //!
-//! Arithmetic (sum, difference, containment) is `mesos_proto::resources`'s;
-//! this module only adds the master-specific projections on top of it and
-//! never decides policy (that is the allocator's and the actor's job).
+//! Arithmetic (sum, difference, containment) is `mesos_proto::resources`'s
+//! and the legacy JSON form (`{"cpus":1.0,...}`) is
+//! `mesos_proto::legacy_json`'s; this module only adds the master-specific
+//! projections on top of them and never decides policy (that is the
+//! allocator's and the actor's job).
 
 use std::collections::BTreeMap;
 
-use mesos_proto::mesos::v1::value::{Ranges, Set, Type as ValueType};
+use mesos_proto::mesos::v1::value::Type as ValueType;
 use mesos_proto::mesos::v1::Resource;
 pub use mesos_proto::resources::Resources;
-use serde_json::{Map, Value as Json};
 
 /// Builds a `Resources` from raw protobuf resources in either format
 /// (pre-refinement input is upgraded; invalid entries are dropped, so
@@ -61,13 +62,8 @@ pub fn unallocated(resources: &Resources) -> Resources {
 pub use mesos_proto::resources::{is_allocatable_to, is_revocable, reservation_role};
 
 /// The allocation role of the first resource (tasks and executors never mix
-/// roles, MESOS-6636).
-pub fn allocation_role(resources: &[Resource]) -> Option<&str> {
-    resources
-        .first()
-        .and_then(|r| r.allocation_info.as_ref())
-        .and_then(|info| info.role.as_deref())
-}
+/// roles, MESOS-6636); the same rule the legacy task model uses.
+pub use mesos_proto::legacy_json::allocation_role;
 
 /// Scalar amount of `name` (0 when absent).
 pub fn scalar(resources: &Resources, name: &str) -> f64 {
@@ -109,83 +105,6 @@ pub fn quantities<'a>(resources: impl IntoIterator<Item = &'a Resource>) -> BTre
     out
 }
 
-/// stout's `stringify(Ranges)`: `[a-b, c-d]` after merging overlaps.
-pub fn format_ranges(ranges: &Ranges) -> String {
-    let mut spans: Vec<(u64, u64)> = ranges.range.iter().map(|r| (r.begin, r.end)).collect();
-    spans.sort_unstable();
-    let mut merged: Vec<(u64, u64)> = Vec::new();
-    for (begin, end) in spans {
-        match merged.last_mut() {
-            Some(last) if begin <= last.1.saturating_add(1) => last.1 = last.1.max(end),
-            _ => merged.push((begin, end)),
-        }
-    }
-    let parts: Vec<String> = merged.iter().map(|(b, e)| format!("{b}-{e}")).collect();
-    format!("[{}]", parts.join(", "))
-}
-
-/// stout's `stringify(Set)`: `{a, b}`.
-pub fn format_set(set: &Set) -> String {
-    format!("{{{}}}", set.item.join(", "))
-}
-
-/// The legacy (state endpoints) resources object: `cpus`, `gpus`, `mem`,
-/// `disk` always present; ranges and sets as strings; revocable resources
-/// under `<name>_revocable`.
-pub fn legacy_json<'a>(resources: impl IntoIterator<Item = &'a Resource>) -> Json {
-    let mut scalars: BTreeMap<String, f64> = ["cpus", "gpus", "mem", "disk"]
-        .into_iter()
-        .map(|name| (name.to_string(), 0.0))
-        .collect();
-    let mut ranges: BTreeMap<String, Ranges> = BTreeMap::new();
-    let mut sets: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for resource in resources {
-        let name = if is_revocable(resource) {
-            format!("{}_revocable", resource.name)
-        } else {
-            resource.name.clone()
-        };
-        if resource.r#type == ValueType::Scalar as i32 {
-            *scalars.entry(name).or_default() += resource.scalar.as_ref().map_or(0.0, |s| s.value);
-        } else if resource.r#type == ValueType::Ranges as i32 {
-            let entry = ranges.entry(name).or_default();
-            if let Some(r) = &resource.ranges {
-                entry.range.extend(r.range.iter().cloned());
-            }
-        } else if resource.r#type == ValueType::Set as i32 {
-            let entry = sets.entry(name).or_default();
-            if let Some(s) = &resource.set {
-                for item in &s.item {
-                    if !entry.contains(item) {
-                        entry.push(item.clone());
-                    }
-                }
-            }
-        }
-    }
-    let mut object = Map::new();
-    for (name, value) in scalars {
-        object.insert(name, json_number(value));
-    }
-    for (name, value) in ranges {
-        object.insert(name, Json::String(format_ranges(&value)));
-    }
-    for (name, items) in sets {
-        object.insert(name, Json::String(format_set(&Set { item: items })));
-    }
-    Json::Object(object)
-}
-
-/// A JSON number for a double, kept as a float (`2.0`, not `2`), as
-/// upstream's writer does.
-pub fn json_number(value: f64) -> Json {
-    // Sums of nothing come out as -0.0; nobody wants to read that.
-    let value = if value == 0.0 { 0.0 } else { value };
-    serde_json::Number::from_f64(value)
-        .map(Json::Number)
-        .unwrap_or(Json::Null)
-}
-
 /// Parses `--min_allocatable_resources` (`cpus:0.01|mem:32;ports:1`): a
 /// list of alternatives, each a set of minimum quantities.
 pub fn parse_min_allocatable(text: &str) -> Result<Vec<BTreeMap<String, f64>>, String> {
@@ -220,7 +139,7 @@ pub mod testing {
     //! Builders for tests across the crate.
     use super::*;
     use mesos_proto::mesos::v1::resource::ReservationInfo;
-    use mesos_proto::mesos::v1::value::{Range, Scalar};
+    use mesos_proto::mesos::v1::value::{Range, Ranges, Scalar};
 
     pub fn scalar_resource(name: &str, value: f64) -> Resource {
         Resource {
@@ -267,26 +186,6 @@ pub mod testing {
 mod tests {
     use super::testing::*;
     use super::*;
-
-    #[test]
-    fn legacy_json_flattens() {
-        let resources = vec![
-            scalar_resource("cpus", 2.0),
-            scalar_resource("mem", 1024.0),
-            ranges_resource("ports", &[(31000, 32000)]),
-        ];
-        let json = legacy_json(&resources);
-        assert_eq!(
-            json.to_string(),
-            r#"{"cpus":2.0,"disk":0.0,"gpus":0.0,"mem":1024.0,"ports":"[31000-32000]"}"#
-        );
-    }
-
-    #[test]
-    fn ranges_are_merged_when_printed() {
-        let r = ranges_resource("ports", &[(5, 6), (1, 3), (4, 4), (10, 12)]);
-        assert_eq!(format_ranges(r.ranges.as_ref().unwrap()), "[1-6, 10-12]");
-    }
 
     #[test]
     fn allocatable_follows_role_tree() {

@@ -12,6 +12,7 @@
 #![allow(dead_code)] // Each fuzz binary uses one body.
 
 use mesos_proto::mesos::v1;
+use mesos_proto::mesos::v1::resource::reservation_info::Type as ReservationType;
 use mesos_proto::{convert, json, recordio, resources};
 use prost::Message;
 
@@ -189,8 +190,23 @@ pub fn resources_parse(data: &[u8]) {
     let same = parsed.clone();
     assert!((&parsed - &same).is_empty(), "r - r is not empty");
     assert!(parsed.contains(&(&double - &parsed)));
+    // The old format has nowhere to put a principal or labels on a STATIC
+    // reservation (upstream drops them too), so only compare without those.
+    let representable = parsed.iter().all(|r| {
+        r.reservations.iter().all(|res| {
+            res.r#type() != ReservationType::Static
+                || (res.principal.is_none() && res.labels.is_none())
+        })
+    });
     let mut pre = parsed.to_pre_refinement();
     resources::from_pre_refinement(&mut pre);
-    assert!(resources::Resources::try_from_vec(pre).is_ok_and(|r| r == parsed));
+    let back = resources::Resources::try_from_vec(pre);
+    assert!(back.is_ok(), "pre-refinement format is invalid");
+    if representable {
+        assert!(
+            back.is_ok_and(|r| r == parsed),
+            "pre-refinement round trip changed {parsed}"
+        );
+    }
     let _ = parsed.to_string();
 }

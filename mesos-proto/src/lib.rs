@@ -18,6 +18,7 @@ pub use generated::*;
 
 pub mod convert;
 pub mod json;
+pub mod legacy_json;
 pub mod recordio;
 pub mod resources;
 

@@ -4,13 +4,11 @@
 //! - [`Client`] / [`Subscription`]: SUBSCRIBE and the event stream, the other
 //!   calls on their own connection (checklist §1, "Scheduler-side rules");
 //! - [`http`]: HTTP/1.1 + RecordIO plumbing, also used by the command executor;
-//! - [`duration`]: stout duration strings (`5secs`);
 //! - [`resources`]: the text form of resources and carving tasks out of offers.
 //!
 //! This crate never makes scheduling decisions and never retries on its own.
 
 pub mod client;
-pub mod duration;
 mod error;
 pub mod http;
 pub mod resources;

@@ -290,6 +290,11 @@ impl Framework {
 
     /// The executor that holds `task_id` (queued, launched or terminated).
     pub fn executor_id_for_task(&self, task_id: &str) -> Option<String> {
+        // A command executor's id is its task's id: look there first so the
+        // common case does not scan every executor of the framework.
+        if let Some(e) = self.executors.get(task_id).filter(|e| e.has_task(task_id)) {
+            return Some(e.id.clone());
+        }
         self.executors
             .values()
             .find(|e| e.has_task(task_id))

@@ -2,12 +2,19 @@
 //! `/state` JSON (hand-written like upstream's `Http::state`, not protobuf
 //! JSON: flat resource objects, `slave_id` names), the `slave/*` metrics and
 //! the container list behind `/monitor/statistics` and `/containers`.
+//!
+//! The models shared with the master (resources, attributes, labels, tasks)
+//! are `mesos_proto::legacy_json`'s, over v1 types: the agent's v0 records
+//! are wire twins, rendered through `convert::evolve`. Only the agent's own
+//! shapes (framework, executor, queued task) are written here.
 
 use std::collections::BTreeMap;
 
-use mesos_proto::mesos::value::Type as ValueType;
-use mesos_proto::mesos::{Attribute, Labels, Task, TaskInfo, TaskState, TaskStatus};
-use mesos_proto::resources::{format_ranges, Resources};
+use mesos_proto::convert::evolve;
+use mesos_proto::legacy_json;
+use mesos_proto::mesos::v1;
+use mesos_proto::mesos::{Task, TaskInfo, TaskState};
+use mesos_proto::resources::Resources;
 use serde_json::{json, Map, Value};
 
 use super::state::{Executor, ExecutorState, Framework};
@@ -72,146 +79,14 @@ fn format_utc(secs: u64) -> String {
     )
 }
 
-/// The legacy flat resources object: `cpus`, `gpus`, `mem`, `disk` always
-/// present; ranges as `"[a-b, c-d]"`, sets as `"{a, b}"`; revocable ones
-/// with a `_revocable` suffix.
-pub fn resources_model(resources: &Resources) -> Value {
-    let mut object = Map::new();
-    for name in ["cpus", "gpus", "mem", "disk"] {
-        object.insert(name.into(), json!(0.0));
-    }
-    for (part, suffix) in [
-        (resources.non_revocable(), ""),
-        (resources.revocable(), "_revocable"),
-    ] {
-        let mut types: BTreeMap<String, i32> = BTreeMap::new();
-        for r in part.iter() {
-            types.entry(r.name.clone()).or_insert(r.r#type);
-        }
-        for (name, kind) in types {
-            let key = format!("{name}{suffix}");
-            let value = if kind == ValueType::Scalar as i32 {
-                json!(part.scalar(&name))
-            } else if kind == ValueType::Ranges as i32 {
-                json!(format_ranges(&part.ranges(&name)))
-            } else if kind == ValueType::Set as i32 {
-                json!(format!("{{{}}}", part.set(&name).join(", ")))
-            } else {
-                continue;
-            };
-            object.insert(key, value);
-        }
-    }
-    Value::Object(object)
+/// The v1 twins of v0 resources, for the shared legacy models.
+fn v1_resources(resources: &[mesos_proto::mesos::Resource]) -> Vec<v1::Resource> {
+    resources.iter().map(evolve).collect()
 }
 
-fn v0_resources_model(resources: &[mesos_proto::mesos::Resource]) -> Value {
-    resources_model(&Resources::from_v0(resources))
-}
-
-fn attributes_model(attributes: &[Attribute]) -> Value {
-    let mut object = Map::new();
-    for a in attributes {
-        let value = if a.r#type == ValueType::Scalar as i32 {
-            json!(a.scalar.map(|s| s.value).unwrap_or(0.0))
-        } else if a.r#type == ValueType::Ranges as i32 {
-            let ranges: Vec<(u64, u64)> = a
-                .ranges
-                .as_ref()
-                .map(|r| r.range.iter().map(|x| (x.begin, x.end)).collect())
-                .unwrap_or_default();
-            json!(format_ranges(&ranges))
-        } else if a.r#type == ValueType::Set as i32 {
-            json!(format!(
-                "{{{}}}",
-                a.set
-                    .as_ref()
-                    .map(|s| s.item.join(", "))
-                    .unwrap_or_default()
-            ))
-        } else {
-            json!(a.text.as_ref().map(|t| t.value.clone()).unwrap_or_default())
-        };
-        object.insert(a.name.clone(), value);
-    }
-    Value::Object(object)
-}
-
-fn labels_model(labels: &Labels) -> Value {
-    Value::Array(
-        labels
-            .labels
-            .iter()
-            .map(mesos_proto::json::to_value)
-            .collect(),
-    )
-}
-
-fn role_of(resources: &[mesos_proto::mesos::Resource]) -> Option<String> {
-    resources
-        .first()
-        .and_then(|r| r.allocation_info.as_ref())
-        .and_then(|a| a.role.clone())
-}
-
-fn status_model(status: &TaskStatus) -> Value {
-    let mut o = Map::new();
-    o.insert(
-        "state".into(),
-        json!(super::state::state_name(status.state)),
-    );
-    o.insert("timestamp".into(), json!(status.timestamp.unwrap_or(0.0)));
-    if let Some(labels) = &status.labels {
-        o.insert("labels".into(), labels_model(labels));
-    }
-    if let Some(cs) = &status.container_status {
-        o.insert("container_status".into(), mesos_proto::json::to_value(cs));
-    }
-    if let Some(h) = status.healthy {
-        o.insert("healthy".into(), json!(h));
-    }
-    Value::Object(o)
-}
-
-pub fn task_model(task: &Task) -> Value {
-    let mut o = Map::new();
-    o.insert("id".into(), json!(task.task_id.value));
-    o.insert("name".into(), json!(task.name));
-    o.insert("framework_id".into(), json!(task.framework_id.value));
-    o.insert(
-        "executor_id".into(),
-        json!(task
-            .executor_id
-            .as_ref()
-            .map(|e| e.value.clone())
-            .unwrap_or_default()),
-    );
-    o.insert("slave_id".into(), json!(task.slave_id.value));
-    o.insert("state".into(), json!(super::state::state_name(task.state)));
-    o.insert("resources".into(), v0_resources_model(&task.resources));
-    if let Some(role) = role_of(&task.resources) {
-        o.insert("role".into(), json!(role));
-    }
-    o.insert(
-        "statuses".into(),
-        Value::Array(task.statuses.iter().map(status_model).collect()),
-    );
-    if let Some(user) = &task.user {
-        o.insert("user".into(), json!(user));
-    }
-    if let Some(labels) = &task.labels {
-        o.insert("labels".into(), labels_model(labels));
-    }
-    if let Some(d) = &task.discovery {
-        o.insert("discovery".into(), mesos_proto::json::to_value(d));
-    }
-    if let Some(c) = &task.container {
-        o.insert("container".into(), mesos_proto::json::to_value(c));
-    }
-    if let Some(h) = &task.health_check {
-        o.insert("health_check".into(), mesos_proto::json::to_value(h));
-    }
-    Value::Object(o)
+/// `json(Task)` of a v0 task.
+fn task_model(task: &Task) -> Value {
+    legacy_json::task(&evolve::<_, v1::Task>(task))
 }
 
 fn task_info_model(task: &TaskInfo) -> Value {
@@ -219,8 +94,9 @@ fn task_info_model(task: &TaskInfo) -> Value {
     o.insert("id".into(), json!(task.task_id.value));
     o.insert("name".into(), json!(task.name));
     o.insert("slave_id".into(), json!(task.slave_id.value));
-    o.insert("resources".into(), v0_resources_model(&task.resources));
-    if let Some(role) = role_of(&task.resources) {
+    let resources = v1_resources(&task.resources);
+    o.insert("resources".into(), legacy_json::resources(&resources));
+    if let Some(role) = legacy_json::allocation_role(&resources) {
         o.insert("role".into(), json!(role));
     }
     if let Some(c) = &task.command {
@@ -254,13 +130,16 @@ fn executor_model(executor: &Executor) -> Value {
     );
     o.insert(
         "resources".into(),
-        resources_model(&executor.allocated_resources()),
+        legacy_json::resources(&executor.allocated_resources()),
     );
-    if let Some(role) = role_of(&executor.info.resources) {
+    if let Some(role) = legacy_json::allocation_role(&v1_resources(&executor.info.resources)) {
         o.insert("role".into(), json!(role));
     }
     if let Some(labels) = &executor.info.labels {
-        o.insert("labels".into(), labels_model(labels));
+        o.insert(
+            "labels".into(),
+            legacy_json::labels(&evolve::<_, v1::Labels>(labels)),
+        );
     }
     if let Some(kind) = executor.info.r#type {
         let name = mesos_proto::mesos::executor_info::Type::try_from(kind)
@@ -363,53 +242,40 @@ impl Agent {
         o.insert("capabilities".into(), json!(capabilities));
 
         let total = &self.total_resources;
-        o.insert("resources".into(), resources_model(total));
-        let mut reserved = Map::new();
-        let mut reserved_full = Map::new();
-        for (role, r) in total.reservations() {
-            reserved.insert(role.clone(), resources_model(&r));
-            let full: Vec<Value> = r
-                .to_endpoint_format()
-                .iter()
-                .map(mesos_proto::json::to_value)
-                .collect();
-            reserved_full.insert(role, Value::Array(full));
-        }
-        o.insert("reserved_resources".into(), Value::Object(reserved));
+        let reserved = total.reservations();
         let unreserved = total.unreserved();
-        o.insert("unreserved_resources".into(), resources_model(&unreserved));
+        o.insert("resources".into(), legacy_json::resources(total));
+        o.insert(
+            "reserved_resources".into(),
+            legacy_json::resources_by_role(&reserved),
+        );
+        o.insert(
+            "unreserved_resources".into(),
+            legacy_json::resources(&unreserved),
+        );
         o.insert(
             "reserved_resources_full".into(),
-            Value::Object(reserved_full),
+            legacy_json::resources_full_by_role(&reserved),
         );
         o.insert(
             "unreserved_resources_full".into(),
-            Value::Array(
-                unreserved
-                    .to_endpoint_format()
-                    .iter()
-                    .map(mesos_proto::json::to_value)
-                    .collect(),
-            ),
+            legacy_json::resources_full(&unreserved),
         );
         let mut allocated = Resources::new();
         for f in self.frameworks.values() {
             allocated += f.allocated_resources();
         }
-        let mut allocated_reserved = Map::new();
-        for (role, r) in allocated.reservations() {
-            allocated_reserved.insert(role, resources_model(&r));
-        }
         o.insert(
             "reserved_resources_allocated".into(),
-            Value::Object(allocated_reserved),
+            legacy_json::resources_by_role(&allocated.reservations()),
         );
         o.insert(
             "unreserved_resources_allocated".into(),
-            resources_model(&allocated.unreserved()),
+            legacy_json::resources(&allocated.unreserved()),
         );
         o.insert("resource_providers".into(), json!([]));
-        o.insert("attributes".into(), attributes_model(&self.info.attributes));
+        let attributes: Vec<v1::Attribute> = self.info.attributes.iter().map(evolve).collect();
+        o.insert("attributes".into(), legacy_json::attributes(&attributes));
         if let Some(master) = &self.master {
             o.insert("master_hostname".into(), json!(master.ip.to_string()));
         }
@@ -594,7 +460,7 @@ mod tests {
             "*",
         )
         .unwrap();
-        let m = resources_model(&r);
+        let m = legacy_json::resources(&r);
         assert_eq!(m["cpus"], 2.0);
         assert_eq!(m["gpus"], 0.0);
         assert_eq!(m["disk"], 0.0);
@@ -606,7 +472,8 @@ mod tests {
     #[test]
     fn attributes_model_uses_native_values() {
         let attrs = crate::info::parse_attributes("rack:r1;level:2;ports:[1-2]").unwrap();
-        let m = attributes_model(&attrs);
+        let attrs: Vec<v1::Attribute> = attrs.iter().map(evolve).collect();
+        let m = legacy_json::attributes(&attrs);
         assert_eq!(m["rack"], "r1");
         assert_eq!(m["level"], 2.0);
         assert_eq!(m["ports"], "[1-2]");

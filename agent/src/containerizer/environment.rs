@@ -11,12 +11,10 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use mesos_proto::mesos::environment::variable::Type as VariableType;
 use mesos_proto::mesos::ExecutorInfo;
 
-use crate::duration::StoutDuration;
 use crate::flags::Flags;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -133,9 +131,10 @@ pub fn executor_environment(
 }
 
 /// `ExecutorInfo.shutdown_grace_period`, else `--executor_shutdown_grace_period`.
-pub fn shutdown_grace_period(flags: &Flags, executor: &ExecutorInfo) -> StoutDuration {
+pub fn shutdown_grace_period(flags: &Flags, executor: &ExecutorInfo) -> stout::Duration {
     match &executor.shutdown_grace_period {
-        Some(d) => StoutDuration(Duration::from_nanos(d.nanoseconds.max(0) as u64)),
+        // Negative counts as zero.
+        Some(d) => stout::Duration::from_nanos(d.nanoseconds),
         None => flags.executor_shutdown_grace_period,
     }
 }

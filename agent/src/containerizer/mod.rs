@@ -321,6 +321,10 @@ fn run_as(user: Option<&str>) -> Option<(Uid, Gid)> {
         return None;
     }
     match User::from_name(user) {
+        // Already that user: setting uid/gid anyway would make the spawn
+        // fall back from posix_spawn to fork, which copies the agent's page
+        // tables for every executor.
+        Ok(Some(u)) if u.uid == Uid::effective() && u.gid == Gid::effective() => None,
         Ok(Some(u)) => Some((u.uid, u.gid)),
         _ => {
             tracing::warn!("User '{user}' does not exist on this agent; running the executor as the agent's user");

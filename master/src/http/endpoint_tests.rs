@@ -400,4 +400,6 @@ async fn process_endpoints() {
     assert_eq!(answer.json()["recovered_slaves"], json!([]));
     let answer = http(addr, "GET", "/master/tasks", &[], b"").await;
     assert_eq!(answer.json()["tasks"], json!([]));
+    let answer = http(addr, "GET", "/master/roles", &[], b"").await;
+    assert_eq!(answer.json()["roles"], json!([]));
 }

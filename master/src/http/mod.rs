@@ -237,6 +237,8 @@ pub fn install_routes(processes: &Processes, context: HttpContext) {
         ("/slaves", state::Endpoint::Slaves),
         ("/tasks", state::Endpoint::Tasks),
         ("/tasks.json", state::Endpoint::Tasks),
+        ("/roles", state::Endpoint::Roles),
+        ("/roles.json", state::Endpoint::Roles),
     ] {
         let context = context.clone();
         processes.add_route(

@@ -6,12 +6,12 @@ use std::sync::Arc;
 
 use libprocess::http::{Method, StatusCode};
 use libprocess::{Body, Request, RequestExt};
+use mesos_proto::legacy_json::number as json_number;
 use serde_json::{json, Map, Value};
 
 use super::futures_response::ResponseFuture;
 use super::{json_response, leader_base, require_method, HttpContext, HttpError, Leadership};
 use crate::flags::MESOS_VERSION;
-use crate::resources::json_number;
 
 /// Build facts reported by `/version` and `/state`.
 pub const BUILD_DATE: &str = "2024-08-01 00:00:00";
@@ -46,11 +46,14 @@ pub fn redirect(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
         if !request.remaining_path().is_empty() {
             return HttpError::NotFound.into_response();
         }
-        let leader = match &*context.leadership.borrow() {
-            Leadership::Leading | Leadership::Recovering => {
-                Some(context.master.snapshot().master_info.clone())
-            }
-            Leadership::Following(leader) => leader.as_deref().cloned(),
+        // The watch guard must not live across the await below.
+        let following = match &*context.leadership.borrow() {
+            Leadership::Leading | Leadership::Recovering => None,
+            Leadership::Following(leader) => Some(leader.as_deref().cloned()),
+        };
+        let leader = match following {
+            None => Some(context.master.snapshot().await.master_info.clone()),
+            Some(leader) => leader,
         };
         match leader {
             Some(info) => HttpError::TemporaryRedirect(leader_base(&info)).into_response(),
@@ -72,7 +75,7 @@ pub fn flags(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
 /// `/metrics/snapshot[?timeout=...]`: a flat object of numbers.
 pub fn metrics(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
     Box::pin(async move {
-        let snapshot = context.master.snapshot();
+        let snapshot = context.master.snapshot().await;
         let object: Map<String, Value> = snapshot
             .metrics
             .iter()

@@ -3,17 +3,19 @@
 //!
 //! Hand-written JSON as upstream's `readonly_handler.cpp` and
 //! `common/http.cpp` write it — v0 names (`slave_id`), flattened resources,
-//! JSONP — rendered from the published snapshot. Never asks the actor.
+//! JSONP — rendered from the published snapshot. Never asks the actor. The
+//! models shared with the agent (resources, attributes, labels, tasks,
+//! executor infos) are `mesos_proto::legacy_json`'s; only the master's own
+//! shapes (agents, frameworks, offers, roles) are written here.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use libprocess::http::Method;
 use libprocess::{Request, RequestExt};
-use mesos_proto::mesos::v1::value::Type as ValueType;
+use mesos_proto::legacy_json::{self, number as json_number};
 use mesos_proto::mesos::v1::{
-    framework_info, master_info, Attribute, CommandInfo, ExecutorInfo, Labels, Offer, Resource,
-    Task, TaskState, TaskStatus,
+    framework_info, master_info, ExecutorInfo, Offer, Resource, Task, TaskState,
 };
 use serde_json::{json, Map, Value};
 
@@ -21,7 +23,7 @@ use super::futures_response::ResponseFuture;
 use super::process::{BUILD_DATE, BUILD_TIME, BUILD_USER};
 use super::{json_response, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
-use crate::resources::{self, json_number};
+use crate::resources;
 use crate::snapshot::{AgentView, FrameworkView, Snapshot};
 
 /// Upstream's default `limit` of `/tasks`.
@@ -34,23 +36,29 @@ pub enum Endpoint {
     Frameworks,
     Slaves,
     Tasks,
+    Roles,
 }
 
 pub fn handle(context: Arc<HttpContext>, endpoint: Endpoint, request: Request) -> ResponseFuture {
     Box::pin(async move {
-        let result = (|| {
+        let result = async {
             context.check_leader(&request)?;
             require_method(&request, &[Method::GET, Method::HEAD, Method::POST], "GET")?;
-            let snapshot = context.master.snapshot();
+            let snapshot = context.master.snapshot().await;
             let value = match endpoint {
                 Endpoint::State => state(&snapshot, &context.flags.to_map(), &context),
                 Endpoint::StateSummary => state_summary(&snapshot, &context),
                 Endpoint::Frameworks => frameworks(&snapshot, request.query_param("framework_id")),
                 Endpoint::Slaves => slaves(&snapshot, request.query_param("slave_id")),
                 Endpoint::Tasks => tasks(&snapshot, &TaskQuery::from_request(&request)),
+                Endpoint::Roles => roles(
+                    &snapshot,
+                    &context.flags.parsed_weights().unwrap_or_default(),
+                ),
             };
             Ok::<Value, HttpError>(value)
-        })();
+        }
+        .await;
         match result {
             Ok(value) => json_response(&request, &value),
             Err(error) => error.into_response(),
@@ -265,22 +273,21 @@ fn slaves(snapshot: &Snapshot, slave_id: Option<String>) -> Value {
                 return Value::Null;
             };
             let total = resources::from_vec(view.total.clone());
-            let mut reserved_full = Map::new();
-            for (role, reserved) in total.reservations() {
-                reserved_full.insert(role, full_resources(&resources::to_vec(&reserved)));
-            }
             object.insert(
                 "reserved_resources_full".into(),
-                Value::Object(reserved_full),
+                legacy_json::resources_full_by_role(&total.reservations()),
             );
             object.insert(
                 "unreserved_resources_full".into(),
-                full_resources(&resources::to_vec(&total.unreserved())),
+                legacy_json::resources_full(&total.unreserved()),
             );
-            object.insert("used_resources_full".into(), full_resources(&view.used));
+            object.insert(
+                "used_resources_full".into(),
+                legacy_json::resources_full(&view.used),
+            );
             object.insert(
                 "offered_resources_full".into(),
-                full_resources(&view.offered),
+                legacy_json::resources_full(&view.offered),
             );
             Value::Object(object)
         })
@@ -292,6 +299,100 @@ fn slaves(snapshot: &Snapshot, slave_id: Option<String>) -> Value {
         .map(|info| Value::Object(agent_info(info)))
         .collect();
     json!({ "slaves": agents, "recovered_slaves": recovered })
+}
+
+/// Scalar quantities of resources allocated to `role` (or below it).
+fn role_quantities<'a>(
+    list: impl IntoIterator<Item = &'a Resource>,
+    role: &str,
+) -> Map<String, Value> {
+    let mut out: BTreeMap<String, f64> = BTreeMap::new();
+    for resource in list {
+        let allocated = resource
+            .allocation_info
+            .as_ref()
+            .and_then(|a| a.role.as_deref())
+            .is_some_and(|r| r == role || r.starts_with(&format!("{role}/")));
+        if allocated {
+            if let Some(scalar) = &resource.scalar {
+                *out.entry(resource.name.clone()).or_default() += scalar.value;
+            }
+        }
+    }
+    out.into_iter().map(|(k, v)| (k, json_number(v))).collect()
+}
+
+/// `/roles`: every known role (framework roles, weighted roles,
+/// reservation roles) with its weight, allocations and frameworks. There is
+/// no quota here, so quota objects are empty.
+pub fn roles(snapshot: &Snapshot, weights: &BTreeMap<String, f64>) -> Value {
+    let mut names: BTreeSet<String> = weights.keys().cloned().collect();
+    for framework in &snapshot.frameworks {
+        let info = &framework.info;
+        if framework.multi_role {
+            names.extend(info.roles.iter().cloned());
+        } else {
+            names.insert(info.role.clone().unwrap_or_else(|| "*".to_string()));
+        }
+    }
+    for agent in &snapshot.agents {
+        let total = resources::from_vec(agent.total.clone());
+        names.extend(total.reservations().into_keys());
+    }
+    let roles: Vec<Value> = names
+        .iter()
+        .map(|name| {
+            let used: Vec<&Resource> = snapshot
+                .frameworks
+                .iter()
+                .flat_map(|f| f.used_resources.iter())
+                .collect();
+            let offered: Vec<&Resource> = snapshot
+                .frameworks
+                .iter()
+                .flat_map(|f| f.offered_resources.iter())
+                .collect();
+            let allocated = role_quantities(used.iter().copied(), name);
+            let offered_q = role_quantities(offered.iter().copied(), name);
+            let mut both = allocated.clone();
+            for (k, v) in &offered_q {
+                let sum = both.get(k).and_then(Value::as_f64).unwrap_or(0.0) + v.as_f64().unwrap_or(0.0);
+                both.insert(k.clone(), json_number(sum));
+            }
+            let mut reserved: BTreeMap<String, f64> = BTreeMap::new();
+            for agent in &snapshot.agents {
+                let total = resources::from_vec(agent.total.clone());
+                for resource in total.reserved_to_role_subtree(name).iter() {
+                    if let Some(scalar) = &resource.scalar {
+                        *reserved.entry(resource.name.clone()).or_default() += scalar.value;
+                    }
+                }
+            }
+            let frameworks: Vec<&str> = snapshot
+                .frameworks
+                .iter()
+                .filter(|f| {
+                    if f.multi_role {
+                        f.info.roles.contains(name)
+                    } else {
+                        f.info.role.as_deref().unwrap_or("*") == name
+                    }
+                })
+                .filter_map(|f| f.info.id.as_ref().map(|id| id.value.as_str()))
+                .collect();
+            json!({
+                "name": name,
+                "weight": json_number(weights.get(name).copied().unwrap_or(1.0)),
+                "quota": {"role": name, "guarantee": {}, "limit": {}, "consumed": allocated},
+                "resources": both,
+                "allocated": allocated,
+                "offered": offered_q,
+                "reserved": reserved.into_iter().map(|(k, v)| (k, json_number(v))).collect::<Map<_, _>>(),
+                "frameworks": frameworks,
+            })
+        })
+        .collect();
+    json!({ "roles": roles })
 }
 
 /// Options of `/tasks`.
@@ -363,70 +464,12 @@ pub fn tasks(snapshot: &Snapshot, query: &TaskQuery) -> Value {
         .into_iter()
         .skip(query.offset)
         .take(query.limit)
-        .map(task)
+        .map(legacy_json::task)
         .collect();
     json!({ "tasks": page })
 }
 
 // ---- models (upstream `json(...)` overloads) ---------------------------------
-
-fn legacy(list: &[Resource]) -> Value {
-    resources::legacy_json(list)
-}
-
-/// Protobuf JSON in the "endpoint" resource format (`role` and
-/// `reservations`).
-fn full_resources(list: &[Resource]) -> Value {
-    let mut list = list.to_vec();
-    mesos_proto::resources::to_endpoint_format(&mut list);
-    Value::Array(list.iter().map(mesos_proto::json::to_value).collect())
-}
-
-fn labels(labels: &Labels) -> Value {
-    Value::Array(
-        labels
-            .labels
-            .iter()
-            .map(mesos_proto::json::to_value)
-            .collect(),
-    )
-}
-
-/// `json(Attributes)`: name → number, ranges / set string, or text.
-fn attributes(list: &[Attribute]) -> Value {
-    let mut object = Map::new();
-    for attribute in list {
-        let value = match ValueType::try_from(attribute.r#type) {
-            Ok(ValueType::Scalar) => {
-                json_number(attribute.scalar.as_ref().map_or(0.0, |s| s.value))
-            }
-            Ok(ValueType::Ranges) => Value::String(
-                attribute
-                    .ranges
-                    .as_ref()
-                    .map(resources::format_ranges)
-                    .unwrap_or_default(),
-            ),
-            Ok(ValueType::Set) => Value::String(
-                attribute
-                    .set
-                    .as_ref()
-                    .map(resources::format_set)
-                    .unwrap_or_default(),
-            ),
-            Ok(ValueType::Text) => Value::String(
-                attribute
-                    .text
-                    .as_ref()
-                    .map(|t| t.value.clone())
-                    .unwrap_or_default(),
-            ),
-            Err(_) => continue,
-        };
-        object.insert(attribute.name.clone(), value);
-    }
-    Value::Object(object)
-}
 
 /// `json(SlaveInfo)`.
 fn agent_info(info: &mesos_proto::mesos::v1::AgentInfo) -> Map<String, Value> {
@@ -441,7 +484,10 @@ fn agent_info(info: &mesos_proto::mesos::v1::AgentInfo) -> Map<String, Value> {
     );
     object.insert("hostname".into(), json!(info.hostname));
     object.insert("port".into(), json!(info.port.unwrap_or(5051)));
-    object.insert("attributes".into(), attributes(&info.attributes));
+    object.insert(
+        "attributes".into(),
+        legacy_json::attributes(&info.attributes),
+    );
     if let Some(domain) = &info.domain {
         object.insert("domain".into(), mesos_proto::json::to_value(domain));
     }
@@ -457,17 +503,19 @@ fn agent(view: &AgentView) -> Value {
         object.insert("reregistered_time".into(), json_number(time));
     }
     let total = resources::from_vec(view.total.clone());
-    object.insert("resources".into(), legacy(&view.total));
-    object.insert("used_resources".into(), legacy(&view.used));
-    object.insert("offered_resources".into(), legacy(&view.offered));
-    let mut reserved = Map::new();
-    for (role, list) in total.reservations() {
-        reserved.insert(role, legacy(&resources::to_vec(&list)));
-    }
-    object.insert("reserved_resources".into(), Value::Object(reserved));
+    object.insert("resources".into(), legacy_json::resources(&view.total));
+    object.insert("used_resources".into(), legacy_json::resources(&view.used));
+    object.insert(
+        "offered_resources".into(),
+        legacy_json::resources(&view.offered),
+    );
+    object.insert(
+        "reserved_resources".into(),
+        legacy_json::resources_by_role(&total.reservations()),
+    );
     object.insert(
         "unreserved_resources".into(),
-        legacy(&resources::to_vec(&total.unreserved())),
+        legacy_json::resources(&total.unreserved()),
     );
     object.insert("active".into(), json!(view.active));
     object.insert("deactivated".into(), json!(view.deactivated));
@@ -476,143 +524,9 @@ fn agent(view: &AgentView) -> Value {
     Value::Object(object)
 }
 
-/// `json(TaskStatus)`.
-fn task_status(status: &TaskStatus) -> Value {
-    let mut object = Map::new();
-    object.insert(
-        "state".into(),
-        json!(TaskState::try_from(status.state).map_or("TASK_UNKNOWN", |s| s.as_str_name())),
-    );
-    object.insert(
-        "timestamp".into(),
-        json_number(status.timestamp.unwrap_or(0.0)),
-    );
-    if let Some(l) = &status.labels {
-        object.insert("labels".into(), labels(l));
-    }
-    if let Some(container) = &status.container_status {
-        object.insert(
-            "container_status".into(),
-            mesos_proto::json::to_value(container),
-        );
-    }
-    if let Some(healthy) = status.healthy {
-        object.insert("healthy".into(), json!(healthy));
-    }
-    Value::Object(object)
-}
-
-/// `json(Task)`.
-fn task(task: &Task) -> Value {
-    let mut object = Map::new();
-    object.insert("id".into(), json!(task.task_id.value));
-    object.insert("name".into(), json!(task.name));
-    object.insert("framework_id".into(), json!(task.framework_id.value));
-    object.insert(
-        "executor_id".into(),
-        json!(task
-            .executor_id
-            .as_ref()
-            .map(|e| e.value.clone())
-            .unwrap_or_default()),
-    );
-    object.insert("slave_id".into(), json!(task.agent_id.value));
-    object.insert(
-        "state".into(),
-        json!(TaskState::try_from(task.state).map_or("TASK_UNKNOWN", |s| s.as_str_name())),
-    );
-    object.insert("resources".into(), legacy(&task.resources));
-    if !task.limits.is_empty() {
-        let limits: Map<String, Value> = task
-            .limits
-            .iter()
-            .map(|(name, value)| (name.clone(), json_number(value.value)))
-            .collect();
-        object.insert("limits".into(), Value::Object(limits));
-    }
-    if let Some(role) = resources::allocation_role(&task.resources) {
-        object.insert("role".into(), json!(role));
-    }
-    object.insert(
-        "statuses".into(),
-        Value::Array(task.statuses.iter().map(task_status).collect()),
-    );
-    if let Some(user) = &task.user {
-        object.insert("user".into(), json!(user));
-    }
-    if let Some(l) = &task.labels {
-        object.insert("labels".into(), labels(l));
-    }
-    if let Some(discovery) = &task.discovery {
-        object.insert("discovery".into(), mesos_proto::json::to_value(discovery));
-    }
-    if let Some(container) = &task.container {
-        object.insert("container".into(), mesos_proto::json::to_value(container));
-    }
-    if let Some(check) = &task.health_check {
-        object.insert("health_check".into(), mesos_proto::json::to_value(check));
-    }
-    Value::Object(object)
-}
-
-/// `json(CommandInfo)`.
-fn command(command: &CommandInfo) -> Value {
-    let mut object = Map::new();
-    if let Some(shell) = command.shell {
-        object.insert("shell".into(), json!(shell));
-    }
-    if let Some(value) = &command.value {
-        object.insert("value".into(), json!(value));
-    }
-    object.insert("argv".into(), json!(command.arguments));
-    if let Some(environment) = &command.environment {
-        object.insert(
-            "environment".into(),
-            mesos_proto::json::to_value(environment),
-        );
-    }
-    let uris: Vec<Value> = command
-        .uris
-        .iter()
-        .map(|uri| json!({"value": uri.value, "executable": uri.executable.unwrap_or(false)}))
-        .collect();
-    object.insert("uris".into(), Value::Array(uris));
-    Value::Object(object)
-}
-
 /// `json(ExecutorInfo)` plus `slave_id`.
 fn executor(agent_id: &str, executor: &ExecutorInfo) -> Value {
-    let mut object = Map::new();
-    object.insert("executor_id".into(), json!(executor.executor_id.value));
-    object.insert(
-        "name".into(),
-        json!(executor.name.clone().unwrap_or_default()),
-    );
-    object.insert(
-        "framework_id".into(),
-        json!(executor
-            .framework_id
-            .as_ref()
-            .map(|f| f.value.clone())
-            .unwrap_or_default()),
-    );
-    object.insert(
-        "command".into(),
-        command(&executor.command.clone().unwrap_or_default()),
-    );
-    object.insert("resources".into(), legacy(&executor.resources));
-    if let Some(role) = resources::allocation_role(&executor.resources) {
-        object.insert("role".into(), json!(role));
-    }
-    if let Some(l) = &executor.labels {
-        object.insert("labels".into(), labels(l));
-    }
-    if let Some(kind) = executor
-        .r#type
-        .and_then(|t| mesos_proto::mesos::v1::executor_info::Type::try_from(t).ok())
-    {
-        object.insert("type".into(), json!(kind.as_str_name()));
-    }
+    let mut object = legacy_json::executor_info(executor);
     object.insert("slave_id".into(), json!(agent_id));
     Value::Object(object)
 }
@@ -629,7 +543,7 @@ fn offer(offer: &Offer) -> Value {
         );
     }
     object.insert("slave_id".into(), json!(offer.agent_id.value));
-    object.insert("resources".into(), legacy(&offer.resources));
+    object.insert("resources".into(), legacy_json::resources(&offer.resources));
     Value::Object(object)
 }
 
@@ -649,8 +563,14 @@ fn framework_summary(view: &FrameworkView) -> Map<String, Value> {
     if let Some(pid) = &view.pid {
         object.insert("pid".into(), json!(pid));
     }
-    object.insert("used_resources".into(), legacy(&view.used_resources));
-    object.insert("offered_resources".into(), legacy(&view.offered_resources));
+    object.insert(
+        "used_resources".into(),
+        legacy_json::resources(&view.used_resources),
+    );
+    object.insert(
+        "offered_resources".into(),
+        legacy_json::resources(&view.offered_resources),
+    );
     let capabilities: Vec<&str> = info
         .capabilities
         .iter()
@@ -695,7 +615,7 @@ fn framework_full(view: &FrameworkView) -> Value {
     }
     let mut everything = view.used_resources.clone();
     everything.extend(view.offered_resources.iter().cloned());
-    object.insert("resources".into(), legacy(&everything));
+    object.insert("resources".into(), legacy_json::resources(&everything));
     if view.registered_time != view.reregistered_time {
         object.insert(
             "reregistered_time".into(),
@@ -712,15 +632,20 @@ fn framework_full(view: &FrameworkView) -> Value {
     }
     object.insert(
         "tasks".into(),
-        Value::Array(view.tasks.iter().map(task).collect()),
+        Value::Array(view.tasks.iter().map(legacy_json::task).collect()),
     );
     object.insert(
         "unreachable_tasks".into(),
-        Value::Array(view.unreachable_tasks.iter().map(task).collect()),
+        Value::Array(
+            view.unreachable_tasks
+                .iter()
+                .map(legacy_json::task)
+                .collect(),
+        ),
     );
     object.insert(
         "completed_tasks".into(),
-        Value::Array(view.completed_tasks.iter().map(task).collect()),
+        Value::Array(view.completed_tasks.iter().map(legacy_json::task).collect()),
     );
     object.insert(
         "offers".into(),
@@ -736,7 +661,7 @@ fn framework_full(view: &FrameworkView) -> Value {
         ),
     );
     if let Some(l) = &info.labels {
-        object.insert("labels".into(), labels(l));
+        object.insert("labels".into(), legacy_json::labels(l));
     }
     object.insert(
         "offer_constraints".into(),
@@ -752,7 +677,7 @@ fn framework_full(view: &FrameworkView) -> Value {
 mod tests {
     use super::*;
     use crate::resources::testing::*;
-    use mesos_proto::mesos::v1::{AgentId, FrameworkId, FrameworkInfo, TaskId};
+    use mesos_proto::mesos::v1::{AgentId, FrameworkId, FrameworkInfo, TaskId, TaskStatus};
 
     fn task_at(id: &str, timestamp: f64) -> Task {
         Task {
@@ -820,7 +745,7 @@ mod tests {
 
     #[test]
     fn task_model_uses_v0_names() {
-        let value = task(&task_at("a", 1.0));
+        let value = legacy_json::task(&task_at("a", 1.0));
         assert_eq!(value["slave_id"], "S");
         assert_eq!(value["executor_id"], "");
         assert_eq!(value["role"], "*");
@@ -828,6 +753,21 @@ mod tests {
         assert_eq!(value["resources"]["cpus"], 1.0);
         assert_eq!(value["resources"]["gpus"], 0.0);
         assert_eq!(value["statuses"][0]["timestamp"], 1.0);
+    }
+
+    #[test]
+    fn roles_list_framework_roles_with_allocations() {
+        let mut snapshot = snapshot();
+        snapshot.frameworks[0].used_resources = snapshot.frameworks[0].tasks[0].resources.clone();
+        let weights = BTreeMap::from([("db".to_string(), 2.0)]);
+        let value = roles(&snapshot, &weights);
+        let roles = value["roles"].as_array().unwrap();
+        let names: Vec<&str> = roles.iter().map(|r| r["name"].as_str().unwrap()).collect();
+        assert_eq!(names, ["*", "db"]);
+        assert_eq!(roles[0]["allocated"]["cpus"], 1.0);
+        assert_eq!(roles[0]["frameworks"], json!(["F"]));
+        assert_eq!(roles[1]["weight"], 2.0);
+        assert_eq!(roles[1]["frameworks"], json!([]));
     }
 
     #[test]

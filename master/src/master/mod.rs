@@ -23,6 +23,7 @@ pub mod state;
 pub mod validation;
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -63,6 +64,11 @@ pub enum Command {
         stream_id: String,
     },
     Timer(Timer),
+    /// A reader wants a snapshot that includes every change processed so
+    /// far (sent only when the published one is stale).
+    Snapshot {
+        reply: oneshot::Sender<Arc<Snapshot>>,
+    },
 }
 
 /// The HTTP answer to a scheduler call.
@@ -113,6 +119,10 @@ pub struct Config {
 pub struct MasterHandle {
     commands: mpsc::UnboundedSender<Command>,
     snapshot: watch::Receiver<Arc<Snapshot>>,
+    /// Set by the actor when its state changed after the last published
+    /// snapshot (a plain flag: readers only use it to decide whether to ask
+    /// for a fresh one).
+    stale: Arc<AtomicBool>,
 }
 
 impl MasterHandle {
@@ -147,8 +157,20 @@ impl MasterHandle {
         }
     }
 
-    /// The latest published state.
-    pub fn snapshot(&self) -> Arc<Snapshot> {
+    /// The master's state, including every change it processed before this
+    /// call. Snapshots are built on demand: building one walks every task,
+    /// so the actor never pays for it per event, only when someone reads
+    /// after a change; an unchanged state is served from the last snapshot
+    /// without touching the actor.
+    pub async fn snapshot(&self) -> Arc<Snapshot> {
+        if self.stale.load(Ordering::Acquire) {
+            let (reply, fresh) = oneshot::channel();
+            if self.commands.send(Command::Snapshot { reply }).is_ok() {
+                if let Ok(snapshot) = fresh.await {
+                    return snapshot;
+                }
+            }
+        }
         self.snapshot.borrow().clone()
     }
 }
@@ -164,11 +186,13 @@ pub fn spawn(
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
     let mut master = Master::new(config, commands_tx.clone(), snapshot_tx);
     master.recover();
+    let stale = Arc::clone(&master.stale);
     let task = tokio::spawn(master.run(commands_rx, messages, exited));
     (
         MasterHandle {
             commands: commands_tx,
             snapshot: snapshot_rx,
+            stale,
         },
         task,
     )
@@ -280,6 +304,11 @@ pub struct Master {
     elected_time: f64,
     allocation_requested: bool,
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
+    /// Shared with every [`MasterHandle`]: the published snapshot is stale.
+    stale: Arc<AtomicBool>,
+    /// Something in the current batch may have changed the state.
+    changed: bool,
+    snapshot_waiters: Vec<oneshot::Sender<Arc<Snapshot>>>,
 }
 
 impl Master {
@@ -319,6 +348,9 @@ impl Master {
             elected_time: now,
             allocation_requested: false,
             snapshot_tx,
+            stale: Arc::new(AtomicBool::new(true)),
+            changed: false,
+            snapshot_waiters: Vec::new(),
         }
     }
 
@@ -362,8 +394,14 @@ impl Master {
         loop {
             tokio::select! {
                 Some(command) = commands.recv() => self.handle_command(command),
-                Some(message) = messages.recv() => self.handle_message(message),
-                Some(pid) = exited.recv() => self.handle_exited(pid),
+                Some(message) = messages.recv() => {
+                    self.changed = true;
+                    self.handle_message(message)
+                }
+                Some(pid) = exited.recv() => {
+                    self.changed = true;
+                    self.handle_exited(pid)
+                }
                 else => break,
             }
             // Finish what is already queued before allocating and
@@ -375,10 +413,12 @@ impl Master {
                     progressed = true;
                 }
                 if let Ok(message) = messages.try_recv() {
+                    self.changed = true;
                     self.handle_message(message);
                     progressed = true;
                 }
                 if let Ok(pid) = exited.try_recv() {
+                    self.changed = true;
                     self.handle_exited(pid);
                     progressed = true;
                 }
@@ -390,11 +430,26 @@ impl Master {
                 self.allocation_requested = false;
                 self.allocate();
             }
-            self.publish_snapshot();
+            if self.changed {
+                self.changed = false;
+                self.stale.store(true, Ordering::Release);
+            }
+            if !self.snapshot_waiters.is_empty() {
+                let snapshot = self.publish_snapshot();
+                for reply in self.snapshot_waiters.drain(..) {
+                    let _ = reply.send(Arc::clone(&snapshot));
+                }
+            }
         }
     }
 
     fn handle_command(&mut self, command: Command) {
+        if let Command::Snapshot { reply } = command {
+            // Answered once the batch is processed, so it includes it.
+            self.snapshot_waiters.push(reply);
+            return;
+        }
+        self.changed = true;
         match command {
             Command::Subscribe {
                 subscribe,
@@ -411,6 +466,7 @@ impl Master {
             }
             Command::StreamClosed { stream_id } => self.stream_closed(&stream_id),
             Command::Timer(timer) => self.handle_timer(timer),
+            Command::Snapshot { .. } => {}
         }
     }
 
@@ -1019,9 +1075,13 @@ impl Master {
 
     // ---- publishing ---------------------------------------------------------
 
-    fn publish_snapshot(&mut self) {
-        let snapshot = self.build_snapshot();
-        self.snapshot_tx.send_replace(Arc::new(snapshot));
+    fn publish_snapshot(&mut self) -> Arc<Snapshot> {
+        // Cleared before building: the actor is the only writer of state, so
+        // nothing can change between here and the send.
+        self.stale.store(false, Ordering::Release);
+        let snapshot = Arc::new(self.build_snapshot());
+        self.snapshot_tx.send_replace(Arc::clone(&snapshot));
+        snapshot
     }
 }
 

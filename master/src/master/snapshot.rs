@@ -268,13 +268,10 @@ impl Master {
                 },
             );
         }
-        put("master/event_queue_messages", 0.0);
-        put("master/event_queue_dispatches", 0.0);
-        put("master/event_queue_http_requests", 0.0);
+        // There is no operator event stream yet, so this count is exact.
+        // Event-queue and registrar metrics are left out until something
+        // measures them: a constant would mislead an operator.
         put("master/operator_event_stream_subscribers", 0.0);
-        put("registrar/queued_operations", 0.0);
-        put("registrar/log/recovered", 1.0);
-        put("allocator/event_queue_dispatches", 0.0);
         metrics
     }
 }

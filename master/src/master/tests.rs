@@ -940,3 +940,61 @@ async fn agent_link_break_deactivates_and_reregistration_reactivates() {
     assert_eq!(s["slaves"][0]["active"], true);
     assert_eq!(s["slaves"][0]["pid"], agent.pid.to_string());
 }
+
+#[tokio::test]
+async fn unsupported_operations_with_an_id_get_operation_error() {
+    let master = start_master(&[]).await;
+    let mut agent = FakeAgent::start().await;
+    register(&master, &mut agent).await;
+    let (mut stream, framework_id) = subscribed(
+        &master,
+        framework_info(json!({"capabilities": [{"type": "MULTI_ROLE"}], "roles": ["db"]})),
+    )
+    .await;
+    let offer = next_of(&mut stream, EventType::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers[0]
+        .clone();
+    let accept = json!({
+        "type": "ACCEPT",
+        "framework_id": {"value": framework_id},
+        "accept": {
+            "offer_ids": [{"value": offer.id.value}],
+            "operations": [{
+                "type": "RESERVE",
+                "id": {"value": "op-1"},
+                "reserve": {"resources": [{
+                    "name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0},
+                    "reservations": [{"type": "DYNAMIC", "role": "db"}]
+                }]}
+            }],
+            "filters": {"refuse_seconds": 0.0}
+        }
+    });
+    assert_eq!(
+        call(master.local_addr, Some(&stream.stream_id()), &accept)
+            .await
+            .status,
+        202
+    );
+    let status = next_of(&mut stream, EventType::UpdateOperationStatus)
+        .await
+        .update_operation_status
+        .unwrap()
+        .status;
+    assert_eq!(status.operation_id.unwrap().value, "op-1");
+    assert_eq!(
+        status.state,
+        mesos_proto::mesos::v1::OperationState::OperationError as i32
+    );
+    assert!(status.uuid.is_none());
+    // The resources were not consumed: they are offered again.
+    let again = next_of(&mut stream, EventType::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers;
+    assert_eq!(again[0].agent_id.value, offer.agent_id.value);
+}

@@ -20,7 +20,7 @@ use mesos_proto::mesos::v1::{
     TaskState, TaskStatus,
 };
 use mesos_scheduler_client::resources::{self, OfferResources, ResourceRequest};
-use mesos_scheduler_client::{duration, is_terminal_state, Client, ContentType};
+use mesos_scheduler_client::{is_terminal_state, Client, ContentType};
 
 /// Flags, named as upstream names them (`--name=value`; booleans also as
 /// `--flag`, `--flag=false` or `--no-flag`).
@@ -107,8 +107,8 @@ fn parse_bool(value: &str) -> Result<bool, String> {
     }
 }
 
-fn parse_duration(value: &str) -> Result<Duration, String> {
-    duration::parse(value).map_err(|e| e.to_string())
+fn parse_duration(value: &str) -> Result<Duration, stout::Error> {
+    stout::Duration::parse(value).map(Duration::from)
 }
 
 /// Rewrites stout's `--no-flag` into `--flag=false` for clap.
