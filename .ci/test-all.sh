@@ -22,3 +22,23 @@ cargo build --workspace --bins
 
 echo "== tests"
 cargo test --workspace
+
+echo "== conformance kit: the client tests against an already running cluster"
+# The same third-party client tests, pointed by MESOS_COMPAT_MASTER/_AGENT at
+# a cluster started separately (here our own mesos-local; any Mesos works).
+read -r MPORT APORT < <(python3 -c 'import socket
+s=[socket.socket() for _ in range(2)]
+[x.bind(("127.0.0.1",0)) for x in s]
+print(*[x.getsockname()[1] for x in s])')
+KIT_DIR=$(mktemp -d)
+./target/debug/mesos-local --port="$MPORT" --agent_port="$APORT" --work_dir="$KIT_DIR" > "$KIT_DIR/mesos-local.log" 2>&1 &
+KIT_PID=$!
+trap 'kill "$KIT_PID" 2>/dev/null; wait "$KIT_PID" 2>/dev/null; rm -rf "$KIT_DIR"' EXIT
+for _ in $(seq 1 100); do
+  grep -q "Local Mesos cluster is up" "$KIT_DIR/mesos-local.log" && break
+  kill -0 "$KIT_PID" 2>/dev/null || { cat "$KIT_DIR/mesos-local.log"; echo "mesos-local died" >&2; exit 1; }
+  sleep 0.2
+done
+grep -q "Local Mesos cluster is up" "$KIT_DIR/mesos-local.log" || { cat "$KIT_DIR/mesos-local.log"; echo "mesos-local did not come up" >&2; exit 1; }
+MESOS_COMPAT_MASTER="127.0.0.1:$MPORT" MESOS_COMPAT_AGENT="127.0.0.1:$APORT" \
+  cargo test -p compat-tests --test pymesos_e2e --test scheduler_api --test rust_client

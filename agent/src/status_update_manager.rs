@@ -17,8 +17,8 @@
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
 
+use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::StatusUpdate;
-use mesos_proto::mesos::TaskState;
 use tokio::sync::mpsc;
 
 /// `STATUS_UPDATE_RETRY_INTERVAL_MIN`.
@@ -71,20 +71,6 @@ pub struct StatusUpdateManager {
     streams: HashMap<(String, String), Stream>,
     paused: bool,
     timers: mpsc::UnboundedSender<RetryTimer>,
-}
-
-pub fn is_terminal_state(state: i32) -> bool {
-    matches!(
-        TaskState::try_from(state),
-        Ok(TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskLost
-            | TaskState::TaskError
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator)
-    )
 }
 
 fn key(update: &StatusUpdate) -> (String, String) {
@@ -305,7 +291,7 @@ impl StatusUpdateManager {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesos_proto::mesos::{FrameworkId, TaskId, TaskStatus};
+    use mesos_proto::mesos::{FrameworkId, TaskId, TaskState, TaskStatus};
 
     fn update(task: &str, state: TaskState) -> StatusUpdate {
         StatusUpdate {

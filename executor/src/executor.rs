@@ -33,7 +33,6 @@ use mesos_proto::mesos::v1::{
     task_status, FrameworkInfo, KillPolicy, TaskId, TaskInfo, TaskState, TaskStatus,
 };
 use mesos_scheduler_client::http::{self, Connection, RecordReader};
-use mesos_scheduler_client::is_terminal_state;
 use nix::sys::signal::Signal;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -791,7 +790,7 @@ impl CommandExecutor {
             task.acknowledged = true;
         }
         let state = TaskState::try_from(update.status.state).unwrap_or(TaskState::TaskRunning);
-        if is_terminal_state(state) && Some(&update.status.task_id) == self.task_id() {
+        if state.is_terminal() && Some(&update.status.task_id) == self.task_id() {
             self.outcome.get_or_insert(Outcome::Acknowledged);
         }
     }

@@ -1,84 +1,15 @@
-//! The master's view of resources: allocation roles, reservations and
-//! quantities.
+//! The master's resource quantities: upstream `ResourceQuantities` (how
+//! much of each resource name, whatever its reservation) and the
+//! `--min_allocatable_resources` flag built on them.
 //!
-//! Arithmetic (sum, difference, containment) is `mesos_proto::resources`'s
-//! and the legacy JSON form (`{"cpus":1.0,...}`) is
-//! `mesos_proto::legacy_json`'s; this module only adds the master-specific
-//! projections on top of them and never decides policy (that is the
-//! allocator's and the actor's job).
+//! Resource arithmetic is `mesos_proto::resources::Resources`'s and the
+//! legacy JSON form is `mesos_proto::legacy_json`'s; callers use them
+//! directly. This module never decides policy (that is the allocator's).
 
 use std::collections::BTreeMap;
 
 use mesos_proto::mesos::v1::value::Type as ValueType;
 use mesos_proto::mesos::v1::Resource;
-pub use mesos_proto::resources::Resources;
-
-/// Builds a `Resources` from raw protobuf resources in either format
-/// (pre-refinement input is upgraded; invalid entries are dropped, so
-/// validate first where the sender must hear about it).
-pub fn from_vec(resources: Vec<Resource>) -> Resources {
-    Resources::from(resources)
-}
-
-/// The raw protobuf resources (post-refinement format).
-pub fn to_vec(resources: &Resources) -> Vec<Resource> {
-    resources.iter().cloned().collect()
-}
-
-/// `a + b`.
-pub fn sum(a: &Resources, b: &Resources) -> Resources {
-    a + b
-}
-
-/// `a - b` (never negative: what is not in `a` is ignored).
-pub fn difference(a: &Resources, b: &Resources) -> Resources {
-    a - b
-}
-
-/// Whether `a` contains `b`.
-pub fn contains(a: &Resources, b: &Resources) -> bool {
-    a.contains(b)
-}
-
-/// Keeps the resources for which `keep` holds.
-pub fn filter(resources: &Resources, keep: impl Fn(&Resource) -> bool) -> Resources {
-    resources.filter(keep)
-}
-
-/// The same resources marked as allocated to `role`.
-pub fn allocate_to(resources: &Resources, role: &str) -> Resources {
-    let mut out = resources.clone();
-    out.allocate(role);
-    out
-}
-
-/// The same resources without allocation info (the agent's own view).
-pub fn unallocated(resources: &Resources) -> Resources {
-    let mut out = resources.clone();
-    out.unallocate();
-    out
-}
-
-pub use mesos_proto::resources::{is_allocatable_to, is_revocable, reservation_role};
-
-/// The allocation role of the first resource (tasks and executors never mix
-/// roles, MESOS-6636); the same rule the legacy task model uses.
-pub use mesos_proto::legacy_json::allocation_role;
-
-/// Scalar amount of `name` (0 when absent).
-pub fn scalar(resources: &Resources, name: &str) -> f64 {
-    scalar_of(resources.iter(), name)
-}
-
-/// Scalar amount of `name` in a raw resource list.
-pub fn scalar_of<'a>(resources: impl IntoIterator<Item = &'a Resource>, name: &str) -> f64 {
-    resources
-        .into_iter()
-        .filter(|r| r.name == name && r.r#type == ValueType::Scalar as i32)
-        .filter_map(|r| r.scalar.as_ref())
-        .map(|s| s.value)
-        .fold(0.0, |total, value| total + value)
-}
 
 /// Quantities by name: scalar value, number of range elements, or set size
 /// (upstream `ResourceQuantities`).
@@ -137,9 +68,10 @@ pub fn parse_min_allocatable(text: &str) -> Result<Vec<BTreeMap<String, f64>>, S
 #[cfg(test)]
 pub mod testing {
     //! Builders for tests across the crate.
-    use super::*;
     use mesos_proto::mesos::v1::resource::ReservationInfo;
-    use mesos_proto::mesos::v1::value::{Range, Ranges, Scalar};
+    use mesos_proto::mesos::v1::value::{Range, Ranges, Scalar, Type as ValueType};
+    use mesos_proto::mesos::v1::Resource;
+    use mesos_proto::resources::Resources;
 
     pub fn scalar_resource(name: &str, value: f64) -> Resource {
         Resource {
@@ -175,7 +107,7 @@ pub mod testing {
 
     /// `cpus` and `mem` unreserved.
     pub fn cpus_mem(cpus: f64, mem: f64) -> Resources {
-        from_vec(vec![
+        Resources::from(vec![
             scalar_resource("cpus", cpus),
             scalar_resource("mem", mem),
         ])
@@ -186,17 +118,6 @@ pub mod testing {
 mod tests {
     use super::testing::*;
     use super::*;
-
-    #[test]
-    fn allocatable_follows_role_tree() {
-        let plain = scalar_resource("cpus", 1.0);
-        let for_a = reserved(scalar_resource("cpus", 1.0), "a");
-        assert!(is_allocatable_to(&plain, "x"));
-        assert!(is_allocatable_to(&for_a, "a"));
-        assert!(is_allocatable_to(&for_a, "a/b"));
-        assert!(!is_allocatable_to(&for_a, "ab"));
-        assert!(!is_allocatable_to(&for_a, "*"));
-    }
 
     #[test]
     fn quantities_count_ranges() {
@@ -214,18 +135,5 @@ mod tests {
         assert_eq!(parsed.len(), 2);
         assert_eq!(parsed[1]["ports"], 1.0);
         assert!(parse_min_allocatable("cpus").is_err());
-    }
-
-    #[test]
-    fn arithmetic_round_trip() {
-        let total = cpus_mem(4.0, 4096.0);
-        let part = cpus_mem(1.0, 1024.0);
-        let rest = difference(&total, &part);
-        assert!(contains(&total, &part));
-        assert_eq!(scalar(&rest, "cpus"), 3.0);
-        assert_eq!(scalar(&sum(&rest, &part), "mem"), 4096.0);
-        let allocated = allocate_to(&part, "r");
-        assert_eq!(allocation_role(&to_vec(&allocated)), Some("r"));
-        assert_eq!(unallocated(&allocated), part);
     }
 }

@@ -6,7 +6,9 @@
 //! - [`json`]: the Mesos JSON mapping (stout's, not proto3's);
 //! - [`recordio`]: the `<length>\n<bytes>` stream framing;
 //! - [`convert`]: v0 ⇄ v1 re-encoding between twin messages;
-//! - [`resources`]: the `Resources` arithmetic with upstream semantics.
+//! - [`resources`]: the `Resources` arithmetic with upstream semantics;
+//! - [`protobuf`]: terminal task states and decoding with required-field
+//!   checks (upstream `protobuf_utils` and `ParseFromString`).
 //!
 //! This crate does no I/O.
 
@@ -19,8 +21,11 @@ pub use generated::*;
 pub mod convert;
 pub mod json;
 pub mod legacy_json;
+pub mod protobuf;
 pub mod recordio;
 pub mod resources;
+
+pub use protobuf::{decode_checked, is_terminal_state, DecodeError};
 
 /// The encoded `FileDescriptorSet` of every file under `vendor-protos/`.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

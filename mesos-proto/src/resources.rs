@@ -527,6 +527,49 @@ fn subtract_value(from: &mut Resource, other: &Resource) {
     }
 }
 
+/// The part of `needed`'s value that `available` holds, as a piece of
+/// `available` (its metadata, the common value); `None` when nothing is in
+/// common. Both have the same value type.
+fn overlap(available: &Resource, needed: &Resource) -> Option<Resource> {
+    let mut piece = available.clone();
+    match ValueType::try_from(available.r#type) {
+        Ok(ValueType::Scalar) => {
+            let fixed = scalar_to_fixed(available.scalar.map_or(0.0, |s| s.value))
+                .min(scalar_to_fixed(needed.scalar.map_or(0.0, |s| s.value)));
+            if fixed <= 0 {
+                return None;
+            }
+            piece.scalar = Some(value::Scalar {
+                value: scalar_from_fixed(fixed),
+            });
+        }
+        Ok(ValueType::Ranges) => {
+            // a ∩ b = a - (a - b)
+            let have = ranges_of(available.ranges.as_ref());
+            let outside = subtract_ranges(&have, &ranges_of(needed.ranges.as_ref()));
+            let common = subtract_ranges(&have, &outside);
+            if common.is_empty() {
+                return None;
+            }
+            piece.ranges = Some(to_ranges(common));
+        }
+        Ok(ValueType::Set) => {
+            let wanted: BTreeSet<&String> = set_items(needed).iter().collect();
+            let common: Vec<String> = set_items(available)
+                .iter()
+                .filter(|i| wanted.contains(i))
+                .cloned()
+                .collect();
+            if common.is_empty() {
+                return None;
+            }
+            piece.set = Some(value::Set { item: common });
+        }
+        _ => return None,
+    }
+    Some(piece)
+}
+
 // ---------------------------------------------------------------------------
 // Validation (`Resources::validate`).
 // ---------------------------------------------------------------------------
@@ -1052,6 +1095,12 @@ impl Resources {
         self.entries.into_iter().map(|e| e.resource).collect()
     }
 
+    /// The resources as a list (post-refinement format), one per distinct
+    /// object, leaving `self` as it is.
+    pub fn to_vec(&self) -> Vec<Resource> {
+        self.iter().cloned().collect()
+    }
+
     /// The resources in the pre-refinement format (see [`to_pre_refinement`]).
     pub fn to_pre_refinement(&self) -> Vec<Resource> {
         let mut out: Vec<Resource> = self.iter().cloned().collect();
@@ -1341,6 +1390,97 @@ impl Resources {
     /// All `ephemeral_ports` ranges, coalesced.
     pub fn ephemeral_ports(&self) -> Vec<(u64, u64)> {
         self.ranges("ephemeral_ports")
+    }
+
+    /// Finds `targets` in `self` (typically an offer), all or nothing: the
+    /// resources of `self` that make up every target, for a task or an
+    /// operation on that offer. `None` when some target cannot be found in
+    /// full.
+    ///
+    /// A target may be made of pieces of several resources (a scalar split
+    /// over reservations, ranges or set items found in different ones). Each
+    /// piece is part of one resource of `self` and keeps its reservations and
+    /// allocation info, so the master recognises it as offered. Candidates
+    /// have the target's name, type, revocability and provider; the order
+    /// of preference is:
+    /// - for a reserved target: only resources whose (innermost)
+    ///   reservation is to the target's role;
+    /// - for an unreserved target: resources reserved to `role` (the role
+    ///   the caller acts as; skipped when it is `*`), then unreserved ones,
+    ///   then, when `role` is `*`, reserved ones of any role.
+    ///
+    /// Targets with disk info or `SharedInfo` are never found (a volume or a
+    /// disk source cannot be split); nor are resources with either ever used.
+    ///
+    /// Upstream `Resources::find` is the same idea with a fixed order
+    /// (target's role, unreserved, anything) and whole-resource matching;
+    /// this one takes the role the caller acts as and never lets a reserved
+    /// target fall back to other roles.
+    pub fn find(&self, targets: &Resources, role: &str) -> Option<Resources> {
+        let mut pool = self.clone();
+        let mut found = Resources::new();
+        for target in targets.iter() {
+            if target.disk.is_some() || target.shared.is_some() {
+                return None;
+            }
+            let usable = |r: &Resource| {
+                r.name == target.name
+                    && r.r#type == target.r#type
+                    && r.disk.is_none()
+                    && r.shared.is_none()
+                    && r.revocable.is_some() == target.revocable.is_some()
+                    && r.provider_id == target.provider_id
+            };
+            let reserved_to = |r: &Resource, to: &str| reservation_role(r) == Some(to);
+            let mut candidates: Vec<Resource> = Vec::new();
+            match reservation_role(target) {
+                Some(wanted) => {
+                    candidates.extend(
+                        pool.iter()
+                            .filter(|r| usable(r) && reserved_to(r, wanted))
+                            .cloned(),
+                    );
+                }
+                None => {
+                    if role != "*" {
+                        candidates.extend(
+                            pool.iter()
+                                .filter(|r| usable(r) && reserved_to(r, role))
+                                .cloned(),
+                        );
+                    }
+                    candidates.extend(
+                        pool.iter()
+                            .filter(|r| usable(r) && is_unreserved(r))
+                            .cloned(),
+                    );
+                    if role == "*" {
+                        candidates.extend(
+                            pool.iter()
+                                .filter(|r| usable(r) && !is_unreserved(r))
+                                .cloned(),
+                        );
+                    }
+                }
+            }
+            let mut needed = target.clone();
+            for candidate in candidates {
+                if is_empty_value(&needed) {
+                    break;
+                }
+                let Some(piece) = overlap(&candidate, &needed) else {
+                    continue;
+                };
+                subtract_value(&mut needed, &piece);
+                let piece = Entry::new(piece);
+                pool.subtract_entry(&piece);
+                found.add_entry(piece);
+            }
+            if !is_empty_value(&needed) {
+                return None;
+            }
+        }
+        Some(found)
     }
 
     /// Parses resource text as the agent's `--resources` flag takes it: a

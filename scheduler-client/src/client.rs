@@ -12,6 +12,7 @@
 //! callers see the error and decide (a framework with `failover_timeout` 0 is
 //! gone anyway when its connection drops).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -58,9 +59,19 @@ struct Inner {
     master: StdMutex<Endpoint>,
     /// Set by a successful SUBSCRIBE; filled into calls.
     session: StdMutex<Option<Session>>,
-    /// The persistent connection for non-SUBSCRIBE calls.
-    calls: tokio::sync::Mutex<Option<(Endpoint, Connection)>>,
+    /// Persistent connections for non-SUBSCRIBE calls, one call in flight on
+    /// each: hyper's HTTP/1.1 client does not pipeline, and a scheduler that
+    /// acknowledges updates as they arrive (while it launches and declines)
+    /// must not queue every call behind the previous one's round trip.
+    /// Calls made one after another by one task still go out in order.
+    calls: Vec<CallSlot>,
+    next_slot: AtomicUsize,
 }
+
+type CallSlot = tokio::sync::Mutex<Option<(Endpoint, Connection)>>;
+
+/// How many calls may be in flight at once.
+const CALL_CONNECTIONS: usize = 4;
 
 #[derive(Clone)]
 struct Session {
@@ -79,7 +90,13 @@ impl Client {
                 content_type,
                 master: StdMutex::new(endpoint.clone()),
                 session: StdMutex::new(None),
-                calls: tokio::sync::Mutex::new(Some((endpoint, connection))),
+                calls: {
+                    let mut first = Some((endpoint.clone(), connection));
+                    (0..CALL_CONNECTIONS)
+                        .map(|_| tokio::sync::Mutex::new(first.take()))
+                        .collect()
+                },
+                next_slot: AtomicUsize::new(0),
             }),
         })
     }
@@ -193,7 +210,7 @@ impl Client {
         });
         // The call connection must follow the leader we subscribed with.
         {
-            let mut calls = self.inner.calls.lock().await;
+            let mut calls = self.call_slot().await;
             if calls.as_ref().map(|(e, _)| e != &endpoint).unwrap_or(false) {
                 *calls = None;
             }
@@ -231,7 +248,7 @@ impl Client {
 
         let mut redirects = 0;
         loop {
-            let mut calls = self.inner.calls.lock().await;
+            let mut calls = self.call_slot().await;
             let master = self.master();
             let reusable = matches!(&*calls, Some((e, c)) if *e == master && !c.is_closed());
             if !reusable {
@@ -284,6 +301,17 @@ impl Client {
                 body: http::body_text(response.into_body()).await,
             });
         }
+    }
+
+    /// A free call connection slot, or (all busy) the next one in turn.
+    async fn call_slot(&self) -> tokio::sync::MutexGuard<'_, Option<(Endpoint, Connection)>> {
+        for slot in &self.inner.calls {
+            if let Ok(guard) = slot.try_lock() {
+                return guard;
+            }
+        }
+        let next = self.inner.next_slot.fetch_add(1, Ordering::Relaxed) % self.inner.calls.len();
+        self.inner.calls[next].lock().await
     }
 
     fn follow_redirect<B>(
@@ -589,9 +617,9 @@ mod tests {
                         value: "a-1".into(),
                     },
                     hostname: "localhost".into(),
-                    resources: crate::resources::to_resources(
-                        &crate::resources::parse("cpus:2;mem:1024").unwrap(),
-                    ),
+                    resources: crate::resources::parse("cpus:2;mem:1024")
+                        .unwrap()
+                        .into_vec(),
                     ..Default::default()
                 }],
             }),

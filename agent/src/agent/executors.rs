@@ -333,7 +333,7 @@ impl Agent {
         let mut live: Vec<String> = executor
             .launched_tasks
             .values()
-            .filter(|t| !crate::status_update_manager::is_terminal_state(t.state))
+            .filter(|t| !mesos_proto::is_terminal_state(t.state))
             .map(|t| t.task_id.value.clone())
             .collect();
         live.extend(

@@ -10,6 +10,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
 use libprocess::Upid;
+use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::framework_info::capability::Type as FrameworkCapability;
 use mesos_proto::mesos::v1::executor::Event as ExecutorEvent;
 use mesos_proto::mesos::{
@@ -17,8 +18,6 @@ use mesos_proto::mesos::{
 };
 use mesos_proto::resources::Resources;
 use tokio::sync::mpsc;
-
-use crate::status_update_manager::is_terminal_state;
 
 /// `MAX_COMPLETED_TASKS_PER_EXECUTOR`.
 pub const MAX_COMPLETED_TASKS_PER_EXECUTOR: usize = 200;

@@ -114,7 +114,8 @@ fn decode_call(request: &Request) -> Result<Call, Response> {
     let content_type = content_type.to_str().unwrap_or("");
     let body = request.body();
     if content_type == APPLICATION_PROTOBUF {
-        Call::decode(&body[..]).map_err(|_| {
+        // Like C++ `ParseFromString`, absent required fields fail the parse.
+        mesos_proto::decode_checked::<Call>(body).map_err(|_| {
             error(
                 http::StatusCode::BAD_REQUEST,
                 "Failed to parse body into Call protobuf",
@@ -391,6 +392,60 @@ mod tests {
                 .status(),
             202
         );
+    }
+
+    #[tokio::test]
+    async fn protobuf_calls_missing_required_fields_are_refused() {
+        let (ctx, mut rx) = ctx();
+        let protobuf = |bytes: Vec<u8>| {
+            http::Request::builder()
+                .method("POST")
+                .uri("/api/v1/executor")
+                .header("Content-Type", APPLICATION_PROTOBUF)
+                .body(Bytes::from(bytes))
+                .unwrap()
+        };
+        // MESSAGE with `message: {}`: `data` (required) is absent. prost
+        // alone would decode it as empty data and relay the call.
+        let mut message = call(call::Type::Message).encode_to_vec();
+        message.extend_from_slice(&[6 << 3 | 2, 0x00]);
+        // UPDATE whose status has no `state` (required): prost would read
+        // TASK_STARTING.
+        let status = good_status();
+        let mut status_bytes = Vec::new();
+        prost::encoding::message::encode(1, &status.task_id, &mut status_bytes);
+        prost::encoding::bytes::encode(11, status.uuid.as_ref().unwrap(), &mut status_bytes);
+        prost::encoding::int32::encode(9, &(Source::Executor as i32), &mut status_bytes);
+        let mut update_bytes = Vec::new();
+        prost::encoding::bytes::encode(1, &status_bytes, &mut update_bytes);
+        let mut update = call(call::Type::Update).encode_to_vec();
+        prost::encoding::bytes::encode(5, &update_bytes, &mut update);
+
+        for bytes in [message, update] {
+            let r =
+                tokio::time::timeout(Duration::from_secs(5), handle(ctx.clone(), protobuf(bytes)))
+                    .await
+                    .expect("refused before reaching the actor");
+            assert_eq!(r.status(), 400);
+            let body = r.into_body().collect_bytes().await;
+            assert_eq!(&body[..], b"Failed to parse body into Call protobuf");
+        }
+        assert!(rx.try_recv().is_err());
+
+        // The same calls with every required field reach the actor.
+        let mut message = call(call::Type::Message);
+        message.message = Some(call::Message {
+            data: b"hi".to_vec(),
+        });
+        let relayed = tokio::spawn(handle(ctx, protobuf(message.encode_to_vec())));
+        match rx.recv().await {
+            Some(Input::ExecutorCall { call, reply, .. }) => {
+                assert_eq!(call.message.unwrap().data, b"hi");
+                reply.send(CallReply::Accepted).unwrap();
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        assert_eq!(relayed.await.unwrap().status(), 202);
     }
 
     #[tokio::test]

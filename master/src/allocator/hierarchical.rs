@@ -11,8 +11,11 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
+use mesos_proto::legacy_json::allocation_role;
+use mesos_proto::resources::{is_allocatable_to, is_revocable, Resources};
+
 use super::{Allocation, Allocator, AllocatorOptions, FrameworkSpec};
-use crate::resources::{self, Resources};
+use crate::resources;
 
 /// A refused-offer filter (upstream `RefusedOfferFilter`): offers of a
 /// subset of `refused` on the agent are not made until `expires`.
@@ -45,13 +48,14 @@ impl Agent {
     fn available(&self) -> Resources {
         let mut used = Resources::default();
         for allocation in self.allocated.values() {
-            used = resources::sum(&used, &resources::unallocated(allocation));
+            used += allocation;
         }
-        resources::difference(&self.total, &used)
+        used.unallocate();
+        &self.total - &used
     }
 
     fn has_gpus(&self) -> bool {
-        resources::scalar(&self.total, "gpus") > 0.0
+        self.total.scalar("gpus") > 0.0
     }
 }
 
@@ -97,7 +101,7 @@ impl HierarchicalDrf {
                 if framework.is_some_and(|f| f != framework_id) {
                     continue;
                 }
-                let of_role = resources::filter(allocation, |r| {
+                let of_role = allocation.filter(|r| {
                     r.allocation_info.as_ref().and_then(|i| i.role.as_deref()) == Some(role)
                 });
                 if of_role.is_empty() {
@@ -190,9 +194,9 @@ impl HierarchicalDrf {
             return None;
         }
         let revocable_ok = framework.spec.capabilities.revocable_resources;
-        let available = resources::filter(&agent.available(), |r| {
-            resources::is_allocatable_to(r, role) && (revocable_ok || !resources::is_revocable(r))
-        });
+        let available = agent
+            .available()
+            .filter(|r| is_allocatable_to(r, role) && (revocable_ok || !is_revocable(r)));
         if available.is_empty() || !self.is_allocatable(&available) {
             return None;
         }
@@ -200,9 +204,7 @@ impl HierarchicalDrf {
         let key = (role.to_string(), agent_id.to_string());
         if let Some(filters) = framework.filters.get_mut(&key) {
             filters.retain(|f| f.expires > now);
-            let refused = filters
-                .iter()
-                .any(|f| resources::contains(&f.refused, &available));
+            let refused = filters.iter().any(|f| f.refused.contains(&available));
             if filters.is_empty() {
                 framework.filters.remove(&key);
             }
@@ -249,7 +251,7 @@ impl Allocator for HierarchicalDrf {
         for (agent_id, allocation) in used {
             if let Some(agent) = self.agents.get_mut(&agent_id) {
                 let entry = agent.allocated.entry(framework_id.to_string()).or_default();
-                *entry = resources::sum(entry, &allocation);
+                *entry += allocation;
             }
         }
         self.frameworks.insert(
@@ -300,10 +302,12 @@ impl Allocator for HierarchicalDrf {
 
     fn add_agent(&mut self, agent_id: &str, total: Resources, used: BTreeMap<String, Resources>) {
         let used = used.into_iter().filter(|(_, r)| !r.is_empty()).collect();
+        let mut total = total;
+        total.unallocate();
         self.agents.insert(
             agent_id.to_string(),
             Agent {
-                total: resources::unallocated(&total),
+                total,
                 allocated: used,
                 active: true,
             },
@@ -312,7 +316,9 @@ impl Allocator for HierarchicalDrf {
 
     fn update_agent(&mut self, agent_id: &str, total: Resources) {
         if let Some(agent) = self.agents.get_mut(agent_id) {
-            agent.total = resources::unallocated(&total);
+            let mut total = total;
+            total.unallocate();
+            agent.total = total;
         }
     }
 
@@ -350,7 +356,7 @@ impl Allocator for HierarchicalDrf {
             return;
         };
         if let Some(allocation) = agent.allocated.get_mut(framework_id) {
-            *allocation = resources::difference(allocation, recovered);
+            *allocation -= recovered;
             if allocation.is_empty() {
                 agent.allocated.remove(framework_id);
             }
@@ -361,19 +367,21 @@ impl Allocator for HierarchicalDrf {
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;
         };
-        let raw = resources::to_vec(recovered);
-        let Some(role) = resources::allocation_role(&raw).map(str::to_string) else {
+        let raw = recovered.to_vec();
+        let Some(role) = allocation_role(&raw).map(str::to_string) else {
             return;
         };
         // A filter must outlive the next allocation cycle (MESOS-4302).
         let lasts = refuse.max(self.options.allocation_interval);
+        let mut refused = recovered.clone();
+        refused.unallocate();
         framework
             .filters
             .entry((role, agent_id.to_string()))
             .or_default()
             .push(OfferFilter {
                 expires: now + lasts,
-                refused: resources::unallocated(recovered),
+                refused,
             });
     }
 
@@ -427,10 +435,11 @@ impl Allocator for HierarchicalDrf {
                         else {
                             continue;
                         };
-                        let offered = resources::allocate_to(&offered, &role);
+                        let mut offered = offered;
+                        offered.allocate(&role);
                         if let Some(agent) = self.agents.get_mut(&agent_id) {
                             let entry = agent.allocated.entry(framework_id.clone()).or_default();
-                            *entry = resources::sum(entry, &offered);
+                            *entry += &offered;
                         }
                         result.push(Allocation {
                             framework_id,
@@ -453,7 +462,6 @@ mod tests {
     use super::*;
     use crate::allocator::FrameworkCapabilities;
     use crate::resources::testing::*;
-    use crate::resources::{from_vec, scalar};
 
     fn spec(roles: &[&str]) -> FrameworkSpec {
         FrameworkSpec {
@@ -480,11 +488,8 @@ mod tests {
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].framework_id, "F0");
         assert_eq!(out[0].role, "*");
-        assert_eq!(scalar(&out[0].resources, "cpus"), 4.0);
-        assert_eq!(
-            resources::allocation_role(&resources::to_vec(&out[0].resources)),
-            Some("*")
-        );
+        assert_eq!(out[0].resources.scalar("cpus"), 4.0);
+        assert_eq!(allocation_role(&out[0].resources.to_vec()), Some("*"));
         // Nothing left for a second cycle.
         assert!(a.allocate(now).is_empty());
     }
@@ -611,7 +616,7 @@ mod tests {
     #[test]
     fn reserved_resources_go_to_their_role() {
         let mut a = allocator();
-        let total = from_vec(vec![
+        let total = Resources::from(vec![
             scalar_resource("cpus", 1.0),
             scalar_resource("mem", 512.0),
             reserved(scalar_resource("cpus", 2.0), "db"),
@@ -621,18 +626,18 @@ mod tests {
         a.add_framework("WEB", spec(&["web"]), BTreeMap::new(), true);
         let out = a.allocate(Instant::now());
         assert_eq!(out.len(), 1);
-        assert_eq!(scalar(&out[0].resources, "cpus"), 1.0);
+        assert_eq!(out[0].resources.scalar("cpus"), 1.0);
         a.add_framework("DB", spec(&["db"]), BTreeMap::new(), true);
         let out = a.allocate(Instant::now());
         assert_eq!(out.len(), 1);
         assert_eq!(out[0].framework_id, "DB");
-        assert_eq!(scalar(&out[0].resources, "cpus"), 2.0);
+        assert_eq!(out[0].resources.scalar("cpus"), 2.0);
     }
 
     #[test]
     fn gpu_agents_only_for_gpu_frameworks() {
         let mut a = allocator();
-        let total = from_vec(vec![
+        let total = Resources::from(vec![
             scalar_resource("cpus", 1.0),
             scalar_resource("mem", 512.0),
             scalar_resource("gpus", 1.0),
@@ -675,7 +680,8 @@ mod tests {
     #[test]
     fn used_resources_are_not_offered_again() {
         let mut a = allocator();
-        let used = resources::allocate_to(&cpus_mem(1.0, 256.0), "*");
+        let mut used = cpus_mem(1.0, 256.0);
+        used.allocate("*");
         a.add_agent(
             "S0",
             cpus_mem(2.0, 512.0),
@@ -684,11 +690,11 @@ mod tests {
         a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
         let out = a.allocate(Instant::now());
         assert_eq!(out.len(), 1);
-        assert_eq!(scalar(&out[0].resources, "cpus"), 1.0);
+        assert_eq!(out[0].resources.scalar("cpus"), 1.0);
         // The task finishes: its resources come back.
         a.recover_resources("F0", "S0", &used, None, Instant::now());
         let out = a.allocate(Instant::now());
-        assert_eq!(scalar(&out[0].resources, "cpus"), 1.0);
+        assert_eq!(out[0].resources.scalar("cpus"), 1.0);
     }
 
     #[test]

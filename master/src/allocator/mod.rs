@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 pub use hierarchical::HierarchicalDrf;
 
-use crate::resources::Resources;
+use mesos_proto::resources::Resources;
 
 /// What a framework can receive; derived from `FrameworkInfo.capabilities`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -8,15 +8,13 @@
 //! actor; other calls are answered by the actor (framework lookups, stream
 //! id, dispatch).
 
-use std::sync::{Arc, LazyLock};
+use std::sync::Arc;
 
 use libprocess::http::{header, HeaderValue, Method, StatusCode};
 use libprocess::{Body, Request, RequestExt, Response};
 use mesos_proto::json::JsonError;
 use mesos_proto::mesos::v1::scheduler::call::Type as CallType;
 use mesos_proto::mesos::v1::scheduler::Call;
-use prost::Message as _;
-use prost_reflect::{DescriptorPool, DynamicMessage, ReflectMessage, Value};
 
 use super::futures_response::ResponseFuture;
 use super::{accepts_media_type, require_method, HttpContext, HttpError};
@@ -127,11 +125,10 @@ fn parse_call(request: &Request) -> Result<Call, HttpError> {
     let body = request.body();
     match content_type.to_str().unwrap_or("") {
         ContentType::PROTOBUF => {
-            let failed =
-                || HttpError::BadRequest("Failed to parse body into Call protobuf".to_string());
-            let call = Call::decode(body.as_ref()).map_err(|_| failed())?;
-            check_initialized::<Call>(body).map_err(|_| failed())?;
-            Ok(call)
+            // Like C++ `ParseFromString`, absent required fields fail the parse.
+            mesos_proto::decode_checked::<Call>(body).map_err(|_| {
+                HttpError::BadRequest("Failed to parse body into Call protobuf".to_string())
+            })
         }
         ContentType::JSON => mesos_proto::json::decode::<Call>(body).map_err(|error| match error {
             JsonError::Syntax(reason) => {
@@ -149,75 +146,21 @@ fn parse_call(request: &Request) -> Result<Call, HttpError> {
     }
 }
 
-static POOL: LazyLock<Option<DescriptorPool>> =
-    LazyLock::new(|| DescriptorPool::decode(mesos_proto::FILE_DESCRIPTOR_SET).ok());
-
-/// protobuf's `IsInitialized`: every required field, at any depth, is set
-/// (prost decodes missing required fields as defaults, upstream refuses).
-pub fn check_initialized<M: prost::Name>(bytes: &[u8]) -> Result<(), String> {
-    let pool = POOL
-        .as_ref()
-        .ok_or_else(|| "protobuf descriptors unavailable".to_string())?;
-    let descriptor = pool
-        .get_message_by_name(&M::full_name())
-        .ok_or_else(|| format!("unknown message {}", M::full_name()))?;
-    let message = DynamicMessage::decode(descriptor, bytes).map_err(|e| e.to_string())?;
-    let mut missing = Vec::new();
-    missing_required(&message, "", &mut missing, 0);
-    if missing.is_empty() {
-        Ok(())
-    } else {
-        Err(format!("Missing required fields: {}", missing.join(", ")))
-    }
-}
-
-fn missing_required(
-    message: &DynamicMessage,
-    prefix: &str,
-    missing: &mut Vec<String>,
-    depth: usize,
-) {
-    if depth > 100 {
-        return;
-    }
-    for field in message.descriptor().fields() {
-        let path = format!("{prefix}{}", field.name());
-        if field.cardinality() == prost_reflect::Cardinality::Required && !message.has_field(&field)
-        {
-            missing.push(path.clone());
-            continue;
-        }
-        if !message.has_field(&field) {
-            continue;
-        }
-        match message.get_field(&field).as_ref() {
-            Value::Message(inner) => {
-                missing_required(inner, &format!("{path}."), missing, depth + 1)
-            }
-            Value::List(items) => {
-                for (index, item) in items.iter().enumerate() {
-                    if let Value::Message(inner) = item {
-                        missing_required(inner, &format!("{path}[{index}]."), missing, depth + 1);
-                    }
-                }
-            }
-            Value::Map(entries) => {
-                for (key, item) in entries {
-                    if let Value::Message(inner) = item {
-                        missing_required(inner, &format!("{path}[{key:?}]."), missing, depth + 1);
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use mesos_proto::mesos::v1::scheduler::call;
     use mesos_proto::mesos::v1::FrameworkInfo;
+    use prost::Message as _;
+
+    fn protobuf_request(body: Vec<u8>) -> Request {
+        hyper::Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/scheduler")
+            .header(header::CONTENT_TYPE, ContentType::PROTOBUF)
+            .body(bytes::Bytes::from(body))
+            .unwrap()
+    }
 
     #[test]
     fn required_fields_are_checked_in_protobuf_bodies() {
@@ -233,12 +176,18 @@ mod tests {
             }),
             ..Default::default()
         };
-        assert!(check_initialized::<Call>(&call.encode_to_vec()).is_ok());
+        assert_eq!(
+            parse_call(&protobuf_request(call.encode_to_vec())),
+            Ok(call)
+        );
 
         // Without `subscribe.framework_info` (a required message field).
         // type = SUBSCRIBE (field 2), subscribe = {} (field 3, empty).
-        let bytes = [0x10, 0x01, 0x1a, 0x00];
-        let error = check_initialized::<Call>(&bytes).unwrap_err();
-        assert!(error.contains("subscribe.framework_info"), "{error}");
+        assert_eq!(
+            parse_call(&protobuf_request(vec![0x10, 0x01, 0x1a, 0x00])),
+            Err(HttpError::BadRequest(
+                "Failed to parse body into Call protobuf".to_string()
+            ))
+        );
     }
 }

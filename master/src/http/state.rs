@@ -17,13 +17,13 @@ use mesos_proto::legacy_json::{self, number as json_number};
 use mesos_proto::mesos::v1::{
     framework_info, master_info, ExecutorInfo, Offer, Resource, Task, TaskState,
 };
+use mesos_proto::resources::Resources;
 use serde_json::{json, Map, Value};
 
 use super::futures_response::ResponseFuture;
 use super::process::{BUILD_DATE, BUILD_TIME, BUILD_USER};
 use super::{json_response, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
-use crate::resources;
 use crate::snapshot::{AgentView, FrameworkView, Snapshot};
 
 /// Upstream's default `limit` of `/tasks`.
@@ -272,7 +272,7 @@ fn slaves(snapshot: &Snapshot, slave_id: Option<String>) -> Value {
             let Value::Object(mut object) = agent(view) else {
                 return Value::Null;
             };
-            let total = resources::from_vec(view.total.clone());
+            let total = Resources::from(view.total.clone());
             object.insert(
                 "reserved_resources_full".into(),
                 legacy_json::resources_full_by_role(&total.reservations()),
@@ -336,7 +336,7 @@ pub fn roles(snapshot: &Snapshot, weights: &BTreeMap<String, f64>) -> Value {
         }
     }
     for agent in &snapshot.agents {
-        let total = resources::from_vec(agent.total.clone());
+        let total = Resources::from(agent.total.clone());
         names.extend(total.reservations().into_keys());
     }
     let roles: Vec<Value> = names
@@ -361,7 +361,7 @@ pub fn roles(snapshot: &Snapshot, weights: &BTreeMap<String, f64>) -> Value {
             }
             let mut reserved: BTreeMap<String, f64> = BTreeMap::new();
             for agent in &snapshot.agents {
-                let total = resources::from_vec(agent.total.clone());
+                let total = Resources::from(agent.total.clone());
                 for resource in total.reserved_to_role_subtree(name).iter() {
                     if let Some(scalar) = &resource.scalar {
                         *reserved.entry(resource.name.clone()).or_default() += scalar.value;
@@ -502,7 +502,7 @@ fn agent(view: &AgentView) -> Value {
     if let Some(time) = view.reregistered_time {
         object.insert("reregistered_time".into(), json_number(time));
     }
-    let total = resources::from_vec(view.total.clone());
+    let total = Resources::from(view.total.clone());
     object.insert("resources".into(), legacy_json::resources(&view.total));
     object.insert("used_resources".into(), legacy_json::resources(&view.used));
     object.insert(
@@ -691,10 +691,11 @@ mod tests {
                 state: TaskState::TaskRunning as i32,
                 ..Default::default()
             }],
-            resources: crate::resources::to_vec(&crate::resources::allocate_to(
-                &cpus_mem(1.0, 32.0),
-                "*",
-            )),
+            resources: {
+                let mut resources = cpus_mem(1.0, 32.0);
+                resources.allocate("*");
+                resources.into_vec()
+            },
             ..Default::default()
         }
     }

@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use libprocess::{Message, Upid};
 use mesos_proto::convert::evolve;
+use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{
     ExecutorToFrameworkMessage, ExitedExecutorMessage, PingSlaveMessage, ReconcileTasksMessage,
     RegisterSlaveMessage, ReregisterSlaveMessage, ShutdownFrameworkMessage, ShutdownMessage,
@@ -17,12 +18,12 @@ use mesos_proto::mesos::internal::{
 };
 use mesos_proto::mesos::v1::{self, AgentInfo, TaskState};
 use mesos_proto::mesos::{self as v0, task_status};
+use mesos_proto::resources::Resources;
 use tracing::{debug, info, warn};
 
-use super::state::{is_terminal, Agent, AgentCapabilities, Observer};
+use super::state::{Agent, AgentCapabilities, Observer};
 use super::{events, now_secs, Master, Timer};
 use crate::agents::{self, DecodeError, Inbound};
-use crate::resources::{self, Resources};
 
 /// Agents older than this are ignored (upstream `MINIMUM_AGENT_VERSION`).
 const MINIMUM_AGENT_VERSION: (u64, u64, u64) = (1, 0, 0);
@@ -50,13 +51,12 @@ fn time_info(seconds: f64) -> v0::TimeInfo {
 /// (reserved, volume) resources in place of their unreserved form
 /// (`applyCheckpointedResources`).
 fn agent_total(info: &v0::SlaveInfo, checkpointed: &[v0::Resource]) -> Resources {
-    let reported = resources::from_vec(agents::agent_resources(&info.resources));
+    let reported = Resources::from(agents::agent_resources(&info.resources));
     if checkpointed.is_empty() {
         return reported;
     }
-    let checkpointed = resources::from_vec(agents::agent_resources(checkpointed));
-    let base = resources::difference(&reported, &checkpointed.to_unreserved());
-    resources::sum(&base, &checkpointed)
+    let checkpointed = Resources::from(agents::agent_resources(checkpointed));
+    &(&reported - &checkpointed.to_unreserved()) + &checkpointed
 }
 
 fn v1_agent_info(info: &v0::SlaveInfo) -> AgentInfo {
@@ -540,7 +540,7 @@ impl Master {
             .unwrap_or_default();
         for task in &message.tasks {
             let key = (task.framework_id.value.clone(), task.task_id.value.clone());
-            if !is_terminal(task.state) && killed.contains(&key) {
+            if !is_terminal_state(task.state) && killed.contains(&key) {
                 warn!("Agent {id} has non-terminal task {} that is supposed to be killed. Killing it now!", key.1);
                 self.send(pid, &agents::kill_task(&key.0, &key.1, None));
             }
@@ -1105,9 +1105,9 @@ impl Master {
             return;
         }
         let oversubscribed =
-            resources::from_vec(agents::agent_resources(&message.oversubscribed_resources));
+            Resources::from(agents::agent_resources(&message.oversubscribed_resources));
         info!("Received update of agent {agent_id} with total oversubscribed resources {oversubscribed}");
-        agent.total = resources::sum(&agent.total.non_revocable(), &oversubscribed);
+        agent.total = &agent.total.non_revocable() + &oversubscribed;
         let total = agent.total.clone();
         let revocable_offers: Vec<String> = agent
             .offers

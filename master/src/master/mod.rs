@@ -28,10 +28,12 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libprocess::{Message, Processes, Transport, Upid};
+use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{StatusUpdate, StatusUpdateMessage};
 use mesos_proto::mesos::v1::scheduler::{call, Call, Event};
 use mesos_proto::mesos::v1::{MasterInfo, TaskState, TaskStatus};
 use mesos_proto::mesos::{self as v0, task_status};
+use mesos_proto::resources::Resources;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::{debug, info, warn};
@@ -39,10 +41,9 @@ use tracing::{debug, info, warn};
 use crate::allocator::{Allocator, FrameworkCapabilities, FrameworkSpec};
 use crate::flags::Flags;
 use crate::registry::Registry;
-use crate::resources::{self, Resources};
 use crate::snapshot::Snapshot;
 use connection::HttpConnection;
-use state::{is_terminal, Agent, Connection, Framework, FrameworkState, OfferRecord};
+use state::{Agent, Connection, Framework, FrameworkState, OfferRecord};
 
 /// Work for the actor.
 #[derive(Debug)]
@@ -684,7 +685,7 @@ impl Master {
                     ..Default::default()
                 }),
                 domain: agent.info.domain.clone(),
-                resources: resources::to_vec(&allocation.resources),
+                resources: allocation.resources.to_vec(),
                 attributes: agent.info.attributes.clone(),
                 executor_ids,
                 unavailability: None,
@@ -947,9 +948,10 @@ impl Master {
         };
         let status: TaskStatus = mesos_proto::convert::evolve(&update.status);
         let new_state = update.latest_state.unwrap_or(update.status.state);
-        let gone = |state: i32| is_terminal(state) || state == TaskState::TaskUnreachable as i32;
+        let gone =
+            |state: i32| is_terminal_state(state) || state == TaskState::TaskUnreachable as i32;
         let released = !gone(task.state) && gone(new_state);
-        if !is_terminal(task.state) {
+        if !is_terminal_state(task.state) {
             task.state = new_state;
         }
         if task
@@ -963,7 +965,7 @@ impl Master {
         // Status data can be large and is not needed for state (MESOS-1746).
         kept.data = None;
         task.statuses.push(kept);
-        let resources = resources::from_vec(task.resources.clone());
+        let resources = Resources::from(task.resources.clone());
         let agent_id = task.agent_id.value.clone();
         if released {
             self.allocator.recover_resources(
@@ -997,7 +999,7 @@ impl Master {
             return;
         };
         let agent_id = task.agent_id.value.clone();
-        if !is_terminal(task.state) && task.state != TaskState::TaskUnreachable as i32 {
+        if !is_terminal_state(task.state) && task.state != TaskState::TaskUnreachable as i32 {
             warn!(
                 "Removing task {task_id} of framework {framework_id} in non-terminal state {}",
                 TaskState::try_from(task.state).map_or("UNKNOWN", |s| s.as_str_name())
@@ -1005,7 +1007,7 @@ impl Master {
             self.allocator.recover_resources(
                 framework_id,
                 &agent_id,
-                &resources::from_vec(task.resources.clone()),
+                &Resources::from(task.resources.clone()),
                 None,
                 allocator_now(),
             );
@@ -1041,7 +1043,7 @@ impl Master {
         self.allocator.recover_resources(
             framework_id,
             agent_id,
-            &resources::from_vec(executor.resources),
+            &Resources::from(executor.resources),
             None,
             allocator_now(),
         );
@@ -1057,9 +1059,11 @@ impl Master {
             };
             for task_id in task_ids {
                 if let Some(task) = framework.tasks.get(task_id) {
-                    if !is_terminal(task.state) && task.state != TaskState::TaskUnreachable as i32 {
+                    if !is_terminal_state(task.state)
+                        && task.state != TaskState::TaskUnreachable as i32
+                    {
                         let entry = used.entry(framework_id.clone()).or_default();
-                        *entry = resources::sum(entry, &state::task_resources(task));
+                        *entry += state::task_resources(task);
                     }
                 }
             }
@@ -1067,7 +1071,7 @@ impl Master {
         for (framework_id, executors) in &agent.executors {
             for executor in executors.values() {
                 let entry = used.entry(framework_id.clone()).or_default();
-                *entry = resources::sum(entry, &resources::from_vec(executor.resources.clone()));
+                *entry += Resources::from(executor.resources.clone());
             }
         }
         used

@@ -8,6 +8,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{
     FrameworkToExecutorMessage, ShutdownExecutorMessage, StatusUpdateAcknowledgementMessage,
 };
@@ -18,14 +19,14 @@ use mesos_proto::mesos::v1::{
     self, health_check, offer, FrameworkId, FrameworkInfo, OperationState, TaskInfo, TaskState,
 };
 use mesos_proto::mesos::{self as v0, task_status::Reason};
+use mesos_proto::resources::Resources;
 use tracing::{info, warn};
 
 use super::connection::HttpConnection;
-use super::state::{is_terminal, Connection, Framework, FrameworkState};
+use super::state::{Connection, Framework, FrameworkState};
 use super::validation::{self, TaskContext};
 use super::{allocator_now, events, now_secs, CallReply, Master};
 use crate::agents;
-use crate::resources::{self, Resources};
 
 /// Upstream caps `refuse_seconds` at a year.
 const MAX_REFUSE: Duration = Duration::from_secs(365 * 24 * 60 * 60);
@@ -689,7 +690,7 @@ impl Master {
         let mut offered = Resources::new();
         for id in &accept.offer_ids {
             if let Some(record) = self.remove_offer(&id.value) {
-                offered = resources::sum(&offered, &record.resources);
+                offered += &record.resources;
             }
         }
         let refuse = refuse_duration(accept.filters.as_ref());
@@ -878,7 +879,7 @@ impl Master {
         info!(
             "Launching task {} of framework {framework_id} with resources {} on agent {agent_id}",
             task.task_id.value,
-            resources::from_vec(task.resources.clone())
+            Resources::from(task.resources.clone())
         );
         let message = agents::run_task(
             &framework.info,
@@ -888,7 +889,7 @@ impl Master {
             pre_refinement,
         );
         self.send(&agent_pid, &message);
-        resources::difference(&available, &consumed)
+        &available - &consumed
     }
 
     /// Validates and launches a LAUNCH_GROUP; returns what is left.
@@ -969,7 +970,7 @@ impl Master {
             pre_refinement,
         );
         self.send(&agent_pid, &message);
-        resources::difference(&available, &consumed)
+        &available - &consumed
     }
 
     /// DECLINE: the offers go back with the filter.
@@ -1163,7 +1164,7 @@ impl Master {
             .get(framework_id)
             .and_then(|f| f.tasks.get(&task_id))
             .is_some_and(|task| {
-                task.status_update_state.is_some_and(is_terminal)
+                task.status_update_state.is_some_and(is_terminal_state)
                     && task.status_update_uuid.as_deref() == Some(ack.uuid.as_slice())
             });
         if acknowledged_terminal {

@@ -3,11 +3,12 @@
 
 use std::collections::BTreeMap;
 
+use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::v1::TaskState;
+use mesos_proto::resources::Resources;
 
-use super::state::{is_terminal, Agent, Framework, FrameworkState};
+use super::state::{Agent, Framework, FrameworkState};
 use super::{now_secs, Master};
-use crate::resources::{self, Resources};
 use crate::snapshot::{AgentView, FrameworkView, Snapshot};
 
 impl Master {
@@ -52,14 +53,14 @@ impl Master {
     fn framework_used(&self, framework: &Framework) -> Resources {
         let mut used = Resources::new();
         for task in framework.tasks.values() {
-            if !is_terminal(task.state) && task.state != TaskState::TaskUnreachable as i32 {
-                used = resources::sum(&used, &resources::from_vec(task.resources.clone()));
+            if !is_terminal_state(task.state) && task.state != TaskState::TaskUnreachable as i32 {
+                used += Resources::from(task.resources.clone());
             }
         }
         for agent in self.agents.values() {
             if let Some(executors) = agent.executors.get(&framework.id) {
                 for executor in executors.values() {
-                    used = resources::sum(&used, &resources::from_vec(executor.resources.clone()));
+                    used += Resources::from(executor.resources.clone());
                 }
             }
         }
@@ -70,7 +71,7 @@ impl Master {
         let mut offered = Resources::new();
         for offer_id in &framework.offers {
             if let Some(record) = self.offers.get(offer_id) {
-                offered = resources::sum(&offered, &record.resources);
+                offered += &record.resources;
             }
         }
         offered
@@ -104,8 +105,8 @@ impl Master {
             registered_time: framework.registered_time,
             reregistered_time: framework.reregistered_time,
             unregistered_time: framework.unregistered_time,
-            used_resources: resources::to_vec(&self.framework_used(framework)),
-            offered_resources: resources::to_vec(&self.framework_offered(framework)),
+            used_resources: self.framework_used(framework).into_vec(),
+            offered_resources: self.framework_offered(framework).into_vec(),
             tasks: framework.tasks.values().cloned().collect(),
             unreachable_tasks: framework.unreachable_tasks.values().cloned().collect(),
             completed_tasks: framework.completed_tasks.iter().cloned().collect(),
@@ -123,7 +124,7 @@ impl Master {
     fn agent_used(&self, agent: &Agent) -> Resources {
         let mut used = Resources::new();
         for resources_of in self.used_on_agent(agent).values() {
-            used = resources::sum(&used, resources_of);
+            used += resources_of;
         }
         used
     }
@@ -132,7 +133,7 @@ impl Master {
         let mut offered = Resources::new();
         for offer_id in &agent.offers {
             if let Some(record) = self.offers.get(offer_id) {
-                offered = resources::sum(&offered, &record.resources);
+                offered += &record.resources;
             }
         }
         AgentView {
@@ -140,9 +141,9 @@ impl Master {
             pid: agent.pid.to_string(),
             registered_time: agent.registered_time,
             reregistered_time: agent.reregistered_time,
-            total: resources::to_vec(&agent.total),
-            used: resources::to_vec(&self.agent_used(agent)),
-            offered: resources::to_vec(&offered),
+            total: agent.total.to_vec(),
+            used: self.agent_used(agent).into_vec(),
+            offered: offered.into_vec(),
             active: agent.active,
             deactivated: false,
             version: agent.version.clone(),
@@ -234,12 +235,12 @@ impl Master {
             let total: f64 = self
                 .agents
                 .values()
-                .map(|a| resources::scalar_of(&a.info.resources, name))
+                .map(|a| Resources::from(a.info.resources.clone()).scalar(name))
                 .fold(0.0, |a, b| a + b);
             let used: f64 = self
                 .agents
                 .values()
-                .map(|a| resources::scalar(&self.agent_used(a).non_revocable(), name))
+                .map(|a| self.agent_used(a).non_revocable().scalar(name))
                 .fold(0.0, |a, b| a + b);
             put(&format!("master/{name}_total"), total);
             put(&format!("master/{name}_used"), used);
@@ -250,12 +251,12 @@ impl Master {
             let revocable_total: f64 = self
                 .agents
                 .values()
-                .map(|a| resources::scalar(&a.total.revocable(), name))
+                .map(|a| a.total.revocable().scalar(name))
                 .fold(0.0, |a, b| a + b);
             let revocable_used: f64 = self
                 .agents
                 .values()
-                .map(|a| resources::scalar(&self.agent_used(a).revocable(), name))
+                .map(|a| self.agent_used(a).revocable().scalar(name))
                 .fold(0.0, |a, b| a + b);
             put(&format!("master/{name}_revocable_total"), revocable_total);
             put(&format!("master/{name}_revocable_used"), revocable_used);

@@ -8,11 +8,11 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use libprocess::Upid;
 use mesos_proto::mesos::v1::{
     self, framework_info::capability::Type as FrameworkCapability, ExecutorInfo, FrameworkInfo,
-    Offer, Task, TaskState,
+    Offer, Task,
 };
+use mesos_proto::resources::Resources;
 
 use super::connection::HttpConnection;
-use crate::resources::{self, Resources};
 
 /// How a framework is reached.
 #[derive(Debug)]
@@ -328,22 +328,7 @@ pub struct OfferRecord {
     pub resources: Resources,
 }
 
-/// Terminal task states (upstream `protobuf::isTerminalState`).
-pub fn is_terminal(state: i32) -> bool {
-    matches!(
-        TaskState::try_from(state),
-        Ok(TaskState::TaskFinished
-            | TaskState::TaskFailed
-            | TaskState::TaskKilled
-            | TaskState::TaskLost
-            | TaskState::TaskError
-            | TaskState::TaskDropped
-            | TaskState::TaskGone
-            | TaskState::TaskGoneByOperator)
-    )
-}
-
 /// Resources a task holds while alive.
 pub fn task_resources(task: &Task) -> Resources {
-    resources::from_vec(task.resources.clone())
+    Resources::from(task.resources.clone())
 }

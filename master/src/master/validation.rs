@@ -12,9 +12,9 @@ use mesos_proto::mesos::v1::scheduler::{Call, OfferConstraints};
 use mesos_proto::mesos::v1::{
     executor_info, ExecutorInfo, FrameworkInfo, Resource, TaskGroupInfo, TaskInfo,
 };
+use mesos_proto::resources::Resources;
 
 use super::state::{framework_roles, Capabilities};
-use crate::resources::{self, Resources};
 
 /// The call type if it is one we know (proto2 drops unknown enum values, so
 /// an unknown number counts as absent, as upstream sees it).
@@ -490,7 +490,7 @@ pub fn validate_task(
                 .to_string(),
         );
     }
-    let mut total = resources::from_vec(task.resources.clone());
+    let mut total = Resources::from(task.resources.clone());
     if let Some(executor) = &task.executor {
         validate_executor_common(executor, ctx)?;
         if executor
@@ -504,17 +504,17 @@ pub fn validate_task(
             return Err("'ExecutorInfo.command' must be set".to_string());
         }
         if (ctx.existing_executor)(&executor.executor_id.value).is_none() {
-            total = resources::sum(&total, &resources::from_vec(executor.resources.clone()));
+            total += Resources::from(executor.resources.clone());
         }
     }
-    let raw = resources::to_vec(&total);
+    let raw = total.to_vec();
     validate_resources(&raw)
         .map_err(|e| format!("Task and its executor use invalid resources: {e}"))?;
-    if !resources::contains(available, &total) {
+    if !available.contains(&total) {
         return Err(format!(
             "Total resources {} required by task and its executor is more than available {}",
             stringify_resources(&raw),
-            stringify_resources(&resources::to_vec(available))
+            stringify_resources(&available.to_vec())
         ));
     }
     Ok(total)
@@ -561,8 +561,9 @@ pub fn validate_task_group(
             ));
         }
     }
-    let cpus = resources::scalar_of(&executor.resources, "cpus");
-    let mem = resources::scalar_of(&executor.resources, "mem");
+    let executor_resources = Resources::from(executor.resources.clone());
+    let cpus = executor_resources.scalar("cpus");
+    let mem = executor_resources.scalar("mem");
     let has_disk = executor.resources.iter().any(|r| r.name == "disk");
     let id = &executor.executor_id.value;
     if cpus < 0.01 {
@@ -590,17 +591,17 @@ pub fn validate_task_group(
     }
     let mut total = Resources::default();
     for task in &group.tasks {
-        total = resources::sum(&total, &resources::from_vec(task.resources.clone()));
+        total += Resources::from(task.resources.clone());
     }
     if (ctx.existing_executor)(id).is_none() {
-        total = resources::sum(&total, &resources::from_vec(executor.resources.clone()));
+        total += Resources::from(executor.resources.clone());
     }
-    if !resources::contains(available, &total) {
+    if !available.contains(&total) {
         return Err(format!(
             "Total resources {} required by task group and its executor are more than \
              available {}",
-            stringify_resources(&resources::to_vec(&total)),
-            stringify_resources(&resources::to_vec(available))
+            stringify_resources(&total.to_vec()),
+            stringify_resources(&available.to_vec())
         ));
     }
     Ok(total)
@@ -787,10 +788,11 @@ mod tests {
             name: "t".into(),
             task_id: TaskId { value: id.into() },
             agent_id: mesos_proto::mesos::v1::AgentId { value: "S".into() },
-            resources: crate::resources::to_vec(&resources::allocate_to(
-                &crate::resources::testing::cpus_mem(cpus, 32.0),
-                "*",
-            )),
+            resources: {
+                let mut resources = crate::resources::testing::cpus_mem(cpus, 32.0);
+                resources.allocate("*");
+                resources.into_vec()
+            },
             command: Some(CommandInfo {
                 value: Some("true".into()),
                 ..Default::default()
@@ -801,8 +803,8 @@ mod tests {
 
     #[test]
     fn task_validation() {
-        let available =
-            resources::allocate_to(&crate::resources::testing::cpus_mem(1.0, 64.0), "*");
+        let mut available = crate::resources::testing::cpus_mem(1.0, 64.0);
+        available.allocate("*");
         let exists = |id: &str| id == "dup";
         let none = |_: &str| None;
         let c = ctx(&exists, &none);

@@ -775,3 +775,166 @@ fn parse_json_array_form() {
     let e = Resources::parse(r#"[{"name":"cpus","type":"NOPE"}]"#, "*").unwrap_err();
     assert!(e.to_string().contains("JSON"), "{e}");
 }
+
+fn static_to(r: Resource, role: &str) -> Resource {
+    reserved(r, &[(ReservationType::Static, role, None)])
+}
+
+fn wanted(text: &str) -> Resources {
+    Resources::parse(text, "*").unwrap()
+}
+
+#[test]
+fn find_is_all_or_nothing() {
+    let mut offer = res(vec![scalar("cpus", 1.0), scalar("mem", 100.0)]);
+    let small = wanted("cpus:0.3;mem:40");
+    for _ in 0..2 {
+        let found = offer.find(&small, "*").unwrap();
+        assert_eq!(found, small);
+        offer -= &found;
+    }
+    // 0.4 cpus and 20 mem left: mem does not fit, so nothing is found.
+    assert_eq!(offer.find(&small, "*"), None);
+    assert_eq!(offer.cpus(), Some(0.4));
+    assert_eq!(offer.mem(), Some(20.0));
+    // Nothing wanted is always found.
+    assert_eq!(offer.find(&Resources::new(), "*"), Some(Resources::new()));
+}
+
+#[test]
+fn find_packs_small_amounts_exactly() {
+    let mut offer = res(vec![scalar("cpus", 2.0), scalar("mem", 1000.0)]);
+    let tiny = wanted("cpus:0.01;mem:1");
+    let mut n = 0;
+    while let Some(found) = offer.find(&tiny, "*") {
+        offer -= &found;
+        n += 1;
+    }
+    assert_eq!(n, 200);
+    assert!(offer.cpus().is_none());
+}
+
+#[test]
+fn find_prefers_the_role_reservation_and_keeps_metadata() {
+    let mut offer = res(vec![
+        scalar("cpus", 4.0),
+        static_to(scalar("cpus", 1.0), "web"),
+    ]);
+    offer.allocate("web");
+    let found = offer.find(&wanted("cpus:1.5"), "web").unwrap().into_vec();
+    assert_eq!(found.len(), 2);
+    assert_eq!(reservation_role(&found[0]), Some("web"));
+    assert_eq!(found[0].scalar.unwrap().value, 1.0);
+    assert!(found[1].reservations.is_empty());
+    assert_eq!(found[1].scalar.unwrap().value, 0.5);
+    assert!(found
+        .iter()
+        .all(|r| r.allocation_info.as_ref().unwrap().role() == "web"));
+    assert!(offer.contains(&Resources::from(found)));
+}
+
+#[test]
+fn find_role_rules() {
+    let offer = res(vec![
+        scalar("cpus", 1.0),
+        static_to(scalar("cpus", 1.0), "web"),
+        static_to(scalar("cpus", 1.0), "db"),
+    ]);
+    // A reserved target uses only that reservation.
+    let found = offer.find(&wanted("cpus(web):1"), "*").unwrap();
+    assert_eq!(found.reserved(Some("web")).cpus(), Some(1.0));
+    assert_eq!(offer.find(&wanted("cpus(web):1.5"), "*"), None);
+    assert_eq!(
+        res(vec![scalar("cpus", 4.0)]).find(&wanted("cpus(web):1"), "*"),
+        None
+    );
+    // Acting as `web`: web's reservation, then unreserved; never `db`'s.
+    assert!(offer.find(&wanted("cpus:2"), "web").is_some());
+    assert_eq!(offer.find(&wanted("cpus:2.5"), "web"), None);
+    // Acting as `*`: unreserved first, then any reservation.
+    let found = offer.find(&wanted("cpus:3"), "*").unwrap();
+    assert_eq!(found.unreserved().cpus(), Some(1.0));
+    assert_eq!(found.cpus(), Some(3.0));
+    let found = offer.find(&wanted("cpus:1"), "*").unwrap();
+    assert_eq!(found.unreserved().cpus(), Some(1.0));
+}
+
+#[test]
+fn find_carves_ranges_and_sets() {
+    let mut offer = res(vec![
+        ranges("ports", &[(31000, 31010)]),
+        static_to(ranges("ports", &[(31011, 31020)]), "web"),
+        set("zones", &["a", "b", "c"]),
+    ]);
+    let found = offer.find(&wanted("ports:[31002-31003]"), "*").unwrap();
+    assert_eq!(found.ports(), vec![(31002, 31003)]);
+    offer -= &found;
+    assert_eq!(
+        offer.unreserved().ports(),
+        vec![(31000, 31001), (31004, 31010)]
+    );
+    assert_eq!(offer.find(&wanted("ports:[31003-31004]"), "*"), None);
+    // One range over two resources: a piece of each, each keeping its own
+    // reservation.
+    let found = offer.find(&wanted("ports:[31009-31012]"), "web").unwrap();
+    assert_eq!(found.unreserved().ports(), vec![(31009, 31010)]);
+    assert_eq!(found.reserved(Some("web")).ports(), vec![(31011, 31012)]);
+
+    let found = offer.find(&wanted("zones:{c,a}"), "*").unwrap();
+    assert_eq!(found.set("zones"), vec!["a".to_string(), "c".to_string()]);
+    assert_eq!(offer.find(&wanted("zones:{a,d}"), "*"), None);
+}
+
+#[test]
+fn find_never_uses_special_resources() {
+    let mut revocable = scalar("cpus", 4.0);
+    revocable.revocable = Some(RevocableInfo {});
+    let offer = res(vec![
+        revocable.clone(),
+        volume("v1", 100.0),
+        mount_disk("/mnt/a", 100.0),
+    ]);
+    // Revocable resources only for revocable targets.
+    assert_eq!(offer.find(&wanted("cpus:1"), "*"), None);
+    revocable.scalar = Some(value::Scalar { value: 1.0 });
+    let found = offer.find(&Resources::from(revocable), "*").unwrap();
+    assert_eq!(found.revocable().cpus(), Some(1.0));
+    // Disks with disk info are never split, and never found.
+    assert_eq!(offer.find(&wanted("disk:10"), "db"), None);
+    assert_eq!(offer.find(&res(vec![volume("v1", 100.0)]), "db"), None);
+}
+
+#[test]
+fn property_find() {
+    let mut rng = Rng(7);
+    let mut hits = 0;
+    for _ in 0..2000 {
+        let offer = random_resources(&mut rng);
+        // Unreserved targets, found as any role would look for them.
+        let targets = random_resources(&mut rng).to_unreserved();
+        let role = ["*", "web"][rng.below(2) as usize];
+        match offer.find(&targets, role) {
+            Some(found) => {
+                hits += 1;
+                assert!(offer.contains(&found), "{offer} should contain {found}");
+                assert_eq!(
+                    found.to_unreserved(),
+                    targets,
+                    "found {found} for {targets}"
+                );
+                let rest = &offer - &found;
+                assert_eq!(&rest + &found, offer, "{offer} - {found} + {found}");
+            }
+            None => {
+                // Only `*` may use every reservation; then nothing can be found
+                // because the amounts are not there.
+                if role == "*" {
+                    assert!(!offer.to_unreserved().contains(&targets));
+                }
+            }
+        }
+        // Whatever is in the offer can be found in it.
+        assert_eq!(offer.find(&offer, "*").as_ref(), Some(&offer));
+    }
+    assert!(hits > 100, "only {hits} hits");
+}

@@ -17,8 +17,9 @@ use mesos_proto::mesos::v1::scheduler::event;
 use mesos_proto::mesos::v1::{
     CommandInfo, Filters, FrameworkInfo, Offer, TaskId, TaskInfo, TaskState, TaskStatus,
 };
-use mesos_scheduler_client::resources::{self, OfferResources, ResourceRequest};
-use mesos_scheduler_client::{is_terminal_state, Client, ContentType, Subscription};
+use mesos_proto::resources::Resources;
+use mesos_scheduler_client::resources::{self, OfferResources};
+use mesos_scheduler_client::{Client, ContentType, Subscription};
 use tokio::sync::mpsc;
 
 #[derive(Parser, Debug)]
@@ -91,7 +92,7 @@ struct Bench {
     /// Offers received and not used yet.
     stash: Vec<Offer>,
     acks: mpsc::UnboundedSender<TaskStatus>,
-    requests: Vec<ResourceRequest>,
+    requests: Resources,
     role: String,
     command: String,
     deadline: Instant,
@@ -229,7 +230,7 @@ async fn sequential(bench: &mut Bench, n: usize) -> Result<Sequential, String> {
             if state == TaskState::TaskRunning {
                 out.to_running.push(at - sent);
             }
-            if is_terminal_state(state) {
+            if state.is_terminal() {
                 if state == TaskState::TaskFinished {
                     out.to_finished.push(at - sent);
                 } else {
@@ -299,7 +300,7 @@ async fn burst(bench: &mut Bench, m: usize, max_per_offer: usize) -> Result<Burs
             }
             match TaskState::try_from(status.state) {
                 Ok(TaskState::TaskFinished) => finished += 1,
-                Ok(state) if is_terminal_state(state) => failed += 1,
+                Ok(state) if state.is_terminal() => failed += 1,
                 _ => {}
             }
         }
@@ -357,11 +358,17 @@ async fn run(flags: Flags) -> Result<(), String> {
 
     let (acks, mut ack_queue) = mpsc::unbounded_channel::<TaskStatus>();
     let ack_client = client.clone();
+    // Acknowledgements go out concurrently (the client keeps a few call
+    // connections), as a libmesos driver's one-way ack messages would:
+    // each task's next update waits on the previous one's ack.
     let acker = tokio::spawn(async move {
         while let Some(status) = ack_queue.recv().await {
-            if let Err(e) = ack_client.acknowledge(&status).await {
-                tracing::warn!("acknowledgement failed: {e}");
-            }
+            let ack_client = ack_client.clone();
+            tokio::spawn(async move {
+                if let Err(e) = ack_client.acknowledge(&status).await {
+                    tracing::warn!("acknowledgement failed: {e}");
+                }
+            });
         }
     });
 

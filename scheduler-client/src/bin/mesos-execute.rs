@@ -19,8 +19,9 @@ use mesos_proto::mesos::v1::{
     environment, task_status, AgentId, CommandInfo, Environment, FrameworkInfo, TaskId, TaskInfo,
     TaskState, TaskStatus,
 };
-use mesos_scheduler_client::resources::{self, OfferResources, ResourceRequest};
-use mesos_scheduler_client::{is_terminal_state, Client, ContentType};
+use mesos_proto::resources::Resources;
+use mesos_scheduler_client::resources::{self, OfferResources};
+use mesos_scheduler_client::{Client, ContentType};
 
 /// Flags, named as upstream names them (`--name=value`; booleans also as
 /// `--flag`, `--flag=false` or `--no-flag`).
@@ -153,7 +154,7 @@ fn main() -> ExitCode {
 struct Plan {
     framework_info: FrameworkInfo,
     task: TaskInfo,
-    requests: Vec<ResourceRequest>,
+    requests: Resources,
     role: String,
 }
 
@@ -177,7 +178,8 @@ fn plan(flags: &Flags) -> Result<Plan, String> {
         None => task_from_flags(flags)?,
     };
     let requests = if flags.task.is_some() {
-        resources::requests_from_resources(&task.resources).map_err(|e| e.to_string())?
+        Resources::try_from_vec(task.resources.clone())
+            .map_err(|e| format!("Invalid resources in --task: {e}"))?
     } else {
         resources::parse(&flags.resources)
             .map_err(|e| format!("Failed to parse resources '{}': {e}", flags.resources))?
@@ -395,7 +397,7 @@ async fn run(flags: Flags) -> Result<ExitCode, String> {
                         schedule_kill(&client, after, &status);
                     }
                 }
-                if is_terminal_state(state) {
+                if state.is_terminal() {
                     break Ok(state);
                 }
             }
@@ -646,7 +648,7 @@ mod tests {
                     value: "agent-7".into(),
                 },
                 hostname: "localhost".into(),
-                resources: resources::to_resources(&resources::parse(resources).unwrap()),
+                resources: resources::parse(resources).unwrap().into_vec(),
                 ..Default::default()
             }
         }
