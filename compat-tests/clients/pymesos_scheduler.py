@@ -89,7 +89,12 @@ class Framework(Scheduler):
                    agent_id=offer["agent_id"]["value"],
                    hostname=offer.get("hostname"),
                    cpus=scalar(offer, "cpus"), mem=scalar(offer, "mem"),
-                   has_url="url" in offer)
+                   has_url="url" in offer,
+                   has_allocation_info="allocation_info" in offer,
+                   resource_allocation_info=any(
+                       "allocation_info" in r for r in offer.get("resources", [])),
+                   resource_roles=sorted(set(
+                       r.get("role", "") for r in offer.get("resources", []))))
             if self.launched or self.args.scenario == "resubscribe" \
                     or scalar(offer, "cpus") < 0.3 or scalar(offer, "mem") < 128:
                 driver.declineOffer(offer["id"], {"refuse_seconds": 1})
@@ -130,6 +135,8 @@ def main():
     p.add_argument("--scenario", required=True)
     p.add_argument("--failover-timeout", type=float, default=0.0)
     p.add_argument("--framework-id")
+    p.add_argument("--capabilities", default="",
+                   help="comma-separated FrameworkInfo capability types")
     p.add_argument("--timeout", type=float, default=60)
     args = p.parse_args()
 
@@ -141,6 +148,11 @@ def main():
     }
     if args.framework_id:
         framework["id"] = {"value": args.framework_id}
+    caps = [c for c in args.capabilities.split(",") if c]
+    if caps:
+        framework["capabilities"] = [{"type": c} for c in caps]
+        if "MULTI_ROLE" in caps:
+            framework["roles"] = ["*"]
     sched = Framework(args)
     driver = MesosSchedulerDriver(sched, framework, args.master,
                                   use_addict=False)

@@ -234,3 +234,49 @@ fn a_framework_with_failover_timeout_resubscribes_and_keeps_its_tasks() {
     );
     assert_eq!(master_task_states(&cluster, &fw), ["TASK_RUNNING"]);
 }
+
+#[test]
+fn task_killing_state_capability_adds_task_killing_before_task_killed() {
+    let mut cluster = Cluster::for_clients();
+    let (events, output, ok) = scheduler(&cluster, "kill", &["--capabilities=TASK_KILLING_STATE"]);
+    check(&mut cluster, ok, &output);
+    assert_eq!(
+        states(&events),
+        [
+            "TASK_STARTING",
+            "TASK_RUNNING",
+            "TASK_KILLING",
+            "TASK_KILLED"
+        ],
+        "{output}"
+    );
+}
+
+#[test]
+fn offers_carry_allocation_info_only_for_multi_role_frameworks() {
+    let mut cluster = Cluster::for_clients();
+    let (events, output, ok) = scheduler(&cluster, "command", &[]);
+    check(&mut cluster, ok, &output);
+    let offer = events
+        .iter()
+        .find(|e| e["event"] == "offer")
+        .expect("an offer");
+    assert_eq!(offer["has_allocation_info"], false, "{offer}");
+    assert_eq!(offer["resource_allocation_info"], false, "{offer}");
+    // Pre-refinement format for a framework without RESERVATION_REFINEMENT.
+    assert_eq!(offer["resource_roles"], serde_json::json!(["*"]), "{offer}");
+
+    let (events, output, ok) = scheduler(&cluster, "command", &["--capabilities=MULTI_ROLE"]);
+    check(&mut cluster, ok, &output);
+    let offer = events
+        .iter()
+        .find(|e| e["event"] == "offer")
+        .expect("an offer");
+    assert_eq!(offer["has_allocation_info"], true, "{offer}");
+    assert_eq!(offer["resource_allocation_info"], true, "{offer}");
+    assert_eq!(
+        states(&events),
+        ["TASK_STARTING", "TASK_RUNNING", "TASK_FINISHED"],
+        "{output}"
+    );
+}
