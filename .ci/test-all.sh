@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The one command that runs every test (README "Test"). CI calls exactly this.
-# It installs what the tests need (the pymesos venv), builds the binaries the
-# end-to-end tests start, then runs formatting, lints and all tests.
+# It installs what the tests need (the pymesos venv; Go and mesos-go from
+# Debian), builds the binaries the end-to-end tests start, then runs
+# formatting, lints and all tests.
 # A missing prerequisite is a loud failure, never a silent skip.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,6 +13,8 @@ done
 
 echo "== python clients (pymesos, kazoo)"
 bash .ci/setup-python.sh
+echo "== Go toolchain and mesos-go sources"
+bash .ci/setup-go.sh
 
 echo "== format and lints"
 cargo fmt --all -- --check
@@ -41,4 +44,4 @@ for _ in $(seq 1 100); do
 done
 grep -q "Local Mesos cluster is up" "$KIT_DIR/mesos-local.log" || { cat "$KIT_DIR/mesos-local.log"; echo "mesos-local did not come up" >&2; exit 1; }
 MESOS_COMPAT_MASTER="127.0.0.1:$MPORT" MESOS_COMPAT_AGENT="127.0.0.1:$APORT" \
-  cargo test -p compat-tests --test pymesos_e2e --test scheduler_api --test rust_client
+  cargo test -p compat-tests --test pymesos_e2e --test scheduler_api --test rust_client --test mesos_go_v0
