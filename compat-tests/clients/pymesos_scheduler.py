@@ -9,6 +9,8 @@ when its scenario is complete, non-zero on error or timeout. Scenarios:
   executor-exits   custom executor that exits without a terminal update
   disconnect       launch `sleep 1000`, then vanish (no teardown) once RUNNING
   resubscribe      subscribe again with --framework-id and reconcile
+  fetch            `cat` a file the fetcher put in the sandbox from --uri
+  fetch-fail       the same with a --uri that cannot be fetched
 """
 import argparse
 import json
@@ -78,6 +80,14 @@ class Framework(Scheduler):
                     {"name": "mem", "type": "SCALAR", "scalar": {"value": 64}},
                 ],
             }
+        elif sc in ("fetch", "fetch-fail"):
+            # The fetcher puts the URI in the sandbox before the task runs;
+            # a URI that cannot be fetched fails the task.
+            task["command"] = {
+                "value": "cat fetched.txt",
+                "uris": [{"value": self.args.uri, "extract": False,
+                          "output_file": "fetched.txt"}],
+            }
         else:
             cmd = "echo hello" if sc == "command" else "sleep 1000"
             task["command"] = {"value": cmd}
@@ -135,6 +145,7 @@ def main():
     p.add_argument("--scenario", required=True)
     p.add_argument("--failover-timeout", type=float, default=0.0)
     p.add_argument("--framework-id")
+    p.add_argument("--uri", help="a URI for the fetch scenarios")
     p.add_argument("--capabilities", default="",
                    help="comma-separated FrameworkInfo capability types")
     p.add_argument("--timeout", type=float, default=60)
