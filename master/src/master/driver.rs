@@ -118,20 +118,7 @@ impl Master {
             info!("Refusing subscription of framework at {from}: {message}");
             master.send(&from, &FrameworkErrorMessage { message });
         };
-        let completed: std::collections::BTreeSet<String> = self
-            .completed_frameworks
-            .iter()
-            .map(|f| f.id.clone())
-            .collect();
-        if let Err(error) = validation::validate_framework(
-            &info,
-            self.role_whitelist.as_deref(),
-            self.flags.root_submissions,
-            |id| completed.contains(id),
-        ) {
-            return refuse(self, error);
-        }
-        let suppressed = match validation::validate_framework_options(
+        let suppressed = match self.validate_subscription(
             &info,
             &subscribe.suppressed_roles,
             subscribe.offer_constraints.as_ref(),

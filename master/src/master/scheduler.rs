@@ -53,6 +53,24 @@ pub fn refuse_duration(filters: Option<&v1::Filters>) -> Option<Duration> {
 impl Master {
     // ---- SUBSCRIBE ----------------------------------------------------------
 
+    /// The checks every subscription passes, HTTP or driver: the
+    /// FrameworkInfo itself, then the suppressed roles and offer
+    /// constraints. Returns the suppressed roles.
+    pub(super) fn validate_subscription(
+        &self,
+        info: &v1::FrameworkInfo,
+        suppressed_roles: &[String],
+        offer_constraints: Option<&v1::scheduler::OfferConstraints>,
+    ) -> Result<BTreeSet<String>, String> {
+        validation::validate_framework(
+            info,
+            self.role_whitelist.as_deref(),
+            self.flags.root_submissions,
+            |id| self.completed_frameworks.iter().any(|f| f.id == id),
+        )?;
+        validation::validate_framework_options(info, suppressed_roles, offer_constraints)
+    }
+
     /// `Master::subscribe(HttpConnection, ...)` and `_subscribe`: problems
     /// are reported in-band (ERROR, then the stream closes).
     pub(super) fn subscribe(&mut self, subscribe: call::Subscribe, connection: HttpConnection) {
@@ -78,20 +96,7 @@ impl Master {
             drop(connection);
         };
 
-        let completed: BTreeSet<String> = self
-            .completed_frameworks
-            .iter()
-            .map(|f| f.id.clone())
-            .collect();
-        if let Err(error) = validation::validate_framework(
-            &info,
-            self.role_whitelist.as_deref(),
-            self.flags.root_submissions,
-            |id| completed.contains(id),
-        ) {
-            return refuse(connection, error);
-        }
-        let suppressed = match validation::validate_framework_options(
+        let suppressed = match self.validate_subscription(
             &info,
             &subscribe.suppressed_roles,
             subscribe.offer_constraints.as_ref(),
@@ -786,34 +791,31 @@ impl Master {
         }
     }
 
-    /// Context for validating a task of `framework_id` on `agent_id`.
-    fn task_context_data(
+    /// Runs `validate` with the context for a task of `framework_id` on
+    /// `agent_id`. The context borrows the master's state: a LAUNCH of many
+    /// tasks must not copy the framework's task ids once per task.
+    fn with_task_context<R>(
         &self,
         framework_id: &str,
         agent_id: &str,
-    ) -> (
-        BTreeSet<String>,
-        BTreeSet<String>,
-        Vec<v1::ExecutorInfo>,
-        bool,
-    ) {
-        let (live, unreachable) = self
-            .frameworks
-            .get(framework_id)
-            .map(|f| {
-                (
-                    f.tasks.keys().cloned().collect(),
-                    f.unreachable_tasks.keys().cloned().collect(),
-                )
-            })
-            .unwrap_or_default();
+        validate: impl FnOnce(&TaskContext<'_>) -> R,
+    ) -> R {
+        let framework = self.frameworks.get(framework_id);
         let agent = self.agents.get(agent_id);
-        let executors = agent
-            .and_then(|a| a.executors.get(framework_id))
-            .map(|e| e.values().cloned().collect())
-            .unwrap_or_default();
-        let limits = agent.is_some_and(|a| a.capabilities.task_resource_limits);
-        (live, unreachable, executors, limits)
+        let executors = agent.and_then(|a| a.executors.get(framework_id));
+        let exists = |id: &str| framework.is_some_and(|f| f.tasks.contains_key(id));
+        let was_unreachable =
+            |id: &str| framework.is_some_and(|f| f.unreachable_tasks.contains_key(id));
+        let existing = |id: &str| executors.and_then(|e| e.get(id)).cloned();
+        let context = TaskContext {
+            framework_id,
+            agent_id,
+            task_exists: &exists,
+            unreachable_task_exists: &was_unreachable,
+            existing_executor: &existing,
+            agent_supports_limits: agent.is_some_and(|a| a.capabilities.task_resource_limits),
+        };
+        validate(&context)
     }
 
     /// Validates and launches one task of a LAUNCH; returns what is left
@@ -825,25 +827,18 @@ impl Master {
         task: TaskInfo,
         available: Resources,
     ) -> Resources {
-        let (live, unreachable, executors, limits) = self.task_context_data(framework_id, agent_id);
-        let exists = |id: &str| live.contains(id);
-        let was_unreachable = |id: &str| unreachable.contains(id);
-        let existing = |id: &str| {
-            executors
-                .iter()
-                .find(|e| e.executor_id.value == id)
-                .cloned()
-        };
-        let context = TaskContext {
-            framework_id,
-            agent_id,
-            task_exists: &exists,
-            unreachable_task_exists: &was_unreachable,
-            existing_executor: &existing,
-            agent_supports_limits: limits,
-        };
-        let consumed = match validation::validate_task(&task, &context, &available) {
-            Ok(consumed) => consumed,
+        let validated = self.with_task_context(framework_id, agent_id, |context| {
+            let consumed = validation::validate_task(&task, context, &available)?;
+            let launch_executor = match &task.executor {
+                Some(executor) => {
+                    (context.existing_executor)(&executor.executor_id.value).is_none()
+                }
+                None => true,
+            };
+            Ok::<_, String>((consumed, launch_executor))
+        });
+        let (consumed, launch_executor) = match validated {
+            Ok(validated) => validated,
             Err(error) => {
                 self.fail_launch(
                     framework_id,
@@ -854,10 +849,6 @@ impl Master {
                 );
                 return available;
             }
-        };
-        let launch_executor = match &task.executor {
-            Some(executor) => existing(&executor.executor_id.value).is_none(),
-            None => true,
         };
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return available;
@@ -902,38 +893,26 @@ impl Master {
     ) -> Resources {
         let executor = group.executor;
         let task_group = group.task_group;
-        let (live, unreachable, executors, limits) = self.task_context_data(framework_id, agent_id);
-        let exists = |id: &str| live.contains(id);
-        let was_unreachable = |id: &str| unreachable.contains(id);
-        let existing = |id: &str| {
-            executors
-                .iter()
-                .find(|e| e.executor_id.value == id)
-                .cloned()
+        let validated = self.with_task_context(framework_id, agent_id, |context| {
+            let consumed =
+                validation::validate_task_group(&task_group, &executor, context, &available)?;
+            let launch_executor =
+                (context.existing_executor)(&executor.executor_id.value).is_none();
+            Ok::<_, String>((consumed, launch_executor))
+        });
+        let (consumed, launch_executor) = match validated {
+            Ok(validated) => validated,
+            Err(error) => {
+                self.fail_launch(
+                    framework_id,
+                    &task_group.tasks,
+                    TaskState::TaskError,
+                    Reason::TaskGroupInvalid,
+                    &error,
+                );
+                return available;
+            }
         };
-        let context = TaskContext {
-            framework_id,
-            agent_id,
-            task_exists: &exists,
-            unreachable_task_exists: &was_unreachable,
-            existing_executor: &existing,
-            agent_supports_limits: limits,
-        };
-        let consumed =
-            match validation::validate_task_group(&task_group, &executor, &context, &available) {
-                Ok(consumed) => consumed,
-                Err(error) => {
-                    self.fail_launch(
-                        framework_id,
-                        &task_group.tasks,
-                        TaskState::TaskError,
-                        Reason::TaskGroupInvalid,
-                        &error,
-                    );
-                    return available;
-                }
-            };
-        let launch_executor = existing(&executor.executor_id.value).is_none();
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return available;
         };
