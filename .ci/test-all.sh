@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs every test (README "Test"). CI calls exactly this.
-# It installs what the tests need (the pymesos venv; Go and mesos-go from
-# Debian), builds the binaries the end-to-end tests start, then runs
+# It installs what the tests need (the pymesos venv; ZooKeeper, Go and
+# mesos-go from Debian), builds the binaries the end-to-end tests start, then runs
 # formatting, lints and all tests.
 # A missing prerequisite is a loud failure, never a silent skip.
 set -euo pipefail
@@ -13,6 +13,8 @@ done
 
 echo "== python clients (pymesos, kazoo)"
 bash .ci/setup-python.sh
+echo "== ZooKeeper 3.8 (Debian)"
+bash .ci/setup-zookeeper.sh
 echo "== Go toolchain and mesos-go sources"
 bash .ci/setup-go.sh
 
