@@ -28,8 +28,9 @@ pub const MESOS_VERSION: &str = "1.11.0";
     disable_version_flag = true
 )]
 pub struct Flags {
-    /// May be one of `host:port`, `master@host:port` or `file:///path` (a file
-    /// holding one of those). `zk://` is not supported yet.
+    /// May be one of `host:port`, `master@host:port`,
+    /// `zk://[user:pass@]host1:port1,host2:port2/path` (the leader elected in
+    /// ZooKeeper) or `file:///path` (a file holding one of those).
     #[arg(long = "master", env = "MESOS_MASTER", value_parser = string)]
     pub master: Option<String>,
 
@@ -98,6 +99,11 @@ pub struct Flags {
     #[arg(long = "registration_backoff_factor", env = "MESOS_REGISTRATION_BACKOFF_FACTOR",
           default_value = "1secs", value_parser = duration)]
     pub registration_backoff_factor: Duration,
+
+    /// ZooKeeper session timeout of the master detector (`--master=zk://`).
+    #[arg(long = "zk_session_timeout", env = "MESOS_ZK_SESSION_TIMEOUT",
+          default_value = "10secs", value_parser = duration)]
+    pub zk_session_timeout: Duration,
 
     /// Directory holding `mesos-executor`; defaults to the directory of this
     /// binary.
@@ -312,6 +318,7 @@ impl Flags {
             "registration_backoff_factor",
             self.registration_backoff_factor.to_string(),
         );
+        put("zk_session_timeout", self.zk_session_timeout.to_string());
         put("launcher_dir", self.launcher_dir().display().to_string());
         put(
             "http_command_executor",

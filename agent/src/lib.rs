@@ -50,7 +50,7 @@ pub struct Running {
 /// Binds the server and starts the actor; returns once it is listening.
 pub async fn start(flags: Flags) -> Result<Running, AgentError> {
     let flags = Arc::new(flags);
-    let master = registration::parse_master(flags.master.as_deref().unwrap_or(""))?;
+    let master_flag = registration::parse_master_flag(flags.master.as_deref().unwrap_or(""))?;
     warn_about_unsupported(&flags);
     let work_dir = flags.work_dir().to_path_buf();
     std::fs::create_dir_all(&work_dir)
@@ -63,6 +63,20 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
     };
 
     let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
+    let master = match master_flag {
+        registration::MasterFlag::Address(address) => registration::MasterSource::Address(address),
+        registration::MasterFlag::ZooKeeper(zk) => {
+            tracing::info!("Detecting the leading master at {zk}");
+            let detector = mesos_detector::MasterDetector::start(
+                &mesos_detector::MasterUrl::ZooKeeper(zk),
+                flags.zk_session_timeout.0,
+            )
+            .map_err(|e| AgentError::Master(e.to_string()))?;
+            let leader = detector.leader();
+            tokio::spawn(follow_detected_leader(detector, inbox_tx.clone()));
+            registration::MasterSource::Detected(leader)
+        }
+    };
     let (messages_tx, messages_rx) = mpsc::unbounded_channel();
     let files = Files::default();
     if let Some(log) = flags.log_dir.as_ref().map(|d| d.join(LOG_FILE)) {
@@ -152,6 +166,50 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
         inbox: inbox_tx,
         done,
     })
+}
+
+/// Tells the actor about every change of the detected leader (upstream's
+/// `Slave::detected` loop). Owns the detector, so detection lives as long as
+/// the actor's inbox; a detector that fails for good stops the agent, as
+/// upstream's "Failed to detect a master" does.
+async fn follow_detected_leader(
+    detector: mesos_detector::MasterDetector,
+    inbox: mpsc::UnboundedSender<Input>,
+) {
+    let mut leader = detector.leader();
+    let mut first = true;
+    loop {
+        let current = leader.borrow_and_update().clone();
+        // At start "no leader" is the actor's state already.
+        if first && current.is_none() {
+            first = false;
+            if leader.changed().await.is_err() {
+                tracing::error!("Failed to detect a master: detection stopped");
+                let _ = inbox.send(Input::Shutdown { graceful: false });
+                return;
+            }
+            continue;
+        }
+        first = false;
+        let input = match current.as_ref() {
+            Some(info) => match registration::master_pid(info) {
+                Some(pid) => Input::MasterDetected(Ok(pid)),
+                None => {
+                    tracing::warn!("The detected leader {} has no usable pid", info.id);
+                    Input::MasterLost
+                }
+            },
+            None => Input::MasterLost,
+        };
+        if inbox.send(input).is_err() {
+            return;
+        }
+        if leader.changed().await.is_err() {
+            tracing::error!("Failed to detect a master: detection stopped");
+            let _ = inbox.send(Input::Shutdown { graceful: false });
+            return;
+        }
+    }
 }
 
 /// The agent's log file name inside `--log_dir`.

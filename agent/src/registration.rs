@@ -1,8 +1,8 @@
 //! Finding the master and the registration handshake's pure parts
 //! (upstream `Slave::detected`, `doReliableRegistration`, `ping`).
 //!
-//! Owns: parsing `--master` (`host:port` or `id@host:port`; `zk://` is
-//! refused for now), resolving it to the master's UPID, the random backoff
+//! Owns: parsing `--master` (`host:port`, `id@host:port`, or `zk://` for
+//! a leader detected in ZooKeeper), resolving it to the master's UPID, the random backoff
 //! (first attempt after a random delay in [0, factor], then retries after a
 //! random delay in [0, min(2ⁿ·factor, 1 min)]), the capabilities the agent
 //! advertises, and building `RegisterSlaveMessage`. The actor decides when
@@ -34,14 +34,56 @@ pub struct MasterAddress {
     pub port: u16,
 }
 
-/// Parses `--master` (a `file://` value was already read by the flags).
+/// Where the agent learns who the master is.
+#[derive(Debug, Clone)]
+pub enum MasterSource {
+    /// A fixed master (`--master=host:port`).
+    Address(MasterAddress),
+    /// The leader a ZooKeeper detector currently reports (`None` while no
+    /// leader is known).
+    Detected(tokio::sync::watch::Receiver<Option<mesos_proto::mesos::MasterInfo>>),
+}
+
+impl From<MasterAddress> for MasterSource {
+    fn from(address: MasterAddress) -> Self {
+        MasterSource::Address(address)
+    }
+}
+
+/// `--master` parsed: a fixed address or a ZooKeeper group.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MasterFlag {
+    Address(MasterAddress),
+    ZooKeeper(mesos_detector::ZkUrl),
+}
+
+/// Parses `--master` in any of its forms (a `file://` value was already
+/// read by the flags).
+pub fn parse_master_flag(value: &str) -> Result<MasterFlag, AgentError> {
+    if value.trim().starts_with("zk://") {
+        return mesos_detector::ZkUrl::parse(value)
+            .map(MasterFlag::ZooKeeper)
+            .map_err(|e| AgentError::Master(format!("Failed to parse --master: {e}")));
+    }
+    parse_master(value).map(MasterFlag::Address)
+}
+
+/// The UPID a detected `MasterInfo` names (its `pid`, else its address).
+pub fn master_pid(info: &mesos_proto::mesos::MasterInfo) -> Option<Upid> {
+    if let Some(pid) = info.pid.as_deref().and_then(|p| p.parse().ok()) {
+        return Some(pid);
+    }
+    let ip = std::net::Ipv4Addr::from(info.ip.to_ne_bytes());
+    let port = u16::try_from(info.port).ok()?;
+    Some(Upid::new("master", std::net::IpAddr::V4(ip), port))
+}
+
+/// Parses a fixed `--master` address (`host:port`, `id@host:port`).
 pub fn parse_master(value: &str) -> Result<MasterAddress, AgentError> {
     let value = value.trim();
     if value.starts_with("zk://") {
         return Err(AgentError::Master(
-            "ZooKeeper master detection (--master=zk://...) is not supported yet; \
-             use --master=host:port"
-                .to_string(),
+            "'{value}' is a ZooKeeper URL, not a master address".replace("{value}", value),
         ));
     }
     let (id, address) = match value.split_once('@') {
@@ -141,10 +183,19 @@ mod tests {
             }
         );
         assert_eq!(parse_master("[::1]:5050").unwrap().host, "::1");
-        assert!(parse_master("zk://a:2181/mesos")
-            .unwrap_err()
-            .to_string()
-            .contains("not supported"));
+        assert!(parse_master("zk://a:2181/mesos").is_err());
+        match parse_master_flag("zk://a:2181,b:2181/mesos").unwrap() {
+            MasterFlag::ZooKeeper(url) => {
+                assert_eq!(url.servers, "a:2181,b:2181");
+                assert_eq!(url.path, "/mesos");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse_master_flag("zk://").is_err());
+        assert!(matches!(
+            parse_master_flag("master@127.0.0.1:5050").unwrap(),
+            MasterFlag::Address(_)
+        ));
         assert!(parse_master("nohost").is_err());
         assert!(parse_master("h:notaport").is_err());
     }

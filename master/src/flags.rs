@@ -388,6 +388,21 @@ impl Flags {
                     .to_string(),
             );
         }
+        let zk = self.zk_url()?;
+        if let Some(quorum) = self.quorum {
+            if quorum < 1 {
+                return Err("Expected `--quorum` to be at least 1".to_string());
+            }
+        }
+        if zk.is_some() && self.registry == "replicated_log" && self.quorum.is_none() {
+            return Err(
+                "Need to specify --quorum for replicated log based registry when using ZooKeeper"
+                    .to_string(),
+            );
+        }
+        if self.zk_session_timeout <= Duration::from_nanos(0) {
+            return Err("Expected `--zk_session_timeout` to be positive".to_string());
+        }
         if self.registry == "replicated_log" && self.work_dir.is_none() {
             return Err("--work_dir needed for replicated log based registry".to_string());
         }
@@ -396,6 +411,20 @@ impl Flags {
         }
         self.parsed_weights()?;
         Ok(())
+    }
+
+    /// `--zk` parsed: a `zk://` URL, given directly or in a `file://`.
+    pub fn zk_url(&self) -> Result<Option<mesos_detector::ZkUrl>, String> {
+        let Some(zk) = &self.zk else {
+            return Ok(None);
+        };
+        match mesos_detector::parse_master(zk) {
+            Ok(mesos_detector::MasterUrl::ZooKeeper(url)) => Ok(Some(url)),
+            Ok(mesos_detector::MasterUrl::Standalone(_)) => Err(format!(
+                "Failed to parse --zk: expecting 'zk://[user:pass@]host:port[,host:port]/path', got '{zk}'"
+            )),
+            Err(e) => Err(format!("Failed to parse --zk: {e}")),
+        }
     }
 
     /// `--weights` as a role → weight map.
@@ -604,6 +633,26 @@ mod tests {
         let mut argv = vec!["mesos-master"];
         argv.extend_from_slice(args);
         Flags::load(argv)
+    }
+
+    #[test]
+    fn zk_needs_quorum_with_the_replicated_log() {
+        let zk = "--zk=zk://127.0.0.1:2181/mesos";
+        assert!(load(&[zk, "--work_dir=/tmp/m"]).is_err());
+        assert!(load(&[zk, "--work_dir=/tmp/m", "--quorum=0"]).is_err());
+        let flags = load(&[zk, "--work_dir=/tmp/m", "--quorum=1"]).ok().unwrap();
+        let url = flags.zk_url().unwrap().unwrap();
+        assert_eq!(url.servers, "127.0.0.1:2181");
+        assert_eq!(url.path, "/mesos");
+        assert!(load(&[zk, "--registry=in_memory"]).is_ok());
+    }
+
+    #[test]
+    fn zk_must_be_a_zookeeper_url() {
+        assert!(load(&["--zk=127.0.0.1:2181", "--registry=in_memory"]).is_err());
+        assert!(load(&["--zk=zk://", "--registry=in_memory"]).is_err());
+        assert!(load(&["--zk=file:///nonexistent/zk", "--registry=in_memory"]).is_err());
+        assert!(load(&["--zk=zk://h:1/m", "--registry=in_memory", "--zk_session_timeout=0secs"]).is_err());
     }
 
     #[test]

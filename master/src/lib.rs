@@ -10,6 +10,8 @@
 //! - [`agents`]: the v0 agent protocol (message decoding and building);
 //! - [`drivers`]: the v0 scheduler driver protocol (libmesos frameworks);
 //! - [`http`]: the HTTP surfaces (scheduler API, state, process endpoints);
+//! - [`leadership`]: election over ZooKeeper (`--zk`) and the message gate
+//!   that keeps a standby master from acting as the leader;
 //! - [`resources`]: master-specific resource projections;
 //! - [`snapshot`]: the immutable state view read by HTTP handlers;
 //! - [`logging`]: subscriber setup from the logging flags.
@@ -28,6 +30,7 @@ pub mod allocator;
 pub mod drivers;
 pub mod flags;
 pub mod http;
+pub mod leadership;
 pub mod logging;
 pub mod master;
 pub mod registry;
@@ -62,6 +65,8 @@ pub enum Error {
     Logging(String),
     #[error("The master actor stopped unexpectedly")]
     ActorStopped,
+    #[error("{0}")]
+    LeadershipLost(#[from] leadership::LeadershipLost),
 }
 
 /// A started master.
@@ -72,8 +77,10 @@ pub struct Running {
     pub pid: Upid,
     pub info: MasterInfo,
     pub handle: MasterHandle,
-    /// Leadership as the HTTP handlers see it (always leading for now).
-    pub leadership: watch::Sender<Leadership>,
+    /// Leadership as the HTTP handlers and the message gate see it.
+    pub leadership: watch::Receiver<Leadership>,
+    /// With `--zk`: the election, which ends only when leadership is lost.
+    pub election: Option<JoinHandle<leadership::LeadershipLost>>,
     pub server: JoinHandle<()>,
     pub actor: JoinHandle<()>,
 }
@@ -85,9 +92,18 @@ pub async fn start(flags: Flags) -> Result<Running, Error> {
         .ip
         .or_else(|| env_ip("LIBPROCESS_IP"))
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    let zk = flags.zk_url().map_err(Error::Config)?;
+    // Without ZooKeeper this master is the leader from the start; with it,
+    // a follower until elected (and recovered).
+    let (leadership_tx, leadership_rx) = watch::channel(if zk.is_some() {
+        Leadership::Following(None)
+    } else {
+        Leadership::Leading
+    });
     let (message_tx, message_rx) = mpsc::unbounded_channel();
+    let (incoming_tx, incoming_rx) = mpsc::unbounded_channel();
     let server = Server::builder("master")
-        .messages("master", message_tx.clone())
+        .messages("master", incoming_tx)
         .bind(SocketAddr::new(bind_ip, flags.port))
         .await?;
     let local_addr = server.local_addr();
@@ -143,20 +159,29 @@ pub async fn start(flags: Flags) -> Result<Running, Error> {
             pid: pid.clone(),
             transport,
             processes: processes.clone(),
-            message_tx,
+            message_tx: message_tx.clone(),
             allocator: Box::new(allocator),
             registry: Box::new(InMemoryRegistry::new()),
         },
         message_rx,
         exited,
     );
-    let (leadership, leadership_rx) = watch::channel(Leadership::Leading);
+    leadership::gate(incoming_rx, message_tx, leadership_rx.clone());
+    let election = zk.map(|zk| {
+        info!("Contending for leadership at {zk}");
+        let election = leadership::Election {
+            zk,
+            session_timeout: flags.zk_session_timeout.to_std(),
+            info: info.clone(),
+        };
+        tokio::spawn(election.run(leadership_tx, leadership::recovered()))
+    });
     http::install_routes(
         &processes,
         HttpContext {
             master: handle.clone(),
             flags,
-            leadership: leadership_rx,
+            leadership: leadership_rx.clone(),
         },
     );
     let server = server.serve();
@@ -169,7 +194,8 @@ pub async fn start(flags: Flags) -> Result<Running, Error> {
         pid,
         info,
         handle,
-        leadership,
+        leadership: leadership_rx,
+        election,
         server,
         actor,
     })
@@ -179,8 +205,19 @@ pub async fn start(flags: Flags) -> Result<Running, Error> {
 /// process is interrupted.
 pub async fn run(flags: Flags) -> Result<(), Error> {
     let running = start(flags).await?;
+    let election = async {
+        match running.election {
+            Some(election) => match election.await {
+                Ok(lost) => lost,
+                Err(e) => leadership::LeadershipLost::Lost(format!("the election task failed: {e}")),
+            },
+            None => std::future::pending().await,
+        }
+    };
     tokio::select! {
         _ = running.actor => Err(Error::ActorStopped),
+        // A master that stops leading exits (upstream's EXIT(EXIT_FAILURE)).
+        lost = election => Err(Error::LeadershipLost(lost)),
         _ = tokio::signal::ctrl_c() => {
             info!("Master terminating");
             Ok(())

@@ -36,7 +36,7 @@ use crate::flags::Flags;
 use crate::http::files::Files;
 use crate::http::ContentType;
 use crate::registration::{
-    self, MasterAddress, DEFAULT_MASTER_PING_TIMEOUT, REGISTER_RETRY_INTERVAL_MAX,
+    self, MasterSource, DEFAULT_MASTER_PING_TIMEOUT, REGISTER_RETRY_INTERVAL_MAX,
 };
 use crate::status_update_manager::{RetryTimer, StatusUpdateManager};
 
@@ -107,6 +107,8 @@ pub enum Input {
     Query(Query),
     /// The master address resolved (or failed to).
     MasterDetected(Result<Upid, String>),
+    /// The ZooKeeper detector knows no leader any more.
+    MasterLost,
     /// Time for a registration attempt.
     RegistrationTimer {
         generation: u64,
@@ -166,7 +168,7 @@ pub struct AgentConfig {
     pub self_pid: Upid,
     pub info: SlaveInfo,
     pub total_resources: Resources,
-    pub master: MasterAddress,
+    pub master: MasterSource,
     pub launcher_dir: PathBuf,
     /// The JNI/native library advertised to executors, if found.
     pub native_library: Option<PathBuf>,
@@ -189,7 +191,7 @@ pub struct Agent {
     pub(crate) launcher_dir: PathBuf,
     pub(crate) native_library: Option<PathBuf>,
     pub(crate) state: AgentState,
-    pub(crate) master_address: MasterAddress,
+    pub(crate) master_address: MasterSource,
     pub(crate) master: Option<Upid>,
     pub(crate) frameworks: BTreeMap<String, state::Framework>,
     pub(crate) completed_frameworks: VecDeque<state::Framework>,
@@ -330,6 +332,7 @@ impl Agent {
             } => self.executor_stream_closed(&framework_id, &executor_id, connection_id),
             Input::Query(query) => self.query(query),
             Input::MasterDetected(result) => self.master_detected(result),
+            Input::MasterLost => self.master_lost(),
             Input::RegistrationTimer {
                 generation,
                 backoff,
@@ -486,7 +489,23 @@ impl Agent {
 
     /// Resolves the master address (after `delay`) in the background.
     fn detect_master(&self, delay: Duration) {
-        let address = self.master_address.clone();
+        let address = match &self.master_address {
+            MasterSource::Address(address) => address.clone(),
+            MasterSource::Detected(leader) => {
+                // The detector's changes arrive on their own (see
+                // `follow_detected_leader`); here the current leader, if
+                // any, is re-announced so registration starts again.
+                let current = leader.borrow().as_ref().and_then(registration::master_pid);
+                if let Some(pid) = current {
+                    let inbox = self.inbox.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(delay).await;
+                        let _ = inbox.send(Input::MasterDetected(Ok(pid)));
+                    });
+                }
+                return;
+            }
+        };
         let inbox = self.inbox.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
@@ -541,6 +560,21 @@ impl Agent {
                 );
             }
         }
+    }
+
+    /// Upstream's `detected(None)`: no leader, so no registration until the
+    /// detector names one; messages from the old master are dropped
+    /// (`is_master` no longer matches it).
+    fn master_lost(&mut self) {
+        if self.state == AgentState::Terminating {
+            return;
+        }
+        tracing::info!("Lost leading master; detecting a new one");
+        self.state = AgentState::Disconnected;
+        self.sum.pause();
+        self.master = None;
+        self.registration_generation += 1;
+        self.ping_generation += 1;
     }
 
     fn registration_timer(&mut self, generation: u64, backoff: Duration) {

@@ -104,7 +104,9 @@ fn harness(extra: &[&str]) -> Harness {
         self_pid,
         info,
         total_resources: resources,
-        master: crate::registration::parse_master("127.0.0.1:5050").unwrap(),
+        master: crate::registration::parse_master("127.0.0.1:5050")
+            .unwrap()
+            .into(),
         launcher_dir: launcher.path().to_path_buf(),
         native_library: None,
     };
