@@ -46,14 +46,18 @@ impl HaCluster {
     }
 
     fn spawn_master(&self, i: usize, port: u16) -> Spawned {
-        let log = std::fs::File::create(self.dir.path().join(format!("master{i}.log"))).expect("log");
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("master{i}.log"))).expect("log");
         let child = Command::new(our_binary("mesos-master"))
             .arg("--ip=127.0.0.1")
             .arg(format!("--port={port}"))
             .arg(format!("--zk={}", self.zk_url()))
             .arg("--quorum=1")
             .arg(format!("--zk_session_timeout={SESSION_TIMEOUT_SECS}secs"))
-            .arg(format!("--work_dir={}", self.dir.path().join(format!("master{i}")).display()))
+            .arg(format!(
+                "--work_dir={}",
+                self.dir.path().join(format!("master{i}")).display()
+            ))
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
             .spawn()
@@ -67,14 +71,18 @@ impl HaCluster {
     fn add_agent(&mut self) {
         let i = self.agents.len();
         let port = free_port();
-        let log = std::fs::File::create(self.dir.path().join(format!("agent{i}.log"))).expect("log");
+        let log =
+            std::fs::File::create(self.dir.path().join(format!("agent{i}.log"))).expect("log");
         let child = Command::new(our_binary("mesos-agent"))
             .arg(format!("--master={}", self.zk_url()))
             .arg(format!("--zk_session_timeout={SESSION_TIMEOUT_SECS}secs"))
             .arg("--ip=127.0.0.1")
             .arg("--hostname=127.0.0.1")
             .arg(format!("--port={port}"))
-            .arg(format!("--work_dir={}", self.dir.path().join(format!("agent{i}")).display()))
+            .arg(format!(
+                "--work_dir={}",
+                self.dir.path().join(format!("agent{i}")).display()
+            ))
             .arg("--resources=cpus:2;mem:1024;disk:1024;ports:[31000-32000]")
             .arg("--registration_backoff_factor=10ms")
             .stdout(log.try_clone().expect("log"))
@@ -109,16 +117,25 @@ impl HaCluster {
             })
             .map(|(i, _)| i)
             .collect();
-        assert!(serving.len() <= 1, "two masters serve as leader: {serving:?}\n{}", self.logs());
+        assert!(
+            serving.len() <= 1,
+            "two masters serve as leader: {serving:?}\n{}",
+            self.logs()
+        );
         serving.first().copied()
     }
 
     fn wait_leader(&self, timeout: Duration, not: Option<usize>) -> usize {
         let mut found = None;
-        wait_for_or(timeout, "a leading master", || {
-            found = self.leader().filter(|l| Some(*l) != not);
-            found.is_some()
-        }, || self.logs());
+        wait_for_or(
+            timeout,
+            "a leading master",
+            || {
+                found = self.leader().filter(|l| Some(*l) != not);
+                found.is_some()
+            },
+            || self.logs(),
+        );
         found.unwrap_or_default()
     }
 
@@ -136,7 +153,11 @@ impl HaCluster {
     }
 
     fn pid(&self, master: usize) -> u32 {
-        self.masters[master].1.as_ref().map(|p| p.child.id()).unwrap_or_default()
+        self.masters[master]
+            .1
+            .as_ref()
+            .map(|p| p.child.id())
+            .unwrap_or_default()
     }
 
     fn logs(&self) -> String {
@@ -145,7 +166,10 @@ impl HaCluster {
             .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
             .unwrap_or_default();
         names.sort();
-        for path in names.iter().filter(|p| p.extension().is_some_and(|e| e == "log")) {
+        for path in names
+            .iter()
+            .filter(|p| p.extension().is_some_and(|e| e == "log"))
+        {
             let text = std::fs::read_to_string(path).unwrap_or_default();
             let tail: Vec<&str> = text.lines().rev().take(40).collect();
             out.push_str(&format!("---- {} ----\n", path.display()));
@@ -158,7 +182,12 @@ impl HaCluster {
     }
 }
 
-fn wait_for_or(timeout: Duration, what: &str, mut f: impl FnMut() -> bool, logs: impl Fn() -> String) {
+fn wait_for_or(
+    timeout: Duration,
+    what: &str,
+    mut f: impl FnMut() -> bool,
+    logs: impl Fn() -> String,
+) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if f() {
@@ -215,7 +244,11 @@ print(json.dumps(out))
         .args(["-c", script, &zk.connect_string()])
         .output()
         .expect("run kazoo");
-    assert!(output.status.success(), "kazoo failed: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "kazoo failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     serde_json::from_slice(&output.stdout).expect("kazoo output")
 }
 
@@ -231,15 +264,22 @@ fn master_failover_scheduler_and_agents_follow_the_new_leader() {
     // The group as upstream lays it out: one EPHEMERAL_SEQUENTIAL
     // json.info_NNNNNNNNNN per master, holding MasterInfo JSON.
     let mut children = Value::Null;
-    wait_for_or(Duration::from_secs(30), "three json.info_ znodes", || {
-        children = kazoo_children(&cluster.zk);
-        children.as_array().map(|c| c.len()) == Some(3)
-    }, || cluster.logs());
+    wait_for_or(
+        Duration::from_secs(30),
+        "three json.info_ znodes",
+        || {
+            children = kazoo_children(&cluster.zk);
+            children.as_array().map(|c| c.len()) == Some(3)
+        },
+        || cluster.logs(),
+    );
     let ports: Vec<u16> = cluster.masters.iter().map(|(p, _)| *p).collect();
     let mut lowest: Option<(String, u64)> = None;
     for child in children.as_array().into_iter().flatten() {
         let name = child["name"].as_str().unwrap_or_default();
-        let sequence = name.strip_prefix("json.info_").unwrap_or_else(|| panic!("znode {name}"));
+        let sequence = name
+            .strip_prefix("json.info_")
+            .unwrap_or_else(|| panic!("znode {name}"));
         assert_eq!(sequence.len(), 10, "{name}");
         assert!(sequence.bytes().all(|b| b.is_ascii_digit()), "{name}");
         assert_eq!(child["ephemeral"], true, "{name}");
@@ -252,7 +292,9 @@ fn master_failover_scheduler_and_agents_follow_the_new_leader() {
         assert_eq!(data["version"], "1.11.0");
         assert_eq!(data["ip"], u64::from(u32::from_ne_bytes([127, 0, 0, 1])));
         assert!(data["id"].as_str().is_some_and(|id| !id.is_empty()));
-        assert!(data["capabilities"].as_array().is_some_and(|c| !c.is_empty()));
+        assert!(data["capabilities"]
+            .as_array()
+            .is_some_and(|c| !c.is_empty()));
         let seq: u64 = sequence.parse().unwrap_or(u64::MAX);
         if lowest.as_ref().is_none_or(|(_, s)| seq < *s) {
             lowest = Some((data["pid"].as_str().unwrap_or_default().to_string(), seq));
@@ -276,10 +318,16 @@ fn master_failover_scheduler_and_agents_follow_the_new_leader() {
         let redirect = http_get(&addr, "/master/redirect").expect("redirect");
         assert_eq!(redirect.status, 307);
         let location = redirect.header("location").unwrap_or_default().to_string();
-        assert!(location.starts_with("//") && location.ends_with(&format!(":{leader_port}")), "{location}");
+        assert!(
+            location.starts_with("//") && location.ends_with(&format!(":{leader_port}")),
+            "{location}"
+        );
         let state = http_get(&addr, "/master/state?jsonp=x").expect("state");
         assert_eq!(state.status, 307);
-        assert!(state.header("location").unwrap_or_default().ends_with(&format!(":{leader_port}/master/state?jsonp=x")));
+        assert!(state
+            .header("location")
+            .unwrap_or_default()
+            .ends_with(&format!(":{leader_port}/master/state?jsonp=x")));
         let call = http_request(
             &addr,
             "POST",
@@ -289,19 +337,26 @@ fn master_failover_scheduler_and_agents_follow_the_new_leader() {
         )
         .expect("scheduler call");
         assert_eq!(call.status, 307);
-        assert!(call.header("location").unwrap_or_default().ends_with(&format!(":{leader_port}/api/v1/scheduler")));
+        assert!(call
+            .header("location")
+            .unwrap_or_default()
+            .ends_with(&format!(":{leader_port}/api/v1/scheduler")));
     }
 
     cluster.add_agent();
     cluster.add_agent();
-    wait_for_or(Duration::from_secs(30), "two agents registered", || {
-        active_agents(&cluster.state(leader)) == 2
-    }, || cluster.logs());
+    wait_for_or(
+        Duration::from_secs(30),
+        "two agents registered",
+        || active_agents(&cluster.state(leader)) == 2,
+        || cluster.logs(),
+    );
 
     let events_path = cluster.dir.path().join("scheduler.events");
     let control = cluster.dir.path().join("scheduler.control");
     let scheduler_log = std::fs::File::create(&events_path).expect("events");
-    let scheduler_err = std::fs::File::create(cluster.dir.path().join("scheduler.log")).expect("log");
+    let scheduler_err =
+        std::fs::File::create(cluster.dir.path().join("scheduler.log")).expect("log");
     let scheduler = Command::new(venv_python())
         .arg(client_script("pymesos_failover.py"))
         .arg(format!("--master={}", cluster.zk_url()))
@@ -318,9 +373,18 @@ fn master_failover_scheduler_and_agents_follow_the_new_leader() {
         child: scheduler,
     };
     let events_text = || std::fs::read_to_string(&events_path).unwrap_or_default();
-    wait_for_or(Duration::from_secs(60), "four tasks running", || {
-        running_tasks(&cluster.state(leader)) == 4
-    }, || format!("{}\n---- scheduler events ----\n{}", cluster.logs(), events_text()));
+    wait_for_or(
+        Duration::from_secs(60),
+        "four tasks running",
+        || running_tasks(&cluster.state(leader)) == 4,
+        || {
+            format!(
+                "{}\n---- scheduler events ----\n{}",
+                cluster.logs(),
+                events_text()
+            )
+        },
+    );
     let framework_id = events(&events_path)
         .iter()
         .find(|e| e["event"] == "registered")
@@ -328,7 +392,11 @@ fn master_failover_scheduler_and_agents_follow_the_new_leader() {
         .expect("framework registered");
     let agents_before: Vec<String> = cluster.state(leader)["slaves"]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s["id"].as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["id"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
 
     // SIGKILL the leader: its session is left to expire.
@@ -336,10 +404,15 @@ fn master_failover_scheduler_and_agents_follow_the_new_leader() {
     cluster.kill_master(leader);
     let new_leader = cluster.wait_leader(Duration::from_secs(60), Some(leader));
     let elected_after = killed_at.elapsed();
-    wait_for_or(Duration::from_secs(60), "both agents back with their tasks", || {
-        let state = cluster.state(new_leader);
-        active_agents(&state) == 2 && running_tasks(&state) == 4
-    }, || cluster.logs());
+    wait_for_or(
+        Duration::from_secs(60),
+        "both agents back with their tasks",
+        || {
+            let state = cluster.state(new_leader);
+            active_agents(&state) == 2 && running_tasks(&state) == 4
+        },
+        || cluster.logs(),
+    );
     let failover = killed_at.elapsed();
     println!(
         "FAILOVER: SIGKILL of the leader -> new leader serving /master/state: {:.2}s; \
@@ -351,22 +424,38 @@ fn master_failover_scheduler_and_agents_follow_the_new_leader() {
     let state = cluster.state(new_leader);
     let mut agents_after: Vec<String> = state["slaves"]
         .as_array()
-        .map(|a| a.iter().filter_map(|s| s["id"].as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s["id"].as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let mut agents_before = agents_before;
     agents_before.sort();
     agents_after.sort();
-    assert_eq!(agents_before, agents_after, "agents re-register under their ids");
-    assert_eq!(state["leader"], format!("master@127.0.0.1:{}", cluster.masters[new_leader].0));
+    assert_eq!(
+        agents_before, agents_after,
+        "agents re-register under their ids"
+    );
+    assert_eq!(
+        state["leader"],
+        format!("master@127.0.0.1:{}", cluster.masters[new_leader].0)
+    );
     assert_eq!(state["leader_info"]["port"], cluster.masters[new_leader].0);
 
     // The scheduler re-subscribes with its framework id.
-    wait_for_or(Duration::from_secs(60), "the scheduler re-subscribed", || {
-        let frameworks = cluster.state(new_leader)["frameworks"].clone();
-        frameworks.as_array().is_some_and(|f| {
-            f.iter().any(|f| f["id"] == framework_id.as_str() && f["active"] == true)
-        })
-    }, || cluster.logs());
+    wait_for_or(
+        Duration::from_secs(60),
+        "the scheduler re-subscribed",
+        || {
+            let frameworks = cluster.state(new_leader)["frameworks"].clone();
+            frameworks.as_array().is_some_and(|f| {
+                f.iter()
+                    .any(|f| f["id"] == framework_id.as_str() && f["active"] == true)
+            })
+        },
+        || cluster.logs(),
+    );
 
     // Further updates reach it through the new leader: kill every task.
     std::fs::File::create(&control)
@@ -377,23 +466,39 @@ fn master_failover_scheduler_and_agents_follow_the_new_leader() {
         if let Ok(Some(status)) = scheduler.child.try_wait() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the scheduler did not finish\n{}\n{}", cluster.logs(), events_text());
+        assert!(
+            Instant::now() < deadline,
+            "the scheduler did not finish\n{}\n{}",
+            cluster.logs(),
+            events_text()
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     let seen = events(&events_path);
-    assert!(status.success(), "scheduler failed\n{}\n{}", cluster.logs(), events_text());
+    assert!(
+        status.success(),
+        "scheduler failed\n{}\n{}",
+        cluster.logs(),
+        events_text()
+    );
     for event in seen.iter().filter(|e| e["event"] == "update") {
         assert_ne!(event["state"], "TASK_LOST", "a task was lost: {event}");
     }
     for task in 0..4 {
         let id = format!("task-{task}");
         assert!(
-            seen.iter().any(|e| e["event"] == "update" && e["task_id"] == id.as_str() && e["state"] == "TASK_KILLED"),
-            "{id} was never reported killed\n{}", events_text()
+            seen.iter().any(|e| e["event"] == "update"
+                && e["task_id"] == id.as_str()
+                && e["state"] == "TASK_KILLED"),
+            "{id} was never reported killed\n{}",
+            events_text()
         );
     }
     // Every re-subscription kept the framework id.
-    for event in seen.iter().filter(|e| e["event"] == "registered" || e["event"] == "reregistered") {
+    for event in seen
+        .iter()
+        .filter(|e| e["event"] == "registered" || e["event"] == "reregistered")
+    {
         assert_eq!(event["framework_id"], framework_id.as_str(), "{event}");
     }
 }
@@ -406,21 +511,32 @@ fn master_failover_zookeeper_restart() {
     let mut cluster = HaCluster::start(3);
     let leader = cluster.wait_leader(Duration::from_secs(60), None);
     cluster.add_agent();
-    wait_for_or(Duration::from_secs(30), "agent registered", || {
-        active_agents(&cluster.state(leader)) == 1
-    }, || cluster.logs());
+    wait_for_or(
+        Duration::from_secs(30),
+        "agent registered",
+        || active_agents(&cluster.state(leader)) == 1,
+        || cluster.logs(),
+    );
 
     cluster.zk.restart();
     let leader = cluster.wait_leader(Duration::from_secs(60), None);
-    wait_for_or(Duration::from_secs(60), "agent registered after the restart", || {
-        active_agents(&cluster.state(leader)) == 1
-    }, || cluster.logs());
+    wait_for_or(
+        Duration::from_secs(60),
+        "agent registered after the restart",
+        || active_agents(&cluster.state(leader)) == 1,
+        || cluster.logs(),
+    );
     let mut children = Value::Null;
-    wait_for_or(Duration::from_secs(30), "every master contends again", || {
-        children = kazoo_children(&cluster.zk);
-        let alive = cluster.masters.iter().filter(|(_, p)| p.is_some()).count();
-        children.as_array().map(|c| c.len()) == Some(alive)
-    }, || cluster.logs());
+    wait_for_or(
+        Duration::from_secs(30),
+        "every master contends again",
+        || {
+            children = kazoo_children(&cluster.zk);
+            let alive = cluster.masters.iter().filter(|(_, p)| p.is_some()).count();
+            children.as_array().map(|c| c.len()) == Some(alive)
+        },
+        || cluster.logs(),
+    );
 }
 
 // The leader's session expires while its process lives (SIGSTOP for longer
@@ -442,11 +558,19 @@ fn master_failover_leader_session_expires_while_alive() {
     signal("-STOP");
     let other = 1 - leader;
     // Stopped, the old leader cannot answer; wait until the other leads.
-    wait_for_or(Duration::from_secs(60), "the other master elected", || {
-        http_get(&HaCluster::address(cluster.masters[other].0), "/master/state")
+    wait_for_or(
+        Duration::from_secs(60),
+        "the other master elected",
+        || {
+            http_get(
+                &HaCluster::address(cluster.masters[other].0),
+                "/master/state",
+            )
             .map(|r| r.status == 200)
             .unwrap_or(false)
-    }, || cluster.logs());
+        },
+        || cluster.logs(),
+    );
     signal("-CONT");
     let deadline = Instant::now() + Duration::from_secs(30);
     let status = loop {
@@ -454,11 +578,19 @@ fn master_failover_leader_session_expires_while_alive() {
         if let Ok(Some(status)) = process.child.try_wait() {
             break status;
         }
-        assert!(Instant::now() < deadline, "the deposed leader kept running\n{}", cluster.logs());
+        assert!(
+            Instant::now() < deadline,
+            "the deposed leader kept running\n{}",
+            cluster.logs()
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
-    assert!(!status.success(), "the deposed leader must exit with a failure");
-    let log = std::fs::read_to_string(cluster.dir.path().join(format!("master{leader}.log"))).unwrap_or_default();
+    assert!(
+        !status.success(),
+        "the deposed leader must exit with a failure"
+    );
+    let log = std::fs::read_to_string(cluster.dir.path().join(format!("master{leader}.log")))
+        .unwrap_or_default();
     assert!(log.contains("Lost leadership"), "{log}");
     assert_eq!(cluster.leader(), Some(other));
 }

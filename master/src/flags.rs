@@ -652,7 +652,12 @@ mod tests {
         assert!(load(&["--zk=127.0.0.1:2181", "--registry=in_memory"]).is_err());
         assert!(load(&["--zk=zk://", "--registry=in_memory"]).is_err());
         assert!(load(&["--zk=file:///nonexistent/zk", "--registry=in_memory"]).is_err());
-        assert!(load(&["--zk=zk://h:1/m", "--registry=in_memory", "--zk_session_timeout=0secs"]).is_err());
+        assert!(load(&[
+            "--zk=zk://h:1/m",
+            "--registry=in_memory",
+            "--zk_session_timeout=0secs"
+        ])
+        .is_err());
     }
 
     #[test]

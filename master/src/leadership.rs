@@ -75,13 +75,19 @@ impl Election {
         reason
     }
 
-    async fn elect(&self, leadership: &watch::Sender<Leadership>, recovery: Recovery) -> LeadershipLost {
+    async fn elect(
+        &self,
+        leadership: &watch::Sender<Leadership>,
+        recovery: Recovery,
+    ) -> LeadershipLost {
         let own = v0(&self.info);
-        let detector =
-            match MasterDetector::start(&MasterUrl::ZooKeeper(self.zk.clone()), self.session_timeout) {
-                Ok(detector) => detector,
-                Err(e) => return LeadershipLost::DetectFailed(e.to_string()),
-            };
+        let detector = match MasterDetector::start(
+            &MasterUrl::ZooKeeper(self.zk.clone()),
+            self.session_timeout,
+        ) {
+            Ok(detector) => detector,
+            Err(e) => return LeadershipLost::DetectFailed(e.to_string()),
+        };
         let mut detected = detector.leader();
         let mut recovery = Some(recovery);
         let mut elected = false;

@@ -209,7 +209,9 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         match running.election {
             Some(election) => match election.await {
                 Ok(lost) => lost,
-                Err(e) => leadership::LeadershipLost::Lost(format!("the election task failed: {e}")),
+                Err(e) => {
+                    leadership::LeadershipLost::Lost(format!("the election task failed: {e}"))
+                }
             },
             None => std::future::pending().await,
         }

@@ -66,6 +66,8 @@ struct Inner {
     /// Calls made one after another by one task still go out in order.
     calls: Vec<CallSlot>,
     next_slot: AtomicUsize,
+    /// With `zk://`: the detector whose leader `master` follows.
+    _detector: Option<mesos_detector::MasterDetector>,
 }
 
 type CallSlot = tokio::sync::Mutex<Option<(Endpoint, Connection)>>;
@@ -81,11 +83,48 @@ struct Session {
 
 impl Client {
     /// Prepares a client for the master at `host:port` or `http://host:port`
-    /// and checks that it accepts connections.
+    /// and checks that it accepts connections. With `zk://...` (or a
+    /// `file://` holding one) it waits for ZooKeeper to name a leader and
+    /// then follows the leader as it changes.
     pub async fn connect(master: &str, content_type: ContentType) -> Result<Client, Error> {
-        let endpoint = Endpoint::parse(master)?;
+        let (endpoint, detector) = if master.starts_with("zk://") || master.starts_with("file://") {
+            let invalid = |reason: String| Error::InvalidAddress {
+                address: master.to_string(),
+                reason,
+            };
+            match mesos_detector::parse_master(master).map_err(|e| invalid(e.to_string()))? {
+                mesos_detector::MasterUrl::Standalone(address) => {
+                    (Endpoint::parse(&address)?, None)
+                }
+                url @ mesos_detector::MasterUrl::ZooKeeper(_) => {
+                    let detector = mesos_detector::MasterDetector::start(
+                        &url,
+                        mesos_detector::DEFAULT_SESSION_TIMEOUT,
+                    )
+                    .map_err(|e| invalid(e.to_string()))?;
+                    let mut leader = detector.leader();
+                    let endpoint = loop {
+                        if let Some(endpoint) = leader
+                            .borrow_and_update()
+                            .as_ref()
+                            .and_then(leader_endpoint)
+                        {
+                            break endpoint;
+                        }
+                        leader
+                            .changed()
+                            .await
+                            .map_err(|_| invalid("master detection failed".to_string()))?;
+                    };
+                    (endpoint, Some(detector))
+                }
+            }
+        } else {
+            (Endpoint::parse(master)?, None)
+        };
+        let leader = detector.as_ref().map(|d| d.leader());
         let (connection, _driver) = http::connect(&endpoint).await?;
-        Ok(Client {
+        let client = Client {
             inner: Arc::new(Inner {
                 content_type,
                 master: StdMutex::new(endpoint.clone()),
@@ -97,8 +136,13 @@ impl Client {
                         .collect()
                 },
                 next_slot: AtomicUsize::new(0),
+                _detector: detector,
             }),
-        })
+        };
+        if let Some(leader) = leader {
+            tokio::spawn(follow_leader(Arc::downgrade(&client.inner), leader));
+        }
+        Ok(client)
     }
 
     /// The encoding used for calls and events.
@@ -975,5 +1019,39 @@ mod tests {
         assert_eq!(task["agent_id"]["value"], "a-1");
         request.respond(202, &[], "");
         assert_eq!(launching.await.unwrap().unwrap(), StatusCode::ACCEPTED);
+    }
+}
+
+/// The scheduler API endpoint of a detected master.
+fn leader_endpoint(info: &mesos_proto::mesos::MasterInfo) -> Option<Endpoint> {
+    let host = info
+        .address
+        .as_ref()
+        .and_then(|a| a.ip.clone().or_else(|| a.hostname.clone()))
+        .unwrap_or_else(|| std::net::Ipv4Addr::from(info.ip.to_ne_bytes()).to_string());
+    let port = u16::try_from(info.port).ok()?;
+    Some(Endpoint { host, port })
+}
+
+/// Points the client at each newly detected leader; ends with the client
+/// (its detector then stops and the channel closes).
+async fn follow_leader(
+    inner: std::sync::Weak<Inner>,
+    mut leader: tokio::sync::watch::Receiver<Option<mesos_proto::mesos::MasterInfo>>,
+) {
+    while leader.changed().await.is_ok() {
+        let Some(endpoint) = leader
+            .borrow_and_update()
+            .as_ref()
+            .and_then(leader_endpoint)
+        else {
+            tracing::info!("No leading master is detected");
+            continue;
+        };
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        tracing::info!("New leading master detected at {}", endpoint.authority());
+        *lock(&inner.master) = endpoint;
     }
 }

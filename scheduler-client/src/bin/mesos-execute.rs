@@ -329,6 +329,26 @@ fn current_user() -> Result<String, String> {
     }
 }
 
+/// How long a master failover may take before mesos-execute gives up.
+const RESUBSCRIBE_TIMEOUT: Duration = Duration::from_secs(300);
+
+async fn resubscribe(
+    client: &Client,
+    info: mesos_proto::mesos::v1::FrameworkInfo,
+) -> Result<mesos_scheduler_client::Subscription, String> {
+    let deadline = tokio::time::Instant::now() + RESUBSCRIBE_TIMEOUT;
+    loop {
+        match client.subscribe(info.clone()).await {
+            Ok(subscription) => return Ok(subscription),
+            Err(e) if tokio::time::Instant::now() < deadline => {
+                eprintln!("Failed to re-subscribe: {e}; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            Err(e) => return Err(format!("Failed to re-subscribe: {e}")),
+        }
+    }
+}
+
 async fn run(flags: Flags) -> Result<ExitCode, String> {
     let content_type: ContentType = flags.content_type.parse().map_err(|e| format!("{e}"))?;
     let plan = plan(&flags)?;
@@ -342,12 +362,33 @@ async fn run(flags: Flags) -> Result<ExitCode, String> {
         .map_err(|e| e.to_string())?;
     println!("Subscribed with ID {}", subscription.framework_id.value);
 
+    // With ZooKeeper the client follows the leader: after a master
+    // failover, subscribe again under the same framework id.
+    let follows_leader = flags.master.starts_with("zk://") || flags.master.starts_with("file://");
     let mut launched = false;
     let outcome = loop {
         let event = match subscription.recv().await {
             Some(Ok(event)) => event,
-            Some(Err(e)) => break Err(format!("Lost the master: {e}")),
-            None => break Err("Lost the master".to_string()),
+            lost => {
+                let reason = match lost {
+                    Some(Err(e)) => format!("Lost the master: {e}"),
+                    _ => "Lost the master".to_string(),
+                };
+                if !follows_leader {
+                    break Err(reason);
+                }
+                eprintln!("{reason}; re-subscribing with the leading master");
+                let mut info = plan.framework_info.clone();
+                info.id = Some(subscription.framework_id.clone());
+                match resubscribe(&client, info).await {
+                    Ok(again) => {
+                        println!("Re-subscribed with ID {}", again.framework_id.value);
+                        subscription = again;
+                        continue;
+                    }
+                    Err(e) => break Err(e),
+                }
+            }
         };
         match event.r#type() {
             event::Type::Offers => {
