@@ -594,3 +594,89 @@ fn master_failover_leader_session_expires_while_alive() {
     assert!(log.contains("Lost leadership"), "{log}");
     assert_eq!(cluster.leader(), Some(other));
 }
+
+// `mesos-execute --master=zk://...` rides out a leader kill: it follows the
+// new leader, re-subscribes under its framework id and still sees its task
+// finish.
+#[test]
+fn master_failover_mesos_execute_follows_the_new_leader() {
+    let mut cluster = HaCluster::start(2);
+    let leader = cluster.wait_leader(Duration::from_secs(60), None);
+    cluster.add_agent();
+    wait_for_or(
+        Duration::from_secs(30),
+        "agent registered",
+        || active_agents(&cluster.state(leader)) == 1,
+        || cluster.logs(),
+    );
+
+    let done = cluster.dir.path().join("task.done");
+    let output_path = cluster.dir.path().join("mesos-execute.out");
+    let output = std::fs::File::create(&output_path).expect("output");
+    let child = Command::new(our_binary("mesos-execute"))
+        .arg(format!("--master={}", cluster.zk_url()))
+        .arg("--name=failover-execute")
+        .arg(format!(
+            "--command=while [ ! -f {} ]; do sleep 0.1; done",
+            done.display()
+        ))
+        .arg("--resources=cpus:0.1;mem:32")
+        .stdout(output.try_clone().expect("output"))
+        .stderr(output)
+        .spawn()
+        .expect("spawn mesos-execute");
+    let mut execute = Spawned {
+        name: "mesos-execute".into(),
+        child,
+    };
+    let text = || std::fs::read_to_string(&output_path).unwrap_or_default();
+    wait_for_or(
+        Duration::from_secs(60),
+        "the task running",
+        || running_tasks(&cluster.state(leader)) == 1,
+        || format!("{}\n{}", cluster.logs(), text()),
+    );
+
+    cluster.kill_master(leader);
+    let new_leader = cluster.wait_leader(Duration::from_secs(60), Some(leader));
+    wait_for_or(
+        Duration::from_secs(60),
+        "the task back on the new leader",
+        || running_tasks(&cluster.state(new_leader)) == 1,
+        || cluster.logs(),
+    );
+    wait_for_or(
+        Duration::from_secs(60),
+        "mesos-execute re-subscribed",
+        || text().contains("Re-subscribed with ID"),
+        || format!("{}\n{}", cluster.logs(), text()),
+    );
+    std::fs::write(&done, b"").expect("done file");
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Ok(Some(status)) = execute.child.try_wait() {
+            break status;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "mesos-execute did not finish\n{}\n{}",
+            text(),
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let out = text();
+    assert!(status.success(), "{out}\n{}", cluster.logs());
+    assert!(out.contains("TASK_FINISHED"), "{out}");
+    let id = |prefix: &str| {
+        out.lines()
+            .find_map(|l| l.strip_prefix(prefix).map(str::to_string))
+            .unwrap_or_default()
+    };
+    assert_eq!(
+        id("Subscribed with ID "),
+        id("Re-subscribed with ID "),
+        "{out}"
+    );
+}

@@ -609,6 +609,40 @@ fn lock<T>(mutex: &StdMutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// The scheduler API endpoint of a detected master.
+fn leader_endpoint(info: &mesos_proto::mesos::MasterInfo) -> Option<Endpoint> {
+    let host = info
+        .address
+        .as_ref()
+        .and_then(|a| a.ip.clone().or_else(|| a.hostname.clone()))
+        .unwrap_or_else(|| std::net::Ipv4Addr::from(info.ip.to_ne_bytes()).to_string());
+    let port = u16::try_from(info.port).ok()?;
+    Some(Endpoint { host, port })
+}
+
+/// Points the client at each newly detected leader; ends with the client
+/// (its detector then stops and the channel closes).
+async fn follow_leader(
+    inner: std::sync::Weak<Inner>,
+    mut leader: tokio::sync::watch::Receiver<Option<mesos_proto::mesos::MasterInfo>>,
+) {
+    while leader.changed().await.is_ok() {
+        let Some(endpoint) = leader
+            .borrow_and_update()
+            .as_ref()
+            .and_then(leader_endpoint)
+        else {
+            tracing::info!("No leading master is detected");
+            continue;
+        };
+        let Some(inner) = inner.upgrade() else {
+            return;
+        };
+        tracing::info!("New leading master detected at {}", endpoint.authority());
+        *lock(&inner.master) = endpoint;
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -1019,39 +1053,5 @@ mod tests {
         assert_eq!(task["agent_id"]["value"], "a-1");
         request.respond(202, &[], "");
         assert_eq!(launching.await.unwrap().unwrap(), StatusCode::ACCEPTED);
-    }
-}
-
-/// The scheduler API endpoint of a detected master.
-fn leader_endpoint(info: &mesos_proto::mesos::MasterInfo) -> Option<Endpoint> {
-    let host = info
-        .address
-        .as_ref()
-        .and_then(|a| a.ip.clone().or_else(|| a.hostname.clone()))
-        .unwrap_or_else(|| std::net::Ipv4Addr::from(info.ip.to_ne_bytes()).to_string());
-    let port = u16::try_from(info.port).ok()?;
-    Some(Endpoint { host, port })
-}
-
-/// Points the client at each newly detected leader; ends with the client
-/// (its detector then stops and the channel closes).
-async fn follow_leader(
-    inner: std::sync::Weak<Inner>,
-    mut leader: tokio::sync::watch::Receiver<Option<mesos_proto::mesos::MasterInfo>>,
-) {
-    while leader.changed().await.is_ok() {
-        let Some(endpoint) = leader
-            .borrow_and_update()
-            .as_ref()
-            .and_then(leader_endpoint)
-        else {
-            tracing::info!("No leading master is detected");
-            continue;
-        };
-        let Some(inner) = inner.upgrade() else {
-            return;
-        };
-        tracing::info!("New leading master detected at {}", endpoint.authority());
-        *lock(&inner.master) = endpoint;
     }
 }
