@@ -204,3 +204,55 @@ fn v0(info: &MasterInfo) -> mesos_proto::mesos::MasterInfo {
 fn v1(info: &mesos_proto::mesos::MasterInfo) -> MasterInfo {
     MasterInfo::decode(info.encode_to_vec().as_slice()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(name: &str) -> Message {
+        Message {
+            from: "slave(1)@127.0.0.1:5051".parse().unwrap(),
+            to: "master".into(),
+            name: name.into(),
+            body: Default::default(),
+        }
+    }
+
+    // A standby (or recovering) master drops what agents and frameworks
+    // send; only the leader's actor sees messages.
+    #[tokio::test]
+    async fn gate_passes_messages_only_while_leading() {
+        let (incoming_tx, incoming_rx) = mpsc::unbounded_channel();
+        let (actor_tx, mut actor_rx) = mpsc::unbounded_channel();
+        let (leadership, leadership_rx) = watch::channel(Leadership::Following(None));
+        gate(incoming_rx, actor_tx, leadership_rx);
+        // On this single-threaded runtime yielding lets the gate drain
+        // what was sent before leadership changes again.
+        let settle = || async {
+            for _ in 0..3 {
+                tokio::task::yield_now().await;
+            }
+        };
+
+        incoming_tx.send(message("dropped-following")).unwrap();
+        settle().await;
+        leadership.send_replace(Leadership::Recovering);
+        incoming_tx.send(message("dropped-recovering")).unwrap();
+        settle().await;
+        leadership.send_replace(Leadership::Leading);
+        incoming_tx.send(message("delivered")).unwrap();
+        assert_eq!(actor_rx.recv().await.unwrap().name, "delivered");
+
+        leadership.send_replace(Leadership::Following(None));
+        incoming_tx.send(message("dropped-deposed")).unwrap();
+        drop(incoming_tx);
+        assert!(actor_rx.recv().await.is_none(), "nothing after deposition");
+    }
+
+    #[test]
+    fn master_info_survives_the_v0_round_trip() {
+        let pid: libprocess::Upid = "master@127.0.0.1:5050".parse().unwrap();
+        let info = crate::master_info(&pid, "localhost");
+        assert_eq!(v1(&v0(&info)), info);
+    }
+}
