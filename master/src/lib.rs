@@ -49,7 +49,7 @@ use crate::allocator::{AllocatorOptions, HierarchicalDrf};
 use crate::flags::{Flags, MESOS_VERSION};
 use crate::http::{HttpContext, Leadership};
 use crate::master::MasterHandle;
-use crate::registry::InMemoryRegistry;
+use crate::registry::{FileStore, MemoryStore, RegistrarOptions, Store};
 
 /// Errors that stop the master.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +62,10 @@ pub enum Error {
     Logging(String),
     #[error("The master actor stopped unexpectedly")]
     ActorStopped,
+    #[error("Failed to open the registry: {0}")]
+    Registry(String),
+    #[error("{0}")]
+    Recovery(#[from] master::RecoverError),
 }
 
 /// A started master.
@@ -72,10 +76,12 @@ pub struct Running {
     pub pid: Upid,
     pub info: MasterInfo,
     pub handle: MasterHandle,
-    /// Leadership as the HTTP handlers see it (always leading for now).
+    /// Leadership as the HTTP handlers see it: recovering, then leading.
     pub leadership: watch::Sender<Leadership>,
     pub server: JoinHandle<()>,
     pub actor: JoinHandle<()>,
+    /// Registry recovery (and the switch to leading) in progress.
+    pub recovery: JoinHandle<Result<(), master::RecoverError>>,
 }
 
 /// Binds, builds the `MasterInfo`, spawns the actor and serves.
@@ -133,9 +139,7 @@ pub async fn start(flags: Flags) -> Result<Running, Error> {
         filter_gpu_resources: flags.filter_gpu_resources,
         weights: flags.parsed_weights().map_err(Error::Config)?,
     });
-    if flags.registry == "replicated_log" {
-        info!("Using the in-memory registry: agents are readmitted when they re-register after a master restart");
-    }
+    let registry = registry_store(&flags)?;
     let (handle, actor) = master::spawn(
         master::Config {
             flags: flags.clone(),
@@ -145,12 +149,21 @@ pub async fn start(flags: Flags) -> Result<Running, Error> {
             processes: processes.clone(),
             message_tx,
             allocator: Box::new(allocator),
-            registry: Box::new(InMemoryRegistry::new()),
+            registry,
+            registrar: RegistrarOptions {
+                fetch_timeout: flags.registry_fetch_timeout.to_std(),
+                store_timeout: flags.registry_store_timeout.to_std(),
+                write_reports: None,
+            },
         },
         message_rx,
         exited,
     );
-    let (leadership, leadership_rx) = watch::channel(Leadership::Leading);
+    // Without ZooKeeper this master is elected at once; it serves as
+    // leader only after recovering the registry. (With a contender, the
+    // leadership code calls `handle.recover()` on election instead.)
+    let (leadership, leadership_rx) = watch::channel(Leadership::Recovering);
+    let recovery = tokio::spawn(recover_then_lead(handle.clone(), leadership.clone()));
     http::install_routes(
         &processes,
         HttpContext {
@@ -172,14 +185,55 @@ pub async fn start(flags: Flags) -> Result<Running, Error> {
         leadership,
         server,
         actor,
+        recovery,
     })
+}
+
+/// The registry store the flags ask for: memory for `--registry=in_memory`,
+/// else the file in `--work_dir`. The ZooKeeper store
+/// (`registry::ZooKeeperStore::connect`) takes over for
+/// `--registry=replicated_log` once `--zk` is wired to the contender.
+pub fn registry_store(flags: &Flags) -> Result<Arc<dyn Store>, Error> {
+    if flags.registry == "in_memory" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    let work_dir = flags.work_dir.as_deref().ok_or_else(|| {
+        Error::Config("--work_dir needed for replicated log based registry".into())
+    })?;
+    let store = FileStore::open(work_dir).map_err(|e| Error::Registry(e.to_string()))?;
+    info!("Using the {}", store.describe());
+    Ok(Arc::new(store))
+}
+
+/// Recovers the registry, then tells the HTTP layer this master leads.
+/// On failure the actor has already stopped acting; the process exits.
+pub async fn recover_then_lead(
+    handle: MasterHandle,
+    leadership: watch::Sender<Leadership>,
+) -> Result<(), master::RecoverError> {
+    match handle.recover().await {
+        Ok(()) => {
+            info!("Recovered the registry; serving as the leading master");
+            leadership.send_replace(Leadership::Leading);
+            Ok(())
+        }
+        Err(error) => {
+            leadership.send_replace(Leadership::Following(None));
+            Err(error)
+        }
+    }
 }
 
 /// Runs the master until its actor stops (it normally never does) or the
 /// process is interrupted.
 pub async fn run(flags: Flags) -> Result<(), Error> {
-    let running = start(flags).await?;
+    let mut running = start(flags).await?;
+    if let Ok(Err(error)) = (&mut running.recovery).await {
+        return Err(Error::Recovery(error));
+    }
     tokio::select! {
+        // The actor only stops when it must no longer lead (a failed
+        // registry write, the recovery removal limit): exit, as upstream.
         _ = running.actor => Err(Error::ActorStopped),
         _ = tokio::signal::ctrl_c() => {
             info!("Master terminating");

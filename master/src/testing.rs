@@ -32,7 +32,15 @@ pub async fn start_master(extra: &[&str]) -> Running {
         Ok(flags) => flags,
         Err(outcome) => panic!("bad test flags: {outcome:?}"),
     };
-    crate::start(flags).await.expect("master starts")
+    let running = crate::start(flags).await.expect("master starts");
+    // Serve only once leading, as a real master does after recovery.
+    running.handle.recover().await.expect("master recovers");
+    let mut leadership = running.leadership.subscribe();
+    leadership
+        .wait_for(|l| *l == crate::http::Leadership::Leading)
+        .await
+        .expect("master leads");
+    running
 }
 
 /// A complete (non-streaming) HTTP answer.
