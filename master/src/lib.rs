@@ -86,6 +86,12 @@ pub struct Running {
 
 /// Binds, builds the `MasterInfo`, spawns the actor and serves.
 pub async fn start(flags: Flags) -> Result<Running, Error> {
+    let registry = registry_store(&flags)?;
+    start_with_registry(flags, registry).await
+}
+
+/// [`start`] with a given registry store (tests inject faulty ones).
+pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Result<Running, Error> {
     let flags = Arc::new(flags);
     let bind_ip = flags
         .ip
@@ -139,7 +145,6 @@ pub async fn start(flags: Flags) -> Result<Running, Error> {
         filter_gpu_resources: flags.filter_gpu_resources,
         weights: flags.parsed_weights().map_err(Error::Config)?,
     });
-    let registry = registry_store(&flags)?;
     let (handle, actor) = master::spawn(
         master::Config {
             flags: flags.clone(),

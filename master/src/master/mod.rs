@@ -1196,4 +1196,6 @@ impl Master {
 }
 
 #[cfg(test)]
+mod registry_tests;
+#[cfg(test)]
 mod tests;
