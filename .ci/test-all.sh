@@ -15,6 +15,8 @@ echo "== python clients (pymesos, kazoo)"
 bash .ci/setup-python.sh
 echo "== Go toolchain and mesos-go sources"
 bash .ci/setup-go.sh
+echo "== ZooKeeper 3.8"
+bash .ci/setup-zookeeper.sh
 
 echo "== format and lints"
 cargo fmt --all -- --check
