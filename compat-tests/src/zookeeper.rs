@@ -54,7 +54,7 @@ impl ZooKeeperServer {
         std::fs::write(
             &config,
             format!(
-                "tickTime=500\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
+                "tickTime=2000\ndataDir={}\nclientPort={}\nclientPortAddress=127.0.0.1\n\
                  admin.enableServer=false\n4lw.commands.whitelist=ruok\n",
                 data.display(),
                 self.port

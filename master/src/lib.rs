@@ -205,6 +205,12 @@ pub fn registry_store(flags: &Flags) -> Result<Arc<dyn Store>, Error> {
     let work_dir = flags.work_dir.as_deref().ok_or_else(|| {
         Error::Config("--work_dir needed for replicated log based registry".into())
     })?;
+    if flags.zk.is_some() {
+        warn!(
+            "--zk is set but the ZooKeeper registry store is not connected yet: the registry is \
+             kept in --work_dir, which only a single master may use"
+        );
+    }
     let store = FileStore::open(work_dir).map_err(|e| Error::Registry(e.to_string()))?;
     info!("Using the {}", store.describe());
     Ok(Arc::new(store))

@@ -39,18 +39,20 @@ fn big_registry(agents: usize) -> Bytes {
 }
 
 async fn store(zk: &ZooKeeperServer, path: &str) -> ZooKeeperStore {
-    ZooKeeperStore::connect(ZooKeeperStoreOptions::new(zk.connect_string(), path))
-        .await
-        .expect("connect")
+    let mut options = ZooKeeperStoreOptions::new(zk.connect_string(), path);
+    // Generous: the test machine is shared and the JVM slow to start.
+    options.session_timeout = std::time::Duration::from_secs(30);
+    ZooKeeperStore::connect(options).await.expect("connect")
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_of_40000_agents_is_split_over_znodes() {
+    // Built first: a long computation must not starve the session's task.
+    let bytes = big_registry(40_000);
     let zk = ZooKeeperServer::start();
     let store = store(&zk, "/mesos/registry").await;
     let fetched = store.fetch().await.expect("fetch");
     assert!(fetched.bytes.is_empty());
-    let bytes = big_registry(40_000);
     assert!(bytes.len() > 3_000_000, "only {} bytes", bytes.len());
     store
         .store(bytes.clone(), fetched.version)
@@ -70,13 +72,13 @@ async fn registry_of_40000_agents_is_split_over_znodes() {
         .list_children("/mesos/registry")
         .await
         .expect("children");
-    assert!(children.len() >= 4, "{children:?}");
+    assert!(children.len() >= 6, "{children:?}");
     for child in &children {
         let (data, _) = client
             .get_data(&format!("/mesos/registry/{child}"))
             .await
             .expect("chunk");
-        assert!(data.len() < 1_000_000);
+        assert!(data.len() <= 512 * 1024);
     }
     // A second store replaces the chunks rather than adding to them.
     store
@@ -93,7 +95,7 @@ async fn registry_of_40000_agents_is_split_over_znodes() {
 
 // Upstream RegistrarZooKeeperTest.TaskRunning's split-brain guard: once a
 // new leader wrote, the old leader's write fails and changes nothing.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn deposed_leader_write_fails() {
     let zk = ZooKeeperServer::start();
     let old_leader = store(&zk, "/mesos/registry").await;
@@ -115,7 +117,7 @@ async fn deposed_leader_write_fails() {
     assert_eq!(&new_leader.fetch().await.expect("fetch").bytes[..], b"new");
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn registry_survives_zookeeper_restart() {
     let mut zk = ZooKeeperServer::start();
     {

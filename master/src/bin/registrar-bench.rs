@@ -13,6 +13,7 @@
 //!                 [--zk=host:port[,host:port]] [--zk_path=/registrar-bench]
 //! ```
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -139,29 +140,39 @@ async fn run(
     let admitted = recovered.slaves.as_ref().map_or(0, |s| s.slaves.len());
 
     let generation = uuid::Uuid::new_v4().to_string();
+    let mut infos: Vec<Option<SlaveInfo>> =
+        (0..agents).map(|n| Some(agent(n, &generation))).collect();
     let started = Instant::now();
-    let mut submitted = vec![started; agents];
+    // Submission times (nanoseconds after `started`), written by the
+    // submitting task and read as answers arrive, concurrently.
+    let submitted: Arc<Vec<AtomicU64>> = Arc::new((0..agents).map(|_| AtomicU64::new(0)).collect());
     let pace = if agents > 0 {
         spread / agents as u32
     } else {
         Duration::ZERO
     };
-    for (n, at) in submitted.iter_mut().enumerate() {
-        if !pace.is_zero() {
-            let due = started + pace * n as u32;
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                tokio::time::sleep(wait).await;
+    let times = Arc::clone(&submitted);
+    let submitter = tokio::spawn(async move {
+        for (n, info) in infos.iter_mut().enumerate() {
+            if !pace.is_zero() {
+                let due = started + pace * n as u32;
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    tokio::time::sleep(wait).await;
+                }
             }
+            times[n].store(started.elapsed().as_nanos() as u64, Ordering::Release);
+            let info = info.take().unwrap_or_default();
+            registrar.apply(Operation::UpdateAgent(Box::new(info)), n);
         }
-        *at = Instant::now();
-        registrar.apply(Operation::UpdateAgent(Box::new(agent(n, &generation))), n);
-    }
+        registrar
+    });
     let mut latencies = Vec::with_capacity(agents);
     let mut changed = 0;
     while latencies.len() < agents {
         match completions.recv().await {
             Some(Completion::Applied { tag, result }) => {
-                latencies.push(submitted[tag].elapsed());
+                let at = Duration::from_nanos(submitted[tag].load(Ordering::Acquire));
+                latencies.push(started.elapsed().saturating_sub(at));
                 if result.map_err(|e| e.to_string())? {
                     changed += 1;
                 }
@@ -170,6 +181,7 @@ async fn run(
         }
     }
     let total = started.elapsed();
+    let _registrar = submitter.await.map_err(|e| e.to_string())?;
     let mut writes = Vec::new();
     while let Ok(report) = reports.try_recv() {
         writes.push(report);

@@ -31,9 +31,10 @@ use zookeeper_client::{Acl, Acls, AuthId, Client, CreateMode, Permission};
 
 use super::store::{Fetched, Store, StoreError, StoreFuture, Version};
 
-/// Safely below ZooKeeper's default 1 MB limit (which also counts the
-/// request's framing).
-pub const DEFAULT_CHUNK_SIZE: usize = 1000 * 1000 - 16 * 1024;
+/// Half of ZooKeeper's default 1 MB request limit: ZooKeeper copes badly
+/// with requests near the limit (slow to log and replicate), and a 40,000
+/// agent registry is still only a few dozen chunks.
+pub const DEFAULT_CHUNK_SIZE: usize = 512 * 1024;
 
 /// Where and how to connect.
 #[derive(Clone)]
