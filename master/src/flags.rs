@@ -410,6 +410,7 @@ impl Flags {
             return Err("Expected `--allocation_interval` to be positive".to_string());
         }
         self.parsed_weights()?;
+        crate::master::recovery_removal_limit(&self.recovery_agent_removal_limit)?;
         Ok(())
     }
 

@@ -52,7 +52,9 @@ use crate::allocator::{AllocatorOptions, HierarchicalDrf};
 use crate::flags::{Flags, MESOS_VERSION};
 use crate::http::{HttpContext, Leadership};
 use crate::master::MasterHandle;
-use crate::registry::InMemoryRegistry;
+use crate::registry::{
+    FileStore, MemoryStore, RegistrarOptions, Store, ZooKeeperStore, ZooKeeperStoreOptions,
+};
 
 /// Errors that stop the master.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +69,10 @@ pub enum Error {
     ActorStopped,
     #[error("{0}")]
     LeadershipLost(#[from] leadership::LeadershipLost),
+    #[error("Failed to open the registry: {0}")]
+    Registry(String),
+    #[error("{0}")]
+    Recovery(#[from] master::RecoverError),
 }
 
 /// A started master.
@@ -79,14 +85,23 @@ pub struct Running {
     pub handle: MasterHandle,
     /// Leadership as the HTTP handlers and the message gate see it.
     pub leadership: watch::Receiver<Leadership>,
-    /// With `--zk`: the election, which ends only when leadership is lost.
+    /// With `--zk`: the election, which ends only when leadership is lost
+    /// (registry recovery runs inside it, upon election).
     pub election: Option<JoinHandle<leadership::LeadershipLost>>,
     pub server: JoinHandle<()>,
     pub actor: JoinHandle<()>,
+    /// Without `--zk`: registry recovery (and the switch to leading).
+    pub recovery: Option<JoinHandle<Result<(), master::RecoverError>>>,
 }
 
 /// Binds, builds the `MasterInfo`, spawns the actor and serves.
 pub async fn start(flags: Flags) -> Result<Running, Error> {
+    let registry = registry_store(&flags).await?;
+    start_with_registry(flags, registry).await
+}
+
+/// [`start`] with a given registry store (tests inject faulty ones).
+pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Result<Running, Error> {
     let flags = Arc::new(flags);
     let bind_ip = flags
         .ip
@@ -149,9 +164,6 @@ pub async fn start(flags: Flags) -> Result<Running, Error> {
         filter_gpu_resources: flags.filter_gpu_resources,
         weights: flags.parsed_weights().map_err(Error::Config)?,
     });
-    if flags.registry == "replicated_log" {
-        info!("Using the in-memory registry: agents are readmitted when they re-register after a master restart");
-    }
     let (handle, actor) = master::spawn(
         master::Config {
             flags: flags.clone(),
@@ -161,21 +173,38 @@ pub async fn start(flags: Flags) -> Result<Running, Error> {
             processes: processes.clone(),
             message_tx: message_tx.clone(),
             allocator: Box::new(allocator),
-            registry: Box::new(InMemoryRegistry::new()),
+            registry,
+            registrar: RegistrarOptions {
+                fetch_timeout: flags.registry_fetch_timeout.to_std(),
+                store_timeout: flags.registry_store_timeout.to_std(),
+                write_reports: None,
+            },
         },
         message_rx,
         exited,
     );
     leadership::gate(incoming_rx, message_tx, leadership_rx.clone());
-    let election = zk.map(|zk| {
-        info!("Contending for leadership at {zk}");
-        let election = leadership::Election {
-            zk,
-            session_timeout: flags.zk_session_timeout.to_std(),
-            info: info.clone(),
-        };
-        tokio::spawn(election.run(leadership_tx, leadership::recovered()))
-    });
+    // Without ZooKeeper this master is elected at once and leads after
+    // recovering the registry; with it, recovery runs upon election.
+    let (election, recovery) = match zk {
+        Some(zk) => {
+            info!("Contending for leadership at {zk}");
+            let election = leadership::Election {
+                zk,
+                session_timeout: flags.zk_session_timeout.to_std(),
+                info: info.clone(),
+            };
+            let recover_handle = handle.clone();
+            let recovery: leadership::Recovery = Box::new(move || {
+                Box::pin(async move { recover_handle.recover().await.map_err(|e| e.to_string()) })
+            });
+            (Some(tokio::spawn(election.run(leadership_tx, recovery))), None)
+        }
+        None => (
+            None,
+            Some(tokio::spawn(recover_then_lead(handle.clone(), leadership_tx))),
+        ),
+    };
     http::install_routes(
         &processes,
         HttpContext {
@@ -198,13 +227,78 @@ pub async fn start(flags: Flags) -> Result<Running, Error> {
         election,
         server,
         actor,
+        recovery,
     })
+}
+
+/// The registry store the flags ask for: memory for `--registry=in_memory`;
+/// for `--registry=replicated_log`, ZooKeeper (beside the election's
+/// znodes, under `<zk path>/registry`) when `--zk` is set, else the file in
+/// `--work_dir`. A ZooKeeper that is down at start is waited for, as
+/// upstream's master waits: it cannot lead without one anyway.
+pub async fn registry_store(flags: &Flags) -> Result<Arc<dyn Store>, Error> {
+    if flags.registry == "in_memory" {
+        return Ok(Arc::new(MemoryStore::new()));
+    }
+    if let Some(zk) = flags.zk_url().map_err(Error::Config)? {
+        let options = ZooKeeperStoreOptions {
+            servers: zk.servers.clone(),
+            path: format!("{}/registry", zk.path.trim_end_matches('/')),
+            credentials: zk.auth.clone(),
+            session_timeout: flags.zk_session_timeout.to_std(),
+            chunk_size: registry::zookeeper::DEFAULT_CHUNK_SIZE,
+        };
+        let mut delay = std::time::Duration::from_millis(500);
+        loop {
+            match ZooKeeperStore::connect(options.clone()).await {
+                Ok(store) => {
+                    info!("Using the registry in ZooKeeper at {zk}/registry");
+                    return Ok(Arc::new(store));
+                }
+                Err(e) => {
+                    warn!("{e}; retrying in {delay:?}");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(10));
+                }
+            }
+        }
+    }
+    let work_dir = flags.work_dir.as_deref().ok_or_else(|| {
+        Error::Config("--work_dir needed for replicated log based registry".into())
+    })?;
+    let store = FileStore::open(work_dir).map_err(|e| Error::Registry(e.to_string()))?;
+    info!("Using the {}", store.describe());
+    Ok(Arc::new(store))
+}
+
+/// Recovers the registry, then tells the HTTP layer this master leads.
+/// On failure the actor has already stopped acting; the process exits.
+pub async fn recover_then_lead(
+    handle: MasterHandle,
+    leadership: watch::Sender<Leadership>,
+) -> Result<(), master::RecoverError> {
+    match handle.recover().await {
+        Ok(()) => {
+            info!("Recovered the registry; serving as the leading master");
+            leadership.send_replace(Leadership::Leading);
+            Ok(())
+        }
+        Err(error) => {
+            leadership.send_replace(Leadership::Following(None));
+            Err(error)
+        }
+    }
 }
 
 /// Runs the master until its actor stops (it normally never does) or the
 /// process is interrupted.
 pub async fn run(flags: Flags) -> Result<(), Error> {
-    let running = start(flags).await?;
+    let mut running = start(flags).await?;
+    if let Some(recovery) = running.recovery.as_mut() {
+        if let Ok(Err(error)) = recovery.await {
+            return Err(Error::Recovery(error));
+        }
+    }
     let election = async {
         match running.election {
             Some(election) => match election.await {
@@ -217,6 +311,8 @@ pub async fn run(flags: Flags) -> Result<(), Error> {
         }
     };
     tokio::select! {
+        // The actor only stops when it must no longer lead (a failed
+        // registry write, the recovery removal limit): exit, as upstream.
         _ = running.actor => Err(Error::ActorStopped),
         // A master that stops leading exits (upstream's EXIT(EXIT_FAILURE)).
         lost = election => Err(Error::LeadershipLost(lost)),

@@ -3,6 +3,7 @@
 //! speaks the libprocess protocol. Compiled for tests only.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -15,10 +16,106 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 
 use crate::flags::Flags;
+use crate::registry::store::{Fetched, StoreError, StoreFuture, Version};
+use crate::registry::{MemoryStore, Store};
 use crate::Running;
+
+/// A registry store for fault tests: a memory store whose writes can be
+/// held until released, or made to fail. `writes` counts store calls
+/// begun, so tests wait on "the write is in flight" as a condition.
+pub struct TestStore {
+    inner: MemoryStore,
+    hold: std::sync::atomic::AtomicBool,
+    fail: std::sync::atomic::AtomicBool,
+    permits: tokio::sync::Semaphore,
+    writes: tokio::sync::watch::Sender<usize>,
+}
+
+impl TestStore {
+    /// A store holding `registry` (as a previous leader left it).
+    pub async fn with(registry: &mesos_proto::mesos::internal::Registry) -> Arc<TestStore> {
+        let store = Arc::new(TestStore {
+            inner: MemoryStore::new(),
+            hold: Default::default(),
+            fail: Default::default(),
+            permits: tokio::sync::Semaphore::new(0),
+            writes: tokio::sync::watch::channel(0).0,
+        });
+        let bytes = bytes::Bytes::from(prost::Message::encode_to_vec(registry));
+        store
+            .inner
+            .store(bytes, Version::default())
+            .await
+            .expect("memory store");
+        store
+    }
+
+    /// Writes from now on wait for [`TestStore::release`].
+    pub fn hold_writes(&self) {
+        self.hold.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Lets `n` held writes through.
+    pub fn release(&self, n: usize) {
+        self.permits.add_permits(n);
+    }
+
+    /// Writes from now on fail (a held one too, once released).
+    pub fn fail_writes(&self) {
+        self.fail.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn writes(&self) -> usize {
+        *self.writes.borrow()
+    }
+
+    /// Waits until `n` writes have begun.
+    pub async fn wait_for_writes(&self, n: usize) {
+        let mut writes = self.writes.subscribe();
+        writes.wait_for(|w| *w >= n).await.expect("store alive");
+    }
+
+    /// The registry as last committed.
+    pub async fn registry(&self) -> mesos_proto::mesos::internal::Registry {
+        let fetched = self.inner.fetch().await.expect("memory store");
+        prost::Message::decode(fetched.bytes.as_ref()).expect("registry decodes")
+    }
+}
+
+impl Store for TestStore {
+    fn fetch(&self) -> StoreFuture<'_, Fetched> {
+        self.inner.fetch()
+    }
+
+    fn store(&self, bytes: bytes::Bytes, expected: Version) -> StoreFuture<'_, Option<Version>> {
+        Box::pin(async move {
+            self.writes.send_modify(|w| *w += 1);
+            if self.hold.load(std::sync::atomic::Ordering::SeqCst) {
+                self.permits
+                    .acquire()
+                    .await
+                    .map_err(|_| StoreError::new("closed"))?
+                    .forget();
+            }
+            if self.fail.load(std::sync::atomic::Ordering::SeqCst) {
+                return Err(StoreError::new("injected write failure"));
+            }
+            self.inner.store(bytes, expected).await
+        })
+    }
+
+    fn describe(&self) -> String {
+        "test store".into()
+    }
+}
 
 /// Starts a master on 127.0.0.1 with an ephemeral port and fast allocation.
 pub async fn start_master(extra: &[&str]) -> Running {
+    start_master_with(extra, Arc::new(MemoryStore::new())).await
+}
+
+/// Like [`start_master`], over the given registry store.
+pub async fn start_master_with(extra: &[&str], registry: Arc<dyn Store>) -> Running {
     let mut args = vec![
         "mesos-master".to_string(),
         "--ip=127.0.0.1".to_string(),
@@ -32,7 +129,17 @@ pub async fn start_master(extra: &[&str]) -> Running {
         Ok(flags) => flags,
         Err(outcome) => panic!("bad test flags: {outcome:?}"),
     };
-    crate::start(flags).await.expect("master starts")
+    let running = crate::start_with_registry(flags, registry)
+        .await
+        .expect("master starts");
+    // Serve only once leading, as a real master does after recovery.
+    running.handle.recover().await.expect("master recovers");
+    let mut leadership = running.leadership.subscribe();
+    leadership
+        .wait_for(|l| *l == crate::http::Leadership::Leading)
+        .await
+        .expect("master leads");
+    running
 }
 
 /// A complete (non-streaming) HTTP answer.

@@ -4,6 +4,10 @@
 //! `markUnreachable`, `_removeSlave`, `SlaveObserver`).
 //!
 //! Runs inside the actor; decoding of the messages is `crate::agents`'s.
+//! Every transition the registry records is split in two: the first half
+//! checks and queues the registry operation, the second (named for what
+//! committed: `agent_admitted`, `agent_readmitted`, ...) runs when the
+//! write committed and only then touches agents and frameworks.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -22,8 +26,9 @@ use mesos_proto::resources::Resources;
 use tracing::{debug, info, warn};
 
 use super::state::{Agent, AgentCapabilities, Observer};
-use super::{events, now_secs, Master, Timer};
+use super::{events, now_secs, Continuation, Master, Timer};
 use crate::agents::{self, DecodeError, Inbound};
+use crate::registry::Operation;
 
 /// Agents older than this are ignored (upstream `MINIMUM_AGENT_VERSION`).
 const MINIMUM_AGENT_VERSION: (u64, u64, u64) = (1, 0, 0);
@@ -65,9 +70,34 @@ fn v1_agent_info(info: &v0::SlaveInfo) -> AgentInfo {
     agent
 }
 
+/// How an agent leaves the master's registered agents, which decides
+/// what its tasks become (upstream `_removeSlave` vs `__removeSlave`).
+#[derive(Debug, Clone, Copy)]
+pub(super) enum Removal {
+    /// Unregistered or replaced: TASK_LOST.
+    Removed,
+    /// Health check or re-register timeout: TASK_UNREACHABLE (LOST for
+    /// partition-unaware frameworks), kept as unreachable tasks.
+    Unreachable(v0::TimeInfo),
+    /// Marked gone by the operator: TASK_GONE_BY_OPERATOR (LOST for
+    /// partition-unaware frameworks).
+    Gone,
+}
+
 impl Master {
     /// A libprocess message for `master` or an observer.
     pub(super) fn handle_message(&mut self, message: Message) {
+        if self.aborted.is_some() {
+            return;
+        }
+        if !self.recovery.is_done() {
+            debug!(
+                "Dropping '{}' message since not recovered yet",
+                message.name
+            );
+            self.count("master/dropped_messages");
+            return;
+        }
         let inbound = match agents::decode(&message) {
             Ok(inbound) => inbound,
             Err(DecodeError::Unknown(name)) => {
@@ -189,6 +219,14 @@ impl Master {
         if !self.acceptable_agent(&from, &message.slave, message.version.as_deref()) {
             return;
         }
+        if self.registering.contains(&from) {
+            info!(
+                "Ignoring register agent message from {from} ({}) as registration is already \
+                 in progress",
+                message.slave.hostname
+            );
+            return;
+        }
         info!(
             "Received register agent message from {from} ({})",
             message.slave.hostname
@@ -216,22 +254,49 @@ impl Master {
         let id = self.new_agent_id();
         let mut info = message.slave.clone();
         info.id = Some(v0::SlaveId { value: id.clone() });
-        match self.registry.admit(&info) {
-            Ok(true) => {}
-            Ok(false) => {
-                warn!("Agent id {id} already appears in the registry; ignoring registration");
-                return;
-            }
-            Err(error) => {
-                warn!("Failed to admit agent {id}: {error}");
-                return;
-            }
+        info!(
+            "Registering agent at {from} ({}) with id {id}",
+            info.hostname
+        );
+        self.registering.insert(from.clone());
+        self.registrar.apply(
+            Operation::AdmitAgent(Box::new(info.clone())),
+            Continuation::Registered {
+                from,
+                message: Box::new(message),
+                info: Box::new(info),
+            },
+        );
+    }
+
+    /// `__registerSlave`: the registry admitted the agent.
+    pub(super) fn agent_admitted(
+        &mut self,
+        from: Upid,
+        message: RegisterSlaveMessage,
+        info: v0::SlaveInfo,
+        admitted: bool,
+    ) {
+        self.registering.remove(&from);
+        let id = info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default();
+        if !admitted {
+            warn!(
+                "Agent {id} at {from} ({}) was assigned an agent ID that already appears in the \
+                 registry; ignoring registration attempt",
+                info.hostname
+            );
+            return;
         }
         let now = now_secs();
         let observer = self.new_observer();
         let agent = Agent {
             id: id.clone(),
             info: v1_agent_info(&info),
+            registry_info: info.clone(),
             pid: from.clone(),
             version: message.version.clone().unwrap_or_default(),
             capabilities: AgentCapabilities::from_v0(&message.agent_capabilities),
@@ -329,8 +394,6 @@ impl Master {
         if agent.observer.pinged {
             agent.observer.timeouts += 1;
             if agent.observer.timeouts >= max {
-                self.count("master/slave_unreachable_scheduled");
-                self.count("master/slave_unreachable_completed");
                 self.mark_unreachable(agent_id, "health check timed out");
                 return;
             }
@@ -358,6 +421,22 @@ impl Master {
             warn!("Dropping re-registration of agent at {from}: it has no id");
             return;
         };
+        let busy = if self.reregistering.contains(&id) {
+            Some("re-registration is already in progress")
+        } else if self.marking_unreachable.contains(&id) {
+            Some("a mark unreachable operation is already in progress")
+        } else if self.marking_gone.contains(&id) {
+            Some("a gone operation is already in progress")
+        } else {
+            None
+        };
+        if let Some(busy) = busy {
+            info!(
+                "Ignoring reregister agent message from agent {id} at {from} ({}) as {busy}",
+                message.slave.hostname
+            );
+            return;
+        }
         if self.gone_agents.contains_key(&id) {
             warn!("Refusing re-registration of agent at {from} because it is already marked gone");
             self.send(
@@ -379,37 +458,123 @@ impl Master {
             "Received reregister agent message from agent {id} at {from} ({})",
             message.slave.hostname
         );
-        self.count("master/slave_reregistrations");
-        if self.agents.contains_key(&id) {
-            self.reregister_known_agent(&id, from, message);
-        } else {
-            self.readmit_agent(&id, from, message);
-        }
-    }
-
-    /// Re-registration of an agent this master has (`___reregisterSlave`).
-    fn reregister_known_agent(&mut self, id: &str, from: Upid, message: ReregisterSlaveMessage) {
-        let Some(agent) = self.agents.get(id) else {
-            return;
-        };
-        if agent.pid.ip != from.ip || agent.info.hostname != message.slave.hostname {
-            warn!(
-                "Agent {id} at {from} attempted to reregister with different IP / hostname; \
-                 shutting it down"
-            );
-            self.send(
-                &from,
-                &ShutdownMessage {
-                    message: Some(
-                        "Agent attempted to reregister with different IP / hostname".to_string(),
-                    ),
+        if let Some(agent) = self.agents.get(&id) {
+            if agent.pid.ip != from.ip || agent.info.hostname != message.slave.hostname {
+                warn!(
+                    "Agent {id} at {from} attempted to reregister with different IP / hostname; \
+                     shutting it down"
+                );
+                self.send(
+                    &from,
+                    &ShutdownMessage {
+                        message: Some(
+                            "Agent attempted to reregister with different IP / hostname"
+                                .to_string(),
+                        ),
+                    },
+                );
+                return;
+            }
+            // Skip the registry when the agent's info did not change.
+            if agent.registry_info == message.slave {
+                self.reregister_known_agent(&id, from, message);
+                return;
+            }
+            self.reregistering.insert(id);
+            self.registrar.apply(
+                Operation::UpdateAgent(Box::new(message.slave.clone())),
+                Continuation::ReregisteredKnown {
+                    from,
+                    message: Box::new(message),
                 },
             );
             return;
         }
-        if let Err(error) = self.registry.update(&message.slave) {
-            warn!("Failed to update agent {id} in the registry: {error}");
+        let operation = match self.recovered_agents.get(&id) {
+            // A recovered agent with unchanged info needs no write
+            // (MESOS-7711).
+            Some(recovered) if *recovered == message.slave => {
+                self.readmit_agent(&id, from, message);
+                return;
+            }
+            Some(_) => Operation::UpdateAgent(Box::new(message.slave.clone())),
+            None => Operation::MarkAgentReachable(Box::new(message.slave.clone())),
+        };
+        self.reregistering.insert(id);
+        self.registrar.apply(
+            operation,
+            Continuation::Readmitted {
+                from,
+                message: Box::new(message),
+            },
+        );
+    }
+
+    /// The state re-checked when a re-registration resumes after its
+    /// registry write: a gone transition may have started or finished.
+    fn reregistration_still_wanted(&mut self, id: &str, from: &Upid) -> bool {
+        self.reregistering.remove(id);
+        if self.marking_gone.contains(id) {
+            info!(
+                "Ignoring reregister agent message from agent {id} at {from} as a gone \
+                 operation is already in progress"
+            );
+            return false;
         }
+        if self.gone_agents.contains_key(id) {
+            warn!("Refusing re-registration of agent at {from} because it is already marked gone");
+            self.send(
+                from,
+                &ShutdownMessage {
+                    message: Some("Agent has been marked gone".to_string()),
+                },
+            );
+            return false;
+        }
+        true
+    }
+
+    /// `___reregisterSlave` after the registry recorded the new info.
+    pub(super) fn known_agent_updated(&mut self, from: Upid, message: ReregisterSlaveMessage) {
+        let id = message
+            .slave
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default();
+        if !self.reregistration_still_wanted(&id, &from) {
+            return;
+        }
+        if !self.agents.contains_key(&id) {
+            warn!("Dropping ongoing re-registration attempt of agent {id} at {from} because it was removed");
+            return;
+        }
+        if let Some(agent) = self.agents.get_mut(&id) {
+            agent.registry_info = message.slave.clone();
+        }
+        self.reregister_known_agent(&id, from, message);
+    }
+
+    /// `__reregisterSlave` after the registry readmitted the agent.
+    pub(super) fn agent_readmitted(&mut self, from: Upid, message: ReregisterSlaveMessage) {
+        let id = message
+            .slave
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default();
+        if !self.reregistration_still_wanted(&id, &from) {
+            return;
+        }
+        self.readmit_agent(&id, from, message);
+    }
+
+    /// Re-registration of an agent this master has (`___reregisterSlave`).
+    fn reregister_known_agent(&mut self, id: &str, from: Upid, message: ReregisterSlaveMessage) {
+        self.count("master/slave_reregistrations");
+        let Some(agent) = self.agents.get(id) else {
+            return;
+        };
         let total = agent_total(&message.slave, &message.checkpointed_resources);
         let was_connected = agent.connected;
         let now = now_secs();
@@ -568,10 +733,7 @@ impl Master {
     /// Re-registration of an agent this master does not have: it was
     /// unreachable, or this master restarted (`__reregisterSlave`).
     fn readmit_agent(&mut self, id: &str, from: Upid, message: ReregisterSlaveMessage) {
-        if let Err(error) = self.registry.mark_reachable(&message.slave) {
-            warn!("Failed to readmit agent {id}: {error}");
-            return;
-        }
+        self.count("master/slave_reregistrations");
         let was_recovered = self.recovered_agents.remove(id).is_some();
         let was_unreachable = self.unreachable_agents.remove(id).is_some();
         self.removed_agents.remove(id);
@@ -621,6 +783,7 @@ impl Master {
         let mut agent = Agent {
             id: id.to_string(),
             info: v1_agent_info(&message.slave),
+            registry_info: message.slave.clone(),
             pid: from.clone(),
             version: message.version.clone().unwrap_or_default(),
             capabilities,
@@ -851,8 +1014,6 @@ impl Master {
         if !expired {
             return;
         }
-        self.count("master/slave_unreachable_scheduled");
-        self.count("master/slave_unreachable_completed");
         let reason = format!(
             "agent did not reregister within {} after disconnecting",
             self.flags.agent_reregister_timeout
@@ -860,51 +1021,149 @@ impl Master {
         self.mark_unreachable(agent_id, &reason);
     }
 
-    /// `Master::markUnreachable`: the agent moves to the unreachable list;
-    /// its tasks become UNREACHABLE (LOST for partition-unaware frameworks).
+    /// `Master::markUnreachable`: the agent moves to the unreachable list
+    /// once the registry recorded it; its tasks become UNREACHABLE (LOST
+    /// for partition-unaware frameworks).
     fn mark_unreachable(&mut self, agent_id: &str, reason: &str) {
         let Some(agent) = self.agents.get(agent_id) else {
+            warn!("Skipping transition of agent {agent_id} to unreachable because it has already been removed or marked unreachable");
             return;
         };
+        let busy = if self.reregistering.contains(agent_id) {
+            Some("it is reregistering")
+        } else if self.marking_unreachable.contains(agent_id) {
+            Some("another unreachable transition is already in progress")
+        } else if self.removing.contains(agent_id) {
+            Some("it is being removed")
+        } else if self.marking_gone.contains(agent_id) {
+            Some("it is being marked as gone")
+        } else if self.gone_agents.contains_key(agent_id) {
+            Some("it has been marked as gone")
+        } else {
+            None
+        };
+        if let Some(busy) = busy {
+            warn!("Skipping transition of agent {agent_id} to unreachable because {busy}");
+            return;
+        }
         info!(
             "Marking agent {agent_id} ({}) unreachable: {reason}",
             agent.info.hostname
         );
+        let info = agent.registry_info.clone();
+        self.count("master/slave_unreachable_scheduled");
+        self.marking_unreachable.insert(agent_id.to_string());
         let time = time_info(now_secs());
-        let info = mesos_proto::convert::devolve_agent_info(&agent.info);
-        if let Err(error) = self.registry.mark_unreachable(&info, time) {
-            warn!("Failed to mark agent {agent_id} unreachable in the registry: {error}");
-        }
-        self.unreachable_agents.insert(agent_id.to_string(), time);
-        self.count("master/slave_removals");
-        self.count("master/slave_removals/reason_unhealthy");
-        self.remove_agent_state(agent_id, reason, Some(time));
+        self.registrar.apply(
+            Operation::MarkAgentUnreachable {
+                info: Box::new(info),
+                time,
+            },
+            Continuation::MarkedUnreachable {
+                agent_id: agent_id.to_string(),
+                time,
+                reason: reason.to_string(),
+                during_failover: false,
+            },
+        );
     }
 
-    /// The agent unregistered (or a new one registered at its address).
+    /// `_markUnreachable`: the registry moved the agent to unreachable.
+    pub(super) fn agent_marked_unreachable(
+        &mut self,
+        agent_id: &str,
+        time: v0::TimeInfo,
+        reason: &str,
+        during_failover: bool,
+        applied: bool,
+    ) {
+        self.marking_unreachable.remove(agent_id);
+        if !applied {
+            warn!(
+                "The registry did not have agent {agent_id} admitted while marking it unreachable"
+            );
+        }
+        info!("Marked agent {agent_id} unreachable: {reason}");
+        self.count("master/slave_unreachable_completed");
+        self.count("master/slave_removals");
+        self.count("master/slave_removals/reason_unhealthy");
+        self.unreachable_agents.insert(agent_id.to_string(), time);
+        if during_failover {
+            self.recovered_agents.remove(agent_id);
+            self.count("master/recovery_slave_removals");
+            // Upstream `sendSlaveLost`: the agent's tasks are unknown to
+            // this master, so frameworks only hear that the agent is lost.
+            let framework_ids: Vec<String> = self.frameworks.keys().cloned().collect();
+            let lost = events::failure(agent_id, None, None);
+            for framework_id in framework_ids {
+                self.send_event(&framework_id, &lost);
+            }
+            return;
+        }
+        self.remove_agent_state(agent_id, reason, Removal::Unreachable(time));
+    }
+
+    /// `Master::removeSlave`: the agent unregistered (or a new one
+    /// registered at its address); acted on once the registry removed it.
     fn remove_agent(&mut self, agent_id: &str, cause: &str, reason_counter: &'static str) {
         let Some(agent) = self.agents.get(agent_id) else {
             return;
         };
-        info!("Removing agent {agent_id}: {cause}");
-        let info = mesos_proto::convert::devolve_agent_info(&agent.info);
-        let message = format!("Agent {} removed: {cause}", agent.info.hostname);
-        if let Err(error) = self.registry.remove(&info) {
-            warn!("Failed to remove agent {agent_id} from the registry: {error}");
+        let busy = if self.marking_unreachable.contains(agent_id) {
+            Some("in the process of being marked unreachable")
+        } else if self.marking_gone.contains(agent_id) {
+            Some("in the process of being marked gone")
+        } else if self.removing.contains(agent_id) {
+            Some("in the process of being removed")
+        } else {
+            None
+        };
+        if let Some(busy) = busy {
+            warn!("Ignoring removal of agent {agent_id} that is {busy}");
+            return;
         }
+        info!("Removing agent {agent_id}: {cause}");
+        let info = agent.registry_info.clone();
+        self.removing.insert(agent_id.to_string());
+        self.registrar.apply(
+            Operation::RemoveAgent(Box::new(info)),
+            Continuation::Removed {
+                agent_id: agent_id.to_string(),
+                cause: cause.to_string(),
+                counter: reason_counter,
+            },
+        );
+    }
+
+    /// `_removeSlave`: the registry forgot the agent.
+    pub(super) fn agent_removed(
+        &mut self,
+        agent_id: &str,
+        cause: &str,
+        reason_counter: &'static str,
+        applied: bool,
+    ) {
+        self.removing.remove(agent_id);
+        if !applied {
+            warn!("Agent {agent_id} was already removed from the registry");
+        }
+        let Some(agent) = self.agents.get(agent_id) else {
+            return;
+        };
+        info!("Removed agent {agent_id}: {cause}");
+        let message = format!("Agent {} removed: {cause}", agent.info.hostname);
         self.count("master/slave_removals");
         self.count(reason_counter);
-        self.remove_agent_state(agent_id, &message, None);
+        self.remove_agent_state(agent_id, &message, Removal::Removed);
     }
 
     /// What `__removeSlave` / `_removeSlave` share: tasks, executors and
     /// offers of the agent go, frameworks hear FAILURE.
-    fn remove_agent_state(
-        &mut self,
-        agent_id: &str,
-        message: &str,
-        unreachable_time: Option<v0::TimeInfo>,
-    ) {
+    pub(super) fn remove_agent_state(&mut self, agent_id: &str, message: &str, removal: Removal) {
+        let unreachable_time = match removal {
+            Removal::Unreachable(time) => Some(time),
+            Removal::Removed | Removal::Gone => None,
+        };
         self.allocator.remove_agent(agent_id);
         let Some(agent) = self.agents.get(agent_id) else {
             return;
@@ -931,10 +1190,18 @@ impl Master {
                 .tasks
                 .get(&task_id)
                 .and_then(|t| t.executor_id.as_ref().map(|e| e.value.clone()));
-            let state = if unreachable_time.is_some() {
-                events::state_for(TaskState::TaskUnreachable, caps)
-            } else {
-                TaskState::TaskLost
+            let (state, reason) = match removal {
+                Removal::Unreachable(_) => (
+                    events::state_for(TaskState::TaskUnreachable, caps),
+                    task_status::Reason::SlaveRemoved,
+                ),
+                Removal::Gone if caps.partition_aware => (
+                    TaskState::TaskGoneByOperator,
+                    task_status::Reason::SlaveRemovedByOperator,
+                ),
+                Removal::Gone | Removal::Removed => {
+                    (TaskState::TaskLost, task_status::Reason::SlaveRemoved)
+                }
             };
             let mut update = events::master_update(
                 &framework_id,
@@ -942,7 +1209,7 @@ impl Master {
                 &task_id,
                 state,
                 message,
-                task_status::Reason::SlaveRemoved,
+                reason,
                 executor_id.as_deref(),
                 now,
             );

@@ -8,15 +8,29 @@
 //! oneshot. After each batch of work the actor runs a pending allocation
 //! and publishes a fresh [`Snapshot`] for readers.
 //!
+//! Durable changes (admitting, updating, removing agents, marking them
+//! unreachable or gone) go through the [`Registrar`]: the actor queues the
+//! operation with a [`Continuation`] and carries on; the registrar's answer
+//! comes back as a message, and only then does the actor act (reply to the
+//! agent, tell frameworks), re-checking its state first because the world
+//! may have changed meanwhile (upstream `registerSlave` → `_registerSlave`).
+//! A failed write is never acted on: it ends the actor, and with it this
+//! master's leadership.
+//!
+//! The actor serves as leader only after [`MasterHandle::recover`] (called
+//! by the leadership code once elected) has recovered the registry; until
+//! then it drops agent and scheduler traffic as upstream does.
+//!
 //! Submodules: [`scheduler`] handles scheduler calls, [`agent`] the agent
-//! protocol, [`events`] builds what schedulers receive, [`state`] holds the
-//! records, [`validation`] checks input, [`connection`] runs subscription
-//! streams.
+//! protocol, [`recovery`] registry recovery and the continuations,
+//! [`events`] builds what schedulers receive, [`state`] holds the records,
+//! [`validation`] checks input, [`connection`] runs subscription streams.
 
 mod agent;
 pub mod connection;
 mod driver;
 pub mod events;
+mod recovery;
 mod scheduler;
 mod snapshot;
 pub mod state;
@@ -36,14 +50,18 @@ use mesos_proto::mesos::{self as v0, task_status};
 use mesos_proto::resources::Resources;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use crate::allocator::{Allocator, FrameworkCapabilities, FrameworkSpec};
 use crate::flags::Flags;
-use crate::registry::Registry;
+use crate::registry::{Completion, Registrar, RegistrarOptions, Store};
 use crate::snapshot::Snapshot;
 use connection::HttpConnection;
 use state::{Agent, Connection, Framework, FrameworkState, OfferRecord};
+
+pub use recovery::{
+    removal_limit as recovery_removal_limit, Continuation, MarkGoneError, RecoverError,
+};
 
 /// Work for the actor.
 #[derive(Debug)]
@@ -70,6 +88,17 @@ pub enum Command {
     Snapshot {
         reply: oneshot::Sender<Arc<Snapshot>>,
     },
+    /// Elected: recover the registry, then serve as leader. Answered when
+    /// recovery is done (at once if it already is).
+    Recover {
+        reply: oneshot::Sender<Result<(), RecoverError>>,
+    },
+    /// The operator's MARK_AGENT_GONE: answered once the registry recorded
+    /// the agent as gone and its tasks were transitioned.
+    MarkAgentGone {
+        agent_id: String,
+        reply: oneshot::Sender<Result<(), MarkGoneError>>,
+    },
 }
 
 /// The HTTP answer to a scheduler call.
@@ -93,10 +122,24 @@ impl CallReply {
 #[derive(Debug, Clone)]
 pub enum Timer {
     Allocate,
-    OfferTimeout { offer_id: String },
-    FailoverTimeout { framework_id: String, epoch: u64 },
-    Ping { agent_id: String, epoch: u64 },
-    AgentReregisterTimeout { agent_id: String, epoch: u64 },
+    OfferTimeout {
+        offer_id: String,
+    },
+    FailoverTimeout {
+        framework_id: String,
+        epoch: u64,
+    },
+    Ping {
+        agent_id: String,
+        epoch: u64,
+    },
+    AgentReregisterTimeout {
+        agent_id: String,
+        epoch: u64,
+    },
+    /// `--agent_reregister_timeout` after recovery: agents from the
+    /// registry that have not come back are marked unreachable.
+    RecoveredAgentsTimeout,
 }
 
 /// What the actor is built from.
@@ -112,7 +155,9 @@ pub struct Config {
     /// The channel messages to `master` arrive on (observers share it).
     pub message_tx: mpsc::UnboundedSender<Message>,
     pub allocator: Box<dyn Allocator>,
-    pub registry: Box<dyn Registry>,
+    /// Where the registry lives (memory, file, ZooKeeper).
+    pub registry: Arc<dyn Store>,
+    pub registrar: RegistrarOptions,
 }
 
 /// A cheap handle to the actor for HTTP handlers.
@@ -150,6 +195,30 @@ impl MasterHandle {
         answer.await.ok()
     }
 
+    /// Recovers the registry and starts serving as leader: the step the
+    /// leadership code runs once this master is elected (at start without
+    /// ZooKeeper). An error means the master must stop; the actor has
+    /// already stopped acting.
+    pub async fn recover(&self) -> Result<(), RecoverError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Recover { reply })
+            .map_err(|_| RecoverError::Stopped)?;
+        answer.await.map_err(|_| RecoverError::Stopped)?
+    }
+
+    /// MARK_AGENT_GONE; returns once the registry committed it.
+    pub async fn mark_agent_gone(&self, agent_id: &str) -> Result<(), MarkGoneError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::MarkAgentGone {
+                agent_id: agent_id.to_string(),
+                reply,
+            })
+            .map_err(|_| MarkGoneError::Stopped)?;
+        answer.await.map_err(|_| MarkGoneError::Stopped)?
+    }
+
     /// What subscription streams call when their client goes away.
     pub fn stream_closed_notifier(&self) -> impl FnOnce(String) + Send + 'static {
         let commands = self.commands.clone();
@@ -185,10 +254,10 @@ pub fn spawn(
 ) -> (MasterHandle, JoinHandle<()>) {
     let (commands_tx, commands_rx) = mpsc::unbounded_channel();
     let (snapshot_tx, snapshot_rx) = watch::channel(Arc::new(Snapshot::default()));
-    let mut master = Master::new(config, commands_tx.clone(), snapshot_tx);
-    master.recover();
+    let (completions_tx, completions_rx) = mpsc::unbounded_channel();
+    let master = Master::new(config, commands_tx.clone(), snapshot_tx, completions_tx);
     let stale = Arc::clone(&master.stale);
-    let task = tokio::spawn(master.run(commands_rx, messages, exited));
+    let task = tokio::spawn(master.run(commands_rx, messages, exited, completions_rx));
     (
         MasterHandle {
             commands: commands_tx,
@@ -279,7 +348,20 @@ pub struct Master {
     message_tx: mpsc::UnboundedSender<Message>,
     commands_tx: mpsc::UnboundedSender<Command>,
     allocator: Box<dyn Allocator>,
-    registry: Box<dyn Registry>,
+    registrar: Registrar<Continuation>,
+    /// Where recovery stands; traffic is dropped until it is done.
+    recovery: recovery::Recovery,
+    /// Set when the actor must stop acting (a failed registry write, the
+    /// recovery removal limit): nothing is handled after it.
+    aborted: Option<String>,
+    /// Registry transitions in flight (upstream `slaves.registering`,
+    /// `reregistering`, `markingUnreachable`, `markingGone`, `removing`):
+    /// each blocks conflicting transitions of the same agent.
+    registering: BTreeSet<Upid>,
+    reregistering: BTreeSet<String>,
+    marking_unreachable: BTreeSet<String>,
+    marking_gone: BTreeSet<String>,
+    removing: BTreeSet<String>,
     role_whitelist: Option<Vec<String>>,
 
     frameworks: BTreeMap<String, Framework>,
@@ -317,8 +399,10 @@ impl Master {
         config: Config,
         commands_tx: mpsc::UnboundedSender<Command>,
         snapshot_tx: watch::Sender<Arc<Snapshot>>,
+        completions_tx: mpsc::UnboundedSender<Completion<Continuation>>,
     ) -> Master {
         let now = now_secs();
+        let (registrar, _) = Registrar::spawn(config.registry, config.registrar, completions_tx);
         Master {
             role_whitelist: config.flags.role_whitelist(),
             flags: config.flags,
@@ -329,7 +413,14 @@ impl Master {
             message_tx: config.message_tx,
             commands_tx,
             allocator: config.allocator,
-            registry: config.registry,
+            registrar,
+            recovery: recovery::Recovery::default(),
+            aborted: None,
+            registering: BTreeSet::new(),
+            reregistering: BTreeSet::new(),
+            marking_unreachable: BTreeSet::new(),
+            marking_gone: BTreeSet::new(),
+            removing: BTreeSet::new(),
             frameworks: BTreeMap::new(),
             completed_frameworks: VecDeque::new(),
             agents: BTreeMap::new(),
@@ -355,34 +446,12 @@ impl Master {
         }
     }
 
-    /// Loads the registry (upstream `Master::_recover`). With the in-memory
-    /// registry this is empty after a restart, so agents are readmitted when
-    /// they re-register.
-    fn recover(&mut self) {
-        match self.registry.recover() {
-            Ok(state) => {
-                for slave in state.slaves.map(|s| s.slaves).unwrap_or_default() {
-                    if let Some(id) = slave.info.id.clone() {
-                        self.recovered_agents.insert(id.value, slave.info);
-                    }
-                }
-                for unreachable in state.unreachable.map(|u| u.slaves).unwrap_or_default() {
-                    self.unreachable_agents
-                        .insert(unreachable.id.value, unreachable.timestamp);
-                }
-                for gone in state.gone.map(|g| g.slaves).unwrap_or_default() {
-                    self.gone_agents.insert(gone.id.value, gone.timestamp);
-                }
-            }
-            Err(error) => warn!("Failed to recover the registry: {error}"),
-        }
-    }
-
     async fn run(
         mut self,
         mut commands: mpsc::UnboundedReceiver<Command>,
         mut messages: mpsc::UnboundedReceiver<Message>,
         mut exited: mpsc::UnboundedReceiver<Upid>,
+        mut completions: mpsc::UnboundedReceiver<Completion<Continuation>>,
     ) {
         self.start_allocation_ticker();
         self.publish_snapshot();
@@ -403,6 +472,7 @@ impl Master {
                     self.changed = true;
                     self.handle_exited(pid)
                 }
+                Some(completion) = completions.recv() => self.handle_completion(completion),
                 else => break,
             }
             // Finish what is already queued before allocating and
@@ -423,9 +493,18 @@ impl Master {
                     self.handle_exited(pid);
                     progressed = true;
                 }
-                if !progressed {
+                if let Ok(completion) = completions.try_recv() {
+                    self.handle_completion(completion);
+                    progressed = true;
+                }
+                if !progressed || self.aborted.is_some() {
                     break;
                 }
+            }
+            if let Some(reason) = &self.aborted {
+                error!("Master {} stops leading: {reason}", self.info.id);
+                self.recovery.fail(RecoverError::Aborted(reason.clone()));
+                break;
             }
             if self.allocation_requested {
                 self.allocation_requested = false;
@@ -445,11 +524,36 @@ impl Master {
     }
 
     fn handle_command(&mut self, command: Command) {
-        if let Command::Snapshot { reply } = command {
-            // Answered once the batch is processed, so it includes it.
-            self.snapshot_waiters.push(reply);
+        if self.aborted.is_some() {
             return;
         }
+        let command = match command {
+            Command::Snapshot { reply } => {
+                // Answered once the batch is processed, so it includes it.
+                self.snapshot_waiters.push(reply);
+                return;
+            }
+            Command::Recover { reply } => {
+                self.changed = true;
+                self.start_recovery(reply);
+                return;
+            }
+            // Until recovered, upstream drops all framework traffic.
+            Command::Call { reply, .. } if !self.recovery.is_done() => {
+                let _ = reply.send(CallReply::new(503, "Master has not finished recovery"));
+                return;
+            }
+            Command::Subscribe { .. } if !self.recovery.is_done() => {
+                warn!("Dropping SUBSCRIBE: not recovered yet");
+                self.count("master/dropped_messages");
+                return;
+            }
+            Command::MarkAgentGone { reply, .. } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(MarkGoneError::NotRecovered));
+                return;
+            }
+            command => command,
+        };
         self.changed = true;
         match command {
             Command::Subscribe {
@@ -467,7 +571,8 @@ impl Master {
             }
             Command::StreamClosed { stream_id } => self.stream_closed(&stream_id),
             Command::Timer(timer) => self.handle_timer(timer),
-            Command::Snapshot { .. } => {}
+            Command::MarkAgentGone { agent_id, reply } => self.mark_agent_gone(agent_id, reply),
+            Command::Snapshot { .. } | Command::Recover { .. } => {}
         }
     }
 
@@ -488,6 +593,7 @@ impl Master {
             Timer::AgentReregisterTimeout { agent_id, epoch } => {
                 self.agent_reregister_timeout(&agent_id, epoch)
             }
+            Timer::RecoveredAgentsTimeout => self.recovered_agents_timeout(),
         }
     }
 
@@ -1089,5 +1195,7 @@ impl Master {
     }
 }
 
+#[cfg(test)]
+mod registry_tests;
 #[cfg(test)]
 mod tests;

@@ -162,7 +162,20 @@ impl Master {
         let mut put = |name: &str, value: f64| {
             metrics.insert(name.to_string(), value);
         };
-        put("master/elected", 1.0);
+        put(
+            "master/elected",
+            if self.recovery.is_done() { 1.0 } else { 0.0 },
+        );
+        let registrar = self.registrar.metrics();
+        put(
+            "registrar/queued_operations",
+            registrar.queued_operations() as f64,
+        );
+        put(
+            "registrar/registry_size_bytes",
+            registrar.registry_size_bytes() as f64,
+        );
+        put("registrar/state_store_ms", registrar.last_store_ms() as f64);
         put(
             "master/uptime_secs",
             (now_secs() - self.start_time).max(0.0),

@@ -249,6 +249,9 @@ pub struct Agent {
     pub id: String,
     /// With `id` set; resources as the agent reported them.
     pub info: v1::AgentInfo,
+    /// The `SlaveInfo` as the registry holds it, to tell whether a
+    /// re-registration changes it (and needs a registry write).
+    pub registry_info: mesos_proto::mesos::SlaveInfo,
     pub pid: Upid,
     pub version: String,
     pub capabilities: AgentCapabilities,

@@ -18,13 +18,13 @@ use serde_json::{json, Value};
 use crate::testing::{call, http, start_master, subscribe, FakeAgent, Stream};
 use crate::Running;
 
-fn agent_resources() -> Vec<v0::Resource> {
+pub(super) fn agent_resources() -> Vec<v0::Resource> {
     Resources::parse("cpus:2;mem:1024;disk:1024;ports:[31000-32000]", "*")
         .unwrap()
         .to_v0()
 }
 
-fn register_message(agent: &FakeAgent) -> RegisterSlaveMessage {
+pub(super) fn register_message(agent: &FakeAgent) -> RegisterSlaveMessage {
     RegisterSlaveMessage {
         slave: v0::SlaveInfo {
             hostname: "agent-host".into(),
@@ -47,7 +47,7 @@ fn register_message(agent: &FakeAgent) -> RegisterSlaveMessage {
 }
 
 /// Registers the fake agent; returns its id.
-async fn register(master: &Running, agent: &mut FakeAgent) -> String {
+pub(super) async fn register(master: &Running, agent: &mut FakeAgent) -> String {
     agent.send(&master.pid, &register_message(agent));
     let (from, registered) = agent.expect::<SlaveRegisteredMessage>().await;
     assert_eq!(from, master.pid);
@@ -58,7 +58,7 @@ async fn register(master: &Running, agent: &mut FakeAgent) -> String {
     registered.slave_id.value
 }
 
-fn framework_info(extra: Value) -> Value {
+pub(super) fn framework_info(extra: Value) -> Value {
     let mut info = json!({"user": "root", "name": "test-framework"});
     if let (Some(info), Some(extra)) = (info.as_object_mut(), extra.as_object()) {
         for (k, v) in extra {
@@ -70,7 +70,7 @@ fn framework_info(extra: Value) -> Value {
 
 /// Subscribes; returns the stream and the framework id (SUBSCRIBED and the
 /// first HEARTBEAT consumed).
-async fn subscribed(master: &Running, info: Value) -> (Stream, String) {
+pub(super) async fn subscribed(master: &Running, info: Value) -> (Stream, String) {
     let mut stream = subscribe(
         master.local_addr,
         &json!({"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}),
@@ -84,7 +84,7 @@ async fn subscribed(master: &Running, info: Value) -> (Stream, String) {
     (stream, framework_id)
 }
 
-async fn next_of(stream: &mut Stream, kind: EventType) -> Event {
+pub(super) async fn next_of(stream: &mut Stream, kind: EventType) -> Event {
     loop {
         let event = stream
             .next_non_heartbeat()
@@ -137,7 +137,7 @@ fn status_update(
     (message, uuid)
 }
 
-async fn state(master: &Running) -> Value {
+pub(super) async fn state(master: &Running) -> Value {
     http(master.local_addr, "GET", "/master/state", &[], b"")
         .await
         .json()

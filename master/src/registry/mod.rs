@@ -1,49 +1,50 @@
 //! The registry: the durable record of which agents are admitted,
-//! unreachable or gone (upstream `Registrar` + `registry_operations.cpp`).
+//! unreachable or gone, and of the leading master (upstream `Registrar`,
+//! `registry_operations.cpp`, `mesos.internal.Registry`).
 //!
-//! Owns the `mesos.internal.Registry` message and the operations on it. The
-//! master actor is its only caller; it never talks to agents or frameworks.
-//! Operations are synchronous: the in-memory store answers at once, and a
-//! persistent store (replicated log / ZooKeeper) can implement the same trait
-//! by writing before returning.
+//! - [`operations`]: the mutations, pure functions on the protobuf;
+//! - [`registrar`]: the single writer, batching operations and answering
+//!   each only after its write committed;
+//! - [`store`]: the storage trait and the in-memory store
+//!   (`--registry=in_memory`);
+//! - [`file`]: a file in `--work_dir` written atomically
+//!   (`--registry=replicated_log` without `--zk`);
+//! - [`zookeeper`]: znodes under the `--zk` path, split into chunks below
+//!   ZooKeeper's 1 MB node limit, with versioned commits.
+//!
+//! The master actor is the only client; the registry never talks to agents
+//! or frameworks and never decides what an answer means for them.
 
-mod memory;
+pub mod file;
+pub mod operations;
+pub mod registrar;
+pub mod store;
+pub mod zookeeper;
 
-pub use memory::InMemoryRegistry;
+use std::time::Duration;
 
-use mesos_proto::mesos::internal::Registry as RegistryState;
-use mesos_proto::mesos::{SlaveId, SlaveInfo, TimeInfo};
+pub use file::FileStore;
+pub use operations::Operation;
+pub use registrar::{Completion, Registrar, RegistrarOptions, WriteReport};
+pub use store::{MemoryStore, Store, StoreError};
+pub use zookeeper::{ZooKeeperStore, ZooKeeperStoreOptions};
 
-/// A registry operation failed to be stored.
-#[derive(Debug, thiserror::Error)]
+/// Why a registry operation (or recovery) has no answer. Every one of
+/// these ends the master's leadership.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegistryError {
-    #[error("registry storage failed: {0}")]
+    #[error("Failed to update registry: {0}")]
     Storage(String),
-}
-
-/// Upstream's registry operations, one method each. `Ok(false)` means the
-/// operation did not apply (the same meaning as upstream's `Future<bool>`).
-pub trait Registry: Send {
-    /// The whole state, as recovered at startup.
-    fn recover(&mut self) -> Result<RegistryState, RegistryError>;
-
-    /// `AdmitSlave`: a new agent id; false if the id is already known.
-    fn admit(&mut self, info: &SlaveInfo) -> Result<bool, RegistryError>;
-
-    /// `UpdateSlave`: replace the info of an admitted agent; false if unknown.
-    fn update(&mut self, info: &SlaveInfo) -> Result<bool, RegistryError>;
-
-    /// `MarkSlaveReachable`: an unreachable (or unknown) agent comes back;
-    /// always admits it.
-    fn mark_reachable(&mut self, info: &SlaveInfo) -> Result<bool, RegistryError>;
-
-    /// `MarkSlaveUnreachable`: false if the agent is not admitted.
-    fn mark_unreachable(&mut self, info: &SlaveInfo, time: TimeInfo)
-        -> Result<bool, RegistryError>;
-
-    /// `MarkSlaveGone`: from admitted or unreachable to gone.
-    fn mark_gone(&mut self, id: &SlaveId, time: TimeInfo) -> Result<bool, RegistryError>;
-
-    /// `RemoveSlave`: false if the agent is not admitted.
-    fn remove(&mut self, info: &SlaveInfo) -> Result<bool, RegistryError>;
+    /// Another master wrote since our last write: we are no longer leader.
+    #[error("Failed to update registry: version mismatch")]
+    VersionMismatch,
+    #[error("Failed to perform {what} within {after:?}")]
+    Timeout { what: &'static str, after: Duration },
+    #[error("Failed to recover registrar: {0}")]
+    Corrupt(String),
+    #[error("Attempted to apply the operation before recovering")]
+    NotRecovered,
+    /// An earlier failure put the registrar in its error state.
+    #[error("Registrar aborted: {0}")]
+    Aborted(String),
 }

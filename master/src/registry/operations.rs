@@ -1,0 +1,438 @@
+//! Registry operations (upstream `registry_operations.cpp`): pure
+//! mutations of a `mesos.internal.Registry`, applied by the registrar to a
+//! copy of the committed registry before that copy is stored.
+//!
+//! Each operation answers whether it changed the registry, with upstream's
+//! meaning of the `Future<bool>` the master waits on: `false` means "did not
+//! apply" (an id collision on admit, an unknown agent), which the master
+//! treats as a refusal, not a storage failure. Nothing here does I/O.
+
+use std::collections::HashSet;
+
+use mesos_proto::mesos::internal::registry::{
+    GoneSlave, GoneSlaves, Master as RegistryMaster, Slave, Slaves, UnreachableSlave,
+    UnreachableSlaves,
+};
+use mesos_proto::mesos::internal::Registry;
+use mesos_proto::mesos::{MasterInfo, SlaveId, SlaveInfo, TimeInfo};
+use tracing::warn;
+
+/// One change to the registry. Quota, weights and maintenance schedules
+/// are stored in the same `Registry` message and become further variants
+/// here when the master supports them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Operation {
+    /// Records the leading master's info (upstream's `Recover` step, run
+    /// once by every new leader before anything else is written).
+    SetMaster(Box<MasterInfo>),
+    /// `AdmitSlave`: a newly registered agent; refused if the id is
+    /// already admitted.
+    AdmitAgent(Box<SlaveInfo>),
+    /// `UpdateSlave`: new info for an admitted agent.
+    UpdateAgent(Box<SlaveInfo>),
+    /// `MarkSlaveReachable`: an unreachable (or forgotten) agent is back;
+    /// a no-op for an admitted one.
+    MarkAgentReachable(Box<SlaveInfo>),
+    /// `MarkSlaveUnreachable`: an admitted agent becomes unreachable.
+    MarkAgentUnreachable {
+        info: Box<SlaveInfo>,
+        time: TimeInfo,
+    },
+    /// `MarkSlaveGone`: an admitted or unreachable agent is gone for good.
+    MarkAgentGone { id: SlaveId, time: TimeInfo },
+    /// `RemoveSlave`: an admitted agent unregistered.
+    RemoveAgent(Box<SlaveInfo>),
+    /// `Prune`: forget old unreachable and gone entries.
+    Prune {
+        unreachable: Vec<SlaveId>,
+        gone: Vec<SlaveId>,
+    },
+}
+
+impl Operation {
+    /// A short name for logs.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Operation::SetMaster(_) => "SetMaster",
+            Operation::AdmitAgent(_) => "AdmitAgent",
+            Operation::UpdateAgent(_) => "UpdateAgent",
+            Operation::MarkAgentReachable(_) => "MarkAgentReachable",
+            Operation::MarkAgentUnreachable { .. } => "MarkAgentUnreachable",
+            Operation::MarkAgentGone { .. } => "MarkAgentGone",
+            Operation::RemoveAgent(_) => "RemoveAgent",
+            Operation::Prune { .. } => "Prune",
+        }
+    }
+}
+
+/// The ids of admitted agents, so membership checks do not scan the
+/// list (upstream's `slaveIDs` accumulator). Kept by the registrar next to
+/// the committed registry.
+#[derive(Debug, Default, Clone)]
+pub struct AdmittedIds(HashSet<String>);
+
+impl AdmittedIds {
+    pub fn of(registry: &Registry) -> Self {
+        AdmittedIds(
+            registry
+                .slaves
+                .iter()
+                .flat_map(|s| &s.slaves)
+                .filter_map(|s| s.info.id.as_ref().map(|id| id.value.clone()))
+                .collect(),
+        )
+    }
+
+    pub fn contains(&self, id: &SlaveId) -> bool {
+        self.0.contains(&id.value)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+fn admitted(registry: &mut Registry) -> &mut Vec<Slave> {
+    &mut registry.slaves.get_or_insert_with(Slaves::default).slaves
+}
+
+fn unreachable(registry: &mut Registry) -> &mut Vec<UnreachableSlave> {
+    &mut registry
+        .unreachable
+        .get_or_insert_with(UnreachableSlaves::default)
+        .slaves
+}
+
+fn gone(registry: &mut Registry) -> &mut Vec<GoneSlave> {
+    &mut registry.gone.get_or_insert_with(GoneSlaves::default).slaves
+}
+
+fn position(registry: &mut Registry, id: &SlaveId) -> Option<usize> {
+    admitted(registry)
+        .iter()
+        .position(|slave| slave.info.id.as_ref() == Some(id))
+}
+
+fn id_of(info: &SlaveInfo) -> Option<SlaveId> {
+    info.id.clone()
+}
+
+/// Applies `operation` to `registry`; true if it changed it. `ids` must be
+/// the admitted ids of `registry` and is kept in step.
+pub fn apply(operation: &Operation, registry: &mut Registry, ids: &mut AdmittedIds) -> bool {
+    match operation {
+        Operation::SetMaster(info) => {
+            registry.master = Some(RegistryMaster {
+                info: (**info).clone(),
+            });
+            true
+        }
+        Operation::AdmitAgent(info) => {
+            let Some(id) = id_of(info) else {
+                warn!("Refusing to admit an agent without an id");
+                return false;
+            };
+            if ids.contains(&id) {
+                return false;
+            }
+            admitted(registry).push(Slave {
+                info: (**info).clone(),
+                ..Default::default()
+            });
+            ids.0.insert(id.value);
+            true
+        }
+        Operation::UpdateAgent(info) => {
+            let Some(id) = id_of(info) else {
+                return false;
+            };
+            if !ids.contains(&id) {
+                return false;
+            }
+            let Some(index) = position(registry, &id) else {
+                return false;
+            };
+            let slave = &mut admitted(registry)[index];
+            if slave.info == **info {
+                return false;
+            }
+            slave.info = (**info).clone();
+            true
+        }
+        Operation::MarkAgentReachable(info) => {
+            let Some(id) = id_of(info) else {
+                return false;
+            };
+            if ids.contains(&id) {
+                // A failed-over master: the agent re-registers before it was
+                // ever marked unreachable. Nothing to change.
+                return false;
+            }
+            let mut reachable = Slave {
+                info: (**info).clone(),
+                ..Default::default()
+            };
+            let list = unreachable(registry);
+            if let Some(index) = list.iter().position(|s| s.id == id) {
+                let entry = list.remove(index);
+                reachable.drain_info = entry.drain_info;
+                reachable.deactivated = entry.deactivated;
+            } else {
+                warn!("Allowing UNKNOWN agent {} to reregister", id.value);
+            }
+            admitted(registry).push(reachable);
+            ids.0.insert(id.value);
+            true
+        }
+        Operation::MarkAgentUnreachable { info, time } => {
+            let Some(id) = id_of(info) else {
+                return false;
+            };
+            if !ids.contains(&id) {
+                return false;
+            }
+            let Some(index) = position(registry, &id) else {
+                return false;
+            };
+            let slave = admitted(registry).remove(index);
+            ids.0.remove(&id.value);
+            unreachable(registry).push(UnreachableSlave {
+                id,
+                timestamp: *time,
+                drain_info: slave.drain_info,
+                deactivated: slave.deactivated,
+            });
+            true
+        }
+        Operation::MarkAgentGone { id, time } => {
+            if gone(registry).iter().any(|s| &s.id == id) {
+                return false;
+            }
+            let mut found = false;
+            if ids.contains(id) {
+                if let Some(index) = position(registry, id) {
+                    admitted(registry).remove(index);
+                    found = true;
+                }
+                ids.0.remove(&id.value);
+            }
+            if !found {
+                let list = unreachable(registry);
+                if let Some(index) = list.iter().position(|s| &s.id == id) {
+                    list.remove(index);
+                    found = true;
+                }
+            }
+            if found {
+                gone(registry).push(GoneSlave {
+                    id: id.clone(),
+                    timestamp: *time,
+                });
+            }
+            found
+        }
+        Operation::RemoveAgent(info) => {
+            let Some(id) = id_of(info) else {
+                return false;
+            };
+            let Some(index) = position(registry, &id) else {
+                return false;
+            };
+            admitted(registry).remove(index);
+            ids.0.remove(&id.value);
+            true
+        }
+        Operation::Prune {
+            unreachable: old_unreachable,
+            gone: old_gone,
+        } => {
+            let drop_unreachable: HashSet<&str> =
+                old_unreachable.iter().map(|id| id.value.as_str()).collect();
+            let drop_gone: HashSet<&str> = old_gone.iter().map(|id| id.value.as_str()).collect();
+            let list = unreachable(registry);
+            let before = list.len();
+            list.retain(|s| !drop_unreachable.contains(s.id.value.as_str()));
+            let mut changed = list.len() != before;
+            let list = gone(registry);
+            let before = list.len();
+            list.retain(|s| !drop_gone.contains(s.id.value.as_str()));
+            changed |= list.len() != before;
+            changed
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn info(id: &str) -> SlaveInfo {
+        SlaveInfo {
+            hostname: "host".into(),
+            id: Some(SlaveId { value: id.into() }),
+            ..Default::default()
+        }
+    }
+
+    fn time() -> TimeInfo {
+        TimeInfo { nanoseconds: 42 }
+    }
+
+    fn run(registry: &mut Registry, operation: Operation) -> bool {
+        let mut ids = AdmittedIds::of(registry);
+        apply(&operation, registry, &mut ids)
+    }
+
+    fn admitted_ids(registry: &Registry) -> Vec<String> {
+        registry
+            .slaves
+            .iter()
+            .flat_map(|s| &s.slaves)
+            .map(|s| s.info.id.clone().unwrap().value)
+            .collect()
+    }
+
+    #[test]
+    fn admit_is_once_per_id() {
+        let mut registry = Registry::default();
+        assert!(run(
+            &mut registry,
+            Operation::AdmitAgent(Box::new(info("S0")))
+        ));
+        assert!(!run(
+            &mut registry,
+            Operation::AdmitAgent(Box::new(info("S0")))
+        ));
+        assert!(run(
+            &mut registry,
+            Operation::AdmitAgent(Box::new(info("S1")))
+        ));
+        assert_eq!(admitted_ids(&registry), ["S0", "S1"]);
+    }
+
+    #[test]
+    fn unreachable_then_reachable_keeps_one_entry() {
+        let mut registry = Registry::default();
+        run(&mut registry, Operation::AdmitAgent(Box::new(info("S0"))));
+        let mark = Operation::MarkAgentUnreachable {
+            info: Box::new(info("S0")),
+            time: time(),
+        };
+        assert!(run(&mut registry, mark.clone()));
+        assert!(!run(&mut registry, mark));
+        assert!(admitted_ids(&registry).is_empty());
+        assert_eq!(registry.unreachable.as_ref().unwrap().slaves.len(), 1);
+        assert!(run(
+            &mut registry,
+            Operation::MarkAgentReachable(Box::new(info("S0")))
+        ));
+        // Already admitted: no change.
+        assert!(!run(
+            &mut registry,
+            Operation::MarkAgentReachable(Box::new(info("S0")))
+        ));
+        assert_eq!(admitted_ids(&registry), ["S0"]);
+        assert!(registry.unreachable.unwrap().slaves.is_empty());
+    }
+
+    #[test]
+    fn reachable_admits_unknown_agents() {
+        let mut registry = Registry::default();
+        assert!(run(
+            &mut registry,
+            Operation::MarkAgentReachable(Box::new(info("S7")))
+        ));
+        assert_eq!(admitted_ids(&registry), ["S7"]);
+    }
+
+    #[test]
+    fn gone_from_admitted_or_unreachable_once() {
+        let mut registry = Registry::default();
+        run(&mut registry, Operation::AdmitAgent(Box::new(info("S0"))));
+        run(&mut registry, Operation::AdmitAgent(Box::new(info("S1"))));
+        run(
+            &mut registry,
+            Operation::MarkAgentUnreachable {
+                info: Box::new(info("S1")),
+                time: time(),
+            },
+        );
+        for id in ["S0", "S1"] {
+            let gone = Operation::MarkAgentGone {
+                id: SlaveId { value: id.into() },
+                time: time(),
+            };
+            assert!(run(&mut registry, gone.clone()));
+            assert!(!run(&mut registry, gone));
+        }
+        assert!(!run(
+            &mut registry,
+            Operation::MarkAgentGone {
+                id: SlaveId { value: "S9".into() },
+                time: time(),
+            }
+        ));
+        assert!(admitted_ids(&registry).is_empty());
+        assert!(registry.unreachable.as_ref().unwrap().slaves.is_empty());
+        assert_eq!(registry.gone.as_ref().unwrap().slaves.len(), 2);
+    }
+
+    #[test]
+    fn update_and_remove_only_admitted() {
+        let mut registry = Registry::default();
+        assert!(!run(
+            &mut registry,
+            Operation::UpdateAgent(Box::new(info("S0")))
+        ));
+        run(&mut registry, Operation::AdmitAgent(Box::new(info("S0"))));
+        // Same info: no mutation.
+        assert!(!run(
+            &mut registry,
+            Operation::UpdateAgent(Box::new(info("S0")))
+        ));
+        let mut changed = info("S0");
+        changed.hostname = "other".into();
+        assert!(run(
+            &mut registry,
+            Operation::UpdateAgent(Box::new(changed))
+        ));
+        assert_eq!(
+            registry.slaves.as_ref().unwrap().slaves[0].info.hostname,
+            "other"
+        );
+        assert!(run(
+            &mut registry,
+            Operation::RemoveAgent(Box::new(info("S0")))
+        ));
+        assert!(!run(
+            &mut registry,
+            Operation::RemoveAgent(Box::new(info("S0")))
+        ));
+    }
+
+    #[test]
+    fn prune_forgets_listed_entries() {
+        let mut registry = Registry::default();
+        for id in ["S0", "S1"] {
+            run(&mut registry, Operation::AdmitAgent(Box::new(info(id))));
+            run(
+                &mut registry,
+                Operation::MarkAgentUnreachable {
+                    info: Box::new(info(id)),
+                    time: time(),
+                },
+            );
+        }
+        let prune = Operation::Prune {
+            unreachable: vec![SlaveId { value: "S0".into() }],
+            gone: vec![],
+        };
+        assert!(run(&mut registry, prune.clone()));
+        assert!(!run(&mut registry, prune));
+        assert_eq!(registry.unreachable.unwrap().slaves.len(), 1);
+    }
+}
