@@ -15,6 +15,8 @@ echo "== python clients (pymesos, kazoo)"
 bash .ci/setup-python.sh
 echo "== Go toolchain and mesos-go sources"
 bash .ci/setup-go.sh
+echo "== Spark (pyspark 3.5.9) for the libmesos tests"
+bash .ci/setup-spark.sh
 
 echo "== format and lints"
 cargo fmt --all -- --check
@@ -22,6 +24,8 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== build binaries for the end-to-end tests"
 cargo build --workspace --bins
+# libmesos.so, which the Spark and Java framework tests load into the JVM.
+cargo build -p libmesos
 
 echo "== tests"
 cargo test --workspace

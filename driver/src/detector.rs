@@ -40,7 +40,10 @@ pub fn parse(master: &str) -> Result<MasterSpec, Error> {
         let content = std::fs::read_to_string(path)
             .map_err(|e| invalid(master, format!("failed to read '{path}': {e}")))?;
         if content.trim().starts_with("file://") {
-            return Err(invalid(master, "a file:// master may not name another file"));
+            return Err(invalid(
+                master,
+                "a file:// master may not name another file",
+            ));
         }
         return parse(content.trim());
     }
@@ -63,7 +66,10 @@ pub fn parse(master: &str) -> Result<MasterSpec, Error> {
     }
     Ok(MasterSpec::Standalone {
         id,
-        host: host.trim_start_matches('[').trim_end_matches(']').to_string(),
+        host: host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string(),
         port,
     })
 }

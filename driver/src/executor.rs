@@ -14,8 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use libprocess::{Message, Upid};
 use mesos_proto::mesos::internal::{
-    ExecutorToFrameworkMessage, RegisterExecutorMessage, ReregisterExecutorMessage,
-    StatusUpdate, StatusUpdateMessage,
+    ExecutorToFrameworkMessage, RegisterExecutorMessage, ReregisterExecutorMessage, StatusUpdate,
+    StatusUpdateMessage,
 };
 use mesos_proto::mesos::{
     ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo, SlaveId, SlaveInfo, TaskId, TaskInfo,
@@ -185,7 +185,8 @@ impl ExecutorDriver {
         let started = (|| -> Result<_, Error> {
             let env = Environment::from_env()?;
             let (tx, rx) = mpsc::channel();
-            let endpoint = Endpoint::start(&format!("executor-{}", uuid::Uuid::new_v4()), tx.clone())?;
+            let endpoint =
+                Endpoint::start(&format!("executor-{}", uuid::Uuid::new_v4()), tx.clone())?;
             Ok((env, tx, rx, endpoint))
         })();
         let (env, tx, rx, endpoint) = match started {
@@ -302,7 +303,9 @@ impl ExecutorDriver {
     /// as upstream's driver does.
     pub fn send_status_update(&self, status: TaskStatus) -> Status {
         if status.state == TaskState::TaskStaging as i32 {
-            tracing::error!("Executor is not allowed to send TASK_STAGING status updates. Aborting!");
+            tracing::error!(
+                "Executor is not allowed to send TASK_STAGING status updates. Aborting!"
+            );
             return self.abort();
         }
         self.command(Command::StatusUpdate(Box::new(status)))
@@ -362,11 +365,13 @@ impl ExecutorProcess {
         );
         loop {
             let input = match self.recovery_deadline {
-                Some(at) => match inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
-                    Ok(input) => Some(input),
-                    Err(mpsc::RecvTimeoutError::Timeout) => None,
-                    Err(mpsc::RecvTimeoutError::Disconnected) => return,
-                },
+                Some(at) => {
+                    match inbox.recv_timeout(at.saturating_duration_since(Instant::now())) {
+                        Ok(input) => Some(input),
+                        Err(mpsc::RecvTimeoutError::Timeout) => None,
+                        Err(mpsc::RecvTimeoutError::Disconnected) => return,
+                    }
+                }
                 None => match inbox.recv() {
                     Ok(input) => Some(input),
                     Err(_) => return,
@@ -405,7 +410,10 @@ impl ExecutorProcess {
         if self.env.checkpoint && self.connected {
             // A checkpointing agent may come back and reconnect us.
             self.connected = false;
-            tracing::info!("Agent exited, waiting up to {:?} for it to recover", self.env.recovery_timeout);
+            tracing::info!(
+                "Agent exited, waiting up to {:?} for it to recover",
+                self.env.recovery_timeout
+            );
             self.executor.disconnected(&self.driver);
             self.recovery_deadline = Some(Instant::now() + self.env.recovery_timeout);
             return;
@@ -423,7 +431,9 @@ impl ExecutorProcess {
                 .name("mesos-executor-shutdown".into())
                 .spawn(move || {
                     std::thread::sleep(grace);
-                    tracing::warn!("Executor did not exit within the shutdown grace period; exiting");
+                    tracing::warn!(
+                        "Executor did not exit within the shutdown grace period; exiting"
+                    );
                     std::process::exit(1);
                 });
         }
@@ -448,8 +458,12 @@ impl ExecutorProcess {
                 tracing::info!("Executor registered on agent {}", m.slave_id.value);
                 self.connected = true;
                 self.recovery_deadline = None;
-                self.executor
-                    .registered(&self.driver, &m.executor_info, &m.framework_info, &m.slave_info);
+                self.executor.registered(
+                    &self.driver,
+                    &m.executor_info,
+                    &m.framework_info,
+                    &m.slave_info,
+                );
             }
             ExecutorMessage::Reregistered(m) => {
                 if m.slave_id != self.env.slave_id {
@@ -478,7 +492,8 @@ impl ExecutorProcess {
                 self.endpoint.send(&self.slave, &reregister);
             }
             ExecutorMessage::RunTask(m) => {
-                self.tasks.insert(m.task.task_id.value.clone(), m.task.clone());
+                self.tasks
+                    .insert(m.task.task_id.value.clone(), m.task.clone());
                 self.executor.launch_task(&self.driver, &m.task);
             }
             ExecutorMessage::KillTask(m) => self.executor.kill_task(&self.driver, &m.task_id),
@@ -512,8 +527,7 @@ impl ExecutorProcess {
                     status.executor_id = Some(self.env.executor_id.clone());
                 }
                 if status.source.is_none() {
-                    status.source =
-                        Some(mesos_proto::mesos::task_status::Source::Executor as i32);
+                    status.source = Some(mesos_proto::mesos::task_status::Source::Executor as i32);
                 }
                 let update = StatusUpdate {
                     framework_id: self.env.framework_id.clone(),

@@ -17,9 +17,9 @@ use libprocess::{Message, Upid};
 use mesos_proto::mesos::internal::{DeactivateFrameworkMessage, FrameworkToExecutorMessage};
 use mesos_proto::mesos::scheduler::{call, Call};
 use mesos_proto::mesos::{
-    self as v0, framework_info, offer, task_status, Credential, ExecutorId, Filters,
-    FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId, Request, SlaveId, TaskId, TaskInfo,
-    TaskState, TaskStatus,
+    self as v0, framework_info, offer, task_status, Credential, ExecutorId, Filters, FrameworkId,
+    FrameworkInfo, MasterInfo, Offer, OfferId, Request, SlaveId, TaskId, TaskInfo, TaskState,
+    TaskStatus,
 };
 use mesos_v0_codec::scheduler::{decode, SchedulerMessage};
 
@@ -69,7 +69,9 @@ pub struct Config {
 }
 
 enum Command {
-    Stop { failover: bool },
+    Stop {
+        failover: bool,
+    },
     Abort,
     /// The driver object went away (`finalize`): end without TEARDOWN.
     Terminate,
@@ -501,10 +503,7 @@ impl SchedulerProcess {
     }
 
     fn frameworks_id(&self) -> Option<FrameworkId> {
-        self.framework
-            .id
-            .clone()
-            .filter(|id| !id.value.is_empty())
+        self.framework.id.clone().filter(|id| !id.value.is_empty())
     }
 
     fn detected(&mut self, leader: Option<MasterInfo>) {
@@ -585,7 +584,10 @@ impl SchedulerProcess {
             }
         };
         if !self.running() {
-            tracing::debug!("Ignoring {} because the driver is not running", message.name);
+            tracing::debug!(
+                "Ignoring {} because the driver is not running",
+                message.name
+            );
             return;
         }
         let from = message.from;
@@ -659,8 +661,12 @@ impl SchedulerProcess {
             }
             SchedulerMessage::FrameworkMessage(m) => {
                 // Sent straight from the agent, so there is no sender check.
-                self.scheduler
-                    .framework_message(&self.driver, &m.executor_id, &m.slave_id, &m.data);
+                self.scheduler.framework_message(
+                    &self.driver,
+                    &m.executor_id,
+                    &m.slave_id,
+                    &m.data,
+                );
             }
             SchedulerMessage::Error(m) => {
                 if !self.from_master(&from) {
@@ -737,12 +743,11 @@ impl SchedulerProcess {
             Command::Terminate => return false,
             Command::Abort => {
                 if self.connected {
-                    if let (Some(master), Some(id)) = (self.master_pid.clone(), self.frameworks_id())
+                    if let (Some(master), Some(id)) =
+                        (self.master_pid.clone(), self.frameworks_id())
                     {
-                        self.endpoint.send(
-                            &master,
-                            &DeactivateFrameworkMessage { framework_id: id },
-                        );
+                        self.endpoint
+                            .send(&master, &DeactivateFrameworkMessage { framework_id: id });
                     }
                 }
             }
@@ -762,14 +767,16 @@ impl SchedulerProcess {
                 filters,
             } => {
                 if operations.iter().any(|o| o.id.is_some()) {
-                    tracing::error!("Dropping ACCEPT: operation ids are not supported by the v0 driver");
+                    tracing::error!(
+                        "Dropping ACCEPT: operation ids are not supported by the v0 driver"
+                    );
                     return true;
                 }
                 for offer_id in &offer_ids {
                     if let Some(agents) = self.saved_offers.remove(&offer_id.value) {
-                        let launches = operations.iter().any(|o| {
-                            o.launch.as_ref().is_some_and(|l| !l.task_infos.is_empty())
-                        });
+                        let launches = operations
+                            .iter()
+                            .any(|o| o.launch.as_ref().is_some_and(|l| !l.task_infos.is_empty()));
                         if launches {
                             self.saved_slave_pids.extend(agents);
                         }
@@ -817,7 +824,10 @@ impl SchedulerProcess {
                 }
             }
             Command::Message(executor_id, slave_id, data) => {
-                match (self.saved_slave_pids.get(&slave_id.value), self.frameworks_id()) {
+                match (
+                    self.saved_slave_pids.get(&slave_id.value),
+                    self.frameworks_id(),
+                ) {
                     (Some(pid), Some(framework_id)) => {
                         let message = FrameworkToExecutorMessage {
                             slave_id,
@@ -885,9 +895,11 @@ impl SchedulerProcess {
             tracing::info!("Ignoring a call while disconnected from the master");
             return;
         };
-        let partition_aware = self.framework.capabilities.iter().any(|c| {
-            c.r#type == Some(framework_info::capability::Type::PartitionAware as i32)
-        });
+        let partition_aware = self
+            .framework
+            .capabilities
+            .iter()
+            .any(|c| c.r#type == Some(framework_info::capability::Type::PartitionAware as i32));
         let state = if partition_aware {
             TaskState::TaskDropped
         } else {

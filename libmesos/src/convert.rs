@@ -43,7 +43,10 @@ pub fn fail(env: &mut JNIEnv<'_>, failure: Failure) -> jobject {
 }
 
 /// `obj.toByteArray()` decoded as `M`.
-pub fn from_java<M: prost::Message + Default>(env: &mut JNIEnv<'_>, obj: &JObject<'_>) -> Result<M> {
+pub fn from_java<M: prost::Message + Default>(
+    env: &mut JNIEnv<'_>,
+    obj: &JObject<'_>,
+) -> Result<M> {
     if obj.is_null() {
         return Err(Failure::Decode(format!(
             "null where a {} was expected",
@@ -70,7 +73,10 @@ pub fn collection<'l>(env: &mut JNIEnv<'l>, coll: &JObject<'_>) -> Result<Vec<JO
         .call_method(coll, "iterator", "()Ljava/util/Iterator;", &[])?
         .l()?;
     while env.call_method(&iterator, "hasNext", "()Z", &[])?.z()? {
-        out.push(env.call_method(&iterator, "next", "()Ljava/lang/Object;", &[])?.l()?);
+        out.push(
+            env.call_method(&iterator, "next", "()Ljava/lang/Object;", &[])?
+                .l()?,
+        );
     }
     Ok(out)
 }

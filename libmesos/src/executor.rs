@@ -41,6 +41,15 @@ struct JavaExecutor {
     loader: GlobalRef,
 }
 
+impl Drop for JavaExecutor {
+    fn drop(&mut self) {
+        // The references below are deleted through JNI, which needs this
+        // thread attached; the actor thread may never have been (no
+        // callback ran), so attach it (as a daemon) first.
+        let _ = self.vm.attach_current_thread_as_daemon();
+    }
+}
+
 impl JavaExecutor {
     /// Calls `name` on the Java executor (driver object first). A callback
     /// that throws aborts the driver, as upstream's library does.

@@ -44,6 +44,7 @@ fn init_logging() {
     let filter = std::env::var("MESOS_DRIVER_LOG").unwrap_or_else(|_| "info".to_string());
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(false)
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .try_init();
 }

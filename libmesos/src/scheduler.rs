@@ -10,8 +10,8 @@ use jni::{JNIEnv, JavaVM};
 use mesos_driver::scheduler::Config;
 use mesos_driver::{Scheduler, SchedulerDriver, Status};
 use mesos_proto::mesos::{
-    offer, Credential, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer,
-    OfferId, Request, SlaveId, TaskId, TaskInfo, TaskStatus,
+    offer, Credential, ExecutorId, Filters, FrameworkId, FrameworkInfo, MasterInfo, Offer, OfferId,
+    Request, SlaveId, TaskId, TaskInfo, TaskStatus,
 };
 
 use crate::convert::{self, fail, from_java, messages, probe_field, Failure, Result};
@@ -49,6 +49,15 @@ struct JavaScheduler {
     driver: WeakRef,
     scheduler: GlobalRef,
     loader: GlobalRef,
+}
+
+impl Drop for JavaScheduler {
+    fn drop(&mut self) {
+        // The references below are deleted through JNI, which needs this
+        // thread attached; the actor thread may never have been (no
+        // callback ran), so attach it (as a daemon) first.
+        let _ = self.vm.attach_current_thread_as_daemon();
+    }
 }
 
 impl JavaScheduler {
@@ -108,7 +117,9 @@ fn obj<'l, M: prost::Message>(
     name: &str,
     m: &M,
 ) -> Result<JObjectOrInt<'l>> {
-    Ok(JObjectOrInt::Object(convert::to_java(env, loader, name, m)?))
+    Ok(JObjectOrInt::Object(convert::to_java(
+        env, loader, name, m,
+    )?))
 }
 
 const SD: &str = "Lorg/apache/mesos/SchedulerDriver;";
@@ -213,7 +224,9 @@ impl Scheduler for JavaScheduler {
     fn error(&mut self, d: &SchedulerDriver, message: &str) {
         let sig = format!("({SD}Ljava/lang/String;)V");
         self.call(d, "error", &sig, |env, _| {
-            Ok(vec![JObjectOrInt::Object(JObject::from(env.new_string(message)?))])
+            Ok(vec![JObjectOrInt::Object(JObject::from(
+                env.new_string(message)?,
+            ))])
         });
     }
 }
@@ -232,25 +245,30 @@ fn initialize(env: &mut JNIEnv<'_>, this: &JObject<'_>) -> Result<()> {
         Some(value) => value.z()?,
         None => true,
     };
-    let credential: Option<Credential> =
-        match probe_field(env, this, "credential", "Lorg/apache/mesos/Protos$Credential;")? {
-            Some(value) => {
-                let c = value.l()?;
-                if c.is_null() {
-                    None
-                } else {
-                    Some(from_java(env, &c)?)
-                }
-            }
-            None => None,
-        };
-    let suppressed_roles = match probe_field(env, this, "suppressedRoles", "Ljava/util/Collection;")? {
+    let credential: Option<Credential> = match probe_field(
+        env,
+        this,
+        "credential",
+        "Lorg/apache/mesos/Protos$Credential;",
+    )? {
         Some(value) => {
-            let roles = value.l()?;
-            convert::strings(env, &roles)?
+            let c = value.l()?;
+            if c.is_null() {
+                None
+            } else {
+                Some(from_java(env, &c)?)
+            }
         }
-        None => Vec::new(),
+        None => None,
     };
+    let suppressed_roles =
+        match probe_field(env, this, "suppressedRoles", "Ljava/util/Collection;")? {
+            Some(value) => {
+                let roles = value.l()?;
+                convert::strings(env, &roles)?
+            }
+            None => Vec::new(),
+        };
     let java = JavaScheduler {
         vm: env.get_java_vm()?,
         driver: env
@@ -444,7 +462,9 @@ pub extern "system" fn Java_org_apache_mesos_MesosSchedulerDriver_reviveOffers__
     mut env: JNIEnv<'l>,
     this: JObject<'l>,
 ) -> jobject {
-    native(&mut env, |env| Ok(driver(env, &this)?.revive_offers(Vec::new())))
+    native(&mut env, |env| {
+        Ok(driver(env, &this)?.revive_offers(Vec::new()))
+    })
 }
 
 #[no_mangle]
@@ -466,7 +486,9 @@ pub extern "system" fn Java_org_apache_mesos_MesosSchedulerDriver_suppressOffers
     mut env: JNIEnv<'l>,
     this: JObject<'l>,
 ) -> jobject {
-    native(&mut env, |env| Ok(driver(env, &this)?.suppress_offers(Vec::new())))
+    native(&mut env, |env| {
+        Ok(driver(env, &this)?.suppress_offers(Vec::new()))
+    })
 }
 
 #[no_mangle]

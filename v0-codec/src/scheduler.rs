@@ -77,7 +77,10 @@ mod tests {
             FrameworkRegisteredMessage::full_name(),
             prost::Message::encode_to_vec(&registered),
         );
-        assert_eq!(decode(&m).unwrap(), SchedulerMessage::Registered(registered));
+        assert_eq!(
+            decode(&m).unwrap(),
+            SchedulerMessage::Registered(registered)
+        );
         let bad = message(FrameworkRegisteredMessage::full_name(), vec![0xff, 0xff]);
         assert!(matches!(decode(&bad), Err(DecodeError::Malformed { .. })));
         let unknown = message("mesos.internal.Nope".into(), vec![]);
