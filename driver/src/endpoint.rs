@@ -7,7 +7,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use libprocess::{Message, Server, Transport, Upid};
 use mesos_proto::mesos::MasterInfo;
@@ -17,7 +17,9 @@ use crate::Error;
 
 /// Something the actor thread must handle, besides its own commands.
 pub(crate) enum Inbound<C> {
-    Message(Message),
+    /// A message and when our endpoint handed it over (wall clock, so it
+    /// can be compared with timestamps taken in the JVM).
+    Message(Message, SystemTime),
     Exited(Upid),
     Detected(Option<MasterInfo>),
     Command(C),
@@ -95,7 +97,10 @@ impl Endpoint {
             let messages = inbound.clone();
             tokio::spawn(async move {
                 while let Some(m) = rx.recv().await {
-                    if messages.send(Inbound::Message(m)).is_err() {
+                    if messages
+                        .send(Inbound::Message(m, SystemTime::now()))
+                        .is_err()
+                    {
                         return;
                     }
                 }

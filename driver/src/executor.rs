@@ -387,7 +387,7 @@ impl ExecutorProcess {
                         self.shutdown();
                     }
                 }
-                Some(Inbound::Message(message)) => self.handle_message(message),
+                Some(Inbound::Message(message, _)) => self.handle_message(message),
                 Some(Inbound::Exited(pid)) => self.exited(pid),
                 Some(Inbound::Detected(_)) => {}
                 Some(Inbound::Command(command)) => {

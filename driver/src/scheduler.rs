@@ -487,7 +487,7 @@ impl SchedulerProcess {
                         self.register(backoff);
                     }
                 }
-                Some(Inbound::Message(message)) => self.handle_message(message),
+                Some(Inbound::Message(message, arrived)) => self.handle_message(message, arrived),
                 Some(Inbound::Exited(_)) => {
                     // The v0 driver notices master changes only through its
                     // detector, never through broken connections.
@@ -575,7 +575,7 @@ impl SchedulerProcess {
         self.master_pid.as_ref() == Some(from)
     }
 
-    fn handle_message(&mut self, message: Message) {
+    fn handle_message(&mut self, message: Message, arrived: SystemTime) {
         let decoded = match decode(&message) {
             Ok(decoded) => decoded,
             Err(e) => {
@@ -630,6 +630,16 @@ impl SchedulerProcess {
                             .insert(offer.slave_id.value.clone(), pid);
                     }
                 }
+                // For the callback latency benchmark: when the offers reached
+                // this driver, in microseconds since the epoch.
+                tracing::debug!(
+                    target: "mesos_driver::latency",
+                    arrived_us = arrived
+                        .duration_since(UNIX_EPOCH)
+                        .map(|d| d.as_micros())
+                        .unwrap_or(0),
+                    "offers"
+                );
                 self.scheduler.resource_offers(&self.driver, &m.offers);
             }
             SchedulerMessage::Rescind(m) => {

@@ -12,6 +12,8 @@
 //   mode "down": the master is down; start() must return DRIVER_RUNNING and
 //     the driver keep retrying until stopped.
 //   mode "late": the master comes up after start(); the driver registers.
+//   mode "latency:N": decline every offer at once and print "LAT <epoch us>"
+//     on entering resourceOffers, for N offer rounds (the benchmark).
 import java.util.*;
 import java.util.concurrent.*;
 import org.apache.mesos.*;
@@ -19,6 +21,7 @@ import org.apache.mesos.Protos.*;
 
 public class TestFramework {
   static final BlockingQueue<String> events = new LinkedBlockingQueue<>();
+  static final java.util.concurrent.atomic.AtomicInteger latencyRounds = new java.util.concurrent.atomic.AtomicInteger();
   static volatile SlaveID slaveId;
   static volatile ExecutorID executorId = ExecutorID.newBuilder().setValue("java-executor").build();
 
@@ -46,6 +49,7 @@ public class TestFramework {
     final boolean launch;
     final boolean throwOnRegistered;
     boolean launched = false;
+    boolean latency = false;
 
     Sched(String name, String executorCommand, boolean launch, boolean throwOnRegistered) {
       this.name = name;
@@ -69,6 +73,13 @@ public class TestFramework {
     public void disconnected(SchedulerDriver d) { cb("disconnected"); }
 
     public void resourceOffers(SchedulerDriver d, List<Offer> offers) {
+      if (latency) {
+        java.time.Instant now = java.time.Instant.now();
+        out("LAT " + (now.getEpochSecond() * 1000000L + now.getNano() / 1000));
+        latencyRounds.incrementAndGet();
+        for (Offer offer : offers) d.declineOffer(offer.getId(), Filters.newBuilder().setRefuseSeconds(0).build());
+        return;
+      }
       out("CB " + name + " resourceOffers " + offers.size());
       for (Offer offer : offers) {
         if (launch && !launched) {
@@ -144,6 +155,20 @@ public class TestFramework {
       Thread.sleep(3000);
       out("RET stop " + d.stop());
       out("RET join " + d.join());
+      out("DONE");
+      return;
+    }
+    if (mode.startsWith("latency:")) {
+      int rounds = Integer.parseInt(mode.substring("latency:".length()));
+      Sched s = new Sched("s1", executorCommand, false, false);
+      s.latency = true;
+      MesosSchedulerDriver d = new MesosSchedulerDriver(s, info().build(), master);
+      out("RET start " + d.start());
+      await("registered", 60);
+      // Count rounds through the printed lines: wait until enough arrived.
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(600);
+      while (latencyRounds.get() < rounds && System.nanoTime() < deadline) Thread.sleep(50);
+      out("RET stop " + d.stop());
       out("DONE");
       return;
     }
