@@ -336,6 +336,26 @@ fn a_throwing_callback_aborts_the_driver_not_the_jvm() {
 }
 
 #[test]
+fn a_stopped_and_collected_driver_leaves_no_threads_behind() {
+    let mut cluster = Cluster::start(ClusterOptions::default());
+    let classes = tempfile::tempdir().expect("tempdir");
+    compile_java(classes.path());
+    let (lines, output, ok) = run_java(classes.path(), &cluster.master, "threads", &[]);
+    assert!(ok, "{output}");
+    // Loading the library starts nothing; a running driver has its actor
+    // and I/O threads; after stop and collection none is left.
+    assert!(lines.iter().any(|l| l == "THREADS loaded 0"), "{output}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.starts_with("THREADS running ") && l != "THREADS running 0"),
+        "{output}"
+    );
+    assert!(lines.iter().any(|l| l == "THREADS stopped 0"), "{output}");
+    cluster.assert_alive();
+}
+
+#[test]
 fn start_with_the_master_down_waits_and_retries() {
     let classes = tempfile::tempdir().expect("tempdir");
     compile_java(classes.path());

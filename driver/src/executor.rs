@@ -235,6 +235,7 @@ impl ExecutorDriver {
         if state.status != Status::Running && state.status != Status::Aborted {
             return state.status;
         }
+        self.shared.aborted.store(true, Ordering::SeqCst);
         if let Some(tx) = &state.commands {
             let _ = tx.send(Inbound::Command(Command::Stop));
         }

@@ -84,7 +84,7 @@ enum Command {
     Decline(OfferId, Filters),
     Revive(Vec<String>),
     Suppress(Vec<String>),
-    Acknowledge(TaskStatus),
+    Acknowledge(Box<TaskStatus>),
     Message(ExecutorId, SlaveId, Vec<u8>),
     Reconcile(Vec<TaskStatus>),
     Request(Vec<Request>),
@@ -219,6 +219,9 @@ impl SchedulerDriver {
         if state.status != Status::Running && state.status != Status::Aborted {
             return state.status;
         }
+        // No callback runs once stop() has returned, even for events that
+        // were already queued.
+        self.shared.running.store(false, Ordering::SeqCst);
         if let Some(tx) = &state.commands {
             let _ = tx.send(Inbound::Command(Command::Stop { failover }));
         }
@@ -353,7 +356,7 @@ impl SchedulerDriver {
             );
             return self.status();
         }
-        self.command(Command::Acknowledge(status))
+        self.command(Command::Acknowledge(Box::new(status)))
     }
 
     pub fn send_framework_message(
@@ -571,7 +574,7 @@ impl SchedulerProcess {
     }
 
     /// Whether a message claiming to come from the master really does.
-    fn from_master(&self, from: &Upid) -> bool {
+    fn is_master(&self, from: &Upid) -> bool {
         self.master_pid.as_ref() == Some(from)
     }
 
@@ -593,7 +596,7 @@ impl SchedulerProcess {
         let from = message.from;
         match decoded {
             SchedulerMessage::Registered(m) => {
-                if self.connected || !self.from_master(&from) {
+                if self.connected || !self.is_master(&from) {
                     tracing::info!("Ignoring framework registered message from {from}");
                     return;
                 }
@@ -606,7 +609,7 @@ impl SchedulerProcess {
                     .registered(&self.driver, &m.framework_id, &m.master_info);
             }
             SchedulerMessage::Reregistered(m) => {
-                if self.connected || !self.from_master(&from) {
+                if self.connected || !self.is_master(&from) {
                     tracing::info!("Ignoring framework re-registered message from {from}");
                     return;
                 }
@@ -618,7 +621,7 @@ impl SchedulerProcess {
                 self.scheduler.reregistered(&self.driver, &m.master_info);
             }
             SchedulerMessage::Offers(m) => {
-                if !self.connected || !self.from_master(&from) {
+                if !self.connected || !self.is_master(&from) {
                     return;
                 }
                 for (i, offer) in m.offers.iter().enumerate() {
@@ -643,27 +646,27 @@ impl SchedulerProcess {
                 self.scheduler.resource_offers(&self.driver, &m.offers);
             }
             SchedulerMessage::Rescind(m) => {
-                if !self.connected || !self.from_master(&from) {
+                if !self.connected || !self.is_master(&from) {
                     return;
                 }
                 self.saved_offers.remove(&m.offer_id.value);
                 self.scheduler.offer_rescinded(&self.driver, &m.offer_id);
             }
             SchedulerMessage::StatusUpdate(m) => {
-                if !self.connected || !self.from_master(&from) {
+                if !self.connected || !self.is_master(&from) {
                     return;
                 }
                 self.status_update(m.update);
             }
             SchedulerMessage::LostSlave(m) => {
-                if !self.connected || !self.from_master(&from) {
+                if !self.connected || !self.is_master(&from) {
                     return;
                 }
                 self.saved_slave_pids.remove(&m.slave_id.value);
                 self.scheduler.slave_lost(&self.driver, &m.slave_id);
             }
             SchedulerMessage::ExitedExecutor(m) => {
-                if !self.connected || !self.from_master(&from) {
+                if !self.connected || !self.is_master(&from) {
                     return;
                 }
                 self.scheduler
@@ -679,7 +682,7 @@ impl SchedulerProcess {
                 );
             }
             SchedulerMessage::Error(m) => {
-                if !self.from_master(&from) {
+                if !self.is_master(&from) {
                     return;
                 }
                 self.driver.abort();

@@ -93,7 +93,10 @@ fn only_the_detected_master_is_believed_and_updates_are_acknowledged() {
         (server, transport)
     });
     let master = Upid::from_addr("master", server.local_addr());
-    let _serving = rt.block_on(async { server.serve() });
+    let _serving = {
+        let _guard = rt.enter();
+        server.serve()
+    };
 
     let (events_tx, events) = mpsc::channel();
     let driver = SchedulerDriver::new(

@@ -11,6 +11,8 @@
 //   mode "throw": a callback throws; the driver must abort.
 //   mode "down": the master is down; start() must return DRIVER_RUNNING and
 //     the driver keep retrying until stopped.
+//   mode "threads": print the driver's native threads (by name, from
+//     /proc/self/task) while running and after stop and collection.
 //   mode "late": the master comes up after start(); the driver registers.
 //   mode "latency:N": decline every offer at once and print "LAT <epoch us>"
 //     on entering resourceOffers, for N offer rounds (the benchmark).
@@ -133,6 +135,22 @@ public class TestFramework {
     public void error(SchedulerDriver d, String message) { cb("error " + message); }
   }
 
+  // Native threads the driver library starts, by the names it gives them.
+  static int driverThreads() throws java.io.IOException {
+    int n = 0;
+    java.io.File[] tasks = new java.io.File("/proc/self/task").listFiles();
+    if (tasks == null) return -1;
+    for (java.io.File task : tasks) {
+      try {
+        String comm = new String(java.nio.file.Files.readAllBytes(new java.io.File(task, "comm").toPath())).trim();
+        if (comm.startsWith("mesos-")) n++;
+      } catch (java.io.IOException e) {
+        // The thread ended while we looked.
+      }
+    }
+    return n;
+  }
+
   static Resource scalar(String name, double value) {
     return Resource.newBuilder().setName(name).setType(Value.Type.SCALAR)
         .setScalar(Value.Scalar.newBuilder().setValue(value)).build();
@@ -169,6 +187,24 @@ public class TestFramework {
       long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(600);
       while (latencyRounds.get() < rounds && System.nanoTime() < deadline) Thread.sleep(50);
       out("RET stop " + d.stop());
+      out("DONE");
+      return;
+    }
+    if (mode.equals("threads")) {
+      out("THREADS loaded " + driverThreads());
+      MesosSchedulerDriver d = new MesosSchedulerDriver(new Sched("s1", executorCommand, false, false), info().build(), master);
+      out("RET start " + d.start());
+      await("registered", 60);
+      out("THREADS running " + driverThreads());
+      out("RET stop " + d.stop());
+      out("RET join " + d.join());
+      d = null;
+      for (int i = 0; i < 50 && driverThreads() > 0; i++) {
+        System.gc();
+        System.runFinalization();
+        Thread.sleep(100);
+      }
+      out("THREADS stopped " + driverThreads());
       out("DONE");
       return;
     }
