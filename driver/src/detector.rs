@@ -3,10 +3,12 @@
 //! master string, or `zk://…`) becomes a watch of the current leading
 //! master's `MasterInfo` (`None` while there is no leader).
 //!
-//! This is the seam ZooKeeper detection plugs into: [`detect`] hands the
-//! driver a `tokio::sync::watch::Receiver<Option<MasterInfo>>`, which is what
-//! `mesos-detector`'s `MasterDetector` yields, so the `zk://` arm below only
-//! has to build one. Never talks to a master itself.
+//! This is the seam ZooKeeper detection plugs into: [`detect`] runs on the
+//! driver's runtime and hands the driver a [`Detection`], a
+//! `tokio::sync::watch::Receiver<Option<MasterInfo>>` plus whatever must stay
+//! alive to keep it updated. That is what `mesos-detector`'s
+//! `MasterDetector` yields, so the `zk://` arm below only has to build one
+//! and keep it in `guard`. Never talks to a master itself.
 
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
@@ -83,7 +85,7 @@ pub fn master_info(upid: &Upid, hostname: &str) -> MasterInfo {
         IpAddr::V6(_) => 0,
     };
     MasterInfo {
-        id: format!("{upid}"),
+        id: format!("{upid}-{}", uuid::Uuid::new_v4()),
         ip,
         port: u32::from(upid.port),
         pid: Some(upid.to_string()),
@@ -113,9 +115,19 @@ fn resolve(master: &str, host: &str, port: u16) -> Result<IpAddr, Error> {
         .ok_or_else(|| invalid(master, format!("'{host}' has no address")))
 }
 
-/// Starts detecting the leading master named by `master`. The returned
-/// receiver holds the current leader and changes when it does.
-pub fn detect(master: &str) -> Result<watch::Receiver<Option<MasterInfo>>, Error> {
+/// A running detection: the current leader, and what keeps it current.
+pub struct Detection {
+    pub leader: watch::Receiver<Option<MasterInfo>>,
+    /// Kept alive as long as the driver watches `leader` (e.g. a ZooKeeper
+    /// session); `None` for a standalone master.
+    pub guard: Option<Box<dyn std::any::Any + Send>>,
+}
+
+/// Starts detecting the leading master named by `master`, on `runtime`
+/// (the driver's own). The returned receiver holds the current leader and
+/// changes when it does.
+pub fn detect(master: &str, runtime: &tokio::runtime::Handle) -> Result<Detection, Error> {
+    let _context = runtime.enter();
     match parse(master)? {
         MasterSpec::Standalone { id, host, port } => {
             let ip = resolve(master, &host, port)?;
@@ -124,11 +136,15 @@ pub fn detect(master: &str) -> Result<watch::Receiver<Option<MasterInfo>>, Error
             // A standalone leader never changes; dropping the sender keeps
             // the value readable and ends the watch after the first read.
             drop(tx);
-            Ok(rx)
+            Ok(Detection {
+                leader: rx,
+                guard: None,
+            })
         }
         // Merge point for ZooKeeper detection: build
-        // `mesos_detector::MasterDetector` for this URL and return its
-        // leader watch here.
+        // `mesos_detector::MasterDetector` for this URL here (we are inside
+        // the driver's runtime) and return its leader watch, with the
+        // detector itself as `guard`.
         MasterSpec::ZooKeeper(url) => Err(invalid(
             master,
             format!("ZooKeeper master detection ('{url}') is not built into this driver yet"),
@@ -173,11 +189,12 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("master");
         std::fs::write(&file, "127.0.0.1:5099\n").unwrap();
-        let rx = detect(&format!("file://{}", file.display())).unwrap();
-        let info = rx.borrow().clone().unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let detection = detect(&format!("file://{}", file.display()), rt.handle()).unwrap();
+        let info = detection.leader.borrow().clone().unwrap();
         assert_eq!(info.pid.as_deref(), Some("master@127.0.0.1:5099"));
         assert_eq!(info.port, 5099);
-        assert!(detect("file:///nonexistent/master").is_err());
+        assert!(detect("file:///nonexistent/master", rt.handle()).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

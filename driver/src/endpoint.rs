@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime};
 
 use libprocess::{Message, Server, Transport, Upid};
 use mesos_proto::mesos::MasterInfo;
-use tokio::sync::watch;
 
+use crate::detector::Detection;
 use crate::Error;
 
 /// Something the actor thread must handle, besides its own commands.
@@ -129,11 +129,14 @@ impl Endpoint {
     /// Forwards every change of the detector's leader to the actor.
     pub fn watch_leader<C: Send + 'static>(
         &self,
-        mut leader: watch::Receiver<Option<MasterInfo>>,
+        detection: Detection,
         inbound: mpsc::Sender<Inbound<C>>,
     ) {
+        let Detection { mut leader, guard } = detection;
         if let Some(runtime) = &self.runtime {
             runtime.spawn(async move {
+                // The detector lives as long as this watch.
+                let _guard = guard;
                 let first = leader.borrow_and_update().clone();
                 if inbound.send(Inbound::Detected(first)).is_err() {
                     return;
@@ -146,6 +149,11 @@ impl Endpoint {
                 }
             });
         }
+    }
+
+    /// The driver's runtime, for detectors that spawn tasks.
+    pub fn runtime(&self) -> Option<&tokio::runtime::Handle> {
+        self.runtime.as_ref().map(|r| r.handle())
     }
 
     pub fn send<M: prost::Message + prost::Name>(&self, to: &Upid, message: &M) {

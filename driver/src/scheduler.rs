@@ -171,11 +171,17 @@ impl SchedulerDriver {
             return state.status;
         };
         let started = (|| -> Result<_, Error> {
-            let leader = detector::detect(&self.shared.config.master)?;
+            // Parse first, so a bad master string starts nothing.
+            detector::parse(&self.shared.config.master)?;
             let (tx, rx) = mpsc::channel();
             let id = format!("scheduler-{}", uuid::Uuid::new_v4());
             let endpoint = Endpoint::start(&id, tx.clone())?;
-            endpoint.watch_leader(leader, tx.clone());
+            let runtime = endpoint
+                .runtime()
+                .cloned()
+                .ok_or_else(|| Error::Endpoint("the driver runtime is gone".into()))?;
+            let detection = detector::detect(&self.shared.config.master, &runtime)?;
+            endpoint.watch_leader(detection, tx.clone());
             Ok((tx, rx, endpoint))
         })();
         let (tx, rx, endpoint) = match started {
