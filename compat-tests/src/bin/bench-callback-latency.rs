@@ -54,6 +54,8 @@ fn main() {
     let venv = PathBuf::from(arg("spark-venv").unwrap_or_else(|| ".spark-venv".into()));
     let libmesos =
         PathBuf::from(arg("libmesos").unwrap_or_else(|| "target/release/libmesos.so".into()));
+    // The JVM's System.load needs an absolute path.
+    let libmesos = std::fs::canonicalize(&libmesos).unwrap_or(libmesos);
     let rounds = arg("rounds").unwrap_or_else(|| "50".into());
     let jar = mesos_jar(&venv).unwrap_or_else(|| fail("no mesos jar: run .ci/setup-spark.sh"));
     let classes = std::env::temp_dir().join(format!("bench-latency-{}", std::process::id()));

@@ -91,6 +91,8 @@ fn main() {
     let venv = PathBuf::from(arg("spark-venv").unwrap_or_else(|| ".spark-venv".into()));
     let libmesos =
         PathBuf::from(arg("libmesos").unwrap_or_else(|| "target/release/libmesos.so".into()));
+    // The JVM's System.load needs an absolute path.
+    let libmesos = std::fs::canonicalize(&libmesos).unwrap_or(libmesos);
     let partitions = arg("partitions").unwrap_or_else(|| "10".into());
     let runs: usize = arg("runs").and_then(|r| r.parse().ok()).unwrap_or(1);
     let Some(spark) = spark_home(&venv) else {
