@@ -30,6 +30,11 @@ cargo build -p libmesos
 echo "== tests"
 cargo test --workspace
 
+echo "== libmesos.so for glibc 2.28: self-contained, then the JVM tests against that build"
+bash .ci/check-libmesos.sh
+MESOS_COMPAT_LIBMESOS="${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-gnu/release/libmesos.so" \
+  cargo test -p compat-tests --test spark_on_mesos
+
 echo "== conformance kit: the client tests against an already running cluster"
 # The same third-party client tests, pointed by MESOS_COMPAT_MASTER/_AGENT at
 # a cluster started separately (here our own mesos-local; any Mesos works).
