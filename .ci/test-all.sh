@@ -17,6 +17,8 @@ echo "== ZooKeeper 3.8 (Debian)"
 bash .ci/setup-zookeeper.sh
 echo "== Go toolchain and mesos-go sources"
 bash .ci/setup-go.sh
+echo "== Spark (pyspark 3.5.9) for the libmesos tests"
+bash .ci/setup-spark.sh
 
 echo "== format and lints"
 cargo fmt --all -- --check
@@ -24,9 +26,16 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 echo "== build binaries for the end-to-end tests"
 cargo build --workspace --bins
+# libmesos.so, which the Spark and Java framework tests load into the JVM.
+cargo build -p libmesos
 
 echo "== tests"
 cargo test --workspace
+
+echo "== libmesos.so for glibc 2.28: self-contained, then the JVM tests against that build"
+bash .ci/check-libmesos.sh
+MESOS_COMPAT_LIBMESOS="${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-gnu/release/libmesos.so" \
+  cargo test -p compat-tests --test spark_on_mesos
 
 echo "== conformance kit: the client tests against an already running cluster"
 # The same third-party client tests, pointed by MESOS_COMPAT_MASTER/_AGENT at

@@ -8,7 +8,8 @@
 //! - [`allocator`]: DRF allocation (pure computation);
 //! - [`registry`]: the record of admitted / unreachable / gone agents;
 //! - [`agents`]: the v0 agent protocol (message decoding and building);
-//! - [`drivers`]: the v0 scheduler driver protocol (libmesos frameworks);
+//! - [`drivers`]: the v0 scheduler driver protocol (libmesos frameworks),
+//!   re-exported from `mesos-v0-codec`, which the driver library shares;
 //! - [`http`]: the HTTP surfaces (scheduler API, state, process endpoints);
 //! - [`leadership`]: election over ZooKeeper (`--zk`) and the message gate
 //!   that keeps a standby master from acting as the leader;
@@ -27,7 +28,7 @@
 
 pub mod agents;
 pub mod allocator;
-pub mod drivers;
+pub use mesos_v0_codec::master as drivers;
 pub mod flags;
 pub mod http;
 pub mod leadership;

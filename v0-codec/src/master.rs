@@ -1,9 +1,9 @@
-//! The v0 scheduler driver protocol (libmesos `MesosSchedulerDriver`,
-//! checklist §6): decoding what drivers send to `master` into v1 scheduler
-//! calls, and building the `mesos.internal.*` messages drivers understand
-//! from the v1 events the master produces.
+//! The master's end of the v0 scheduler driver protocol (libmesos
+//! `MesosSchedulerDriver`): decoding what drivers send to `master` into v1
+//! scheduler calls, and building the `mesos.internal.*` messages drivers
+//! understand from the v1 events the master produces.
 //!
-//! Owns only the translation; the actor decides (`master::driver`).
+//! Owns only the translation; the master actor decides what to do.
 
 use libprocess::Message;
 use mesos_proto::convert::{evolve, evolve_scheduler_call};
@@ -20,7 +20,7 @@ use mesos_proto::mesos::v1::{self, offer};
 use mesos_proto::mesos::{self as v0, scheduler as v0_scheduler};
 use prost::Name;
 
-use crate::agents::DecodeError;
+use crate::{parse, DecodeError};
 
 /// A driver message, decoded.
 #[derive(Debug)]
@@ -33,13 +33,6 @@ pub enum DriverMessage {
     Refuse(String),
     /// v0 authentication, which this master does not offer.
     Authenticate,
-}
-
-fn parse<M: prost::Message + Default>(message: &Message) -> Result<M, DecodeError> {
-    M::decode(message.body.as_ref()).map_err(|e| DecodeError::Malformed {
-        name: message.name.clone(),
-        reason: e.to_string(),
-    })
 }
 
 fn typed(kind: CallType, framework_id: &v0::FrameworkId) -> Call {
@@ -286,6 +279,7 @@ pub fn to_driver(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use bytes::Bytes;
@@ -361,10 +355,16 @@ mod tests {
 
     #[test]
     fn offers_carry_parallel_pids() {
-        let event = crate::master::events::offers(vec![v1::Offer {
-            agent_id: v1::AgentId { value: "S1".into() },
+        let event = Event {
+            r#type: Some(event::Type::Offers as i32),
+            offers: Some(event::Offers {
+                offers: vec![v1::Offer {
+                    agent_id: v1::AgentId { value: "S1".into() },
+                    ..Default::default()
+                }],
+            }),
             ..Default::default()
-        }]);
+        };
         match to_driver(&event, "F", |id| format!("slave(1)@{id}:5051")).unwrap() {
             DriverEvent::Offers(m) => {
                 assert_eq!(m.pids, vec!["slave(1)@S1:5051".to_string()]);
@@ -372,7 +372,15 @@ mod tests {
             }
             other => panic!("unexpected {other:?}"),
         }
-        let lost = crate::master::events::failure("S1", None, None);
+        let lost = Event {
+            r#type: Some(event::Type::Failure as i32),
+            failure: Some(event::Failure {
+                agent_id: Some(v1::AgentId { value: "S1".into() }),
+                executor_id: None,
+                status: None,
+            }),
+            ..Default::default()
+        };
         assert!(matches!(
             to_driver(&lost, "F", |_| String::new()),
             Some(DriverEvent::LostAgent(_))

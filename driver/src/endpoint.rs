@@ -1,0 +1,193 @@
+//! The libprocess endpoint of one driver: a small tokio runtime that serves
+//! the driver's process id over HTTP and carries its outbound messages.
+//!
+//! Owns the runtime, the server and the transport; hands inbound messages,
+//! `exited` notifications and detector changes to the driver's actor thread
+//! through one channel. Never interprets a message.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::sync::mpsc;
+use std::time::{Duration, SystemTime};
+
+use libprocess::{Message, Server, Transport, Upid};
+use mesos_proto::mesos::MasterInfo;
+
+use crate::detector::Detection;
+use crate::Error;
+
+/// Something the actor thread must handle, besides its own commands.
+pub(crate) enum Inbound<C> {
+    /// A message and when our endpoint handed it over (wall clock, so it
+    /// can be compared with timestamps taken in the JVM).
+    Message(Message, SystemTime),
+    Exited(Upid),
+    Detected(Option<MasterInfo>),
+    Command(C),
+}
+
+pub(crate) struct Endpoint {
+    runtime: Option<tokio::runtime::Runtime>,
+    pub transport: Transport,
+    pub pid: Upid,
+}
+
+/// How long a last message (TEARDOWN on `stop`) may take to be written
+/// before the endpoint goes away.
+const FINAL_SEND_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn env_ip(name: &str) -> Option<IpAddr> {
+    std::env::var(name).ok()?.trim().parse().ok()
+}
+
+/// The IP other processes reach us on: `LIBPROCESS_ADVERTISE_IP`, else
+/// `LIBPROCESS_IP`, else this host's name resolved (IPv4 first), like
+/// libprocess; loopback when the hostname does not resolve.
+fn advertised_ip(bound: IpAddr) -> IpAddr {
+    if let Some(ip) = env_ip("LIBPROCESS_ADVERTISE_IP") {
+        return ip;
+    }
+    if !bound.is_unspecified() {
+        return bound;
+    }
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let resolved: Vec<SocketAddr> = (hostname.trim(), 0)
+        .to_socket_addrs()
+        .map(|a| a.collect())
+        .unwrap_or_default();
+    resolved
+        .iter()
+        .find(|a| a.is_ipv4())
+        .or(resolved.first())
+        .map(|a| a.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))
+}
+
+impl Endpoint {
+    /// Starts serving process `id` on `LIBPROCESS_IP:LIBPROCESS_PORT`
+    /// (any address and a free port by default); everything inbound goes to
+    /// `inbound`.
+    pub fn start<C: Send + 'static>(
+        id: &str,
+        inbound: mpsc::Sender<Inbound<C>>,
+    ) -> Result<Endpoint, Error> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("mesos-driver-io")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Endpoint(e.to_string()))?;
+        let ip = env_ip("LIBPROCESS_IP").unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+        let port = match std::env::var("LIBPROCESS_PORT") {
+            Ok(p) => p
+                .trim()
+                .parse::<u16>()
+                .map_err(|e| Error::Endpoint(format!("LIBPROCESS_PORT '{p}': {e}")))?,
+            Err(_) => 0,
+        };
+        let (transport, pid) = runtime.block_on(async {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
+            let server = Server::builder(id)
+                .messages(id, tx)
+                .bind(SocketAddr::new(ip, port))
+                .await
+                .map_err(|e| Error::Endpoint(e.to_string()))?;
+            let local = server.local_addr();
+            server.serve();
+            let (transport, mut exited) = Transport::new();
+            let messages = inbound.clone();
+            tokio::spawn(async move {
+                while let Some(m) = rx.recv().await {
+                    if messages
+                        .send(Inbound::Message(m, SystemTime::now()))
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                while let Some(upid) = exited.recv().await {
+                    if inbound.send(Inbound::Exited(upid)).is_err() {
+                        return;
+                    }
+                }
+            });
+            let advertised_port = std::env::var("LIBPROCESS_ADVERTISE_PORT")
+                .ok()
+                .and_then(|p| p.trim().parse().ok())
+                .unwrap_or(local.port());
+            let pid = Upid::new(id, advertised_ip(local.ip()), advertised_port);
+            Ok::<_, Error>((transport, pid))
+        })?;
+        Ok(Endpoint {
+            runtime: Some(runtime),
+            transport,
+            pid,
+        })
+    }
+
+    /// Forwards every change of the detector's leader to the actor.
+    pub fn watch_leader<C: Send + 'static>(
+        &self,
+        detection: Detection,
+        inbound: mpsc::Sender<Inbound<C>>,
+    ) {
+        let Detection { mut leader, guard } = detection;
+        if let Some(runtime) = &self.runtime {
+            runtime.spawn(async move {
+                // The detector lives as long as this watch.
+                let _guard = guard;
+                let first = leader.borrow_and_update().clone();
+                if inbound.send(Inbound::Detected(first)).is_err() {
+                    return;
+                }
+                while leader.changed().await.is_ok() {
+                    let next = leader.borrow_and_update().clone();
+                    if inbound.send(Inbound::Detected(next)).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    }
+
+    /// The driver's runtime, for detectors that spawn tasks.
+    pub fn runtime(&self) -> Option<&tokio::runtime::Handle> {
+        self.runtime.as_ref().map(|r| r.handle())
+    }
+
+    pub fn send<M: prost::Message + prost::Name>(&self, to: &Upid, message: &M) {
+        self.transport.send_message(&self.pid, to, message);
+    }
+
+    /// Sends a last message on a connection of its own and waits (bounded)
+    /// until the peer has answered, so it is not lost when the endpoint is
+    /// shut down right after. Best effort, like every libprocess send.
+    pub fn send_final<M: prost::Message + prost::Name>(&self, to: &Upid, message: &M) {
+        let bytes =
+            libprocess::message::encode(&self.pid, to, &M::full_name(), &message.encode_to_vec());
+        let sent = (|| -> std::io::Result<()> {
+            use std::io::{Read, Write};
+            let mut stream = TcpStream::connect_timeout(&to.address(), FINAL_SEND_TIMEOUT)?;
+            stream.set_write_timeout(Some(FINAL_SEND_TIMEOUT))?;
+            stream.set_read_timeout(Some(FINAL_SEND_TIMEOUT))?;
+            stream.write_all(&bytes)?;
+            let mut answer = [0u8; 64];
+            let _ = stream.read(&mut answer)?;
+            Ok(())
+        })();
+        if let Err(e) = sent {
+            tracing::warn!("failed to send {} to {to}: {e}", M::full_name());
+        }
+    }
+}
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.runtime.take() {
+            // Stops the server (closing its sockets) and the transport's
+            // connection tasks without waiting on them.
+            runtime.shutdown_background();
+        }
+    }
+}
