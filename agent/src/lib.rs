@@ -15,6 +15,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod agent;
+pub mod checkpoint;
 pub mod containerizer;
 pub mod error;
 pub mod fetcher;
@@ -22,6 +23,7 @@ pub mod flags;
 pub mod http;
 pub mod info;
 pub mod paths;
+pub mod recovery;
 pub mod registration;
 pub mod status_update_manager;
 
