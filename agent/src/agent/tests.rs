@@ -107,6 +107,7 @@ fn harness(extra: &[&str]) -> Harness {
         master: crate::registration::parse_master("127.0.0.1:5050").unwrap(),
         launcher_dir: launcher.path().to_path_buf(),
         native_library: None,
+        recovered: None,
     };
     let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
     let (messages_tx, messages_rx) = mpsc::unbounded_channel();
