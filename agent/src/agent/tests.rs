@@ -149,7 +149,8 @@ fn harness(extra: &[&str]) -> Harness {
 }
 
 impl Harness {
-    /// Stops the agent, killing every executor it started.
+    /// Stops the agent (SIGTERM-style: executors are left running; the
+    /// fake executor exits by itself within 20 s).
     async fn finish(self) {
         self.inbox
             .send(Input::Shutdown { graceful: false })
