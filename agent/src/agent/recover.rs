@@ -108,6 +108,8 @@ impl Agent {
         let ids = executor.run_ids(&slave_id);
         let result = match libprocess_pid {
             Some(pid) => self.checkpointer.libprocess_pid(&ids, &pid.to_string()),
+            // A re-subscribing executor already has its marker.
+            None if ids.http_marker(self.checkpointer.work_dir()).exists() => Ok(()),
             None => self.checkpointer.http_marker(&ids),
         };
         if let Err(e) = result {
