@@ -1293,4 +1293,31 @@ mod recovery {
         assert_eq!(m.tasks[0].state, TaskState::TaskFinished as i32);
         drop(executor);
     }
+
+    #[tokio::test(start_paused = true)]
+    async fn recover_cleanup_kills_recovered_executors_and_exits() {
+        let work = tempfile::tempdir().unwrap();
+        let mut executor = Dummy::start();
+        checkpointed(work.path(), Some(executor.pid()), true, None);
+        let h = harness_in(work, &["--recover=cleanup"]);
+        tokio::time::timeout(WAIT, &mut { h.actor })
+            .await
+            .expect("the agent exits after cleaning up")
+            .unwrap();
+        for _ in 0..200 {
+            if !executor.running() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!executor.running(), "the recovered executor was killed");
+        assert!(
+            !crate::paths::latest_slave_path(h.work_dir.path()).exists(),
+            "the next start is a new agent"
+        );
+        assert!(
+            h.out.sent.lock().unwrap().is_empty(),
+            "no master was contacted"
+        );
+    }
 }
