@@ -28,6 +28,10 @@ pub enum AgentError {
     #[error("Failed to launch container: {0}")]
     Launch(String),
 
+    /// The checkpoint of a previous run cannot be recovered.
+    #[error("Agent recovery failed: {0}")]
+    Recovery(String),
+
     #[error("Failed to start the agent HTTP server: {0}")]
     Server(String),
 }

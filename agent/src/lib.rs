@@ -15,6 +15,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod agent;
+pub mod checkpoint;
 pub mod containerizer;
 pub mod error;
 pub mod fetcher;
@@ -22,6 +23,7 @@ pub mod flags;
 pub mod http;
 pub mod info;
 pub mod paths;
+pub mod recovery;
 pub mod registration;
 pub mod status_update_manager;
 
@@ -128,7 +130,17 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
         flags.hadoop_home.as_ref().map(PathBuf::from),
         flags.fetcher_stall_timeout.0,
     )?;
-    let containerizer = Containerizer::new(fetcher, flags.switch_user, containers_tx);
+    let containerizer = Containerizer::new(fetcher, flags.switch_user, containers_tx)
+        .with_launcher(find_launch_helper(&flags.launcher_dir()))
+        .with_runtime_dir(work_dir.join("runtime"));
+    let recovered = recovery::recover(&work_dir, flags.strict).map_err(|e| {
+        AgentError::Recovery(format!(
+            "{e}. If recovery failed because of a change in configuration and you want to \
+             keep the current agent id, revert the change; to start as a new agent, remove \
+             '{}'",
+            paths::latest_slave_path(&work_dir).display()
+        ))
+    })?;
     let (retries_tx, retries_rx) = mpsc::unbounded_channel();
     let launcher_dir = flags.launcher_dir();
     let native_library = find_native_library(&launcher_dir);
@@ -140,6 +152,7 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
         master,
         launcher_dir,
         native_library,
+        recovered,
     };
     let agent = Agent::new(
         config,
@@ -291,9 +304,22 @@ fn warn_about_unsupported(flags: &Flags) {
             flags.containerizers
         );
     }
-    if flags.recover == "cleanup" {
-        tracing::warn!("--recover=cleanup has no effect: this agent does not recover executors after a restart");
+}
+
+/// The `mesos-containerizer` launch helper: next to this binary, else in
+/// the launcher directory.
+fn find_launch_helper(launcher_dir: &Path) -> Option<PathBuf> {
+    let name = "mesos-containerizer";
+    let beside = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(|d| d.join(name)));
+    let found = beside
+        .filter(|p| p.is_file())
+        .or_else(|| Some(launcher_dir.join(name)).filter(|p| p.is_file()));
+    if found.is_none() {
+        tracing::warn!("'{name}' not found: executors run without a session of their own");
     }
+    found
 }
 
 /// A native Mesos library next to the launcher (for Java executors).

@@ -12,7 +12,10 @@
 //! synchronously with the updates to forward, and retry timers come back to
 //! the actor as [`RetryTimer`] values on the channel given at construction.
 //! It never sends anything itself and never touches agent state.
-//! Checkpointing of updates (`task.updates`) is not implemented.
+//! Checkpointing of updates (`task.updates`) is the actor's job: it writes
+//! each new update before handing it here, and each acknowledgement after
+//! this manager accepted it; after a restart [`StatusUpdateManager::recover`]
+//! rebuilds a stream from those records.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::time::Duration;
@@ -104,6 +107,51 @@ impl StatusUpdateManager {
     /// Number of updates not yet acknowledged, over all streams.
     pub fn pending_count(&self) -> usize {
         self.streams.values().map(|s| s.pending.len()).sum()
+    }
+
+    /// Whether an update with this uuid was already seen on its stream (a
+    /// duplicate: not to be checkpointed or applied again).
+    pub fn knows(&self, framework_id: &str, task_id: &str, uuid: &[u8]) -> bool {
+        self.streams
+            .get(&(framework_id.to_string(), task_id.to_string()))
+            .is_some_and(|s| s.received.contains(uuid) || s.acknowledged.contains(uuid))
+    }
+
+    /// Rebuilds a task's stream from its checkpointed records: `updates` in
+    /// the order received, `acknowledged` the uuids already acknowledged.
+    /// Returns true when the stream is still open (a terminal update has
+    /// not been acknowledged). Nothing is forwarded until `resume`.
+    pub fn recover(
+        &mut self,
+        framework_id: &str,
+        task_id: &str,
+        updates: &[StatusUpdate],
+        acknowledged: &HashSet<Vec<u8>>,
+    ) -> bool {
+        let mut stream = Stream::new();
+        for update in updates {
+            let Some(uuid) = update.uuid.clone() else {
+                continue;
+            };
+            if !stream.received.insert(uuid.clone()) {
+                continue;
+            }
+            if acknowledged.contains(&uuid) {
+                stream.acknowledged.insert(uuid);
+                if is_terminal_state(update.status.state) {
+                    stream.terminated = true;
+                }
+            } else {
+                stream.pending.push_back(update.clone());
+            }
+        }
+        if stream.terminated {
+            return false;
+        }
+        let k = (framework_id.to_string(), task_id.to_string());
+        let open = !stream.pending.is_empty() || !stream.received.is_empty();
+        self.streams.insert(k, stream);
+        open
     }
 
     /// Adds `update` to its task's stream. Returns the update to forward now
@@ -292,6 +340,7 @@ impl StatusUpdateManager {
 mod tests {
     use super::*;
     use mesos_proto::mesos::{FrameworkId, TaskId, TaskState, TaskStatus};
+    use std::collections::HashSet;
 
     fn update(task: &str, state: TaskState) -> StatusUpdate {
         StatusUpdate {
@@ -414,6 +463,31 @@ mod tests {
         let timer = rx.recv().await.unwrap();
         assert_eq!(sum.on_timer(timer), None);
         assert_eq!(sum.resume(), vec![running]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn recovered_streams_resend_only_unacknowledged_updates() {
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let mut sum = StatusUpdateManager::new(tx);
+        let running = update("t", TaskState::TaskRunning);
+        let finished = update("t", TaskState::TaskFinished);
+        let acked: HashSet<Vec<u8>> = [uuid(&running)].into_iter().collect();
+        assert!(sum.recover("F", "t", &[running.clone(), finished.clone()], &acked));
+        assert!(sum.knows("F", "t", &uuid(&running)));
+        assert!(sum.knows("F", "t", &uuid(&finished)));
+        // A re-sent copy of a recovered update is a duplicate.
+        assert_eq!(sum.update(finished.clone()).unwrap(), None);
+        assert_eq!(sum.resume(), vec![finished.clone()]);
+        assert!(
+            sum.acknowledge("F", "t", &uuid(&finished))
+                .unwrap()
+                .terminated
+        );
+
+        // A stream whose terminal update was acknowledged is over.
+        let done: HashSet<Vec<u8>> = [uuid(&running), uuid(&finished)].into_iter().collect();
+        assert!(!sum.recover("F", "u", &[running, finished], &done));
+        assert_eq!(sum.pending_count(), 0);
     }
 
     #[tokio::test(start_paused = true)]

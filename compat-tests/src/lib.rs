@@ -97,6 +97,8 @@ pub struct Cluster {
     pub work_dir: PathBuf,
     pub external: bool,
     procs: Vec<Spawned>,
+    /// The agent's command line, so it can be restarted the same way.
+    agent_args: Vec<String>,
     _tmp: Option<tempfile::TempDir>,
 }
 
@@ -130,6 +132,7 @@ impl Cluster {
                 work_dir: PathBuf::new(),
                 external: true,
                 procs: Vec::new(),
+                agent_args: Vec::new(),
                 _tmp: None,
             },
             _ => Cluster::start(ClusterOptions::default()),
@@ -163,36 +166,87 @@ impl Cluster {
                 .map(|r| r.status == 200)
                 .unwrap_or(false)
         });
-        let alog = std::fs::File::create(work_dir.join("agent.log")).expect("log");
-        let agent = Command::new(our_binary("mesos-agent"))
-            .arg(format!("--master={master_addr}"))
-            .arg("--ip=127.0.0.1")
-            .arg("--hostname=127.0.0.1")
-            .arg(format!("--port={aport}"))
-            .arg(format!("--work_dir={}", work_dir.join("agent").display()))
-            .arg(format!("--resources={}", opts.agent_resources))
-            .arg("--registration_backoff_factor=10ms")
-            .args(&opts.agent_flags)
-            .stdout(alog.try_clone().expect("log"))
-            .stderr(alog)
-            .spawn()
-            .expect("spawn mesos-agent");
-        let agent = Spawned {
-            name: "mesos-agent".into(),
-            child: agent,
-        };
-        let cluster = Cluster {
+        let mut agent_args = vec![
+            format!("--master={master_addr}"),
+            "--ip=127.0.0.1".to_string(),
+            "--hostname=127.0.0.1".to_string(),
+            format!("--port={aport}"),
+            format!("--work_dir={}", work_dir.join("agent").display()),
+            format!("--resources={}", opts.agent_resources),
+            "--registration_backoff_factor=10ms".to_string(),
+        ];
+        agent_args.extend(opts.agent_flags.iter().cloned());
+        let mut cluster = Cluster {
             master: master_addr,
             agent: format!("127.0.0.1:{aport}"),
             work_dir,
             external: false,
-            procs: vec![master, agent],
+            procs: vec![master],
+            agent_args,
             _tmp: Some(tmp),
         };
+        cluster.start_agent();
         wait_for(Duration::from_secs(30), "agent registration", || {
             cluster.registered_agents() >= 1
         });
         cluster
+    }
+
+    /// Starts the agent (again) with the command line it was first given,
+    /// appending to `agent.log`.
+    pub fn start_agent(&mut self) {
+        let alog = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.work_dir.join("agent.log"))
+            .expect("log");
+        let agent = Command::new(our_binary("mesos-agent"))
+            .args(&self.agent_args)
+            .stdout(alog.try_clone().expect("log"))
+            .stderr(alog)
+            .spawn()
+            .expect("spawn mesos-agent");
+        self.procs.retain(|p| p.name != "mesos-agent");
+        self.procs.push(Spawned {
+            name: "mesos-agent".into(),
+            child: agent,
+        });
+    }
+
+    /// The agent process we started.
+    fn agent_process(&mut self) -> &mut Spawned {
+        self.procs
+            .iter_mut()
+            .find(|p| p.name == "mesos-agent")
+            .expect("the agent was started here")
+    }
+
+    pub fn agent_pid(&mut self) -> u32 {
+        self.agent_process().child.id()
+    }
+
+    /// Sends `signal` (e.g. "KILL", "TERM") to the agent by its pid and
+    /// waits for it to exit.
+    pub fn stop_agent(&mut self, signal: &str, timeout: Duration) -> std::process::ExitStatus {
+        let pid = self.agent_pid();
+        let ok = Command::new("kill")
+            .arg(format!("-{signal}"))
+            .arg(pid.to_string())
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false);
+        assert!(ok, "kill -{signal} {pid} failed");
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Ok(Some(status)) = self.agent_process().child.try_wait() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "agent did not exit within {timeout:?} of SIG{signal}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     pub fn registered_agents(&self) -> usize {
@@ -415,6 +469,84 @@ pub fn run_client(
         format!("--- stdout ---\n{out}\n--- stderr ---\n{err}"),
         status,
     )
+}
+
+/// A client program running in the background whose JSON stdout lines are
+/// collected as they arrive; killed by pid on drop.
+pub struct BackgroundClient {
+    spawned: Spawned,
+    events: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    output: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl BackgroundClient {
+    pub fn start(mut cmd: Command) -> BackgroundClient {
+        let mut child = cmd
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn client");
+        let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (ev, out) = (events.clone(), output.clone());
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) {
+                    if v.is_object() {
+                        ev.lock().unwrap_or_else(|e| e.into_inner()).push(v);
+                    }
+                }
+                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                o.push_str(&line);
+                o.push('\n');
+            }
+        });
+        let out = output.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                let mut o = out.lock().unwrap_or_else(|e| e.into_inner());
+                o.push_str(&line);
+                o.push('\n');
+            }
+        });
+        BackgroundClient {
+            spawned: Spawned {
+                name: "client".into(),
+                child,
+            },
+            events,
+            output,
+        }
+    }
+
+    /// The JSON events reported so far.
+    pub fn events(&self) -> Vec<serde_json::Value> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    pub fn output(&self) -> String {
+        self.output
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Waits for the client to exit by itself.
+    pub fn wait(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.spawned.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
 }
 
 /// URL-encodes a query value.

@@ -88,20 +88,7 @@ impl Agent {
             "Launching executor '{executor_id}' of framework {framework_id} in work directory '{}'",
             directory.display()
         );
-        // The sandbox under its real path and both "latest" aliases.
-        let latest = paths::executor_latest_run_path(
-            self.flags.work_dir(),
-            &slave_id,
-            framework_id,
-            &executor_id,
-        );
-        self.files.attach(&latest.display().to_string(), &directory);
-        self.files.attach(
-            &paths::executor_virtual_path(framework_id, &executor_id),
-            &directory,
-        );
-        self.files
-            .attach(&directory.display().to_string(), &directory);
+        self.attach_sandbox(framework_id, &executor_id, &directory);
 
         let executor = Executor::new(
             framework_id,
@@ -112,10 +99,34 @@ impl Agent {
             checkpoint,
             generated,
         );
+        // Durable before the container exists, so a restart finds it.
+        self.checkpoint_executor(&executor);
         if let Some(framework) = self.frameworks.get_mut(framework_id) {
             framework.executors.insert(executor_id, executor);
         }
         Ok(())
+    }
+
+    /// Serves the sandbox under its real path and both "latest" aliases.
+    pub(crate) fn attach_sandbox(
+        &self,
+        framework_id: &str,
+        executor_id: &str,
+        directory: &std::path::Path,
+    ) {
+        let latest = paths::executor_latest_run_path(
+            self.flags.work_dir(),
+            &self.slave_id(),
+            framework_id,
+            executor_id,
+        );
+        self.files.attach(&latest.display().to_string(), directory);
+        self.files.attach(
+            &paths::executor_virtual_path(framework_id, executor_id),
+            directory,
+        );
+        self.files
+            .attach(&directory.display().to_string(), directory);
     }
 
     /// Starts the executor's container (upstream `Slave::launchExecutor`).
@@ -270,6 +281,16 @@ impl Agent {
                     return;
                 };
                 executor.os_pid = Some(pid);
+                if let Some(executor) = self
+                    .frameworks
+                    .get(&framework_id)
+                    .and_then(|f| f.executors.get(&executor_id))
+                {
+                    self.checkpoint_forked_pid(executor, pid);
+                }
+                let Some(executor) = self.executor_mut(&framework_id, &executor_id) else {
+                    return;
+                };
                 if executor.state == ExecutorState::Terminating || framework_terminating {
                     tracing::warn!("Killing executor '{executor_id}' because it is terminating");
                     self.containerizer.destroy(&container_id);
@@ -320,6 +341,8 @@ impl Agent {
         if executor.state == ExecutorState::Terminated {
             return;
         }
+        let was_reconnecting = executor.reconnecting;
+        executor.reconnecting = false;
         tracing::info!(
             "Executor '{executor_id}' of framework {framework_id} {}",
             describe_wait_status(status)
@@ -379,6 +402,9 @@ impl Agent {
             self.remove_executor(framework_id, executor_id);
         }
         self.remove_framework_if_idle(framework_id);
+        if was_reconnecting {
+            self.executor_reconnected(framework_id, executor_id);
+        }
     }
 
     /// Moves a terminated executor to the completed list.
@@ -391,6 +417,16 @@ impl Agent {
             Some(e) if e.state == ExecutorState::Terminated => {}
             _ => return,
         }
+        if let Some(executor) = self
+            .frameworks
+            .get(framework_id)
+            .and_then(|f| f.executors.get(executor_id))
+        {
+            self.checkpoint_completed(executor);
+        }
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+            return;
+        };
         tracing::info!("Cleaning up executor '{executor_id}' of framework {framework_id}");
         // Sandboxes stay on disk (no garbage collection yet); only the
         // `/files` entry of a run evicted from the completed list goes.
@@ -760,6 +796,7 @@ impl Agent {
                 executor.connection = Some(Connection::Pid(from.clone()));
                 self.out.link(from);
                 let executor = &self.frameworks[&framework_id].executors[&executor_id];
+                self.checkpoint_connection(executor, Some(from));
                 if !executor.ever_sent_task() && executor.queued_tasks.is_empty() {
                     tracing::warn!("Shutting down registering executor '{executor_id}' because it has no tasks to run");
                     self.shutdown_executor(&framework_id, &executor_id);
@@ -887,6 +924,13 @@ impl Agent {
             id: connection_id,
             events,
         });
+        if let Some(executor) = self
+            .frameworks
+            .get(framework_id)
+            .and_then(|f| f.executors.get(executor_id))
+        {
+            self.checkpoint_connection(executor, None);
+        }
 
         let slave_id = self.slave_id();
         let call_framework = FrameworkId {
@@ -970,6 +1014,7 @@ impl Agent {
         }
         let (single, groups) = Self::split_queued(executor);
         self.deliver_queued(framework_id, executor_id, single, groups);
+        self.executor_reconnected(framework_id, executor_id);
         CallReply::Stream(body)
     }
 

@@ -13,6 +13,7 @@
 
 pub mod executor_info;
 mod executors;
+mod recover;
 pub mod state;
 mod tasks;
 pub mod views;
@@ -31,6 +32,7 @@ use mesos_proto::resources::Resources;
 use prost::Message as _;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::checkpoint::Checkpointer;
 use crate::containerizer::{ContainerEvent, Containerizer};
 use crate::flags::Flags;
 use crate::http::files::Files;
@@ -127,8 +129,11 @@ pub enum Input {
         executor_id: String,
         container_id: String,
     },
+    /// `--executor_reregistration_timeout` after recovery started.
+    ReregisterExecutorTimeout,
     /// Stop: `graceful` shuts executors down and unregisters from the master
-    /// (SIGUSR1); otherwise executors are killed at once (SIGTERM/SIGINT).
+    /// (SIGUSR1); otherwise (SIGTERM/SIGINT) the agent just exits and leaves
+    /// its executors running, to be recovered at the next start.
     Shutdown {
         graceful: bool,
     },
@@ -172,6 +177,8 @@ pub struct AgentConfig {
     pub launcher_dir: PathBuf,
     /// The JNI/native library advertised to executors, if found.
     pub native_library: Option<PathBuf>,
+    /// What the previous run of this agent checkpointed, if anything.
+    pub recovered: Option<crate::recovery::RecoveredAgent>,
 }
 
 /// The channels the actor reads.
@@ -210,6 +217,12 @@ pub struct Agent {
     pub(crate) next_connection_id: u64,
     /// Set when the actor should stop after this input.
     pub(crate) done: bool,
+    pub(crate) checkpointer: Checkpointer,
+    /// The checkpoint read at start, until `run` recovers from it.
+    pub(crate) recovered: Option<crate::recovery::RecoveredAgent>,
+    /// Recovered executors are reconnecting; the master is not contacted
+    /// until they are back or timed out.
+    pub(crate) recovering: bool,
 }
 
 pub fn now_secs() -> f64 {
@@ -228,7 +241,11 @@ impl Agent {
         inbox: mpsc::UnboundedSender<Input>,
         retries: mpsc::UnboundedSender<RetryTimer>,
     ) -> Agent {
+        let checkpointer = Checkpointer::new(config.flags.work_dir().to_path_buf());
         Agent {
+            checkpointer,
+            recovered: config.recovered,
+            recovering: false,
             flags: config.flags,
             self_pid: config.self_pid,
             info: config.info,
@@ -265,7 +282,13 @@ impl Agent {
                  You might want to set '--ip' flag to a routable IP address."
             );
         }
-        self.detect_master(Duration::ZERO);
+        let recovered = self.recovered.take();
+        if !self.recover(recovered).await {
+            return;
+        }
+        if !self.recovering {
+            self.detect_master(Duration::ZERO);
+        }
         while !self.done {
             tokio::select! {
                 Some(input) = inputs.inputs.recv() => self.handle_input(input),
@@ -356,6 +379,7 @@ impl Agent {
                 executor_id,
                 container_id,
             } => self.shutdown_executor_timeout(&framework_id, &executor_id, &container_id),
+            Input::ReregisterExecutorTimeout => self.reregister_executor_timeout(),
             Input::Shutdown { graceful } => self.shutdown(graceful, None),
         }
     }
@@ -424,15 +448,8 @@ impl Agent {
                 self.register_executor(&from, m);
             }
             "mesos.internal.ReregisterExecutorMessage" => {
-                // Only sent after an agent restart, which this agent does not
-                // recover from: the executor is unknown, so shut it down.
                 let m = decode!(msgs::ReregisterExecutorMessage);
-                tracing::warn!(
-                    "Shutting down executor '{}' of framework {}: agent recovery is not supported",
-                    m.executor_id.value,
-                    m.framework_id.value
-                );
-                self.send(&from, &msgs::ShutdownExecutorMessage::default());
+                self.reregister_executor(&from, m);
             }
             "mesos.internal.StatusUpdateMessage" => {
                 let m = decode!(msgs::StatusUpdateMessage);
@@ -621,6 +638,7 @@ impl Agent {
                 self.state = AgentState::Running;
                 self.registration_generation += 1;
                 self.info.id = Some(message.slave_id);
+                self.checkpoint_agent();
                 for update in self.sum.resume() {
                     self.forward(update);
                 }
@@ -772,17 +790,17 @@ impl Agent {
 
     /// Stops the agent. Graceful (SIGUSR1, master's `ShutdownMessage`): shut
     /// every framework down and stop once they are gone. Otherwise
-    /// (SIGTERM/SIGINT): kill all executors and stop now, since this agent
-    /// cannot recover them after a restart.
+    /// (SIGTERM/SIGINT): stop now and leave the executors running; the next
+    /// start recovers those of checkpointing frameworks and cleans up the
+    /// others (which, like upstream's, exit on their own when they lose the
+    /// agent).
     fn shutdown(&mut self, graceful: bool, message: Option<String>) {
         tracing::info!(
             "Agent asked to shut down{}",
             message.map(|m| format!(": {m}")).unwrap_or_default()
         );
         if !graceful {
-            for container in self.containerizer.container_ids() {
-                self.containerizer.destroy(&container);
-            }
+            tracing::info!("Agent terminating; executors are left running to be recovered");
             self.done = true;
             return;
         }

@@ -95,6 +95,8 @@ pub struct Executor {
     pub pending_termination: Option<PendingTermination>,
     /// The executor's OS process id, once launched.
     pub os_pid: Option<i32>,
+    /// Recovered after an agent restart and not reconnected yet.
+    pub reconnecting: bool,
 }
 
 impl Executor {
@@ -125,6 +127,7 @@ impl Executor {
             generated_for_command_task,
             pending_termination: None,
             os_pid: None,
+            reconnecting: false,
         }
     }
 
@@ -167,6 +170,16 @@ impl Executor {
     pub fn add_launched_task(&mut self, task: &TaskInfo, framework: &FrameworkInfo) {
         let t = create_task(task, TaskState::TaskStaging, framework);
         self.launched_tasks.insert(task.task_id.value.clone(), t);
+    }
+
+    /// The checkpoint paths of this executor's run.
+    pub fn run_ids<'a>(&'a self, slave_id: &'a str) -> crate::paths::RunIds<'a> {
+        crate::paths::RunIds {
+            slave_id,
+            framework_id: &self.framework_id,
+            executor_id: &self.id,
+            container_id: &self.container_id,
+        }
     }
 
     pub fn has_task(&self, task_id: &str) -> bool {

@@ -224,6 +224,7 @@ impl Agent {
                     framework.completed_executors = old.completed_executors;
                 }
             }
+            self.checkpoint_framework(&framework);
             self.frameworks.insert(framework_id.clone(), framework);
         }
         let Some(framework) = self.frameworks.get(&framework_id) else {
@@ -321,6 +322,17 @@ impl Agent {
                 );
             }
             Some(s) => {
+                if let Some(executor) = self
+                    .frameworks
+                    .get(&framework_id)
+                    .and_then(|f| f.executors.get(&executor_id))
+                {
+                    for task in &tasks {
+                        let record =
+                            state::create_task(task, TaskState::TaskStaging, &framework_info);
+                        self.checkpoint_task(executor, &record);
+                    }
+                }
                 if let Some(executor) = self.executor_mut(&framework_id, &executor_id) {
                     match &group {
                         Some(g) => executor.enqueue_task_group(g.clone()),
@@ -543,6 +555,15 @@ impl Agent {
             "Handling status update {} for task {task_id} of framework {framework_id}",
             state::state_name(update.status.state)
         );
+        if let Some(uuid) = &update.uuid {
+            if self.sum.knows(&framework_id, &task_id, uuid) {
+                // A re-sent update (e.g. after a reconnect): already
+                // recorded; only the sender still needs its acknowledgement.
+                tracing::warn!("Ignoring duplicate status update for task {task_id}");
+                self.acknowledge_executor(&update, &source);
+                return;
+            }
+        }
 
         let Some(executor_id) = framework.executor_id_for_task(&task_id) else {
             // The task is unknown here (e.g. already completed); the update
@@ -609,6 +630,8 @@ impl Agent {
             self.acknowledge_executor(&update, &source);
             return;
         }
+        // Durable before it is forwarded or acknowledged to the executor.
+        self.checkpoint_update(&framework_id, &executor_id, &update);
         self.sum_update(update.clone());
         self.acknowledge_executor(&update, &source);
     }
@@ -738,16 +761,20 @@ impl Agent {
                 return;
             }
         };
-        if let Some(next) = ack.next {
-            self.forward(next);
-        }
         let Some(executor_id) = self
             .frameworks
             .get(&framework_id)
             .and_then(|f| f.executor_id_for_task(&task_id))
         else {
+            if let Some(next) = ack.next {
+                self.forward(next);
+            }
             return;
         };
+        self.checkpoint_ack(&framework_id, &executor_id, &task_id, &message.uuid);
+        if let Some(next) = ack.next {
+            self.forward(next);
+        }
         let Some(executor) = self.executor_mut(&framework_id, &executor_id) else {
             return;
         };
@@ -937,6 +964,9 @@ impl Agent {
             .as_deref()
             .and_then(|p| p.parse::<Upid>().ok())
             .filter(|p| !p.is_empty());
+        if let Some(framework) = self.frameworks.get(&framework_id) {
+            self.checkpoint_framework(framework);
+        }
         // Pending updates may now reach a reconnected scheduler.
         for update in self.sum.resume() {
             self.forward(update);

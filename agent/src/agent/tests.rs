@@ -70,7 +70,13 @@ exit 3
 "#;
 
 fn harness(extra: &[&str]) -> Harness {
-    let work_dir = tempfile::tempdir().unwrap();
+    harness_in(tempfile::tempdir().unwrap(), extra)
+}
+
+/// A harness on an existing work directory, recovering what is
+/// checkpointed there.
+fn harness_in(work_dir: tempfile::TempDir, extra: &[&str]) -> Harness {
+    let recovered = crate::recovery::recover(work_dir.path(), true).unwrap();
     let launcher = tempfile::tempdir().unwrap();
     let executor = launcher.path().join("mesos-executor");
     std::fs::write(&executor, FAKE_EXECUTOR).unwrap();
@@ -109,6 +115,7 @@ fn harness(extra: &[&str]) -> Harness {
             .into(),
         launcher_dir: launcher.path().to_path_buf(),
         native_library: None,
+        recovered,
     };
     let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
     let (messages_tx, messages_rx) = mpsc::unbounded_channel();
@@ -116,7 +123,8 @@ fn harness(extra: &[&str]) -> Harness {
     let (containers_tx, containers_rx) = mpsc::unbounded_channel();
     let (retries_tx, retries_rx) = mpsc::unbounded_channel();
     let fetcher = crate::fetcher::Fetcher::new(None, None, Duration::from_secs(5)).unwrap();
-    let containerizer = Containerizer::new(fetcher, true, containers_tx);
+    let containerizer = Containerizer::new(fetcher, true, containers_tx)
+        .with_runtime_dir(work_dir.path().join("runtime"));
     let out = Arc::new(Recorder::default());
     let files = Files::default();
     let agent = Agent::new(
@@ -150,7 +158,8 @@ fn harness(extra: &[&str]) -> Harness {
 }
 
 impl Harness {
-    /// Stops the agent, killing every executor it started.
+    /// Stops the agent (SIGTERM-style: executors are left running; the
+    /// fake executor exits by itself within 20 s).
     async fn finish(self) {
         self.inbox
             .send(Input::Shutdown { graceful: false })
@@ -989,4 +998,328 @@ async fn framework_updates_and_executor_shutdowns() {
         Some(Reason::ExecutorTerminated as i32)
     );
     h.finish().await;
+}
+
+// ---------------------------------------------------------------------------
+// Recovery (upstream `slave_recovery_tests.cpp`), on paused time: the
+// checkpoint is written as a previous agent run would have left it.
+// ---------------------------------------------------------------------------
+
+mod recovery {
+    use super::*;
+    use crate::checkpoint::Checkpointer;
+    use crate::paths::RunIds;
+    use mesos_proto::mesos::Task;
+
+    /// A live process standing in for an executor that survived the agent.
+    struct Dummy(std::process::Child);
+
+    impl Dummy {
+        fn start() -> Dummy {
+            Dummy(
+                std::process::Command::new("sleep")
+                    .arg("100")
+                    .spawn()
+                    .unwrap(),
+            )
+        }
+        fn pid(&self) -> i32 {
+            self.0.id() as i32
+        }
+        /// Whether it still runs (SIGKILL leaves a zombie of this test).
+        fn running(&mut self) -> bool {
+            self.0.try_wait().unwrap().is_none()
+        }
+    }
+
+    impl Drop for Dummy {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+
+    fn status_update(task: &str, state: TaskState) -> msgs::StatusUpdate {
+        msgs::StatusUpdate {
+            framework_id: FrameworkId { value: "F1".into() },
+            executor_id: Some(ExecutorId { value: "E1".into() }),
+            slave_id: Some(SlaveId { value: "S1".into() }),
+            status: mesos_proto::mesos::TaskStatus {
+                task_id: TaskId { value: task.into() },
+                state: state as i32,
+                slave_id: Some(SlaveId { value: "S1".into() }),
+                uuid: None,
+                ..Default::default()
+            },
+            timestamp: 1.0,
+            uuid: Some(uuid::Uuid::new_v4().as_bytes().to_vec()),
+            latest_state: None,
+        }
+    }
+
+    const IDS: RunIds<'static> = RunIds {
+        slave_id: "S1",
+        framework_id: "F1",
+        executor_id: "E1",
+        container_id: "C1",
+    };
+
+    /// Agent S1 with framework F1 (checkpointing, PARTITION_AWARE when
+    /// asked), executor E1 in run C1 at `pid`, task T1: STARTING
+    /// acknowledged, RUNNING not yet. Returns the RUNNING update.
+    fn checkpointed(
+        work_dir: &Path,
+        pid: Option<i32>,
+        http: bool,
+        libprocess: Option<&str>,
+    ) -> msgs::StatusUpdate {
+        let cp = Checkpointer::new(work_dir.to_path_buf());
+        let resources =
+            Resources::parse("cpus:4;mem:4096;disk:1000;ports:[31000-32000]", "*").unwrap();
+        let mut info = crate::info::slave_info("agent-host".into(), 5051, &resources, vec![]);
+        info.id = Some(SlaveId { value: "S1".into() });
+        cp.agent(&info).unwrap();
+        let mut fw = framework("F1");
+        fw.checkpoint = Some(true);
+        cp.framework("S1", &fw, None).unwrap();
+        let executor = ExecutorInfo {
+            executor_id: ExecutorId { value: "E1".into() },
+            framework_id: Some(FrameworkId { value: "F1".into() }),
+            command: Some(CommandInfo {
+                value: Some("custom-executor".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        cp.executor("S1", "F1", &executor, "C1").unwrap();
+        if let Some(pid) = pid {
+            cp.forked_pid(&IDS, pid).unwrap();
+        }
+        if http {
+            cp.http_marker(&IDS).unwrap();
+        }
+        if let Some(p) = libprocess {
+            cp.libprocess_pid(&IDS, p).unwrap();
+        }
+        let task = Task {
+            name: "T1".into(),
+            task_id: TaskId { value: "T1".into() },
+            framework_id: FrameworkId { value: "F1".into() },
+            executor_id: Some(ExecutorId { value: "E1".into() }),
+            slave_id: SlaveId { value: "S1".into() },
+            state: TaskState::TaskStaging as i32,
+            ..Default::default()
+        };
+        cp.task(&IDS, &task).unwrap();
+        let starting = status_update("T1", TaskState::TaskStarting);
+        let running = status_update("T1", TaskState::TaskRunning);
+        cp.update(&IDS, "T1", &starting).unwrap();
+        cp.ack(&IDS, "T1", starting.uuid.as_deref().unwrap())
+            .unwrap();
+        cp.update(&IDS, "T1", &running).unwrap();
+        running
+    }
+
+    /// Records of T1's `task.updates`, as (is-ack, uuid).
+    fn records(work_dir: &Path) -> Vec<(bool, Vec<u8>)> {
+        let records: Vec<msgs::StatusUpdateRecord> =
+            crate::checkpoint::read_messages(&IDS.task_updates(work_dir, "T1")).unwrap();
+        records
+            .into_iter()
+            .map(|r| {
+                let ack = r.r#type == msgs::status_update_record::Type::Ack as i32;
+                let uuid = if ack {
+                    r.uuid.unwrap()
+                } else {
+                    r.update.unwrap().uuid.unwrap()
+                };
+                (ack, uuid)
+            })
+            .collect()
+    }
+
+    /// Acknowledges forwarded updates until one that is not RUNNING
+    /// arrives (a stream forwards one update at a time).
+    async fn next_terminal(h: &Harness) -> msgs::StatusUpdateMessage {
+        loop {
+            let (_, u) = h.expect::<msgs::StatusUpdateMessage>().await;
+            if u.update.status.state != TaskState::TaskRunning as i32 {
+                return u;
+            }
+            h.deliver(
+                &h.master,
+                &msgs::StatusUpdateAcknowledgementMessage {
+                    slave_id: SlaveId { value: "S1".into() },
+                    framework_id: FrameworkId { value: "F1".into() },
+                    task_id: TaskId { value: "T1".into() },
+                    uuid: u.update.uuid.clone().unwrap(),
+                },
+            );
+        }
+    }
+
+    fn reregistered() -> msgs::SlaveReregisteredMessage {
+        msgs::SlaveReregisteredMessage {
+            slave_id: SlaveId { value: "S1".into() },
+            reconciliations: Vec::new(),
+            connection: Some(msgs::MasterSlaveConnection {
+                total_ping_timeout_seconds: Some(75.0),
+            }),
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reconnected_http_executor_keeps_its_task_and_the_agent_its_id() {
+        let work = tempfile::tempdir().unwrap();
+        let mut executor = Dummy::start();
+        let running = checkpointed(work.path(), Some(executor.pid()), true, None);
+        // A container of a non-checkpointing framework from the last run.
+        let mut orphan = Dummy::start();
+        crate::checkpoint::write_text(
+            &work.path().join("runtime/containers/orphan/pid"),
+            &orphan.pid().to_string(),
+        )
+        .unwrap();
+
+        let h = harness_in(work, &[]);
+        h.sync().await;
+        assert!(
+            !h.names().iter().any(|n| n.contains("RegisterSlave")),
+            "no registration before the executor is back: {:?}",
+            h.names()
+        );
+        assert!(!orphan.running(), "the orphan container was killed");
+
+        let mut events = h.subscribe("F1", "E1").await;
+        let subscribed = events.expect(event::Type::Subscribed).await;
+        assert_eq!(
+            subscribed.subscribed.unwrap().container_id.unwrap().value,
+            "C1"
+        );
+        let (to, m) = h.expect::<msgs::ReregisterSlaveMessage>().await;
+        assert_eq!(to, h.master);
+        assert_eq!(m.slave.id.unwrap().value, "S1", "same agent id");
+        assert_eq!(m.tasks.len(), 1);
+        assert_eq!(m.tasks[0].state, TaskState::TaskRunning as i32);
+        assert_eq!(m.executor_infos[0].executor_id.value, "E1");
+        assert_eq!(m.frameworks[0].id.as_ref().unwrap().value, "F1");
+
+        h.deliver(&h.master, &reregistered());
+        // The update the scheduler never acknowledged goes out again, same uuid.
+        let (_, forwarded) = h.expect::<msgs::StatusUpdateMessage>().await;
+        assert_eq!(forwarded.update.uuid, running.uuid);
+        h.deliver(
+            &h.master,
+            &msgs::StatusUpdateAcknowledgementMessage {
+                slave_id: SlaveId { value: "S1".into() },
+                framework_id: FrameworkId { value: "F1".into() },
+                task_id: TaskId { value: "T1".into() },
+                uuid: running.uuid.clone().unwrap(),
+            },
+        );
+        h.sync().await;
+        let recorded = records(h.work_dir.path());
+        assert_eq!(
+            recorded.last(),
+            Some(&(true, running.uuid.clone().unwrap())),
+            "the acknowledgement is checkpointed"
+        );
+        assert!(executor.running(), "the executor was never touched");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn executor_not_reregistering_in_time_is_destroyed_and_its_task_lost() {
+        let work = tempfile::tempdir().unwrap();
+        let mut executor = Dummy::start();
+        checkpointed(work.path(), Some(executor.pid()), true, None);
+        let h = harness_in(work, &["--executor_reregistration_timeout=2secs"]);
+        // Nobody re-subscribes: the timeout (virtual time) ends recovery.
+        let (_, m) = h.expect::<msgs::ReregisterSlaveMessage>().await;
+        assert_eq!(m.slave.id.unwrap().value, "S1");
+        h.deliver(&h.master, &reregistered());
+        let lost = next_terminal(&h).await;
+        assert!(!executor.running(), "the late executor was killed");
+        assert_eq!(lost.update.status.state, TaskState::TaskLost as i32);
+        assert_eq!(
+            lost.update.status.reason,
+            Some(Reason::ExecutorReregistrationTimeout as i32)
+        );
+        h.expect::<msgs::ExitedExecutorMessage>().await;
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn executor_that_died_while_the_agent_was_down_fails_its_task() {
+        let work = tempfile::tempdir().unwrap();
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let pid = gone.id() as i32;
+        gone.wait().unwrap();
+        checkpointed(work.path(), Some(pid), true, None);
+        let h = harness_in(work, &[]);
+        // No executor to wait for: the agent re-registers at once.
+        h.expect::<msgs::ReregisterSlaveMessage>().await;
+        h.deliver(&h.master, &reregistered());
+        let failed = next_terminal(&h).await;
+        assert_eq!(failed.update.status.state, TaskState::TaskFailed as i32);
+        assert_eq!(
+            failed.update.status.reason,
+            Some(Reason::ExecutorTerminated as i32)
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn v0_executor_is_asked_to_reconnect_and_reregisters() {
+        let work = tempfile::tempdir().unwrap();
+        let executor = Dummy::start();
+        let v0 = "executor(1)@127.0.0.1:40001";
+        checkpointed(work.path(), Some(executor.pid()), false, Some(v0));
+        let h = harness_in(work, &[]);
+        let (to, reconnect) = h.expect::<msgs::ReconnectExecutorMessage>().await;
+        assert_eq!(to.to_string(), v0);
+        assert_eq!(reconnect.slave_id.value, "S1");
+        let finished = status_update("T1", TaskState::TaskFinished);
+        h.deliver(
+            &v0.parse().unwrap(),
+            &msgs::ReregisterExecutorMessage {
+                executor_id: ExecutorId { value: "E1".into() },
+                framework_id: FrameworkId { value: "F1".into() },
+                tasks: Vec::new(),
+                updates: vec![finished.clone()],
+            },
+        );
+        let (to, _) = h.expect::<msgs::ExecutorReregisteredMessage>().await;
+        assert_eq!(to.to_string(), v0);
+        let (to, ack) = h.expect::<msgs::StatusUpdateAcknowledgementMessage>().await;
+        assert_eq!(to.to_string(), v0, "the executor's update is taken over");
+        assert_eq!(Some(ack.uuid), finished.uuid);
+        let (_, m) = h.expect::<msgs::ReregisterSlaveMessage>().await;
+        assert_eq!(m.tasks[0].state, TaskState::TaskFinished as i32);
+        drop(executor);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn recover_cleanup_kills_recovered_executors_and_exits() {
+        let work = tempfile::tempdir().unwrap();
+        let mut executor = Dummy::start();
+        checkpointed(work.path(), Some(executor.pid()), true, None);
+        let h = harness_in(work, &["--recover=cleanup"]);
+        tokio::time::timeout(WAIT, &mut { h.actor })
+            .await
+            .expect("the agent exits after cleaning up")
+            .unwrap();
+        for _ in 0..200 {
+            if !executor.running() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(!executor.running(), "the recovered executor was killed");
+        assert!(
+            !crate::paths::latest_slave_path(h.work_dir.path()).exists(),
+            "the next start is a new agent"
+        );
+        assert!(
+            h.out.sent.lock().unwrap().is_empty(),
+            "no master was contacted"
+        );
+    }
 }

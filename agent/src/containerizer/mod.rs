@@ -1,13 +1,28 @@
 //! The posix containerizer: runs executors as plain processes.
 //!
 //! A launch fetches the executor's URIs into the sandbox, then starts the
-//! command in its own process group with stdin on `/dev/null` and
+//! command through the `mesos-containerizer launch` helper, which gives the
+//! executor a session of its own, with stdin on `/dev/null` and
 //! stdout/stderr appended to the sandbox's `stdout`/`stderr` files, in the
-//! sandbox as working directory, and reaps it. `destroy` kills the whole
-//! process tree with SIGKILL (or cancels a launch still fetching).
+//! sandbox as working directory, and reaps it. The session id (the
+//! executor's pid) is what makes a container's processes findable after
+//! the executor died or the agent restarted: when the executor ends, every
+//! process left in its session is killed before `Terminated` is reported,
+//! so its resources are never offered while its tasks still run.
+//! `destroy` kills the session and the process tree with SIGKILL (or
+//! cancels a launch still fetching).
+//!
+//! After an agent restart the executors are no longer our children:
+//! [`Containerizer::recover`] re-attaches to one by pid and watches it by
+//! polling `/proc`. Every launched container's pid is recorded under
+//! `<work_dir>/runtime/containers/<id>/pid` (the work directory, not a
+//! host-wide runtime directory, so agents sharing a host never see each
+//! other's containers), which is how [`Containerizer::orphans`] finds
+//! containers that no checkpoint accounts for.
+//!
 //! Progress is reported as [`ContainerEvent`]s on the channel given at
 //! construction: `Launched` once the process runs, `Terminated` exactly once
-//! per launched container (including failed launches).
+//! per launched or recovered container (including failed launches).
 //!
 //! Executors run as the task's user only when the agent runs as root with
 //! `--switch_user` and the user exists; otherwise as the agent's user.
@@ -16,11 +31,12 @@
 
 pub mod environment;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use mesos_proto::mesos::CommandInfo;
 use nix::sys::signal::{kill, killpg, Signal};
@@ -73,7 +89,17 @@ pub struct Containerizer {
     switch_user: bool,
     events: mpsc::UnboundedSender<ContainerEvent>,
     containers: HashMap<String, Arc<Container>>,
+    /// The `mesos-containerizer` helper; without it executors get only a
+    /// process group (and a dead executor's escaped children are missed).
+    launcher: Option<PathBuf>,
+    /// Where container pids are recorded; `None` records nothing.
+    runtime_dir: Option<PathBuf>,
+    /// How often a recovered executor is checked for liveness.
+    poll_interval: Duration,
 }
+
+/// How often [`Containerizer::recover`] checks a re-attached executor.
+pub const RECOVERED_POLL_INTERVAL: Duration = Duration::from_millis(500);
 
 impl Containerizer {
     pub fn new(
@@ -86,7 +112,116 @@ impl Containerizer {
             switch_user,
             events,
             containers: HashMap::new(),
+            launcher: None,
+            runtime_dir: None,
+            poll_interval: RECOVERED_POLL_INTERVAL,
         }
+    }
+
+    /// Launches through the `mesos-containerizer` helper at `path`.
+    pub fn with_launcher(mut self, path: Option<PathBuf>) -> Self {
+        self.launcher = path;
+        self
+    }
+
+    /// Records container pids under `dir/containers/<id>/pid`.
+    pub fn with_runtime_dir(mut self, dir: PathBuf) -> Self {
+        self.runtime_dir = Some(dir);
+        self
+    }
+
+    pub fn with_poll_interval(mut self, interval: Duration) -> Self {
+        self.poll_interval = interval;
+        self
+    }
+
+    /// Re-attaches to a running executor after an agent restart: it is
+    /// watched by pid, and `Terminated` (without a wait status: it is not
+    /// our child) follows once it is gone and its session is cleaned up.
+    /// A pid that is already gone is reported terminated at once.
+    pub fn recover(&mut self, container_id: &str, pid: Option<i32>) {
+        let container = Arc::new(Container {
+            state: Mutex::new(State {
+                pid,
+                destroyed: false,
+            }),
+            cancel: Notify::new(),
+        });
+        self.containers.insert(container_id.to_string(), container);
+        let events = self.events.clone();
+        let id = container_id.to_string();
+        let interval = self.poll_interval;
+        let record = self.record_path(container_id);
+        tokio::spawn(async move {
+            if let Some(pid) = pid {
+                let mut ticker = tokio::time::interval(interval);
+                ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                while is_alive(pid) {
+                    ticker.tick().await;
+                }
+                tracing::info!("Recovered container {id} (pid {pid}) has terminated");
+                kill_session(pid).await;
+            }
+            if let Some(record) = record {
+                let _ = std::fs::remove_dir_all(record);
+            }
+            let _ = events.send(ContainerEvent::Terminated {
+                container_id: id,
+                status: None,
+                launch_error: None,
+            });
+        });
+    }
+
+    /// Containers recorded under the runtime directory that are not in
+    /// `known`: left by a previous agent run and not recoverable (their
+    /// framework did not checkpoint, or `--recover=cleanup`). Returns
+    /// their ids and pids.
+    pub fn orphans(&self, known: &HashSet<String>) -> Vec<(String, i32)> {
+        let Some(dir) = self.runtime_dir.as_ref().map(|d| d.join("containers")) else {
+            return Vec::new();
+        };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for entry in entries.flatten() {
+            let Some(id) = entry.file_name().to_str().map(String::from) else {
+                continue;
+            };
+            if known.contains(&id) {
+                continue;
+            }
+            let pid = std::fs::read_to_string(entry.path().join("pid"))
+                .ok()
+                .and_then(|s| s.trim().parse::<i32>().ok());
+            match pid {
+                Some(pid) => out.push((id, pid)),
+                // Died before the pid was written: nothing can be running.
+                None => {
+                    let _ = std::fs::remove_dir_all(entry.path());
+                }
+            }
+        }
+        out
+    }
+
+    /// Kills an orphan container's session and forgets its record.
+    pub async fn destroy_orphan(&self, container_id: &str, pid: i32) {
+        if is_alive(pid) {
+            tracing::info!("Killing orphan container {container_id} (pid {pid})");
+            kill_tree(pid);
+        }
+        kill_session(pid).await;
+        if let Some(record) = self.record_path(container_id) {
+            let _ = std::fs::remove_dir_all(record);
+        }
+    }
+
+    fn record_path(&self, container_id: &str) -> Option<PathBuf> {
+        self.runtime_dir
+            .as_ref()
+            .map(|d| d.join("containers").join(container_id))
     }
 
     /// Starts fetching and launching in the background.
@@ -104,7 +239,14 @@ impl Containerizer {
         } else {
             None
         };
-        tokio::spawn(run_container(spec, container, fetcher, events, run_as));
+        let setup = Setup {
+            fetcher,
+            events,
+            run_as,
+            launcher: self.launcher.clone(),
+            record: self.record_path(&spec.container_id),
+        };
+        tokio::spawn(run_container(spec, container, setup));
     }
 
     /// The executor process id, once it runs.
@@ -128,6 +270,10 @@ impl Containerizer {
         if let Some(pid) = pid {
             tracing::info!("Destroying container {container_id} (pid {pid})");
             kill_tree(pid);
+            // Processes that left the tree are still in the session.
+            for member in session_members(pid) {
+                let _ = kill(Pid::from_raw(member), Signal::SIGKILL);
+            }
         }
     }
 
@@ -147,13 +293,23 @@ fn lock(state: &Mutex<State>) -> std::sync::MutexGuard<'_, State> {
     state.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-async fn run_container(
-    spec: LaunchSpec,
-    container: Arc<Container>,
+/// What a launch needs besides its spec.
+struct Setup {
     fetcher: Fetcher,
     events: mpsc::UnboundedSender<ContainerEvent>,
     run_as: Option<(Uid, Gid)>,
-) {
+    launcher: Option<PathBuf>,
+    record: Option<PathBuf>,
+}
+
+async fn run_container(spec: LaunchSpec, container: Arc<Container>, setup: Setup) {
+    let Setup {
+        fetcher,
+        events,
+        run_as,
+        launcher,
+        record,
+    } = setup;
     let container_id = spec.container_id.clone();
     let fail = |message: String| {
         tracing::warn!("Container {container_id} failed to launch: {message}");
@@ -190,13 +346,22 @@ async fn run_container(
         }
     }
 
-    let mut command = match build_command(&spec.command, &spec.directory) {
-        Ok(command) => command,
+    let argv = match executor_argv(&spec.command, &spec.directory) {
+        Ok(argv) => argv,
         Err(e) => {
             fail(e);
             return;
         }
     };
+    // The helper would only report a missing executable after the fork.
+    if argv.program.components().count() > 1 && !argv.program.is_file() {
+        fail(format!(
+            "Failed to execute the executor command: '{}' does not exist",
+            argv.program.display()
+        ));
+        return;
+    }
+    let mut command = argv.command(launcher.as_deref());
     let (stdout, stderr) = match (
         open_log(&spec.directory, "stdout"),
         open_log(&spec.directory, "stderr"),
@@ -214,9 +379,12 @@ async fn run_container(
         .stdin(Stdio::null())
         .stdout(stdout)
         .stderr(stderr)
-        // Its own process group, so the whole executor can be signalled.
-        .process_group(0)
         .kill_on_drop(false);
+    if launcher.is_none() {
+        // Without the helper's session, a process group at least lets the
+        // whole executor be signalled.
+        command.process_group(0);
+    }
     if let Some((uid, gid)) = run_as {
         command.uid(uid.as_raw()).gid(gid.as_raw());
     }
@@ -248,6 +416,13 @@ async fn run_container(
     };
     let pid = child.id().map(|p| p as i32).unwrap_or(-1);
     tracing::info!("Launched container {container_id} with pid {pid}");
+    if let Some(record) = &record {
+        // Best effort: without it only an orphan of a non-checkpointing
+        // framework could be missed after a crash.
+        if let Err(e) = crate::checkpoint::write_text(&record.join("pid"), &pid.to_string()) {
+            tracing::warn!("Failed to record the pid of container {container_id}: {e}");
+        }
+    }
     let _ = events.send(ContainerEvent::Launched {
         container_id: container_id.clone(),
         pid,
@@ -263,6 +438,11 @@ async fn run_container(
             None
         }
     };
+    // Whatever the executor left running in its session dies with it.
+    kill_session(pid).await;
+    if let Some(record) = &record {
+        let _ = std::fs::remove_dir_all(record);
+    }
     let _ = events.send(ContainerEvent::Terminated {
         container_id,
         status,
@@ -270,17 +450,42 @@ async fn run_container(
     });
 }
 
+/// The program to run and its whole argv (argv[0] included).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExecutorArgv {
+    pub program: PathBuf,
+    pub argv: Vec<String>,
+}
+
+impl ExecutorArgv {
+    /// The process to spawn: through the launch helper when there is one.
+    pub fn command(&self, launcher: Option<&Path>) -> tokio::process::Command {
+        match launcher {
+            Some(helper) => {
+                let mut c = tokio::process::Command::new(helper);
+                c.arg("launch").arg(&self.program).args(&self.argv);
+                c
+            }
+            None => {
+                let mut c = tokio::process::Command::new(&self.program);
+                if let Some((argv0, rest)) = self.argv.split_first() {
+                    c.arg0(argv0).args(rest);
+                }
+                c
+            }
+        }
+    }
+}
+
 /// `shell=true` (the default) runs `sh -c value`; `shell=false` runs `value`
 /// with `arguments` as the whole argv (argv[0] included).
-pub fn build_command(
-    command: &CommandInfo,
-    directory: &Path,
-) -> Result<tokio::process::Command, String> {
+pub fn executor_argv(command: &CommandInfo, directory: &Path) -> Result<ExecutorArgv, String> {
     let value = command.value.clone().unwrap_or_default();
     if command.shell.unwrap_or(true) {
-        let mut c = tokio::process::Command::new("/bin/sh");
-        c.arg0("sh").arg("-c").arg(value);
-        return Ok(c);
+        return Ok(ExecutorArgv {
+            program: PathBuf::from("/bin/sh"),
+            argv: vec!["sh".into(), "-c".into(), value],
+        });
     }
     if value.is_empty() {
         return Err("The executor command has no value to execute".to_string());
@@ -290,11 +495,11 @@ pub fn build_command(
     } else {
         PathBuf::from(&value)
     };
-    let mut c = tokio::process::Command::new(program);
-    if let Some((argv0, rest)) = command.arguments.split_first() {
-        c.arg0(argv0).args(rest);
+    let mut argv = command.arguments.clone();
+    if argv.is_empty() {
+        argv.push(value);
     }
-    Ok(c)
+    Ok(ExecutorArgv { program, argv })
 }
 
 fn open_log(directory: &Path, name: &str) -> Result<std::fs::File, String> {
@@ -343,33 +548,102 @@ fn chown_tree(path: &Path, uid: Uid, gid: Gid) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Parent pid of every process, from `/proc/<pid>/stat`.
-fn process_parents() -> HashMap<i32, i32> {
-    let mut parents = HashMap::new();
+/// The fields of `/proc/<pid>/stat` we use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    pub state: char,
+    pub ppid: i32,
+    pub pgrp: i32,
+    pub session: i32,
+}
+
+pub fn proc_stat(pid: i32) -> Option<ProcStat> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&stat)
+}
+
+fn parse_stat(stat: &str) -> Option<ProcStat> {
+    // The command name may contain spaces and parentheses; fields after
+    // the last ')' are: state ppid pgrp session ...
+    let rest = stat.rfind(')').map(|i| &stat[i + 1..])?;
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let ppid = fields.next()?.parse().ok()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    let session = fields.next()?.parse().ok()?;
+    Some(ProcStat {
+        state,
+        ppid,
+        pgrp,
+        session,
+    })
+}
+
+/// Whether `pid` runs (a zombie has finished running).
+pub fn is_alive(pid: i32) -> bool {
+    proc_stat(pid).is_some_and(|s| s.state != 'Z' && s.state != 'X')
+}
+
+/// `/proc/<pid>/stat` of every process.
+fn all_processes() -> Vec<(i32, ProcStat)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return parents;
+        return Vec::new();
     };
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<i32>().ok())
-        else {
-            continue;
-        };
-        let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else {
-            continue;
-        };
-        // The command name may contain spaces and parentheses; fields
-        // after the last ')' are: state ppid ...
-        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-            continue;
-        };
-        if let Some(ppid) = rest.split_whitespace().nth(1).and_then(|s| s.parse().ok()) {
-            parents.insert(pid, ppid);
-        }
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid = entry.file_name().to_str()?.parse::<i32>().ok()?;
+            Some((pid, proc_stat(pid)?))
+        })
+        .collect()
+}
+
+/// Parent pid of every process.
+fn process_parents() -> HashMap<i32, i32> {
+    all_processes()
+        .into_iter()
+        .map(|(pid, s)| (pid, s.ppid))
+        .collect()
+}
+
+/// Live (non-zombie) members of session `sid`.
+pub fn session_members(sid: i32) -> Vec<i32> {
+    all_processes()
+        .into_iter()
+        .filter(|(_, s)| s.session == sid && s.state != 'Z' && s.state != 'X')
+        .map(|(pid, _)| pid)
+        .collect()
+}
+
+/// How long [`kill_session`] keeps trying before it gives up on a process
+/// that does not die (e.g. stuck in uninterruptible sleep).
+const SESSION_KILL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// SIGKILLs every process of session `sid` until none is left. The
+/// session is never ours: the agent's own session is refused.
+pub async fn kill_session(sid: i32) {
+    if sid <= 1 || nix::unistd::getsid(None).map(|s| s.as_raw()) == Ok(sid) {
+        return;
     }
-    parents
+    let deadline = tokio::time::Instant::now() + SESSION_KILL_TIMEOUT;
+    loop {
+        let members = session_members(sid);
+        if members.is_empty() {
+            return;
+        }
+        tracing::info!(
+            "Killing {} leftover process(es) of session {sid}",
+            members.len()
+        );
+        for pid in members {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+        if tokio::time::Instant::now() >= deadline {
+            tracing::error!("Processes of session {sid} survive SIGKILL; giving up");
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// `pid` and all its descendants.
@@ -390,6 +664,15 @@ pub fn process_tree(pid: i32) -> Vec<i32> {
     tree
 }
 
+/// SIGKILL to a process, its process group, every descendant and every
+/// member of the session it leads.
+pub fn kill_process_tree(pid: i32) {
+    kill_tree(pid);
+    for member in session_members(pid) {
+        let _ = kill(Pid::from_raw(member), Signal::SIGKILL);
+    }
+}
+
 /// SIGKILL to the executor's process group and every descendant (tasks
 /// may have moved to their own groups).
 fn kill_tree(pid: i32) {
@@ -405,7 +688,6 @@ fn kill_tree(pid: i32) {
 mod tests {
     use super::*;
     use std::os::unix::process::ExitStatusExt;
-    use std::time::Duration;
 
     fn spec(dir: &Path, command: CommandInfo) -> LaunchSpec {
         let mut environment = BTreeMap::new();
