@@ -141,14 +141,18 @@ pub fn detect(master: &str, runtime: &tokio::runtime::Handle) -> Result<Detectio
                 guard: None,
             })
         }
-        // Merge point for ZooKeeper detection: build
-        // `mesos_detector::MasterDetector` for this URL here (we are inside
-        // the driver's runtime) and return its leader watch, with the
-        // detector itself as `guard`.
-        MasterSpec::ZooKeeper(url) => Err(invalid(
-            master,
-            format!("ZooKeeper master detection ('{url}') is not built into this driver yet"),
-        )),
+        // The ZooKeeper detector (one copy, shared with master, agent and
+        // clients) keeps its session alive for as long as it is held.
+        MasterSpec::ZooKeeper(url) => {
+            let parsed = mesos_detector::parse_master(&url).map_err(|e| invalid(master, e.to_string()))?;
+            let detector =
+                mesos_detector::MasterDetector::start(&parsed, mesos_detector::DEFAULT_SESSION_TIMEOUT)
+                    .map_err(|e| invalid(master, e.to_string()))?;
+            Ok(Detection {
+                leader: detector.leader(),
+                guard: Some(Box::new(detector)),
+            })
+        }
     }
 }
 

@@ -547,7 +547,10 @@ impl Agent {
     }
 
     fn master_detected(&mut self, result: Result<Upid, String>) {
-        if self.state == AgentState::Terminating {
+        // A ZooKeeper detector reports leaders at any time; while recovering,
+        // registration must wait (it would announce no tasks), and
+        // `finish_recovery` asks for the current leader again.
+        if self.state == AgentState::Terminating || self.recovering {
             return;
         }
         match result {
