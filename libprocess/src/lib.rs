@@ -14,11 +14,13 @@
 //! - [`routing`]: path → (process, route) as pure functions.
 //! - [`http`]: request/response/body types handlers use.
 //! - [`server`]: the listener serving messages and HTTP routes.
+//! - [`ssl`]: the `LIBPROCESS_SSL_*` environment (refused: no TLS yet).
 
 pub mod http;
 pub mod message;
 pub mod routing;
 pub mod server;
+pub mod ssl;
 pub mod transport;
 pub mod upid;
 
