@@ -11,6 +11,8 @@
 //! Processes we start are killed by pid when their handle drops; nothing is
 //! ever killed by name.
 
+pub mod hostile;
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
