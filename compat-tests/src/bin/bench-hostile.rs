@@ -47,7 +47,7 @@ fn main() {
         let agent = start_agent(&master.addr, &[]);
         for (name, target, path) in [
             ("master", &master, "/master/api/v1/scheduler"),
-            ("agent", &agent, "/slave(1)/api/v1"),
+            ("agent", &agent, "/slave(1)/api/v1/executor"),
         ] {
             let f = body_flood(target, path, count, 60 << 20);
             println!(
