@@ -7,6 +7,11 @@ use std::time::Duration;
 use compat_tests::hostile::{resource_flood, start_master};
 
 #[test]
+#[cfg_attr(
+    debug_assertions,
+    ignore = "the issue's bounds are for release binaries: \
+              cargo test --release -p compat-tests --test hostile_inputs"
+)]
 fn agent_registering_60000_resources_leaves_master_responsive() {
     let master = start_master(&[]);
     let flood = resource_flood(&master, 60_000);
@@ -16,18 +21,14 @@ fn agent_registering_60000_resources_leaves_master_responsive() {
         "/health took {:?} during the registration",
         flood.health_max
     );
-    // The issue's bound (2 s) holds for release binaries; unoptimised ones
-    // are ~10x slower, and quadratic arithmetic would still take minutes.
-    let slaves_bound = if cfg!(debug_assertions) {
-        Duration::from_secs(60)
-    } else {
-        Duration::from_secs(2)
-    };
     for took in flood.slaves {
-        assert!(took < slaves_bound, "/master/slaves took {took:?}");
+        assert!(
+            took < Duration::from_secs(2),
+            "/master/slaves took {took:?}"
+        );
     }
     assert!(
-        flood.registration < Duration::from_secs(90),
+        flood.registration < Duration::from_secs(20),
         "registration took {:?}",
         flood.registration
     );

@@ -264,6 +264,7 @@ pub fn open_file_limit() -> Option<usize> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

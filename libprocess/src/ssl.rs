@@ -37,6 +37,7 @@ pub fn refuse_tls_in_process_environment() -> Result<(), String> {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
