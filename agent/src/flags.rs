@@ -199,6 +199,72 @@ pub struct Flags {
           default_missing_value = "true", value_parser = boolean)]
     pub systemd_enable_support: bool,
 
+    /// Authenticatee module for registering with the master; refused unless
+    /// the default (authentication is not implemented yet).
+    #[arg(long = "authenticatee", env = "MESOS_AUTHENTICATEE", default_value = "crammd5",
+          value_parser = string)]
+    pub authenticatee: String,
+
+    /// The principal and secret used to authenticate with the master; refused.
+    #[arg(long = "credential", env = "MESOS_CREDENTIAL", value_parser = string)]
+    pub credential: Option<String>,
+
+    /// Credentials of HTTP clients; refused.
+    #[arg(long = "http_credentials", env = "MESOS_HTTP_CREDENTIALS", value_parser = string)]
+    pub http_credentials: Option<String>,
+
+    /// Authenticate read-only HTTP endpoints; refused when true.
+    #[arg(long = "authenticate_http_readonly", env = "MESOS_AUTHENTICATE_HTTP_READONLY",
+          default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_parser = boolean)]
+    pub authenticate_http_readonly: bool,
+
+    /// Authenticate read-write HTTP endpoints; refused when true.
+    #[arg(long = "authenticate_http_readwrite", env = "MESOS_AUTHENTICATE_HTTP_READWRITE",
+          default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_parser = boolean)]
+    pub authenticate_http_readwrite: bool,
+
+    /// Authenticate HTTP executors with tokens; refused when true.
+    #[arg(long = "authenticate_http_executors", env = "MESOS_AUTHENTICATE_HTTP_EXECUTORS",
+          default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
+          default_missing_value = "true", value_parser = boolean)]
+    pub authenticate_http_executors: bool,
+
+    /// HTTP authenticator modules; refused unless the default.
+    #[arg(long = "http_authenticators", env = "MESOS_HTTP_AUTHENTICATORS",
+          default_value = "basic", value_parser = string)]
+    pub http_authenticators: String,
+
+    /// Authorizer module; refused unless the default.
+    #[arg(long = "authorizer", env = "MESOS_AUTHORIZER", default_value = "local",
+          value_parser = string)]
+    pub authorizer: String,
+
+    /// ACLs (JSON or file); refused.
+    #[arg(long = "acls", env = "MESOS_ACLS", value_parser = string)]
+    pub acls: Option<String>,
+
+    /// Secret key for executor tokens; refused.
+    #[arg(long = "jwt_secret_key", alias = "executor_secret_key", env = "MESOS_JWT_SECRET_KEY",
+          value_parser = string)]
+    pub jwt_secret_key: Option<String>,
+
+    /// Backoff of authentication retries; refused unless the default.
+    #[arg(long = "authentication_backoff_factor", env = "MESOS_AUTHENTICATION_BACKOFF_FACTOR",
+          default_value = "1secs", value_parser = duration)]
+    pub authentication_backoff_factor: Duration,
+
+    /// Shortest authentication timeout; refused unless the default.
+    #[arg(long = "authentication_timeout_min", env = "MESOS_AUTHENTICATION_TIMEOUT_MIN",
+          default_value = "5secs", value_parser = duration)]
+    pub authentication_timeout_min: Duration,
+
+    /// Longest authentication timeout; refused unless the default.
+    #[arg(long = "authentication_timeout_max", env = "MESOS_AUTHENTICATION_TIMEOUT_MAX",
+          default_value = "1mins", value_parser = duration)]
+    pub authentication_timeout_max: Duration,
+
     /// Prints the version and exits.
     #[arg(long = "version", default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
           default_missing_value = "true", value_parser = boolean)]
@@ -248,7 +314,86 @@ impl Flags {
                 flags.registration_backoff_factor
             )));
         }
+        flags.refuse_unsupported_security()?;
+        libprocess::ssl::refuse_tls_in_process_environment().map_err(AgentError::Flag)?;
         Ok(Parsed::Run(Box::new(flags)))
+    }
+
+    /// Authentication and authorization are not implemented yet, so a
+    /// command line that asks for them is refused, naming the flag, rather
+    /// than accepted and ignored. Each flag at its upstream default (or
+    /// `=false`) is harmless and kept.
+    fn refuse_unsupported_security(&self) -> Result<(), AgentError> {
+        let refuse = |flag: &str, value: &str| {
+            Err(AgentError::Flag(format!(
+                "Flag '--{flag}={value}' is not supported: authentication and authorization \
+                 are not implemented by this build yet; refusing to start rather than run \
+                 unprotected (remove the flag or set it to its default)"
+            )))
+        };
+        for (flag, on) in [
+            (
+                "authenticate_http_readonly",
+                self.authenticate_http_readonly,
+            ),
+            (
+                "authenticate_http_readwrite",
+                self.authenticate_http_readwrite,
+            ),
+            (
+                "authenticate_http_executors",
+                self.authenticate_http_executors,
+            ),
+        ] {
+            if on {
+                return refuse(flag, "true");
+            }
+        }
+        for (flag, value) in [
+            ("credential", &self.credential),
+            ("http_credentials", &self.http_credentials),
+            ("acls", &self.acls),
+            // The secret itself is never echoed.
+            (
+                "jwt_secret_key",
+                &self.jwt_secret_key.as_ref().map(|_| "...".to_string()),
+            ),
+        ] {
+            if let Some(value) = value {
+                return refuse(flag, value);
+            }
+        }
+        for (flag, value, default) in [
+            ("authenticatee", &self.authenticatee, "crammd5"),
+            ("http_authenticators", &self.http_authenticators, "basic"),
+            ("authorizer", &self.authorizer, "local"),
+        ] {
+            if value != default {
+                return refuse(flag, value);
+            }
+        }
+        for (flag, value, default) in [
+            (
+                "authentication_backoff_factor",
+                self.authentication_backoff_factor,
+                Duration::from_secs(1),
+            ),
+            (
+                "authentication_timeout_min",
+                self.authentication_timeout_min,
+                Duration::from_secs(5),
+            ),
+            (
+                "authentication_timeout_max",
+                self.authentication_timeout_max,
+                Duration::from_mins(1),
+            ),
+        ] {
+            if value != default {
+                return refuse(flag, &value.to_string());
+            }
+        }
+        Ok(())
     }
 
     /// `--work_dir`, which `load` guarantees is present.
@@ -359,6 +504,33 @@ impl Flags {
             put("log_dir", v.display().to_string());
         }
         put("quiet", self.quiet.to_string());
+        put("authenticatee", self.authenticatee.clone());
+        put(
+            "authenticate_http_readonly",
+            self.authenticate_http_readonly.to_string(),
+        );
+        put(
+            "authenticate_http_readwrite",
+            self.authenticate_http_readwrite.to_string(),
+        );
+        put(
+            "authenticate_http_executors",
+            self.authenticate_http_executors.to_string(),
+        );
+        put("http_authenticators", self.http_authenticators.clone());
+        put("authorizer", self.authorizer.clone());
+        put(
+            "authentication_backoff_factor",
+            self.authentication_backoff_factor.to_string(),
+        );
+        put(
+            "authentication_timeout_min",
+            self.authentication_timeout_min.to_string(),
+        );
+        put(
+            "authentication_timeout_max",
+            self.authentication_timeout_max.to_string(),
+        );
         put(
             "systemd_enable_support",
             self.systemd_enable_support.to_string(),

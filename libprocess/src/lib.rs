@@ -14,11 +14,15 @@
 //! - [`routing`]: path → (process, route) as pure functions.
 //! - [`http`]: request/response/body types handlers use.
 //! - [`server`]: the listener serving messages and HTTP routes.
+//! - [`connections`]: open-connection bookkeeping (timeouts, budget).
+//! - [`ssl`]: the `LIBPROCESS_SSL_*` environment (refused: no TLS yet).
 
+pub mod connections;
 pub mod http;
 pub mod message;
 pub mod routing;
 pub mod server;
+pub mod ssl;
 pub mod transport;
 pub mod upid;
 

@@ -5,8 +5,11 @@
 //! keep-alive and pipelining (via hyper), telling messages from HTTP calls,
 //! delivering messages in per-connection order to the registered process
 //! channel (202, or 404 if no such process), routing HTTP calls to handlers
-//! (404 when nothing matches), request body limits (413), catching handler
-//! panics (500) and gzip of large non-streaming answers. Never interprets
+//! (404 when nothing matches), request body limits (413) and a process-wide
+//! budget for buffered bodies (senders wait, then 503), header-read and idle
+//! timeouts and a connection budget that sheds the longest-idle connection
+//! (see [`crate::connections`]), catching handler panics (500) and gzip of
+//! large non-streaming answers. Never interprets
 //! message bodies or negotiates content types; that is the components' job.
 
 use std::collections::HashMap;
@@ -26,9 +29,10 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, Semaphore};
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::connections::{self, Connection, Table, Watched};
 use crate::http::{self as lhttp, Body, Handler, Request, Response, RouteInfo, StatusCode};
 use crate::{message, routing, Error, Message};
 
@@ -37,6 +41,19 @@ pub const DEFAULT_MAX_BODY_SIZE: usize = 64 * 1024 * 1024;
 
 /// Default cap on concurrently open connections.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
+
+/// Default budget for request bodies buffered at once, over all connections.
+pub const DEFAULT_MAX_BUFFERED_BODIES: usize = 256 * 1024 * 1024;
+
+/// How long a body waits for room in the budget before it is refused.
+const BODY_BUDGET_WAIT: Duration = Duration::from_secs(30);
+
+/// File descriptors kept out of the connection budget, for files, pipes,
+/// outbound links and the listener itself.
+const RESERVED_FDS: usize = 256;
+
+/// How often connections check their timeouts.
+const TIMEOUT_TICK: Duration = Duration::from_secs(1);
 
 /// The longest pause after repeated `accept` failures.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
@@ -140,6 +157,9 @@ pub struct ServerBuilder {
     processes: Processes,
     max_body_size: usize,
     max_connections: usize,
+    max_buffered_bodies: usize,
+    header_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 impl ServerBuilder {
@@ -162,10 +182,33 @@ impl ServerBuilder {
         self
     }
 
-    /// Caps concurrently open connections; further clients wait in the
-    /// listen backlog. Default 8192.
+    /// Caps concurrently open connections (further lowered to fit the
+    /// open-file limit). At the cap a new client makes the longest-idle
+    /// connection close; only when all are busy does it wait in the listen
+    /// backlog. Default 8192.
     pub fn max_connections(mut self, n: usize) -> Self {
         self.max_connections = n.max(1);
+        self
+    }
+
+    /// Caps the request bytes buffered at once over all connections; a body
+    /// that does not fit waits (its sender is slowed by TCP) and gets 503
+    /// after 30 s. Default 256 MiB.
+    pub fn max_buffered_bodies(mut self, bytes: usize) -> Self {
+        self.max_buffered_bodies = bytes.max(1);
+        self
+    }
+
+    /// Time to send a request head (and a first request). Default 30 s.
+    pub fn header_timeout(mut self, timeout: Duration) -> Self {
+        self.header_timeout = timeout;
+        self
+    }
+
+    /// Time a keep-alive HTTP connection (not a libprocess link) may idle.
+    /// Default 5 minutes.
+    pub fn idle_timeout(mut self, timeout: Duration) -> Self {
+        self.idle_timeout = timeout;
         self
     }
 
@@ -185,6 +228,10 @@ impl ServerBuilder {
                 delegate: self.delegate,
                 processes: self.processes,
                 max_body_size: self.max_body_size,
+                body_budget: Arc::new(Semaphore::new(self.max_buffered_bodies)),
+                max_buffered_bodies: self.max_buffered_bodies,
+                header_timeout: self.header_timeout,
+                idle_timeout: self.idle_timeout,
             }),
             max_connections: self.max_connections,
         })
@@ -195,6 +242,11 @@ struct Shared {
     delegate: String,
     processes: Processes,
     max_body_size: usize,
+    /// One permit per buffered request byte.
+    body_budget: Arc<Semaphore>,
+    max_buffered_bodies: usize,
+    header_timeout: Duration,
+    idle_timeout: Duration,
 }
 
 /// A bound libprocess HTTP server.
@@ -223,6 +275,9 @@ impl Server {
             processes: Processes::default(),
             max_body_size: DEFAULT_MAX_BODY_SIZE,
             max_connections: DEFAULT_MAX_CONNECTIONS,
+            max_buffered_bodies: DEFAULT_MAX_BUFFERED_BODIES,
+            header_timeout: connections::DEFAULT_HEADER_TIMEOUT,
+            idle_timeout: connections::DEFAULT_IDLE_TIMEOUT,
         }
     }
 
@@ -248,14 +303,23 @@ impl Server {
 
 /// Accepts connections until aborted.
 ///
-/// A semaphore bounds the open connections (as in mini-redis): each
-/// connection holds a permit, and at the cap we stop accepting, leaving new
-/// clients in the kernel backlog rather than running out of file descriptors
-/// and memory. Accept errors (e.g. EMFILE) back off exponentially instead of
-/// spinning. Connections live in a `JoinSet` owned by this task, so aborting
-/// the server also closes them.
+/// The budget is `max_connections`, lowered to fit the open-file limit. At
+/// the budget a new client asks the longest-idle connection to close (see
+/// [`Table::shed_oldest_idle`]) so an idle flood can never lock clients out;
+/// only when every connection is busy does accepting wait (a semaphore
+/// permit per connection), leaving clients in the kernel backlog. Accept
+/// errors (e.g. EMFILE) back off exponentially instead of spinning.
+/// Connections live in a `JoinSet` owned by this task, so aborting the
+/// server also closes them.
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, max_connections: usize) {
-    let permits = Arc::new(Semaphore::new(max_connections));
+    let budget = match connections::open_file_limit() {
+        Some(limit) => max_connections.min(limit.saturating_sub(RESERVED_FDS).max(1)),
+        None => max_connections,
+    };
+    // Shedding is asynchronous, so leave headroom for the connections
+    // asked to close that have not closed yet.
+    let permits = Arc::new(Semaphore::new(budget + budget / 16 + 1));
+    let table = Arc::new(Table::default());
     let mut connections = JoinSet::new();
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -282,33 +346,125 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, max_connections
                 continue;
             }
         };
+        if table.len() >= budget && !table.shed_oldest_idle() {
+            tracing::warn!("{budget} connections, all busy; {peer} waits");
+        }
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
+        let connection = table.add();
+        let table = table.clone();
         connections.spawn(async move {
             let _permit = permit;
-            let service = service_fn(move |req| {
-                let shared = shared.clone();
-                async move { Ok::<_, Infallible>(handle(&shared, peer, req).await) }
-            });
-            let conn = http1::Builder::new()
-                .keep_alive(true)
-                // Idle connections must never be closed by us: libprocess
-                // peers send over persistent links, and closing one makes the
-                // peer report us `exited`. (No timer is set either.)
-                .header_read_timeout(None)
-                // A client closing its socket ends the connection even in the
-                // middle of a streamed answer, dropping the `Body::stream`
-                // receiver so the component's `Sender::closed()` fires.
-                .half_close(false)
-                // Flush every answer at once: aggregating flushes for
-                // pipelining would hold back a streamed answer while further
-                // requests sit unread behind it.
-                .pipeline_flush(false)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = conn.await {
-                tracing::debug!("connection from {peer} ended: {e}");
-            }
+            serve_one(shared, peer, stream, connection.clone()).await;
+            table.remove(&connection);
         });
+    }
+}
+
+/// Serves one connection until it ends, times out or is shed.
+async fn serve_one(
+    shared: Arc<Shared>,
+    peer: SocketAddr,
+    stream: tokio::net::TcpStream,
+    connection: Arc<Connection>,
+) {
+    let (header_timeout, idle_timeout) = (shared.header_timeout, shared.idle_timeout);
+    let service = {
+        let connection = connection.clone();
+        service_fn(move |req| {
+            let shared = shared.clone();
+            let connection = connection.clone();
+            async move {
+                connection.request_started();
+                let guard = Busy(connection.clone());
+                let response = handle(&shared, &connection, peer, req).await;
+                // Busy until the answer (maybe a long stream) is written.
+                Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: guard }))
+            }
+        })
+    };
+    let io = Watched {
+        stream,
+        connection: connection.clone(),
+    };
+    let conn = http1::Builder::new()
+        .keep_alive(true)
+        // Timeouts are ours (see `Connection::expired`): hyper's would also
+        // close idle libprocess links, which makes peers report us exited.
+        .header_read_timeout(None)
+        // A client closing its socket ends the connection even in the
+        // middle of a streamed answer, dropping the `Body::stream`
+        // receiver so the component's `Sender::closed()` fires.
+        .half_close(false)
+        // Flush every answer at once: aggregating flushes for
+        // pipelining would hold back a streamed answer while further
+        // requests sit unread behind it.
+        .pipeline_flush(false)
+        .serve_connection(TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let mut closing = false;
+    let mut tick = tokio::time::interval(TIMEOUT_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!("connection from {peer} ended: {e}");
+                }
+                return;
+            }
+            _ = connection.closed(), if !closing => {
+                tracing::debug!("closing connection from {peer}: connection budget reached");
+                if !connection.is_busy() {
+                    return; // nothing is being answered: drop it now
+                }
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = tick.tick(), if !closing => {
+                if let Some(why) = connection.expired(header_timeout, idle_timeout) {
+                    // Expired connections are never busy: dropping loses nothing.
+                    tracing::debug!("closing connection from {peer}: {why}");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Marks a connection busy from a request's head until its answer has been
+/// written (or abandoned).
+struct Busy(Arc<Connection>);
+
+impl Drop for Busy {
+    fn drop(&mut self) {
+        self.0.request_finished();
+    }
+}
+
+/// An answer's body, keeping its connection busy while it is written.
+struct Tracked {
+    body: Body,
+    _busy: Busy,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Infallible>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        hyper::body::Body::is_end_stream(&self.body)
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::Body::size_hint(&self.body)
     }
 }
 
@@ -318,15 +474,59 @@ fn status(code: StatusCode, body: impl Into<Body>) -> Response {
 
 enum BodyError {
     TooLarge,
+    OverBudget,
     Read(String),
 }
 
-async fn collect(body: Incoming, limit: usize) -> Result<Bytes, BodyError> {
-    match Limited::new(body, limit).collect().await {
-        Ok(collected) => Ok(collected.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(BodyError::TooLarge),
-        Err(e) => Err(BodyError::Read(e.to_string())),
+/// Reads a whole body of at most `shared.max_body_size` bytes, taking one
+/// budget permit per byte as it arrives; the permits are returned when the
+/// caller drops them (after the handler answered).
+async fn collect(
+    shared: &Shared,
+    body: Incoming,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), BodyError> {
+    let limit = shared.max_body_size;
+    let mut body = Limited::new(body, limit);
+    let mut held: Option<OwnedSemaphorePermit> = None;
+    let mut buffer = bytes::BytesMut::new();
+    while let Some(frame) = body.frame().await {
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+                return Err(BodyError::TooLarge)
+            }
+            Err(e) => return Err(BodyError::Read(e.to_string())),
+        };
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        if data.is_empty() {
+            continue;
+        }
+        // Bigger than the whole budget can never fit.
+        if buffer.len() + data.len() > shared.max_buffered_bodies {
+            return Err(BodyError::OverBudget);
+        }
+        let n = u32::try_from(data.len()).map_err(|_| BodyError::OverBudget)?;
+        let wait = shared.body_budget.clone().acquire_many_owned(n);
+        let permit = match tokio::time::timeout(BODY_BUDGET_WAIT, wait).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(BodyError::OverBudget),
+        };
+        match held.as_mut() {
+            Some(held) => held.merge(permit),
+            None => held = Some(permit),
+        }
+        buffer.extend_from_slice(&data);
     }
+    Ok((buffer.freeze(), held))
+}
+
+fn over_budget() -> Response {
+    status(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Too many request bodies are being received at once; retry later",
+    )
 }
 
 fn too_large(limit: usize) -> Response {
@@ -336,10 +536,16 @@ fn too_large(limit: usize) -> Response {
     )
 }
 
-async fn handle(shared: &Shared, peer: SocketAddr, req: hyper::Request<Incoming>) -> Response {
+async fn handle(
+    shared: &Shared,
+    connection: &Connection,
+    peer: SocketAddr,
+    req: hyper::Request<Incoming>,
+) -> Response {
     let (parts, body) = req.into_parts();
 
     if message::is_message(&parts.method, &parts.headers) {
+        connection.mark_link();
         return handle_message(shared, parts, body).await;
     }
 
@@ -349,9 +555,10 @@ async fn handle(shared: &Shared, peer: SocketAddr, req: hyper::Request<Incoming>
         return status(StatusCode::NOT_FOUND, Body::empty());
     };
 
-    let bytes = match collect(body, shared.max_body_size).await {
+    let (bytes, _budget) = match collect(shared, body).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return too_large(shared.max_body_size),
+        Err(BodyError::OverBudget) => return over_budget(),
         Err(BodyError::Read(e)) => {
             return status(
                 StatusCode::BAD_REQUEST,
@@ -431,9 +638,10 @@ async fn handle_message(
         return status(code, format!("Failed to decode message path '{path}'"));
     };
     let from = message::sender(&parts.headers);
-    let body = match collect(body, shared.max_body_size).await {
+    let (body, _budget) = match collect(shared, body).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return too_large(shared.max_body_size),
+        Err(BodyError::OverBudget) => return over_budget(),
         Err(BodyError::Read(e)) => {
             return status(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -743,35 +743,66 @@ Content-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"type\":\"SUBSCRIB
 }
 
 #[tokio::test]
-async fn connections_beyond_the_cap_wait_for_a_free_slot() {
+async fn a_new_client_at_the_cap_sheds_the_longest_idle_connection() {
     let server = Server::builder("master")
         .route(
             "master",
             "/health",
             handler(|_| async { response(StatusCode::OK, Body::empty()) }),
         )
-        .max_connections(1)
+        .max_connections(2)
         .bind(localhost())
         .await
         .unwrap();
     let addr = server.local_addr();
     let _s = server.serve();
 
-    let mut first = Raw::connect(addr).await;
-    assert_eq!(first.request(&get("/health", "")).await.status, 200);
+    let mut oldest = Raw::connect(addr).await;
+    assert_eq!(oldest.request(&get("/health", "")).await.status, 200);
+    let mut younger = Raw::connect(addr).await;
+    assert_eq!(younger.request(&get("/health", "")).await.status, 200);
 
-    // The second client sits in the backlog while the first is open.
-    let mut second = Raw::connect(addr).await;
-    second.write(&get("/health", "")).await;
+    // A third client is served at once; the oldest idle one is closed.
+    let mut third = Raw::connect(addr).await;
+    assert_eq!(third.request(&get("/health", "")).await.status, 200);
     let mut buf = [0u8; 64];
+    let read = timeout(WAIT, oldest.stream.read(&mut buf)).await;
     assert!(
-        timeout(Duration::from_millis(300), second.stream.read(&mut buf))
-            .await
-            .is_err(),
-        "served beyond the connection cap"
+        matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+        "oldest not shed: {read:?}"
     );
-    drop(first);
-    assert_eq!(second.response().await.status, 200);
+    assert_eq!(younger.request(&get("/health", "")).await.status, 200);
+}
+
+#[tokio::test]
+async fn a_stalled_request_head_is_closed_after_the_header_timeout() {
+    let server = Server::builder("master")
+        .route(
+            "master",
+            "/health",
+            handler(|_| async { response(StatusCode::OK, Body::empty()) }),
+        )
+        .header_timeout(Duration::from_millis(200))
+        .bind(localhost())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let _s = server.serve();
+
+    let mut stalled = Raw::connect(addr).await;
+    stalled.write(b"GET /health HTTP/1.1\r\nHost: x\r\n").await;
+    let mut silent = Raw::connect(addr).await;
+    let mut buf = [0u8; 64];
+    for c in [&mut stalled, &mut silent] {
+        let read = timeout(Duration::from_secs(10), c.stream.read(&mut buf)).await;
+        assert!(
+            matches!(read, Ok(Ok(0)) | Ok(Err(_))),
+            "not closed: {read:?}"
+        );
+    }
+    // A prompt client is unaffected.
+    let mut prompt = Raw::connect(addr).await;
+    assert_eq!(prompt.request(&get("/health", "")).await.status, 200);
 }
 
 #[tokio::test]

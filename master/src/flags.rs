@@ -20,8 +20,9 @@ pub const MESOS_VERSION: &str = "1.11.0";
 
 /// Flags of the master; names and defaults follow `src/master/flags.cpp`
 /// (plus the logging flags it inherits). Flags that only configure features
-/// we do not have (modules, authenticators, ...) are accepted so existing
-/// command lines keep working, and shown in `/flags`.
+/// we do not have are accepted at their defaults so existing command lines
+/// keep working, and shown in `/flags`; security flags that ask for
+/// authentication or authorization are refused (see `validate`).
 #[derive(Parser, Debug, Clone)]
 #[command(
     name = "mesos-master",
@@ -162,30 +163,30 @@ pub struct Flags {
     #[arg(long, env = "MESOS_FRAMEWORK_SORTER", default_value = "drf", value_parser = string)]
     pub framework_sorter: String,
 
-    /// Only authenticated (v0) frameworks may register; unsupported here.
+    /// Only authenticated (v0) frameworks may register; refused when true (not implemented yet).
     #[arg(long, alias = "authenticate", env = "MESOS_AUTHENTICATE_FRAMEWORKS", default_value = "false",
           num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set,
           value_parser = boolean)]
     pub authenticate_frameworks: bool,
 
-    /// Only authenticated agents may register; unsupported here.
+    /// Only authenticated agents may register; refused when true (not implemented yet).
     #[arg(long, alias = "authenticate_slaves", env = "MESOS_AUTHENTICATE_AGENTS", default_value = "false",
           num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set,
           value_parser = boolean)]
     pub authenticate_agents: bool,
 
-    /// Authenticate read-write HTTP endpoints; unsupported here.
+    /// Authenticate read-write HTTP endpoints; refused when true (not implemented yet).
     #[arg(long, alias = "authenticate_http", env = "MESOS_AUTHENTICATE_HTTP_READWRITE",
           default_value = "false", num_args = 0..=1, default_missing_value = "true",
           action = ArgAction::Set, value_parser = boolean)]
     pub authenticate_http_readwrite: bool,
 
-    /// Authenticate read-only HTTP endpoints; unsupported here.
+    /// Authenticate read-only HTTP endpoints; refused when true (not implemented yet).
     #[arg(long, env = "MESOS_AUTHENTICATE_HTTP_READONLY", default_value = "false", num_args = 0..=1,
           default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub authenticate_http_readonly: bool,
 
-    /// Authenticate HTTP frameworks; unsupported here.
+    /// Authenticate HTTP frameworks; refused when true (not implemented yet).
     #[arg(long, env = "MESOS_AUTHENTICATE_HTTP_FRAMEWORKS", default_value = "false", num_args = 0..=1,
           default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub authenticate_http_frameworks: bool,
@@ -411,6 +412,71 @@ impl Flags {
         }
         self.parsed_weights()?;
         crate::master::recovery_removal_limit(&self.recovery_agent_removal_limit)?;
+        self.refuse_unsupported_security()?;
+        libprocess::ssl::refuse_tls_in_process_environment()?;
+        Ok(())
+    }
+
+    /// Authentication and authorization are not implemented yet, so a
+    /// command line that asks for them is refused, naming the flag: an
+    /// operator must never believe a cluster is protected when it is not.
+    /// Each flag at its upstream default (or `=false`) is harmless and kept.
+    fn refuse_unsupported_security(&self) -> Result<(), String> {
+        let refuse = |flag: &str, value: &str| {
+            Err(format!(
+                "Flag '--{flag}={value}' is not supported: authentication and authorization \
+                 are not implemented by this build yet; refusing to start rather than run \
+                 unprotected (remove the flag or set it to its default)"
+            ))
+        };
+        for (flag, on) in [
+            ("authenticate_frameworks", self.authenticate_frameworks),
+            ("authenticate_agents", self.authenticate_agents),
+            (
+                "authenticate_http_readwrite",
+                self.authenticate_http_readwrite,
+            ),
+            (
+                "authenticate_http_readonly",
+                self.authenticate_http_readonly,
+            ),
+            (
+                "authenticate_http_frameworks",
+                self.authenticate_http_frameworks,
+            ),
+        ] {
+            if on {
+                return refuse(flag, "true");
+            }
+        }
+        for (flag, value) in [
+            ("credentials", &self.credentials),
+            ("acls", &self.acls),
+            (
+                "http_framework_authenticators",
+                &self.http_framework_authenticators,
+            ),
+        ] {
+            // The value may hold secrets (inline credentials): never echo it.
+            if value.is_some() {
+                return refuse(flag, "...");
+            }
+        }
+        for (flag, value, default) in [
+            ("authenticators", &self.authenticators, "crammd5"),
+            ("authorizers", &self.authorizers, "local"),
+            ("http_authenticators", &self.http_authenticators, "basic"),
+        ] {
+            if value != default {
+                return refuse(flag, value);
+            }
+        }
+        if self.authentication_v0_timeout != Duration::from_secs(15) {
+            return refuse(
+                "authentication_v0_timeout",
+                &self.authentication_v0_timeout.to_string(),
+            );
+        }
         Ok(())
     }
 

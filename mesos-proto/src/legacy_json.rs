@@ -89,7 +89,8 @@ pub fn resources<'a>(list: impl IntoIterator<Item = &'a Resource>) -> Value {
         .map(|name| (name.to_string(), 0.0))
         .collect();
     let mut ranges: BTreeMap<String, Vec<(u64, u64)>> = BTreeMap::new();
-    let mut sets: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut sets: BTreeMap<String, (Vec<String>, std::collections::HashSet<String>)> =
+        BTreeMap::new();
     for resource in list {
         let name = if is_revocable(resource) {
             format!("{}_revocable", resource.name)
@@ -107,9 +108,10 @@ pub fn resources<'a>(list: impl IntoIterator<Item = &'a Resource>) -> Value {
                 }
             }
             Ok(ValueType::Set) => {
-                let items = sets.entry(name).or_default();
+                let (items, seen) = sets.entry(name).or_default();
                 for item in resource.set.iter().flat_map(|s| s.item.iter()) {
-                    if !items.contains(item) {
+                    // A hash set keeps this linear in the number of items.
+                    if seen.insert(item.clone()) {
                         items.push(item.clone());
                     }
                 }
@@ -125,7 +127,7 @@ pub fn resources<'a>(list: impl IntoIterator<Item = &'a Resource>) -> Value {
         let text = crate::resources::format_ranges(&coalesce_ranges(spans));
         object.insert(name, Value::String(text));
     }
-    for (name, item) in sets {
+    for (name, (item, _)) in sets {
         object.insert(name, Value::String(format_set(&Set { item })));
     }
     Value::Object(object)

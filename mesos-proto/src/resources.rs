@@ -33,8 +33,10 @@
 
 #![allow(deprecated)] // `Resource.role` is deprecated in the proto, but the pre-refinement format is exactly that field.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::hash_map::RandomState;
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
+use std::hash::BuildHasher;
 use std::ops::{Add, AddAssign, Sub, SubAssign};
 
 use crate::mesos;
@@ -117,29 +119,47 @@ pub fn coalesce_ranges(mut ranges: Vec<(u64, u64)>) -> Vec<(u64, u64)> {
     out
 }
 
-/// `left - right`, coalesced.
+/// `left - right`, coalesced. One merge pass over both sorted lists, so
+/// the cost is `O((n + m) log(n + m))` (the sorts), never `O(n * m)`.
 pub fn subtract_ranges(left: &[(u64, u64)], right: &[(u64, u64)]) -> Vec<(u64, u64)> {
-    let mut result = coalesce_ranges(left.to_vec());
-    for &(remove_begin, remove_end) in right {
-        if remove_begin > remove_end {
+    let left = coalesce_ranges(left.to_vec());
+    // Inverted ranges remove nothing (as before); coalescing the rest makes
+    // them sorted and disjoint, which the sweep below relies on.
+    let right = coalesce_ranges(right.iter().copied().filter(|(b, e)| b <= e).collect());
+    let mut result = Vec::with_capacity(left.len() + right.len());
+    let mut removals = right.iter().peekable();
+    for (begin, end) in left {
+        if begin > end {
+            // Inverted (invalid) ranges are kept as they are.
+            result.push((begin, end));
             continue;
         }
-        let mut next = Vec::with_capacity(result.len() + 1);
-        for &(begin, end) in &result {
-            if end < remove_begin || begin > remove_end {
-                next.push((begin, end));
-                continue;
-            }
-            // The guards make the +1/-1 safe: remove_begin > begin >= 0 and
-            // remove_end < end <= u64::MAX.
-            if begin < remove_begin {
-                next.push((begin, remove_begin - 1));
-            }
-            if end > remove_end {
-                next.push((remove_end + 1, end));
+        let mut begin = begin;
+        loop {
+            // Skip removals entirely before what is left of this range.
+            while removals
+                .next_if(|&&(_, remove_end)| remove_end < begin)
+                .is_some()
+            {}
+            match removals.peek() {
+                Some(&&(remove_begin, remove_end)) if remove_begin <= end => {
+                    // The guards make the -1/+1 safe: remove_begin > begin >= 0,
+                    // and remove_end < end <= u64::MAX.
+                    if remove_begin > begin {
+                        result.push((begin, remove_begin - 1));
+                    }
+                    if remove_end >= end {
+                        break;
+                    }
+                    begin = remove_end + 1;
+                    removals.next();
+                }
+                _ => {
+                    result.push((begin, end));
+                    break;
+                }
             }
         }
-        result = next;
     }
     result
 }
@@ -491,8 +511,9 @@ fn add_value(into: &mut Resource, other: &Resource) {
         }
         Ok(ValueType::Set) => {
             let set = into.set.get_or_insert_with(Default::default);
+            let mut present: HashSet<String> = set.item.iter().cloned().collect();
             for item in set_items(other) {
-                if !set.item.contains(item) {
+                if present.insert(item.clone()) {
                     set.item.push(item.clone());
                 }
             }
@@ -894,6 +915,120 @@ fn downgrade(resource: &mut Resource, keep_reservations: bool) {
 }
 
 // ---------------------------------------------------------------------------
+// Merge keys: what lets a `Resources` find the one entry a resource merges
+// with (or is subtracted from) without scanning them all.
+// ---------------------------------------------------------------------------
+
+/// How resources of one kind combine.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Merging {
+    /// Every two of the kind are addable (they merge by value).
+    ByKind,
+    /// Only identical ones combine (shared resources, counted).
+    WhenEqual,
+    /// Never merged, only subtracted when identical (exclusive disks and
+    /// persistent volumes).
+    Never,
+}
+
+fn merging(resource: &Resource) -> Merging {
+    if resource.shared.is_some() {
+        return Merging::WhenEqual;
+    }
+    if let Some(disk) = &resource.disk {
+        if disk.persistence.is_some() {
+            return Merging::Never;
+        }
+        if let Some(source) = &disk.source {
+            match source.r#type() {
+                SourceType::Mount | SourceType::Block => return Merging::Never,
+                SourceType::Raw if source.id.is_some() => return Merging::Never,
+                _ => {}
+            }
+        }
+    }
+    Merging::ByKind
+}
+
+fn sorted_labels(labels: &Labels) -> Labels {
+    let mut labels = labels.clone();
+    labels
+        .labels
+        .sort_unstable_by(|a, b| (&a.key, &a.value).cmp(&(&b.key, &b.value)));
+    labels
+}
+
+/// Canonical bytes of what [`same_kind`] compares (and, for kinds that only
+/// combine when equal, of the value too): two resources that may combine
+/// always have the same bytes. Equal bytes are then confirmed with the real
+/// predicates, so this only has to be a faithful *necessary* condition.
+fn merge_key_bytes(resource: &Resource) -> Vec<u8> {
+    use prost::Message as _;
+    let kind = Resource {
+        name: resource.name.clone(),
+        r#type: resource.r#type,
+        allocation_info: resource.allocation_info.as_ref().map(|a| {
+            mesos::v1::resource::AllocationInfo {
+                role: a.role.clone(),
+            }
+        }),
+        reservations: resource
+            .reservations
+            .iter()
+            .map(|r| ReservationInfo {
+                r#type: Some(r.r#type() as i32),
+                role: Some(r.role().to_string()),
+                principal: r.principal.clone(),
+                labels: r.labels.as_ref().map(sorted_labels),
+            })
+            .collect(),
+        disk: resource.disk.as_ref().map(|d| DiskInfo {
+            source: d.source.as_ref().map(|source| {
+                let mut source = source.clone();
+                source.metadata = source.metadata.as_ref().map(sorted_labels);
+                source
+            }),
+            persistence: d.persistence.as_ref().map(|p| {
+                mesos::v1::resource::disk_info::Persistence {
+                    id: p.id.clone(),
+                    principal: None,
+                }
+            }),
+            volume: None,
+        }),
+        revocable: resource.revocable.as_ref().map(|_| Default::default()),
+        provider_id: resource.provider_id.clone(),
+        shared: resource.shared.as_ref().map(|_| Default::default()),
+        ..Default::default()
+    };
+    let mut bytes = kind.encode_to_vec();
+    if merging(resource) != Merging::ByKind {
+        // Length-prefixed so the value cannot be confused with the kind.
+        bytes.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+        match ValueType::try_from(resource.r#type) {
+            Ok(ValueType::Scalar) => bytes.extend_from_slice(
+                &scalar_to_fixed(resource.scalar.map_or(0.0, |s| s.value)).to_le_bytes(),
+            ),
+            Ok(ValueType::Ranges) => {
+                for (begin, end) in coalesce_ranges(ranges_of(resource.ranges.as_ref())) {
+                    bytes.extend_from_slice(&begin.to_le_bytes());
+                    bytes.extend_from_slice(&end.to_le_bytes());
+                }
+            }
+            Ok(ValueType::Set) => {
+                let items: BTreeSet<&String> = set_items(resource).iter().collect();
+                for item in items {
+                    bytes.extend_from_slice(&(item.len() as u64).to_le_bytes());
+                    bytes.extend_from_slice(item.as_bytes());
+                }
+            }
+            _ => {}
+        }
+    }
+    bytes
+}
+
+// ---------------------------------------------------------------------------
 // The Resources collection.
 // ---------------------------------------------------------------------------
 
@@ -935,15 +1070,72 @@ impl Entry {
 /// Iteration yields each distinct `Resource` once; a shared resource added
 /// `n` times is yielded once and [`count`](Resources::count)ed `n` times, as
 /// upstream.
+///
+/// Adding, subtracting and looking up one resource costs time proportional
+/// to that resource (plus the few entries it could combine with), not to
+/// the collection: entries are indexed by a hash of their merge key, with
+/// per-collection random hash keys so crafted names cannot collide.
 #[derive(Debug, Clone, Default)]
 pub struct Resources {
     entries: Vec<Entry>,
+    /// Merge-key hash of each entry, parallel to `entries`.
+    hashes: Vec<u64>,
+    /// Merge-key hash → positions in `entries` with that hash.
+    index: HashMap<u64, Vec<usize>>,
+    hasher: RandomState,
 }
 
 impl Resources {
     /// No resources.
     pub fn new() -> Resources {
         Resources::default()
+    }
+
+    fn hash_of(&self, resource: &Resource) -> u64 {
+        self.hasher.hash_one(merge_key_bytes(resource))
+    }
+
+    /// Positions of the entries that may combine with `resource`.
+    fn candidates(&self, hash: u64) -> &[usize] {
+        self.index.get(&hash).map_or(&[], Vec::as_slice)
+    }
+
+    /// Appends an entry without trying to merge it.
+    fn push_entry(&mut self, entry: Entry, hash: u64) {
+        self.index.entry(hash).or_default().push(self.entries.len());
+        self.entries.push(entry);
+        self.hashes.push(hash);
+    }
+
+    /// Removes the entry at `i` (the last one takes its place).
+    fn remove_entry(&mut self, i: usize) {
+        let last = self.entries.len() - 1;
+        let hash = self.hashes[i];
+        if let Some(bucket) = self.index.get_mut(&hash) {
+            bucket.retain(|&at| at != i);
+            if bucket.is_empty() {
+                self.index.remove(&hash);
+            }
+        }
+        if i != last {
+            if let Some(bucket) = self.index.get_mut(&self.hashes[last]) {
+                for at in bucket.iter_mut().filter(|at| **at == last) {
+                    *at = i;
+                }
+            }
+        }
+        self.entries.swap_remove(i);
+        self.hashes.swap_remove(i);
+    }
+
+    /// A collection of already-merged entries (a subset of a `Resources`).
+    fn from_merged(entries: impl IntoIterator<Item = Entry>) -> Resources {
+        let mut out = Resources::new();
+        for entry in entries {
+            let hash = out.hash_of(&entry.resource);
+            out.push_entry(entry, hash);
+        }
+        out
     }
 
     /// Builds from resources in either format, failing on the first invalid
@@ -986,8 +1178,15 @@ impl Resources {
         if entry.is_empty() {
             return;
         }
-        for existing in &mut self.entries {
-            if addable(&existing.resource, &entry.resource) {
+        let hash = self.hash_of(&entry.resource);
+        if merging(&entry.resource) != Merging::Never {
+            let found = self
+                .candidates(hash)
+                .iter()
+                .copied()
+                .find(|&i| addable(&self.entries[i].resource, &entry.resource));
+            if let Some(i) = found {
+                let existing = &mut self.entries[i];
                 match (existing.shared_count.as_mut(), entry.shared_count) {
                     (Some(count), Some(more)) => *count = count.saturating_add(more),
                     _ => add_value(&mut existing.resource, &entry.resource),
@@ -995,7 +1194,7 @@ impl Resources {
                 return;
             }
         }
-        self.entries.push(entry);
+        self.push_entry(entry, hash);
     }
 
     /// Removes one resource (either format). What is not there is ignored;
@@ -1013,10 +1212,12 @@ impl Resources {
         if that.is_empty() {
             return;
         }
+        let hash = self.hash_of(&that.resource);
         let Some(i) = self
-            .entries
+            .candidates(hash)
             .iter()
-            .position(|e| subtractable(&e.resource, &that.resource))
+            .copied()
+            .find(|&i| subtractable(&self.entries[i].resource, &that.resource))
         else {
             return;
         };
@@ -1032,23 +1233,40 @@ impl Resources {
                     .scalar
                     .is_some_and(|s| scalar_to_fixed(s.value) < 0));
         if negative || entry.is_empty() {
-            self.entries.swap_remove(i);
+            self.remove_entry(i);
         }
     }
 
     /// Whether all of `that` is in `self`. Each persistent volume of `that`
     /// must be matched by a distinct one in `self`.
     pub fn contains(&self, that: &Resources) -> bool {
-        let mut remaining = self.clone();
+        // Only persistent volumes are used up while matching; copy `self`
+        // just when there are some.
+        let mut remaining = that
+            .entries
+            .iter()
+            .any(|e| is_persistent_volume(&e.resource))
+            .then(|| self.clone());
         for entry in &that.entries {
-            if !remaining.entries.iter().any(|e| e.contains(entry)) {
+            let pool = remaining.as_ref().unwrap_or(self);
+            if !pool.contains_entry(entry) {
                 return false;
             }
             if is_persistent_volume(&entry.resource) {
-                remaining.subtract_entry(entry);
+                if let Some(remaining) = remaining.as_mut() {
+                    remaining.subtract_entry(entry);
+                }
             }
         }
         true
+    }
+
+    fn contains_entry(&self, entry: &Entry) -> bool {
+        // Containment needs `subtractable` (same kind) or, for shared
+        // resources, equality: both imply the same merge key.
+        self.candidates(self.hash_of(&entry.resource))
+            .iter()
+            .any(|&i| self.entries[i].contains(entry))
     }
 
     /// Whether one resource (either format) is in `self`; an invalid one
@@ -1059,15 +1277,16 @@ impl Resources {
         }
         let mut resource = resource.clone();
         upgrade(&mut resource);
-        let entry = Entry::new(resource);
-        self.entries.iter().any(|e| e.contains(&entry))
+        self.contains_entry(&Entry::new(resource))
     }
 
     /// How many copies of `resource` are held: the count for a shared
     /// resource, 1 for a non-shared one that is present with exactly that value.
     pub fn count(&self, resource: &Resource) -> usize {
-        self.entries
+        // Equal resources have equal merge keys.
+        self.candidates(self.hash_of(resource))
             .iter()
+            .map(|&i| &self.entries[i])
             .find(|e| resource_eq(&e.resource, resource))
             .map_or(0, |e| {
                 e.shared_count
@@ -1118,14 +1337,12 @@ impl Resources {
     /// The resources matching `predicate` (no re-merging needed: filtering
     /// only removes).
     pub fn filter(&self, predicate: impl Fn(&Resource) -> bool) -> Resources {
-        Resources {
-            entries: self
-                .entries
+        Resources::from_merged(
+            self.entries
                 .iter()
                 .filter(|e| predicate(&e.resource))
-                .cloned()
-                .collect(),
-        }
+                .cloned(),
+        )
     }
 
     /// Reserved resources; to exactly `role` when given.
@@ -1192,7 +1409,8 @@ impl Resources {
 
     /// Marks every resource as allocated to `role`.
     pub fn allocate(&mut self, role: &str) {
-        let entries = std::mem::take(&mut self.entries);
+        // Every merge key changes: rebuild the index from scratch.
+        let entries = std::mem::take(self).entries;
         for mut entry in entries {
             entry.resource.allocation_info = Some(mesos::v1::resource::AllocationInfo {
                 role: Some(role.to_string()),
@@ -1203,7 +1421,8 @@ impl Resources {
 
     /// Clears every `allocation_info`.
     pub fn unallocate(&mut self) {
-        let entries = std::mem::take(&mut self.entries);
+        // Every merge key changes: rebuild the index from scratch.
+        let entries = std::mem::take(self).entries;
         for mut entry in entries {
             entry.resource.allocation_info = None;
             self.add_entry(entry);
@@ -1349,12 +1568,13 @@ impl Resources {
     /// The union of the set resources named `name`, in first-seen order.
     pub fn set(&self, name: &str) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
+        let mut seen: HashSet<&str> = HashSet::new();
         for resource in self
             .iter()
             .filter(|r| r.name == name && r.r#type == ValueType::Set as i32)
         {
             for item in set_items(resource) {
-                if !out.contains(item) {
+                if seen.insert(item) {
                     out.push(item.clone());
                 }
             }
@@ -1417,9 +1637,21 @@ impl Resources {
     /// this one takes the role the caller acts as and never lets a reserved
     /// target fall back to other roles.
     pub fn find(&self, targets: &Resources, role: &str) -> Option<Resources> {
-        let mut pool = self.clone();
+        // Candidates always share the target's name: split the pool by name
+        // once, so each target only walks resources it could use.
+        let mut pools: HashMap<&str, Resources> = HashMap::new();
+        for entry in &self.entries {
+            let pool = pools.entry(entry.resource.name.as_str()).or_default();
+            let hash = pool.hash_of(&entry.resource);
+            pool.push_entry(entry.clone(), hash);
+        }
+        let mut empty = Resources::new();
         let mut found = Resources::new();
         for target in targets.iter() {
+            let pool = match pools.get_mut(target.name.as_str()) {
+                Some(pool) => pool,
+                None => &mut empty,
+            };
             if target.disk.is_some() || target.shared.is_some() {
                 return None;
             }

@@ -8,7 +8,12 @@
 //! `read` (`{offset,data}` with raw text data, `offset=-1` gives the size,
 //! reads capped at 16 pages), `download` (the file as an attachment) and
 //! `debug` (the table). A resolved path must stay inside its attached
-//! directory (no `..` or symlink escapes). Never writes files.
+//! directory (no `..` or symlink escapes): files are opened in one step
+//! relative to the attached directory with `openat2(RESOLVE_BENEATH)`, so a
+//! task swapping a directory for a symlink cannot race a check, and only
+//! regular files and directories are served (opened `O_NONBLOCK` and
+//! checked with `fstat` before any read, so a FIFO or device can never pin
+//! a thread). Never writes files.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Seek, SeekFrom};
@@ -71,7 +76,91 @@ impl Files {
         self.paths.read().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
+    /// Opens a virtual path in one step beneath its attached directory
+    /// (symlinks are followed only while they stay beneath it), and refuses
+    /// anything but a regular file or a directory. Never blocks: the open is
+    /// non-blocking and the type is checked on the opened descriptor.
+    pub fn open(&self, path: &str) -> Result<Opened, FilesError> {
+        use rustix::fs::{Mode, OFlags, ResolveFlags};
+        let (root, suffix) = self.locate(path)?;
+        let root_fd = rustix::fs::open(
+            &root,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|_| FilesError::NotFound)?;
+        let relative = if suffix.is_empty() {
+            "."
+        } else {
+            suffix.as_str()
+        };
+        let fd = rustix::fs::openat2(
+            &root_fd,
+            relative,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        )
+        .map_err(|e| match e {
+            rustix::io::Errno::XDEV => FilesError::Invalid(format!(
+                "Path '{}' resolves outside its attached directory",
+                normalize(path)
+            )),
+            rustix::io::Errno::NOENT | rustix::io::Errno::NOTDIR => FilesError::NotFound,
+            e => FilesError::Unknown(format!("Failed to open '{}': {e}", normalize(path))),
+        })?;
+        let file = std::fs::File::from(fd);
+        let meta = file
+            .metadata()
+            .map_err(|e| FilesError::Unknown(format!("Failed to stat '{path}': {e}")))?;
+        if !meta.is_file() && !meta.is_dir() {
+            return Err(FilesError::Invalid(format!(
+                "'{}' is not a regular file or directory",
+                normalize(path)
+            )));
+        }
+        let name = Path::new(&suffix)
+            .file_name()
+            .or_else(|| root.file_name())
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        Ok(Opened {
+            file,
+            is_dir: meta.is_dir(),
+            name,
+        })
+    }
+
+    /// The attached directory a virtual path falls in, and the rest of the
+    /// path below it (no `..`).
+    fn locate(&self, path: &str) -> Result<(PathBuf, String), FilesError> {
+        let path = normalize(path);
+        if Path::new(&path)
+            .components()
+            .any(|c| matches!(c, Component::ParentDir))
+        {
+            return Err(FilesError::Invalid(format!(
+                "Cannot resolve path '{path}' containing '..'"
+            )));
+        }
+        let table = self.table();
+        let mut prefix = path.as_str();
+        let root = loop {
+            if let Some(root) = table.get(prefix) {
+                break root.clone();
+            }
+            match prefix.rfind('/') {
+                Some(0) if prefix.len() > 1 => prefix = "/",
+                Some(i) if i > 0 => prefix = &prefix[..i],
+                _ => return Err(FilesError::NotFound),
+            }
+        };
+        let suffix = path[prefix.len()..].trim_start_matches('/').to_string();
+        Ok((root, suffix))
+    }
+
     /// Maps a virtual path to an existing real path inside an attached one.
+    /// Only for display and tests: serving goes through [`Files::open`].
     pub fn resolve(&self, path: &str) -> Result<PathBuf, FilesError> {
         let path = normalize(path);
         if Path::new(&path)
@@ -116,7 +205,15 @@ impl Files {
 
     /// `browse`: entries sorted by path; a file (not a directory) lists as `[]`.
     pub fn browse(&self, path: &str) -> Result<Vec<serde_json::Value>, FilesError> {
-        let real = self.resolve(path)?;
+        let opened = self.open(path)?;
+        if !opened.is_dir {
+            return Ok(Vec::new());
+        }
+        // List through the opened descriptor, never the path again.
+        let real = PathBuf::from(format!(
+            "/proc/self/fd/{}",
+            std::os::fd::AsRawFd::as_raw_fd(&opened.file)
+        ));
         let virtual_base = normalize(path);
         let mut entries = BTreeMap::new();
         if let Ok(dir) = std::fs::read_dir(&real) {
@@ -132,7 +229,7 @@ impl Files {
                 } else {
                     format!("{virtual_base}/{name}")
                 };
-                entries.insert(full, file_info(&virtual_path, &meta));
+                entries.insert(name, file_info(&virtual_path, &meta));
             }
         }
         Ok(entries.into_values().collect())
@@ -145,13 +242,12 @@ impl Files {
         offset: i64,
         length: Option<usize>,
     ) -> Result<(u64, Vec<u8>), FilesError> {
-        let real = self.resolve(path)?;
-        if real.is_dir() {
+        let opened = self.open(path)?;
+        if opened.is_dir {
             return Err(FilesError::Invalid("Cannot read a directory.\n".into()));
         }
-        let mut file = std::fs::File::open(&real).map_err(|e| {
-            FilesError::Unknown(format!("Failed to open file at '{}': {e}", real.display()))
-        })?;
+        let real = PathBuf::from(normalize(path));
+        let mut file = opened.file;
         let size = file.seek(SeekFrom::End(0)).map_err(|e| {
             FilesError::Unknown(format!("Failed to open file at '{}': {e}", real.display()))
         })?;
@@ -175,6 +271,15 @@ impl Files {
             })?;
         Ok((offset, data))
     }
+}
+
+/// A file or directory opened by [`Files::open`].
+#[derive(Debug)]
+pub struct Opened {
+    pub file: std::fs::File,
+    pub is_dir: bool,
+    /// The last component, for `Content-Disposition`.
+    pub name: String,
 }
 
 /// `ls -l` style permission text.
@@ -343,28 +448,24 @@ pub async fn download(ctx: Arc<HttpContext>, request: Request) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let real = match ctx.files.resolve(&path) {
-        Ok(real) => real,
-        Err(FilesError::Invalid(m)) => {
+    let files = ctx.files.clone();
+    let lookup = path.clone();
+    let opened = match tokio::task::spawn_blocking(move || files.open(&lookup)).await {
+        Ok(Ok(opened)) => opened,
+        Ok(Err(FilesError::Invalid(m))) => {
             return error(http::StatusCode::BAD_REQUEST, format!("{m}.\n"))
         }
-        Err(e) => return e.into_response(),
+        Ok(Err(e)) => return e.into_response(),
+        Err(e) => return error(http::StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     };
-    if real.is_dir() {
+    if opened.is_dir {
         return error(
             http::StatusCode::BAD_REQUEST,
             "Cannot download a directory.\n",
         );
     }
-    let file = match tokio::fs::File::open(&real).await {
-        Ok(f) => f,
-        Err(e) => {
-            return error(
-                http::StatusCode::INTERNAL_SERVER_ERROR,
-                format!("Failed to open '{}': {e}", real.display()),
-            )
-        }
-    };
+    let real = PathBuf::from(&opened.name);
+    let file = tokio::fs::File::from_std(opened.file);
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(8);
     tokio::spawn(async move {
         use tokio::io::AsyncReadExt;
@@ -555,6 +656,72 @@ mod tests {
             .read("/frameworks/F/executors/E/runs/latest/big", 0, None)
             .unwrap();
         assert_eq!(data.len(), MAX_READ_LENGTH);
+    }
+
+    #[test]
+    fn symlinks_out_of_the_sandbox_are_never_followed() {
+        let (_dir, files) = setup();
+        let err = files
+            .read("/frameworks/F/executors/E/runs/latest/escape", 0, None)
+            .unwrap_err();
+        assert!(matches!(err, FilesError::Invalid(_)), "{err:?}");
+        assert!(files
+            .open("/frameworks/F/executors/E/runs/latest/escape")
+            .is_err());
+    }
+
+    #[test]
+    fn fifos_are_refused_without_blocking() {
+        let (dir, files) = setup();
+        let fifo = dir.path().join("runs/c1/pipe");
+        nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::S_IRWXU).unwrap();
+        // No writer exists: a blocking open or read would hang this test.
+        let err = files
+            .read("/frameworks/F/executors/E/runs/latest/pipe", 0, None)
+            .unwrap_err();
+        assert!(
+            matches!(&err, FilesError::Invalid(m) if m.contains("not a regular file")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn a_directory_swapped_for_a_symlink_never_leaks_outside_files() {
+        // A task flips `sub` between a directory and a symlink to a
+        // directory outside the sandbox while reads race it.
+        let (dir, files) = setup();
+        let sandbox = dir.path().join("runs/c1");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("f"), "SECRET").unwrap();
+        std::fs::write(sandbox.join("sub/f"), "inside").unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flipper = {
+            let (sandbox, outside, stop) = (sandbox.clone(), outside.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let (real, link) = (sandbox.join("sub.real"), sandbox.join("sub.link"));
+                std::os::unix::fs::symlink(&outside, &link).unwrap();
+                std::fs::rename(sandbox.join("sub"), &real).unwrap();
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = std::fs::rename(&link, sandbox.join("sub"));
+                    let _ = std::fs::rename(sandbox.join("sub"), &link);
+                    let _ = std::fs::rename(&real, sandbox.join("sub"));
+                    let _ = std::fs::rename(sandbox.join("sub"), &real);
+                }
+            })
+        };
+        let mut inside = 0;
+        for _ in 0..20_000 {
+            if let Ok((_, data)) =
+                files.read("/frameworks/F/executors/E/runs/latest/sub/f", 0, None)
+            {
+                assert_ne!(data, b"SECRET", "served a file outside the sandbox");
+                inside += 1;
+            }
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        flipper.join().unwrap();
+        eprintln!("{inside} of 20000 racing reads served the inside file, none the outside one");
     }
 
     #[test]

@@ -1,0 +1,237 @@
+//! Security flags never fail open: every authentication, authorization and
+//! TLS switch of upstream's master and agent that this build does not
+//! implement yet makes the real binary refuse to start, naming the flag;
+//! the same flags at their harmless defaults still start it.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use compat_tests::{free_port, http_get, our_binary, Spawned};
+
+/// How a start attempt ended.
+enum Outcome {
+    /// Exited by itself with this code and stderr.
+    Refused(Option<i32>, String),
+    /// Still running and answering `/health`.
+    Serving,
+}
+
+fn start(binary: &str, flags: &[&str], env: &[(&str, &str)]) -> Outcome {
+    let work = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let mut command = Command::new(our_binary(binary));
+    command
+        .arg("--ip=127.0.0.1")
+        .arg(format!("--port={port}"))
+        .arg(format!("--work_dir={}", work.path().display()));
+    if binary == "mesos-agent" {
+        // Nobody listens there; the agent serves its endpoints regardless.
+        command.arg(format!("--master=127.0.0.1:{}", free_port()));
+    }
+    let child = command
+        .args(flags)
+        .envs(env.iter().copied())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut spawned = Spawned {
+        name: binary.to_string(),
+        child,
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if let Ok(Some(status)) = spawned.child.try_wait() {
+            let mut stderr = String::new();
+            if let Some(mut pipe) = spawned.child.stderr.take() {
+                use std::io::Read;
+                let _ = pipe.read_to_string(&mut stderr);
+            }
+            return Outcome::Refused(status.code(), stderr);
+        }
+        if http_get(&addr, "/health")
+            .map(|r| r.status == 200)
+            .unwrap_or(false)
+        {
+            return Outcome::Serving;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{binary} {flags:?} neither refused nor served /health within 30s");
+}
+
+fn assert_refused(binary: &str, flags: &[&str], env: &[(&str, &str)], names: &str) {
+    match start(binary, flags, env) {
+        Outcome::Refused(code, stderr) => {
+            assert_eq!(code, Some(1), "{binary} {flags:?} {env:?}: {stderr}");
+            assert!(
+                stderr.contains(names),
+                "{binary} {flags:?} {env:?}: stderr does not name '{names}': {stderr}"
+            );
+        }
+        Outcome::Serving => panic!("{binary} {flags:?} {env:?} started: fails open"),
+    }
+}
+
+fn assert_serving(binary: &str, flags: &[&str], env: &[(&str, &str)]) {
+    match start(binary, flags, env) {
+        Outcome::Serving => {}
+        Outcome::Refused(code, stderr) => {
+            panic!("{binary} {flags:?} {env:?} refused ({code:?}) a harmless value: {stderr}")
+        }
+    }
+}
+
+const MASTER_REFUSED: &[(&str, &str)] = &[
+    ("--authenticate_agents=true", "authenticate_agents"),
+    ("--authenticate_slaves", "authenticate_agents"),
+    ("--authenticate_frameworks=true", "authenticate_frameworks"),
+    ("--authenticate", "authenticate_frameworks"),
+    (
+        "--authenticate_http_readonly=true",
+        "authenticate_http_readonly",
+    ),
+    (
+        "--authenticate_http_readwrite=true",
+        "authenticate_http_readwrite",
+    ),
+    ("--authenticate_http", "authenticate_http_readwrite"),
+    (
+        "--authenticate_http_frameworks=true",
+        "authenticate_http_frameworks",
+    ),
+    ("--credentials=/etc/mesos/credentials", "credentials"),
+    ("--acls={\"permissive\":false}", "acls"),
+    ("--authorizers=my_authorizer", "authorizers"),
+    ("--authenticators=my_authenticator", "authenticators"),
+    ("--http_authenticators=my_http", "http_authenticators"),
+    (
+        "--http_framework_authenticators=basic",
+        "http_framework_authenticators",
+    ),
+    (
+        "--authentication_v0_timeout=30secs",
+        "authentication_v0_timeout",
+    ),
+];
+
+const AGENT_REFUSED: &[(&str, &str)] = &[
+    ("--credential=/etc/mesos/credential", "credential"),
+    ("--http_credentials=/etc/mesos/http", "http_credentials"),
+    (
+        "--authenticate_http_readonly=true",
+        "authenticate_http_readonly",
+    ),
+    (
+        "--authenticate_http_readwrite",
+        "authenticate_http_readwrite",
+    ),
+    (
+        "--authenticate_http_executors=true",
+        "authenticate_http_executors",
+    ),
+    ("--jwt_secret_key=/etc/mesos/jwt", "jwt_secret_key"),
+    ("--executor_secret_key=/etc/mesos/jwt", "jwt_secret_key"),
+    ("--acls={\"permissive\":false}", "acls"),
+    ("--authorizer=my_authorizer", "authorizer"),
+    ("--authenticatee=my_authenticatee", "authenticatee"),
+    ("--http_authenticators=my_http", "http_authenticators"),
+    (
+        "--authentication_backoff_factor=2secs",
+        "authentication_backoff_factor",
+    ),
+    (
+        "--authentication_timeout_min=10secs",
+        "authentication_timeout_min",
+    ),
+    (
+        "--authentication_timeout_max=2mins",
+        "authentication_timeout_max",
+    ),
+];
+
+#[test]
+fn master_refuses_every_security_flag_it_cannot_enforce() {
+    for (flag, name) in MASTER_REFUSED {
+        assert_refused("mesos-master", &[flag], &[], name);
+    }
+}
+
+#[test]
+fn agent_refuses_every_security_flag_it_cannot_enforce() {
+    for (flag, name) in AGENT_REFUSED {
+        assert_refused("mesos-agent", &[flag], &[], name);
+    }
+}
+
+#[test]
+fn security_flags_from_the_environment_are_refused_too() {
+    assert_refused(
+        "mesos-master",
+        &[],
+        &[("MESOS_AUTHENTICATE_AGENTS", "true")],
+        "authenticate_agents",
+    );
+    assert_refused(
+        "mesos-agent",
+        &[],
+        &[("MESOS_CREDENTIAL", "/etc/mesos/credential")],
+        "credential",
+    );
+}
+
+#[test]
+fn libprocess_ssl_enabled_is_refused_by_master_and_agent() {
+    for binary in ["mesos-master", "mesos-agent"] {
+        for value in ["true", "1"] {
+            assert_refused(
+                binary,
+                &[],
+                &[("LIBPROCESS_SSL_ENABLED", value)],
+                "LIBPROCESS_SSL_ENABLED",
+            );
+        }
+        assert_refused(
+            binary,
+            &[],
+            &[("LIBPROCESS_SSL_ENABLED", "maybe")],
+            "LIBPROCESS_SSL_ENABLED",
+        );
+    }
+}
+
+#[test]
+fn harmless_defaults_still_start_master_and_agent() {
+    assert_serving(
+        "mesos-master",
+        &[
+            "--authenticate_agents=false",
+            "--authenticate_frameworks=false",
+            "--no-authenticate_http_readonly",
+            "--authenticate_http_readwrite=false",
+            "--authenticate_http_frameworks=false",
+            "--authenticators=crammd5",
+            "--authorizers=local",
+            "--http_authenticators=basic",
+            "--authentication_v0_timeout=15secs",
+        ],
+        &[
+            ("LIBPROCESS_SSL_ENABLED", "false"),
+            ("LIBPROCESS_SSL_CERT_FILE", "/nonexistent"),
+        ],
+    );
+    assert_serving(
+        "mesos-agent",
+        &[
+            "--authenticate_http_readonly=false",
+            "--authenticate_http_readwrite=false",
+            "--authenticate_http_executors=false",
+            "--authenticatee=crammd5",
+            "--authorizer=local",
+            "--http_authenticators=basic",
+            "--authentication_backoff_factor=1secs",
+        ],
+        &[("LIBPROCESS_SSL_ENABLED", "0")],
+    );
+}
