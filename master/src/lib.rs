@@ -132,6 +132,9 @@ pub async fn start(flags: Flags) -> Result<Running, Error> {
             .map_err(Error::Config)?,
         filter_gpu_resources: flags.filter_gpu_resources,
         weights: flags.parsed_weights().map_err(Error::Config)?,
+        // A chunk of agents per actor turn keeps pings and reads flowing
+        // while a cycle over a large cluster runs.
+        max_agents_per_cycle: 2_000,
     });
     if flags.registry == "replicated_log" {
         info!("Using the in-memory registry: agents are readmitted when they re-register after a master restart");

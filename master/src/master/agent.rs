@@ -5,6 +5,7 @@
 //!
 //! Runs inside the actor; decoding of the messages is `crate::agents`'s.
 
+use crate::allocator as alloc;
 use std::collections::{BTreeMap, BTreeSet};
 
 use libprocess::{Message, Upid};
@@ -287,7 +288,12 @@ impl Master {
         self.transport.link(&agent.pid);
         let used = self.used_on_agent(agent);
         let total = agent.total.clone();
-        self.allocator.add_agent(agent_id, total, used);
+        let used = used
+            .into_iter()
+            .map(|(framework, resources)| (alloc::FrameworkId::from(framework), resources))
+            .collect();
+        self.allocator
+            .add_agent(&alloc::AgentId::from(agent_id), total, used);
         self.request_allocation();
     }
 
@@ -422,7 +428,8 @@ impl Master {
             agent.total = total.clone();
         }
         self.transport.link(&from);
-        self.allocator.update_agent(id, total);
+        self.allocator
+            .update_agent(&alloc::AgentId::from(id), total);
         self.reconcile_known_agent(id, &from, &message);
         if !was_connected {
             if let Some(agent) = self.agents.get_mut(id) {
@@ -431,7 +438,7 @@ impl Master {
                 agent.disconnect_epoch = 0;
             }
             info!("Reactivating re-registered agent {id}");
-            self.allocator.activate_agent(id);
+            self.allocator.activate_agent(&alloc::AgentId::from(id));
             self.request_allocation();
         }
         self.update_agent_frameworks(&from, &message.frameworks);
@@ -773,7 +780,8 @@ impl Master {
             .chain(agent.executors.keys())
             .cloned()
             .collect();
-        self.allocator.deactivate_agent(agent_id);
+        self.allocator
+            .deactivate_agent(&alloc::AgentId::from(agent_id));
         for offer_id in offers {
             self.rescind_offer(&offer_id, None);
         }
@@ -905,7 +913,7 @@ impl Master {
         message: &str,
         unreachable_time: Option<v0::TimeInfo>,
     ) {
-        self.allocator.remove_agent(agent_id);
+        self.allocator.remove_agent(&alloc::AgentId::from(agent_id));
         let Some(agent) = self.agents.get(agent_id) else {
             return;
         };
@@ -1119,7 +1127,8 @@ impl Master {
             })
             .cloned()
             .collect();
-        self.allocator.update_agent(&agent_id, total);
+        self.allocator
+            .update_agent(&alloc::AgentId::from(&agent_id), total);
         for offer_id in revocable_offers {
             self.rescind_offer(&offer_id, None);
         }

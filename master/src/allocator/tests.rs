@@ -1,0 +1,2 @@
+//! Allocator scenarios (upstream `hierarchical_allocator_tests.cpp` and
+//! `sorter_tests.cpp`), on the synchronous allocator.
