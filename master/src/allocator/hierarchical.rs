@@ -761,7 +761,11 @@ impl Allocator for HierarchicalDrf {
         used: BTreeMap<AgentId, Resources>,
         active: bool,
     ) {
-        if self.framework_index.contains_key(framework_id) {
+        if let Some(&index) = self.framework_index.get(framework_id) {
+            // Known from an agent that re-registered with its tasks first.
+            if let Some(f) = self.framework_mut(index) {
+                f.active = active;
+            }
             self.update_framework(framework_id, spec);
             return;
         }
