@@ -71,6 +71,10 @@ pub enum Command {
     Snapshot {
         reply: oneshot::Sender<Arc<Snapshot>>,
     },
+    /// The allocator's account of why frameworks got no offers.
+    AllocatorExplain {
+        reply: oneshot::Sender<alloc::Explain>,
+    },
 }
 
 /// The HTTP answer to a scheduler call.
@@ -151,6 +155,17 @@ impl MasterHandle {
         answer.await.ok()
     }
 
+    /// Why frameworks did or did not get offers (`None` if the actor is
+    /// gone). The clock is the allocator's, so `filtered_until` compares to
+    /// [`allocator_now`].
+    pub async fn allocator_explain(&self) -> Option<alloc::Explain> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::AllocatorExplain { reply })
+            .ok()?;
+        answer.await.ok()
+    }
+
     /// What subscription streams call when their client goes away.
     pub fn stream_closed_notifier(&self) -> impl FnOnce(String) + Send + 'static {
         let commands = self.commands.clone();
@@ -217,7 +232,7 @@ struct OfferPlan {
 }
 
 /// The allocator's clock (tokio's, so paused time works in tests).
-fn allocator_now() -> std::time::Instant {
+pub fn allocator_now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
@@ -480,6 +495,9 @@ impl Master {
             Command::StreamClosed { stream_id } => self.stream_closed(&stream_id),
             Command::Timer(timer) => self.handle_timer(timer),
             Command::Snapshot { .. } => {}
+            Command::AllocatorExplain { reply } => {
+                let _ = reply.send(self.allocator.explain(allocator_now()));
+            }
         }
     }
 
