@@ -481,7 +481,7 @@ impl HierarchicalDrf {
         agent_index: u32,
         framework_index: u32,
         role: u32,
-        stage: Stage,
+        guarantee: Option<&Qty>,
         required: &Qty,
         now: Instant,
     ) -> Result<Resources, Option<Reason>> {
@@ -526,15 +526,14 @@ impl HierarchicalDrf {
         // Caps on unreserved non-revocable resources.
         let mut caps_limit = self.limit_caps(role);
         let mut held = false;
-        match stage {
-            Stage::Guarantees => {
-                let unmet = self.unmet_guarantee(role);
+        match guarantee {
+            Some(unmet) => {
                 let unreserved_qty = self.names.all(&unreserved);
                 for (i, _) in unreserved_qty.entries() {
                     caps_limit.cap_at(i, unmet.get(i));
                 }
             }
-            Stage::Rest => {
+            None => {
                 if !required.is_zero() {
                     // Headroom others need; the role's own unmet guarantee
                     // is not held back from it.
@@ -566,11 +565,11 @@ impl HierarchicalDrf {
         offer += reserved;
         offer += revocable;
         if offer.is_empty() {
-            return Err(match stage {
-                Stage::Guarantees => None,
-                Stage::Rest if held => Some(Reason::HeldForQuotaGuarantees),
-                Stage::Rest if chopped_anything => Some(Reason::QuotaLimitReached),
-                Stage::Rest => None,
+            return Err(match guarantee {
+                Some(_) => None,
+                None if held => Some(Reason::HeldForQuotaGuarantees),
+                None if chopped_anything => Some(Reason::QuotaLimitReached),
+                None => None,
             });
         }
         if !self.is_allocatable(&offer) {
@@ -598,37 +597,62 @@ impl HierarchicalDrf {
     }
 
     /// Offers the agent's resources in one stage; returns what it made.
+    #[allow(clippy::too_many_arguments)]
     fn allocate_agent(
         &mut self,
         agent: u32,
         stage: Stage,
         required: &mut Qty,
+        quota_order: &mut Vec<u32>,
+        at_limit: &mut HashMap<u32, bool>,
         now: Instant,
         out: &mut Vec<Allocation>,
     ) {
         let mut served: Vec<(u32, u32)> = Vec::new();
         loop {
-            if self.agent(agent).is_none_or(|a| a.available.is_empty()) {
+            let Some(plain) = self
+                .agent(agent)
+                .filter(|a| !a.available.is_empty())
+                .map(|a| a.plain)
+            else {
                 return;
-            }
+            };
             let mut notes: Vec<(u32, u32, Reason)> = Vec::new();
-            let mut chosen: Option<(u32, u32, Resources)> = None;
-            let starts: Vec<u32> = match stage {
-                Stage::Rest => vec![RoleTree::ROOT],
-                Stage::Guarantees => self.guaranteed_roles_in_order(),
+            let mut chosen: Option<(u32, u32, Resources, Option<u32>)> = None;
+            let root = [RoleTree::ROOT];
+            let starts: &[u32] = match stage {
+                Stage::Rest => &root,
+                Stage::Guarantees => quota_order,
             };
             'search: for start in starts {
-                for role in self.tree.walk(start) {
-                    if stage == Stage::Guarantees && self.unmet_guarantee(start).is_zero() {
-                        break;
+                let unmet = match stage {
+                    Stage::Guarantees => {
+                        let unmet = self.unmet_guarantee(*start);
+                        if unmet.is_zero() {
+                            continue;
+                        }
+                        Some(unmet)
+                    }
+                    Stage::Rest => None,
+                };
+                for role in self.tree.walk(*start) {
+                    // A role at its limit for every resource can only take
+                    // reservations, which a plain agent has none of.
+                    if plain && self.role_at_limit(role, at_limit) {
+                        for framework in self.tree.node(role).frameworks() {
+                            notes.push((framework, role, Reason::QuotaLimitReached));
+                        }
+                        continue;
                     }
                     for framework in self.tree.node(role).frameworks() {
                         if served.contains(&(framework, role)) {
                             continue;
                         }
-                        match self.offerable(agent, framework, role, stage, required, now) {
+                        match self.offerable(agent, framework, role, unmet.as_ref(), required, now)
+                        {
                             Ok(offer) => {
-                                chosen = Some((framework, role, offer));
+                                let quota_root = (stage == Stage::Guarantees).then_some(*start);
+                                chosen = Some((framework, role, offer, quota_root));
                                 break 'search;
                             }
                             Err(Some(reason)) => notes.push((framework, role, reason)),
@@ -640,10 +664,24 @@ impl HierarchicalDrf {
             for (framework, role, reason) in notes {
                 self.note(framework, role, reason);
             }
-            let Some((framework, role, offer)) = chosen else {
+            let Some((framework, role, offer, quota_root)) = chosen else {
                 return;
             };
             served.push((framework, role));
+            // Consumption changed along the path, and so did the limits
+            // left to every role below it.
+            if self
+                .tree
+                .path(role)
+                .any(|r| self.tree.node(r).has_active_children())
+            {
+                at_limit.clear();
+            } else {
+                for node in self.tree.path(role) {
+                    at_limit.remove(&node);
+                }
+            }
+
             let guarantee_root = self.guarantee_root(role);
             let before = guarantee_root.map(|r| self.unmet_guarantee(r));
             let role_name = self.tree.node(role).role.clone();
@@ -675,7 +713,31 @@ impl HierarchicalDrf {
                 role: role_name,
                 resources: allocated,
             });
+            if let Some(quota_root) = quota_root {
+                if self.unmet_guarantee(quota_root).is_zero() {
+                    quota_order.retain(|r| *r != quota_root);
+                }
+            }
         }
+    }
+
+    /// The role (or an ancestor) has reached its limit for every resource
+    /// the cluster has; memoized for the cycle, forgotten on allocation.
+    fn role_at_limit(&self, role: u32, memo: &mut HashMap<u32, bool>) -> bool {
+        if self.quotas.is_empty() {
+            return false;
+        }
+        if let Some(known) = memo.get(&role) {
+            return *known;
+        }
+        let caps = self.limit_caps(role);
+        let at_limit = !caps.is_unlimited()
+            && self
+                .cluster_total
+                .entries()
+                .all(|(i, _)| caps.cap(i) == Some(0.0));
+        memo.insert(role, at_limit);
+        at_limit
     }
 
     /// Roles with an unmet guarantee and active frameworks, lowest share
@@ -1258,13 +1320,34 @@ impl Allocator for HierarchicalDrf {
         }
         let mut out = Vec::new();
         let mut required = self.required_headroom();
-        if !required.is_zero() {
+        let mut at_limit = HashMap::new();
+        // Stage 1 serves guaranteed roles in the order of their shares at
+        // the start of the cycle; a role leaves the list once met.
+        let mut quota_order = self.guaranteed_roles_in_order();
+        if !quota_order.is_empty() {
             for agent in &candidates {
-                self.allocate_agent(*agent, Stage::Guarantees, &mut required, now, &mut out);
+                self.allocate_agent(
+                    *agent,
+                    Stage::Guarantees,
+                    &mut required,
+                    &mut quota_order,
+                    &mut at_limit,
+                    now,
+                    &mut out,
+                );
             }
         }
+        let mut none = Vec::new();
         for agent in &candidates {
-            self.allocate_agent(*agent, Stage::Rest, &mut required, now, &mut out);
+            self.allocate_agent(
+                *agent,
+                Stage::Rest,
+                &mut required,
+                &mut none,
+                &mut at_limit,
+                now,
+                &mut out,
+            );
         }
         self.last_cycle_agents = candidates.len() as u64;
         self.last_cycle_offers = out.len() as u64;

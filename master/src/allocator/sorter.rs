@@ -111,6 +111,11 @@ impl RoleNode {
         self.clients.get(&framework).map_or(0.0, |c| c.key.0)
     }
 
+    /// Some descendant role has active frameworks.
+    pub fn has_active_children(&self) -> bool {
+        self.children.iter().any(|(_, child)| *child != OWN)
+    }
+
     /// The role's weighted share among its siblings.
     pub fn share(&self) -> f64 {
         self.key.0

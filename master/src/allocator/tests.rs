@@ -623,7 +623,8 @@ fn quota_limit_caps_allocation() {
     let explain = c.allocator.explain(c.now);
     let re = &explain.frameworks[&fw("F0")].roles[&role("capped")];
     assert!(re.quota_limit_reached);
-    assert_eq!(re.last_cycle.get(&Reason::QuotaLimitReached), Some(&1));
+    // The rest of S0 and all of S1 were kept from it.
+    assert_eq!(re.last_cycle.get(&Reason::QuotaLimitReached), Some(&2));
     // Removing the quota lifts the cap: the rest of both agents.
     c.allocator.update_quota(&role("capped"), Quota::default());
     let cpus: f64 = c
