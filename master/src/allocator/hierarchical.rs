@@ -484,12 +484,42 @@ impl HierarchicalDrf {
         guarantee: Option<&Qty>,
         required: &Qty,
         now: Instant,
-    ) -> Result<Resources, Option<Reason>> {
+    ) -> Result<Option<Resources>, Option<Reason>> {
         let agent = self.agent(agent_index).ok_or(None)?;
         let framework = self.framework(framework_index).ok_or(None)?;
         let caps = framework.spec.capabilities.clone();
         if self.options.filter_gpu_resources && agent.has_gpus && !caps.gpu_resources {
             return Err(Some(Reason::MissingGpuCapability));
+        }
+        // The common case: an agent with only unreserved, non-revocable
+        // resources and no quota in the way is offered whole, decided on
+        // quantities without copying a resource.
+        if agent.plain
+            && guarantee.is_none()
+            && required.is_zero()
+            && self.limit_caps(role).is_unlimited()
+        {
+            let allocatable = match &self.min_allocatable {
+                Some(alternatives) if !self.options.min_allocatable.is_empty() => {
+                    let qty = &agent.available_unreserved;
+                    alternatives
+                        .iter()
+                        .any(|alt| alt.iter().all(|(i, min)| qty.get(*i) >= *min - 1e-9))
+                }
+                _ => self.is_allocatable(&agent.available),
+            };
+            if !allocatable {
+                return Err(Some(Reason::BelowMinAllocatable));
+            }
+            if let Some(filters) = framework.filters.get(&(role, agent_index)) {
+                if filters
+                    .iter()
+                    .any(|f| f.expires > now && f.refused.contains(&agent.available))
+                {
+                    return Err(Some(Reason::Filtered));
+                }
+            }
+            return Ok(None);
         }
         let role_name = &self.tree.node(role).role;
         let (reserved, unreserved, revocable) = if agent.plain {
@@ -583,7 +613,7 @@ impl HierarchicalDrf {
                 return Err(Some(Reason::Filtered));
             }
         }
-        Ok(offer)
+        Ok(Some(offer))
     }
 
     fn note(&mut self, framework: u32, role: u32, reason: Reason) {
@@ -618,7 +648,7 @@ impl HierarchicalDrf {
                 return;
             };
             let mut notes: Vec<(u32, u32, Reason)> = Vec::new();
-            let mut chosen: Option<(u32, u32, Resources, Option<u32>)> = None;
+            let mut chosen: Option<(u32, u32, Option<Resources>, Option<u32>)> = None;
             let root = [RoleTree::ROOT];
             let starts: &[u32] = match stage {
                 Stage::Rest => &root,
@@ -685,10 +715,21 @@ impl HierarchicalDrf {
             let guarantee_root = self.guarantee_root(role);
             let before = guarantee_root.map(|r| self.unmet_guarantee(r));
             let role_name = self.tree.node(role).role.clone();
-            self.change_available(agent, &offer, false);
-            let mut allocated = offer;
-            allocated.allocate(role_name.as_str());
-            self.account(framework, agent, &allocated, true);
+            let allocated = match offer {
+                Some(offer) => {
+                    self.change_available(agent, &offer, false);
+                    let mut allocated = offer;
+                    allocated.allocate(role_name.as_str());
+                    self.account(framework, agent, &allocated, true);
+                    allocated
+                }
+                None => {
+                    let Some(allocated) = self.take_whole(agent, framework, role) else {
+                        return;
+                    };
+                    allocated
+                }
+            };
             if let (Some(root), Some(before)) = (guarantee_root, before) {
                 let after = self.unmet_guarantee(root);
                 let mut met = before;
@@ -719,6 +760,27 @@ impl HierarchicalDrf {
                 }
             }
         }
+    }
+
+    /// Allocates all of a plain agent's free resources to `framework` for
+    /// `role`, with the quantities the agent already keeps.
+    fn take_whole(&mut self, agent: u32, framework: u32, role: u32) -> Option<Resources> {
+        let role_name = self.tree.node(role).role.clone();
+        let a = self.agent_mut(agent)?;
+        let qty = std::mem::take(&mut a.available_unreserved);
+        let mut allocated = std::mem::take(&mut a.available);
+        allocated.allocate(role_name.as_str());
+        *a.allocated.entry(framework).or_default() += &allocated;
+        if a.active {
+            self.free_unreserved.sub(&qty);
+        }
+        self.tree
+            .allocate(role, framework, &qty, &qty, &self.cluster_total, true);
+        if let Some(f) = self.framework_mut(framework) {
+            f.allocated_roles.insert(role);
+            f.allocated_on.insert(agent);
+        }
+        Some(allocated)
     }
 
     /// The role (or an ancestor) has reached its limit for every resource
