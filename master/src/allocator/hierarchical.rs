@@ -1201,8 +1201,8 @@ impl Allocator for HierarchicalDrf {
         };
         let roles: Vec<u32> = recovered
             .allocations()
-            .into_iter()
-            .map(|(role, _)| self.role_index(&Role::new(&role)))
+            .into_keys()
+            .map(|role| self.role_index(&Role::new(&role)))
             .collect();
         for role in roles {
             let mut refused =
@@ -1337,7 +1337,7 @@ impl Allocator for HierarchicalDrf {
         if quota.guarantees.is_empty() && quota.limits.is_empty() {
             self.quotas.remove(&index);
         } else {
-            let guarantees = self.names.from_map(&quota.guarantees);
+            let guarantees = self.names.of_map(&quota.guarantees);
             let limits = quota
                 .limits
                 .iter()

@@ -66,7 +66,7 @@ impl Names {
         self.of(resources, |r| is_unreserved(r) && !is_revocable(r))
     }
 
-    pub fn from_map(&mut self, quantities: &ResourceQuantities) -> Qty {
+    pub fn of_map(&mut self, quantities: &ResourceQuantities) -> Qty {
         let mut out = Qty::default();
         for (name, value) in quantities {
             let i = self.intern(name);
@@ -185,6 +185,6 @@ impl Caps {
 
     /// Some name is capped at zero.
     pub fn any_zero(&self) -> bool {
-        self.0.iter().any(|c| *c == Some(0))
+        self.0.contains(&Some(0))
     }
 }

@@ -184,10 +184,7 @@ impl RoleTree {
 
     /// Adds a framework to a role's sorter (inactive).
     pub fn add_client(&mut self, role: u32, framework: u32) {
-        self.node_mut(role)
-            .clients
-            .entry(framework)
-            .or_insert_with(Client::default);
+        self.node_mut(role).clients.entry(framework).or_default();
     }
 
     /// Removes a framework from a role's sorter; its allocation must have
