@@ -144,10 +144,13 @@ pub fn detect(master: &str, runtime: &tokio::runtime::Handle) -> Result<Detectio
         // The ZooKeeper detector (one copy, shared with master, agent and
         // clients) keeps its session alive for as long as it is held.
         MasterSpec::ZooKeeper(url) => {
-            let parsed = mesos_detector::parse_master(&url).map_err(|e| invalid(master, e.to_string()))?;
-            let detector =
-                mesos_detector::MasterDetector::start(&parsed, mesos_detector::DEFAULT_SESSION_TIMEOUT)
-                    .map_err(|e| invalid(master, e.to_string()))?;
+            let parsed =
+                mesos_detector::parse_master(&url).map_err(|e| invalid(master, e.to_string()))?;
+            let detector = mesos_detector::MasterDetector::start(
+                &parsed,
+                mesos_detector::DEFAULT_SESSION_TIMEOUT,
+            )
+            .map_err(|e| invalid(master, e.to_string()))?;
             Ok(Detection {
                 leader: detector.leader(),
                 guard: Some(Box::new(detector)),

@@ -164,6 +164,9 @@ pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Resu
             .map_err(Error::Config)?,
         filter_gpu_resources: flags.filter_gpu_resources,
         weights: flags.parsed_weights().map_err(Error::Config)?,
+        // A chunk of agents per actor turn keeps pings and reads flowing
+        // while a cycle over a large cluster runs.
+        max_agents_per_cycle: 2_000,
     });
     let (handle, actor) = master::spawn(
         master::Config {
@@ -199,11 +202,17 @@ pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Resu
             let recovery: leadership::Recovery = Box::new(move || {
                 Box::pin(async move { recover_handle.recover().await.map_err(|e| e.to_string()) })
             });
-            (Some(tokio::spawn(election.run(leadership_tx, recovery))), None)
+            (
+                Some(tokio::spawn(election.run(leadership_tx, recovery))),
+                None,
+            )
         }
         None => (
             None,
-            Some(tokio::spawn(recover_then_lead(handle.clone(), leadership_tx))),
+            Some(tokio::spawn(recover_then_lead(
+                handle.clone(),
+                leadership_tx,
+            ))),
         ),
     };
     http::install_routes(

@@ -134,7 +134,7 @@ pub async fn start_master_with(extra: &[&str], registry: Arc<dyn Store>) -> Runn
         .expect("master starts");
     // Serve only once leading, as a real master does after recovery.
     running.handle.recover().await.expect("master recovers");
-    let mut leadership = running.leadership.subscribe();
+    let mut leadership = running.leadership.clone();
     leadership
         .wait_for(|l| *l == crate::http::Leadership::Leading)
         .await

@@ -203,7 +203,8 @@ async fn reregister(
         info,
         total_resources: resources,
         master: mesos_agent::registration::parse_master("127.0.0.1:1")
-            .map_err(|e| e.to_string())?,
+            .map_err(|e| e.to_string())?
+            .into(),
         launcher_dir: work_dir.to_path_buf(),
         native_library: None,
         recovered: Some(recovered),

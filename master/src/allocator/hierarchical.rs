@@ -1,21 +1,40 @@
-//! The built-in allocator: dominant resource fairness across roles
-//! (shares divided by role weight), then across the frameworks of a role,
-//! like upstream's `HierarchicalDRFAllocator` without quota.
+//! The built-in allocator: upstream's `HierarchicalDRFAllocator` semantics
+//! on incremental data structures.
 //!
-//! Each cycle walks the agents; for each agent it sorts roles by weighted
-//! dominant share and frameworks of the role by dominant share, and offers
-//! the agent's free resources allocatable to the role to the first framework
-//! that can take them (not suppressed, not filtered, has the capabilities).
-//! Shares are recomputed after every allocation.
+//! A cycle has upstream's two stages. Stage 1 serves roles whose quota
+//! guarantee is not yet met, lowest share first, giving each at most its
+//! unmet guarantee of unreserved resources (plus its reservations). Stage 2
+//! walks the role tree in DRF order (weighted dominant share of each
+//! subtree, then of each framework within a role) and offers what is left,
+//! within quota limits, without cutting into the headroom that other roles'
+//! unmet guarantees still need.
+//!
+//! Only agents whose free resources changed since the last cycle are
+//! visited (every agent with free resources after a change that concerns
+//! all of them: a framework added, activated or revived, quota or weights
+//! changed). Offer filters are checked per (framework, role, agent) by hash
+//! lookup; expiring filters re-queue their agent from a heap.
+//!
+//! Never does I/O or reads a clock; never keeps `Resource` messages where
+//! a quantity vector will do.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use mesos_proto::legacy_json::allocation_role;
-use mesos_proto::resources::{is_allocatable_to, is_revocable, Resources};
+use mesos_proto::mesos::v1::value::Type as ValueType;
+use mesos_proto::mesos::v1::Resource;
+use mesos_proto::resources::{
+    has_refined_reservations, is_allocatable_to, is_revocable, is_unreserved, reservation_role,
+    Resources,
+};
 
-use super::{Allocation, Allocator, AllocatorOptions, FrameworkSpec};
-use crate::resources;
+use super::quantities::{Caps, Names, Qty};
+use super::sorter::RoleTree;
+use super::{
+    AgentId, Allocation, Allocator, AllocatorOptions, Explain, FrameworkExplain, FrameworkId,
+    FrameworkSpec, Quota, Reason, ResourceConversion, Role, RoleExplain,
+};
 
 /// A refused-offer filter (upstream `RefusedOfferFilter`): offers of a
 /// subset of `refused` on the agent are not made until `expires`.
@@ -25,326 +44,1124 @@ struct OfferFilter {
     refused: Resources,
 }
 
+/// Per (framework, role) counts of [`Reason`]s, stamped with the cycle
+/// they belong to so nothing has to be reset between cycles.
+#[derive(Clone, Debug, Default)]
+struct Counters {
+    cycle: u64,
+    last: [u64; Reason::ALL.len()],
+    totals: [u64; Reason::ALL.len()],
+    offers_last: u64,
+    offers_total: u64,
+}
+
+impl Counters {
+    fn touch(&mut self, cycle: u64) {
+        if self.cycle != cycle {
+            self.cycle = cycle;
+            self.last = [0; Reason::ALL.len()];
+            self.offers_last = 0;
+        }
+    }
+}
+
+fn reason_index(reason: Reason) -> usize {
+    Reason::ALL
+        .iter()
+        .position(|r| *r == reason)
+        .unwrap_or_default()
+}
+
 #[derive(Debug)]
 struct Framework {
+    id: FrameworkId,
     spec: FrameworkSpec,
     active: bool,
-    /// (role, agent id) → filters.
-    filters: BTreeMap<(String, String), Vec<OfferFilter>>,
+    /// Role indices of `spec.roles` and of `spec.suppressed_roles`.
+    roles: Vec<u32>,
+    suppressed: HashSet<u32>,
+    /// (role, agent) → filters.
+    filters: HashMap<(u32, u32), Vec<OfferFilter>>,
+    /// Agents holding resources allocated to this framework.
+    allocated_on: HashSet<u32>,
+    /// Roles of allocations, including roles the framework has left.
+    allocated_roles: HashSet<u32>,
+    explain: HashMap<u32, Counters>,
 }
 
 #[derive(Debug)]
 struct Agent {
+    id: AgentId,
     /// Unallocated view of everything the agent has.
     total: Resources,
-    /// framework id → resources allocated (offered or used), with
+    /// Free resources: total minus allocations, unallocated.
+    available: Resources,
+    /// framework → resources allocated (offered or used), with
     /// `allocation_info`.
-    allocated: BTreeMap<String, Resources>,
+    allocated: HashMap<u32, Resources>,
     active: bool,
-}
-
-impl Agent {
-    /// Free resources: total minus everything allocated.
-    fn available(&self) -> Resources {
-        let mut used = Resources::default();
-        for allocation in self.allocated.values() {
-            used += allocation;
-        }
-        used.unallocate();
-        &self.total - &used
-    }
-
-    fn has_gpus(&self) -> bool {
-        self.total.scalar("gpus") > 0.0
-    }
+    draining: bool,
+    has_gpus: bool,
+    /// Only unreserved, non-revocable resources: the fast path.
+    plain: bool,
+    total_qty: Qty,
+    /// Scalars reserved per role (most refined reservation).
+    reserved: Vec<(u32, Qty)>,
+    /// Unreserved non-revocable scalars of `available`.
+    available_unreserved: Qty,
+    queued: bool,
 }
 
 /// See the module documentation.
 #[derive(Debug)]
 pub struct HierarchicalDrf {
     options: AllocatorOptions,
-    frameworks: BTreeMap<String, Framework>,
-    agents: BTreeMap<String, Agent>,
+    names: Names,
+    tree: RoleTree,
+    weights: HashMap<Role, f64>,
+    quotas: HashMap<u32, (Qty, Vec<(usize, f64)>)>,
+    frameworks: Vec<Option<Framework>>,
+    framework_index: HashMap<FrameworkId, u32>,
+    agents: Vec<Option<Agent>>,
+    agent_index: HashMap<AgentId, u32>,
+    free_agent_slots: Vec<u32>,
+    free_framework_slots: Vec<u32>,
+    /// Scalars of every agent's total: the denominator of shares.
+    cluster_total: Qty,
+    /// Unreserved non-revocable free scalars of active agents.
+    free_unreserved: Qty,
+    /// Agents to visit in the next cycle.
+    queue: Vec<u32>,
+    /// Every agent with free resources must be visited next cycle.
+    all_queued: bool,
+    /// Shares must be recomputed (the total or weights changed).
+    stale_shares: bool,
+    filter_expiry: BinaryHeap<Reverse<(Instant, u32)>>,
+    cycles: u64,
+    last_cycle_agents: u64,
+    last_cycle_offers: u64,
+    /// Scalar-only `--min_allocatable_resources` alternatives, or `None`
+    /// when some alternative names a non-scalar resource.
+    min_allocatable: Option<Vec<Vec<(usize, f64)>>>,
+}
+
+/// Which stage of a cycle an offer is computed for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Guarantees,
+    Rest,
 }
 
 impl HierarchicalDrf {
     pub fn new(options: AllocatorOptions) -> Self {
+        let mut names = Names::default();
+        let min_allocatable = options
+            .min_allocatable
+            .iter()
+            .map(|alternative| {
+                alternative
+                    .iter()
+                    .map(|(name, amount)| {
+                        let scalar = !matches!(name.as_str(), "ports" | "ephemeral_ports");
+                        scalar.then(|| (names.intern(name), *amount))
+                    })
+                    .collect::<Option<Vec<_>>>()
+            })
+            .collect::<Option<Vec<_>>>();
+        let weights = options
+            .weights
+            .iter()
+            .map(|(role, weight)| (Role::new(role), *weight))
+            .collect();
         HierarchicalDrf {
             options,
-            frameworks: BTreeMap::new(),
-            agents: BTreeMap::new(),
+            names,
+            tree: RoleTree::default(),
+            weights,
+            quotas: HashMap::new(),
+            frameworks: Vec::new(),
+            framework_index: HashMap::new(),
+            agents: Vec::new(),
+            agent_index: HashMap::new(),
+            free_agent_slots: Vec::new(),
+            free_framework_slots: Vec::new(),
+            cluster_total: Qty::default(),
+            free_unreserved: Qty::default(),
+            queue: Vec::new(),
+            all_queued: false,
+            stale_shares: false,
+            filter_expiry: BinaryHeap::new(),
+            cycles: 0,
+            last_cycle_agents: 0,
+            last_cycle_offers: 0,
+            min_allocatable,
         }
     }
 
-    fn weight(&self, role: &str) -> f64 {
-        self.options.weights.get(role).copied().unwrap_or(1.0)
+    fn role_index(&mut self, role: &Role) -> u32 {
+        let weights = &self.weights;
+        self.tree
+            .ensure(role, &|r| weights.get(r).copied().unwrap_or(1.0))
     }
 
-    /// Scalar quantities of every agent's total: the denominator of shares.
-    fn cluster_totals(&self) -> BTreeMap<String, f64> {
-        let mut totals: BTreeMap<String, f64> = BTreeMap::new();
-        for agent in self.agents.values() {
-            for (name, amount) in scalar_quantities(&agent.total) {
-                *totals.entry(name).or_default() += amount;
+    fn framework(&self, index: u32) -> Option<&Framework> {
+        self.frameworks.get(index as usize).and_then(Option::as_ref)
+    }
+
+    fn framework_mut(&mut self, index: u32) -> Option<&mut Framework> {
+        self.frameworks
+            .get_mut(index as usize)
+            .and_then(Option::as_mut)
+    }
+
+    fn agent(&self, index: u32) -> Option<&Agent> {
+        self.agents.get(index as usize).and_then(Option::as_ref)
+    }
+
+    fn agent_mut(&mut self, index: u32) -> Option<&mut Agent> {
+        self.agents.get_mut(index as usize).and_then(Option::as_mut)
+    }
+
+    fn enqueue(&mut self, agent: u32) {
+        if let Some(a) = self.agent_mut(agent) {
+            if !a.queued {
+                a.queued = true;
+                self.queue.push(agent);
             }
         }
-        totals
     }
 
-    /// Scalar quantities allocated to `role`, optionally only those of one
-    /// framework.
-    fn allocated_to(&self, role: &str, framework: Option<&str>) -> (BTreeMap<String, f64>, usize) {
-        let mut quantities: BTreeMap<String, f64> = BTreeMap::new();
-        let mut count = 0;
-        for agent in self.agents.values() {
-            for (framework_id, allocation) in &agent.allocated {
-                if framework.is_some_and(|f| f != framework_id) {
-                    continue;
-                }
-                let of_role = allocation.filter(|r| {
-                    r.allocation_info.as_ref().and_then(|i| i.role.as_deref()) == Some(role)
-                });
-                if of_role.is_empty() {
-                    continue;
-                }
-                count += 1;
-                for (name, amount) in scalar_quantities(&of_role) {
-                    *quantities.entry(name).or_default() += amount;
-                }
-            }
-        }
-        (quantities, count)
+    /// Whether the framework should be in the sorter of `role`.
+    fn wants_offers(framework: &Framework, role: u32) -> bool {
+        framework.active && framework.roles.contains(&role) && !framework.suppressed.contains(&role)
     }
 
-    /// Roles with an active framework interested in them, by ascending
-    /// weighted dominant share (ties by name).
-    fn sorted_roles(&self, totals: &BTreeMap<String, f64>) -> Vec<String> {
-        let roles: BTreeSet<&String> = self
-            .frameworks
-            .values()
-            .filter(|f| f.active)
-            .flat_map(|f| f.spec.roles.iter())
-            .collect();
-        let mut keyed: Vec<(f64, String)> = roles
-            .into_iter()
-            .map(|role| {
-                let (allocated, _) = self.allocated_to(role, None);
-                (
-                    dominant_share(&allocated, totals) / self.weight(role),
-                    role.clone(),
-                )
-            })
-            .collect();
-        keyed.sort_by(|a, b| a.0.total_cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-        keyed.into_iter().map(|(_, role)| role).collect()
-    }
-
-    /// Active frameworks of `role`, by ascending dominant share within the
-    /// role (ties by number of allocations, then id).
-    fn sorted_frameworks(&self, role: &str, totals: &BTreeMap<String, f64>) -> Vec<String> {
-        let mut keyed: Vec<(f64, usize, String)> = self
-            .frameworks
+    /// Brings the sorters in line with the framework's state.
+    fn sync_framework(&mut self, index: u32) {
+        let Some(framework) = self.framework(index) else {
+            return;
+        };
+        let roles: Vec<(u32, bool)> = framework
+            .roles
             .iter()
-            .filter(|(_, f)| f.active && f.spec.roles.contains(role))
-            .map(|(id, _)| {
-                let (allocated, count) = self.allocated_to(role, Some(id));
-                (dominant_share(&allocated, totals), count, id.clone())
-            })
+            .chain(framework.allocated_roles.iter())
+            .map(|role| (*role, Self::wants_offers(framework, *role)))
             .collect();
-        keyed.sort_by(|a, b| {
-            a.0.total_cmp(&b.0)
-                .then_with(|| a.1.cmp(&b.1))
-                .then_with(|| a.2.cmp(&b.2))
-        });
-        keyed.into_iter().map(|(_, _, id)| id).collect()
+        for (role, active) in roles {
+            self.tree.add_client(role, index);
+            self.tree
+                .set_active(role, index, active, &self.cluster_total);
+        }
     }
 
-    /// Whether the quantities meet one of the `--min_allocatable_resources`
-    /// alternatives.
-    fn is_allocatable(&self, offered: &Resources) -> bool {
-        let quantities = resources::quantities(offered.iter());
-        self.options.min_allocatable.iter().any(|alternative| {
-            alternative
-                .iter()
-                .all(|(name, minimum)| quantities.get(name).copied().unwrap_or(0.0) >= *minimum)
-        })
+    /// Records an allocation (`add`) or its recovery in the sorters,
+    /// agent and framework.
+    fn account(&mut self, framework: u32, agent: u32, resources: &Resources, add: bool) {
+        for (role, allocated) in resources.allocations() {
+            let role_index = self.role_index(&Role::new(&role));
+            self.names.register(&allocated);
+            let all = self.names.all(&allocated);
+            let unreserved = self.names.unreserved(&allocated);
+            self.tree.add_client(role_index, framework);
+            self.tree.allocate(
+                role_index,
+                framework,
+                &all,
+                &unreserved,
+                &self.cluster_total,
+                add,
+            );
+            if add {
+                if let Some(f) = self.framework_mut(framework) {
+                    f.allocated_roles.insert(role_index);
+                }
+            }
+        }
+        let Some(a) = self.agent_mut(agent) else {
+            return;
+        };
+        if add {
+            *a.allocated.entry(framework).or_default() += resources;
+        } else if let Some(allocation) = a.allocated.get_mut(&framework) {
+            *allocation -= resources;
+            if allocation.is_empty() {
+                a.allocated.remove(&framework);
+            }
+        }
+        let still_allocated = a.allocated.contains_key(&framework);
+        if let Some(f) = self.framework_mut(framework) {
+            if still_allocated {
+                f.allocated_on.insert(agent);
+            } else {
+                f.allocated_on.remove(&agent);
+            }
+        }
     }
 
-    /// What `framework_id` may be offered for `role` on `agent_id` now, or
-    /// `None` when nothing (suitable) is available.
+    /// Changes the agent's free resources by `delta` (unallocated).
+    fn change_available(&mut self, agent: u32, delta: &Resources, add: bool) {
+        self.names.register(delta);
+        let unreserved = self.names.unreserved(delta);
+        let Some(a) = self.agent_mut(agent) else {
+            return;
+        };
+        if add {
+            a.available += delta;
+            a.available_unreserved.add(&unreserved);
+        } else {
+            a.available -= delta;
+            a.available_unreserved.sub(&unreserved);
+        }
+        let active = a.active;
+        if active {
+            if add {
+                self.free_unreserved.add(&unreserved);
+            } else {
+                self.free_unreserved.sub(&unreserved);
+            }
+        }
+        if add {
+            self.enqueue(agent);
+        }
+    }
+
+    /// Adds (or removes) the agent's total to the cluster and reservations.
+    fn account_total(&mut self, agent: u32, add: bool) {
+        let Some(a) = self.agent(agent) else {
+            return;
+        };
+        let total_qty = a.total_qty.clone();
+        let reserved = a.reserved.clone();
+        if add {
+            self.cluster_total.add(&total_qty);
+        } else {
+            self.cluster_total.sub(&total_qty);
+        }
+        for (role, qty) in reserved {
+            for node in self.tree.path(role).collect::<Vec<_>>() {
+                let node = self.tree.node_mut(node);
+                if add {
+                    node.reserved.add(&qty);
+                } else {
+                    node.reserved.sub(&qty);
+                }
+            }
+        }
+        self.stale_shares = true;
+    }
+
+    fn set_total(&mut self, agent: u32, total: Resources) {
+        self.names.register(&total);
+        let total_qty = self.names.all(&total);
+        let mut reserved = Vec::new();
+        for (role, resources) in total.reservations() {
+            let role = self.role_index(&Role::new(&role));
+            reserved.push((role, self.names.all(&resources)));
+        }
+        let has_gpus = total.scalar("gpus") > 0.0;
+        let plain = total.iter().all(|r| is_unreserved(r) && !is_revocable(r));
+        if let Some(a) = self.agent_mut(agent) {
+            a.total = total;
+            a.total_qty = total_qty;
+            a.reserved = reserved;
+            a.has_gpus = has_gpus;
+            a.plain = plain;
+        }
+    }
+
+    /// Recomputes the agent's free resources from its total and
+    /// allocations (after the total changed).
+    fn reset_available(&mut self, agent: u32) {
+        let Some(a) = self.agent(agent) else {
+            return;
+        };
+        let mut used = Resources::new();
+        for allocation in a.allocated.values() {
+            used += allocation;
+        }
+        used.unallocate();
+        let available = &a.total - &used;
+        let old = a.available.clone();
+        self.change_available(agent, &old, false);
+        self.change_available(agent, &available, true);
+    }
+
+    /// Quota consumption of a role: unreserved allocations plus all
+    /// reservations of its subtree.
+    fn consumed(&self, role: u32) -> Qty {
+        let node = self.tree.node(role);
+        let mut consumed = node.allocation_unreserved.clone();
+        consumed.add(&node.reserved);
+        consumed
+    }
+
+    /// The part of the role's guarantee not yet consumed.
+    fn unmet_guarantee(&self, role: u32) -> Qty {
+        match self.quotas.get(&role) {
+            Some((guarantees, _)) => {
+                let consumed = self.consumed(role);
+                let mut unmet = guarantees.saturating_sub(&consumed);
+                // Only names the guarantee lists count.
+                for i in 0..unmet.len() {
+                    if guarantees.get(i) == 0.0 {
+                        let value = unmet.get(i);
+                        unmet.add_at(i, -value);
+                    }
+                }
+                unmet
+            }
+            None => Qty::default(),
+        }
+    }
+
+    /// The top-most role on `role`'s path with a guarantee: the one whose
+    /// unmet part counts in the cluster's required headroom.
+    fn guarantee_root(&self, role: u32) -> Option<u32> {
+        self.tree
+            .path(role)
+            .filter(|r| self.quotas.get(r).is_some_and(|(g, _)| !g.is_zero()))
+            .last()
+    }
+
+    /// Unmet guarantees of all top-most guaranteed roles.
+    fn required_headroom(&self) -> Qty {
+        let mut required = Qty::default();
+        for role in self.quotas.keys() {
+            if self.guarantee_root(*role) == Some(*role) {
+                required.add(&self.unmet_guarantee(*role));
+            }
+        }
+        required
+    }
+
+    /// Limits of the role and its ancestors, minus what they consume.
+    fn limit_caps(&self, role: u32) -> Caps {
+        let mut caps = Caps::unlimited();
+        for node in self.tree.path(role) {
+            if let Some((_, limits)) = self.quotas.get(&node) {
+                if limits.is_empty() {
+                    continue;
+                }
+                let consumed = self.consumed(node);
+                for (i, limit) in limits {
+                    caps.cap_at(*i, (limit - consumed.get(*i)).max(0.0));
+                }
+            }
+        }
+        caps
+    }
+
+    fn is_allocatable(&self, offer: &Resources) -> bool {
+        if self.options.min_allocatable.is_empty() {
+            return true;
+        }
+        match &self.min_allocatable {
+            Some(alternatives) => {
+                let qty = self.names.all(offer);
+                alternatives
+                    .iter()
+                    .any(|alt| alt.iter().all(|(i, min)| qty.get(*i) >= *min - 1e-9))
+            }
+            None => {
+                let quantities = crate::resources::quantities(offer.iter());
+                self.options.min_allocatable.iter().any(|alt| {
+                    alt.iter().all(|(name, min)| {
+                        quantities.get(name).copied().unwrap_or(0.0) >= *min - 1e-9
+                    })
+                })
+            }
+        }
+    }
+
+    /// What `framework` may be offered for `role` on `agent` in `stage`, or
+    /// why not (`Err(None)`: nothing there for it at all).
+    #[allow(clippy::too_many_arguments)]
     fn offerable(
-        &mut self,
-        framework_id: &str,
-        role: &str,
-        agent_id: &str,
+        &self,
+        agent_index: u32,
+        framework_index: u32,
+        role: u32,
+        guarantee: Option<&Qty>,
+        required: &Qty,
         now: Instant,
-    ) -> Option<Resources> {
-        let agent = self.agents.get(agent_id)?;
-        let framework = self.frameworks.get(framework_id)?;
-        if !framework.active
-            || !framework.spec.roles.contains(role)
-            || framework.spec.suppressed_roles.contains(role)
+    ) -> Result<Option<Resources>, Option<Reason>> {
+        let agent = self.agent(agent_index).ok_or(None)?;
+        let framework = self.framework(framework_index).ok_or(None)?;
+        let caps = framework.spec.capabilities.clone();
+        if self.options.filter_gpu_resources && agent.has_gpus && !caps.gpu_resources {
+            return Err(Some(Reason::MissingGpuCapability));
+        }
+        // The common case: an agent with only unreserved, non-revocable
+        // resources and no quota in the way is offered whole, decided on
+        // quantities without copying a resource.
+        if agent.plain
+            && guarantee.is_none()
+            && required.is_zero()
+            && self.limit_caps(role).is_unlimited()
         {
-            return None;
-        }
-        if self.options.filter_gpu_resources
-            && agent.has_gpus()
-            && !framework.spec.capabilities.gpu_resources
-        {
-            return None;
-        }
-        let revocable_ok = framework.spec.capabilities.revocable_resources;
-        let available = agent
-            .available()
-            .filter(|r| is_allocatable_to(r, role) && (revocable_ok || !is_revocable(r)));
-        if available.is_empty() || !self.is_allocatable(&available) {
-            return None;
-        }
-        let framework = self.frameworks.get_mut(framework_id)?;
-        let key = (role.to_string(), agent_id.to_string());
-        if let Some(filters) = framework.filters.get_mut(&key) {
-            filters.retain(|f| f.expires > now);
-            let refused = filters.iter().any(|f| f.refused.contains(&available));
-            if filters.is_empty() {
-                framework.filters.remove(&key);
+            let allocatable = match &self.min_allocatable {
+                Some(alternatives) if !self.options.min_allocatable.is_empty() => {
+                    let qty = &agent.available_unreserved;
+                    alternatives
+                        .iter()
+                        .any(|alt| alt.iter().all(|(i, min)| qty.get(*i) >= *min - 1e-9))
+                }
+                _ => self.is_allocatable(&agent.available),
+            };
+            if !allocatable {
+                return Err(Some(Reason::BelowMinAllocatable));
             }
-            if refused {
-                return None;
+            if let Some(filters) = framework.filters.get(&(role, agent_index)) {
+                if filters
+                    .iter()
+                    .any(|f| f.expires > now && f.refused.contains(&agent.available))
+                {
+                    return Err(Some(Reason::Filtered));
+                }
+            }
+            return Ok(None);
+        }
+        let role_name = &self.tree.node(role).role;
+        let (reserved, unreserved, revocable) = if agent.plain {
+            (Resources::new(), agent.available.clone(), Resources::new())
+        } else {
+            let mut reserved = Resources::new();
+            let mut unreserved = Resources::new();
+            let mut revocable = Resources::new();
+            let mut revocable_refused = false;
+            for r in agent.available.iter() {
+                if !is_allocatable_to(r, role_name.as_str()) {
+                    continue;
+                }
+                if has_refined_reservations(r) && !caps.reservation_refinement {
+                    continue;
+                }
+                if is_revocable(r) {
+                    if caps.revocable_resources {
+                        revocable.add_resource(r.clone());
+                    } else {
+                        revocable_refused = true;
+                    }
+                } else if reservation_role(r).is_some() {
+                    reserved.add_resource(r.clone());
+                } else {
+                    unreserved.add_resource(r.clone());
+                }
+            }
+            if reserved.is_empty() && unreserved.is_empty() && revocable.is_empty() {
+                return Err(revocable_refused.then_some(Reason::MissingRevocableCapability));
+            }
+            (reserved, unreserved, revocable)
+        };
+        // Caps on unreserved non-revocable resources.
+        let mut caps_limit = self.limit_caps(role);
+        let mut held = false;
+        match guarantee {
+            Some(unmet) => {
+                let unreserved_qty = self.names.all(&unreserved);
+                for (i, _) in unreserved_qty.entries() {
+                    caps_limit.cap_at(i, unmet.get(i));
+                }
+            }
+            None => {
+                if !required.is_zero() {
+                    // Headroom others need; the role's own unmet guarantee
+                    // is not held back from it.
+                    let mut need = required.clone();
+                    if let Some(root) = self.guarantee_root(role) {
+                        need.sub(&self.unmet_guarantee(root));
+                    }
+                    let unreserved_qty = self.names.all(&unreserved);
+                    for (i, need_i) in need.entries() {
+                        if need_i > 0.0 && unreserved_qty.get(i) > 0.0 {
+                            let surplus = (self.free_unreserved.get(i) - need_i).max(0.0);
+                            if surplus < unreserved_qty.get(i) {
+                                held = true;
+                            }
+                            caps_limit.cap_at(i, surplus);
+                        }
+                    }
+                }
             }
         }
-        Some(available)
+        let limited = !caps_limit.is_unlimited();
+        let chopped = if limited {
+            chop(&unreserved, &caps_limit, &self.names)
+        } else {
+            unreserved
+        };
+        let chopped_anything = limited && chopped.is_empty();
+        let mut offer = chopped;
+        offer += reserved;
+        offer += revocable;
+        if offer.is_empty() {
+            return Err(match guarantee {
+                Some(_) => None,
+                None if held => Some(Reason::HeldForQuotaGuarantees),
+                None if chopped_anything => Some(Reason::QuotaLimitReached),
+                None => None,
+            });
+        }
+        if !self.is_allocatable(&offer) {
+            return Err(Some(Reason::BelowMinAllocatable));
+        }
+        if let Some(filters) = framework.filters.get(&(role, agent_index)) {
+            if filters
+                .iter()
+                .any(|f| f.expires > now && f.refused.contains(&offer))
+            {
+                return Err(Some(Reason::Filtered));
+            }
+        }
+        Ok(Some(offer))
+    }
+
+    fn note(&mut self, framework: u32, role: u32, reason: Reason) {
+        let cycle = self.cycles;
+        if let Some(f) = self.framework_mut(framework) {
+            let counters = f.explain.entry(role).or_default();
+            counters.touch(cycle);
+            counters.last[reason_index(reason)] += 1;
+            counters.totals[reason_index(reason)] += 1;
+        }
+    }
+
+    /// Offers the agent's resources in one stage; returns what it made.
+    #[allow(clippy::too_many_arguments)]
+    fn allocate_agent(
+        &mut self,
+        agent: u32,
+        stage: Stage,
+        required: &mut Qty,
+        quota_order: &mut Vec<u32>,
+        at_limit: &mut HashMap<u32, bool>,
+        now: Instant,
+        out: &mut Vec<Allocation>,
+    ) {
+        let mut served: Vec<(u32, u32)> = Vec::new();
+        loop {
+            let Some(plain) = self
+                .agent(agent)
+                .filter(|a| !a.available.is_empty())
+                .map(|a| a.plain)
+            else {
+                return;
+            };
+            let mut notes: Vec<(u32, u32, Reason)> = Vec::new();
+            let mut chosen: Option<(u32, u32, Option<Resources>, Option<u32>)> = None;
+            let root = [RoleTree::ROOT];
+            let starts: &[u32] = match stage {
+                Stage::Rest => &root,
+                Stage::Guarantees => quota_order,
+            };
+            'search: for start in starts {
+                let unmet = match stage {
+                    Stage::Guarantees => {
+                        let unmet = self.unmet_guarantee(*start);
+                        if unmet.is_zero() {
+                            continue;
+                        }
+                        Some(unmet)
+                    }
+                    Stage::Rest => None,
+                };
+                for role in self.tree.walk(*start) {
+                    // A role at its limit for every resource can only take
+                    // reservations, which a plain agent has none of.
+                    if plain && self.role_at_limit(role, at_limit) {
+                        for framework in self.tree.node(role).frameworks() {
+                            notes.push((framework, role, Reason::QuotaLimitReached));
+                        }
+                        continue;
+                    }
+                    for framework in self.tree.node(role).frameworks() {
+                        if served.contains(&(framework, role)) {
+                            continue;
+                        }
+                        match self.offerable(agent, framework, role, unmet.as_ref(), required, now)
+                        {
+                            Ok(offer) => {
+                                let quota_root = (stage == Stage::Guarantees).then_some(*start);
+                                chosen = Some((framework, role, offer, quota_root));
+                                break 'search;
+                            }
+                            Err(Some(reason)) => notes.push((framework, role, reason)),
+                            Err(None) => {}
+                        }
+                    }
+                }
+            }
+            for (framework, role, reason) in notes {
+                self.note(framework, role, reason);
+            }
+            let Some((framework, role, offer, quota_root)) = chosen else {
+                return;
+            };
+            served.push((framework, role));
+            // Consumption changed along the path, and so did the limits
+            // left to every role below it.
+            if self
+                .tree
+                .path(role)
+                .any(|r| self.tree.node(r).has_active_children())
+            {
+                at_limit.clear();
+            } else {
+                for node in self.tree.path(role) {
+                    at_limit.remove(&node);
+                }
+            }
+
+            let guarantee_root = self.guarantee_root(role);
+            let before = guarantee_root.map(|r| self.unmet_guarantee(r));
+            let role_name = self.tree.node(role).role.clone();
+            let allocated = match offer {
+                Some(offer) => {
+                    self.change_available(agent, &offer, false);
+                    let mut allocated = offer;
+                    allocated.allocate(role_name.as_str());
+                    self.account(framework, agent, &allocated, true);
+                    allocated
+                }
+                None => {
+                    let Some(allocated) = self.take_whole(agent, framework, role) else {
+                        return;
+                    };
+                    allocated
+                }
+            };
+            if let (Some(root), Some(before)) = (guarantee_root, before) {
+                let after = self.unmet_guarantee(root);
+                let mut met = before;
+                met.sub(&after);
+                required.sub(&met);
+            }
+            let cycle = self.cycles;
+            let Some(agent_id) = self.agent(agent).map(|a| a.id.clone()) else {
+                return;
+            };
+            let Some(f) = self.framework_mut(framework) else {
+                return;
+            };
+            let counters = f.explain.entry(role).or_default();
+            counters.touch(cycle);
+            counters.offers_last += 1;
+            counters.offers_total += 1;
+            let framework_id = f.id.clone();
+            out.push(Allocation {
+                framework_id,
+                agent_id,
+                role: role_name,
+                resources: allocated,
+            });
+            if let Some(quota_root) = quota_root {
+                if self.unmet_guarantee(quota_root).is_zero() {
+                    quota_order.retain(|r| *r != quota_root);
+                }
+            }
+        }
+    }
+
+    /// Allocates all of a plain agent's free resources to `framework` for
+    /// `role`, with the quantities the agent already keeps.
+    fn take_whole(&mut self, agent: u32, framework: u32, role: u32) -> Option<Resources> {
+        let role_name = self.tree.node(role).role.clone();
+        let a = self.agent_mut(agent)?;
+        let qty = std::mem::take(&mut a.available_unreserved);
+        let mut allocated = std::mem::take(&mut a.available);
+        allocated.allocate(role_name.as_str());
+        *a.allocated.entry(framework).or_default() += &allocated;
+        if a.active {
+            self.free_unreserved.sub(&qty);
+        }
+        self.tree
+            .allocate(role, framework, &qty, &qty, &self.cluster_total, true);
+        if let Some(f) = self.framework_mut(framework) {
+            f.allocated_roles.insert(role);
+            f.allocated_on.insert(agent);
+        }
+        Some(allocated)
+    }
+
+    /// The role (or an ancestor) has reached its limit for every resource
+    /// the cluster has; memoized for the cycle, forgotten on allocation.
+    fn role_at_limit(&self, role: u32, memo: &mut HashMap<u32, bool>) -> bool {
+        if self.quotas.is_empty() {
+            return false;
+        }
+        if let Some(known) = memo.get(&role) {
+            return *known;
+        }
+        let caps = self.limit_caps(role);
+        let at_limit = !caps.is_unlimited()
+            && self
+                .cluster_total
+                .entries()
+                .all(|(i, _)| caps.cap(i) == Some(0.0));
+        memo.insert(role, at_limit);
+        at_limit
+    }
+
+    /// Roles with an unmet guarantee and active frameworks, lowest share
+    /// first.
+    fn guaranteed_roles_in_order(&self) -> Vec<u32> {
+        let mut roles: Vec<(f64, u32)> = self
+            .quotas
+            .iter()
+            .filter(|(role, (g, _))| !g.is_zero() && !self.unmet_guarantee(**role).is_zero())
+            .map(|(role, _)| (self.tree.node(*role).share(), *role))
+            .collect();
+        roles.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        roles.into_iter().map(|(_, role)| role).collect()
+    }
+
+    fn remove_filters_of(&mut self, framework: u32, roles: &HashSet<u32>) {
+        let mut agents = Vec::new();
+        if let Some(f) = self.framework_mut(framework) {
+            f.filters.retain(|(role, agent), _| {
+                let keep = !roles.contains(role);
+                if !keep {
+                    agents.push(*agent);
+                }
+                keep
+            });
+        }
+        for agent in agents {
+            self.enqueue(agent);
+        }
+    }
+
+    fn role_set(&mut self, roles: &BTreeSet<Role>) -> HashSet<u32> {
+        roles.iter().map(|r| self.role_index(r)).collect()
     }
 }
 
-/// Scalar quantities only (shares are computed over scalars).
-fn scalar_quantities(res: &Resources) -> BTreeMap<String, f64> {
-    let mut out: BTreeMap<String, f64> = BTreeMap::new();
-    for resource in res.iter() {
-        if let Some(scalar) = &resource.scalar {
-            if resource.ranges.is_none() && resource.set.is_none() {
-                *out.entry(resource.name.clone()).or_default() += scalar.value;
+/// `resources` with each scalar capped by `caps` (summed over resources of
+/// the same name); non-scalar resources are kept only when some scalar is.
+fn chop(resources: &Resources, caps: &Caps, names: &Names) -> Resources {
+    let mut remaining: HashMap<usize, f64> = HashMap::new();
+    let mut out = Resources::new();
+    let mut others: Vec<Resource> = Vec::new();
+    for resource in resources.iter() {
+        if resource.r#type != ValueType::Scalar as i32 {
+            others.push(resource.clone());
+            continue;
+        }
+        let Some(index) = names.lookup(&resource.name) else {
+            continue;
+        };
+        let value = resource.scalar.as_ref().map_or(0.0, |s| s.value);
+        let take = match caps.cap(index) {
+            None => value,
+            Some(cap) => {
+                let left = remaining.entry(index).or_insert(cap);
+                let take = value.min(*left);
+                *left -= take;
+                take
             }
+        };
+        let take = (take * 1000.0).floor() / 1000.0;
+        if take > 0.0 {
+            let mut part = resource.clone();
+            if let Some(scalar) = part.scalar.as_mut() {
+                scalar.value = take;
+            }
+            out.add_resource(part);
+        }
+    }
+    if !out.is_empty() {
+        for resource in others {
+            out.add_resource(resource);
         }
     }
     out
 }
 
-/// max over resource names of allocated / total.
-fn dominant_share(allocated: &BTreeMap<String, f64>, totals: &BTreeMap<String, f64>) -> f64 {
-    allocated
-        .iter()
-        .filter_map(|(name, amount)| {
-            let total = totals.get(name).copied().unwrap_or(0.0);
-            (total > 0.0).then(|| amount / total)
-        })
-        .fold(0.0, f64::max)
-}
-
 impl Allocator for HierarchicalDrf {
     fn add_framework(
         &mut self,
-        framework_id: &str,
+        framework_id: &FrameworkId,
         spec: FrameworkSpec,
-        used: BTreeMap<String, Resources>,
+        used: BTreeMap<AgentId, Resources>,
         active: bool,
     ) {
-        for (agent_id, allocation) in used {
-            if let Some(agent) = self.agents.get_mut(&agent_id) {
-                let entry = agent.allocated.entry(framework_id.to_string()).or_default();
-                *entry += allocation;
+        if let Some(&index) = self.framework_index.get(framework_id) {
+            // Known from an agent that re-registered with its tasks first.
+            if let Some(f) = self.framework_mut(index) {
+                f.active = active;
             }
+            self.update_framework(framework_id, spec);
+            return;
         }
-        self.frameworks.insert(
-            framework_id.to_string(),
-            Framework {
-                spec,
-                active,
-                filters: BTreeMap::new(),
-            },
-        );
+        let roles: Vec<u32> = spec.roles.iter().map(|r| self.role_index(r)).collect();
+        let suppressed = self.role_set(&spec.suppressed_roles);
+        let framework = Framework {
+            id: framework_id.clone(),
+            spec,
+            active,
+            roles,
+            suppressed,
+            filters: HashMap::new(),
+            allocated_on: HashSet::new(),
+            allocated_roles: HashSet::new(),
+            explain: HashMap::new(),
+        };
+        let index = match self.free_framework_slots.pop() {
+            Some(slot) => {
+                self.frameworks[slot as usize] = Some(framework);
+                slot
+            }
+            None => {
+                self.frameworks.push(Some(framework));
+                (self.frameworks.len() - 1) as u32
+            }
+        };
+        self.framework_index.insert(framework_id.clone(), index);
+        for (agent_id, allocation) in used {
+            let Some(&agent) = self.agent_index.get(&agent_id) else {
+                continue;
+            };
+            let mut plain = allocation.clone();
+            plain.unallocate();
+            self.change_available(agent, &plain, false);
+            self.account(index, agent, &allocation, true);
+        }
+        self.sync_framework(index);
+        self.all_queued = true;
     }
 
-    fn update_framework(&mut self, framework_id: &str, spec: FrameworkSpec) {
-        let Some(framework) = self.frameworks.get_mut(framework_id) else {
+    fn update_framework(&mut self, framework_id: &FrameworkId, spec: FrameworkSpec) {
+        let Some(&index) = self.framework_index.get(framework_id) else {
             return;
         };
-        let unsuppressed: Vec<String> = framework
-            .spec
-            .suppressed_roles
-            .difference(&spec.suppressed_roles)
-            .cloned()
-            .collect();
-        framework
-            .filters
-            .retain(|(role, _), _| spec.roles.contains(role) && !unsuppressed.contains(role));
-        framework.spec = spec;
+        let roles: Vec<u32> = spec.roles.iter().map(|r| self.role_index(r)).collect();
+        let suppressed = self.role_set(&spec.suppressed_roles);
+        let mut cleared = HashSet::new();
+        if let Some(f) = self.framework(index) {
+            for role in &f.roles {
+                if !roles.contains(role)
+                    || (f.suppressed.contains(role) && !suppressed.contains(role))
+                {
+                    cleared.insert(*role);
+                }
+            }
+        }
+        self.remove_filters_of(index, &cleared);
+        let old_roles = self
+            .framework(index)
+            .map(|f| f.roles.clone())
+            .unwrap_or_default();
+        if let Some(f) = self.framework_mut(index) {
+            f.spec = spec;
+            f.roles = roles.clone();
+            f.suppressed = suppressed;
+        }
+        for role in old_roles {
+            if !roles.contains(&role) {
+                self.tree
+                    .set_active(role, index, false, &self.cluster_total);
+            }
+        }
+        self.sync_framework(index);
+        self.all_queued = true;
     }
 
-    fn remove_framework(&mut self, framework_id: &str) {
-        self.frameworks.remove(framework_id);
-        // Whatever the master did not recover explicitly goes back to the pool.
-        for agent in self.agents.values_mut() {
-            agent.allocated.remove(framework_id);
+    fn remove_framework(&mut self, framework_id: &FrameworkId) {
+        let Some(index) = self.framework_index.remove(framework_id) else {
+            return;
+        };
+        let agents: Vec<u32> = self
+            .framework(index)
+            .map(|f| f.allocated_on.iter().copied().collect())
+            .unwrap_or_default();
+        for agent in agents {
+            let Some(allocation) = self
+                .agent(agent)
+                .and_then(|a| a.allocated.get(&index))
+                .cloned()
+            else {
+                continue;
+            };
+            self.account(index, agent, &allocation, false);
+            let mut plain = allocation;
+            plain.unallocate();
+            self.change_available(agent, &plain, true);
+        }
+        let roles: Vec<u32> = self
+            .framework(index)
+            .map(|f| f.roles.iter().chain(&f.allocated_roles).copied().collect())
+            .unwrap_or_default();
+        for role in roles {
+            self.tree.remove_client(role, index, &self.cluster_total);
+        }
+        self.frameworks[index as usize] = None;
+        self.free_framework_slots.push(index);
+    }
+
+    fn activate_framework(&mut self, framework_id: &FrameworkId) {
+        if let Some(&index) = self.framework_index.get(framework_id) {
+            if let Some(f) = self.framework_mut(index) {
+                f.active = true;
+            }
+            self.sync_framework(index);
+            self.all_queued = true;
         }
     }
 
-    fn activate_framework(&mut self, framework_id: &str) {
-        if let Some(framework) = self.frameworks.get_mut(framework_id) {
-            framework.active = true;
+    fn deactivate_framework(&mut self, framework_id: &FrameworkId) {
+        if let Some(&index) = self.framework_index.get(framework_id) {
+            if let Some(f) = self.framework_mut(index) {
+                f.active = false;
+                // Upstream clears filters on deactivation: they were the
+                // scheduler's answers and it is gone.
+                f.filters.clear();
+            }
+            self.sync_framework(index);
         }
     }
 
-    fn deactivate_framework(&mut self, framework_id: &str) {
-        if let Some(framework) = self.frameworks.get_mut(framework_id) {
-            framework.active = false;
+    fn add_agent(
+        &mut self,
+        agent_id: &AgentId,
+        total: Resources,
+        used: BTreeMap<FrameworkId, Resources>,
+    ) {
+        if self.agent_index.contains_key(agent_id) {
+            self.remove_agent(agent_id);
         }
-    }
-
-    fn add_agent(&mut self, agent_id: &str, total: Resources, used: BTreeMap<String, Resources>) {
-        let used = used.into_iter().filter(|(_, r)| !r.is_empty()).collect();
         let mut total = total;
         total.unallocate();
-        self.agents.insert(
-            agent_id.to_string(),
-            Agent {
-                total,
-                allocated: used,
-                active: true,
-            },
-        );
-    }
-
-    fn update_agent(&mut self, agent_id: &str, total: Resources) {
-        if let Some(agent) = self.agents.get_mut(agent_id) {
-            let mut total = total;
-            total.unallocate();
-            agent.total = total;
+        let agent = Agent {
+            id: agent_id.clone(),
+            total: Resources::new(),
+            available: Resources::new(),
+            allocated: HashMap::new(),
+            active: true,
+            draining: false,
+            has_gpus: false,
+            plain: true,
+            total_qty: Qty::default(),
+            reserved: Vec::new(),
+            available_unreserved: Qty::default(),
+            queued: false,
+        };
+        let index = match self.free_agent_slots.pop() {
+            Some(slot) => {
+                self.agents[slot as usize] = Some(agent);
+                slot
+            }
+            None => {
+                self.agents.push(Some(agent));
+                (self.agents.len() - 1) as u32
+            }
+        };
+        self.agent_index.insert(agent_id.clone(), index);
+        self.set_total(index, total.clone());
+        self.account_total(index, true);
+        self.change_available(index, &total, true);
+        for (framework_id, allocation) in used {
+            // Frameworks not yet re-subscribed still hold their resources.
+            let framework = match self.framework_index.get(&framework_id) {
+                Some(f) => *f,
+                None => {
+                    let spec = FrameworkSpec::default();
+                    self.add_framework(&framework_id, spec, BTreeMap::new(), false);
+                    match self.framework_index.get(&framework_id) {
+                        Some(f) => *f,
+                        None => continue,
+                    }
+                }
+            };
+            let mut plain = allocation.clone();
+            plain.unallocate();
+            self.change_available(index, &plain, false);
+            self.account(framework, index, &allocation, true);
         }
     }
 
-    fn remove_agent(&mut self, agent_id: &str) {
-        self.agents.remove(agent_id);
-        for framework in self.frameworks.values_mut() {
-            framework.filters.retain(|(_, agent), _| agent != agent_id);
+    fn update_agent(&mut self, agent_id: &AgentId, total: Resources) {
+        let Some(&index) = self.agent_index.get(agent_id) else {
+            return;
+        };
+        let mut total = total;
+        total.unallocate();
+        self.account_total(index, false);
+        self.set_total(index, total);
+        self.account_total(index, true);
+        self.reset_available(index);
+    }
+
+    fn remove_agent(&mut self, agent_id: &AgentId) {
+        let Some(index) = self.agent_index.remove(agent_id) else {
+            return;
+        };
+        let allocations: Vec<(u32, Resources)> = self
+            .agent(index)
+            .map(|a| a.allocated.iter().map(|(f, r)| (*f, r.clone())).collect())
+            .unwrap_or_default();
+        for (framework, allocation) in allocations {
+            self.account(framework, index, &allocation, false);
+        }
+        if let Some(available) = self.agent(index).map(|a| a.available.clone()) {
+            self.change_available(index, &available, false);
+        }
+        self.account_total(index, false);
+        for f in self.frameworks.iter_mut().flatten() {
+            if !f.filters.is_empty() {
+                f.filters.retain(|(_, agent), _| *agent != index);
+            }
+        }
+        self.agents[index as usize] = None;
+        self.queue.retain(|a| *a != index);
+        self.free_agent_slots.push(index);
+    }
+
+    fn activate_agent(&mut self, agent_id: &AgentId) {
+        let Some(&index) = self.agent_index.get(agent_id) else {
+            return;
+        };
+        if let Some(a) = self.agent_mut(index) {
+            if a.active && !a.draining {
+                return;
+            }
+            let was_active = a.active;
+            a.active = true;
+            a.draining = false;
+            let unreserved = a.available_unreserved.clone();
+            if !was_active {
+                self.free_unreserved.add(&unreserved);
+            }
+        }
+        self.enqueue(index);
+    }
+
+    fn deactivate_agent(&mut self, agent_id: &AgentId) {
+        let Some(&index) = self.agent_index.get(agent_id) else {
+            return;
+        };
+        if let Some(a) = self.agent_mut(index) {
+            if !a.active {
+                return;
+            }
+            a.active = false;
+            let unreserved = a.available_unreserved.clone();
+            self.free_unreserved.sub(&unreserved);
         }
     }
 
-    fn activate_agent(&mut self, agent_id: &str) {
-        if let Some(agent) = self.agents.get_mut(agent_id) {
-            agent.active = true;
-        }
-    }
-
-    fn deactivate_agent(&mut self, agent_id: &str) {
-        if let Some(agent) = self.agents.get_mut(agent_id) {
-            agent.active = false;
+    fn drain_agent(&mut self, agent_id: &AgentId) {
+        self.deactivate_agent(agent_id);
+        if let Some(&index) = self.agent_index.get(agent_id) {
+            if let Some(a) = self.agent_mut(index) {
+                a.draining = true;
+            }
         }
     }
 
     fn recover_resources(
         &mut self,
-        framework_id: &str,
-        agent_id: &str,
+        framework_id: &FrameworkId,
+        agent_id: &AgentId,
         recovered: &Resources,
         refuse: Option<Duration>,
         now: Instant,
@@ -352,383 +1169,332 @@ impl Allocator for HierarchicalDrf {
         if recovered.is_empty() {
             return;
         }
-        let Some(agent) = self.agents.get_mut(agent_id) else {
+        let Some(&agent) = self.agent_index.get(agent_id) else {
             return;
         };
-        if let Some(allocation) = agent.allocated.get_mut(framework_id) {
-            *allocation -= recovered;
-            if allocation.is_empty() {
-                agent.allocated.remove(framework_id);
-            }
+        let Some(&framework) = self.framework_index.get(framework_id) else {
+            return;
+        };
+        // Only what is actually allocated comes back.
+        let Some(held) = self.agent(agent).and_then(|a| a.allocated.get(&framework)) else {
+            return;
+        };
+        let recovered = if held.contains(recovered) {
+            recovered.clone()
+        } else {
+            recovered.filter(|r| held.contains_resource(r))
+        };
+        if recovered.is_empty() {
+            return;
         }
+        self.account(framework, agent, &recovered, false);
+        let mut plain = recovered.clone();
+        plain.unallocate();
+        self.change_available(agent, &plain, true);
         let Some(refuse) = refuse.filter(|d| !d.is_zero()) else {
-            return;
-        };
-        let Some(framework) = self.frameworks.get_mut(framework_id) else {
-            return;
-        };
-        let raw = recovered.to_vec();
-        let Some(role) = allocation_role(&raw).map(str::to_string) else {
             return;
         };
         // A filter must outlive the next allocation cycle (MESOS-4302).
         let lasts = refuse.max(self.options.allocation_interval);
-        let mut refused = recovered.clone();
-        refused.unallocate();
-        framework
-            .filters
-            .entry((role, agent_id.to_string()))
-            .or_default()
-            .push(OfferFilter {
-                expires: now + lasts,
-                refused,
-            });
-    }
-
-    fn suppress(&mut self, framework_id: &str, roles: &BTreeSet<String>) {
-        if let Some(framework) = self.frameworks.get_mut(framework_id) {
-            let roles = if roles.is_empty() {
-                framework.spec.roles.clone()
-            } else {
-                roles.clone()
-            };
-            framework.spec.suppressed_roles.extend(roles);
+        let Some(expires) = now.checked_add(lasts) else {
+            return;
+        };
+        let roles: Vec<u32> = recovered
+            .allocations()
+            .into_keys()
+            .map(|role| self.role_index(&Role::new(&role)))
+            .collect();
+        for role in roles {
+            let mut refused =
+                recovered.allocated_to_role_subtree(self.tree.node(role).role.as_str());
+            refused.unallocate();
+            if let Some(f) = self.framework_mut(framework) {
+                let filters = f.filters.entry((role, agent)).or_default();
+                filters.retain(|f| f.expires > now);
+                filters.push(OfferFilter { expires, refused });
+            }
         }
+        self.filter_expiry.push(Reverse((expires, agent)));
     }
 
-    fn revive(&mut self, framework_id: &str, roles: &BTreeSet<String>) {
-        if let Some(framework) = self.frameworks.get_mut(framework_id) {
-            let roles = if roles.is_empty() {
-                framework.spec.roles.clone()
-            } else {
-                roles.clone()
-            };
-            framework
-                .spec
-                .suppressed_roles
-                .retain(|role| !roles.contains(role));
-            framework
-                .filters
-                .retain(|(role, _), _| !roles.contains(role));
+    fn update_allocation(
+        &mut self,
+        framework_id: &FrameworkId,
+        agent_id: &AgentId,
+        conversions: &[ResourceConversion],
+    ) {
+        let (Some(&framework), Some(&agent)) = (
+            self.framework_index.get(framework_id),
+            self.agent_index.get(agent_id),
+        ) else {
+            return;
+        };
+        for conversion in conversions {
+            self.account(framework, agent, &conversion.consumed, false);
+            self.account(framework, agent, &conversion.converted, true);
         }
+        let Some(a) = self.agent(agent) else {
+            return;
+        };
+        let mut total = a.total.clone();
+        for conversion in conversions {
+            let mut consumed = conversion.consumed.clone();
+            consumed.unallocate();
+            let mut converted = conversion.converted.clone();
+            converted.unallocate();
+            total -= consumed;
+            total += converted;
+        }
+        self.account_total(agent, false);
+        self.set_total(agent, total);
+        self.account_total(agent, true);
+        self.reset_available(agent);
     }
 
-    fn update_weights(&mut self, weights: BTreeMap<String, f64>) {
-        self.options.weights = weights;
+    fn update_available(
+        &mut self,
+        agent_id: &AgentId,
+        conversions: &[ResourceConversion],
+    ) -> Result<(), String> {
+        let Some(&agent) = self.agent_index.get(agent_id) else {
+            return Err(format!("Unknown agent {agent_id}"));
+        };
+        let Some(a) = self.agent(agent) else {
+            return Err(format!("Unknown agent {agent_id}"));
+        };
+        let mut available = a.available.clone();
+        let mut total = a.total.clone();
+        for conversion in conversions {
+            if !available.contains(&conversion.consumed) {
+                return Err(format!(
+                    "Resources to convert are not available on agent {agent_id}"
+                ));
+            }
+            available -= &conversion.consumed;
+            available += &conversion.converted;
+            total -= &conversion.consumed;
+            total += &conversion.converted;
+        }
+        self.account_total(agent, false);
+        self.set_total(agent, total);
+        self.account_total(agent, true);
+        self.reset_available(agent);
+        Ok(())
+    }
+
+    fn suppress(&mut self, framework_id: &FrameworkId, roles: &BTreeSet<Role>) {
+        let Some(&index) = self.framework_index.get(framework_id) else {
+            return;
+        };
+        let roles = if roles.is_empty() {
+            self.framework(index)
+                .map(|f| f.spec.roles.clone())
+                .unwrap_or_default()
+        } else {
+            roles.clone()
+        };
+        let indices = self.role_set(&roles);
+        if let Some(f) = self.framework_mut(index) {
+            f.spec.suppressed_roles.extend(roles);
+            f.suppressed.extend(indices);
+        }
+        self.sync_framework(index);
+    }
+
+    fn revive(&mut self, framework_id: &FrameworkId, roles: &BTreeSet<Role>) {
+        let Some(&index) = self.framework_index.get(framework_id) else {
+            return;
+        };
+        let roles = if roles.is_empty() {
+            self.framework(index)
+                .map(|f| f.spec.roles.clone())
+                .unwrap_or_default()
+        } else {
+            roles.clone()
+        };
+        let indices = self.role_set(&roles);
+        if let Some(f) = self.framework_mut(index) {
+            f.spec.suppressed_roles.retain(|r| !roles.contains(r));
+            f.suppressed.retain(|r| !indices.contains(r));
+        }
+        self.remove_filters_of(index, &indices);
+        self.sync_framework(index);
+        self.all_queued = true;
+    }
+
+    fn update_weights(&mut self, weights: BTreeMap<Role, f64>) {
+        for (role, weight) in weights {
+            let index = self.role_index(&role);
+            self.tree.node_mut(index).weight = weight;
+            self.weights.insert(role, weight);
+        }
+        self.stale_shares = true;
+        self.all_queued = true;
+    }
+
+    fn update_quota(&mut self, role: &Role, quota: Quota) {
+        let index = self.role_index(role);
+        if quota.guarantees.is_empty() && quota.limits.is_empty() {
+            self.quotas.remove(&index);
+        } else {
+            let guarantees = self.names.of_map(&quota.guarantees);
+            let limits = quota
+                .limits
+                .iter()
+                .map(|(name, value)| (self.names.intern(name), *value))
+                .collect();
+            self.quotas.insert(index, (guarantees, limits));
+        }
+        self.all_queued = true;
     }
 
     fn allocate(&mut self, now: Instant) -> Vec<Allocation> {
-        let mut result = Vec::new();
-        let totals = self.cluster_totals();
-        let agent_ids: Vec<String> = self
-            .agents
-            .iter()
-            .filter(|(_, a)| a.active)
-            .map(|(id, _)| id.clone())
-            .collect();
-        for agent_id in agent_ids {
-            'roles: loop {
-                // Re-sorted after every allocation: shares have changed.
-                for role in self.sorted_roles(&totals) {
-                    for framework_id in self.sorted_frameworks(&role, &totals) {
-                        let Some(offered) = self.offerable(&framework_id, &role, &agent_id, now)
-                        else {
-                            continue;
-                        };
-                        let mut offered = offered;
-                        offered.allocate(&role);
-                        if let Some(agent) = self.agents.get_mut(&agent_id) {
-                            let entry = agent.allocated.entry(framework_id.clone()).or_default();
-                            *entry += &offered;
-                        }
-                        result.push(Allocation {
-                            framework_id,
-                            agent_id: agent_id.clone(),
-                            role: role.clone(),
-                            resources: offered,
-                        });
-                        continue 'roles;
-                    }
-                }
+        self.cycles += 1;
+        if self.stale_shares {
+            self.stale_shares = false;
+            self.tree.refresh(&self.cluster_total);
+        }
+        while let Some(Reverse((expires, agent))) = self.filter_expiry.peek().copied() {
+            if expires > now {
                 break;
             }
+            self.filter_expiry.pop();
+            self.enqueue(agent);
         }
-        result
+        if self.all_queued {
+            self.all_queued = false;
+            for index in 0..self.agents.len() as u32 {
+                if self.agent(index).is_some_and(|a| !a.available.is_empty()) {
+                    self.enqueue(index);
+                }
+            }
+        }
+        let take = self.queue.len().min(self.options.max_agents_per_cycle);
+        let batch: Vec<u32> = self.queue.drain(..take).collect();
+        let mut candidates = Vec::with_capacity(batch.len());
+        for agent in batch {
+            if let Some(a) = self.agent_mut(agent) {
+                a.queued = false;
+                if a.active && !a.available.is_empty() {
+                    candidates.push(agent);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        let mut required = self.required_headroom();
+        let mut at_limit = HashMap::new();
+        // Stage 1 serves guaranteed roles in the order of their shares at
+        // the start of the cycle; a role leaves the list once met.
+        let mut quota_order = self.guaranteed_roles_in_order();
+        if !quota_order.is_empty() {
+            for agent in &candidates {
+                self.allocate_agent(
+                    *agent,
+                    Stage::Guarantees,
+                    &mut required,
+                    &mut quota_order,
+                    &mut at_limit,
+                    now,
+                    &mut out,
+                );
+            }
+        }
+        let mut none = Vec::new();
+        for agent in &candidates {
+            self.allocate_agent(
+                *agent,
+                Stage::Rest,
+                &mut required,
+                &mut none,
+                &mut at_limit,
+                now,
+                &mut out,
+            );
+        }
+        self.last_cycle_agents = candidates.len() as u64;
+        self.last_cycle_offers = out.len() as u64;
+        out
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::allocator::FrameworkCapabilities;
-    use crate::resources::testing::*;
+    fn has_pending(&self) -> bool {
+        self.all_queued || !self.queue.is_empty()
+    }
 
-    fn spec(roles: &[&str]) -> FrameworkSpec {
-        FrameworkSpec {
-            roles: roles.iter().map(|r| r.to_string()).collect(),
+    fn explain(&self, now: Instant) -> Explain {
+        let mut explain = Explain {
+            cycles: self.cycles,
+            last_cycle_agents: self.last_cycle_agents,
+            last_cycle_offers: self.last_cycle_offers,
             ..Default::default()
-        }
-    }
-
-    fn allocator() -> HierarchicalDrf {
-        HierarchicalDrf::new(AllocatorOptions::default())
-    }
-
-    fn set(roles: &[&str]) -> BTreeSet<String> {
-        roles.iter().map(|r| r.to_string()).collect()
-    }
-
-    #[test]
-    fn single_framework_gets_whole_agent() {
-        let mut a = allocator();
-        a.add_agent("S0", cpus_mem(4.0, 4096.0), BTreeMap::new());
-        a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
-        let now = Instant::now();
-        let out = a.allocate(now);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].framework_id, "F0");
-        assert_eq!(out[0].role, "*");
-        assert_eq!(out[0].resources.scalar("cpus"), 4.0);
-        assert_eq!(allocation_role(&out[0].resources.to_vec()), Some("*"));
-        // Nothing left for a second cycle.
-        assert!(a.allocate(now).is_empty());
-    }
-
-    #[test]
-    fn drf_spreads_agents_between_frameworks() {
-        let mut a = allocator();
-        a.add_agent("S0", cpus_mem(2.0, 1024.0), BTreeMap::new());
-        a.add_agent("S1", cpus_mem(2.0, 1024.0), BTreeMap::new());
-        a.add_framework("F0", spec(&["r"]), BTreeMap::new(), true);
-        a.add_framework("F1", spec(&["r"]), BTreeMap::new(), true);
-        let out = a.allocate(Instant::now());
-        let owners: BTreeSet<&str> = out.iter().map(|o| o.framework_id.as_str()).collect();
-        assert_eq!(out.len(), 2);
-        assert_eq!(owners, BTreeSet::from(["F0", "F1"]));
-    }
-
-    #[test]
-    fn weights_favour_heavier_roles() {
-        let mut options = AllocatorOptions::default();
-        options.weights.insert("a".into(), 2.0);
-        let mut a = HierarchicalDrf::new(options);
-        for agent in ["S0", "S1", "S2"] {
-            a.add_agent(agent, cpus_mem(1.0, 512.0), BTreeMap::new());
-        }
-        a.add_framework("FA", spec(&["a"]), BTreeMap::new(), true);
-        a.add_framework("FB", spec(&["b"]), BTreeMap::new(), true);
-        let out = a.allocate(Instant::now());
-        let to_a = out.iter().filter(|o| o.role == "a").count();
-        let to_b = out.iter().filter(|o| o.role == "b").count();
-        assert_eq!((to_a, to_b), (2, 1));
-    }
-
-    #[test]
-    fn declined_resources_are_filtered_until_expiry() {
-        let mut a = allocator();
-        a.add_agent("S0", cpus_mem(1.0, 512.0), BTreeMap::new());
-        a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
-        let t0 = Instant::now();
-        let offer = a.allocate(t0).remove(0);
-        a.recover_resources(
-            "F0",
-            "S0",
-            &offer.resources,
-            Some(Duration::from_secs(5)),
-            t0,
-        );
-        assert!(a.allocate(t0 + Duration::from_secs(1)).is_empty());
-        assert!(a.allocate(t0 + Duration::from_secs(4)).is_empty());
-        let again = a.allocate(t0 + Duration::from_secs(6));
-        assert_eq!(again.len(), 1);
-    }
-
-    #[test]
-    fn filter_lasts_at_least_one_allocation_interval() {
-        let mut a = allocator();
-        a.add_agent("S0", cpus_mem(1.0, 512.0), BTreeMap::new());
-        a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
-        let t0 = Instant::now();
-        let offer = a.allocate(t0).remove(0);
-        a.recover_resources(
-            "F0",
-            "S0",
-            &offer.resources,
-            Some(Duration::from_millis(1)),
-            t0,
-        );
-        assert!(a.allocate(t0 + Duration::from_millis(500)).is_empty());
-        assert_eq!(a.allocate(t0 + Duration::from_millis(1001)).len(), 1);
-    }
-
-    #[test]
-    fn filtered_framework_lets_others_have_the_agent() {
-        let mut a = allocator();
-        a.add_agent("S0", cpus_mem(1.0, 512.0), BTreeMap::new());
-        a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
-        let t0 = Instant::now();
-        let offer = a.allocate(t0).remove(0);
-        a.recover_resources(
-            "F0",
-            "S0",
-            &offer.resources,
-            Some(Duration::from_secs(60)),
-            t0,
-        );
-        a.add_framework("F1", spec(&["*"]), BTreeMap::new(), true);
-        let out = a.allocate(t0);
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].framework_id, "F1");
-    }
-
-    #[test]
-    fn revive_clears_filters_and_suppression() {
-        let mut a = allocator();
-        a.add_agent("S0", cpus_mem(1.0, 512.0), BTreeMap::new());
-        a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
-        let t0 = Instant::now();
-        let offer = a.allocate(t0).remove(0);
-        a.recover_resources(
-            "F0",
-            "S0",
-            &offer.resources,
-            Some(Duration::from_secs(60)),
-            t0,
-        );
-        a.suppress("F0", &BTreeSet::new());
-        assert!(a.allocate(t0 + Duration::from_secs(120)).is_empty());
-        a.revive("F0", &BTreeSet::new());
-        assert_eq!(a.allocate(t0).len(), 1);
-    }
-
-    #[test]
-    fn suppress_one_role_of_multi_role_framework() {
-        let mut a = allocator();
-        a.add_agent("S0", cpus_mem(1.0, 512.0), BTreeMap::new());
-        a.add_agent("S1", cpus_mem(1.0, 512.0), BTreeMap::new());
-        a.add_framework("F0", spec(&["a", "b"]), BTreeMap::new(), true);
-        a.suppress("F0", &set(&["a"]));
-        let out = a.allocate(Instant::now());
-        assert_eq!(out.len(), 2);
-        assert!(out.iter().all(|o| o.role == "b"));
-    }
-
-    #[test]
-    fn reserved_resources_go_to_their_role() {
-        let mut a = allocator();
-        let total = Resources::from(vec![
-            scalar_resource("cpus", 1.0),
-            scalar_resource("mem", 512.0),
-            reserved(scalar_resource("cpus", 2.0), "db"),
-            reserved(scalar_resource("mem", 256.0), "db"),
-        ]);
-        a.add_agent("S0", total, BTreeMap::new());
-        a.add_framework("WEB", spec(&["web"]), BTreeMap::new(), true);
-        let out = a.allocate(Instant::now());
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].resources.scalar("cpus"), 1.0);
-        a.add_framework("DB", spec(&["db"]), BTreeMap::new(), true);
-        let out = a.allocate(Instant::now());
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].framework_id, "DB");
-        assert_eq!(out[0].resources.scalar("cpus"), 2.0);
-    }
-
-    #[test]
-    fn gpu_agents_only_for_gpu_frameworks() {
-        let mut a = allocator();
-        let total = Resources::from(vec![
-            scalar_resource("cpus", 1.0),
-            scalar_resource("mem", 512.0),
-            scalar_resource("gpus", 1.0),
-        ]);
-        a.add_agent("S0", total, BTreeMap::new());
-        a.add_framework("PLAIN", spec(&["*"]), BTreeMap::new(), true);
-        assert!(a.allocate(Instant::now()).is_empty());
-        let mut gpu = spec(&["*"]);
-        gpu.capabilities = FrameworkCapabilities {
-            gpu_resources: true,
-            revocable_resources: false,
         };
-        a.add_framework("GPU", gpu, BTreeMap::new(), true);
-        let out = a.allocate(Instant::now());
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].framework_id, "GPU");
-    }
-
-    #[test]
-    fn tiny_leftovers_are_not_offered() {
-        let mut a = allocator();
-        a.add_agent("S0", cpus_mem(0.001, 16.0), BTreeMap::new());
-        a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
-        assert!(a.allocate(Instant::now()).is_empty());
-    }
-
-    #[test]
-    fn inactive_framework_or_agent_gets_nothing() {
-        let mut a = allocator();
-        a.add_agent("S0", cpus_mem(1.0, 512.0), BTreeMap::new());
-        a.add_framework("F0", spec(&["*"]), BTreeMap::new(), false);
-        assert!(a.allocate(Instant::now()).is_empty());
-        a.activate_framework("F0");
-        a.deactivate_agent("S0");
-        assert!(a.allocate(Instant::now()).is_empty());
-        a.activate_agent("S0");
-        assert_eq!(a.allocate(Instant::now()).len(), 1);
-    }
-
-    #[test]
-    fn used_resources_are_not_offered_again() {
-        let mut a = allocator();
-        let mut used = cpus_mem(1.0, 256.0);
-        used.allocate("*");
-        a.add_agent(
-            "S0",
-            cpus_mem(2.0, 512.0),
-            BTreeMap::from([("F0".to_string(), used.clone())]),
-        );
-        a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
-        let out = a.allocate(Instant::now());
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].resources.scalar("cpus"), 1.0);
-        // The task finishes: its resources come back.
-        a.recover_resources("F0", "S0", &used, None, Instant::now());
-        let out = a.allocate(Instant::now());
-        assert_eq!(out[0].resources.scalar("cpus"), 1.0);
-    }
-
-    #[test]
-    fn removed_framework_returns_everything() {
-        let mut a = allocator();
-        a.add_agent("S0", cpus_mem(1.0, 512.0), BTreeMap::new());
-        a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
-        assert_eq!(a.allocate(Instant::now()).len(), 1);
-        a.remove_framework("F0");
-        a.add_framework("F1", spec(&["*"]), BTreeMap::new(), true);
-        let out = a.allocate(Instant::now());
-        assert_eq!(out.len(), 1);
-        assert_eq!(out[0].framework_id, "F1");
-    }
-
-    #[test]
-    fn update_framework_unsuppressing_clears_filters() {
-        let mut a = allocator();
-        a.add_agent("S0", cpus_mem(1.0, 512.0), BTreeMap::new());
-        let mut suppressed = spec(&["*"]);
-        suppressed.suppressed_roles = set(&["*"]);
-        a.add_framework("F0", spec(&["*"]), BTreeMap::new(), true);
-        let t0 = Instant::now();
-        let offer = a.allocate(t0).remove(0);
-        a.recover_resources(
-            "F0",
-            "S0",
-            &offer.resources,
-            Some(Duration::from_secs(60)),
-            t0,
-        );
-        a.update_framework("F0", suppressed);
-        assert!(a.allocate(t0).is_empty());
-        a.update_framework("F0", spec(&["*"]));
-        assert_eq!(a.allocate(t0).len(), 1);
+        for agent in self.agents.iter().flatten() {
+            if agent.draining {
+                explain.draining_agents += 1;
+            } else if !agent.active {
+                explain.deactivated_agents += 1;
+            }
+        }
+        for (index, framework) in self.frameworks.iter().enumerate() {
+            let Some(framework) = framework else {
+                continue;
+            };
+            let index = index as u32;
+            let mut fe = FrameworkExplain {
+                active: framework.active,
+                roles: BTreeMap::new(),
+            };
+            for role in &framework.roles {
+                let node = self.tree.node(*role);
+                let mut re = RoleExplain {
+                    suppressed: framework.suppressed.contains(role),
+                    framework_share: node.framework_share(index),
+                    role_share: node.share(),
+                    quota_limit_reached: self.limit_caps(*role).any_zero(),
+                    ..Default::default()
+                };
+                for ((filter_role, _), filters) in &framework.filters {
+                    if filter_role != role {
+                        continue;
+                    }
+                    let until = filters.iter().map(|f| f.expires).filter(|e| *e > now).max();
+                    if let Some(until) = until {
+                        re.filtered_agents += 1;
+                        re.filtered_until = re.filtered_until.max(Some(until));
+                    }
+                }
+                let mut reasons_last = 0;
+                if let Some(counters) = framework.explain.get(role) {
+                    re.offers_total = counters.offers_total;
+                    for (i, reason) in Reason::ALL.iter().enumerate() {
+                        if counters.totals[i] > 0 {
+                            re.totals.insert(*reason, counters.totals[i]);
+                        }
+                    }
+                    if counters.cycle == self.cycles {
+                        re.offers_last_cycle = counters.offers_last;
+                        for (i, reason) in Reason::ALL.iter().enumerate() {
+                            if counters.last[i] > 0 {
+                                re.last_cycle.insert(*reason, counters.last[i]);
+                                reasons_last += counters.last[i];
+                            }
+                        }
+                    }
+                }
+                // Agents of the last cycle that neither reached the
+                // framework with a reason nor went to it went to someone
+                // ranked before it.
+                if Self::wants_offers(framework, *role) {
+                    let drf = self
+                        .last_cycle_agents
+                        .saturating_sub(re.offers_last_cycle + reasons_last);
+                    if drf > 0 && self.last_cycle_offers > re.offers_last_cycle {
+                        re.last_cycle.insert(Reason::DrfShareAboveOthers, drf);
+                    }
+                }
+                fe.roles.insert(node.role.clone(), re);
+            }
+            explain.frameworks.insert(framework.id.clone(), fe);
+        }
+        explain
     }
 }

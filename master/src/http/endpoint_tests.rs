@@ -403,3 +403,29 @@ async fn process_endpoints() {
     let answer = http(addr, "GET", "/master/roles", &[], b"").await;
     assert_eq!(answer.json()["roles"], json!([]));
 }
+
+#[tokio::test]
+async fn allocator_explain_lists_subscribed_framework() {
+    let master = start_master(&[]).await;
+    let addr = master.local_addr;
+    let mut stream = subscribe(addr, &subscribe_body()).await;
+    let framework_id = stream
+        .next()
+        .await
+        .unwrap()
+        .subscribed
+        .unwrap()
+        .framework_id
+        .value;
+    let answer = http(addr, "GET", "/master/allocator/explain", &[], b"").await;
+    assert_eq!(answer.status, 200);
+    let body = answer.json();
+    let frameworks = body["frameworks"].as_array().unwrap();
+    assert_eq!(frameworks.len(), 1);
+    assert_eq!(frameworks[0]["framework_id"], framework_id.as_str());
+    assert_eq!(frameworks[0]["active"], true);
+    assert_eq!(frameworks[0]["roles"][0]["role"], "*");
+    assert_eq!(frameworks[0]["roles"][0]["suppressed"], false);
+    let answer = http(addr, "POST", "/master/allocator/explain", &[], b"").await;
+    assert_eq!(answer.status, 405);
+}

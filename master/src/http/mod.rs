@@ -7,6 +7,7 @@
 //! check, and the route table ([`install_routes`]). Handlers read the
 //! published snapshot or message the actor; they never touch master state.
 
+pub mod allocator;
 #[cfg(test)]
 mod endpoint_tests;
 pub mod process;
@@ -248,6 +249,7 @@ pub fn install_routes(processes: &Processes, context: HttpContext) {
         );
     }
     processes.add_route("master", "/health", with(process::health));
+    processes.add_route("master", "/allocator/explain", with(allocator::explain));
     processes.add_route("master", "/redirect", with(process::redirect));
     processes.add_route("master", "/flags", with(process::flags));
     processes.add_route("version", "/", with(process::version));

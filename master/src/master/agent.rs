@@ -9,6 +9,7 @@
 //! committed: `agent_admitted`, `agent_readmitted`, ...) runs when the
 //! write committed and only then touches agents and frameworks.
 
+use crate::allocator as alloc;
 use std::collections::{BTreeMap, BTreeSet};
 
 use libprocess::{Message, Upid};
@@ -352,7 +353,12 @@ impl Master {
         self.transport.link(&agent.pid);
         let used = self.used_on_agent(agent);
         let total = agent.total.clone();
-        self.allocator.add_agent(agent_id, total, used);
+        let used = used
+            .into_iter()
+            .map(|(framework, resources)| (alloc::FrameworkId::from(framework), resources))
+            .collect();
+        self.allocator
+            .add_agent(&alloc::AgentId::from(agent_id), total, used);
         self.request_allocation();
     }
 
@@ -587,7 +593,8 @@ impl Master {
             agent.total = total.clone();
         }
         self.transport.link(&from);
-        self.allocator.update_agent(id, total);
+        self.allocator
+            .update_agent(&alloc::AgentId::from(id), total);
         self.reconcile_known_agent(id, &from, &message);
         if !was_connected {
             if let Some(agent) = self.agents.get_mut(id) {
@@ -596,7 +603,7 @@ impl Master {
                 agent.disconnect_epoch = 0;
             }
             info!("Reactivating re-registered agent {id}");
-            self.allocator.activate_agent(id);
+            self.allocator.activate_agent(&alloc::AgentId::from(id));
             self.request_allocation();
         }
         self.update_agent_frameworks(&from, &message.frameworks);
@@ -936,7 +943,8 @@ impl Master {
             .chain(agent.executors.keys())
             .cloned()
             .collect();
-        self.allocator.deactivate_agent(agent_id);
+        self.allocator
+            .deactivate_agent(&alloc::AgentId::from(agent_id));
         for offer_id in offers {
             self.rescind_offer(&offer_id, None);
         }
@@ -1164,7 +1172,7 @@ impl Master {
             Removal::Unreachable(time) => Some(time),
             Removal::Removed | Removal::Gone => None,
         };
-        self.allocator.remove_agent(agent_id);
+        self.allocator.remove_agent(&alloc::AgentId::from(agent_id));
         let Some(agent) = self.agents.get(agent_id) else {
             return;
         };
@@ -1386,7 +1394,8 @@ impl Master {
             })
             .cloned()
             .collect();
-        self.allocator.update_agent(&agent_id, total);
+        self.allocator
+            .update_agent(&alloc::AgentId::from(&agent_id), total);
         for offer_id in revocable_offers {
             self.rescind_offer(&offer_id, None);
         }

@@ -4,6 +4,7 @@
 //! `Master::subscribe(const UPID&, ...)`, `_subscribe`, `receive`,
 //! `failoverFramework`, `exited`).
 
+use crate::allocator as alloc;
 use libprocess::Upid;
 use mesos_proto::mesos::internal::{
     FrameworkErrorMessage, FrameworkRegisteredMessage, FrameworkReregisteredMessage, StatusUpdate,
@@ -156,8 +157,12 @@ impl Master {
             let spec = Self::allocator_spec(&framework);
             self.frameworks.insert(id.clone(), framework);
             self.transport.link(&from);
-            self.allocator
-                .add_framework(&id, spec, Default::default(), true);
+            self.allocator.add_framework(
+                &alloc::FrameworkId::from(&id),
+                spec,
+                Default::default(),
+                true,
+            );
             info!("Added framework {id} at {from}");
             self.send_registered(&from, &id, false);
             self.request_allocation();
@@ -244,7 +249,8 @@ impl Master {
         framework.last_pid = Some(from.clone());
         if !framework.active {
             framework.active = true;
-            self.allocator.activate_framework(&id);
+            self.allocator
+                .activate_framework(&alloc::FrameworkId::from(&id));
         }
         // MESOS-786: a failover gets FrameworkRegisteredMessage.
         self.send_registered(&from, &id, !failover);

@@ -36,6 +36,7 @@ mod snapshot;
 pub mod state;
 pub mod validation;
 
+use crate::allocator as alloc;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -98,6 +99,10 @@ pub enum Command {
     MarkAgentGone {
         agent_id: String,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
+    },
+    /// The allocator's account of why frameworks got no offers.
+    AllocatorExplain {
+        reply: oneshot::Sender<alloc::Explain>,
     },
 }
 
@@ -219,6 +224,17 @@ impl MasterHandle {
         answer.await.map_err(|_| MarkGoneError::Stopped)?
     }
 
+    /// Why frameworks did or did not get offers (`None` if the actor is
+    /// gone). The clock is the allocator's, so `filtered_until` compares to
+    /// [`allocator_now`].
+    pub async fn allocator_explain(&self) -> Option<alloc::Explain> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::AllocatorExplain { reply })
+            .ok()?;
+        answer.await.ok()
+    }
+
     /// What subscription streams call when their client goes away.
     pub fn stream_closed_notifier(&self) -> impl FnOnce(String) + Send + 'static {
         let commands = self.commands.clone();
@@ -276,8 +292,16 @@ pub fn now_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// An allocator decision with the master's string ids.
+struct OfferPlan {
+    framework_id: String,
+    agent_id: String,
+    role: String,
+    resources: Resources,
+}
+
 /// The allocator's clock (tokio's, so paused time works in tests).
-fn allocator_now() -> std::time::Instant {
+pub fn allocator_now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
 }
 
@@ -506,7 +530,10 @@ impl Master {
                 self.recovery.fail(RecoverError::Aborted(reason.clone()));
                 break;
             }
-            if self.allocation_requested {
+            // Changed agents and frameworks (recoveries, revives, new
+            // agents) are allocated at the end of the batch that changed
+            // them: one cycle for a whole burst, sooner than the interval.
+            if self.allocation_requested || self.allocator.has_pending() {
                 self.allocation_requested = false;
                 self.allocate();
             }
@@ -573,6 +600,9 @@ impl Master {
             Command::Timer(timer) => self.handle_timer(timer),
             Command::MarkAgentGone { agent_id, reply } => self.mark_agent_gone(agent_id, reply),
             Command::Snapshot { .. } | Command::Recover { .. } => {}
+            Command::AllocatorExplain { reply } => {
+                let _ = reply.send(self.allocator.explain(allocator_now()));
+            }
         }
     }
 
@@ -720,23 +750,39 @@ impl Master {
     fn allocator_spec(framework: &Framework) -> FrameworkSpec {
         let caps = framework.capabilities();
         FrameworkSpec {
-            roles: framework.roles(),
+            roles: framework.roles().iter().map(alloc::Role::from).collect(),
             capabilities: FrameworkCapabilities {
                 gpu_resources: caps.gpu_resources,
                 revocable_resources: caps.revocable_resources,
+                reservation_refinement: caps.reservation_refinement,
             },
-            suppressed_roles: framework.suppressed_roles.clone(),
+            suppressed_roles: framework
+                .suppressed_roles
+                .iter()
+                .map(alloc::Role::from)
+                .collect(),
         }
     }
 
     // ---- offers -------------------------------------------------------------
 
     /// One allocation cycle: turn the allocator's decisions into offers.
+    /// A cycle cut short by `max_agents_per_cycle` asks for the next chunk
+    /// behind whatever is queued, so the mailbox is served in between.
     fn allocate(&mut self) {
         let allocations = self.allocator.allocate(allocator_now());
+        if self.allocator.has_pending() {
+            let _ = self.commands_tx.send(Command::Timer(Timer::Allocate));
+        }
         let mut by_framework: BTreeMap<String, Vec<mesos_proto::mesos::v1::Offer>> =
             BTreeMap::new();
-        for allocation in allocations {
+        for decision in allocations {
+            let allocation = OfferPlan {
+                framework_id: decision.framework_id.to_string(),
+                agent_id: decision.agent_id.to_string(),
+                role: decision.role.to_string(),
+                resources: decision.resources,
+            };
             let framework_ok = self
                 .frameworks
                 .get(&allocation.framework_id)
@@ -747,8 +793,8 @@ impl Master {
                 .is_some_and(|a| a.active && a.connected);
             if !framework_ok || !agent_ok {
                 self.allocator.recover_resources(
-                    &allocation.framework_id,
-                    &allocation.agent_id,
+                    &alloc::FrameworkId::from(&allocation.framework_id),
+                    &alloc::AgentId::from(&allocation.agent_id),
                     &allocation.resources,
                     None,
                     allocator_now(),
@@ -846,8 +892,8 @@ impl Master {
     fn discard_offer(&mut self, offer_id: &str, refuse: Option<Duration>) {
         if let Some(record) = self.remove_offer(offer_id) {
             self.allocator.recover_resources(
-                &record.offer.framework_id.value,
-                &record.offer.agent_id.value,
+                &alloc::FrameworkId::from(&record.offer.framework_id.value),
+                &alloc::AgentId::from(&record.offer.agent_id.value),
                 &record.resources,
                 refuse,
                 allocator_now(),
@@ -881,7 +927,8 @@ impl Master {
         info!("Deactivating framework {framework_id}");
         framework.active = false;
         let offers: Vec<String> = framework.offers.iter().cloned().collect();
-        self.allocator.deactivate_framework(framework_id);
+        self.allocator
+            .deactivate_framework(&alloc::FrameworkId::from(framework_id));
         for offer_id in offers {
             if rescind {
                 self.rescind_offer(&offer_id, None);
@@ -1025,7 +1072,8 @@ impl Master {
         for (agent_id, executor_id) in executors {
             self.remove_executor(&agent_id, framework_id, &executor_id);
         }
-        self.allocator.remove_framework(framework_id);
+        self.allocator
+            .remove_framework(&alloc::FrameworkId::from(framework_id));
         let Some(mut framework) = self.frameworks.remove(framework_id) else {
             return;
         };
@@ -1075,8 +1123,8 @@ impl Master {
         let agent_id = task.agent_id.value.clone();
         if released {
             self.allocator.recover_resources(
-                framework_id,
-                &agent_id,
+                &alloc::FrameworkId::from(framework_id),
+                &alloc::AgentId::from(&agent_id),
                 &resources,
                 None,
                 allocator_now(),
@@ -1111,8 +1159,8 @@ impl Master {
                 TaskState::try_from(task.state).map_or("UNKNOWN", |s| s.as_str_name())
             );
             self.allocator.recover_resources(
-                framework_id,
-                &agent_id,
+                &alloc::FrameworkId::from(framework_id),
+                &alloc::AgentId::from(&agent_id),
                 &Resources::from(task.resources.clone()),
                 None,
                 allocator_now(),
@@ -1147,8 +1195,8 @@ impl Master {
         };
         info!("Removing executor '{executor_id}' of framework {framework_id} on agent {agent_id}");
         self.allocator.recover_resources(
-            framework_id,
-            agent_id,
+            &alloc::FrameworkId::from(framework_id),
+            &alloc::AgentId::from(agent_id),
             &Resources::from(executor.resources),
             None,
             allocator_now(),

@@ -5,6 +5,7 @@
 //! media types, parsing, call validation) already happened in
 //! `http::scheduler`.
 
+use crate::allocator as alloc;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
@@ -129,8 +130,12 @@ impl Master {
             framework.connection = Some(Connection::Http(connection));
             let spec = Self::allocator_spec(&framework);
             self.frameworks.insert(id.clone(), framework);
-            self.allocator
-                .add_framework(&id, spec, Default::default(), true);
+            self.allocator.add_framework(
+                &alloc::FrameworkId::from(&id),
+                spec,
+                Default::default(),
+                true,
+            );
             info!("Added framework {id}");
             self.request_allocation();
             return;
@@ -201,7 +206,8 @@ impl Master {
         framework.connection = Some(Connection::Http(connection));
         if !framework.active {
             framework.active = true;
-            self.allocator.activate_framework(&id);
+            self.allocator
+                .activate_framework(&alloc::FrameworkId::from(&id));
         }
         info!(
             "Framework {id} {}",
@@ -228,8 +234,12 @@ impl Master {
         let spec = Self::allocator_spec(&framework);
         self.frameworks.insert(id.clone(), framework);
         // Allocations of its tasks are already known from the agents.
-        self.allocator
-            .add_framework(&id, spec, Default::default(), false);
+        self.allocator.add_framework(
+            &alloc::FrameworkId::from(&id),
+            spec,
+            Default::default(),
+            false,
+        );
         info!("Recovered framework {id}");
     }
 
@@ -265,7 +275,8 @@ impl Master {
             })
             .cloned()
             .collect();
-        self.allocator.update_framework(framework_id, spec);
+        self.allocator
+            .update_framework(&alloc::FrameworkId::from(framework_id), spec);
         for offer_id in stale {
             self.rescind_offer(&offer_id, None);
         }
@@ -721,8 +732,8 @@ impl Master {
                 );
             }
             self.allocator.recover_resources(
-                framework_id,
-                &agent_id,
+                &alloc::FrameworkId::from(framework_id),
+                &alloc::AgentId::from(&agent_id),
                 &offered,
                 None,
                 allocator_now(),
@@ -782,8 +793,8 @@ impl Master {
         // What was offered but not used is declined with the call's filter.
         if !remaining.is_empty() {
             self.allocator.recover_resources(
-                framework_id,
-                &agent_id,
+                &alloc::FrameworkId::from(framework_id),
+                &alloc::AgentId::from(&agent_id),
                 &remaining,
                 refuse,
                 allocator_now(),
@@ -1019,7 +1030,10 @@ impl Master {
                 framework.suppressed_roles.retain(|r| !roles.contains(r));
             }
         }
-        self.allocator.revive(framework_id, &roles);
+        self.allocator.revive(
+            &alloc::FrameworkId::from(framework_id),
+            &roles.iter().map(alloc::Role::from).collect(),
+        );
         self.request_allocation();
     }
 
@@ -1036,7 +1050,10 @@ impl Master {
                 framework.suppressed_roles.extend(roles.iter().cloned());
             }
         }
-        self.allocator.suppress(framework_id, &roles);
+        self.allocator.suppress(
+            &alloc::FrameworkId::from(framework_id),
+            &roles.iter().map(alloc::Role::from).collect(),
+        );
     }
 
     /// KILL: unknown tasks are answered by reconciliation.

@@ -1,0 +1,190 @@
+//! Scalar quantities as dense vectors over interned resource names: the
+//! arithmetic of shares, quota and headroom, which runs on every allocation
+//! and so must not touch `Resource` messages or allocate strings.
+
+use std::collections::HashMap;
+
+use mesos_proto::mesos::v1::value::Type as ValueType;
+use mesos_proto::mesos::v1::Resource;
+use mesos_proto::resources::{is_revocable, is_unreserved, Resources};
+
+use super::ResourceQuantities;
+
+/// Resource names seen so far, each given a small index.
+#[derive(Debug, Default)]
+pub struct Names {
+    index: HashMap<String, usize>,
+    names: Vec<String>,
+}
+
+impl Names {
+    pub fn intern(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.names.len();
+        self.index.insert(name.to_string(), i);
+        self.names.push(name.to_string());
+        i
+    }
+
+    pub fn lookup(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// Interns every name in `resources`, so that [`Names::of`] sees them.
+    pub fn register(&mut self, resources: &Resources) {
+        for resource in resources.iter() {
+            if !self.index.contains_key(&resource.name) {
+                self.intern(&resource.name);
+            }
+        }
+    }
+
+    /// Scalar quantities of `resources` selected by `keep` (names never
+    /// registered are left out).
+    pub fn of(&self, resources: &Resources, keep: impl Fn(&Resource) -> bool) -> Qty {
+        let mut out = Qty::default();
+        for resource in resources.iter() {
+            if resource.r#type != ValueType::Scalar as i32 || !keep(resource) {
+                continue;
+            }
+            if let (Some(scalar), Some(i)) = (&resource.scalar, self.lookup(&resource.name)) {
+                out.add_at(i, scalar.value);
+            }
+        }
+        out
+    }
+
+    /// All scalar quantities.
+    pub fn all(&self, resources: &Resources) -> Qty {
+        self.of(resources, |_| true)
+    }
+
+    /// Unreserved, non-revocable scalars: what quota headroom is made of.
+    pub fn unreserved(&self, resources: &Resources) -> Qty {
+        self.of(resources, |r| is_unreserved(r) && !is_revocable(r))
+    }
+
+    pub fn of_map(&mut self, quantities: &ResourceQuantities) -> Qty {
+        let mut out = Qty::default();
+        for (name, value) in quantities {
+            let i = self.intern(name);
+            out.add_at(i, *value);
+        }
+        out
+    }
+}
+
+/// Amounts by name index; missing entries are zero. Amounts are kept in
+/// upstream's fixed point (0.001) so that sums and differences are exact.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Qty(Vec<i64>);
+
+const SCALE: f64 = 1000.0;
+
+impl Qty {
+    pub fn get(&self, i: usize) -> f64 {
+        self.0.get(i).copied().unwrap_or(0) as f64 / SCALE
+    }
+
+    fn raw(&self, i: usize) -> i64 {
+        self.0.get(i).copied().unwrap_or(0)
+    }
+
+    pub fn add_at(&mut self, i: usize, value: f64) {
+        if self.0.len() <= i {
+            self.0.resize(i + 1, 0);
+        }
+        self.0[i] += (value * SCALE).round() as i64;
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.0.iter().all(|v| *v == 0)
+    }
+
+    pub fn add(&mut self, other: &Qty) {
+        if self.0.len() < other.0.len() {
+            self.0.resize(other.0.len(), 0);
+        }
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a += b;
+        }
+    }
+
+    pub fn sub(&mut self, other: &Qty) {
+        if self.0.len() < other.0.len() {
+            self.0.resize(other.0.len(), 0);
+        }
+        for (a, b) in self.0.iter_mut().zip(&other.0) {
+            *a -= b;
+        }
+    }
+
+    /// `max(0, self - other)` entry by entry.
+    pub fn saturating_sub(&self, other: &Qty) -> Qty {
+        let n = self.0.len();
+        Qty((0..n)
+            .map(|i| (self.raw(i) - other.raw(i)).max(0))
+            .collect())
+    }
+
+    /// Iterates `(index, amount)` for non-zero entries.
+    pub fn entries(&self) -> impl Iterator<Item = (usize, f64)> + '_ {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(_, v)| **v != 0)
+            .map(|(i, v)| (i, *v as f64 / SCALE))
+    }
+
+    /// Dominant share: the largest `self[i] / total[i]` over names with a
+    /// positive total.
+    pub fn share(&self, total: &Qty) -> f64 {
+        let mut share: f64 = 0.0;
+        for (i, v) in self.0.iter().enumerate() {
+            let t = total.raw(i);
+            if t > 0 && *v > 0 {
+                share = share.max(*v as f64 / t as f64);
+            }
+        }
+        share
+    }
+}
+
+/// Sparse per-name caps: `None` where a name is unlimited.
+#[derive(Clone, Debug, Default)]
+pub struct Caps(Vec<Option<i64>>);
+
+impl Caps {
+    pub fn unlimited() -> Self {
+        Caps(Vec::new())
+    }
+
+    pub fn is_unlimited(&self) -> bool {
+        self.0.iter().all(Option::is_none)
+    }
+
+    /// Lower the cap of every name in `qty`'s support to at most its value;
+    /// only names listed in `names` (indices) are capped.
+    pub fn cap_at(&mut self, i: usize, value: f64) {
+        if self.0.len() <= i {
+            self.0.resize(i + 1, None);
+        }
+        let raw = ((value * SCALE).round() as i64).max(0);
+        self.0[i] = Some(self.0[i].map_or(raw, |old| old.min(raw)));
+    }
+
+    pub fn cap(&self, i: usize) -> Option<f64> {
+        self.0.get(i).copied().flatten().map(|v| v as f64 / SCALE)
+    }
+
+    /// Some name is capped at zero.
+    pub fn any_zero(&self) -> bool {
+        self.0.contains(&Some(0))
+    }
+}
