@@ -30,7 +30,7 @@ cargo build --workspace --bins
 cargo build -p libmesos
 
 echo "== tests"
-cargo test --workspace
+cargo test --workspace --no-fail-fast
 
 echo "== libmesos.so for glibc 2.28: self-contained, then the JVM tests against that build"
 bash .ci/check-libmesos.sh

@@ -234,6 +234,9 @@ from kazoo.client import KazooClient
 zk = KazooClient(hosts=sys.argv[1]); zk.start(timeout=20)
 out = []
 for child in sorted(zk.get_children("/mesos")):
+    # Members only: the registry (like upstream's log_replicas) lives beside them.
+    if not child.startswith("json.info_") and not child.startswith("info_"):
+        continue
     data, stat = zk.get("/mesos/" + child)
     out.append({"name": child, "ephemeral": stat.ephemeralOwner != 0,
                 "data": json.loads(data.decode())})
