@@ -50,13 +50,24 @@ async fn wait_leader(leader: &mut watch::Receiver<Option<MasterInfo>>, want: Opt
 
 /// Expires a session the way ZooKeeper tests do: a second client joins the
 /// session and closes it.
+/// A loaded machine can be slow to answer the join, so it waits longer
+/// than the default and tries again on a timeout.
 async fn expire(server: &ZooKeeperServer, session: SessionInfo) {
-    let client = Client::connector()
-        .with_session(session)
-        .connect(&server.connect_string())
-        .await
-        .unwrap();
-    drop(client);
+    for attempt in 1.. {
+        let joined = Client::connector()
+            .with_connection_timeout(Duration::from_secs(10))
+            .with_session(session.clone())
+            .connect(&server.connect_string())
+            .await;
+        match joined {
+            Ok(client) => {
+                drop(client);
+                return;
+            }
+            Err(zookeeper_client::Error::Timeout) if attempt < 5 => continue,
+            Err(e) => panic!("failed to join session {session:?} to expire it: {e}"),
+        }
+    }
 }
 
 async fn raw_client(server: &ZooKeeperServer) -> Client {
