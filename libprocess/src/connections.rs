@@ -182,10 +182,13 @@ impl Table {
         let victim = open
             .values()
             .filter(|c| c.busy.load(Ordering::SeqCst) == 0)
+            // Idle times are in milliseconds: ties go to the older
+            // connection (lower id), not to the map's iteration order.
             .min_by_key(|c| {
                 (
                     c.link.load(Ordering::SeqCst),
                     c.idle_since.load(Ordering::SeqCst),
+                    c.id,
                 )
             })
             .cloned();

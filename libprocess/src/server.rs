@@ -58,6 +58,11 @@ const TIMEOUT_TICK: Duration = Duration::from_secs(1);
 /// The longest pause after repeated `accept` failures.
 const MAX_ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
+/// How often, and for how long, a connection over the budget waits for
+/// another one to turn idle so that one can be shed.
+const SHED_RETRY_INTERVAL: Duration = Duration::from_millis(10);
+const SHED_RETRY_LIMIT: Duration = Duration::from_secs(30);
+
 #[derive(Default, Clone)]
 struct ProcessEntry {
     /// Normalized route (`/state`, `/`) → handler.
@@ -346,12 +351,28 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, max_connections
                 continue;
             }
         };
-        if table.len() >= budget && !table.shed_oldest_idle() {
+        let all_busy = table.len() >= budget && !table.shed_oldest_idle();
+        if all_busy {
             tracing::warn!("{budget} connections, all busy; {peer} waits");
         }
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let connection = table.add();
+        if all_busy {
+            // Every connection was busy at that instant (an answer may be
+            // still in flight): shed the first one to turn idle, so the
+            // budget holds without refusing the newcomer. Bounded in time.
+            let table = table.clone();
+            connections.spawn(async move {
+                let deadline = tokio::time::Instant::now() + SHED_RETRY_LIMIT;
+                while table.len() > budget && tokio::time::Instant::now() < deadline {
+                    if table.shed_oldest_idle() {
+                        break;
+                    }
+                    tokio::time::sleep(SHED_RETRY_INTERVAL).await;
+                }
+            });
+        }
         let table = table.clone();
         connections.spawn(async move {
             let _permit = permit;
