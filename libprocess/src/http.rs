@@ -4,7 +4,7 @@
 //! Owns the request helpers (matched process, remaining path, query, peer)
 //! and response bodies (full or streamed), plus the libprocess response
 //! post-processing (gzip of large non-streaming bodies). Never parses
-//! `Content-Type`/`Accept`: content negotiation belongs to the master/agent.
+//! `Content-Type`/`Accept`: content negotiation lives in [`crate::media`].
 
 use std::convert::Infallible;
 use std::future::Future;

@@ -19,6 +19,7 @@
 
 pub mod connections;
 pub mod http;
+pub mod media;
 pub mod message;
 pub mod routing;
 pub mod server;

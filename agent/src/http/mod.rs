@@ -22,69 +22,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::agent::{Input, Query, AGENT_ID};
 
-/// The two encodings of the v1 APIs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContentType {
-    Json,
-    Protobuf,
-}
-
-pub const APPLICATION_JSON: &str = "application/json";
-pub const APPLICATION_PROTOBUF: &str = "application/x-protobuf";
-
-impl ContentType {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ContentType::Json => APPLICATION_JSON,
-            ContentType::Protobuf => APPLICATION_PROTOBUF,
-        }
-    }
-}
-
-/// Whether the request's `Accept` allows `media` (upstream
-/// `Request::acceptsMediaType`): no header accepts everything; otherwise
-/// the most specific matching range decides, and q=0 refuses.
-pub fn accepts_media_type(headers: &http::HeaderMap, media: &str) -> bool {
-    let values: Vec<&str> = headers
-        .get_all(http::header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if values.is_empty() {
-        return true;
-    }
-    let (kind, _) = media.split_once('/').unwrap_or((media, ""));
-    // (specificity, q) of the best matching range.
-    let mut best: Option<(u8, f64)> = None;
-    for item in values.iter().flat_map(|v| v.split(',')) {
-        let mut parts = item.split(';');
-        let range = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-        if range.is_empty() {
-            continue;
-        }
-        let mut q = 1.0_f64;
-        for p in parts {
-            if let Some((k, v)) = p.split_once('=') {
-                if k.trim().eq_ignore_ascii_case("q") {
-                    q = v.trim().parse().unwrap_or(0.0);
-                }
-            }
-        }
-        let specificity = if range == media {
-            3
-        } else if range == format!("{kind}/*") {
-            2
-        } else if range == "*/*" || range == "*" {
-            1
-        } else {
-            continue;
-        };
-        if best.is_none_or(|(s, _)| specificity > s) {
-            best = Some((specificity, q));
-        }
-    }
-    best.is_some_and(|(_, q)| q > 0.0)
-}
+pub use libprocess::media::{
+    accepts_media_type, ContentType, APPLICATION_JSON, APPLICATION_PROTOBUF,
+};
 
 /// The actor's mailbox, as the handlers see it.
 #[derive(Clone)]
@@ -141,19 +81,7 @@ pub fn error(status: http::StatusCode, message: impl Into<String>) -> Response {
 /// A JSON answer, wrapped as `cb(<json>)` with `text/javascript` when the
 /// request has `?jsonp=cb` (no trailing semicolon, like upstream).
 pub fn json(value: &serde_json::Value, jsonp: Option<String>) -> Response {
-    let text = value.to_string();
-    match jsonp {
-        Some(callback) if !callback.is_empty() => reply(
-            http::StatusCode::OK,
-            Bytes::from(format!("{callback}({text})")),
-            Some("text/javascript"),
-        ),
-        _ => reply(
-            http::StatusCode::OK,
-            Bytes::from(text),
-            Some(APPLICATION_JSON),
-        ),
-    }
+    libprocess::media::json_response(value.to_string(), jsonp.as_deref())
 }
 
 /// Registers every agent route.
@@ -171,45 +99,6 @@ pub fn routes(builder: ServerBuilder, ctx: Arc<HttpContext>) -> ServerBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(accept: &str) -> http::HeaderMap {
-        let mut h = http::HeaderMap::new();
-        h.insert(
-            http::header::ACCEPT,
-            http::HeaderValue::from_str(accept).unwrap(),
-        );
-        h
-    }
-
-    #[test]
-    fn accept_negotiation_follows_upstream() {
-        assert!(accepts_media_type(
-            &http::HeaderMap::new(),
-            APPLICATION_JSON
-        ));
-        assert!(accepts_media_type(
-            &headers("application/json"),
-            APPLICATION_JSON
-        ));
-        assert!(!accepts_media_type(
-            &headers("application/json"),
-            APPLICATION_PROTOBUF
-        ));
-        assert!(accepts_media_type(&headers("*/*"), APPLICATION_PROTOBUF));
-        assert!(accepts_media_type(
-            &headers("application/*"),
-            APPLICATION_PROTOBUF
-        ));
-        assert!(!accepts_media_type(
-            &headers("application/json;q=0, */*"),
-            APPLICATION_JSON
-        ));
-        assert!(accepts_media_type(
-            &headers("application/json;q=0, */*"),
-            APPLICATION_PROTOBUF
-        ));
-        assert!(!accepts_media_type(&headers("text/html"), APPLICATION_JSON));
-    }
 
     #[tokio::test]
     async fn jsonp_wraps_without_semicolon() {

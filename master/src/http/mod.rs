@@ -127,61 +127,12 @@ impl HttpError {
     }
 }
 
-/// Upstream's `Request::acceptsMediaType`: a missing `Accept` accepts
-/// everything; otherwise the type, `type/*` or `*/*` must be listed with a
-/// non-zero q-value.
-pub fn accepts_media_type(request: &Request, media_type: &str) -> bool {
-    let values: Vec<&str> = request
-        .headers()
-        .get_all(header::ACCEPT)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .collect();
-    if values.is_empty() {
-        return true;
-    }
-    let wildcard = media_type
-        .split_once('/')
-        .map(|(kind, _)| format!("{kind}/*"))
-        .unwrap_or_default();
-    for value in values {
-        for candidate in value.split(',') {
-            let mut parts = candidate.split(';');
-            let kind = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let mut quality = 1.0_f64;
-            for parameter in parts {
-                if let Some((name, q)) = parameter.trim().split_once('=') {
-                    if name.trim().eq_ignore_ascii_case("q") {
-                        quality = q.trim().parse().unwrap_or(0.0);
-                    }
-                }
-            }
-            if quality <= 0.0 {
-                continue;
-            }
-            if kind == media_type || kind == wildcard || kind == "*/*" {
-                return true;
-            }
-        }
-    }
-    false
-}
+pub use libprocess::media::accepts_media_type;
 
 /// A JSON answer, wrapped as `cb(<json>)` (`text/javascript`, no `;`) when
 /// the query has `jsonp=cb`.
 pub fn json_response(request: &Request, value: &serde_json::Value) -> Response {
-    let body = value.to_string();
-    let (body, content_type) = match request.query_param("jsonp") {
-        Some(callback) if !callback.is_empty() => {
-            (format!("{callback}({body})"), "text/javascript")
-        }
-        _ => (body, "application/json"),
-    };
-    let mut response = libprocess::http::response(StatusCode::OK, body);
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    response
+    libprocess::media::json_response(value.to_string(), request.query_param("jsonp").as_deref())
 }
 
 impl HttpContext {
@@ -290,35 +241,6 @@ mod tests {
             builder = builder.header("Accept", accept);
         }
         builder.body(bytes::Bytes::new()).unwrap()
-    }
-
-    #[test]
-    fn accept_negotiation() {
-        assert!(accepts_media_type(&request(None), "application/json"));
-        assert!(accepts_media_type(
-            &request(Some("*/*")),
-            "application/json"
-        ));
-        assert!(accepts_media_type(
-            &request(Some("application/*")),
-            "application/json"
-        ));
-        assert!(accepts_media_type(
-            &request(Some("text/html, application/x-protobuf")),
-            "application/x-protobuf"
-        ));
-        assert!(!accepts_media_type(
-            &request(Some("text/html")),
-            "application/json"
-        ));
-        assert!(!accepts_media_type(
-            &request(Some("application/json;q=0")),
-            "application/json"
-        ));
-        assert!(accepts_media_type(
-            &request(Some("application/json; q=0.5")),
-            "application/json"
-        ));
     }
 
     #[test]

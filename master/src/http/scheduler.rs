@@ -101,9 +101,9 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
 
 /// The response media type: JSON whenever acceptable, else protobuf.
 fn negotiate(request: &Request) -> Result<ContentType, HttpError> {
-    if accepts_media_type(request, ContentType::JSON) {
+    if accepts_media_type(request.headers(), ContentType::JSON) {
         Ok(ContentType::Json)
-    } else if accepts_media_type(request, ContentType::PROTOBUF) {
+    } else if accepts_media_type(request.headers(), ContentType::PROTOBUF) {
         Ok(ContentType::Protobuf)
     } else {
         Err(HttpError::NotAcceptable(format!(

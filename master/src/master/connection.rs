@@ -23,24 +23,7 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 /// Chunks buffered towards the HTTP body before the forwarder waits.
 const BODY_BUFFER: usize = 64;
 
-/// The two media types of the v1 APIs.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ContentType {
-    Json,
-    Protobuf,
-}
-
-impl ContentType {
-    pub const JSON: &'static str = "application/json";
-    pub const PROTOBUF: &'static str = "application/x-protobuf";
-
-    pub fn mime(self) -> &'static str {
-        match self {
-            ContentType::Json => Self::JSON,
-            ContentType::Protobuf => Self::PROTOBUF,
-        }
-    }
-}
+pub use libprocess::media::ContentType;
 
 /// One event as a RecordIO record in the stream's media type.
 pub fn encode_event(event: &Event, content_type: ContentType) -> Bytes {
