@@ -498,7 +498,7 @@ mod tests {
         let full = resources_full_by_role(&total.reservations());
         assert_eq!(
             full["r1"].to_string(),
-            r#"[{"name":"cpus","reservations":[{"role":"r1","type":"STATIC"}],"role":"r1","scalar":{"value":1.0},"type":"SCALAR"}]"#
+            r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":1.0},"role":"r1","reservations":[{"type":"STATIC","role":"r1"}]}]"#
         );
     }
 
@@ -507,10 +507,7 @@ mod tests {
         let list = vec![scalar("cpus", 1.0), reserved(scalar("mem", 8.0), "r")];
         assert_eq!(
             resources_full(&list).to_string(),
-            concat!(
-                r#"[{"name":"cpus","role":"*","scalar":{"value":1.0},"type":"SCALAR"},"#,
-                r#"{"name":"mem","reservations":[{"role":"r","type":"STATIC"}],"role":"r","scalar":{"value":8.0},"type":"SCALAR"}]"#
-            )
+            r#"[{"name":"cpus","type":"SCALAR","scalar":{"value":1.0},"role":"*"},{"name":"mem","type":"SCALAR","scalar":{"value":8.0},"role":"r","reservations":[{"type":"STATIC","role":"r"}]}]"#
         );
     }
 
@@ -546,7 +543,7 @@ mod tests {
         ];
         assert_eq!(
             attributes(&list).to_string(),
-            r#"{"level":2.0,"os":"{linux, bsd}","rack":"r1","span":"[5-6, 1-3]"}"#
+            r#"{"rack":"r1","level":2.0,"span":"[5-6, 1-3]","os":"{linux, bsd}"}"#
         );
     }
 
@@ -611,14 +608,7 @@ mod tests {
     fn task_with_statuses_and_role() {
         assert_eq!(
             task(&running_task()).to_string(),
-            concat!(
-                r#"{"executor_id":"","framework_id":"F","id":"t1","name":"web","#,
-                r#""resources":{"cpus":0.5,"disk":0.0,"gpus":0.0,"mem":0.0,"ports":"[31001-31001]"},"#,
-                r#""role":"dev","slave_id":"S","state":"TASK_RUNNING","#,
-                r#""statuses":[{"state":"TASK_STARTING","timestamp":1.5},"#,
-                r#"{"healthy":true,"labels":[{"key":"a","value":"b"}],"state":"TASK_RUNNING","timestamp":2.0}],"#,
-                r#""user":"root"}"#
-            )
+            r#"{"id":"t1","name":"web","framework_id":"F","executor_id":"","slave_id":"S","state":"TASK_RUNNING","resources":{"cpus":0.5,"disk":0.0,"gpus":0.0,"mem":0.0,"ports":"[31001-31001]"},"role":"dev","statuses":[{"state":"TASK_STARTING","timestamp":1.5},{"state":"TASK_RUNNING","timestamp":2.0,"labels":[{"key":"a","value":"b"}],"healthy":true}],"user":"root"}"#
         );
     }
 
@@ -672,14 +662,7 @@ mod tests {
         };
         assert_eq!(
             Value::Object(executor_info(&executor)).to_string(),
-            concat!(
-                r#"{"command":{"argv":["run","-v"],"#,
-                r#""environment":{"variables":[{"name":"A","type":"VALUE","value":"b"}]},"#,
-                r#""uris":[{"executable":false,"value":"http://x/y.tgz"}],"value":"./run"},"#,
-                r#""executor_id":"E","framework_id":"F","name":"","#,
-                r#""resources":{"cpus":0.1,"disk":0.0,"gpus":0.0,"mem":0.0},"#,
-                r#""role":"dev","type":"CUSTOM"}"#
-            )
+            r#"{"executor_id":"E","name":"","framework_id":"F","command":{"value":"./run","argv":["run","-v"],"environment":{"variables":[{"name":"A","type":"VALUE","value":"b"}]},"uris":[{"value":"http://x/y.tgz","executable":false}]},"resources":{"cpus":0.1,"disk":0.0,"gpus":0.0,"mem":0.0},"role":"dev","type":"CUSTOM"}"#
         );
     }
 
@@ -696,7 +679,7 @@ mod tests {
         };
         assert_eq!(
             command_info(&shell).to_string(),
-            r#"{"argv":[],"shell":true,"uris":[],"value":"echo"}"#
+            r#"{"shell":true,"value":"echo","argv":[],"uris":[]}"#
         );
     }
 
