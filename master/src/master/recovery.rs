@@ -59,6 +59,11 @@ pub enum Continuation {
         time: v0::TimeInfo,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
     },
+    /// `_doRegistryGc`.
+    Pruned {
+        unreachable: Vec<String>,
+        gone: Vec<String>,
+    },
 }
 
 /// Why recovery did not complete.
@@ -181,6 +186,7 @@ impl Master {
                         Continuation::MarkedGone { agent_id, .. } => {
                             format!("mark agent {agent_id} gone")
                         }
+                        Continuation::Pruned { .. } => "prune the registry".to_string(),
                     };
                     self.abort(format!("Failed to {what}: {error}"));
                 }
@@ -218,6 +224,7 @@ impl Master {
                 self.agent_marked_gone(&agent_id, time);
                 let _ = reply.send(Ok(()));
             }
+            Continuation::Pruned { unreachable, gone } => self.registry_pruned(unreachable, gone),
         }
     }
 
@@ -269,6 +276,7 @@ impl Master {
             self.gone_agents.len()
         );
         self.schedule(timeout.to_std(), Timer::RecoveredAgentsTimeout);
+        self.start_registry_gc();
         self.elected_time = now_secs();
         let waiters = match std::mem::replace(
             &mut self.recovery,
