@@ -1,5 +1,8 @@
 //! `mesos-bench`: measurements of our master at upstream's benchmark sizes.
 //!
+//! Subcommands: `allocator` (below), `sim-agents` ([`sim_agents`]) and
+//! `state` ([`state`]).
+//!
 //! `mesos-bench allocator` drives the master's allocator in-process, the
 //! way upstream's `hierarchical_allocator_benchmarks.cpp` drives its own:
 //! a simulated clock, agents and frameworks added through the allocator's
@@ -23,6 +26,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::{Parser, Subcommand};
+
+mod http;
+mod sim_agents;
+mod state;
 use mesos_master::allocator::{
     AgentId, Allocator, AllocatorOptions, FrameworkId, FrameworkSpec, HierarchicalDrf, Quota, Role,
 };
@@ -39,6 +46,12 @@ struct Cli {
 enum Command {
     /// Times allocation cycles of the master's allocator.
     Allocator(AllocatorArgs),
+    /// Simulated agents against a real master: registration and, after a
+    /// master restart, re-registration with tasks; the master's RSS.
+    SimAgents(sim_agents::SimAgentsArgs),
+    /// `/master/state` and v1 GET_STATE latency under polling clients, and
+    /// a cheap call's latency meanwhile.
+    State(state::StateArgs),
 }
 
 #[derive(Parser)]
@@ -59,15 +72,27 @@ struct AllocatorArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    match cli.command {
-        Command::Allocator(args) => match run_allocator(&args) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("mesos-bench: {message}");
-                ExitCode::FAILURE
-            }
-        },
+    let result = match cli.command {
+        Command::Allocator(args) => run_allocator(&args),
+        Command::SimAgents(args) => block_on(sim_agents::run(args)),
+        Command::State(args) => block_on(state::run(args)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("mesos-bench: {message}");
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// Runs a network benchmark on a multi-threaded runtime.
+fn block_on(future: impl std::future::Future<Output = Result<(), String>>) -> Result<(), String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?
+        .block_on(future)
 }
 
 fn parse(text: &str) -> Result<Resources, String> {
