@@ -22,7 +22,7 @@ use mesos_proto::mesos::v1::MasterInfo;
 use tokio::sync::watch;
 
 use crate::flags::Flags;
-use crate::master::MasterHandle;
+use crate::master::{CallError, MasterHandle};
 
 /// Who leads, as far as this master knows. Without ZooKeeper this master
 /// is always the leader; a contender would publish changes through the
@@ -124,6 +124,26 @@ impl HttpError {
             );
         }
         response
+    }
+}
+
+/// The one mapping from the actor's refusals of scheduler calls to
+/// upstream's status codes.
+impl From<CallError> for HttpError {
+    fn from(error: CallError) -> HttpError {
+        match error {
+            CallError::NotSubscribed | CallError::NotConnectedViaHttp => {
+                HttpError::Forbidden(error.to_string())
+            }
+            CallError::FrameworkNotFound
+            | CallError::MissingStreamId
+            | CallError::StreamIdMismatch { .. }
+            | CallError::InvalidCall(_) => HttpError::BadRequest(error.to_string()),
+            CallError::NotRecovered | CallError::ShuttingDown => {
+                HttpError::ServiceUnavailable(error.to_string())
+            }
+            CallError::UnknownCall => HttpError::NotImplemented,
+        }
     }
 }
 
@@ -265,6 +285,35 @@ mod tests {
         assert_eq!(
             HttpError::BadRequest("x".into()).into_response().status(),
             StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn call_errors_map_to_upstream_statuses() {
+        let status = |error: CallError| HttpError::from(error).status();
+        assert_eq!(
+            status(CallError::FrameworkNotFound),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(status(CallError::NotSubscribed), StatusCode::FORBIDDEN);
+        assert_eq!(
+            status(CallError::NotConnectedViaHttp),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(status(CallError::MissingStreamId), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status(CallError::InvalidCall("x".into())),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(CallError::NotRecovered),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(status(CallError::UnknownCall), StatusCode::NOT_IMPLEMENTED);
+        let response = HttpError::from(CallError::NotSubscribed).into_response();
+        assert_eq!(
+            response.body().as_bytes().unwrap(),
+            b"Framework is not subscribed"
         );
     }
 

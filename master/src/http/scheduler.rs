@@ -19,7 +19,7 @@ use mesos_proto::mesos::v1::scheduler::Call;
 use super::futures_response::ResponseFuture;
 use super::{accepts_media_type, require_method, HttpContext, HttpError};
 use crate::master::connection::{ContentType, HttpConnection};
-use crate::master::validation;
+use crate::master::{validation, CallOutcome};
 
 /// The request header naming the caller's subscription stream.
 pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
@@ -83,20 +83,11 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
     }
 
     let stream_id = request.header_str(STREAM_ID_HEADER).map(str::to_string);
-    let reply = context
-        .master
-        .call(call, stream_id)
-        .await
-        .ok_or_else(|| HttpError::ServiceUnavailable("Master is shutting down".to_string()))?;
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = libprocess::http::response(status, Body::full(reply.body.clone()));
-    if !reply.body.is_empty() {
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-    }
-    Ok(response)
+    let status = match context.master.call(call, stream_id).await? {
+        CallOutcome::Accepted => StatusCode::ACCEPTED,
+        CallOutcome::Done => StatusCode::OK,
+    };
+    Ok(libprocess::http::response(status, Body::empty()))
 }
 
 /// The response media type: JSON whenever acceptable, else protobuf.

@@ -93,12 +93,11 @@ impl Master {
                 warn!("Dropping call from {from}: operation calls are not supported by the v0 API");
             }
             _ => {
-                let reply = self.dispatch(&framework_id, call);
-                if reply.status >= 400 {
+                if let Err(error) = self.dispatch(&framework_id, call) {
                     self.send(
                         &from,
                         &FrameworkErrorMessage {
-                            message: reply.body,
+                            message: error.to_string(),
                         },
                     );
                 }

@@ -72,12 +72,12 @@ pub enum Command {
         subscribe: Box<call::Subscribe>,
         connection: HttpConnection,
     },
-    /// Any other scheduler call; the reply carries the HTTP status.
+    /// Any other scheduler call.
     Call {
         call: Box<Call>,
         /// The `Mesos-Stream-Id` request header, if present.
         stream_id: Option<String>,
-        reply: oneshot::Sender<CallReply>,
+        reply: oneshot::Sender<CallResult>,
     },
     /// The client side of a subscription stream went away.
     StreamClosed {
@@ -106,21 +106,48 @@ pub enum Command {
     },
 }
 
-/// The HTTP answer to a scheduler call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallReply {
-    pub status: u16,
-    pub body: String,
+/// What a scheduler call did, when it succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// Queued for processing (asynchronous calls).
+    Accepted,
+    /// Processed before answering (UPDATE_FRAMEWORK).
+    Done,
 }
 
-impl CallReply {
-    pub fn new(status: u16, body: impl Into<String>) -> Self {
-        CallReply {
-            status,
-            body: body.into(),
-        }
-    }
+/// Why a scheduler call was refused. The HTTP layer maps each variant to
+/// a status code; the driver protocol sends the message as a
+/// `FrameworkErrorMessage`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("Framework cannot be found")]
+    FrameworkNotFound,
+    #[error("Framework is not subscribed")]
+    NotSubscribed,
+    #[error("Framework is not connected via HTTP")]
+    NotConnectedViaHttp,
+    #[error("All non-subscribe calls should include the 'Mesos-Stream-Id' header")]
+    MissingStreamId,
+    #[error(
+        "The stream ID '{stream_id}' included in this request didn't match the stream ID \
+         currently associated with framework ID {framework_id}"
+    )]
+    StreamIdMismatch {
+        stream_id: String,
+        framework_id: String,
+    },
+    #[error("{0}")]
+    InvalidCall(String),
+    #[error("Master has not finished recovery")]
+    NotRecovered,
+    #[error("Unknown call type")]
+    UnknownCall,
+    #[error("Master is shutting down")]
+    ShuttingDown,
 }
+
+/// The actor's answer to a scheduler call.
+pub type CallResult = Result<CallOutcome, CallError>;
 
 /// Timers the actor sets for itself. Each carries what is needed to tell
 /// whether it is still relevant when it fires.
@@ -187,8 +214,8 @@ impl MasterHandle {
             .is_ok()
     }
 
-    /// Runs a non-SUBSCRIBE call; `None` if the actor is gone.
-    pub async fn call(&self, call: Call, stream_id: Option<String>) -> Option<CallReply> {
+    /// Runs a non-SUBSCRIBE call.
+    pub async fn call(&self, call: Call, stream_id: Option<String>) -> CallResult {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Call {
@@ -196,8 +223,8 @@ impl MasterHandle {
                 stream_id,
                 reply,
             })
-            .ok()?;
-        answer.await.ok()
+            .map_err(|_| CallError::ShuttingDown)?;
+        answer.await.map_err(|_| CallError::ShuttingDown)?
     }
 
     /// Recovers the registry and starts serving as leader: the step the
@@ -567,7 +594,7 @@ impl Master {
             }
             // Until recovered, upstream drops all framework traffic.
             Command::Call { reply, .. } if !self.recovery.is_done() => {
-                let _ = reply.send(CallReply::new(503, "Master has not finished recovery"));
+                let _ = reply.send(Err(CallError::NotRecovered));
                 return;
             }
             Command::Subscribe { .. } if !self.recovery.is_done() => {
