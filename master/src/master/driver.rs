@@ -163,6 +163,7 @@ impl Master {
                 true,
             );
             info!("Added framework {id} at {from}");
+            self.emit_framework(&id, true);
             self.send_registered(&from, &id, false);
             self.request_allocation();
             return;

@@ -34,6 +34,7 @@ mod recovery;
 mod scheduler;
 mod snapshot;
 pub mod state;
+pub mod state_events;
 pub mod validation;
 
 use crate::allocator as alloc;
@@ -99,6 +100,10 @@ pub enum Command {
     MarkAgentGone {
         agent_id: String,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
+    },
+    /// The operator API's SUBSCRIBE.
+    OperatorSubscribe {
+        reply: oneshot::Sender<Result<state_events::Subscription, state_events::SubscribeError>>,
     },
     /// The allocator's account of why frameworks got no offers.
     AllocatorExplain {
@@ -212,6 +217,19 @@ impl MasterHandle {
                 connection,
             })
             .is_ok()
+    }
+
+    /// Subscribes to the operator event stream.
+    pub async fn subscribe_operator(
+        &self,
+    ) -> Result<state_events::Subscription, state_events::SubscribeError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::OperatorSubscribe { reply })
+            .map_err(|_| state_events::SubscribeError::ShuttingDown)?;
+        answer
+            .await
+            .map_err(|_| state_events::SubscribeError::ShuttingDown)?
     }
 
     /// Runs a non-SUBSCRIBE call.
@@ -443,6 +461,8 @@ pub struct Master {
     /// Something in the current batch may have changed the state.
     changed: bool,
     snapshot_waiters: Vec<oneshot::Sender<Arc<Snapshot>>>,
+    /// Operator API event streams.
+    subscribers: state_events::Subscribers,
 }
 
 impl Master {
@@ -494,6 +514,7 @@ impl Master {
             stale: Arc::new(AtomicBool::new(true)),
             changed: false,
             snapshot_waiters: Vec::new(),
+            subscribers: state_events::Subscribers::default(),
         }
     }
 
@@ -602,6 +623,10 @@ impl Master {
                 self.count("master/dropped_messages");
                 return;
             }
+            Command::OperatorSubscribe { reply } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(state_events::SubscribeError::NotRecovered));
+                return;
+            }
             Command::MarkAgentGone { reply, .. } if !self.recovery.is_done() => {
                 let _ = reply.send(Err(MarkGoneError::NotRecovered));
                 return;
@@ -627,6 +652,7 @@ impl Master {
             Command::Timer(timer) => self.handle_timer(timer),
             Command::MarkAgentGone { agent_id, reply } => self.mark_agent_gone(agent_id, reply),
             Command::Snapshot { .. } | Command::Recover { .. } => {}
+            Command::OperatorSubscribe { reply } => self.operator_subscribe(reply),
             Command::AllocatorExplain { reply } => {
                 let _ = reply.send(self.allocator.explain(allocator_now()));
             }
@@ -980,6 +1006,7 @@ impl Master {
             .map(|d| d.to_std())
             .unwrap_or_default();
         let epoch = framework.epoch;
+        self.emit_framework(framework_id, false);
         info!(
             "Giving framework {framework_id} {} to failover",
             crate::flags::Duration::from_nanos(delay.as_nanos().min(i64::MAX as u128) as i64)
@@ -1104,6 +1131,11 @@ impl Master {
         let Some(mut framework) = self.frameworks.remove(framework_id) else {
             return;
         };
+        self.emit(|_| {
+            Some(state_events::StateEvent::FrameworkRemoved(Box::new(
+                framework.info.clone(),
+            )))
+        });
         framework.connection = None;
         framework.state = FrameworkState::Disconnected;
         framework.active = false;
@@ -1132,6 +1164,7 @@ impl Master {
         let gone =
             |state: i32| is_terminal_state(state) || state == TaskState::TaskUnreachable as i32;
         let released = !gone(task.state) && gone(new_state);
+        let state_changed = !is_terminal_state(task.state) && task.state != new_state;
         if !is_terminal_state(task.state) {
             task.state = new_state;
         }
@@ -1148,6 +1181,16 @@ impl Master {
         task.statuses.push(kept);
         let resources = Resources::from(task.resources.clone());
         let agent_id = task.agent_id.value.clone();
+        let latest_state = task.state;
+        if state_changed {
+            self.emit(|_| {
+                Some(state_events::StateEvent::TaskUpdated {
+                    framework_id: framework_id.to_string(),
+                    status: Box::new(status.clone()),
+                    state: latest_state,
+                })
+            });
+        }
         if released {
             self.allocator.recover_resources(
                 &alloc::FrameworkId::from(framework_id),

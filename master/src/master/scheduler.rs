@@ -137,6 +137,7 @@ impl Master {
                 true,
             );
             info!("Added framework {id}");
+            self.emit_framework(&id, true);
             self.request_allocation();
             return;
         }
@@ -241,6 +242,7 @@ impl Master {
             false,
         );
         info!("Recovered framework {id}");
+        self.emit_framework(&id, true);
     }
 
     /// `Master::updateFramework`: new info, suppressed roles and offer
@@ -284,7 +286,9 @@ impl Master {
 
     /// Broadcasts the framework's info to every agent (executors may be
     /// running without tasks).
+    /// Also the point where operator subscribers hear FRAMEWORK_UPDATED.
     pub(super) fn send_framework_updates(&mut self, framework_id: &str) {
+        self.emit_framework(framework_id, false);
         let Some(framework) = self.frameworks.get(framework_id) else {
             return;
         };
@@ -893,6 +897,7 @@ impl Master {
             pre_refinement,
         );
         self.send(&agent_pid, &message);
+        self.emit_task_added(framework_id, &task.task_id.value);
         &available - &consumed
     }
 
@@ -962,6 +967,9 @@ impl Master {
             pre_refinement,
         );
         self.send(&agent_pid, &message);
+        for task in &task_group.tasks {
+            self.emit_task_added(framework_id, &task.task_id.value);
+        }
         &available - &consumed
     }
 
