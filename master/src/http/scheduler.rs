@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use libprocess::http::{header, HeaderValue, Method, StatusCode};
 use libprocess::{Body, Request, RequestExt, Response};
-use mesos_proto::json::JsonError;
 use mesos_proto::mesos::v1::scheduler::call::Type as CallType;
 use mesos_proto::mesos::v1::scheduler::Call;
 
@@ -105,36 +104,9 @@ fn negotiate(request: &Request) -> Result<ContentType, HttpError> {
     }
 }
 
-/// `Content-Type` must be exactly one of the two media types (upstream
-/// compares the header string, parameters included).
+/// The scheduler's call, parsed as upstream parses it.
 fn parse_call(request: &Request) -> Result<Call, HttpError> {
-    let Some(content_type) = request.headers().get(header::CONTENT_TYPE) else {
-        return Err(HttpError::BadRequest(
-            "Expecting 'Content-Type' to be present".to_string(),
-        ));
-    };
-    let body = request.body();
-    match content_type.to_str().unwrap_or("") {
-        ContentType::PROTOBUF => {
-            // Like C++ `ParseFromString`, absent required fields fail the parse.
-            mesos_proto::decode_checked::<Call>(body).map_err(|_| {
-                HttpError::BadRequest("Failed to parse body into Call protobuf".to_string())
-            })
-        }
-        ContentType::JSON => mesos_proto::json::decode::<Call>(body).map_err(|error| match error {
-            JsonError::Syntax(reason) => {
-                HttpError::BadRequest(format!("Failed to parse body into JSON: {reason}"))
-            }
-            other => HttpError::BadRequest(format!(
-                "Failed to convert JSON into Call protobuf: {other}"
-            )),
-        }),
-        _ => Err(HttpError::UnsupportedMediaType(format!(
-            "Expecting 'Content-Type' of {} or {}",
-            ContentType::JSON,
-            ContentType::PROTOBUF
-        ))),
-    }
+    super::parse_call_body(request)
 }
 
 #[cfg(test)]

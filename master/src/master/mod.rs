@@ -31,6 +31,7 @@ pub mod connection;
 mod driver;
 pub mod events;
 mod recovery;
+pub mod requests;
 mod scheduler;
 mod snapshot;
 pub mod state;
@@ -100,6 +101,11 @@ pub enum Command {
     MarkAgentGone {
         agent_id: String,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
+    },
+    /// The operator's TEARDOWN of a framework.
+    Teardown {
+        framework_id: String,
+        reply: oneshot::Sender<Result<(), requests::TeardownError>>,
     },
     /// The operator API's SUBSCRIBE.
     OperatorSubscribe {
@@ -230,6 +236,30 @@ impl MasterHandle {
         answer
             .await
             .map_err(|_| state_events::SubscribeError::ShuttingDown)?
+    }
+
+    /// The operator's TEARDOWN: removes the framework and its tasks.
+    pub async fn teardown(&self, framework_id: &str) -> Result<(), requests::TeardownError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Teardown {
+                framework_id: framework_id.to_string(),
+                reply,
+            })
+            .map_err(|_| requests::TeardownError::ShuttingDown)?;
+        answer
+            .await
+            .map_err(|_| requests::TeardownError::ShuttingDown)?
+    }
+
+    /// Applies a reservation, volume, quota, weight, maintenance or drain
+    /// request. None is connected to the actor yet: each answers
+    /// `NotSupported` until the module that owns it lands.
+    pub async fn apply_operation(
+        &self,
+        request: requests::OperationRequest,
+    ) -> Result<requests::OperationOutcome, requests::OperationError> {
+        Err(requests::OperationError::NotSupported(request.name()))
     }
 
     /// Runs a non-SUBSCRIBE call.
@@ -623,6 +653,10 @@ impl Master {
                 self.count("master/dropped_messages");
                 return;
             }
+            Command::Teardown { reply, .. } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(requests::TeardownError::NotRecovered));
+                return;
+            }
             Command::OperatorSubscribe { reply } if !self.recovery.is_done() => {
                 let _ = reply.send(Err(state_events::SubscribeError::NotRecovered));
                 return;
@@ -653,6 +687,19 @@ impl Master {
             Command::MarkAgentGone { agent_id, reply } => self.mark_agent_gone(agent_id, reply),
             Command::Snapshot { .. } | Command::Recover { .. } => {}
             Command::OperatorSubscribe { reply } => self.operator_subscribe(reply),
+            Command::Teardown {
+                framework_id,
+                reply,
+            } => {
+                let answer = if self.frameworks.contains_key(&framework_id) {
+                    info!("Tearing down framework {framework_id} (operator request)");
+                    self.remove_framework(&framework_id);
+                    Ok(())
+                } else {
+                    Err(requests::TeardownError::FrameworkNotFound)
+                };
+                let _ = reply.send(answer);
+            }
             Command::AllocatorExplain { reply } => {
                 let _ = reply.send(self.allocator.explain(allocator_now()));
             }
