@@ -126,7 +126,7 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
             },
             None => {
                 let snapshot = context.master.snapshot().await;
-                let response = answer(context, kind, &call, &snapshot)?;
+                let response = answer(context, kind, &snapshot)?;
                 Ok(encoded(&response, accept))
             }
         },
@@ -251,7 +251,6 @@ fn operation_request(kind: CallType, call: &Call) -> Option<OperationRequest> {
 fn answer(
     context: &HttpContext,
     kind: CallType,
-    call: &Call,
     snapshot: &Snapshot,
 ) -> Result<MasterResponse, HttpError> {
     use response::Type as R;
@@ -376,7 +375,6 @@ fn answer(
             )))
         }
     }
-    let _ = call;
     Ok(out)
 }
 
