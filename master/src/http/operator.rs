@@ -115,7 +115,7 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
                 })?;
             Ok(ok_empty())
         }
-        kind => match operation_request(kind, &call) {
+        kind => match operation_request(kind, call) {
             Some(request) => match context.master.apply_operation(request).await {
                 Ok(OperationOutcome::Done) => Ok(ok_empty()),
                 Ok(OperationOutcome::Accepted) => Ok(libprocess::http::response(
@@ -220,29 +220,40 @@ pub fn validate(call: &Call) -> Result<(), String> {
 }
 
 /// The typed request for a state-changing call, `None` for reads.
-fn operation_request(kind: CallType, call: &Call) -> Option<OperationRequest> {
-    let call = call.clone();
+fn operation_request(kind: CallType, call: Call) -> Option<OperationRequest> {
     Some(match kind {
-        CallType::ReserveResources => OperationRequest::ReserveResources(call.reserve_resources?),
+        CallType::ReserveResources => {
+            OperationRequest::ReserveResources(Box::new(call.reserve_resources?))
+        }
         CallType::UnreserveResources => {
-            OperationRequest::UnreserveResources(call.unreserve_resources?)
+            OperationRequest::UnreserveResources(Box::new(call.unreserve_resources?))
         }
-        CallType::CreateVolumes => OperationRequest::CreateVolumes(call.create_volumes?),
-        CallType::DestroyVolumes => OperationRequest::DestroyVolumes(call.destroy_volumes?),
-        CallType::GrowVolume => OperationRequest::GrowVolume(call.grow_volume?),
-        CallType::ShrinkVolume => OperationRequest::ShrinkVolume(call.shrink_volume?),
-        CallType::UpdateQuota => OperationRequest::UpdateQuota(call.update_quota?),
-        CallType::SetQuota => OperationRequest::SetQuota(call.set_quota?),
-        CallType::RemoveQuota => OperationRequest::RemoveQuota(call.remove_quota?),
-        CallType::UpdateWeights => OperationRequest::UpdateWeights(call.update_weights?),
+        CallType::CreateVolumes => OperationRequest::CreateVolumes(Box::new(call.create_volumes?)),
+        CallType::DestroyVolumes => {
+            OperationRequest::DestroyVolumes(Box::new(call.destroy_volumes?))
+        }
+        CallType::GrowVolume => OperationRequest::GrowVolume(Box::new(call.grow_volume?)),
+        CallType::ShrinkVolume => OperationRequest::ShrinkVolume(Box::new(call.shrink_volume?)),
+        CallType::UpdateQuota => OperationRequest::UpdateQuota(Box::new(call.update_quota?)),
+        CallType::SetQuota => OperationRequest::SetQuota(Box::new(call.set_quota?)),
+        CallType::RemoveQuota => OperationRequest::RemoveQuota(Box::new(call.remove_quota?)),
+        CallType::UpdateWeights => OperationRequest::UpdateWeights(Box::new(call.update_weights?)),
         CallType::UpdateMaintenanceSchedule => {
-            OperationRequest::UpdateMaintenanceSchedule(call.update_maintenance_schedule?)
+            OperationRequest::UpdateMaintenanceSchedule(Box::new(call.update_maintenance_schedule?))
         }
-        CallType::StartMaintenance => OperationRequest::StartMaintenance(call.start_maintenance?),
-        CallType::StopMaintenance => OperationRequest::StopMaintenance(call.stop_maintenance?),
-        CallType::DrainAgent => OperationRequest::DrainAgent(call.drain_agent?),
-        CallType::DeactivateAgent => OperationRequest::DeactivateAgent(call.deactivate_agent?),
-        CallType::ReactivateAgent => OperationRequest::ReactivateAgent(call.reactivate_agent?),
+        CallType::StartMaintenance => {
+            OperationRequest::StartMaintenance(Box::new(call.start_maintenance?))
+        }
+        CallType::StopMaintenance => {
+            OperationRequest::StopMaintenance(Box::new(call.stop_maintenance?))
+        }
+        CallType::DrainAgent => OperationRequest::DrainAgent(Box::new(call.drain_agent?)),
+        CallType::DeactivateAgent => {
+            OperationRequest::DeactivateAgent(Box::new(call.deactivate_agent?))
+        }
+        CallType::ReactivateAgent => {
+            OperationRequest::ReactivateAgent(Box::new(call.reactivate_agent?))
+        }
         _ => return None,
     })
 }
@@ -560,7 +571,6 @@ fn roles(snapshot: &Snapshot, weights: &BTreeMap<String, f64>) -> Vec<Role> {
                     .collect(),
                 resources,
                 name,
-                ..Default::default()
             }
         })
         .collect()

@@ -8,25 +8,26 @@
 
 use mesos_proto::mesos::v1::master::call;
 
-/// A validated operator request that changes cluster state.
+/// A validated operator request that changes cluster state (boxed: the
+/// protos differ widely in size).
 #[derive(Debug, Clone, PartialEq)]
 pub enum OperationRequest {
-    ReserveResources(call::ReserveResources),
-    UnreserveResources(call::UnreserveResources),
-    CreateVolumes(call::CreateVolumes),
-    DestroyVolumes(call::DestroyVolumes),
-    GrowVolume(call::GrowVolume),
-    ShrinkVolume(call::ShrinkVolume),
-    UpdateQuota(call::UpdateQuota),
-    SetQuota(call::SetQuota),
-    RemoveQuota(call::RemoveQuota),
-    UpdateWeights(call::UpdateWeights),
-    UpdateMaintenanceSchedule(call::UpdateMaintenanceSchedule),
-    StartMaintenance(call::StartMaintenance),
-    StopMaintenance(call::StopMaintenance),
-    DrainAgent(call::DrainAgent),
-    DeactivateAgent(call::DeactivateAgent),
-    ReactivateAgent(call::ReactivateAgent),
+    ReserveResources(Box<call::ReserveResources>),
+    UnreserveResources(Box<call::UnreserveResources>),
+    CreateVolumes(Box<call::CreateVolumes>),
+    DestroyVolumes(Box<call::DestroyVolumes>),
+    GrowVolume(Box<call::GrowVolume>),
+    ShrinkVolume(Box<call::ShrinkVolume>),
+    UpdateQuota(Box<call::UpdateQuota>),
+    SetQuota(Box<call::SetQuota>),
+    RemoveQuota(Box<call::RemoveQuota>),
+    UpdateWeights(Box<call::UpdateWeights>),
+    UpdateMaintenanceSchedule(Box<call::UpdateMaintenanceSchedule>),
+    StartMaintenance(Box<call::StartMaintenance>),
+    StopMaintenance(Box<call::StopMaintenance>),
+    DrainAgent(Box<call::DrainAgent>),
+    DeactivateAgent(Box<call::DeactivateAgent>),
+    ReactivateAgent(Box<call::ReactivateAgent>),
 }
 
 impl OperationRequest {
