@@ -45,7 +45,8 @@ class Recorder(object):
                agent_id=agent["agent_info"]["id"]["value"])
 
     def agentRemoved(self, agent_id):
-        report(event="AGENT_REMOVED", agent_id=agent_id["value"])
+        # pymesos hands over the id's value.
+        report(event="AGENT_REMOVED", agent_id=agent_id)
 
 
 def main():
@@ -83,6 +84,10 @@ def main():
             report(call=name, ok=False, error=str(error))
 
     if args.subscribe:
+        def on_subscribed(info):
+            agents = info["get_state"].get("get_agents", {}).get("agents", [])
+            report(event="SUBSCRIBED", agents=len(agents))
+        driver.on_subscribed = on_subscribed
         driver.start()
         time.sleep(args.listen)
         driver.stop()

@@ -571,6 +571,52 @@ fn pymesos_operator_client_gets_every_answer() {
     assert_eq!(tasks[0]["state"], "TASK_FINISHED", "{tasks}");
     let agents = &answer("GET_AGENTS")["result"]["get_agents"]["agents"];
     assert_eq!(agents.as_array().map(Vec::len), Some(1));
+    // pymesos's own SUBSCRIBE stream parser follows a framework's life.
+    let mut cmd = Command::new(venv_python());
+    cmd.arg(client_script("pymesos_operator.py"))
+        .arg(format!("--master={}", cluster.master))
+        .args(["--subscribe", "--listen=60"]);
+    let listener = BackgroundClient::start(cmd);
+    let heard = |event: &str| listener.events().iter().any(|e| e["event"] == event);
+    wait_for(Duration::from_secs(30), "pymesos SUBSCRIBED", || {
+        heard("SUBSCRIBED")
+    });
+    pymesos(&cluster, "command", &[]);
+    wait_for(Duration::from_secs(30), "pymesos FRAMEWORK_REMOVED", || {
+        heard("FRAMEWORK_REMOVED")
+    });
+    let events: Vec<String> = listener
+        .events()
+        .iter()
+        .filter_map(|e| e["event"].as_str().map(str::to_string))
+        .collect();
+    let position = |e: &str| events.iter().position(|x| x == e).unwrap_or(usize::MAX);
+    assert!(
+        position("SUBSCRIBED") < position("FRAMEWORK_ADDED"),
+        "{events:?}"
+    );
+    assert!(
+        position("FRAMEWORK_ADDED") < position("TASK_ADDED"),
+        "{events:?}"
+    );
+    assert!(
+        position("TASK_ADDED") < position("TASK_UPDATED"),
+        "{events:?}"
+    );
+    assert!(
+        position("TASK_UPDATED") < position("FRAMEWORK_REMOVED"),
+        "{events:?}"
+    );
+    assert!(
+        listener
+            .events()
+            .iter()
+            .any(|e| e["event"] == "TASK_UPDATED" && e["state"] == "TASK_FINISHED"),
+        "{}",
+        listener.output()
+    );
+    drop(listener);
+
     // The master serves no files: 404 from the driver's point of view.
     let files = answer("LIST_FILES");
     assert_eq!(files["ok"], false);
