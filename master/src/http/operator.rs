@@ -690,35 +690,36 @@ pub fn to_event(change: &StateEvent) -> Event {
 /// reader that stops reading makes the actor's queue fill, and the actor
 /// then drops it.
 async fn forward(subscription: Subscription, accept: ContentType, body: mpsc::Sender<Bytes>) {
-    let Subscription { state, mut events } = subscription;
+    let Subscription {
+        state,
+        mut events,
+        mut dropped,
+    } = subscription;
     let beat = encode_event(&heartbeat(), accept);
-    if body
-        .send(encode_event(&subscribed(&state), accept))
-        .await
-        .is_err()
-    {
-        return;
+    // Every write also watches for the actor dropping this subscriber: a
+    // reader that stopped reading must not keep the stream open.
+    macro_rules! write {
+        ($chunk:expr) => {
+            tokio::select! {
+                sent = body.send($chunk) => if sent.is_err() { return },
+                _ = &mut dropped => return,
+            }
+        };
     }
+    write!(encode_event(&subscribed(&state), accept));
     drop(state);
-    if body.send(beat.clone()).await.is_err() {
-        return;
-    }
+    write!(beat.clone());
     let start = tokio::time::Instant::now() + HEARTBEAT_INTERVAL;
     let mut heartbeats = tokio::time::interval_at(start, HEARTBEAT_INTERVAL);
     loop {
         tokio::select! {
             biased;
+            _ = &mut dropped => break,
             next = events.recv() => {
                 let Some(change) = next else { break };
-                if body.send(encode_event(&to_event(&change), accept)).await.is_err() {
-                    break;
-                }
+                write!(encode_event(&to_event(&change), accept));
             }
-            _ = heartbeats.tick() => {
-                if body.send(beat.clone()).await.is_err() {
-                    break;
-                }
-            }
+            _ = heartbeats.tick() => write!(beat.clone()),
             _ = body.closed() => break,
         }
     }
@@ -728,15 +729,40 @@ async fn forward(subscription: Subscription, accept: ContentType, body: mpsc::Se
 mod tests {
     use super::*;
 
-    fn subscription() -> (mpsc::Sender<Arc<StateEvent>>, Subscription) {
+    type Kick = tokio::sync::oneshot::Sender<()>;
+
+    fn subscription() -> (mpsc::Sender<Arc<StateEvent>>, Kick, Subscription) {
         let (tx, rx) = mpsc::channel(8);
+        let (kick, dropped) = tokio::sync::oneshot::channel();
         (
             tx,
+            kick,
             Subscription {
                 state: Arc::new(Snapshot::default()),
                 events: rx,
+                dropped,
             },
         )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_subscriber_ends_even_while_its_reader_is_stuck() {
+        let (tx, kick, subscription) = subscription();
+        // Room for one chunk, never read: the forwarder blocks on writing.
+        let (body_tx, mut body_rx) = mpsc::channel(1);
+        let task = tokio::spawn(forward(subscription, ContentType::Json, body_tx));
+        tx.send(Arc::new(StateEvent::AgentRemoved {
+            agent_id: "a1".into(),
+        }))
+        .await
+        .unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        assert!(!task.is_finished());
+        drop(kick);
+        task.await.unwrap();
+        // What was written stays readable, then the stream ends.
+        assert!(body_rx.recv().await.is_some());
+        assert!(body_rx.recv().await.is_none());
     }
 
     fn decode(chunk: &Bytes) -> serde_json::Value {
@@ -747,7 +773,7 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn subscribed_then_heartbeat_then_events_then_heartbeat_every_15s() {
-        let (tx, subscription) = subscription();
+        let (tx, _kick, subscription) = subscription();
         let (body_tx, mut body_rx) = mpsc::channel(8);
         tokio::spawn(forward(subscription, ContentType::Json, body_tx));
         let first = decode(&body_rx.recv().await.unwrap());

@@ -48,6 +48,17 @@ pub enum StateEvent {
 pub struct Subscription {
     pub state: Arc<Snapshot>,
     pub events: mpsc::Receiver<Arc<StateEvent>>,
+    /// Resolves when the actor drops this subscriber (too slow, or the
+    /// actor stopped): the stream must end now, without draining.
+    pub dropped: oneshot::Receiver<()>,
+}
+
+/// The actor's end of one subscriber.
+#[derive(Debug)]
+struct Queue {
+    events: mpsc::Sender<Arc<StateEvent>>,
+    /// Dropped with the queue, which resolves [`Subscription::dropped`].
+    _dropped: oneshot::Sender<()>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -63,7 +74,7 @@ pub enum SubscribeError {
 /// The actor's list of subscribers.
 #[derive(Debug, Default)]
 pub struct Subscribers {
-    queues: Vec<mpsc::Sender<Arc<StateEvent>>>,
+    queues: Vec<Queue>,
 }
 
 impl Subscribers {
@@ -80,7 +91,7 @@ impl Subscribers {
     pub fn send(&mut self, event: StateEvent) {
         let event = Arc::new(event);
         self.queues
-            .retain(|queue| match queue.try_send(Arc::clone(&event)) {
+            .retain(|queue| match queue.events.try_send(Arc::clone(&event)) {
                 Ok(()) => true,
                 Err(mpsc::error::TrySendError::Full(_)) => {
                     warn!("Disconnecting an operator subscriber that does not keep up");
@@ -95,14 +106,18 @@ impl Subscribers {
         &mut self,
         limit: usize,
         queue: usize,
-    ) -> Result<mpsc::Receiver<Arc<StateEvent>>, SubscribeError> {
-        self.queues.retain(|q| !q.is_closed());
+    ) -> Result<(mpsc::Receiver<Arc<StateEvent>>, oneshot::Receiver<()>), SubscribeError> {
+        self.queues.retain(|q| !q.events.is_closed());
         if self.queues.len() >= limit {
             return Err(SubscribeError::TooManySubscribers);
         }
         let (tx, rx) = mpsc::channel(queue);
-        self.queues.push(tx);
-        Ok(rx)
+        let (dropped_tx, dropped_rx) = oneshot::channel();
+        self.queues.push(Queue {
+            events: tx,
+            _dropped: dropped_tx,
+        });
+        Ok((rx, dropped_rx))
     }
 }
 
@@ -149,16 +164,20 @@ impl Master {
         reply: oneshot::Sender<Result<Subscription, SubscribeError>>,
     ) {
         let limit = self.flags.max_operator_event_stream_subscribers;
-        let answer = self.subscribers.add(limit, SUBSCRIBER_QUEUE).map(|events| {
-            info!(
-                "Added an operator event stream subscriber ({} now)",
-                self.subscribers.len()
-            );
-            Subscription {
-                state: Arc::new(self.build_snapshot()),
-                events,
-            }
-        });
+        let answer = self
+            .subscribers
+            .add(limit, SUBSCRIBER_QUEUE)
+            .map(|(events, dropped)| {
+                info!(
+                    "Added an operator event stream subscriber ({} now)",
+                    self.subscribers.len()
+                );
+                Subscription {
+                    state: Arc::new(self.build_snapshot()),
+                    events,
+                    dropped,
+                }
+            });
         let _ = reply.send(answer);
     }
 }
@@ -176,7 +195,7 @@ mod tests {
     #[tokio::test]
     async fn events_arrive_in_order() {
         let mut subscribers = Subscribers::default();
-        let mut rx = subscribers.add(10, 8).unwrap();
+        let (mut rx, _dropped) = subscribers.add(10, 8).unwrap();
         for id in ["a", "b", "c"] {
             subscribers.send(removed(id));
         }
@@ -191,13 +210,15 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_disconnects_only_that_subscriber() {
         let mut subscribers = Subscribers::default();
-        let mut slow = subscribers.add(10, 2).unwrap();
-        let mut fast = subscribers.add(10, 2).unwrap();
+        let (mut slow, slow_dropped) = subscribers.add(10, 2).unwrap();
+        let (mut fast, _fast_dropped) = subscribers.add(10, 2).unwrap();
         for round in 0..5 {
             subscribers.send(removed(&round.to_string()));
             fast.recv().await.unwrap();
         }
         assert_eq!(subscribers.len(), 1);
+        // Its stream is told at once.
+        assert!(slow_dropped.await.is_err());
         // The slow one keeps what was queued, then its stream ends.
         assert!(slow.recv().await.is_some());
         assert!(slow.recv().await.is_some());
