@@ -2,10 +2,12 @@
 //! ERROR), `--quiet` (no stderr), `--log_dir` (also append to
 //! `<log_dir>/mesos-master.INFO`). `RUST_LOG` overrides the level.
 //!
-//! Owns only the subscriber installation; called once by `main`.
+//! Owns the subscriber installation (called once by `main`) and the
+//! verbosity the operator API reports.
 
 use std::fs::OpenOptions;
 use std::path::Path;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tracing_subscriber::layer::SubscriberExt;
@@ -52,6 +54,30 @@ pub fn init(flags: &Flags) -> Result<(), Error> {
         .with(file)
         .try_init()
         .map_err(|e| Error::Logging(e.to_string()))
+}
+
+/// The glog-style verbosity the operator API reports and sets
+/// (GET/SET_LOGGING_LEVEL). Our log lines carry no VLOG levels, so it
+/// changes what is reported, not which lines are written.
+static VERBOSITY: AtomicU32 = AtomicU32::new(0);
+/// Bumped by each SET_LOGGING_LEVEL so only the latest one reverts.
+static GENERATION: AtomicU64 = AtomicU64::new(0);
+
+pub fn verbosity() -> u32 {
+    VERBOSITY.load(Ordering::Relaxed)
+}
+
+/// Sets the verbosity for `duration`, then back to 0 (upstream's
+/// temporary toggle). Needs a tokio runtime.
+pub fn set_verbosity(level: u32, duration: std::time::Duration) {
+    let generation = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
+    VERBOSITY.store(level, Ordering::Relaxed);
+    tokio::spawn(async move {
+        tokio::time::sleep(duration).await;
+        if GENERATION.load(Ordering::Relaxed) == generation {
+            VERBOSITY.store(0, Ordering::Relaxed);
+        }
+    });
 }
 
 /// A shared log file; each write takes the lock.

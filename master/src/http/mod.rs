@@ -10,6 +10,7 @@
 pub mod allocator;
 #[cfg(test)]
 mod endpoint_tests;
+pub mod operator;
 pub mod process;
 pub mod scheduler;
 pub mod state;
@@ -17,12 +18,13 @@ pub mod state;
 use std::sync::Arc;
 
 use libprocess::http::{header, HeaderValue, Method, StatusCode};
+use libprocess::media::ContentType;
 use libprocess::{handler, Body, Processes, Request, RequestExt, Response};
 use mesos_proto::mesos::v1::MasterInfo;
 use tokio::sync::watch;
 
 use crate::flags::Flags;
-use crate::master::MasterHandle;
+use crate::master::{CallError, MasterHandle};
 
 /// Who leads, as far as this master knows. Without ZooKeeper this master
 /// is always the leader; a contender would publish changes through the
@@ -54,6 +56,11 @@ pub enum HttpError {
     Forbidden(String),
     #[error("not found")]
     NotFound,
+    /// 404 with a message.
+    #[error("{0}")]
+    NotFoundMessage(String),
+    #[error("{0}")]
+    Conflict(String),
     #[error("method {method} not allowed")]
     MethodNotAllowed {
         allowed: &'static str,
@@ -70,6 +77,9 @@ pub enum HttpError {
     TemporaryRedirect(String),
     #[error("not implemented")]
     NotImplemented,
+    /// 501 with a message.
+    #[error("{0}")]
+    NotImplementedMessage(String),
     #[error("{0}")]
     Internal(String),
 }
@@ -79,13 +89,16 @@ impl HttpError {
         match self {
             HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
             HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
-            HttpError::NotFound => StatusCode::NOT_FOUND,
+            HttpError::NotFound | HttpError::NotFoundMessage(_) => StatusCode::NOT_FOUND,
+            HttpError::Conflict(_) => StatusCode::CONFLICT,
             HttpError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             HttpError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HttpError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             HttpError::TemporaryRedirect(_) => StatusCode::TEMPORARY_REDIRECT,
-            HttpError::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            HttpError::NotImplemented | HttpError::NotImplementedMessage(_) => {
+                StatusCode::NOT_IMPLEMENTED
+            }
             HttpError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -124,6 +137,26 @@ impl HttpError {
             );
         }
         response
+    }
+}
+
+/// The one mapping from the actor's refusals of scheduler calls to
+/// upstream's status codes.
+impl From<CallError> for HttpError {
+    fn from(error: CallError) -> HttpError {
+        match error {
+            CallError::NotSubscribed | CallError::NotConnectedViaHttp => {
+                HttpError::Forbidden(error.to_string())
+            }
+            CallError::FrameworkNotFound
+            | CallError::MissingStreamId
+            | CallError::StreamIdMismatch { .. }
+            | CallError::InvalidCall(_) => HttpError::BadRequest(error.to_string()),
+            CallError::NotRecovered | CallError::ShuttingDown => {
+                HttpError::ServiceUnavailable(error.to_string())
+            }
+            CallError::UnknownCall => HttpError::NotImplemented,
+        }
     }
 }
 
@@ -173,6 +206,41 @@ pub fn leader_base(info: &MasterInfo) -> String {
     format!("//{host}:{}", info.port)
 }
 
+/// A v1 `Call` body (scheduler or operator). `Content-Type` must be
+/// exactly one of the two media types (upstream compares the header
+/// string, parameters included).
+pub fn parse_call_body<M: prost::Message + prost::Name + Default>(
+    request: &Request,
+) -> Result<M, HttpError> {
+    let Some(content_type) = request.headers().get(header::CONTENT_TYPE) else {
+        return Err(HttpError::BadRequest(
+            "Expecting 'Content-Type' to be present".to_string(),
+        ));
+    };
+    let body = request.body();
+    match content_type.to_str().unwrap_or("") {
+        ContentType::PROTOBUF => {
+            // Like C++ `ParseFromString`, absent required fields fail the parse.
+            mesos_proto::decode_checked::<M>(body).map_err(|_| {
+                HttpError::BadRequest("Failed to parse body into Call protobuf".to_string())
+            })
+        }
+        ContentType::JSON => mesos_proto::json::decode::<M>(body).map_err(|error| match error {
+            mesos_proto::json::JsonError::Syntax(reason) => {
+                HttpError::BadRequest(format!("Failed to parse body into JSON: {reason}"))
+            }
+            other => HttpError::BadRequest(format!(
+                "Failed to convert JSON into Call protobuf: {other}"
+            )),
+        }),
+        _ => Err(HttpError::UnsupportedMediaType(format!(
+            "Expecting 'Content-Type' of {} or {}",
+            ContentType::JSON,
+            ContentType::PROTOBUF
+        ))),
+    }
+}
+
 /// Registers every route of the master in the server's process table.
 pub fn install_routes(processes: &Processes, context: HttpContext) {
     let context = Arc::new(context);
@@ -181,6 +249,8 @@ pub fn install_routes(processes: &Processes, context: HttpContext) {
         handler(move |request| f(context.clone(), request))
     };
     processes.add_route("master", "/api/v1/scheduler", with(scheduler::handle));
+    // Any longer path (`/api/v1/operator`) reaches it by prefix.
+    processes.add_route("master", "/api/v1", with(operator::handle));
     for (path, endpoint) in [
         ("/state", state::Endpoint::State),
         ("/state.json", state::Endpoint::State),
@@ -265,6 +335,35 @@ mod tests {
         assert_eq!(
             HttpError::BadRequest("x".into()).into_response().status(),
             StatusCode::BAD_REQUEST
+        );
+    }
+
+    #[test]
+    fn call_errors_map_to_upstream_statuses() {
+        let status = |error: CallError| HttpError::from(error).status();
+        assert_eq!(
+            status(CallError::FrameworkNotFound),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(status(CallError::NotSubscribed), StatusCode::FORBIDDEN);
+        assert_eq!(
+            status(CallError::NotConnectedViaHttp),
+            StatusCode::FORBIDDEN
+        );
+        assert_eq!(status(CallError::MissingStreamId), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            status(CallError::InvalidCall("x".into())),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(CallError::NotRecovered),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        assert_eq!(status(CallError::UnknownCall), StatusCode::NOT_IMPLEMENTED);
+        let response = HttpError::from(CallError::NotSubscribed).into_response();
+        assert_eq!(
+            response.body().as_bytes().unwrap(),
+            b"Framework is not subscribed"
         );
     }
 

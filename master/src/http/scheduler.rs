@@ -12,14 +12,13 @@ use std::sync::Arc;
 
 use libprocess::http::{header, HeaderValue, Method, StatusCode};
 use libprocess::{Body, Request, RequestExt, Response};
-use mesos_proto::json::JsonError;
 use mesos_proto::mesos::v1::scheduler::call::Type as CallType;
 use mesos_proto::mesos::v1::scheduler::Call;
 
 use super::futures_response::ResponseFuture;
 use super::{accepts_media_type, require_method, HttpContext, HttpError};
 use crate::master::connection::{ContentType, HttpConnection};
-use crate::master::validation;
+use crate::master::{validation, CallOutcome};
 
 /// The request header naming the caller's subscription stream.
 pub const STREAM_ID_HEADER: &str = "Mesos-Stream-Id";
@@ -83,20 +82,11 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
     }
 
     let stream_id = request.header_str(STREAM_ID_HEADER).map(str::to_string);
-    let reply = context
-        .master
-        .call(call, stream_id)
-        .await
-        .ok_or_else(|| HttpError::ServiceUnavailable("Master is shutting down".to_string()))?;
-    let status = StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut response = libprocess::http::response(status, Body::full(reply.body.clone()));
-    if !reply.body.is_empty() {
-        response.headers_mut().insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/plain; charset=utf-8"),
-        );
-    }
-    Ok(response)
+    let status = match context.master.call(call, stream_id).await? {
+        CallOutcome::Accepted => StatusCode::ACCEPTED,
+        CallOutcome::Done => StatusCode::OK,
+    };
+    Ok(libprocess::http::response(status, Body::empty()))
 }
 
 /// The response media type: JSON whenever acceptable, else protobuf.
@@ -114,36 +104,9 @@ fn negotiate(request: &Request) -> Result<ContentType, HttpError> {
     }
 }
 
-/// `Content-Type` must be exactly one of the two media types (upstream
-/// compares the header string, parameters included).
+/// The scheduler's call, parsed as upstream parses it.
 fn parse_call(request: &Request) -> Result<Call, HttpError> {
-    let Some(content_type) = request.headers().get(header::CONTENT_TYPE) else {
-        return Err(HttpError::BadRequest(
-            "Expecting 'Content-Type' to be present".to_string(),
-        ));
-    };
-    let body = request.body();
-    match content_type.to_str().unwrap_or("") {
-        ContentType::PROTOBUF => {
-            // Like C++ `ParseFromString`, absent required fields fail the parse.
-            mesos_proto::decode_checked::<Call>(body).map_err(|_| {
-                HttpError::BadRequest("Failed to parse body into Call protobuf".to_string())
-            })
-        }
-        ContentType::JSON => mesos_proto::json::decode::<Call>(body).map_err(|error| match error {
-            JsonError::Syntax(reason) => {
-                HttpError::BadRequest(format!("Failed to parse body into JSON: {reason}"))
-            }
-            other => HttpError::BadRequest(format!(
-                "Failed to convert JSON into Call protobuf: {other}"
-            )),
-        }),
-        _ => Err(HttpError::UnsupportedMediaType(format!(
-            "Expecting 'Content-Type' of {} or {}",
-            ContentType::JSON,
-            ContentType::PROTOBUF
-        ))),
-    }
+    super::parse_call_body(request)
 }
 
 #[cfg(test)]

@@ -319,6 +319,7 @@ impl Master {
         );
         self.agents.insert(id.clone(), agent);
         self.add_agent(&id);
+        self.emit_agent_added(&id);
         self.count("master/slave_registrations");
         let reply = SlaveRegisteredMessage {
             slave_id: v0::SlaveId { value: id.clone() },
@@ -862,6 +863,7 @@ impl Master {
         self.unreachable_tasks.remove(id);
         self.agents.insert(id.to_string(), agent);
         self.add_agent(id);
+        self.emit_agent_added(id);
         for update in updates {
             let connected = self
                 .frameworks
@@ -1245,6 +1247,11 @@ impl Master {
         }
         self.agents.remove(agent_id);
         self.removed_agents.insert(agent_id.to_string());
+        self.emit(|_| {
+            Some(super::state_events::StateEvent::AgentRemoved {
+                agent_id: agent_id.to_string(),
+            })
+        });
         self.processes.remove(&observer);
         // Upstream `sendSlaveLost`: LostSlaveMessage, i.e. FAILURE without
         // an executor.

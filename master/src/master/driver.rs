@@ -93,12 +93,11 @@ impl Master {
                 warn!("Dropping call from {from}: operation calls are not supported by the v0 API");
             }
             _ => {
-                let reply = self.dispatch(&framework_id, call);
-                if reply.status >= 400 {
+                if let Err(error) = self.dispatch(&framework_id, call) {
                     self.send(
                         &from,
                         &FrameworkErrorMessage {
-                            message: reply.body,
+                            message: error.to_string(),
                         },
                     );
                 }
@@ -164,6 +163,7 @@ impl Master {
                 true,
             );
             info!("Added framework {id} at {from}");
+            self.emit_framework(&id, true);
             self.send_registered(&from, &id, false);
             self.request_allocation();
             return;

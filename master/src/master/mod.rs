@@ -32,9 +32,11 @@ mod driver;
 pub mod events;
 mod recovery;
 mod removal;
+pub mod requests;
 mod scheduler;
 mod snapshot;
 pub mod state;
+pub mod state_events;
 pub mod validation;
 
 use crate::allocator as alloc;
@@ -74,12 +76,12 @@ pub enum Command {
         subscribe: Box<call::Subscribe>,
         connection: HttpConnection,
     },
-    /// Any other scheduler call; the reply carries the HTTP status.
+    /// Any other scheduler call.
     Call {
         call: Box<Call>,
         /// The `Mesos-Stream-Id` request header, if present.
         stream_id: Option<String>,
-        reply: oneshot::Sender<CallReply>,
+        reply: oneshot::Sender<CallResult>,
     },
     /// The client side of a subscription stream went away.
     StreamClosed {
@@ -102,27 +104,63 @@ pub enum Command {
         agent_id: String,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
     },
+    /// The operator's TEARDOWN of a framework.
+    Teardown {
+        framework_id: String,
+        reply: oneshot::Sender<Result<(), requests::TeardownError>>,
+    },
+    /// The operator API's SUBSCRIBE.
+    OperatorSubscribe {
+        reply: oneshot::Sender<Result<state_events::Subscription, state_events::SubscribeError>>,
+    },
     /// The allocator's account of why frameworks got no offers.
     AllocatorExplain {
         reply: oneshot::Sender<alloc::Explain>,
     },
 }
 
-/// The HTTP answer to a scheduler call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CallReply {
-    pub status: u16,
-    pub body: String,
+/// What a scheduler call did, when it succeeded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallOutcome {
+    /// Queued for processing (asynchronous calls).
+    Accepted,
+    /// Processed before answering (UPDATE_FRAMEWORK).
+    Done,
 }
 
-impl CallReply {
-    pub fn new(status: u16, body: impl Into<String>) -> Self {
-        CallReply {
-            status,
-            body: body.into(),
-        }
-    }
+/// Why a scheduler call was refused. The HTTP layer maps each variant to
+/// a status code; the driver protocol sends the message as a
+/// `FrameworkErrorMessage`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CallError {
+    #[error("Framework cannot be found")]
+    FrameworkNotFound,
+    #[error("Framework is not subscribed")]
+    NotSubscribed,
+    #[error("Framework is not connected via HTTP")]
+    NotConnectedViaHttp,
+    #[error("All non-subscribe calls should include the 'Mesos-Stream-Id' header")]
+    MissingStreamId,
+    #[error(
+        "The stream ID '{stream_id}' included in this request didn't match the stream ID \
+         currently associated with framework ID {framework_id}"
+    )]
+    StreamIdMismatch {
+        stream_id: String,
+        framework_id: String,
+    },
+    #[error("{0}")]
+    InvalidCall(String),
+    #[error("Master has not finished recovery")]
+    NotRecovered,
+    #[error("Unknown call type")]
+    UnknownCall,
+    #[error("Master is shutting down")]
+    ShuttingDown,
 }
+
+/// The actor's answer to a scheduler call.
+pub type CallResult = Result<CallOutcome, CallError>;
 
 /// Timers the actor sets for itself. Each carries what is needed to tell
 /// whether it is still relevant when it fires.
@@ -193,8 +231,45 @@ impl MasterHandle {
             .is_ok()
     }
 
-    /// Runs a non-SUBSCRIBE call; `None` if the actor is gone.
-    pub async fn call(&self, call: Call, stream_id: Option<String>) -> Option<CallReply> {
+    /// Subscribes to the operator event stream.
+    pub async fn subscribe_operator(
+        &self,
+    ) -> Result<state_events::Subscription, state_events::SubscribeError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::OperatorSubscribe { reply })
+            .map_err(|_| state_events::SubscribeError::ShuttingDown)?;
+        answer
+            .await
+            .map_err(|_| state_events::SubscribeError::ShuttingDown)?
+    }
+
+    /// The operator's TEARDOWN: removes the framework and its tasks.
+    pub async fn teardown(&self, framework_id: &str) -> Result<(), requests::TeardownError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Teardown {
+                framework_id: framework_id.to_string(),
+                reply,
+            })
+            .map_err(|_| requests::TeardownError::ShuttingDown)?;
+        answer
+            .await
+            .map_err(|_| requests::TeardownError::ShuttingDown)?
+    }
+
+    /// Applies a reservation, volume, quota, weight, maintenance or drain
+    /// request. None is connected to the actor yet: each answers
+    /// `NotSupported` until the module that owns it lands.
+    pub async fn apply_operation(
+        &self,
+        request: requests::OperationRequest,
+    ) -> Result<requests::OperationOutcome, requests::OperationError> {
+        Err(requests::OperationError::NotSupported(request.name()))
+    }
+
+    /// Runs a non-SUBSCRIBE call.
+    pub async fn call(&self, call: Call, stream_id: Option<String>) -> CallResult {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Call {
@@ -202,8 +277,8 @@ impl MasterHandle {
                 stream_id,
                 reply,
             })
-            .ok()?;
-        answer.await.ok()
+            .map_err(|_| CallError::ShuttingDown)?;
+        answer.await.map_err(|_| CallError::ShuttingDown)?
     }
 
     /// Recovers the registry and starts serving as leader: the step the
@@ -460,6 +535,8 @@ pub struct Master {
     /// Something in the current batch may have changed the state.
     changed: bool,
     snapshot_waiters: Vec<oneshot::Sender<Arc<Snapshot>>>,
+    /// Operator API event streams.
+    subscribers: state_events::Subscribers,
 }
 
 impl Master {
@@ -519,6 +596,7 @@ impl Master {
             stale: Arc::new(AtomicBool::new(true)),
             changed: false,
             snapshot_waiters: Vec::new(),
+            subscribers: state_events::Subscribers::default(),
         }
     }
 
@@ -619,12 +697,20 @@ impl Master {
             }
             // Until recovered, upstream drops all framework traffic.
             Command::Call { reply, .. } if !self.recovery.is_done() => {
-                let _ = reply.send(CallReply::new(503, "Master has not finished recovery"));
+                let _ = reply.send(Err(CallError::NotRecovered));
                 return;
             }
             Command::Subscribe { .. } if !self.recovery.is_done() => {
                 warn!("Dropping SUBSCRIBE: not recovered yet");
                 self.count("master/dropped_messages");
+                return;
+            }
+            Command::Teardown { reply, .. } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(requests::TeardownError::NotRecovered));
+                return;
+            }
+            Command::OperatorSubscribe { reply } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(state_events::SubscribeError::NotRecovered));
                 return;
             }
             Command::MarkAgentGone { reply, .. } if !self.recovery.is_done() => {
@@ -652,6 +738,20 @@ impl Master {
             Command::Timer(timer) => self.handle_timer(timer),
             Command::MarkAgentGone { agent_id, reply } => self.mark_agent_gone(agent_id, reply),
             Command::Snapshot { .. } | Command::Recover { .. } => {}
+            Command::OperatorSubscribe { reply } => self.operator_subscribe(reply),
+            Command::Teardown {
+                framework_id,
+                reply,
+            } => {
+                let answer = if self.frameworks.contains_key(&framework_id) {
+                    info!("Tearing down framework {framework_id} (operator request)");
+                    self.remove_framework(&framework_id);
+                    Ok(())
+                } else {
+                    Err(requests::TeardownError::FrameworkNotFound)
+                };
+                let _ = reply.send(answer);
+            }
             Command::AllocatorExplain { reply } => {
                 let _ = reply.send(self.allocator.explain(allocator_now()));
             }
@@ -1007,6 +1107,7 @@ impl Master {
             .map(|d| d.to_std())
             .unwrap_or_default();
         let epoch = framework.epoch;
+        self.emit_framework(framework_id, false);
         info!(
             "Giving framework {framework_id} {} to failover",
             crate::flags::Duration::from_nanos(delay.as_nanos().min(i64::MAX as u128) as i64)
@@ -1131,6 +1232,11 @@ impl Master {
         let Some(mut framework) = self.frameworks.remove(framework_id) else {
             return;
         };
+        self.emit(|_| {
+            Some(state_events::StateEvent::FrameworkRemoved(Box::new(
+                framework.info.clone(),
+            )))
+        });
         framework.connection = None;
         framework.state = FrameworkState::Disconnected;
         framework.active = false;
@@ -1159,6 +1265,7 @@ impl Master {
         let gone =
             |state: i32| is_terminal_state(state) || state == TaskState::TaskUnreachable as i32;
         let released = !gone(task.state) && gone(new_state);
+        let state_changed = !is_terminal_state(task.state) && task.state != new_state;
         if !is_terminal_state(task.state) {
             task.state = new_state;
         }
@@ -1175,6 +1282,16 @@ impl Master {
         task.statuses.push(kept);
         let resources = Resources::from(task.resources.clone());
         let agent_id = task.agent_id.value.clone();
+        let latest_state = task.state;
+        if state_changed {
+            self.emit(|_| {
+                Some(state_events::StateEvent::TaskUpdated {
+                    framework_id: framework_id.to_string(),
+                    status: Box::new(status.clone()),
+                    state: latest_state,
+                })
+            });
+        }
         if released {
             self.allocator.recover_resources(
                 &alloc::FrameworkId::from(framework_id),

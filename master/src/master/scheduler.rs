@@ -26,7 +26,7 @@ use tracing::{info, warn};
 use super::connection::HttpConnection;
 use super::state::{Connection, Framework, FrameworkState};
 use super::validation::{self, TaskContext};
-use super::{allocator_now, events, now_secs, CallReply, Master};
+use super::{allocator_now, events, now_secs, CallError, CallOutcome, CallResult, Master};
 use crate::agents;
 
 /// Upstream caps `refuse_seconds` at a year.
@@ -137,6 +137,7 @@ impl Master {
                 true,
             );
             info!("Added framework {id}");
+            self.emit_framework(&id, true);
             self.request_allocation();
             return;
         }
@@ -241,6 +242,7 @@ impl Master {
             false,
         );
         info!("Recovered framework {id}");
+        self.emit_framework(&id, true);
     }
 
     /// `Master::updateFramework`: new info, suppressed roles and offer
@@ -284,7 +286,9 @@ impl Master {
 
     /// Broadcasts the framework's info to every agent (executors may be
     /// running without tasks).
+    /// Also the point where operator subscribers hear FRAMEWORK_UPDATED.
     pub(super) fn send_framework_updates(&mut self, framework_id: &str) {
+        self.emit_framework(framework_id, false);
         let Some(framework) = self.frameworks.get(framework_id) else {
             return;
         };
@@ -323,48 +327,42 @@ impl Master {
 
     /// Step 9 of the scheduler handler (framework, connection, stream id)
     /// and dispatch.
-    pub(super) fn handle_call(&mut self, call: Call, stream_id: Option<String>) -> CallReply {
+    pub(super) fn handle_call(&mut self, call: Call, stream_id: Option<String>) -> CallResult {
         let framework_id = call
             .framework_id
             .as_ref()
             .map(|id| id.value.clone())
             .unwrap_or_default();
         let Some(framework) = self.frameworks.get(&framework_id) else {
-            return CallReply::new(400, "Framework cannot be found");
+            return Err(CallError::FrameworkNotFound);
         };
         if !framework.connected() {
-            return CallReply::new(403, "Framework is not subscribed");
+            return Err(CallError::NotSubscribed);
         }
         let Some(current) = framework
             .connection
             .as_ref()
             .and_then(Connection::stream_id)
         else {
-            return CallReply::new(403, "Framework is not connected via HTTP");
+            return Err(CallError::NotConnectedViaHttp);
         };
         let Some(stream_id) = stream_id else {
-            return CallReply::new(
-                400,
-                "All non-subscribe calls should include the 'Mesos-Stream-Id' header",
-            );
+            return Err(CallError::MissingStreamId);
         };
         if stream_id != current {
-            return CallReply::new(
-                400,
-                format!(
-                    "The stream ID '{stream_id}' included in this request didn't match the \
-                     stream ID currently associated with framework ID {framework_id}"
-                ),
-            );
+            return Err(CallError::StreamIdMismatch {
+                stream_id,
+                framework_id,
+            });
         }
         self.dispatch(&framework_id, call)
     }
 
     /// Runs a call of a connected framework (HTTP or driver) and answers
     /// with the HTTP status upstream uses.
-    pub(super) fn dispatch(&mut self, framework_id: &str, call: Call) -> CallReply {
+    pub(super) fn dispatch(&mut self, framework_id: &str, call: Call) -> CallResult {
         let framework_id = framework_id.to_string();
-        let accepted = CallReply::new(202, "");
+        let accepted = Ok(CallOutcome::Accepted);
         match validation::call_type(&call) {
             Some(CallType::Teardown) => {
                 info!("Processing TEARDOWN call for framework {framework_id}");
@@ -452,14 +450,16 @@ impl Master {
             }
             Some(CallType::UpdateFramework) => match call.update_framework {
                 Some(update) => self.update_framework_call(&framework_id, update),
-                None => CallReply::new(400, "Expecting 'update_framework' to be present"),
+                None => Err(CallError::InvalidCall(
+                    "Expecting 'update_framework' to be present".to_string(),
+                )),
             },
-            Some(CallType::Subscribe) => {
-                CallReply::new(400, "Subscribe calls are handled separately")
-            }
+            Some(CallType::Subscribe) => Err(CallError::InvalidCall(
+                "Subscribe calls are handled separately".to_string(),
+            )),
             Some(CallType::Unknown) | None => {
                 warn!("Received 'UNKNOWN' call");
-                CallReply::new(501, "")
+                Err(CallError::UnknownCall)
             }
         }
     }
@@ -469,7 +469,7 @@ impl Master {
         &mut self,
         framework_id: &str,
         update: call::UpdateFramework,
-    ) -> CallReply {
+    ) -> CallResult {
         info!("Processing UPDATE_FRAMEWORK call for framework {framework_id}");
         let completed: BTreeSet<String> = self
             .completed_frameworks
@@ -482,15 +482,19 @@ impl Master {
             self.flags.root_submissions,
             |id| completed.contains(id),
         ) {
-            return CallReply::new(400, format!("Supplied FrameworkInfo is not valid: {error}"));
+            return Err(CallError::InvalidCall(format!(
+                "Supplied FrameworkInfo is not valid: {error}"
+            )));
         }
         let Some(framework) = self.frameworks.get(framework_id) else {
-            return CallReply::new(400, "Framework cannot be found");
+            return Err(CallError::FrameworkNotFound);
         };
         if let Err(error) =
             validation::validate_framework_update(&framework.info, &update.framework_info)
         {
-            return CallReply::new(400, format!("FrameworkInfo update is not valid: {error}"));
+            return Err(CallError::InvalidCall(format!(
+                "FrameworkInfo update is not valid: {error}"
+            )));
         }
         let suppressed = match validation::validate_framework_options(
             &update.framework_info,
@@ -499,7 +503,9 @@ impl Master {
         ) {
             Ok(suppressed) => suppressed,
             Err(error) => {
-                return CallReply::new(400, format!("'UpdateFramework' call is not valid: {error}"))
+                return Err(CallError::InvalidCall(format!(
+                    "'UpdateFramework' call is not valid: {error}"
+                )))
             }
         };
         let changed = framework.info != update.framework_info;
@@ -513,7 +519,7 @@ impl Master {
             self.send_framework_updates(framework_id);
         }
         self.request_allocation();
-        CallReply::new(200, "")
+        Ok(CallOutcome::Done)
     }
 
     /// Tells the framework an operation was dropped (OPERATION_ERROR when it
@@ -891,6 +897,7 @@ impl Master {
             pre_refinement,
         );
         self.send(&agent_pid, &message);
+        self.emit_task_added(framework_id, &task.task_id.value);
         &available - &consumed
     }
 
@@ -960,6 +967,9 @@ impl Master {
             pre_refinement,
         );
         self.send(&agent_pid, &message);
+        for task in &task_group.tasks {
+            self.emit_task_added(framework_id, &task.task_id.value);
+        }
         &available - &consumed
     }
 

@@ -77,7 +77,7 @@ impl Master {
         offered
     }
 
-    fn framework_view(&self, framework: &Framework) -> FrameworkView {
+    pub(super) fn framework_view(&self, framework: &Framework) -> FrameworkView {
         let executors = self
             .agents
             .values()
@@ -129,7 +129,7 @@ impl Master {
         used
     }
 
-    fn agent_view(&self, agent: &Agent) -> AgentView {
+    pub(super) fn agent_view(&self, agent: &Agent) -> AgentView {
         let mut offered = Resources::new();
         for offer_id in &agent.offers {
             if let Some(record) = self.offers.get(offer_id) {

@@ -1,0 +1,844 @@
+//! `POST /api/v1` (= `/master/api/v1`, and any longer path not claimed by
+//! a longer route, such as `/api/v1/operator`): the master's v1 Operator
+//! API (upstream `Master::Http::api`).
+//!
+//! Owns the checks in upstream's order (leader, method, `Content-Type`,
+//! parsing, call validation, `Accept`), the building of `master::Response`
+//! protos from the published snapshot, and the SUBSCRIBE stream's
+//! encoding (RecordIO, SUBSCRIBED first, HEARTBEAT every 15 s). State
+//! changes go to the actor through typed `MasterHandle` methods; this
+//! module never holds master state.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use libprocess::http::{header, HeaderValue, Method, StatusCode};
+use libprocess::{Body, Request, Response};
+use mesos_proto::mesos::v1::master::call::Type as CallType;
+use mesos_proto::mesos::v1::master::response::{
+    self, get_agents, get_executors, get_frameworks, GetAgents, GetExecutors, GetFrameworks,
+    GetTasks,
+};
+use mesos_proto::mesos::v1::master::{event, Call, Event, Response as MasterResponse};
+use mesos_proto::mesos::v1::{
+    agent_info, maintenance, quota, AgentId, FrameworkId, Resource, Role, TimeInfo, VersionInfo,
+    WeightInfo,
+};
+use prost::Message as _;
+use tokio::sync::mpsc;
+
+use super::futures_response::ResponseFuture;
+use super::{parse_call_body, require_method, HttpContext, HttpError};
+use crate::flags::MESOS_VERSION;
+use crate::master::connection::{ContentType, HEARTBEAT_INTERVAL};
+use crate::master::requests::{OperationError, OperationOutcome, OperationRequest, TeardownError};
+use crate::master::state_events::{StateEvent, SubscribeError, Subscription};
+use crate::master::MarkGoneError;
+use crate::snapshot::{AgentView, FrameworkView, Snapshot};
+
+/// Chunks buffered towards the HTTP body of a SUBSCRIBE stream.
+const BODY_BUFFER: usize = 64;
+
+pub fn handle(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
+    Box::pin(async move {
+        match serve(&context, request).await {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        }
+    })
+}
+
+async fn serve(context: &HttpContext, request: Request) -> Result<Response, HttpError> {
+    context.check_leader(&request)?;
+    require_method(&request, &[Method::POST], "POST")?;
+    let call: Call = parse_call_body(&request)?;
+    validate(&call)
+        .map_err(|e| HttpError::BadRequest(format!("Failed to validate master::Call: {e}")))?;
+    let accept = ContentType::negotiate(request.headers()).ok_or_else(|| {
+        HttpError::NotAcceptable(format!(
+            "Expecting 'Accept' to allow '{}' or '{}'",
+            ContentType::PROTOBUF,
+            ContentType::JSON
+        ))
+    })?;
+    let kind = call_type(&call);
+    tracing::info!("Processing call {}", kind.as_str_name());
+    match kind {
+        CallType::Unknown => Err(HttpError::NotImplemented),
+        CallType::Subscribe => subscribe(context, accept).await,
+        CallType::SetLoggingLevel => {
+            let set = call.set_logging_level.unwrap_or_default();
+            let nanos = u64::try_from(set.duration.nanoseconds).map_err(|_| {
+                HttpError::BadRequest("Expecting 'duration' to be non-negative".to_string())
+            })?;
+            let duration = std::time::Duration::from_nanos(nanos);
+            crate::logging::set_verbosity(set.level, duration);
+            Ok(ok_empty())
+        }
+        CallType::ListFiles | CallType::ReadFile => {
+            let path = call
+                .list_files
+                .map(|l| l.path)
+                .or(call.read_file.map(|r| r.path))
+                .unwrap_or_default();
+            // The master attaches no files, so no path resolves.
+            Err(HttpError::NotFoundMessage(format!(
+                "Path '{path}' does not exist"
+            )))
+        }
+        CallType::Teardown => {
+            let id = call
+                .teardown
+                .map(|t| t.framework_id.value)
+                .unwrap_or_default();
+            context.master.teardown(&id).await.map_err(|e| match e {
+                TeardownError::FrameworkNotFound => HttpError::BadRequest(e.to_string()),
+                TeardownError::NotRecovered | TeardownError::ShuttingDown => {
+                    HttpError::ServiceUnavailable(e.to_string())
+                }
+            })?;
+            Ok(ok_empty())
+        }
+        CallType::MarkAgentGone => {
+            let id = call
+                .mark_agent_gone
+                .map(|m| m.agent_id.value)
+                .unwrap_or_default();
+            context
+                .master
+                .mark_agent_gone(&id)
+                .await
+                .map_err(|e| match e {
+                    MarkGoneError::NotFound(_) => HttpError::NotFoundMessage(e.to_string()),
+                    _ => HttpError::ServiceUnavailable(e.to_string()),
+                })?;
+            Ok(ok_empty())
+        }
+        kind => match operation_request(kind, call) {
+            Some(request) => match context.master.apply_operation(request).await {
+                Ok(OperationOutcome::Done) => Ok(ok_empty()),
+                Ok(OperationOutcome::Accepted) => Ok(libprocess::http::response(
+                    StatusCode::ACCEPTED,
+                    Body::empty(),
+                )),
+                Err(error) => Err(operation_error(error)),
+            },
+            None => {
+                let snapshot = context.master.snapshot().await;
+                let response = answer(context, kind, &snapshot)?;
+                Ok(encoded(&response, accept))
+            }
+        },
+    }
+}
+
+/// The one mapping of operation refusals to status codes.
+fn operation_error(error: OperationError) -> HttpError {
+    match error {
+        OperationError::NotSupported(_) => HttpError::NotImplementedMessage(error.to_string()),
+        OperationError::Invalid(message) => HttpError::BadRequest(message),
+        OperationError::Conflict(message) => HttpError::Conflict(message),
+        OperationError::NotFound(message) => HttpError::NotFoundMessage(message),
+        OperationError::NotRecovered | OperationError::ShuttingDown => {
+            HttpError::ServiceUnavailable(error.to_string())
+        }
+    }
+}
+
+fn call_type(call: &Call) -> CallType {
+    call.r#type
+        .and_then(|t| CallType::try_from(t).ok())
+        .unwrap_or(CallType::Unknown)
+}
+
+fn ok_empty() -> Response {
+    libprocess::http::response(StatusCode::OK, Body::empty())
+}
+
+/// A 200 carrying the response in the negotiated encoding.
+fn encoded(response: &MasterResponse, accept: ContentType) -> Response {
+    let body = match accept {
+        ContentType::Json => Bytes::from(mesos_proto::json::encode(response)),
+        ContentType::Protobuf => Bytes::from(response.encode_to_vec()),
+    };
+    let mut reply = libprocess::http::response(StatusCode::OK, Body::full(body));
+    reply.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(accept.mime()),
+    );
+    reply
+}
+
+/// Upstream's `validation::master::call::validate`: the type, and the
+/// message each call type requires.
+pub fn validate(call: &Call) -> Result<(), String> {
+    let Some(raw) = call.r#type else {
+        return Err("Expecting 'type' to be present".to_string());
+    };
+    let kind = CallType::try_from(raw).unwrap_or(CallType::Unknown);
+    let require = |present: bool, field: &str| {
+        if present {
+            Ok(())
+        } else {
+            Err(format!("Expecting '{field}' to be present"))
+        }
+    };
+    match kind {
+        CallType::SetLoggingLevel => require(call.set_logging_level.is_some(), "set_logging_level"),
+        CallType::ListFiles => require(call.list_files.is_some(), "list_files"),
+        CallType::ReadFile => require(call.read_file.is_some(), "read_file"),
+        CallType::UpdateWeights => require(call.update_weights.is_some(), "update_weights"),
+        CallType::ReserveResources => {
+            require(call.reserve_resources.is_some(), "reserve_resources")
+        }
+        CallType::UnreserveResources => {
+            require(call.unreserve_resources.is_some(), "unreserve_resources")
+        }
+        CallType::CreateVolumes => require(call.create_volumes.is_some(), "create_volumes"),
+        CallType::DestroyVolumes => require(call.destroy_volumes.is_some(), "destroy_volumes"),
+        CallType::GrowVolume => require(call.grow_volume.is_some(), "grow_volume"),
+        CallType::ShrinkVolume => require(call.shrink_volume.is_some(), "shrink_volume"),
+        CallType::UpdateMaintenanceSchedule => require(
+            call.update_maintenance_schedule.is_some(),
+            "update_maintenance_schedule",
+        ),
+        CallType::StartMaintenance => {
+            require(call.start_maintenance.is_some(), "start_maintenance")
+        }
+        CallType::StopMaintenance => require(call.stop_maintenance.is_some(), "stop_maintenance"),
+        CallType::DrainAgent => require(call.drain_agent.is_some(), "drain_agent"),
+        CallType::DeactivateAgent => require(call.deactivate_agent.is_some(), "deactivate_agent"),
+        CallType::ReactivateAgent => require(call.reactivate_agent.is_some(), "reactivate_agent"),
+        CallType::UpdateQuota => require(call.update_quota.is_some(), "update_quota"),
+        CallType::SetQuota => require(call.set_quota.is_some(), "set_quota"),
+        CallType::RemoveQuota => require(call.remove_quota.is_some(), "remove_quota"),
+        CallType::Teardown => require(call.teardown.is_some(), "teardown"),
+        CallType::MarkAgentGone => require(call.mark_agent_gone.is_some(), "mark_agent_gone"),
+        _ => Ok(()),
+    }
+}
+
+/// The typed request for a state-changing call, `None` for reads.
+fn operation_request(kind: CallType, call: Call) -> Option<OperationRequest> {
+    Some(match kind {
+        CallType::ReserveResources => {
+            OperationRequest::ReserveResources(Box::new(call.reserve_resources?))
+        }
+        CallType::UnreserveResources => {
+            OperationRequest::UnreserveResources(Box::new(call.unreserve_resources?))
+        }
+        CallType::CreateVolumes => OperationRequest::CreateVolumes(Box::new(call.create_volumes?)),
+        CallType::DestroyVolumes => {
+            OperationRequest::DestroyVolumes(Box::new(call.destroy_volumes?))
+        }
+        CallType::GrowVolume => OperationRequest::GrowVolume(Box::new(call.grow_volume?)),
+        CallType::ShrinkVolume => OperationRequest::ShrinkVolume(Box::new(call.shrink_volume?)),
+        CallType::UpdateQuota => OperationRequest::UpdateQuota(Box::new(call.update_quota?)),
+        CallType::SetQuota => OperationRequest::SetQuota(Box::new(call.set_quota?)),
+        CallType::RemoveQuota => OperationRequest::RemoveQuota(Box::new(call.remove_quota?)),
+        CallType::UpdateWeights => OperationRequest::UpdateWeights(Box::new(call.update_weights?)),
+        CallType::UpdateMaintenanceSchedule => {
+            OperationRequest::UpdateMaintenanceSchedule(Box::new(call.update_maintenance_schedule?))
+        }
+        CallType::StartMaintenance => {
+            OperationRequest::StartMaintenance(Box::new(call.start_maintenance?))
+        }
+        CallType::StopMaintenance => {
+            OperationRequest::StopMaintenance(Box::new(call.stop_maintenance?))
+        }
+        CallType::DrainAgent => OperationRequest::DrainAgent(Box::new(call.drain_agent?)),
+        CallType::DeactivateAgent => {
+            OperationRequest::DeactivateAgent(Box::new(call.deactivate_agent?))
+        }
+        CallType::ReactivateAgent => {
+            OperationRequest::ReactivateAgent(Box::new(call.reactivate_agent?))
+        }
+        _ => return None,
+    })
+}
+
+/// Answers a read call from the snapshot.
+fn answer(
+    context: &HttpContext,
+    kind: CallType,
+    snapshot: &Snapshot,
+) -> Result<MasterResponse, HttpError> {
+    use response::Type as R;
+    let mut out = MasterResponse::default();
+    let typed = |t: R| Some(t as i32);
+    match kind {
+        CallType::GetHealth => {
+            out.r#type = typed(R::GetHealth);
+            out.get_health = Some(response::GetHealth { healthy: true });
+        }
+        CallType::GetFlags => {
+            out.r#type = typed(R::GetFlags);
+            out.get_flags = Some(response::GetFlags {
+                flags: context
+                    .flags
+                    .to_map()
+                    .into_iter()
+                    .map(|(name, value)| mesos_proto::mesos::v1::Flag {
+                        name,
+                        value: Some(value),
+                    })
+                    .collect(),
+            });
+        }
+        CallType::GetVersion => {
+            out.r#type = typed(R::GetVersion);
+            out.get_version = Some(response::GetVersion {
+                version_info: version_info(),
+            });
+        }
+        CallType::GetMetrics => {
+            out.r#type = typed(R::GetMetrics);
+            out.get_metrics = Some(response::GetMetrics {
+                metrics: snapshot
+                    .metrics
+                    .iter()
+                    .map(|(name, value)| mesos_proto::mesos::v1::Metric {
+                        name: name.clone(),
+                        value: Some(*value),
+                    })
+                    .collect(),
+            });
+        }
+        CallType::GetLoggingLevel => {
+            out.r#type = typed(R::GetLoggingLevel);
+            out.get_logging_level = Some(response::GetLoggingLevel {
+                level: crate::logging::verbosity(),
+            });
+        }
+        CallType::GetState => {
+            out.r#type = typed(R::GetState);
+            out.get_state = Some(get_state(snapshot));
+        }
+        CallType::GetAgents => {
+            out.r#type = typed(R::GetAgents);
+            out.get_agents = Some(get_agents_of(snapshot));
+        }
+        CallType::GetFrameworks => {
+            out.r#type = typed(R::GetFrameworks);
+            out.get_frameworks = Some(get_frameworks_of(snapshot));
+        }
+        CallType::GetExecutors => {
+            out.r#type = typed(R::GetExecutors);
+            out.get_executors = Some(get_executors_of(snapshot));
+        }
+        CallType::GetOperations => {
+            out.r#type = typed(R::GetOperations);
+            out.get_operations = Some(response::GetOperations::default());
+        }
+        CallType::GetTasks => {
+            out.r#type = typed(R::GetTasks);
+            out.get_tasks = Some(get_tasks_of(snapshot));
+        }
+        CallType::GetRoles => {
+            out.r#type = typed(R::GetRoles);
+            out.get_roles = Some(response::GetRoles {
+                roles: roles(snapshot, &weights(context)),
+            });
+        }
+        CallType::GetWeights => {
+            out.r#type = typed(R::GetWeights);
+            out.get_weights = Some(response::GetWeights {
+                weight_infos: weights(context)
+                    .into_iter()
+                    .map(|(role, weight)| WeightInfo {
+                        weight,
+                        role: Some(role),
+                    })
+                    .collect(),
+            });
+        }
+        CallType::GetMaster => {
+            out.r#type = typed(R::GetMaster);
+            out.get_master = Some(response::GetMaster {
+                master_info: Some(snapshot.master_info.clone()),
+                start_time: Some(snapshot.start_time),
+                elected_time: snapshot.elected_time,
+            });
+        }
+        CallType::GetMaintenanceStatus => {
+            out.r#type = typed(R::GetMaintenanceStatus);
+            out.get_maintenance_status = Some(response::GetMaintenanceStatus {
+                status: maintenance::ClusterStatus::default(),
+            });
+        }
+        CallType::GetMaintenanceSchedule => {
+            out.r#type = typed(R::GetMaintenanceSchedule);
+            out.get_maintenance_schedule = Some(response::GetMaintenanceSchedule {
+                schedule: maintenance::Schedule::default(),
+            });
+        }
+        CallType::GetQuota => {
+            out.r#type = typed(R::GetQuota);
+            out.get_quota = Some(response::GetQuota {
+                status: quota::QuotaStatus::default(),
+            });
+        }
+        other => {
+            return Err(HttpError::Internal(format!(
+                "Unexpected call {} for a read",
+                other.as_str_name()
+            )))
+        }
+    }
+    Ok(out)
+}
+
+fn weights(context: &HttpContext) -> BTreeMap<String, f64> {
+    // Validated at start-up; a flag that no longer parses shows no weights.
+    context.flags.parsed_weights().unwrap_or_default()
+}
+
+pub fn version_info() -> VersionInfo {
+    VersionInfo {
+        version: MESOS_VERSION.to_string(),
+        build_date: Some(super::process::BUILD_DATE.to_string()),
+        build_time: Some(super::process::BUILD_TIME),
+        build_user: Some(super::process::BUILD_USER.to_string()),
+        git_sha: None,
+        git_branch: None,
+        git_tag: None,
+    }
+}
+
+fn time(secs: f64) -> TimeInfo {
+    TimeInfo {
+        nanoseconds: (secs * 1e9) as i64,
+    }
+}
+
+pub fn agent(view: &AgentView) -> get_agents::Agent {
+    get_agents::Agent {
+        agent_info: view.info.clone(),
+        active: view.active,
+        deactivated: Some(view.deactivated),
+        version: view.version.clone(),
+        pid: Some(view.pid.clone()),
+        registered_time: Some(time(view.registered_time)),
+        reregistered_time: view.reregistered_time.map(time),
+        total_resources: view.total.clone(),
+        allocated_resources: view.used.clone(),
+        offered_resources: view.offered.clone(),
+        capabilities: view
+            .capabilities
+            .iter()
+            .filter_map(|name| agent_info::capability::Type::from_str_name(name))
+            .map(|t| agent_info::Capability {
+                r#type: Some(t as i32),
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+pub fn framework(view: &FrameworkView, completed: bool) -> get_frameworks::Framework {
+    get_frameworks::Framework {
+        framework_info: view.info.clone(),
+        active: view.active,
+        connected: view.connected,
+        recovered: view.recovered,
+        registered_time: (view.registered_time > 0.0).then(|| time(view.registered_time)),
+        reregistered_time: (view.reregistered_time > 0.0
+            && view.reregistered_time != view.registered_time)
+            .then(|| time(view.reregistered_time)),
+        unregistered_time: (completed && view.unregistered_time > 0.0)
+            .then(|| time(view.unregistered_time)),
+        offers: view.offers.clone(),
+        allocated_resources: view.used_resources.clone(),
+        offered_resources: view.offered_resources.clone(),
+        offer_constraints: view.offer_constraints.clone(),
+        ..Default::default()
+    }
+}
+
+fn get_agents_of(snapshot: &Snapshot) -> GetAgents {
+    GetAgents {
+        agents: snapshot.agents.iter().map(agent).collect(),
+        recovered_agents: snapshot.recovered_agents.clone(),
+    }
+}
+
+fn get_frameworks_of(snapshot: &Snapshot) -> GetFrameworks {
+    GetFrameworks {
+        frameworks: snapshot
+            .frameworks
+            .iter()
+            .map(|f| framework(f, false))
+            .collect(),
+        completed_frameworks: snapshot
+            .completed_frameworks
+            .iter()
+            .map(|f| framework(f, true))
+            .collect(),
+        recovered_frameworks: Vec::new(),
+    }
+}
+
+fn get_executors_of(snapshot: &Snapshot) -> GetExecutors {
+    GetExecutors {
+        executors: snapshot
+            .frameworks
+            .iter()
+            .flat_map(|f| f.executors.iter())
+            .map(|(agent_id, info)| get_executors::Executor {
+                executor_info: info.clone(),
+                agent_id: AgentId {
+                    value: agent_id.clone(),
+                },
+            })
+            .collect(),
+        orphan_executors: Vec::new(),
+    }
+}
+
+fn get_tasks_of(snapshot: &Snapshot) -> GetTasks {
+    let mut tasks = GetTasks::default();
+    for view in &snapshot.frameworks {
+        tasks.tasks.extend(view.tasks.iter().cloned());
+        tasks
+            .unreachable_tasks
+            .extend(view.unreachable_tasks.iter().cloned());
+        tasks
+            .completed_tasks
+            .extend(view.completed_tasks.iter().cloned());
+    }
+    for view in &snapshot.completed_frameworks {
+        tasks.completed_tasks.extend(view.tasks.iter().cloned());
+        tasks
+            .completed_tasks
+            .extend(view.completed_tasks.iter().cloned());
+    }
+    tasks
+}
+
+pub fn get_state(snapshot: &Snapshot) -> response::GetState {
+    response::GetState {
+        get_tasks: Some(get_tasks_of(snapshot)),
+        get_executors: Some(get_executors_of(snapshot)),
+        get_frameworks: Some(get_frameworks_of(snapshot)),
+        get_agents: Some(get_agents_of(snapshot)),
+    }
+}
+
+/// Roles known from weights and subscribed frameworks, with what is
+/// allocated to each.
+fn roles(snapshot: &Snapshot, weights: &BTreeMap<String, f64>) -> Vec<Role> {
+    let mut members: BTreeMap<String, BTreeSet<String>> = weights
+        .keys()
+        .map(|role| (role.clone(), BTreeSet::new()))
+        .collect();
+    for view in &snapshot.frameworks {
+        let names: Vec<String> = if view.multi_role {
+            view.info.roles.clone()
+        } else {
+            vec![view.info.role.clone().unwrap_or_else(|| "*".to_string())]
+        };
+        let id = view
+            .info
+            .id
+            .as_ref()
+            .map(|i| i.value.clone())
+            .unwrap_or_default();
+        for name in names {
+            members.entry(name).or_default().insert(id.clone());
+        }
+    }
+    members
+        .into_iter()
+        .map(|(name, frameworks)| {
+            let resources: Vec<Resource> = snapshot
+                .frameworks
+                .iter()
+                .flat_map(|f| f.used_resources.iter())
+                .filter(|r| {
+                    r.allocation_info
+                        .as_ref()
+                        .and_then(|a| a.role.as_deref())
+                        .is_some_and(|role| role == name)
+                })
+                .cloned()
+                .collect();
+            Role {
+                weight: weights.get(&name).copied().unwrap_or(1.0),
+                frameworks: frameworks
+                    .into_iter()
+                    .map(|value| FrameworkId { value })
+                    .collect(),
+                resources,
+                name,
+            }
+        })
+        .collect()
+}
+
+// ---- SUBSCRIBE --------------------------------------------------------------
+
+async fn subscribe(context: &HttpContext, accept: ContentType) -> Result<Response, HttpError> {
+    let subscription = context
+        .master
+        .subscribe_operator()
+        .await
+        .map_err(|e| match e {
+            SubscribeError::TooManySubscribers
+            | SubscribeError::NotRecovered
+            | SubscribeError::ShuttingDown => HttpError::ServiceUnavailable(e.to_string()),
+        })?;
+    let (body_tx, body_rx) = mpsc::channel(BODY_BUFFER);
+    tokio::spawn(forward(subscription, accept, body_tx));
+    let mut response = libprocess::http::response(StatusCode::OK, Body::stream(body_rx));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(accept.mime()),
+    );
+    Ok(response)
+}
+
+/// One operator event as a RecordIO record.
+pub fn encode_event(event: &Event, content_type: ContentType) -> Bytes {
+    match content_type {
+        ContentType::Json => {
+            mesos_proto::recordio::encode(mesos_proto::json::encode(event).as_bytes())
+        }
+        ContentType::Protobuf => mesos_proto::recordio::encode(&event.encode_to_vec()),
+    }
+}
+
+pub fn subscribed(snapshot: &Snapshot) -> Event {
+    Event {
+        r#type: Some(event::Type::Subscribed as i32),
+        subscribed: Some(event::Subscribed {
+            get_state: Some(get_state(snapshot)),
+            heartbeat_interval_seconds: Some(HEARTBEAT_INTERVAL.as_secs_f64()),
+        }),
+        ..Default::default()
+    }
+}
+
+fn heartbeat() -> Event {
+    Event {
+        r#type: Some(event::Type::Heartbeat as i32),
+        ..Default::default()
+    }
+}
+
+/// The v1 event for a state change.
+pub fn to_event(change: &StateEvent) -> Event {
+    let mut out = Event::default();
+    match change {
+        StateEvent::TaskAdded(task) => {
+            out.r#type = Some(event::Type::TaskAdded as i32);
+            out.task_added = Some(event::TaskAdded {
+                task: (**task).clone(),
+            });
+        }
+        StateEvent::TaskUpdated {
+            framework_id,
+            status,
+            state,
+        } => {
+            out.r#type = Some(event::Type::TaskUpdated as i32);
+            out.task_updated = Some(event::TaskUpdated {
+                framework_id: FrameworkId {
+                    value: framework_id.clone(),
+                },
+                status: (**status).clone(),
+                state: *state,
+            });
+        }
+        StateEvent::AgentAdded(view) => {
+            out.r#type = Some(event::Type::AgentAdded as i32);
+            out.agent_added = Some(event::AgentAdded { agent: agent(view) });
+        }
+        StateEvent::AgentRemoved { agent_id } => {
+            out.r#type = Some(event::Type::AgentRemoved as i32);
+            out.agent_removed = Some(event::AgentRemoved {
+                agent_id: AgentId {
+                    value: agent_id.clone(),
+                },
+            });
+        }
+        StateEvent::FrameworkAdded(view) => {
+            out.r#type = Some(event::Type::FrameworkAdded as i32);
+            out.framework_added = Some(event::FrameworkAdded {
+                framework: framework(view, false),
+            });
+        }
+        StateEvent::FrameworkUpdated(view) => {
+            out.r#type = Some(event::Type::FrameworkUpdated as i32);
+            out.framework_updated = Some(event::FrameworkUpdated {
+                framework: framework(view, false),
+            });
+        }
+        StateEvent::FrameworkRemoved(info) => {
+            out.r#type = Some(event::Type::FrameworkRemoved as i32);
+            out.framework_removed = Some(event::FrameworkRemoved {
+                framework_info: (**info).clone(),
+            });
+        }
+    }
+    out
+}
+
+/// Writes SUBSCRIBED, a first HEARTBEAT, then each change as it comes and
+/// a HEARTBEAT every 15 s. Ends when the actor drops the subscription (a
+/// full queue) or the client goes away; the body channel is bounded, so a
+/// reader that stops reading makes the actor's queue fill, and the actor
+/// then drops it.
+async fn forward(subscription: Subscription, accept: ContentType, body: mpsc::Sender<Bytes>) {
+    let Subscription {
+        state,
+        mut events,
+        mut dropped,
+    } = subscription;
+    let beat = encode_event(&heartbeat(), accept);
+    // Every write also watches for the actor dropping this subscriber: a
+    // reader that stopped reading must not keep the stream open.
+    macro_rules! write {
+        ($chunk:expr) => {
+            tokio::select! {
+                sent = body.send($chunk) => if sent.is_err() { return },
+                _ = &mut dropped => return,
+            }
+        };
+    }
+    write!(encode_event(&subscribed(&state), accept));
+    drop(state);
+    write!(beat.clone());
+    let start = tokio::time::Instant::now() + HEARTBEAT_INTERVAL;
+    let mut heartbeats = tokio::time::interval_at(start, HEARTBEAT_INTERVAL);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut dropped => break,
+            next = events.recv() => {
+                let Some(change) = next else { break };
+                write!(encode_event(&to_event(&change), accept));
+            }
+            _ = heartbeats.tick() => write!(beat.clone()),
+            _ = body.closed() => break,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    type Kick = tokio::sync::oneshot::Sender<()>;
+
+    fn subscription() -> (mpsc::Sender<Arc<StateEvent>>, Kick, Subscription) {
+        let (tx, rx) = mpsc::channel(8);
+        let (kick, dropped) = tokio::sync::oneshot::channel();
+        (
+            tx,
+            kick,
+            Subscription {
+                state: Arc::new(Snapshot::default()),
+                events: rx,
+                dropped,
+            },
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_subscriber_ends_even_while_its_reader_is_stuck() {
+        let (tx, kick, subscription) = subscription();
+        // Room for one chunk, never read: the forwarder blocks on writing.
+        let (body_tx, mut body_rx) = mpsc::channel(1);
+        let task = tokio::spawn(forward(subscription, ContentType::Json, body_tx));
+        tx.send(Arc::new(StateEvent::AgentRemoved {
+            agent_id: "a1".into(),
+        }))
+        .await
+        .unwrap();
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        assert!(!task.is_finished());
+        drop(kick);
+        task.await.unwrap();
+        // What was written stays readable, then the stream ends.
+        assert!(body_rx.recv().await.is_some());
+        assert!(body_rx.recv().await.is_none());
+    }
+
+    fn decode(chunk: &Bytes) -> serde_json::Value {
+        let text = std::str::from_utf8(chunk).unwrap();
+        let (_, json) = text.split_once('\n').unwrap();
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn subscribed_then_heartbeat_then_events_then_heartbeat_every_15s() {
+        let (tx, _kick, subscription) = subscription();
+        let (body_tx, mut body_rx) = mpsc::channel(8);
+        tokio::spawn(forward(subscription, ContentType::Json, body_tx));
+        let first = decode(&body_rx.recv().await.unwrap());
+        assert_eq!(first["type"], "SUBSCRIBED");
+        assert_eq!(first["subscribed"]["heartbeat_interval_seconds"], 15.0);
+        assert!(first["subscribed"]["get_state"].is_object());
+        assert_eq!(decode(&body_rx.recv().await.unwrap())["type"], "HEARTBEAT");
+        tx.send(Arc::new(StateEvent::AgentRemoved {
+            agent_id: "a1".into(),
+        }))
+        .await
+        .unwrap();
+        let removed = decode(&body_rx.recv().await.unwrap());
+        assert_eq!(removed["type"], "AGENT_REMOVED");
+        assert_eq!(removed["agent_removed"]["agent_id"]["value"], "a1");
+        let before = tokio::time::Instant::now();
+        assert_eq!(decode(&body_rx.recv().await.unwrap())["type"], "HEARTBEAT");
+        assert!(
+            tokio::time::Instant::now() - before
+                >= HEARTBEAT_INTERVAL - std::time::Duration::from_millis(1)
+        );
+        // The actor dropping the subscription ends the stream.
+        drop(tx);
+        assert!(body_rx.recv().await.is_none());
+    }
+
+    #[test]
+    fn validation_names_the_missing_message() {
+        let call = Call {
+            r#type: Some(CallType::Teardown as i32),
+            ..Default::default()
+        };
+        assert_eq!(
+            validate(&call),
+            Err("Expecting 'teardown' to be present".to_string())
+        );
+        assert_eq!(
+            validate(&Call::default()),
+            Err("Expecting 'type' to be present".to_string())
+        );
+        let call = Call {
+            r#type: Some(CallType::GetState as i32),
+            ..Default::default()
+        };
+        assert_eq!(validate(&call), Ok(()));
+    }
+
+    #[test]
+    fn operation_refusals_map_to_upstream_statuses() {
+        let status = |e: OperationError| operation_error(e).status();
+        assert_eq!(
+            status(OperationError::NotSupported("RESERVE_RESOURCES")),
+            StatusCode::NOT_IMPLEMENTED
+        );
+        assert_eq!(
+            status(OperationError::Conflict("x".into())),
+            StatusCode::CONFLICT
+        );
+        assert_eq!(
+            status(OperationError::Invalid("x".into())),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(OperationError::NotRecovered),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+}

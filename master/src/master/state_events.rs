@@ -1,0 +1,239 @@
+//! Typed state-change events and the operator API's subscribers.
+//!
+//! The actor calls [`Master::emit`] at the points where upstream publishes
+//! operator events (TASK_ADDED, TASK_UPDATED, AGENT_ADDED, AGENT_REMOVED,
+//! FRAMEWORK_ADDED/UPDATED/REMOVED). Events are built only when someone
+//! listens, so a master without subscribers pays nothing. Each subscriber
+//! has a bounded queue: the actor never blocks on it, and a subscriber
+//! whose queue is full is dropped (its stream then ends) rather than
+//! buffered without limit.
+//!
+//! This module never encodes anything: media types, RecordIO and
+//! heartbeats belong to the HTTP layer.
+
+use std::sync::Arc;
+
+use mesos_proto::mesos::v1::{FrameworkInfo, Task, TaskStatus};
+use tokio::sync::{mpsc, oneshot};
+use tracing::{info, warn};
+
+use super::Master;
+use crate::snapshot::{AgentView, FrameworkView, Snapshot};
+
+/// Events queued per subscriber before it counts as too slow.
+pub const SUBSCRIBER_QUEUE: usize = 1024;
+
+/// One change of the master's state, as the operator API reports it.
+#[derive(Clone, Debug)]
+pub enum StateEvent {
+    TaskAdded(Box<Task>),
+    TaskUpdated {
+        framework_id: String,
+        /// The status update that caused the change.
+        status: Box<TaskStatus>,
+        /// The task's latest state.
+        state: i32,
+    },
+    AgentAdded(Box<AgentView>),
+    AgentRemoved {
+        agent_id: String,
+    },
+    FrameworkAdded(Box<FrameworkView>),
+    FrameworkUpdated(Box<FrameworkView>),
+    FrameworkRemoved(Box<FrameworkInfo>),
+}
+
+/// A subscription: the state when it started, then every change after it.
+#[derive(Debug)]
+pub struct Subscription {
+    pub state: Arc<Snapshot>,
+    pub events: mpsc::Receiver<Arc<StateEvent>>,
+    /// Resolves when the actor drops this subscriber (too slow, or the
+    /// actor stopped): the stream must end now, without draining.
+    pub dropped: oneshot::Receiver<()>,
+}
+
+/// The actor's end of one subscriber.
+#[derive(Debug)]
+struct Queue {
+    events: mpsc::Sender<Arc<StateEvent>>,
+    /// Dropped with the queue, which resolves [`Subscription::dropped`].
+    _dropped: oneshot::Sender<()>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubscribeError {
+    #[error("Operator event stream subscribers limit has been reached")]
+    TooManySubscribers,
+    #[error("Master has not finished recovery")]
+    NotRecovered,
+    #[error("Master is shutting down")]
+    ShuttingDown,
+}
+
+/// The actor's list of subscribers.
+#[derive(Debug, Default)]
+pub struct Subscribers {
+    queues: Vec<Queue>,
+}
+
+impl Subscribers {
+    pub fn is_empty(&self) -> bool {
+        self.queues.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.queues.len()
+    }
+
+    /// Queues the event for everyone; drops subscribers that went away or
+    /// whose queue is full.
+    pub fn send(&mut self, event: StateEvent) {
+        let event = Arc::new(event);
+        self.queues
+            .retain(|queue| match queue.events.try_send(Arc::clone(&event)) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    warn!("Disconnecting an operator subscriber that does not keep up");
+                    false
+                }
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
+    }
+
+    /// Adds a subscriber unless `limit` are already connected.
+    pub fn add(
+        &mut self,
+        limit: usize,
+        queue: usize,
+    ) -> Result<(mpsc::Receiver<Arc<StateEvent>>, oneshot::Receiver<()>), SubscribeError> {
+        self.queues.retain(|q| !q.events.is_closed());
+        if self.queues.len() >= limit {
+            return Err(SubscribeError::TooManySubscribers);
+        }
+        let (tx, rx) = mpsc::channel(queue);
+        let (dropped_tx, dropped_rx) = oneshot::channel();
+        self.queues.push(Queue {
+            events: tx,
+            _dropped: dropped_tx,
+        });
+        Ok((rx, dropped_rx))
+    }
+}
+
+impl Master {
+    /// Publishes a state change to the operator subscribers; `build` runs
+    /// only if there are any.
+    pub(super) fn emit(&mut self, build: impl FnOnce(&Master) -> Option<StateEvent>) {
+        if self.subscribers.is_empty() {
+            return;
+        }
+        if let Some(event) = build(self) {
+            self.subscribers.send(event);
+        }
+    }
+
+    pub(super) fn emit_task_added(&mut self, framework_id: &str, task_id: &str) {
+        self.emit(|master| {
+            let task = master.frameworks.get(framework_id)?.tasks.get(task_id)?;
+            Some(StateEvent::TaskAdded(Box::new(task.clone())))
+        });
+    }
+
+    pub(super) fn emit_agent_added(&mut self, agent_id: &str) {
+        self.emit(|master| {
+            let agent = master.agents.get(agent_id)?;
+            Some(StateEvent::AgentAdded(Box::new(master.agent_view(agent))))
+        });
+    }
+
+    pub(super) fn emit_framework(&mut self, framework_id: &str, added: bool) {
+        self.emit(|master| {
+            let view = Box::new(master.framework_view(master.frameworks.get(framework_id)?));
+            Some(if added {
+                StateEvent::FrameworkAdded(view)
+            } else {
+                StateEvent::FrameworkUpdated(view)
+            })
+        });
+    }
+
+    /// The operator's SUBSCRIBE: the state as of now, then every change.
+    pub(super) fn operator_subscribe(
+        &mut self,
+        reply: oneshot::Sender<Result<Subscription, SubscribeError>>,
+    ) {
+        let limit = self.flags.max_operator_event_stream_subscribers;
+        let answer = self
+            .subscribers
+            .add(limit, SUBSCRIBER_QUEUE)
+            .map(|(events, dropped)| {
+                info!(
+                    "Added an operator event stream subscriber ({} now)",
+                    self.subscribers.len()
+                );
+                Subscription {
+                    state: Arc::new(self.build_snapshot()),
+                    events,
+                    dropped,
+                }
+            });
+        let _ = reply.send(answer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn removed(id: &str) -> StateEvent {
+        StateEvent::AgentRemoved {
+            agent_id: id.to_string(),
+        }
+    }
+
+    #[tokio::test]
+    async fn events_arrive_in_order() {
+        let mut subscribers = Subscribers::default();
+        let (mut rx, _dropped) = subscribers.add(10, 8).unwrap();
+        for id in ["a", "b", "c"] {
+            subscribers.send(removed(id));
+        }
+        for id in ["a", "b", "c"] {
+            match &*rx.recv().await.unwrap() {
+                StateEvent::AgentRemoved { agent_id } => assert_eq!(agent_id, id),
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_disconnects_only_that_subscriber() {
+        let mut subscribers = Subscribers::default();
+        let (mut slow, slow_dropped) = subscribers.add(10, 2).unwrap();
+        let (mut fast, _fast_dropped) = subscribers.add(10, 2).unwrap();
+        for round in 0..5 {
+            subscribers.send(removed(&round.to_string()));
+            fast.recv().await.unwrap();
+        }
+        assert_eq!(subscribers.len(), 1);
+        // Its stream is told at once.
+        assert!(slow_dropped.await.is_err());
+        // The slow one keeps what was queued, then its stream ends.
+        assert!(slow.recv().await.is_some());
+        assert!(slow.recv().await.is_some());
+        assert!(slow.recv().await.is_none());
+    }
+
+    #[test]
+    fn the_limit_counts_live_subscribers() {
+        let mut subscribers = Subscribers::default();
+        let first = subscribers.add(1, 2).unwrap();
+        assert_eq!(
+            subscribers.add(1, 2).unwrap_err(),
+            SubscribeError::TooManySubscribers
+        );
+        drop(first);
+        assert!(subscribers.add(1, 2).is_ok());
+    }
+}
