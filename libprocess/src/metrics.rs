@@ -16,7 +16,9 @@
 //! - a millisecond metric (`…_ms`) becomes `…_seconds`, its values divided
 //!   by 1000 (Prometheus uses base units);
 //! - counters get a `_total` suffix (`master/tasks_finished` →
-//!   `mesos_master_tasks_finished_total`);
+//!   `mesos_master_tasks_finished_total`), and since that suffix is
+//!   reserved for counters a gauge's `_total` becomes `_capacity`
+//!   (`master/cpus_total` → `mesos_master_cpus_capacity`);
 //! - a timer becomes a `summary` (`quantile` labels for `p50` … `p9999`,
 //!   `_count` for the number of samples in the window) plus gauges `_last`,
 //!   `_min` and `_max`;
@@ -172,6 +174,12 @@ pub fn render_prometheus(metrics: &BTreeMap<String, f64>, describe: &dyn Describ
         let counter = describe.is_counter(name);
         if counter && !family.ends_with("_total") {
             family.push_str("_total");
+        } else if !counter {
+            // `_total` is reserved for counters; a gauge such as
+            // `master/cpus_total` is a capacity.
+            if let Some(stem) = family.strip_suffix("_total") {
+                family = format!("{stem}_capacity");
+            }
         }
         if !emitted.insert(family.clone()) {
             continue;
@@ -324,11 +332,15 @@ mod tests {
         metrics.insert("master/tasks_running".to_string(), 2.0);
         metrics.insert("master/tasks_finished".to_string(), 3.0);
         metrics.insert("registrar/state_store_ms".to_string(), 1500.0);
+        metrics.insert("master/cpus_total".to_string(), 4.0);
         let text = render_prometheus(&metrics, &TABLES);
-        assert!(text.contains("# TYPE mesos_master_tasks_running gauge\nmesos_master_tasks_running 2\n"));
+        assert!(text
+            .contains("# TYPE mesos_master_tasks_running gauge\nmesos_master_tasks_running 2\n"));
         assert!(text.contains("# HELP mesos_master_tasks_running Number of running tasks (Mesos metric master/tasks_running).\n"));
         assert!(text.contains("# TYPE mesos_master_tasks_finished_total counter\nmesos_master_tasks_finished_total 3\n"));
         assert!(text.contains("mesos_registrar_state_store_seconds 1.5\n"));
+        assert!(text
+            .contains("# TYPE mesos_master_cpus_capacity gauge\nmesos_master_cpus_capacity 4\n"));
     }
 
     #[test]

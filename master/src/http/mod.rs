@@ -205,6 +205,7 @@ pub fn install_routes(processes: &Processes, context: HttpContext) {
     processes.add_route("master", "/flags", with(process::flags));
     processes.add_route("version", "/", with(process::version));
     processes.add_route("metrics", "/snapshot", with(process::metrics));
+    processes.add_route("metrics", "/prometheus", with(process::prometheus));
 }
 
 /// The boxed future type route functions return.

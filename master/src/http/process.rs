@@ -1,7 +1,8 @@
 //! Process-wide and informational endpoints: `/version`, `/health`,
-//! `/metrics/snapshot`, `/redirect`, `/flags`. None of them redirects to
+//! `/metrics/snapshot`, `/metrics/prometheus`, `/redirect`, `/flags`. None of them redirects to
 //! the leader (checklist §0); they answer from flags and the snapshot.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use libprocess::http::{Method, StatusCode};
@@ -13,24 +14,38 @@ use super::futures_response::ResponseFuture;
 use super::{json_response, leader_base, require_method, HttpContext, HttpError, Leadership};
 use crate::flags::MESOS_VERSION;
 
-/// Build facts reported by `/version` and `/state`.
-pub const BUILD_DATE: &str = "2024-08-01 00:00:00";
-/// `BUILD_DATE` as seconds since the epoch.
-pub const BUILD_TIME: f64 = 1_722_470_400.0;
-pub const BUILD_USER: &str = "mesos-rs";
+/// This build's facts in upstream `/state` order: `git_sha`,
+/// `git_branch`, `git_tag` (each when known), `build_date`, `build_time`,
+/// `build_user`.
+pub fn insert_build_info(object: &mut Map<String, Value>) {
+    use stout::build_info;
+    if let Some(sha) = build_info::git_sha() {
+        object.insert("git_sha".into(), json!(sha));
+    }
+    if let Some(branch) = build_info::git_branch() {
+        object.insert("git_branch".into(), json!(branch));
+    }
+    if let Some(tag) = build_info::git_tag() {
+        object.insert("git_tag".into(), json!(tag));
+    }
+    object.insert("build_date".into(), json!(build_info::build_date()));
+    object.insert(
+        "build_time".into(),
+        json_number(build_info::build_time() as f64),
+    );
+    object.insert("build_user".into(), json!(build_info::build_user()));
+}
 
-/// `/version`.
+/// `/version`. Upstream builds it as a `JSON::Object` (a sorted map), so
+/// its keys come out in alphabetical order.
 pub fn version(_context: Arc<HttpContext>, request: Request) -> ResponseFuture {
     Box::pin(async move {
-        json_response(
-            &request,
-            &json!({
-                "version": MESOS_VERSION,
-                "build_date": BUILD_DATE,
-                "build_time": BUILD_TIME,
-                "build_user": BUILD_USER,
-            }),
-        )
+        let mut fields = Map::new();
+        insert_build_info(&mut fields);
+        fields.insert("version".into(), json!(MESOS_VERSION));
+        let mut sorted: Vec<(String, Value)> = fields.into_iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(&b.0));
+        json_response(&request, &Value::Object(sorted.into_iter().collect()))
     })
 }
 
@@ -72,15 +87,68 @@ pub fn flags(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
     })
 }
 
-/// `/metrics/snapshot[?timeout=...]`: a flat object of numbers.
+/// The metrics map for `/metrics/snapshot` and `/metrics/prometheus`:
+/// a fresh snapshot when the actor answers within `timeout` (upstream's
+/// `timeout` bounds the wait for gauges), else the last published one;
+/// `master/uptime_secs` is always computed now.
+async fn current_metrics(
+    context: &HttpContext,
+    request: &Request,
+) -> Result<BTreeMap<String, f64>, HttpError> {
+    let timeout = match request.query_param("timeout") {
+        None => None,
+        Some(text) => Some(
+            stout::Duration::parse(&text)
+                .map_err(|e| HttpError::BadRequest(format!("Invalid timeout '{text}': {e}")))?,
+        ),
+    };
+    let fresh = context.master.snapshot();
+    let snapshot = match timeout {
+        None => fresh.await,
+        Some(timeout) => match tokio::time::timeout(timeout.0, fresh).await {
+            Ok(snapshot) => snapshot,
+            Err(_) => context.master.published(),
+        },
+    };
+    let mut metrics = snapshot.metrics.clone();
+    metrics.insert(
+        "master/uptime_secs".to_string(),
+        (crate::master::now_secs() - snapshot.start_time).max(0.0),
+    );
+    Ok(metrics)
+}
+
+/// `/metrics/snapshot[?timeout=...][&jsonp=...]`: a flat object of numbers.
 pub fn metrics(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
     Box::pin(async move {
-        let snapshot = context.master.snapshot().await;
-        let object: Map<String, Value> = snapshot
-            .metrics
-            .iter()
-            .map(|(name, value)| (name.clone(), json_number(*value)))
+        let metrics = match current_metrics(&context, &request).await {
+            Ok(metrics) => metrics,
+            Err(error) => return error.into_response(),
+        };
+        let object: Map<String, Value> = metrics
+            .into_iter()
+            .map(|(name, value)| (name, json_number(value)))
             .collect();
         json_response(&request, &Value::Object(object))
+    })
+}
+
+/// `/metrics/prometheus[?timeout=...]`: the same values in the Prometheus
+/// text format (names per `libprocess::metrics`).
+pub fn prometheus(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
+    Box::pin(async move {
+        let metrics = match current_metrics(&context, &request).await {
+            Ok(metrics) => metrics,
+            Err(error) => return error.into_response(),
+        };
+        let text = libprocess::metrics::render_prometheus(&metrics, &crate::master::METRIC_TABLES);
+        let mut response = libprocess::http::response(StatusCode::OK, text);
+        response.headers_mut().insert(
+            libprocess::http::header::CONTENT_TYPE,
+            libprocess::http::HeaderValue::from_static(
+                libprocess::metrics::PROMETHEUS_CONTENT_TYPE,
+            ),
+        );
+        response
     })
 }

@@ -235,6 +235,11 @@ impl MasterHandle {
         answer.await.ok()
     }
 
+    /// The last published snapshot, without waiting for the actor.
+    pub fn published(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
+    }
+
     /// What subscription streams call when their client goes away.
     pub fn stream_closed_notifier(&self) -> impl FnOnce(String) + Send + 'static {
         let commands = self.commands.clone();
@@ -360,6 +365,123 @@ const COUNTERS: &[&str] = &[
     "master/valid_operation_status_update_acknowledgements",
     "master/valid_status_update_acknowledgements",
     "master/valid_status_updates",
+    "allocator/mesos/allocation_runs",
+];
+
+/// Timers shown in `/metrics/snapshot` (with upstream's statistics).
+pub const TIMERS: &[&str] = &[
+    "allocator/mesos/allocation_run_ms",
+    "allocator/mesos/allocation_run_latency_ms",
+    "registrar/state_fetch_ms",
+    "registrar/state_store_ms",
+];
+
+/// What `/metrics/prometheus` needs to know about the master's metrics.
+pub const METRIC_TABLES: libprocess::metrics::Tables = libprocess::metrics::Tables {
+    counters: COUNTERS,
+    timers: TIMERS,
+    help: METRIC_HELP,
+};
+
+/// Descriptions of the best-known metrics (upstream `docs/monitoring.md`).
+const METRIC_HELP: &[(&str, &str)] = &[
+    ("master/elected", "Whether this is the elected master"),
+    ("master/uptime_secs", "Uptime in seconds"),
+    ("master/slaves_active", "Number of active agents"),
+    ("master/slaves_connected", "Number of connected agents"),
+    (
+        "master/slaves_disconnected",
+        "Number of disconnected agents",
+    ),
+    ("master/slaves_inactive", "Number of inactive agents"),
+    ("master/slaves_unreachable", "Number of unreachable agents"),
+    ("master/frameworks_active", "Number of active frameworks"),
+    (
+        "master/frameworks_connected",
+        "Number of connected frameworks",
+    ),
+    (
+        "master/frameworks_disconnected",
+        "Number of disconnected frameworks",
+    ),
+    (
+        "master/frameworks_inactive",
+        "Number of inactive frameworks",
+    ),
+    (
+        "master/outstanding_offers",
+        "Number of outstanding resource offers",
+    ),
+    ("master/tasks_staging", "Number of staging tasks"),
+    ("master/tasks_starting", "Number of starting tasks"),
+    ("master/tasks_running", "Number of running tasks"),
+    ("master/tasks_killing", "Number of tasks being killed"),
+    ("master/tasks_unreachable", "Number of unreachable tasks"),
+    ("master/tasks_finished", "Number of finished tasks"),
+    ("master/tasks_failed", "Number of failed tasks"),
+    ("master/tasks_killed", "Number of killed tasks"),
+    ("master/tasks_lost", "Number of lost tasks"),
+    ("master/tasks_error", "Number of tasks that were invalid"),
+    ("master/tasks_dropped", "Number of dropped tasks"),
+    ("master/tasks_gone", "Number of gone tasks"),
+    (
+        "master/tasks_gone_by_operator",
+        "Number of tasks marked gone by an operator",
+    ),
+    ("master/dropped_messages", "Number of dropped messages"),
+    (
+        "master/event_queue_messages",
+        "Number of messages in the event queue",
+    ),
+    (
+        "master/event_queue_dispatches",
+        "Number of dispatches in the event queue",
+    ),
+    (
+        "master/event_queue_http_requests",
+        "Number of HTTP requests in the event queue",
+    ),
+    ("master/cpus_total", "Number of CPUs"),
+    ("master/cpus_used", "Number of allocated CPUs"),
+    ("master/cpus_percent", "Fraction of allocated CPUs"),
+    ("master/mem_total", "Total memory in MB"),
+    ("master/mem_used", "Allocated memory in MB"),
+    ("master/mem_percent", "Fraction of allocated memory"),
+    ("master/disk_total", "Disk space in MB"),
+    ("master/disk_used", "Allocated disk space in MB"),
+    ("master/disk_percent", "Fraction of allocated disk space"),
+    ("master/gpus_total", "Number of GPUs"),
+    ("master/gpus_used", "Number of allocated GPUs"),
+    ("master/gpus_percent", "Fraction of allocated GPUs"),
+    (
+        "master/slave_registrations",
+        "Number of agents that were able to cleanly re-join the cluster",
+    ),
+    ("master/slave_removals", "Number of agents removed"),
+    (
+        "master/recovery_slave_removals",
+        "Number of agents not reregistered during master failover",
+    ),
+    (
+        "allocator/event_queue_dispatches",
+        "Number of dispatch events in the allocator's event queue",
+    ),
+    (
+        "allocator/mesos/allocation_runs",
+        "Number of times the allocation algorithm has run",
+    ),
+    (
+        "allocator/mesos/allocation_run_ms",
+        "Time spent in the allocation algorithm in ms",
+    ),
+    (
+        "allocator/mesos/allocation_run_latency_ms",
+        "Allocation batch latency in ms",
+    ),
+    ("registrar/queued_operations", "Number of queued operations"),
+    ("registrar/registry_size_bytes", "Registry size in bytes"),
+    ("registrar/state_fetch_ms", "Registry read latency in ms"),
+    ("registrar/state_store_ms", "Registry write latency in ms"),
 ];
 
 /// The actor's state. See the module documentation.
@@ -410,6 +532,13 @@ pub struct Master {
     start_time: f64,
     elected_time: f64,
     allocation_requested: bool,
+    /// When the oldest unserved allocation request was made.
+    allocation_requested_at: Option<std::time::Instant>,
+    allocation_run: libprocess::metrics::Timer,
+    allocation_latency: libprocess::metrics::Timer,
+    /// Queue lengths at the end of the last batch: libprocess messages and
+    /// exited notices, registrar completions, commands (HTTP calls, timers).
+    event_queue: [usize; 3],
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
     /// Shared with every [`MasterHandle`]: the published snapshot is stale.
     stale: Arc<AtomicBool>,
@@ -463,6 +592,10 @@ impl Master {
             start_time: now,
             elected_time: now,
             allocation_requested: false,
+            allocation_requested_at: None,
+            allocation_run: libprocess::metrics::Timer::new(),
+            allocation_latency: libprocess::metrics::Timer::new(),
+            event_queue: [0; 3],
             snapshot_tx,
             stale: Arc::new(AtomicBool::new(true)),
             changed: false,
@@ -542,6 +675,11 @@ impl Master {
                 self.stale.store(true, Ordering::Release);
             }
             if !self.snapshot_waiters.is_empty() {
+                self.event_queue = [
+                    messages.len() + exited.len(),
+                    completions.len(),
+                    commands.len(),
+                ];
                 let snapshot = self.publish_snapshot();
                 for reply in self.snapshot_waiters.drain(..) {
                     let _ = reply.send(Arc::clone(&snapshot));
@@ -608,7 +746,7 @@ impl Master {
 
     fn handle_timer(&mut self, timer: Timer) {
         match timer {
-            Timer::Allocate => self.allocation_requested = true,
+            Timer::Allocate => self.request_allocation(),
             Timer::OfferTimeout { offer_id } => {
                 if self.offers.contains_key(&offer_id) {
                     info!("Rescinding offer {offer_id} after --offer_timeout");
@@ -663,9 +801,12 @@ impl Master {
     }
 
     /// Asks for an allocation at the end of this batch (upstream allocates
-    /// at once when frameworks or agents are added or revived).
+    /// at once when frameworks or agents are added or revived). The wait
+    /// until it runs is `allocator/mesos/allocation_run_latency_ms`.
     fn request_allocation(&mut self) {
         self.allocation_requested = true;
+        self.allocation_requested_at
+            .get_or_insert_with(std::time::Instant::now);
     }
 
     fn send<M: prost::Message + prost::Name>(&self, to: &Upid, message: &M) {
@@ -770,7 +911,14 @@ impl Master {
     /// A cycle cut short by `max_agents_per_cycle` asks for the next chunk
     /// behind whatever is queued, so the mailbox is served in between.
     fn allocate(&mut self) {
+        let started = std::time::Instant::now();
+        if let Some(requested) = self.allocation_requested_at.take() {
+            self.allocation_latency
+                .record(started.saturating_duration_since(requested));
+        }
         let allocations = self.allocator.allocate(allocator_now());
+        self.allocation_run.record(started.elapsed());
+        self.count("allocator/mesos/allocation_runs");
         if self.allocator.has_pending() {
             let _ = self.commands_tx.send(Command::Timer(Timer::Allocate));
         }
