@@ -147,7 +147,7 @@ fn promtool_check(text: &str) {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("promtool is missing: install Debian `prometheus` (.ci/setup-prometheus.sh)");
+        .expect("promtool is missing: install Debian `prometheus` (.ci/setup-operator-tools.sh)");
     child
         .stdin
         .take()
