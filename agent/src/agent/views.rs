@@ -450,43 +450,6 @@ impl Agent {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn resources_model_is_flat() {
-        let r = Resources::parse(
-            "cpus:2;mem:1024;ports:[31000-32000,33000-33001];zones:{a,b}",
-            "*",
-        )
-        .unwrap();
-        let m = legacy_json::resources(&r);
-        assert_eq!(m["cpus"], 2.0);
-        assert_eq!(m["gpus"], 0.0);
-        assert_eq!(m["disk"], 0.0);
-        assert_eq!(m["mem"], 1024.0);
-        assert_eq!(m["ports"], "[31000-32000, 33000-33001]");
-        assert_eq!(m["zones"], "{a, b}");
-    }
-
-    #[test]
-    fn attributes_model_uses_native_values() {
-        let attrs = crate::info::parse_attributes("rack:r1;level:2;ports:[1-2]").unwrap();
-        let attrs: Vec<v1::Attribute> = attrs.iter().map(evolve).collect();
-        let m = legacy_json::attributes(&attrs);
-        assert_eq!(m["rack"], "r1");
-        assert_eq!(m["level"], 2.0);
-        assert_eq!(m["ports"], "[1-2]");
-    }
-
-    #[test]
-    fn formats_utc_dates() {
-        assert_eq!(format_utc(0), "1970-01-01 00:00:00");
-        assert_eq!(format_utc(1_455_559_228), "2016-02-15 18:00:28");
-    }
-}
-
 /// What `/metrics/prometheus` needs to know about the agent's metrics.
 pub const METRIC_TABLES: libprocess::metrics::Tables = libprocess::metrics::Tables {
     counters: &[
@@ -546,3 +509,40 @@ pub const METRIC_TABLES: libprocess::metrics::Tables = libprocess::metrics::Tabl
         ("system/mem_free_bytes", "Free memory in bytes"),
     ],
 };
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_model_is_flat() {
+        let r = Resources::parse(
+            "cpus:2;mem:1024;ports:[31000-32000,33000-33001];zones:{a,b}",
+            "*",
+        )
+        .unwrap();
+        let m = legacy_json::resources(&r);
+        assert_eq!(m["cpus"], 2.0);
+        assert_eq!(m["gpus"], 0.0);
+        assert_eq!(m["disk"], 0.0);
+        assert_eq!(m["mem"], 1024.0);
+        assert_eq!(m["ports"], "[31000-32000, 33000-33001]");
+        assert_eq!(m["zones"], "{a, b}");
+    }
+
+    #[test]
+    fn attributes_model_uses_native_values() {
+        let attrs = crate::info::parse_attributes("rack:r1;level:2;ports:[1-2]").unwrap();
+        let attrs: Vec<v1::Attribute> = attrs.iter().map(evolve).collect();
+        let m = legacy_json::attributes(&attrs);
+        assert_eq!(m["rack"], "r1");
+        assert_eq!(m["level"], 2.0);
+        assert_eq!(m["ports"], "[1-2]");
+    }
+
+    #[test]
+    fn formats_utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00:00");
+        assert_eq!(format_utc(1_455_559_228), "2016-02-15 18:00:28");
+    }
+}

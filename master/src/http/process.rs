@@ -152,3 +152,72 @@ pub fn prometheus(context: Arc<HttpContext>, request: Request) -> ResponseFuture
         response
     })
 }
+
+/// `POST /master/teardown` with the form body `frameworkId=<id>`: 200 once
+/// the framework is removed, 400 for a missing or unknown id.
+pub fn teardown(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
+    Box::pin(async move {
+        let result = async {
+            context.check_leader(&request)?;
+            require_method(&request, &[Method::POST], "POST")?;
+            let body = std::str::from_utf8(request.body())
+                .map_err(|_| HttpError::BadRequest("Request body is not UTF-8".to_string()))?;
+            let form = libprocess::routing::decode_query(body);
+            let Some((_, id)) = form.into_iter().find(|(k, _)| k == "frameworkId") else {
+                return Err(HttpError::BadRequest(
+                    "Missing 'frameworkId' query parameter in the request body".to_string(),
+                ));
+            };
+            context
+                .master
+                .teardown_framework(&id)
+                .await
+                .map_err(|e| match e {
+                    crate::master::TeardownError::UnknownFramework(_) => {
+                        HttpError::BadRequest(e.to_string())
+                    }
+                    other => HttpError::ServiceUnavailable(other.to_string()),
+                })
+        }
+        .await;
+        match result {
+            Ok(()) => libprocess::http::response(StatusCode::OK, Body::empty()),
+            Err(error) => error.into_response(),
+        }
+    })
+}
+
+/// `/logging/toggle[?level=N&duration=D]`: without parameters, the current
+/// verbosity; with both, that verbosity for that long (upstream's checks
+/// and messages).
+pub fn logging_toggle(_context: Arc<HttpContext>, request: Request) -> ResponseFuture {
+    Box::pin(async move {
+        let level = request.query_param("level");
+        let duration = request.query_param("duration");
+        let bad = |message: String| HttpError::BadRequest(message).into_response();
+        let (level, duration) = match (level, duration) {
+            (None, None) => {
+                return libprocess::http::response(
+                    StatusCode::OK,
+                    format!("{}\n", crate::logging::level()),
+                )
+            }
+            (Some(_), None) => return bad("Expecting 'duration=value' in query.\n".into()),
+            (None, Some(_)) => return bad("Expecting 'level=value' in query.\n".into()),
+            (Some(level), Some(duration)) => (level, duration),
+        };
+        let level = match level.trim().parse::<i64>() {
+            Ok(level) if level < 0 => return bad(format!("Invalid level '{level}'.\n")),
+            Ok(level) => u32::try_from(level).unwrap_or(u32::MAX),
+            Err(_) => return bad(format!("Failed to convert '{level}' to number.\n")),
+        };
+        let duration = match stout::Duration::parse(&duration) {
+            Ok(duration) => duration.0,
+            Err(e) => return bad(format!("{e}.\n")),
+        };
+        match crate::logging::toggle(level, duration) {
+            Ok(()) => libprocess::http::response(StatusCode::OK, Body::empty()),
+            Err(e) => HttpError::Internal(e.to_string()).into_response(),
+        }
+    })
+}

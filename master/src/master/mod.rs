@@ -100,10 +100,28 @@ pub enum Command {
         agent_id: String,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
     },
+    /// The operator's teardown (`/master/teardown`, and the operator API's
+    /// TEARDOWN): the framework is removed as if it had torn itself down.
+    TeardownFramework {
+        framework_id: String,
+        reply: oneshot::Sender<Result<(), TeardownError>>,
+    },
     /// The allocator's account of why frameworks got no offers.
     AllocatorExplain {
         reply: oneshot::Sender<alloc::Explain>,
     },
+}
+
+/// Why an operator's teardown was refused (the HTTP layer maps these:
+/// 400 for an unknown framework, 503 before recovery).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TeardownError {
+    #[error("No framework found with specified ID")]
+    UnknownFramework(String),
+    #[error("Master has not finished recovery")]
+    NotRecovered,
+    #[error("The master actor stopped")]
+    Stopped,
 }
 
 /// The HTTP answer to a scheduler call.
@@ -222,6 +240,19 @@ impl MasterHandle {
             })
             .map_err(|_| MarkGoneError::Stopped)?;
         answer.await.map_err(|_| MarkGoneError::Stopped)?
+    }
+
+    /// Tears down a registered framework for the operator; returns once
+    /// the framework is removed (its tasks killed, its offers rescinded).
+    pub async fn teardown_framework(&self, framework_id: &str) -> Result<(), TeardownError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::TeardownFramework {
+                framework_id: framework_id.to_string(),
+                reply,
+            })
+            .map_err(|_| TeardownError::Stopped)?;
+        answer.await.map_err(|_| TeardownError::Stopped)?
     }
 
     /// Why frameworks did or did not get offers (`None` if the actor is
@@ -717,6 +748,10 @@ impl Master {
                 let _ = reply.send(Err(MarkGoneError::NotRecovered));
                 return;
             }
+            Command::TeardownFramework { reply, .. } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(TeardownError::NotRecovered));
+                return;
+            }
             command => command,
         };
         self.changed = true;
@@ -740,6 +775,19 @@ impl Master {
             Command::Snapshot { .. } | Command::Recover { .. } => {}
             Command::AllocatorExplain { reply } => {
                 let _ = reply.send(self.allocator.explain(allocator_now()));
+            }
+            Command::TeardownFramework {
+                framework_id,
+                reply,
+            } => {
+                let answer = if self.frameworks.contains_key(&framework_id) {
+                    info!("Processing TEARDOWN of framework {framework_id} for the operator");
+                    self.remove_framework(&framework_id);
+                    Ok(())
+                } else {
+                    Err(TeardownError::UnknownFramework(framework_id))
+                };
+                let _ = reply.send(answer);
             }
         }
     }
