@@ -226,6 +226,11 @@ impl Cluster {
         self.agent_process().child.id()
     }
 
+    /// Whether the agent process has exited (reaping it if so).
+    pub fn agent_exited(&mut self) -> bool {
+        matches!(self.agent_process().child.try_wait(), Ok(Some(_)))
+    }
+
     /// Sends `signal` (e.g. "KILL", "TERM") to the agent by its pid and
     /// waits for it to exit.
     pub fn stop_agent(&mut self, signal: &str, timeout: Duration) -> std::process::ExitStatus {

@@ -1,7 +1,8 @@
 //! The master's HTTP surfaces: [`scheduler`] (`/api/v1/scheduler`),
 //! [`state`] (the legacy JSON endpoints), [`process`] (`/version`,
 //! `/health`, `/metrics/*`, `/redirect`, `/flags`, `/teardown`,
-//! `/logging/toggle`) and [`webui`] (`--webui_dir` at `/`, `/app`,
+//! `/logging/toggle`), [`maintenance`] (`/maintenance/*`, `/machine/*`)
+//! and [`webui`] (`--webui_dir` at `/`, `/app`,
 //! `/assets`).
 //!
 //! This module owns what they share: the error type and its mapping to
@@ -12,6 +13,7 @@
 pub mod allocator;
 #[cfg(test)]
 mod endpoint_tests;
+pub mod maintenance;
 pub mod process;
 pub mod scheduler;
 pub mod state;
@@ -207,6 +209,19 @@ pub fn install_routes(processes: &Processes, context: HttpContext) {
     processes.add_route("master", "/redirect", with(process::redirect));
     processes.add_route("master", "/flags", with(process::flags));
     processes.add_route("master", "/teardown", with(process::teardown));
+    for (path, endpoint) in [
+        ("/maintenance/schedule", maintenance::Endpoint::Schedule),
+        ("/maintenance/status", maintenance::Endpoint::Status),
+        ("/machine/down", maintenance::Endpoint::Down),
+        ("/machine/up", maintenance::Endpoint::Up),
+    ] {
+        let context = context.clone();
+        processes.add_route(
+            "master",
+            path,
+            handler(move |request| maintenance::handle(context.clone(), endpoint, request)),
+        );
+    }
     processes.add_route("version", "/", with(process::version));
     processes.add_route("logging", "/toggle", with(process::logging_toggle));
     for (path, asset) in [

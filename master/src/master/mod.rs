@@ -30,6 +30,7 @@ mod agent;
 pub mod connection;
 mod driver;
 pub mod events;
+pub mod maintenance;
 mod recovery;
 mod scheduler;
 mod snapshot;
@@ -105,6 +106,12 @@ pub enum Command {
     TeardownFramework {
         framework_id: String,
         reply: oneshot::Sender<Result<(), TeardownError>>,
+    },
+    /// An operator's maintenance change; answered once the registry holds
+    /// it.
+    Maintenance {
+        command: maintenance::MaintenanceCommand,
+        reply: oneshot::Sender<Result<(), maintenance::MaintenanceError>>,
     },
     /// The allocator's account of why frameworks got no offers.
     AllocatorExplain {
@@ -253,6 +260,60 @@ impl MasterHandle {
             })
             .map_err(|_| TeardownError::Stopped)?;
         answer.await.map_err(|_| TeardownError::Stopped)?
+    }
+
+    async fn maintenance(
+        &self,
+        command: maintenance::MaintenanceCommand,
+    ) -> Result<(), maintenance::MaintenanceError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Maintenance { command, reply })
+            .map_err(|_| maintenance::MaintenanceError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| maintenance::MaintenanceError::Stopped)?
+    }
+
+    /// Replaces the maintenance schedule (`/maintenance/schedule` POST,
+    /// the operator API's UPDATE_MAINTENANCE_SCHEDULE); returns once the
+    /// registry holds it.
+    pub async fn update_maintenance_schedule(
+        &self,
+        schedule: mesos_proto::mesos::maintenance::Schedule,
+    ) -> Result<(), maintenance::MaintenanceError> {
+        self.maintenance(maintenance::MaintenanceCommand::UpdateSchedule(schedule))
+            .await
+    }
+
+    /// Takes DRAINING machines DOWN (`/machine/down`, START_MAINTENANCE);
+    /// their agents are shut down and removed.
+    pub async fn start_maintenance(
+        &self,
+        machines: Vec<mesos_proto::mesos::MachineId>,
+    ) -> Result<(), maintenance::MaintenanceError> {
+        self.maintenance(maintenance::MaintenanceCommand::Start(machines))
+            .await
+    }
+
+    /// Brings DOWN machines UP (`/machine/up`, STOP_MAINTENANCE).
+    pub async fn stop_maintenance(
+        &self,
+        machines: Vec<mesos_proto::mesos::MachineId>,
+    ) -> Result<(), maintenance::MaintenanceError> {
+        self.maintenance(maintenance::MaintenanceCommand::Stop(machines))
+            .await
+    }
+
+    /// DRAINING and DOWN machines (`/maintenance/status`,
+    /// GET_MAINTENANCE_STATUS), including every change made so far.
+    pub async fn maintenance_status(&self) -> mesos_proto::mesos::maintenance::ClusterStatus {
+        self.snapshot().await.maintenance.status()
+    }
+
+    /// The schedule (`/maintenance/schedule` GET, GET_MAINTENANCE_SCHEDULE).
+    pub async fn maintenance_schedule(&self) -> mesos_proto::mesos::maintenance::Schedule {
+        self.snapshot().await.maintenance.schedule()
     }
 
     /// Why frameworks did or did not get offers (`None` if the actor is
@@ -550,6 +611,8 @@ pub struct Master {
     gone_agents: BTreeMap<String, v0::TimeInfo>,
     /// Agents removed while this master ran (upstream `slaves.removed`).
     removed_agents: BTreeSet<String>,
+    /// The maintenance schedule and machine modes, as committed.
+    maintenance: maintenance::MaintenanceState,
     /// Tasks of unreachable agents: agent id → framework id → task ids.
     unreachable_tasks: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     offers: BTreeMap<String, OfferRecord>,
@@ -613,6 +676,7 @@ impl Master {
             gone_agents: BTreeMap::new(),
             removed_agents: BTreeSet::new(),
             unreachable_tasks: BTreeMap::new(),
+            maintenance: maintenance::MaintenanceState::default(),
             offers: BTreeMap::new(),
             next_framework_id: 0,
             next_offer_id: 0,
@@ -748,6 +812,10 @@ impl Master {
                 let _ = reply.send(Err(MarkGoneError::NotRecovered));
                 return;
             }
+            Command::Maintenance { reply, .. } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(maintenance::MaintenanceError::NotRecovered));
+                return;
+            }
             Command::TeardownFramework { reply, .. } if !self.recovery.is_done() => {
                 let _ = reply.send(Err(TeardownError::NotRecovered));
                 return;
@@ -776,6 +844,7 @@ impl Master {
             Command::AllocatorExplain { reply } => {
                 let _ = reply.send(self.allocator.explain(allocator_now()));
             }
+            Command::Maintenance { command, reply } => self.maintenance(command, reply),
             Command::TeardownFramework {
                 framework_id,
                 reply,

@@ -46,6 +46,7 @@ impl Master {
             recovered_agents,
             unreachable_agents: self.unreachable_agents.len(),
             metrics: self.metrics(),
+            maintenance: self.maintenance.clone(),
         }
     }
 
