@@ -11,6 +11,7 @@
 //! Processes we start are killed by pid when their handle drops; nothing is
 //! ever killed by name.
 
+pub mod busy;
 pub mod hostile;
 pub mod zookeeper;
 

@@ -201,3 +201,123 @@ fn logging_toggle_checks_its_query_and_reverts() {
     });
     cluster.assert_alive();
 }
+
+fn get_json(addr: &str, path: &str) -> serde_json::Value {
+    let r = http_get(addr, path).expect("get");
+    assert_eq!(r.status, 200, "{path}: {}", r.text());
+    r.json()
+}
+
+fn task_ids(value: &serde_json::Value) -> Vec<String> {
+    value["tasks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[test]
+fn listing_endpoints_filter_page_and_keep_upstream_keys_on_a_busy_cluster() {
+    let (cluster, rt, live) = compat_tests::busy::busy_cluster();
+    let m = cluster.master.clone();
+    let state = cluster.master_state().expect("state");
+    let live_fw = state["frameworks"][0]["id"]
+        .as_str()
+        .expect("live")
+        .to_string();
+    let done_fw = state["completed_frameworks"][0]["id"]
+        .as_str()
+        .expect("completed")
+        .to_string();
+    let agent_id = state["slaves"][0]["id"]
+        .as_str()
+        .expect("agent")
+        .to_string();
+
+    // Top-level keys, in upstream's order.
+    for (path, expected) in [
+        (
+            "/master/frameworks",
+            vec![
+                "frameworks",
+                "completed_frameworks",
+                "unregistered_frameworks",
+            ],
+        ),
+        ("/master/slaves", vec!["slaves", "recovered_slaves"]),
+        ("/master/tasks", vec!["tasks"]),
+        ("/master/roles", vec!["roles"]),
+        ("/master/flags", vec!["flags"]),
+        (
+            "/master/state-summary",
+            vec!["hostname", "slaves", "frameworks"],
+        ),
+    ] {
+        assert_eq!(keys(&get_json(&m, path)), expected, "{path}");
+    }
+
+    // /tasks: every task of current and completed frameworks, newest
+    // first by default; limit, offset, order and the id filters.
+    let all = task_ids(&get_json(&m, "/master/tasks"));
+    assert_eq!(all.len(), 3, "{all:?}");
+    let asc = task_ids(&get_json(&m, "/master/tasks?order=asc"));
+    let mut reversed = all.clone();
+    reversed.reverse();
+    assert_eq!(asc, reversed);
+    assert_eq!(
+        task_ids(&get_json(&m, "/master/tasks?limit=1")),
+        all[..1].to_vec()
+    );
+    assert_eq!(
+        task_ids(&get_json(&m, "/master/tasks?limit=1&offset=1")),
+        all[1..2].to_vec()
+    );
+    // Upstream ignores limits and offsets that are not numbers.
+    assert_eq!(
+        task_ids(&get_json(&m, "/master/tasks?limit=many&offset=x")),
+        all
+    );
+    assert!(task_ids(&get_json(&m, "/master/tasks?offset=-1")).is_empty());
+    assert_eq!(
+        task_ids(&get_json(&m, "/master/tasks?task_id=runs")),
+        vec!["runs"]
+    );
+    assert_eq!(
+        task_ids(&get_json(
+            &m,
+            &format!("/master/tasks?framework_id={live_fw}")
+        ))
+        .len(),
+        3
+    );
+    assert!(task_ids(&get_json(
+        &m,
+        &format!("/master/tasks?framework_id={done_fw}")
+    ))
+    .is_empty());
+    let r = http_get(&m, "/master/tasks.json?jsonp=cb").expect("jsonp");
+    assert_eq!(r.header("content-type"), Some("text/javascript"));
+    assert!(r.text().starts_with("cb({\"tasks\":"));
+
+    // /frameworks and /slaves filters.
+    let f = get_json(&m, &format!("/master/frameworks?framework_id={live_fw}"));
+    assert_eq!(f["frameworks"].as_array().map(Vec::len), Some(1));
+    assert_eq!(f["completed_frameworks"].as_array().map(Vec::len), Some(0));
+    let f = get_json(&m, &format!("/master/frameworks?framework_id={done_fw}"));
+    assert_eq!(f["frameworks"].as_array().map(Vec::len), Some(0));
+    assert_eq!(f["completed_frameworks"].as_array().map(Vec::len), Some(1));
+    let s = get_json(&m, &format!("/master/slaves?slave_id={agent_id}"));
+    assert_eq!(s["slaves"].as_array().map(Vec::len), Some(1));
+    let s = get_json(&m, "/master/slaves?slave_id=nope");
+    assert_eq!(s["slaves"].as_array().map(Vec::len), Some(0));
+
+    // Health is an empty 200; the old aliases answer like the new names.
+    let r = http_get(&m, "/master/health").expect("health");
+    assert_eq!((r.status, r.text()), (200, String::new()));
+    assert_eq!(keys(&get_json(&m, "/master/state.json")), keys(&state));
+    assert_eq!(keys(&get_json(&m, "/master/roles.json")), vec!["roles"]);
+
+    live.abort();
+    drop(rt);
+}

@@ -404,12 +404,14 @@ pub struct TaskQuery {
 
 impl TaskQuery {
     fn from_request(request: &Request) -> TaskQuery {
+        // Upstream parses both as `int` into a `size_t` and ignores text
+        // that is not a number (the default applies); a negative number
+        // wraps to the largest size (no limit, or past the end).
         let number = |key: &str| {
             request
                 .query_param(key)
-                .and_then(|v| v.parse::<i64>().ok())
-                .filter(|v| *v >= 0)
-                .map(|v| v as usize)
+                .and_then(|v| v.trim().parse::<i32>().ok())
+                .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
         };
         TaskQuery {
             limit: number("limit").unwrap_or(TASK_LIMIT),
