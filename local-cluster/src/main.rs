@@ -13,6 +13,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Parser;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -41,11 +43,33 @@ struct Flags {
 
 struct Children(Vec<(String, Child)>);
 
+/// How long each child gets to stop on its own before SIGKILL: the agent
+/// shuts its executors down first (their grace period is 5 s by default).
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
 impl Drop for Children {
+    /// Stops the children newest first (the agent before the master). The
+    /// agent gets SIGUSR1, its graceful shutdown that also stops every
+    /// executor (SIGTERM would leave them running for recovery, which a
+    /// throwaway local cluster does not want); the master gets SIGTERM.
     fn drop(&mut self) {
-        for (_, c) in &mut self.0 {
-            let _ = c.kill();
-            let _ = c.wait();
+        for (name, child) in self.0.iter_mut().rev() {
+            if let Ok(Some(_)) = child.try_wait() {
+                continue;
+            }
+            let signal = if name == "mesos-agent" {
+                Signal::SIGUSR1
+            } else {
+                Signal::SIGTERM
+            };
+            let pid = i32::try_from(child.id()).map(Pid::from_raw);
+            let stopped = pid.is_ok_and(|pid| kill(pid, signal).is_ok())
+                && wait_until(STOP_GRACE, || matches!(child.try_wait(), Ok(Some(_))));
+            if !stopped {
+                eprintln!("mesos-local: {name} did not stop within {STOP_GRACE:?}; killing it");
+                let _ = child.kill();
+            }
+            let _ = child.wait();
         }
     }
 }

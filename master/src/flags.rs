@@ -411,6 +411,9 @@ impl Flags {
             return Err("Expected `--allocation_interval` to be positive".to_string());
         }
         self.parsed_weights()?;
+        if let Some(limit) = &self.agent_removal_rate_limit {
+            crate::master::parse_agent_removal_rate_limit(limit)?;
+        }
         crate::master::recovery_removal_limit(&self.recovery_agent_removal_limit)?;
         self.refuse_unsupported_security()?;
         libprocess::ssl::refuse_tls_in_process_environment()?;

@@ -357,6 +357,7 @@ impl Master {
             id,
             pinged: false,
             timeouts: 0,
+            unreachable_pending: false,
             epoch: self.next_epoch(),
         }
     }
@@ -417,7 +418,7 @@ impl Master {
         if agent.observer.pinged {
             agent.observer.timeouts += 1;
             if agent.observer.timeouts >= max {
-                self.mark_unreachable(agent_id, "health check timed out");
+                self.schedule_unreachable(agent_id);
                 return;
             }
         }
@@ -426,14 +427,17 @@ impl Master {
 
     /// `SlaveObserver::pong`.
     fn pong(&mut self, observer_id: &str) {
-        if let Some(agent) = self
+        let Some(agent) = self
             .agents
             .values_mut()
             .find(|a| a.observer.id == observer_id)
-        {
-            agent.observer.pinged = false;
-            agent.observer.timeouts = 0;
-        }
+        else {
+            return;
+        };
+        agent.observer.pinged = false;
+        agent.observer.timeouts = 0;
+        let agent_id = agent.id.clone();
+        self.cancel_unreachable(&agent_id);
     }
 
     // ---- re-registration ----------------------------------------------------
@@ -1049,7 +1053,15 @@ impl Master {
     /// `Master::markUnreachable`: the agent moves to the unreachable list
     /// once the registry recorded it; its tasks become UNREACHABLE (LOST
     /// for partition-unaware frameworks).
-    fn mark_unreachable(&mut self, agent_id: &str, reason: &str) {
+    pub(super) fn mark_unreachable(&mut self, agent_id: &str, reason: &str) {
+        if self.agents.contains_key(agent_id) {
+            self.count("master/slave_unreachable_scheduled");
+        }
+        self.mark_unreachable_now(agent_id, reason);
+    }
+
+    /// The transition itself, once any rate-limit permit was granted.
+    pub(super) fn mark_unreachable_now(&mut self, agent_id: &str, reason: &str) {
         let Some(agent) = self.agents.get(agent_id) else {
             warn!("Skipping transition of agent {agent_id} to unreachable because it has already been removed or marked unreachable");
             return;
@@ -1076,7 +1088,6 @@ impl Master {
             agent.info.hostname
         );
         let info = agent.registry_info.clone();
-        self.count("master/slave_unreachable_scheduled");
         self.marking_unreachable.insert(agent_id.to_string());
         let time = time_info(now_secs());
         self.registrar.apply(

@@ -32,6 +32,7 @@ mod driver;
 pub mod events;
 pub mod maintenance;
 mod recovery;
+mod removal;
 mod scheduler;
 mod snapshot;
 pub mod state;
@@ -64,6 +65,7 @@ use state::{Agent, Connection, Framework, FrameworkState, OfferRecord};
 pub use recovery::{
     removal_limit as recovery_removal_limit, Continuation, MarkGoneError, RecoverError,
 };
+pub use removal::parse_rate_limit as parse_agent_removal_rate_limit;
 
 /// Work for the actor.
 #[derive(Debug)]
@@ -170,6 +172,10 @@ pub enum Timer {
     /// `--agent_reregister_timeout` after recovery: agents from the
     /// registry that have not come back are marked unreachable.
     RecoveredAgentsTimeout,
+    /// The next `--agent_removal_rate_limit` permit is due.
+    RemovalPermit,
+    /// `--registry_gc_interval` passed: prune old unreachable/gone agents.
+    RegistryGc,
 }
 
 /// What the actor is built from.
@@ -383,10 +389,46 @@ pub fn spawn(
 
 /// Seconds since the epoch, as upstream's `Clock::now().secs()`.
 pub fn now_secs() -> f64 {
+    #[cfg(test)]
+    {
+        test_clock::now_secs()
+    }
+    #[cfg(not(test))]
+    {
+        wall_secs()
+    }
+}
+
+fn wall_secs() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or(0.0)
+}
+
+/// In unit tests the master's clock follows tokio's, so timestamps and
+/// ages (registry GC) move with paused time, as upstream's `Clock::pause`
+/// moves `Clock::now()`. Each test runs its runtime on its own thread.
+#[cfg(test)]
+mod test_clock {
+    use std::cell::Cell;
+
+    thread_local! {
+        static BASE: Cell<Option<(f64, tokio::time::Instant)>> = const { Cell::new(None) };
+    }
+
+    pub fn now_secs() -> f64 {
+        BASE.with(|base| {
+            let (wall, instant) = base.get().unwrap_or_else(|| {
+                let pair = (super::wall_secs(), tokio::time::Instant::now());
+                base.set(Some(pair));
+                pair
+            });
+            wall + tokio::time::Instant::now()
+                .saturating_duration_since(instant)
+                .as_secs_f64()
+        })
+    }
 }
 
 /// An allocator decision with the master's string ids.
@@ -600,6 +642,8 @@ pub struct Master {
     marking_unreachable: BTreeSet<String>,
     marking_gone: BTreeSet<String>,
     removing: BTreeSet<String>,
+    /// `--agent_removal_rate_limit`, when set.
+    removal_limiter: Option<removal::RemovalLimiter>,
     role_whitelist: Option<Vec<String>>,
 
     frameworks: BTreeMap<String, Framework>,
@@ -650,6 +694,13 @@ impl Master {
     ) -> Master {
         let now = now_secs();
         let (registrar, _) = Registrar::spawn(config.registry, config.registrar, completions_tx);
+        // Validated with the flags, so a parse failure cannot happen here.
+        let removal_limiter = config
+            .flags
+            .agent_removal_rate_limit
+            .as_deref()
+            .and_then(|text| removal::parse_rate_limit(text).ok())
+            .map(removal::RemovalLimiter::new);
         Master {
             role_whitelist: config.flags.role_whitelist(),
             flags: config.flags,
@@ -668,6 +719,7 @@ impl Master {
             marking_unreachable: BTreeSet::new(),
             marking_gone: BTreeSet::new(),
             removing: BTreeSet::new(),
+            removal_limiter,
             frameworks: BTreeMap::new(),
             completed_frameworks: VecDeque::new(),
             agents: BTreeMap::new(),
@@ -879,6 +931,8 @@ impl Master {
                 self.agent_reregister_timeout(&agent_id, epoch)
             }
             Timer::RecoveredAgentsTimeout => self.recovered_agents_timeout(),
+            Timer::RemovalPermit => self.removal_permit(),
+            Timer::RegistryGc => self.registry_gc(),
         }
     }
 
@@ -1510,5 +1564,7 @@ impl Master {
 
 #[cfg(test)]
 mod registry_tests;
+#[cfg(test)]
+mod removal_tests;
 #[cfg(test)]
 mod tests;

@@ -64,6 +64,11 @@ pub enum Continuation {
         operation: crate::registry::operations::Operation,
         reply: oneshot::Sender<Result<(), super::maintenance::MaintenanceError>>,
     },
+    /// `_doRegistryGc`.
+    Pruned {
+        unreachable: Vec<String>,
+        gone: Vec<String>,
+    },
 }
 
 /// Why recovery did not complete.
@@ -189,6 +194,7 @@ impl Master {
                         Continuation::Maintenance { operation, .. } => {
                             format!("apply maintenance operation {}", operation.name())
                         }
+                        Continuation::Pruned { .. } => "prune the registry".to_string(),
                     };
                     self.abort(format!("Failed to {what}: {error}"));
                 }
@@ -229,6 +235,7 @@ impl Master {
                 self.agent_marked_gone(&agent_id, time);
                 let _ = reply.send(Ok(()));
             }
+            Continuation::Pruned { unreachable, gone } => self.registry_pruned(unreachable, gone),
         }
     }
 
@@ -281,6 +288,7 @@ impl Master {
             self.gone_agents.len()
         );
         self.schedule(timeout.to_std(), Timer::RecoveredAgentsTimeout);
+        self.start_registry_gc();
         self.elected_time = now_secs();
         let waiters = match std::mem::replace(
             &mut self.recovery,

@@ -26,12 +26,12 @@ use crate::Running;
 
 /// Lets every runnable task finish: with time paused, a sleep only
 /// returns once the runtime has nothing else to do.
-async fn settle() {
+pub(super) async fn settle() {
     tokio::time::sleep(Duration::from_millis(100)).await;
 }
 
 /// Waits (in virtual time) until the master's snapshot satisfies `check`.
-async fn wait_until(
+pub(super) async fn wait_until(
     master: &Running,
     what: &str,
     check: impl Fn(&crate::snapshot::Snapshot) -> bool,
@@ -47,7 +47,7 @@ async fn wait_until(
 
 /// Hands the agent to a task that answers the master's pings, so it stays
 /// healthy while virtual minutes pass.
-fn keep_alive(mut agent: FakeAgent) -> tokio::task::JoinHandle<()> {
+pub(super) fn keep_alive(mut agent: FakeAgent) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         while let Some(message) = agent.messages.recv().await {
             if message.name == mesos_proto::mesos::internal::PingSlaveMessage::full_name() {
@@ -62,7 +62,7 @@ fn keep_alive(mut agent: FakeAgent) -> tokio::task::JoinHandle<()> {
     })
 }
 
-fn counter(master: &crate::snapshot::Snapshot, name: &str) -> f64 {
+pub(super) fn counter(master: &crate::snapshot::Snapshot, name: &str) -> f64 {
     master.metrics.get(name).copied().unwrap_or(-1.0)
 }
 

@@ -240,6 +240,9 @@ pub struct Observer {
     /// A ping is outstanding (no pong since the last ping).
     pub pinged: bool,
     pub timeouts: usize,
+    /// Waiting for an `--agent_removal_rate_limit` permit to be marked
+    /// unreachable; a pong cancels it.
+    pub unreachable_pending: bool,
     /// Distinguishes this observer's timers from an earlier one's.
     pub epoch: u64,
 }
