@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one command that runs every test (README "Test"). CI calls exactly this.
-# It installs what the tests need (the pymesos venv; ZooKeeper, Go and
-# mesos-go from Debian), builds the binaries the end-to-end tests start, then runs
+# It installs what the tests need (the pymesos venv; ZooKeeper, Go,
+# mesos-go, promtool and Chromium from Debian), builds the binaries the end-to-end tests start, then runs
 # formatting, lints and all tests.
 # A missing prerequisite is a loud failure, never a silent skip.
 set -euo pipefail
@@ -19,6 +19,8 @@ echo "== Go toolchain and mesos-go sources"
 bash .ci/setup-go.sh
 echo "== Spark (pyspark 3.5.9) for the libmesos tests"
 bash .ci/setup-spark.sh
+echo "== promtool and headless Chromium (Debian) for the metrics and web UI tests"
+bash .ci/setup-operator-tools.sh
 
 echo "== format and lints"
 cargo fmt --all -- --check

@@ -11,6 +11,7 @@
 //! Processes we start are killed by pid when their handle drops; nothing is
 //! ever killed by name.
 
+pub mod busy;
 pub mod hostile;
 pub mod zookeeper;
 
@@ -224,6 +225,11 @@ impl Cluster {
 
     pub fn agent_pid(&mut self) -> u32 {
         self.agent_process().child.id()
+    }
+
+    /// Whether the agent process has exited (reaping it if so).
+    pub fn agent_exited(&mut self) -> bool {
+        matches!(self.agent_process().child.try_wait(), Ok(Some(_)))
     }
 
     /// Sends `signal` (e.g. "KILL", "TERM") to the agent by its pid and

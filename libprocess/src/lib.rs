@@ -15,12 +15,14 @@
 //! - [`http`]: request/response/body types handlers use.
 //! - [`server`]: the listener serving messages and HTTP routes.
 //! - [`connections`]: open-connection bookkeeping (timeouts, budget).
+//! - [`metrics`]: timers' statistics and the Prometheus text renderer.
 //! - [`ssl`]: the `LIBPROCESS_SSL_*` environment (refused: no TLS yet).
 
 pub mod connections;
 pub mod http;
 pub mod media;
 pub mod message;
+pub mod metrics;
 pub mod routing;
 pub mod server;
 pub mod ssl;

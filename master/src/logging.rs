@@ -2,20 +2,37 @@
 //! ERROR), `--quiet` (no stderr), `--log_dir` (also append to
 //! `<log_dir>/mesos-master.INFO`). `RUST_LOG` overrides the level.
 //!
-//! Owns the subscriber installation (called once by `main`) and the
-//! verbosity the operator API reports.
+//! `/logging/toggle` and the operator API's SET_LOGGING_LEVEL raise the
+//! verbosity for a while: level 1 shows debug events, 2 and above trace
+//! events, then the original level returns.
+//!
+//! Owns only the subscriber installation (called once by `main`) and the
+//! one reloadable filter the toggle changes.
 
 use std::fs::OpenOptions;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::{fmt, EnvFilter, Layer};
+use tracing_subscriber::{fmt, reload, EnvFilter, Registry};
 
 use crate::flags::Flags;
 use crate::Error;
+
+/// The installed filter and what the toggle needs to restore it.
+struct Toggle {
+    handle: reload::Handle<EnvFilter, Registry>,
+    /// The directive from the flags (or `RUST_LOG`).
+    base: String,
+    /// The verbosity in force (0 = as configured).
+    level: AtomicU32,
+    /// Bumped by each toggle, so only the latest one's expiry restores.
+    generation: AtomicU64,
+}
+
+static TOGGLE: OnceLock<Toggle> = OnceLock::new();
 
 pub fn init(flags: &Flags) -> Result<(), Error> {
     let level = match flags.logging_level.as_str() {
@@ -23,12 +40,12 @@ pub fn init(flags: &Flags) -> Result<(), Error> {
         "ERROR" => "error",
         _ => "info",
     };
-    let filter = || EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(level));
-    let stderr = (!flags.quiet).then(|| {
-        fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_filter(filter())
-    });
+    let base = std::env::var("RUST_LOG")
+        .ok()
+        .filter(|v| EnvFilter::try_new(v).is_ok())
+        .unwrap_or_else(|| level.to_string());
+    let (filter, handle) = reload::Layer::new(EnvFilter::new(&base));
+    let stderr = (!flags.quiet).then(|| fmt::layer().with_writer(std::io::stderr));
     let file = match &flags.log_dir {
         Some(dir) => {
             std::fs::create_dir_all(dir)
@@ -43,41 +60,60 @@ pub fn init(flags: &Flags) -> Result<(), Error> {
             Some(
                 fmt::layer()
                     .with_ansi(false)
-                    .with_writer(move || LockedFile(file.clone()))
-                    .with_filter(filter()),
+                    .with_writer(move || LockedFile(file.clone())),
             )
         }
         None => None,
     };
     tracing_subscriber::registry()
+        .with(filter)
         .with(stderr)
         .with(file)
         .try_init()
-        .map_err(|e| Error::Logging(e.to_string()))
-}
-
-/// The glog-style verbosity the operator API reports and sets
-/// (GET/SET_LOGGING_LEVEL). Our log lines carry no VLOG levels, so it
-/// changes what is reported, not which lines are written.
-static VERBOSITY: AtomicU32 = AtomicU32::new(0);
-/// Bumped by each SET_LOGGING_LEVEL so only the latest one reverts.
-static GENERATION: AtomicU64 = AtomicU64::new(0);
-
-pub fn verbosity() -> u32 {
-    VERBOSITY.load(Ordering::Relaxed)
-}
-
-/// Sets the verbosity for `duration`, then back to 0 (upstream's
-/// temporary toggle). Needs a tokio runtime.
-pub fn set_verbosity(level: u32, duration: std::time::Duration) {
-    let generation = GENERATION.fetch_add(1, Ordering::Relaxed) + 1;
-    VERBOSITY.store(level, Ordering::Relaxed);
-    tokio::spawn(async move {
-        tokio::time::sleep(duration).await;
-        if GENERATION.load(Ordering::Relaxed) == generation {
-            VERBOSITY.store(0, Ordering::Relaxed);
-        }
+        .map_err(|e| Error::Logging(e.to_string()))?;
+    let _ = TOGGLE.set(Toggle {
+        handle,
+        base,
+        level: AtomicU32::new(0),
+        generation: AtomicU64::new(0),
     });
+    Ok(())
+}
+
+/// The verbosity in force (0 when never toggled or when logging was not
+/// installed through [`init`]).
+pub fn level() -> u32 {
+    TOGGLE.get().map_or(0, |t| t.level.load(Ordering::Relaxed))
+}
+
+/// Sets verbosity `level` for `duration`, then restores the configured
+/// filter (unless a later toggle replaced this one). Level 0 restores at
+/// once. Must run inside a tokio runtime.
+pub fn toggle(level: u32, duration: std::time::Duration) -> Result<(), Error> {
+    let Some(toggle) = TOGGLE.get() else {
+        return Err(Error::Logging("logging is not initialized".to_string()));
+    };
+    let directive = match level {
+        0 => toggle.base.clone(),
+        1 => "debug".to_string(),
+        _ => "trace".to_string(),
+    };
+    toggle
+        .handle
+        .reload(EnvFilter::new(directive))
+        .map_err(|e| Error::Logging(e.to_string()))?;
+    toggle.level.store(level, Ordering::Relaxed);
+    let generation = toggle.generation.fetch_add(1, Ordering::Relaxed) + 1;
+    if level > 0 {
+        tokio::spawn(async move {
+            tokio::time::sleep(duration).await;
+            if toggle.generation.load(Ordering::Relaxed) == generation {
+                let _ = toggle.handle.reload(EnvFilter::new(&toggle.base));
+                toggle.level.store(0, Ordering::Relaxed);
+            }
+        });
+    }
+    Ok(())
 }
 
 /// A shared log file; each write takes the lock.

@@ -28,6 +28,8 @@ pub struct Snapshot {
     pub unreachable_agents: usize,
     /// `/metrics/snapshot` values (flat names).
     pub metrics: BTreeMap<String, f64>,
+    /// The maintenance schedule and machine modes.
+    pub maintenance: crate::master::maintenance::MaintenanceState,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -306,6 +306,7 @@ impl Agent {
     }
 
     fn metrics(&self) -> BTreeMap<String, f64> {
+        // Names listed in [`METRIC_TABLES`] as counters must stay counters.
         let mut m = BTreeMap::new();
         let mut put = |k: &str, v: f64| {
             m.insert(format!("slave/{k}"), v);
@@ -448,6 +449,66 @@ impl Agent {
         out
     }
 }
+
+/// What `/metrics/prometheus` needs to know about the agent's metrics.
+pub const METRIC_TABLES: libprocess::metrics::Tables = libprocess::metrics::Tables {
+    counters: &[
+        "slave/tasks_finished",
+        "slave/tasks_failed",
+        "slave/tasks_killed",
+        "slave/tasks_lost",
+        "slave/tasks_gone",
+        "slave/tasks_gone_by_operator",
+        "slave/executors_terminated",
+        "slave/executors_preempted",
+        "slave/valid_status_updates",
+        "slave/invalid_status_updates",
+        "slave/valid_framework_messages",
+        "slave/invalid_framework_messages",
+        "slave/container_launch_errors",
+        "slave/recovery_errors",
+    ],
+    timers: &[],
+    help: &[
+        (
+            "slave/registered",
+            "Whether this agent is registered with a master",
+        ),
+        ("slave/uptime_secs", "Uptime in seconds"),
+        ("slave/frameworks_active", "Number of active frameworks"),
+        ("slave/tasks_staging", "Number of staging tasks"),
+        ("slave/tasks_starting", "Number of starting tasks"),
+        ("slave/tasks_running", "Number of running tasks"),
+        ("slave/tasks_killing", "Number of tasks being killed"),
+        ("slave/tasks_finished", "Number of finished tasks"),
+        ("slave/tasks_failed", "Number of failed tasks"),
+        ("slave/tasks_killed", "Number of killed tasks"),
+        ("slave/tasks_lost", "Number of lost tasks"),
+        (
+            "slave/executors_registering",
+            "Number of executors registering",
+        ),
+        ("slave/executors_running", "Number of running executors"),
+        (
+            "slave/executors_terminating",
+            "Number of terminating executors",
+        ),
+        (
+            "slave/executors_terminated",
+            "Number of terminated executors",
+        ),
+        ("slave/cpus_total", "Number of CPUs"),
+        ("slave/cpus_used", "Number of allocated CPUs"),
+        ("slave/mem_total", "Total memory in MB"),
+        ("slave/mem_used", "Allocated memory in MB"),
+        ("slave/disk_total", "Disk space in MB"),
+        ("slave/disk_used", "Allocated disk space in MB"),
+        ("system/cpus_total", "Number of CPUs available"),
+        ("system/load_1min", "Load average for the past minute"),
+        ("system/mem_total_bytes", "Total memory in bytes"),
+        ("system/mem_free_bytes", "Free memory in bytes"),
+    ],
+};
 
 #[cfg(test)]
 mod tests {

@@ -1,6 +1,6 @@
 //! The agent's read-only endpoints: `/state` (`/slave(1)/state`, and the old
 //! `/state.json`), `/flags`, `/health`, `/monitor/statistics`,
-//! `/containers`, `/metrics/snapshot` and `/version`. All but `/health` and
+//! `/containers`, `/metrics/snapshot`, `/metrics/prometheus` and `/version`. All but `/health` and
 //! `/version` ask the actor; `?jsonp=` is honoured like upstream.
 
 use std::collections::BTreeMap;
@@ -10,7 +10,7 @@ use libprocess::{handler, Body, Request, RequestExt, Response, ServerBuilder};
 use serde_json::{json, Map, Value};
 
 use super::{error, json, reply, HttpContext};
-use crate::agent::views::{build_info, ContainerEntry};
+use crate::agent::views::{build_info, ContainerEntry, METRIC_TABLES};
 use crate::agent::{now_secs, Query, AGENT_ID};
 
 fn unavailable() -> Response {
@@ -44,17 +44,63 @@ pub async fn version(request: Request) -> Response {
     json(&Value::Object(build_info()), request.query_param("jsonp"))
 }
 
-pub async fn metrics(ctx: Arc<HttpContext>, request: Request) -> Response {
-    let Some(mut metrics) = ctx.agent.query(Query::Metrics).await else {
-        return unavailable();
+/// The `slave/*` and `system/*` metrics, or the error answer: a bad
+/// `timeout` is 400 (upstream parses it as a duration); a good one bounds
+/// the wait for the actor.
+async fn current_metrics(
+    ctx: &HttpContext,
+    request: &Request,
+) -> Result<BTreeMap<String, f64>, Response> {
+    let timeout = match request.query_param("timeout") {
+        None => None,
+        Some(text) => match stout::Duration::parse(&text) {
+            Ok(timeout) => Some(timeout.0),
+            Err(e) => {
+                return Err(error(
+                    http::StatusCode::BAD_REQUEST,
+                    format!("Invalid timeout '{text}': {e}"),
+                ))
+            }
+        },
+    };
+    let query = ctx.agent.query(Query::Metrics);
+    let answer = match timeout {
+        None => query.await,
+        // Upstream leaves out the metrics that did not answer in time.
+        Some(timeout) => tokio::time::timeout(timeout, query)
+            .await
+            .unwrap_or_else(|_| Some(BTreeMap::new())),
+    };
+    let Some(mut metrics) = answer else {
+        return Err(unavailable());
     };
     metrics.extend(
         tokio::task::spawn_blocking(system_metrics)
             .await
             .unwrap_or_default(),
     );
+    Ok(metrics)
+}
+
+pub async fn metrics(ctx: Arc<HttpContext>, request: Request) -> Response {
+    let metrics = match current_metrics(&ctx, &request).await {
+        Ok(metrics) => metrics,
+        Err(response) => return response,
+    };
     let object: Map<String, Value> = metrics.into_iter().map(|(k, v)| (k, json!(v))).collect();
     json(&Value::Object(object), request.query_param("jsonp"))
+}
+
+/// `/metrics/prometheus`: the same values in the Prometheus text format.
+pub async fn prometheus(ctx: Arc<HttpContext>, request: Request) -> Response {
+    match current_metrics(&ctx, &request).await {
+        Ok(metrics) => reply(
+            http::StatusCode::OK,
+            libprocess::metrics::render_prometheus(&metrics, &METRIC_TABLES),
+            Some(libprocess::metrics::PROMETHEUS_CONTENT_TYPE),
+        ),
+        Err(response) => response,
+    }
 }
 
 pub async fn statistics(ctx: Arc<HttpContext>, request: Request) -> Response {
@@ -206,11 +252,17 @@ pub fn routes(mut builder: ServerBuilder, ctx: Arc<HttpContext>) -> ServerBuilde
         "/containers",
         handler(move |r| containers(c.clone(), r)),
     );
-    let c = ctx;
+    let c = ctx.clone();
     builder = builder.route(
         "metrics",
         "/snapshot",
         handler(move |r| metrics(c.clone(), r)),
+    );
+    let c = ctx;
+    builder = builder.route(
+        "metrics",
+        "/prometheus",
+        handler(move |r| prometheus(c.clone(), r)),
     );
     builder.route("version", "/", handler(version))
 }

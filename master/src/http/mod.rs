@@ -1,6 +1,9 @@
 //! The master's HTTP surfaces: [`scheduler`] (`/api/v1/scheduler`),
-//! [`state`] (the legacy JSON endpoints) and [`process`] (`/version`,
-//! `/health`, `/metrics/snapshot`, `/redirect`, `/flags`).
+//! [`state`] (the legacy JSON endpoints), [`process`] (`/version`,
+//! `/health`, `/metrics/*`, `/redirect`, `/flags`, `/teardown`,
+//! `/logging/toggle`), [`maintenance`] (`/maintenance/*`, `/machine/*`)
+//! and [`webui`] (`--webui_dir` at `/`, `/app`,
+//! `/assets`).
 //!
 //! This module owns what they share: the error type and its mapping to
 //! status codes ([`HttpError`]), media type negotiation, JSONP, the leader
@@ -10,10 +13,12 @@
 pub mod allocator;
 #[cfg(test)]
 mod endpoint_tests;
+pub mod maintenance;
 pub mod operator;
 pub mod process;
 pub mod scheduler;
 pub mod state;
+pub mod webui;
 
 use std::sync::Arc;
 
@@ -273,8 +278,36 @@ pub fn install_routes(processes: &Processes, context: HttpContext) {
     processes.add_route("master", "/allocator/explain", with(allocator::explain));
     processes.add_route("master", "/redirect", with(process::redirect));
     processes.add_route("master", "/flags", with(process::flags));
+    processes.add_route("master", "/teardown", with(process::teardown));
+    for (path, endpoint) in [
+        ("/maintenance/schedule", maintenance::Endpoint::Schedule),
+        ("/maintenance/status", maintenance::Endpoint::Status),
+        ("/machine/down", maintenance::Endpoint::Down),
+        ("/machine/up", maintenance::Endpoint::Up),
+    ] {
+        let context = context.clone();
+        processes.add_route(
+            "master",
+            path,
+            handler(move |request| maintenance::handle(context.clone(), endpoint, request)),
+        );
+    }
     processes.add_route("version", "/", with(process::version));
+    processes.add_route("logging", "/toggle", with(process::logging_toggle));
+    for (path, asset) in [
+        ("/", webui::Asset::Index),
+        ("/app", webui::Asset::Below("app")),
+        ("/assets", webui::Asset::Below("assets")),
+    ] {
+        let context = context.clone();
+        processes.add_route(
+            "master",
+            path,
+            handler(move |request| webui::handle(context.clone(), asset, request)),
+        );
+    }
     processes.add_route("metrics", "/snapshot", with(process::metrics));
+    processes.add_route("metrics", "/prometheus", with(process::prometheus));
 }
 
 /// The boxed future type route functions return.

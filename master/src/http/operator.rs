@@ -73,7 +73,8 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
                 HttpError::BadRequest("Expecting 'duration' to be non-negative".to_string())
             })?;
             let duration = std::time::Duration::from_nanos(nanos);
-            crate::logging::set_verbosity(set.level, duration);
+            crate::logging::toggle(set.level, duration)
+                .map_err(|e| HttpError::Internal(e.to_string()))?;
             Ok(ok_empty())
         }
         CallType::ListFiles | CallType::ReadFile => {
@@ -308,7 +309,7 @@ fn answer(
         CallType::GetLoggingLevel => {
             out.r#type = typed(R::GetLoggingLevel);
             out.get_logging_level = Some(response::GetLoggingLevel {
-                level: crate::logging::verbosity(),
+                level: crate::logging::level(),
             });
         }
         CallType::GetState => {
@@ -397,12 +398,12 @@ fn weights(context: &HttpContext) -> BTreeMap<String, f64> {
 pub fn version_info() -> VersionInfo {
     VersionInfo {
         version: MESOS_VERSION.to_string(),
-        build_date: Some(super::process::BUILD_DATE.to_string()),
-        build_time: Some(super::process::BUILD_TIME),
-        build_user: Some(super::process::BUILD_USER.to_string()),
-        git_sha: None,
-        git_branch: None,
-        git_tag: None,
+        build_date: Some(stout::build_info::build_date()),
+        build_time: Some(stout::build_info::build_time() as f64),
+        build_user: Some(stout::build_info::build_user().to_string()),
+        git_sha: stout::build_info::git_sha().map(str::to_string),
+        git_branch: stout::build_info::git_branch().map(str::to_string),
+        git_tag: stout::build_info::git_tag().map(str::to_string),
     }
 }
 

@@ -21,7 +21,6 @@ use mesos_proto::resources::Resources;
 use serde_json::{json, Map, Value};
 
 use super::futures_response::ResponseFuture;
-use super::process::{BUILD_DATE, BUILD_TIME, BUILD_USER};
 use super::{json_response, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
 use crate::snapshot::{AgentView, FrameworkView, Snapshot};
@@ -86,9 +85,7 @@ fn master_capabilities(snapshot: &Snapshot) -> Value {
 fn state(snapshot: &Snapshot, flags: &BTreeMap<String, String>, context: &HttpContext) -> Value {
     let mut object = Map::new();
     object.insert("version".into(), json!(MESOS_VERSION));
-    object.insert("build_date".into(), json!(BUILD_DATE));
-    object.insert("build_time".into(), json!(BUILD_TIME));
-    object.insert("build_user".into(), json!(BUILD_USER));
+    super::process::insert_build_info(&mut object);
     object.insert("start_time".into(), json_number(snapshot.start_time));
     if let Some(elected) = snapshot.elected_time {
         object.insert("elected_time".into(), json_number(elected));
@@ -407,12 +404,14 @@ pub struct TaskQuery {
 
 impl TaskQuery {
     fn from_request(request: &Request) -> TaskQuery {
+        // Upstream parses both as `int` into a `size_t` and ignores text
+        // that is not a number (the default applies); a negative number
+        // wraps to the largest size (no limit, or past the end).
         let number = |key: &str| {
             request
                 .query_param(key)
-                .and_then(|v| v.parse::<i64>().ok())
-                .filter(|v| *v >= 0)
-                .map(|v| v as usize)
+                .and_then(|v| v.trim().parse::<i32>().ok())
+                .map(|v| usize::try_from(v).unwrap_or(usize::MAX))
         };
         TaskQuery {
             limit: number("limit").unwrap_or(TASK_LIMIT),

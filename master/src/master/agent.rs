@@ -176,6 +176,23 @@ impl Master {
 
     /// Checks common to registration and re-registration.
     fn acceptable_agent(&self, from: &Upid, info: &v0::SlaveInfo, version: Option<&str>) -> bool {
+        if self
+            .maintenance
+            .is_down(&info.hostname, &from.ip.to_string())
+        {
+            warn!(
+                "Refusing registration of agent at {from} because the machine '{}' that it is \
+                 running on is `DOWN`",
+                info.hostname
+            );
+            self.send(
+                from,
+                &ShutdownMessage {
+                    message: Some("Machine is `DOWN`".to_string()),
+                },
+            );
+            return false;
+        }
         let version = version.unwrap_or("");
         match parse_version(version) {
             None => {
@@ -1126,7 +1143,12 @@ impl Master {
 
     /// `Master::removeSlave`: the agent unregistered (or a new one
     /// registered at its address); acted on once the registry removed it.
-    fn remove_agent(&mut self, agent_id: &str, cause: &str, reason_counter: &'static str) {
+    pub(super) fn remove_agent(
+        &mut self,
+        agent_id: &str,
+        cause: &str,
+        reason_counter: &'static str,
+    ) {
         let Some(agent) = self.agents.get(agent_id) else {
             return;
         };

@@ -30,6 +30,7 @@ mod agent;
 pub mod connection;
 mod driver;
 pub mod events;
+pub mod maintenance;
 mod recovery;
 mod removal;
 pub mod requests;
@@ -104,10 +105,17 @@ pub enum Command {
         agent_id: String,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
     },
-    /// The operator's TEARDOWN of a framework.
+    /// The operator's TEARDOWN of a framework (`/master/teardown` and the
+    /// operator API's TEARDOWN).
     Teardown {
         framework_id: String,
         reply: oneshot::Sender<Result<(), requests::TeardownError>>,
+    },
+    /// An operator's maintenance change; answered once the registry holds
+    /// it.
+    Maintenance {
+        command: maintenance::MaintenanceCommand,
+        reply: oneshot::Sender<Result<(), maintenance::MaintenanceError>>,
     },
     /// The operator API's SUBSCRIBE.
     OperatorSubscribe {
@@ -305,6 +313,60 @@ impl MasterHandle {
         answer.await.map_err(|_| MarkGoneError::Stopped)?
     }
 
+    async fn maintenance(
+        &self,
+        command: maintenance::MaintenanceCommand,
+    ) -> Result<(), maintenance::MaintenanceError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::Maintenance { command, reply })
+            .map_err(|_| maintenance::MaintenanceError::Stopped)?;
+        answer
+            .await
+            .map_err(|_| maintenance::MaintenanceError::Stopped)?
+    }
+
+    /// Replaces the maintenance schedule (`/maintenance/schedule` POST,
+    /// the operator API's UPDATE_MAINTENANCE_SCHEDULE); returns once the
+    /// registry holds it.
+    pub async fn update_maintenance_schedule(
+        &self,
+        schedule: mesos_proto::mesos::maintenance::Schedule,
+    ) -> Result<(), maintenance::MaintenanceError> {
+        self.maintenance(maintenance::MaintenanceCommand::UpdateSchedule(schedule))
+            .await
+    }
+
+    /// Takes DRAINING machines DOWN (`/machine/down`, START_MAINTENANCE);
+    /// their agents are shut down and removed.
+    pub async fn start_maintenance(
+        &self,
+        machines: Vec<mesos_proto::mesos::MachineId>,
+    ) -> Result<(), maintenance::MaintenanceError> {
+        self.maintenance(maintenance::MaintenanceCommand::Start(machines))
+            .await
+    }
+
+    /// Brings DOWN machines UP (`/machine/up`, STOP_MAINTENANCE).
+    pub async fn stop_maintenance(
+        &self,
+        machines: Vec<mesos_proto::mesos::MachineId>,
+    ) -> Result<(), maintenance::MaintenanceError> {
+        self.maintenance(maintenance::MaintenanceCommand::Stop(machines))
+            .await
+    }
+
+    /// DRAINING and DOWN machines (`/maintenance/status`,
+    /// GET_MAINTENANCE_STATUS), including every change made so far.
+    pub async fn maintenance_status(&self) -> mesos_proto::mesos::maintenance::ClusterStatus {
+        self.snapshot().await.maintenance.status()
+    }
+
+    /// The schedule (`/maintenance/schedule` GET, GET_MAINTENANCE_SCHEDULE).
+    pub async fn maintenance_schedule(&self) -> mesos_proto::mesos::maintenance::Schedule {
+        self.snapshot().await.maintenance.schedule()
+    }
+
     /// Why frameworks did or did not get offers (`None` if the actor is
     /// gone). The clock is the allocator's, so `filtered_until` compares to
     /// [`allocator_now`].
@@ -314,6 +376,11 @@ impl MasterHandle {
             .send(Command::AllocatorExplain { reply })
             .ok()?;
         answer.await.ok()
+    }
+
+    /// The last published snapshot, without waiting for the actor.
+    pub fn published(&self) -> Arc<Snapshot> {
+        self.snapshot.borrow().clone()
     }
 
     /// What subscription streams call when their client goes away.
@@ -477,6 +544,123 @@ const COUNTERS: &[&str] = &[
     "master/valid_operation_status_update_acknowledgements",
     "master/valid_status_update_acknowledgements",
     "master/valid_status_updates",
+    "allocator/mesos/allocation_runs",
+];
+
+/// Timers shown in `/metrics/snapshot` (with upstream's statistics).
+pub const TIMERS: &[&str] = &[
+    "allocator/mesos/allocation_run_ms",
+    "allocator/mesos/allocation_run_latency_ms",
+    "registrar/state_fetch_ms",
+    "registrar/state_store_ms",
+];
+
+/// What `/metrics/prometheus` needs to know about the master's metrics.
+pub const METRIC_TABLES: libprocess::metrics::Tables = libprocess::metrics::Tables {
+    counters: COUNTERS,
+    timers: TIMERS,
+    help: METRIC_HELP,
+};
+
+/// Descriptions of the best-known metrics (upstream `docs/monitoring.md`).
+const METRIC_HELP: &[(&str, &str)] = &[
+    ("master/elected", "Whether this is the elected master"),
+    ("master/uptime_secs", "Uptime in seconds"),
+    ("master/slaves_active", "Number of active agents"),
+    ("master/slaves_connected", "Number of connected agents"),
+    (
+        "master/slaves_disconnected",
+        "Number of disconnected agents",
+    ),
+    ("master/slaves_inactive", "Number of inactive agents"),
+    ("master/slaves_unreachable", "Number of unreachable agents"),
+    ("master/frameworks_active", "Number of active frameworks"),
+    (
+        "master/frameworks_connected",
+        "Number of connected frameworks",
+    ),
+    (
+        "master/frameworks_disconnected",
+        "Number of disconnected frameworks",
+    ),
+    (
+        "master/frameworks_inactive",
+        "Number of inactive frameworks",
+    ),
+    (
+        "master/outstanding_offers",
+        "Number of outstanding resource offers",
+    ),
+    ("master/tasks_staging", "Number of staging tasks"),
+    ("master/tasks_starting", "Number of starting tasks"),
+    ("master/tasks_running", "Number of running tasks"),
+    ("master/tasks_killing", "Number of tasks being killed"),
+    ("master/tasks_unreachable", "Number of unreachable tasks"),
+    ("master/tasks_finished", "Number of finished tasks"),
+    ("master/tasks_failed", "Number of failed tasks"),
+    ("master/tasks_killed", "Number of killed tasks"),
+    ("master/tasks_lost", "Number of lost tasks"),
+    ("master/tasks_error", "Number of tasks that were invalid"),
+    ("master/tasks_dropped", "Number of dropped tasks"),
+    ("master/tasks_gone", "Number of gone tasks"),
+    (
+        "master/tasks_gone_by_operator",
+        "Number of tasks marked gone by an operator",
+    ),
+    ("master/dropped_messages", "Number of dropped messages"),
+    (
+        "master/event_queue_messages",
+        "Number of messages in the event queue",
+    ),
+    (
+        "master/event_queue_dispatches",
+        "Number of dispatches in the event queue",
+    ),
+    (
+        "master/event_queue_http_requests",
+        "Number of HTTP requests in the event queue",
+    ),
+    ("master/cpus_total", "Number of CPUs"),
+    ("master/cpus_used", "Number of allocated CPUs"),
+    ("master/cpus_percent", "Fraction of allocated CPUs"),
+    ("master/mem_total", "Total memory in MB"),
+    ("master/mem_used", "Allocated memory in MB"),
+    ("master/mem_percent", "Fraction of allocated memory"),
+    ("master/disk_total", "Disk space in MB"),
+    ("master/disk_used", "Allocated disk space in MB"),
+    ("master/disk_percent", "Fraction of allocated disk space"),
+    ("master/gpus_total", "Number of GPUs"),
+    ("master/gpus_used", "Number of allocated GPUs"),
+    ("master/gpus_percent", "Fraction of allocated GPUs"),
+    (
+        "master/slave_registrations",
+        "Number of agents that were able to cleanly re-join the cluster",
+    ),
+    ("master/slave_removals", "Number of agents removed"),
+    (
+        "master/recovery_slave_removals",
+        "Number of agents not reregistered during master failover",
+    ),
+    (
+        "allocator/event_queue_dispatches",
+        "Number of dispatch events in the allocator's event queue",
+    ),
+    (
+        "allocator/mesos/allocation_runs",
+        "Number of times the allocation algorithm has run",
+    ),
+    (
+        "allocator/mesos/allocation_run_ms",
+        "Time spent in the allocation algorithm in ms",
+    ),
+    (
+        "allocator/mesos/allocation_run_latency_ms",
+        "Allocation batch latency in ms",
+    ),
+    ("registrar/queued_operations", "Number of queued operations"),
+    ("registrar/registry_size_bytes", "Registry size in bytes"),
+    ("registrar/state_fetch_ms", "Registry read latency in ms"),
+    ("registrar/state_store_ms", "Registry write latency in ms"),
 ];
 
 /// The actor's state. See the module documentation.
@@ -516,6 +700,8 @@ pub struct Master {
     gone_agents: BTreeMap<String, v0::TimeInfo>,
     /// Agents removed while this master ran (upstream `slaves.removed`).
     removed_agents: BTreeSet<String>,
+    /// The maintenance schedule and machine modes, as committed.
+    maintenance: maintenance::MaintenanceState,
     /// Tasks of unreachable agents: agent id → framework id → task ids.
     unreachable_tasks: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     offers: BTreeMap<String, OfferRecord>,
@@ -529,6 +715,13 @@ pub struct Master {
     start_time: f64,
     elected_time: f64,
     allocation_requested: bool,
+    /// When the oldest unserved allocation request was made.
+    allocation_requested_at: Option<std::time::Instant>,
+    allocation_run: libprocess::metrics::Timer,
+    allocation_latency: libprocess::metrics::Timer,
+    /// Queue lengths at the end of the last batch: libprocess messages and
+    /// exited notices, registrar completions, commands (HTTP calls, timers).
+    event_queue: [usize; 3],
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
     /// Shared with every [`MasterHandle`]: the published snapshot is stale.
     stale: Arc<AtomicBool>,
@@ -582,6 +775,7 @@ impl Master {
             gone_agents: BTreeMap::new(),
             removed_agents: BTreeSet::new(),
             unreachable_tasks: BTreeMap::new(),
+            maintenance: maintenance::MaintenanceState::default(),
             offers: BTreeMap::new(),
             next_framework_id: 0,
             next_offer_id: 0,
@@ -592,6 +786,10 @@ impl Master {
             start_time: now,
             elected_time: now,
             allocation_requested: false,
+            allocation_requested_at: None,
+            allocation_run: libprocess::metrics::Timer::new(),
+            allocation_latency: libprocess::metrics::Timer::new(),
+            event_queue: [0; 3],
             snapshot_tx,
             stale: Arc::new(AtomicBool::new(true)),
             changed: false,
@@ -672,6 +870,11 @@ impl Master {
                 self.stale.store(true, Ordering::Release);
             }
             if !self.snapshot_waiters.is_empty() {
+                self.event_queue = [
+                    messages.len() + exited.len(),
+                    completions.len(),
+                    commands.len(),
+                ];
                 let snapshot = self.publish_snapshot();
                 for reply in self.snapshot_waiters.drain(..) {
                     let _ = reply.send(Arc::clone(&snapshot));
@@ -717,6 +920,10 @@ impl Master {
                 let _ = reply.send(Err(MarkGoneError::NotRecovered));
                 return;
             }
+            Command::Maintenance { reply, .. } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(maintenance::MaintenanceError::NotRecovered));
+                return;
+            }
             command => command,
         };
         self.changed = true;
@@ -755,12 +962,13 @@ impl Master {
             Command::AllocatorExplain { reply } => {
                 let _ = reply.send(self.allocator.explain(allocator_now()));
             }
+            Command::Maintenance { command, reply } => self.maintenance(command, reply),
         }
     }
 
     fn handle_timer(&mut self, timer: Timer) {
         match timer {
-            Timer::Allocate => self.allocation_requested = true,
+            Timer::Allocate => self.request_allocation(),
             Timer::OfferTimeout { offer_id } => {
                 if self.offers.contains_key(&offer_id) {
                     info!("Rescinding offer {offer_id} after --offer_timeout");
@@ -817,9 +1025,12 @@ impl Master {
     }
 
     /// Asks for an allocation at the end of this batch (upstream allocates
-    /// at once when frameworks or agents are added or revived).
+    /// at once when frameworks or agents are added or revived). The wait
+    /// until it runs is `allocator/mesos/allocation_run_latency_ms`.
     fn request_allocation(&mut self) {
         self.allocation_requested = true;
+        self.allocation_requested_at
+            .get_or_insert_with(std::time::Instant::now);
     }
 
     fn send<M: prost::Message + prost::Name>(&self, to: &Upid, message: &M) {
@@ -924,7 +1135,14 @@ impl Master {
     /// A cycle cut short by `max_agents_per_cycle` asks for the next chunk
     /// behind whatever is queued, so the mailbox is served in between.
     fn allocate(&mut self) {
+        let started = std::time::Instant::now();
+        if let Some(requested) = self.allocation_requested_at.take() {
+            self.allocation_latency
+                .record(started.saturating_duration_since(requested));
+        }
         let allocations = self.allocator.allocate(allocator_now());
+        self.allocation_run.record(started.elapsed());
+        self.count("allocator/mesos/allocation_runs");
         if self.allocator.has_pending() {
             let _ = self.commands_tx.send(Command::Timer(Timer::Allocate));
         }

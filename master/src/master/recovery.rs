@@ -59,6 +59,11 @@ pub enum Continuation {
         time: v0::TimeInfo,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
     },
+    /// A maintenance change (schedule, machines down or up).
+    Maintenance {
+        operation: crate::registry::operations::Operation,
+        reply: oneshot::Sender<Result<(), super::maintenance::MaintenanceError>>,
+    },
     /// `_doRegistryGc`.
     Pruned {
         unreachable: Vec<String>,
@@ -186,6 +191,9 @@ impl Master {
                         Continuation::MarkedGone { agent_id, .. } => {
                             format!("mark agent {agent_id} gone")
                         }
+                        Continuation::Maintenance { operation, .. } => {
+                            format!("apply maintenance operation {}", operation.name())
+                        }
                         Continuation::Pruned { .. } => "prune the registry".to_string(),
                     };
                     self.abort(format!("Failed to {what}: {error}"));
@@ -196,6 +204,9 @@ impl Master {
 
     fn resume(&mut self, continuation: Continuation, applied: bool) {
         match continuation {
+            Continuation::Maintenance { operation, reply } => {
+                self.maintenance_applied(operation, reply)
+            }
             Continuation::Registered {
                 from,
                 message,
@@ -249,6 +260,7 @@ impl Master {
     /// `Master::_recover`: agents of the registry become "recovered" until
     /// they re-register or `--agent_reregister_timeout` passes.
     fn recovered(&mut self, registry: &RegistryState) {
+        self.maintenance = super::maintenance::MaintenanceState::from_registry(registry);
         let slaves = registry
             .slaves
             .as_ref()

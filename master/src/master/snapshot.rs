@@ -46,6 +46,7 @@ impl Master {
             recovered_agents,
             unreachable_agents: self.unreachable_agents.len(),
             metrics: self.metrics(),
+            maintenance: self.maintenance.clone(),
         }
     }
 
@@ -166,16 +167,13 @@ impl Master {
             "master/elected",
             if self.recovery.is_done() { 1.0 } else { 0.0 },
         );
-        let registrar = self.registrar.metrics();
-        put(
-            "registrar/queued_operations",
-            registrar.queued_operations() as f64,
-        );
-        put(
-            "registrar/registry_size_bytes",
-            registrar.registry_size_bytes() as f64,
-        );
-        put("registrar/state_store_ms", registrar.last_store_ms() as f64);
+        let [messages, dispatches, http_requests] = self.event_queue;
+        put("master/event_queue_messages", messages as f64);
+        put("master/event_queue_dispatches", dispatches as f64);
+        put("master/event_queue_http_requests", http_requests as f64);
+        // The allocator runs inside the actor's turn, so no dispatch to it
+        // ever waits in a queue of its own.
+        put("allocator/event_queue_dispatches", 0.0);
         put(
             "master/uptime_secs",
             (now_secs() - self.start_time).max(0.0),
@@ -283,9 +281,40 @@ impl Master {
             );
         }
         // There is no operator event stream yet, so this count is exact.
-        // Event-queue and registrar metrics are left out until something
-        // measures them: a constant would mislead an operator.
         put("master/operator_event_stream_subscribers", 0.0);
+
+        // The allocator's view of the pool (upstream
+        // `allocator/mesos/resources/<name>/{total,offered_or_allocated}`).
+        for name in ["cpus", "mem", "disk", "gpus"] {
+            let total: f64 = self
+                .agents
+                .values()
+                .map(|a| a.total.scalar(name))
+                .fold(0.0, |a, b| a + b);
+            let taken: f64 = self
+                .agents
+                .values()
+                .map(|a| {
+                    let mut taken = self.agent_used(a);
+                    for offer_id in &a.offers {
+                        if let Some(record) = self.offers.get(offer_id) {
+                            taken += &record.resources;
+                        }
+                    }
+                    taken.scalar(name)
+                })
+                .fold(0.0, |a, b| a + b);
+            put(&format!("allocator/mesos/resources/{name}/total"), total);
+            put(
+                &format!("allocator/mesos/resources/{name}/offered_or_allocated"),
+                taken,
+            );
+        }
+        self.allocation_run
+            .export("allocator/mesos/allocation_run_ms", &mut metrics);
+        self.allocation_latency
+            .export("allocator/mesos/allocation_run_latency_ms", &mut metrics);
+        self.registrar.metrics().export(&mut metrics);
         metrics
     }
 }

@@ -10,10 +10,13 @@
 use std::collections::HashSet;
 
 use mesos_proto::mesos::internal::registry::{
-    GoneSlave, GoneSlaves, Master as RegistryMaster, Slave, Slaves, UnreachableSlave,
-    UnreachableSlaves,
+    GoneSlave, GoneSlaves, Machine, Machines, Master as RegistryMaster, Slave, Slaves,
+    UnreachableSlave, UnreachableSlaves,
 };
 use mesos_proto::mesos::internal::Registry;
+use mesos_proto::mesos::machine_info::Mode;
+use mesos_proto::mesos::maintenance::Schedule;
+use mesos_proto::mesos::{MachineId, MachineInfo};
 use mesos_proto::mesos::{MasterInfo, SlaveId, SlaveInfo, TimeInfo};
 use tracing::warn;
 
@@ -47,6 +50,13 @@ pub enum Operation {
         unreachable: Vec<SlaveId>,
         gone: Vec<SlaveId>,
     },
+    /// `UpdateSchedule`: the maintenance schedule is replaced; machines new
+    /// to it start DRAINING, machines no longer in it are forgotten.
+    UpdateSchedule(Box<Schedule>),
+    /// `StartMaintenance`: the machines go DOWN.
+    StartMaintenance(Vec<MachineId>),
+    /// `StopMaintenance`: the machines come UP and leave the schedule.
+    StopMaintenance(Vec<MachineId>),
 }
 
 impl Operation {
@@ -61,6 +71,9 @@ impl Operation {
             Operation::MarkAgentGone { .. } => "MarkAgentGone",
             Operation::RemoveAgent(_) => "RemoveAgent",
             Operation::Prune { .. } => "Prune",
+            Operation::UpdateSchedule(_) => "UpdateSchedule",
+            Operation::StartMaintenance(_) => "StartMaintenance",
+            Operation::StopMaintenance(_) => "StopMaintenance",
         }
     }
 }
@@ -263,6 +276,64 @@ pub fn apply(operation: &Operation, registry: &mut Registry, ids: &mut AdmittedI
             changed |= list.len() != before;
             changed
         }
+        Operation::UpdateSchedule(_)
+        | Operation::StartMaintenance(_)
+        | Operation::StopMaintenance(_) => apply_maintenance(operation, registry),
+    }
+}
+
+/// The maintenance operations on the registry's `machines` and
+/// `schedules` (upstream `master/maintenance.cpp`). The master applies the
+/// same function to its own copy once the write committed, so the rule
+/// exists once. Other operations leave the registry unchanged.
+pub fn apply_maintenance(operation: &Operation, registry: &mut Registry) -> bool {
+    let machines = &mut registry
+        .machines
+        .get_or_insert_with(Machines::default)
+        .machines;
+    match operation {
+        Operation::UpdateSchedule(schedule) => {
+            let mut scheduled: Vec<(&MachineId, &mesos_proto::mesos::Unavailability)> = Vec::new();
+            for window in &schedule.windows {
+                for id in &window.machine_ids {
+                    scheduled.push((id, &window.unavailability));
+                }
+            }
+            machines.retain(|m| scheduled.iter().any(|(id, _)| **id == m.info.id));
+            for (id, unavailability) in scheduled {
+                match machines.iter_mut().find(|m| m.info.id == *id) {
+                    Some(machine) => machine.info.unavailability = Some(*unavailability),
+                    None => machines.push(Machine {
+                        info: MachineInfo {
+                            id: id.clone(),
+                            mode: Some(Mode::Draining as i32),
+                            unavailability: Some(*unavailability),
+                        },
+                    }),
+                }
+            }
+            registry.schedules = vec![(**schedule).clone()];
+            true
+        }
+        Operation::StartMaintenance(ids) => {
+            for machine in machines.iter_mut() {
+                if ids.contains(&machine.info.id) {
+                    machine.info.mode = Some(Mode::Down as i32);
+                }
+            }
+            true
+        }
+        Operation::StopMaintenance(ids) => {
+            machines.retain(|m| !ids.contains(&m.info.id));
+            for schedule in &mut registry.schedules {
+                for window in &mut schedule.windows {
+                    window.machine_ids.retain(|id| !ids.contains(id));
+                }
+                schedule.windows.retain(|w| !w.machine_ids.is_empty());
+            }
+            true
+        }
+        _ => false,
     }
 }
 

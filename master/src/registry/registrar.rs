@@ -19,8 +19,10 @@
 //! never decides what an operation means for agents or frameworks.
 
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+use libprocess::metrics::Timer;
 
 use bytes::Bytes;
 use mesos_proto::mesos::internal::Registry;
@@ -92,6 +94,9 @@ pub struct RegistrarMetrics {
     registry_size_bytes: AtomicUsize,
     writes: AtomicU64,
     last_store_ms: AtomicU64,
+    /// `registrar/state_fetch_ms` and `registrar/state_store_ms`.
+    fetch_timer: Mutex<Timer>,
+    store_timer: Mutex<Timer>,
 }
 
 impl RegistrarMetrics {
@@ -113,6 +118,34 @@ impl RegistrarMetrics {
     /// `registrar/state_store_ms` of the last write.
     pub fn last_store_ms(&self) -> u64 {
         self.last_store_ms.load(Ordering::Relaxed)
+    }
+
+    /// Adds the `registrar/*` metrics (upstream `Registrar::Metrics`) to
+    /// `metrics`: the gauges, and the fetch and store timers once they
+    /// have samples.
+    pub fn export(&self, metrics: &mut std::collections::BTreeMap<String, f64>) {
+        metrics.insert(
+            "registrar/queued_operations".to_string(),
+            self.queued_operations() as f64,
+        );
+        metrics.insert(
+            "registrar/registry_size_bytes".to_string(),
+            self.registry_size_bytes() as f64,
+        );
+        // A poisoned lock only means a writer panicked mid-record; the
+        // samples it holds are still whole numbers.
+        let fetch = self.fetch_timer.lock().unwrap_or_else(|e| e.into_inner());
+        fetch.export("registrar/state_fetch_ms", metrics);
+        drop(fetch);
+        let store = self.store_timer.lock().unwrap_or_else(|e| e.into_inner());
+        store.export("registrar/state_store_ms", metrics);
+    }
+
+    fn record(timer: &Mutex<Timer>, elapsed: Duration) {
+        timer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .record(elapsed);
     }
 }
 
@@ -223,6 +256,7 @@ impl Writer {
         self.metrics
             .last_store_ms
             .store(elapsed.as_millis() as u64, Ordering::Relaxed);
+        RegistrarMetrics::record(&self.metrics.store_timer, elapsed);
         if let Some(reports) = &self.options.write_reports {
             let _ = reports.send(WriteReport {
                 operations: operations.len(),
@@ -247,6 +281,7 @@ impl Writer {
                 after: self.options.fetch_timeout,
             })?
             .map_err(|e| RegistryError::Storage(e.0))?;
+        RegistrarMetrics::record(&self.metrics.fetch_timer, started.elapsed());
         let registry = if fetched.bytes.is_empty() {
             Registry::default()
         } else {

@@ -1,0 +1,401 @@
+//! Maintenance (upstream `master/maintenance.cpp` and the maintenance
+//! handlers): the schedule of unavailability windows and each scheduled
+//! machine's mode (DRAINING once scheduled, DOWN once the operator takes
+//! it down, forgotten once brought back UP).
+//!
+//! Every change is validated here, written to the registry first and
+//! acted on only after the write committed: then the actor's copy takes
+//! the same change (the one rule, `registry::operations::apply_maintenance`)
+//! and agents on machines that went DOWN are shut down and removed. Agents
+//! on DOWN machines are refused when they (re-)register. Inverse offers are
+//! not made. Never formats HTTP answers.
+
+use std::collections::HashSet;
+use std::net::IpAddr;
+
+use mesos_proto::mesos::internal::Registry;
+use mesos_proto::mesos::internal::ShutdownMessage;
+use mesos_proto::mesos::machine_info::Mode;
+use mesos_proto::mesos::maintenance::{cluster_status::DrainingMachine, ClusterStatus, Schedule};
+use mesos_proto::mesos::{MachineId, MachineInfo};
+use tokio::sync::oneshot;
+use tracing::info;
+
+use super::{Continuation, Master};
+use crate::registry::operations::{apply_maintenance, Operation};
+
+/// Why a maintenance change was refused (the HTTP layer maps these: 400
+/// for invalid input with upstream's messages, 503 before recovery).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MaintenanceError {
+    #[error("{0}")]
+    Invalid(String),
+    #[error("Master has not finished recovery")]
+    NotRecovered,
+    #[error("The master actor stopped")]
+    Stopped,
+}
+
+/// A maintenance change the operator asked for.
+#[derive(Debug)]
+pub enum MaintenanceCommand {
+    UpdateSchedule(Schedule),
+    /// Machines DRAINING → DOWN.
+    Start(Vec<MachineId>),
+    /// Machines DOWN → UP (and out of the schedule).
+    Stop(Vec<MachineId>),
+}
+
+/// The scheduled machines and the schedule, as the registry holds them.
+#[derive(Debug, Clone, Default)]
+pub struct MaintenanceState {
+    /// Only `machines` and `schedules` are used.
+    registry: Registry,
+}
+
+impl MaintenanceState {
+    pub fn from_registry(registry: &Registry) -> MaintenanceState {
+        MaintenanceState {
+            registry: Registry {
+                machines: registry.machines.clone(),
+                schedules: registry.schedules.clone(),
+                ..Default::default()
+            },
+        }
+    }
+
+    pub fn machines(&self) -> &[mesos_proto::mesos::internal::registry::Machine] {
+        self.registry
+            .machines
+            .as_ref()
+            .map(|m| m.machines.as_slice())
+            .unwrap_or_default()
+    }
+
+    fn machine(&self, id: &MachineId) -> Option<&MachineInfo> {
+        self.machines()
+            .iter()
+            .map(|m| &m.info)
+            .find(|info| info.id == *id)
+    }
+
+    /// The schedule (empty when none was ever posted).
+    pub fn schedule(&self) -> Schedule {
+        self.registry.schedules.first().cloned().unwrap_or_default()
+    }
+
+    /// `/maintenance/status`: DRAINING and DOWN machines.
+    pub fn status(&self) -> ClusterStatus {
+        let mut status = ClusterStatus::default();
+        for machine in self.machines() {
+            match machine.info.mode.and_then(|m| Mode::try_from(m).ok()) {
+                Some(Mode::Draining) => status.draining_machines.push(DrainingMachine {
+                    id: machine.info.id.clone(),
+                    statuses: Vec::new(),
+                }),
+                Some(Mode::Down) => status.down_machines.push(machine.info.id.clone()),
+                _ => {}
+            }
+        }
+        status
+    }
+
+    /// Whether the machine an agent runs on (its hostname and IP) is DOWN.
+    pub fn is_down(&self, hostname: &str, ip: &str) -> bool {
+        self.machines().iter().any(|m| {
+            m.info.mode == Some(Mode::Down as i32) && machine_matches(&m.info.id, hostname, ip)
+        })
+    }
+}
+
+/// Whether a scheduled machine id names the agent at `hostname`/`ip`:
+/// each part the id gives must match (hostnames case-insensitively).
+pub fn machine_matches(id: &MachineId, hostname: &str, ip: &str) -> bool {
+    let host_ok = id
+        .hostname
+        .as_deref()
+        .is_none_or(|h| h.eq_ignore_ascii_case(hostname));
+    let ip_ok = id.ip.as_deref().is_none_or(|i| i == ip);
+    (id.hostname.is_some() || id.ip.is_some()) && host_ok && ip_ok
+}
+
+/// Upstream's machine id JSON in messages: `{"hostname":…,"ip":…}`.
+fn describe(id: &MachineId) -> String {
+    mesos_proto::json::encode(id)
+}
+
+/// Upstream's `validation::machineID`, then its normal form (hostnames
+/// lower-cased).
+fn normalize(id: &MachineId) -> Result<MachineId, String> {
+    let hostname = id.hostname.as_deref().filter(|h| !h.is_empty());
+    let ip = id.ip.as_deref().filter(|i| !i.is_empty());
+    if hostname.is_none() && ip.is_none() {
+        return Err("Both 'hostname' and 'ip' for a machine are empty".to_string());
+    }
+    if let Some(ip) = ip {
+        if ip.parse::<IpAddr>().is_err() {
+            return Err(format!("Failed to parse IP address '{ip}'"));
+        }
+    }
+    Ok(MachineId {
+        hostname: hostname.map(str::to_ascii_lowercase),
+        ip: ip.map(str::to_string),
+    })
+}
+
+/// Upstream's `validation::machines`: a non-empty list of valid ids, each
+/// once.
+fn validate_machines(ids: &[MachineId]) -> Result<Vec<MachineId>, String> {
+    if ids.is_empty() {
+        return Err("List of machines is empty".to_string());
+    }
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(ids.len());
+    for id in ids {
+        let id = normalize(id)?;
+        if !seen.insert(id.clone()) {
+            return Err(format!(
+                "Machine '{}' appears more than once in the list",
+                describe(&id)
+            ));
+        }
+        out.push(id);
+    }
+    Ok(out)
+}
+
+/// Upstream's `validation::schedule` against the current machines, and
+/// the schedule with normalized ids.
+pub fn validate_schedule(
+    schedule: &Schedule,
+    state: &MaintenanceState,
+) -> Result<Schedule, String> {
+    let mut normalized = schedule.clone();
+    let mut scheduled = HashSet::new();
+    for window in &mut normalized.windows {
+        if window.machine_ids.is_empty() {
+            return Err("List of machines in the maintenance window is empty".to_string());
+        }
+        if window
+            .unavailability
+            .duration
+            .is_some_and(|d| d.nanoseconds < 0)
+        {
+            return Err("Unavailability 'duration' is negative".to_string());
+        }
+        for id in &mut window.machine_ids {
+            *id = normalize(id)?;
+            if !scheduled.insert(id.clone()) {
+                return Err(format!(
+                    "Machine '{}' appears more than once in the schedule",
+                    describe(id)
+                ));
+            }
+        }
+    }
+    for machine in state.machines() {
+        if machine.info.mode == Some(Mode::Down as i32) && !scheduled.contains(&machine.info.id) {
+            return Err(format!(
+                "Machine '{}' is deactivated and cannot be removed from the schedule",
+                describe(&machine.info.id)
+            ));
+        }
+    }
+    Ok(normalized)
+}
+
+impl Master {
+    /// Validates a change and queues its registry write; the reply comes
+    /// once the write committed.
+    pub(super) fn maintenance(
+        &mut self,
+        command: MaintenanceCommand,
+        reply: oneshot::Sender<Result<(), MaintenanceError>>,
+    ) {
+        let operation = match self.validate_maintenance(command) {
+            Ok(operation) => operation,
+            Err(message) => {
+                let _ = reply.send(Err(MaintenanceError::Invalid(message)));
+                return;
+            }
+        };
+        info!("Applying maintenance operation {}", operation.name());
+        self.registrar.apply(
+            operation.clone(),
+            Continuation::Maintenance { operation, reply },
+        );
+    }
+
+    fn validate_maintenance(&self, command: MaintenanceCommand) -> Result<Operation, String> {
+        match command {
+            MaintenanceCommand::UpdateSchedule(schedule) => Ok(Operation::UpdateSchedule(
+                Box::new(validate_schedule(&schedule, &self.maintenance)?),
+            )),
+            MaintenanceCommand::Start(ids) => {
+                let ids = validate_machines(&ids)?;
+                for id in &ids {
+                    match self.maintenance.machine(id) {
+                        None => {
+                            return Err(format!(
+                                "Machine '{}' is not part of a maintenance schedule",
+                                describe(id)
+                            ))
+                        }
+                        Some(info) if info.mode != Some(Mode::Draining as i32) => {
+                            return Err(format!(
+                                "Machine '{}' is not in DRAINING mode and cannot be brought down",
+                                describe(id)
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
+                Ok(Operation::StartMaintenance(ids))
+            }
+            MaintenanceCommand::Stop(ids) => {
+                let ids = validate_machines(&ids)?;
+                for id in &ids {
+                    match self.maintenance.machine(id) {
+                        None => {
+                            return Err(format!(
+                                "Machine '{}' is not part of a maintenance schedule",
+                                describe(id)
+                            ))
+                        }
+                        Some(info) if info.mode != Some(Mode::Down as i32) => {
+                            return Err(format!(
+                                "Machine '{}' is not in DOWN mode and cannot be brought up",
+                                describe(id)
+                            ))
+                        }
+                        Some(_) => {}
+                    }
+                }
+                Ok(Operation::StopMaintenance(ids))
+            }
+        }
+    }
+
+    /// The registry holds the change: take it, and shut down the agents
+    /// of machines that went DOWN.
+    pub(super) fn maintenance_applied(
+        &mut self,
+        operation: Operation,
+        reply: oneshot::Sender<Result<(), MaintenanceError>>,
+    ) {
+        apply_maintenance(&operation, &mut self.maintenance.registry);
+        if let Operation::StartMaintenance(ids) = &operation {
+            let down: Vec<(String, libprocess::Upid)> = self
+                .agents
+                .values()
+                .filter(|agent| {
+                    let ip = agent.pid.ip.to_string();
+                    ids.iter()
+                        .any(|id| machine_matches(id, &agent.info.hostname, &ip))
+                })
+                .map(|agent| (agent.id.clone(), agent.pid.clone()))
+                .collect();
+            for (agent_id, pid) in down {
+                let cause = "Operator initiated 'Machine DOWN'";
+                self.send(
+                    &pid,
+                    &ShutdownMessage {
+                        message: Some(cause.to_string()),
+                    },
+                );
+                self.remove_agent(
+                    &agent_id,
+                    cause,
+                    "master/slave_removals/reason_unregistered",
+                );
+            }
+        }
+        let _ = reply.send(Ok(()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesos_proto::mesos::maintenance::Window;
+    use mesos_proto::mesos::{DurationInfo, TimeInfo, Unavailability};
+
+    fn id(host: &str, ip: &str) -> MachineId {
+        MachineId {
+            hostname: Some(host.into()),
+            ip: Some(ip.into()),
+        }
+    }
+
+    fn window(ids: Vec<MachineId>) -> Window {
+        Window {
+            machine_ids: ids,
+            unavailability: Unavailability {
+                start: TimeInfo { nanoseconds: 1 },
+                duration: Some(DurationInfo { nanoseconds: 10 }),
+            },
+        }
+    }
+
+    #[test]
+    fn schedules_are_validated_like_upstream() {
+        let state = MaintenanceState::default();
+        let empty = Schedule {
+            windows: vec![window(vec![])],
+        };
+        assert!(validate_schedule(&empty, &state)
+            .unwrap_err()
+            .contains("is empty"));
+        let twice = Schedule {
+            windows: vec![
+                window(vec![id("A", "1.2.3.4")]),
+                window(vec![id("a", "1.2.3.4")]),
+            ],
+        };
+        assert!(validate_schedule(&twice, &state)
+            .unwrap_err()
+            .contains("appears more than once"));
+        let bad_ip = Schedule {
+            windows: vec![window(vec![id("a", "not-an-ip")])],
+        };
+        assert!(validate_schedule(&bad_ip, &state).is_err());
+        let ok = Schedule {
+            windows: vec![window(vec![id("Host", "1.2.3.4")])],
+        };
+        let normalized = validate_schedule(&ok, &state).unwrap();
+        assert_eq!(
+            normalized.windows[0].machine_ids[0].hostname.as_deref(),
+            Some("host")
+        );
+    }
+
+    #[test]
+    fn machine_modes_follow_the_operations() {
+        let mut state = MaintenanceState::default();
+        let machine = id("h", "10.0.0.1");
+        let schedule = Schedule {
+            windows: vec![window(vec![machine.clone()])],
+        };
+        apply_maintenance(
+            &Operation::UpdateSchedule(Box::new(schedule)),
+            &mut state.registry,
+        );
+        assert_eq!(state.status().draining_machines.len(), 1);
+        apply_maintenance(
+            &Operation::StartMaintenance(vec![machine.clone()]),
+            &mut state.registry,
+        );
+        assert_eq!(state.status().down_machines, vec![machine.clone()]);
+        assert!(state.is_down("H", "10.0.0.1"));
+        // A DOWN machine cannot leave the schedule.
+        assert!(validate_schedule(&Schedule::default(), &state)
+            .unwrap_err()
+            .contains("is deactivated"));
+        apply_maintenance(
+            &Operation::StopMaintenance(vec![machine]),
+            &mut state.registry,
+        );
+        assert!(state.machines().is_empty());
+        assert!(state.schedule().windows.is_empty());
+    }
+}
