@@ -29,6 +29,7 @@
 mod agent;
 pub mod connection;
 mod driver;
+pub mod operations;
 pub mod events;
 mod recovery;
 mod scheduler;
