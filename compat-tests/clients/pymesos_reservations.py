@@ -33,8 +33,10 @@ def report(**kw):
 def scalar(name, value, reserved=False):
     r = {"name": name, "type": "SCALAR", "scalar": {"value": value}}
     if reserved:
-        r["reservations"] = [{"type": "DYNAMIC", "role": ROLE,
-                              "principal": PRINCIPAL}]
+        # The pre-refinement format, as a framework without the
+        # RESERVATION_REFINEMENT capability writes and is offered it.
+        r["role"] = ROLE
+        r["reservation"] = {"principal": PRINCIPAL}
     return r
 
 
@@ -51,7 +53,7 @@ def amount(offer, name, pred):
 
 
 def reserved(r):
-    return bool(r.get("reservations"))
+    return bool(r.get("reservations")) or r.get("role", "*") != "*"
 
 
 def is_volume(r):
@@ -100,7 +102,7 @@ class Framework(Scheduler):
                     {"type": "CREATE", "create": {"volumes": [volume(64)]}},
                     {"type": "LAUNCH", "launch": {"task_infos": [self.task(
                         offer, "writer",
-                        "echo persisted-$MESOS_TASK_ID > data/hello.txt && "
+                        "echo persisted-by-writer > data/hello.txt && "
                         "cat data/hello.txt")]}},
                 ]
                 report(event="accept", phase="reserve", volume_id=VOLUME_ID)

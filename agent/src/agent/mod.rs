@@ -611,8 +611,7 @@ impl Agent {
         self.out.link(&master);
         if self.info.id.is_none() {
             tracing::info!("Registering with master {master}");
-            let mut message =
-                registration::register_message(&self.info, &self.resource_version);
+            let mut message = registration::register_message(&self.info, &self.resource_version);
             message.checkpointed_resources = self.checkpointed_resources();
             self.send(&master, &message);
         } else {

@@ -188,10 +188,17 @@ impl Agent {
                 continue;
             }
             let dir = volume_path(&work_dir, &key.0, &key.1);
-            tracing::info!("Deleting persistent volume '{}' at '{}'", key.1, dir.display());
+            tracing::info!(
+                "Deleting persistent volume '{}' at '{}'",
+                key.1,
+                dir.display()
+            );
             if let Err(e) = std::fs::remove_dir_all(&dir) {
                 if e.kind() != std::io::ErrorKind::NotFound {
-                    tracing::error!("Failed to delete persistent volume '{}': {e}", dir.display());
+                    tracing::error!(
+                        "Failed to delete persistent volume '{}': {e}",
+                        dir.display()
+                    );
                 }
             }
         }
@@ -251,9 +258,8 @@ impl Agent {
                 continue;
             }
             if let Some(parent) = link.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    format!("Failed to create '{}': {e}", parent.display())
-                })?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("Failed to create '{}': {e}", parent.display()))?;
             }
             std::os::unix::fs::symlink(&target, &link).map_err(|e| {
                 format!(

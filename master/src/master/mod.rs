@@ -29,8 +29,8 @@
 mod agent;
 pub mod connection;
 mod driver;
-pub mod operations;
 pub mod events;
+pub mod operations;
 mod recovery;
 mod scheduler;
 mod snapshot;

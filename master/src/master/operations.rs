@@ -120,7 +120,10 @@ fn convert_reserve(
             ));
         }
         let role = reservation_role(resource).unwrap_or("*");
-        match (requester.principal.as_deref(), reservation_principal(resource)) {
+        match (
+            requester.principal.as_deref(),
+            reservation_principal(resource),
+        ) {
             (Some(ours), Some(theirs)) if ours != theirs => {
                 return Err(format!(
                     "A reserve operation was attempted by authenticated principal '{ours}', \
@@ -360,8 +363,8 @@ pub fn convert(
     agent_total: &Resources,
     in_use: &Resources,
 ) -> Result<ResourceConversion, String> {
-    let kind = OperationType::try_from(operation.r#type.unwrap_or(0))
-        .unwrap_or(OperationType::Unknown);
+    let kind =
+        OperationType::try_from(operation.r#type.unwrap_or(0)).unwrap_or(OperationType::Unknown);
     let missing = || format!("Missing '{}' field", kind.as_str_name().to_lowercase());
     match kind {
         OperationType::Reserve => {
@@ -659,8 +662,7 @@ mod tests {
             &Resources::new(),
         )
         .is_err());
-        let other_principal =
-            allocated(reserved(scalar("cpus", 1.0), &["eng"], Some("q")), "eng");
+        let other_principal = allocated(reserved(scalar("cpus", 1.0), &["eng"], Some("q")), "eng");
         let error = convert(
             &reserve_op(vec![other_principal]),
             &framework(&["eng"], Some("p"), false),
@@ -712,7 +714,8 @@ mod tests {
             ..Default::default()
         };
         let requester = framework(&["eng"], Some("p"), false);
-        let conversion = convert(&create, &requester, &Resources::new(), &Resources::new()).unwrap();
+        let conversion =
+            convert(&create, &requester, &Resources::new(), &Resources::new()).unwrap();
         assert_eq!(conversion.consumed, Resources::from(disk.clone()));
         assert_eq!(conversion.converted, Resources::from(vol.clone()));
 
@@ -752,14 +755,25 @@ mod tests {
         let absolute = create(vec![volume(disk.clone(), "a", "/abs", None)]);
         assert!(convert(&absolute, &requester, &Resources::new(), &Resources::new()).is_err());
         let unreserved = create(vec![volume(scalar("disk", 1.0), "a", "x", None)]);
-        assert!(convert(&unreserved, &requester, &Resources::new(), &Resources::new()).is_err());
+        assert!(convert(
+            &unreserved,
+            &requester,
+            &Resources::new(),
+            &Resources::new()
+        )
+        .is_err());
     }
 
     #[test]
     fn checkpointed_set_is_dynamic_reservations_and_volumes() {
         let mut total = Resources::from(scalar("cpus", 4.0));
         total += reserved(scalar("mem", 128.0), &["eng"], None);
-        total += volume(reserved(scalar("disk", 8.0), &["eng"], None), "v", "v", None);
+        total += volume(
+            reserved(scalar("disk", 8.0), &["eng"], None),
+            "v",
+            "v",
+            None,
+        );
         let set = checkpointed(&total);
         assert_eq!(set.len(), 2);
         assert_eq!(set.scalar("cpus"), 0.0);

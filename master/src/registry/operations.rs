@@ -13,13 +13,15 @@ use mesos_proto::mesos::internal::registry::{
     GoneSlave, GoneSlaves, Master as RegistryMaster, Slave, Slaves, UnreachableSlave,
     UnreachableSlaves,
 };
+use mesos_proto::mesos::internal::registry::{MinimumCapability, Weight};
 use mesos_proto::mesos::internal::Registry;
-use mesos_proto::mesos::{MasterInfo, SlaveId, SlaveInfo, TimeInfo};
+use mesos_proto::mesos::quota::QuotaConfig;
+use mesos_proto::mesos::{MasterInfo, SlaveId, SlaveInfo, TimeInfo, WeightInfo};
 use tracing::warn;
 
-/// One change to the registry. Quota, weights and maintenance schedules
-/// are stored in the same `Registry` message and become further variants
-/// here when the master supports them.
+/// One change to the registry. Maintenance schedules are stored in the
+/// same `Registry` message and become a further variant here when the
+/// master supports them.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
     /// Records the leading master's info (upstream's `Recover` step, run
@@ -47,6 +49,11 @@ pub enum Operation {
         unreachable: Vec<SlaveId>,
         gone: Vec<SlaveId>,
     },
+    /// `UpdateQuota`: each config replaces its role's quota; a config
+    /// with no guarantees and no limits removes it.
+    UpdateQuota(Vec<QuotaConfig>),
+    /// `UpdateWeights`: each weight replaces its role's.
+    UpdateWeights(Vec<WeightInfo>),
 }
 
 impl Operation {
@@ -61,6 +68,8 @@ impl Operation {
             Operation::MarkAgentGone { .. } => "MarkAgentGone",
             Operation::RemoveAgent(_) => "RemoveAgent",
             Operation::Prune { .. } => "Prune",
+            Operation::UpdateQuota(_) => "UpdateQuota",
+            Operation::UpdateWeights(_) => "UpdateWeights",
         }
     }
 }
@@ -125,6 +134,48 @@ fn id_of(info: &SlaveInfo) -> Option<SlaveId> {
 /// the admitted ids of `registry` and is kept in step.
 pub fn apply(operation: &Operation, registry: &mut Registry, ids: &mut AdmittedIds) -> bool {
     match operation {
+        Operation::UpdateQuota(configs) => {
+            for config in configs {
+                // The deprecated `quotas` entry of the role is superseded.
+                #[allow(deprecated)]
+                registry
+                    .quotas
+                    .retain(|q| q.info.role.as_deref() != Some(config.role.as_str()));
+                registry.quota_configs.retain(|c| c.role != config.role);
+                if !config.guarantees.is_empty() || !config.limits.is_empty() {
+                    registry.quota_configs.push(config.clone());
+                }
+            }
+            // Upstream marks a registry holding v2 quota so that an older
+            // master refuses to recover it rather than misread it.
+            let capability = "QUOTA_V2";
+            let has = registry
+                .minimum_capabilities
+                .iter()
+                .any(|c| c.capability == capability);
+            if !registry.quota_configs.is_empty() && !has {
+                registry.minimum_capabilities.push(MinimumCapability {
+                    capability: capability.to_string(),
+                });
+            } else if registry.quota_configs.is_empty() && has {
+                registry
+                    .minimum_capabilities
+                    .retain(|c| c.capability != capability);
+            }
+            true
+        }
+        Operation::UpdateWeights(weights) => {
+            for weight in weights {
+                let role = weight.role.clone();
+                match registry.weights.iter_mut().find(|w| w.info.role == role) {
+                    Some(entry) => entry.info = weight.clone(),
+                    None => registry.weights.push(Weight {
+                        info: weight.clone(),
+                    }),
+                }
+            }
+            true
+        }
         Operation::SetMaster(info) => {
             registry.master = Some(RegistryMaster {
                 info: (**info).clone(),
