@@ -10,6 +10,7 @@
 pub mod allocator;
 #[cfg(test)]
 mod endpoint_tests;
+pub mod operations;
 pub mod process;
 pub mod scheduler;
 pub mod state;
@@ -60,6 +61,8 @@ pub enum HttpError {
         method: String,
     },
     #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
     NotAcceptable(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
@@ -81,6 +84,7 @@ impl HttpError {
             HttpError::Forbidden(_) => StatusCode::FORBIDDEN,
             HttpError::NotFound => StatusCode::NOT_FOUND,
             HttpError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            HttpError::Conflict(_) => StatusCode::CONFLICT,
             HttpError::NotAcceptable(_) => StatusCode::NOT_ACCEPTABLE,
             HttpError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             HttpError::ServiceUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -201,6 +205,8 @@ pub fn install_routes(processes: &Processes, context: HttpContext) {
     }
     processes.add_route("master", "/health", with(process::health));
     processes.add_route("master", "/allocator/explain", with(allocator::explain));
+    processes.add_route("master", "/quota", with(operations::quota));
+    processes.add_route("master", "/weights", with(operations::weights));
     processes.add_route("master", "/redirect", with(process::redirect));
     processes.add_route("master", "/flags", with(process::flags));
     processes.add_route("version", "/", with(process::version));

@@ -31,6 +31,7 @@ pub mod connection;
 mod driver;
 pub mod events;
 pub mod operations;
+pub mod quota;
 mod recovery;
 mod scheduler;
 mod snapshot;
@@ -104,6 +105,22 @@ pub enum Command {
     /// The allocator's account of why frameworks got no offers.
     AllocatorExplain {
         reply: oneshot::Sender<alloc::Explain>,
+    },
+    /// UPDATE_QUOTA (and the deprecated SET/REMOVE_QUOTA forms).
+    UpdateQuota {
+        configs: Vec<mesos_proto::mesos::quota::QuotaConfig>,
+        force: bool,
+        reply: quota::OperatorReply,
+    },
+    GetQuota {
+        reply: oneshot::Sender<Vec<mesos_proto::mesos::quota::QuotaConfig>>,
+    },
+    UpdateWeights {
+        weights: Vec<v0::WeightInfo>,
+        reply: quota::OperatorReply,
+    },
+    GetWeights {
+        reply: oneshot::Sender<Vec<v0::WeightInfo>>,
     },
 }
 
@@ -233,6 +250,52 @@ impl MasterHandle {
         self.commands
             .send(Command::AllocatorExplain { reply })
             .ok()?;
+        answer.await.ok()
+    }
+
+    /// UPDATE_QUOTA: each config replaces its role's quota (no guarantees
+    /// and no limits removes it). Answers once the registry holds it;
+    /// without `force`, guarantees above the cluster's capacity conflict.
+    pub async fn update_quota(
+        &self,
+        configs: Vec<mesos_proto::mesos::quota::QuotaConfig>,
+        force: bool,
+    ) -> Result<(), quota::OperatorError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::UpdateQuota {
+                configs,
+                force,
+                reply,
+            })
+            .map_err(|_| quota::OperatorError::Stopped)?;
+        answer.await.map_err(|_| quota::OperatorError::Stopped)?
+    }
+
+    /// GET_QUOTA: every role's quota (`None` if the actor is gone).
+    pub async fn get_quota(&self) -> Option<Vec<mesos_proto::mesos::quota::QuotaConfig>> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::GetQuota { reply }).ok()?;
+        answer.await.ok()
+    }
+
+    /// UPDATE_WEIGHTS: answers once the registry holds the new weights.
+    pub async fn update_weights(
+        &self,
+        weights: Vec<v0::WeightInfo>,
+    ) -> Result<(), quota::OperatorError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::UpdateWeights { weights, reply })
+            .map_err(|_| quota::OperatorError::Stopped)?;
+        answer.await.map_err(|_| quota::OperatorError::Stopped)?
+    }
+
+    /// GET_WEIGHTS: the roles whose weight was set (`None` if the actor is
+    /// gone).
+    pub async fn get_weights(&self) -> Option<Vec<v0::WeightInfo>> {
+        let (reply, answer) = oneshot::channel();
+        self.commands.send(Command::GetWeights { reply }).ok()?;
         answer.await.ok()
     }
 
@@ -417,6 +480,10 @@ pub struct Master {
     /// Something in the current batch may have changed the state.
     changed: bool,
     snapshot_waiters: Vec<oneshot::Sender<Arc<Snapshot>>>,
+    /// Role → quota, as the registry holds it.
+    quotas: BTreeMap<String, mesos_proto::mesos::quota::QuotaConfig>,
+    /// Role → weight, for roles whose weight was set.
+    weights: BTreeMap<String, f64>,
 }
 
 impl Master {
@@ -468,6 +535,8 @@ impl Master {
             stale: Arc::new(AtomicBool::new(true)),
             changed: false,
             snapshot_waiters: Vec::new(),
+            quotas: BTreeMap::new(),
+            weights: BTreeMap::new(),
         }
     }
 
@@ -580,6 +649,12 @@ impl Master {
                 let _ = reply.send(Err(MarkGoneError::NotRecovered));
                 return;
             }
+            Command::UpdateQuota { reply, .. } | Command::UpdateWeights { reply, .. }
+                if !self.recovery.is_done() =>
+            {
+                let _ = reply.send(Err(quota::OperatorError::NotRecovered));
+                return;
+            }
             command => command,
         };
         self.changed = true;
@@ -603,6 +678,18 @@ impl Master {
             Command::Snapshot { .. } | Command::Recover { .. } => {}
             Command::AllocatorExplain { reply } => {
                 let _ = reply.send(self.allocator.explain(allocator_now()));
+            }
+            Command::UpdateQuota {
+                configs,
+                force,
+                reply,
+            } => self.update_quota(configs, force, reply),
+            Command::GetQuota { reply } => {
+                let _ = reply.send(self.quota_configs());
+            }
+            Command::UpdateWeights { weights, reply } => self.update_weights(weights, reply),
+            Command::GetWeights { reply } => {
+                let _ = reply.send(self.weight_infos());
             }
         }
     }

@@ -59,6 +59,17 @@ pub enum Continuation {
         time: v0::TimeInfo,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
     },
+    /// `QuotaHandler::_update`; no reply for changes the master makes
+    /// itself.
+    QuotaUpdated {
+        configs: Vec<mesos_proto::mesos::quota::QuotaConfig>,
+        reply: Option<super::quota::OperatorReply>,
+    },
+    /// `WeightsHandler::_update`, and `--weights` seeding the registry.
+    WeightsUpdated {
+        weights: Vec<v0::WeightInfo>,
+        reply: Option<super::quota::OperatorReply>,
+    },
 }
 
 /// Why recovery did not complete.
@@ -181,6 +192,8 @@ impl Master {
                         Continuation::MarkedGone { agent_id, .. } => {
                             format!("mark agent {agent_id} gone")
                         }
+                        Continuation::QuotaUpdated { .. } => "update quota".to_string(),
+                        Continuation::WeightsUpdated { .. } => "update weights".to_string(),
                     };
                     self.abort(format!("Failed to {what}: {error}"));
                 }
@@ -217,6 +230,18 @@ impl Master {
             } => {
                 self.agent_marked_gone(&agent_id, time);
                 let _ = reply.send(Ok(()));
+            }
+            Continuation::QuotaUpdated { configs, reply } => {
+                self.quota_updated(configs);
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Continuation::WeightsUpdated { weights, reply } => {
+                self.weights_updated(weights);
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(()));
+                }
             }
         }
     }
@@ -260,6 +285,7 @@ impl Master {
             self.gone_agents
                 .insert(gone.id.value.clone(), gone.timestamp);
         }
+        self.recover_quota_and_weights(registry);
         let timeout = self.flags.agent_reregister_timeout;
         info!(
             "Recovered {} agents from the registry ({} unreachable, {} gone); allowing {timeout} \

@@ -338,6 +338,67 @@ mod tests {
         apply(&operation, registry, &mut ids)
     }
 
+    #[test]
+    fn quota_configs_replace_and_remove_per_role() {
+        use mesos_proto::mesos::value::Scalar;
+        let config = |role: &str, cpus: Option<f64>| QuotaConfig {
+            role: role.into(),
+            guarantees: cpus
+                .map(|v| ("cpus".to_string(), Scalar { value: v }))
+                .into_iter()
+                .collect(),
+            limits: Default::default(),
+        };
+        let mut registry = Registry::default();
+        assert!(run(
+            &mut registry,
+            Operation::UpdateQuota(vec![config("eng", Some(1.0)), config("ops", Some(2.0))])
+        ));
+        assert!(run(
+            &mut registry,
+            Operation::UpdateQuota(vec![config("eng", Some(3.0))])
+        ));
+        assert_eq!(registry.quota_configs.len(), 2);
+        let eng = registry.quota_configs.iter().find(|c| c.role == "eng");
+        assert_eq!(eng.map(|c| c.guarantees["cpus"].value), Some(3.0));
+        assert!(registry
+            .minimum_capabilities
+            .iter()
+            .any(|c| c.capability == "QUOTA_V2"));
+        run(
+            &mut registry,
+            Operation::UpdateQuota(vec![config("eng", None), config("ops", None)]),
+        );
+        assert!(registry.quota_configs.is_empty());
+        assert!(registry.minimum_capabilities.is_empty());
+    }
+
+    #[test]
+    fn weights_replace_per_role() {
+        let weight = |role: &str, weight: f64| WeightInfo {
+            weight,
+            role: Some(role.into()),
+        };
+        let mut registry = Registry::default();
+        run(
+            &mut registry,
+            Operation::UpdateWeights(vec![weight("eng", 2.0), weight("ops", 3.0)]),
+        );
+        run(
+            &mut registry,
+            Operation::UpdateWeights(vec![weight("eng", 5.0)]),
+        );
+        let weights: Vec<(String, f64)> = registry
+            .weights
+            .iter()
+            .map(|w| (w.info.role.clone().unwrap_or_default(), w.info.weight))
+            .collect();
+        assert_eq!(
+            weights,
+            [("eng".to_string(), 5.0), ("ops".to_string(), 3.0)]
+        );
+    }
+
     fn admitted_ids(registry: &Registry) -> Vec<String> {
         registry
             .slaves
