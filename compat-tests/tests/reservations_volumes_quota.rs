@@ -121,3 +121,153 @@ fn pymesos_destroy_and_unreserve_give_the_resources_back() {
     });
     cluster.assert_alive();
 }
+
+/// A master with the file registry in `dir`, with extra flags.
+fn file_registry_master(dir: &std::path::Path, port: u16, extra: &[&str]) -> Spawned {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("master.log"))
+        .expect("log");
+    let child = Command::new(our_binary("mesos-master"))
+        .arg("--ip=127.0.0.1")
+        .arg(format!("--port={port}"))
+        .arg("--registry=replicated_log")
+        .arg(format!("--work_dir={}", dir.join("master").display()))
+        .args(extra)
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn mesos-master");
+    Spawned {
+        name: "mesos-master".into(),
+        child,
+    }
+}
+
+fn weights_of(addr: &str) -> Vec<(String, f64)> {
+    let Ok(r) = http_get(addr, "/master/weights") else {
+        return Vec::new();
+    };
+    if r.status != 200 {
+        return Vec::new();
+    }
+    let mut out: Vec<(String, f64)> = r
+        .json()
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|w| {
+            (
+                w["role"].as_str().unwrap_or_default().to_string(),
+                w["weight"].as_f64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+fn quota_roles(addr: &str) -> Option<Vec<String>> {
+    let r = http_get(addr, "/master/quota").ok()?;
+    if r.status != 200 {
+        return None;
+    }
+    Some(
+        r.json()["configs"]
+            .as_array()?
+            .iter()
+            .filter_map(|c| c["role"].as_str().map(str::to_string))
+            .collect(),
+    )
+}
+
+fn send(addr: &str, method: &str, path: &str, body: &str) -> RawResponse {
+    http_request(
+        addr,
+        method,
+        path,
+        &[("Content-Type", "application/json")],
+        body.as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+#[test]
+fn quota_and_weights_survive_a_master_restart_with_the_file_registry() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let master = file_registry_master(dir, port, &["--weights=ops=3"]);
+    // --weights seeds the empty registry.
+    wait_for(Duration::from_secs(20), "seeded weights", || {
+        weights_of(&addr) == [("ops".to_string(), 3.0)]
+    });
+
+    // No agent: a guarantee exceeds the cluster's capacity unless forced.
+    let set = r#"{"role": "eng", "guarantee": [
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 2}},
+        {"name": "mem", "type": "SCALAR", "scalar": {"value": 256}}]}"#;
+    let r = send(&addr, "POST", "/master/quota", set);
+    assert_eq!(r.status, 409, "{}", r.text());
+    assert!(r.text().contains("exceed cluster capacity"), "{}", r.text());
+    let forced = set.replacen('{', r#"{"force": true, "#, 1);
+    let r = send(&addr, "POST", "/master/quota", &forced);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(&addr, "POST", "/master/quota", &forced);
+    assert_eq!(r.status, 400, "a second SET for the role: {}", r.text());
+    let r = send(
+        &addr,
+        "POST",
+        "/master/quota",
+        r#"{"force": true, "role": "*", "guarantee": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}}]}"#,
+    );
+    assert_eq!(r.status, 400, "quota on '*': {}", r.text());
+    let r = send(&addr, "POST", "/master/quota", "{not json");
+    assert_eq!(r.status, 400);
+
+    let r = send(
+        &addr,
+        "PUT",
+        "/master/weights",
+        r#"[{"role": "eng", "weight": 2.5}]"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(
+        &addr,
+        "PUT",
+        "/master/weights",
+        r#"[{"role": "eng", "weight": 0}]"#,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    let quota = http_get(&addr, "/master/quota").expect("GET").json();
+    assert_eq!(quota["configs"][0]["guarantees"]["cpus"]["value"], 2.0);
+    assert_eq!(quota["configs"][0]["limits"]["mem"]["value"], 256.0);
+
+    // SIGKILL and restart: the registry's quota and weights come back, and
+    // win over a different --weights.
+    drop(master);
+    let master = file_registry_master(dir, port, &["--weights=ops=7"]);
+    wait_for(Duration::from_secs(20), "recovered quota", || {
+        quota_roles(&addr).is_some_and(|roles| roles == ["eng"])
+    });
+    assert_eq!(
+        weights_of(&addr),
+        [("eng".to_string(), 2.5), ("ops".to_string(), 3.0)]
+    );
+
+    // DELETE removes it, durably.
+    let r = send(&addr, "DELETE", "/master/quota/eng", "");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = send(&addr, "DELETE", "/master/quota/eng", "");
+    assert_eq!(r.status, 400, "{}", r.text());
+    drop(master);
+    let _master = file_registry_master(dir, port, &[]);
+    wait_for(Duration::from_secs(20), "recovered master", || {
+        quota_roles(&addr).is_some()
+    });
+    assert_eq!(quota_roles(&addr), Some(Vec::new()));
+    assert_eq!(weights_of(&addr).len(), 2);
+}

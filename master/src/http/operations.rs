@@ -182,16 +182,13 @@ async fn handle_quota(context: &HttpContext, request: &Request) -> Result<Respon
     )?;
     let method = request.method().clone();
     if method == Method::GET || method == Method::HEAD {
-        let configs =
-            context.master.get_quota().await.ok_or_else(|| {
-                HttpError::ServiceUnavailable("Master is shutting down".to_string())
-            })?;
+        let configs = context.master.get_quota().await.map_err(operator_error)?;
         return Ok(json_response(request, &render_quota(&configs)));
     }
     if method == Method::POST {
         let body = parse_body(request)?;
         let (config, force) = quota_request(&body)?;
-        let existing = context.master.get_quota().await.unwrap_or_default();
+        let existing = context.master.get_quota().await.map_err(operator_error)?;
         if existing.iter().any(|c| c.role == config.role) {
             return Err(HttpError::BadRequest(
                 "Failed to validate set quota request: Can not set quota for a role that \
@@ -217,7 +214,7 @@ async fn handle_quota(context: &HttpContext, request: &Request) -> Result<Respon
             "Failed to parse remove quota request: no role given in the path".to_string(),
         ));
     }
-    let existing = context.master.get_quota().await.unwrap_or_default();
+    let existing = context.master.get_quota().await.map_err(operator_error)?;
     if !existing.iter().any(|c| c.role == role) {
         return Err(HttpError::BadRequest(format!(
             "Failed to validate remove quota request for role '{role}': No quota exists for \
@@ -279,9 +276,7 @@ pub fn weights(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
                     .map_err(operator_error)?;
                 return Ok(ok());
             }
-            let weights = context.master.get_weights().await.ok_or_else(|| {
-                HttpError::ServiceUnavailable("Master is shutting down".to_string())
-            })?;
+            let weights = context.master.get_weights().await.map_err(operator_error)?;
             let list: Vec<Value> = weights
                 .iter()
                 .map(|w| json!({ "weight": w.weight, "role": w.role }))

@@ -113,14 +113,16 @@ pub enum Command {
         reply: quota::OperatorReply,
     },
     GetQuota {
-        reply: oneshot::Sender<Vec<mesos_proto::mesos::quota::QuotaConfig>>,
+        reply: oneshot::Sender<
+            Result<Vec<mesos_proto::mesos::quota::QuotaConfig>, quota::OperatorError>,
+        >,
     },
     UpdateWeights {
         weights: Vec<v0::WeightInfo>,
         reply: quota::OperatorReply,
     },
     GetWeights {
-        reply: oneshot::Sender<Vec<v0::WeightInfo>>,
+        reply: oneshot::Sender<Result<Vec<v0::WeightInfo>, quota::OperatorError>>,
     },
 }
 
@@ -272,11 +274,15 @@ impl MasterHandle {
         answer.await.map_err(|_| quota::OperatorError::Stopped)?
     }
 
-    /// GET_QUOTA: every role's quota (`None` if the actor is gone).
-    pub async fn get_quota(&self) -> Option<Vec<mesos_proto::mesos::quota::QuotaConfig>> {
+    /// GET_QUOTA: every role's quota.
+    pub async fn get_quota(
+        &self,
+    ) -> Result<Vec<mesos_proto::mesos::quota::QuotaConfig>, quota::OperatorError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::GetQuota { reply }).ok()?;
-        answer.await.ok()
+        self.commands
+            .send(Command::GetQuota { reply })
+            .map_err(|_| quota::OperatorError::Stopped)?;
+        answer.await.map_err(|_| quota::OperatorError::Stopped)?
     }
 
     /// UPDATE_WEIGHTS: answers once the registry holds the new weights.
@@ -291,12 +297,13 @@ impl MasterHandle {
         answer.await.map_err(|_| quota::OperatorError::Stopped)?
     }
 
-    /// GET_WEIGHTS: the roles whose weight was set (`None` if the actor is
-    /// gone).
-    pub async fn get_weights(&self) -> Option<Vec<v0::WeightInfo>> {
+    /// GET_WEIGHTS: the roles whose weight was set.
+    pub async fn get_weights(&self) -> Result<Vec<v0::WeightInfo>, quota::OperatorError> {
         let (reply, answer) = oneshot::channel();
-        self.commands.send(Command::GetWeights { reply }).ok()?;
-        answer.await.ok()
+        self.commands
+            .send(Command::GetWeights { reply })
+            .map_err(|_| quota::OperatorError::Stopped)?;
+        answer.await.map_err(|_| quota::OperatorError::Stopped)?
     }
 
     /// What subscription streams call when their client goes away.
@@ -655,6 +662,14 @@ impl Master {
                 let _ = reply.send(Err(quota::OperatorError::NotRecovered));
                 return;
             }
+            Command::GetQuota { reply } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(quota::OperatorError::NotRecovered));
+                return;
+            }
+            Command::GetWeights { reply } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(quota::OperatorError::NotRecovered));
+                return;
+            }
             command => command,
         };
         self.changed = true;
@@ -685,11 +700,11 @@ impl Master {
                 reply,
             } => self.update_quota(configs, force, reply),
             Command::GetQuota { reply } => {
-                let _ = reply.send(self.quota_configs());
+                let _ = reply.send(Ok(self.quota_configs()));
             }
             Command::UpdateWeights { weights, reply } => self.update_weights(weights, reply),
             Command::GetWeights { reply } => {
-                let _ = reply.send(self.weight_infos());
+                let _ = reply.send(Ok(self.weight_infos()));
             }
         }
     }
