@@ -271,3 +271,111 @@ fn quota_and_weights_survive_a_master_restart_with_the_file_registry() {
     assert_eq!(quota_roles(&addr), Some(Vec::new()));
     assert_eq!(weights_of(&addr).len(), 2);
 }
+
+fn form_post(addr: &str, path: &str, agent_id: &str, field: &str, json: &str) -> RawResponse {
+    let body = format!(
+        "slaveId={}&{field}={}",
+        urlencode(agent_id),
+        urlencode(json)
+    );
+    http_request(
+        addr,
+        "POST",
+        path,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    )
+    .unwrap_or_else(|e| panic!("POST {path}: {e}"))
+}
+
+#[test]
+fn operator_endpoints_reserve_create_destroy_unreserve() {
+    let mut cluster = Cluster::start(ClusterOptions::default());
+    let slaves = http_get(&cluster.master, "/master/slaves")
+        .expect("GET /master/slaves")
+        .json();
+    let agent_id = slaves["slaves"][0]["id"]
+        .as_str()
+        .expect("agent id")
+        .to_string();
+    let master = cluster.master.clone();
+
+    // The pre-refinement format operators have always written.
+    let reserved = r#"[
+        {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1}, "role": "eng",
+         "reservation": {}},
+        {"name": "disk", "type": "SCALAR", "scalar": {"value": 32}, "role": "eng",
+         "reservation": {}}]"#;
+    let r = form_post(&master, "/master/reserve", &agent_id, "resources", reserved);
+    assert_eq!(r.status, 202, "{}", r.text());
+    wait_for(
+        Duration::from_secs(10),
+        "reservation in /master/slaves",
+        || reserved_for_eng(&cluster)["cpus"] == 1.0,
+    );
+    let too_much = r#"[{"name": "cpus", "type": "SCALAR", "scalar": {"value": 100},
+        "role": "eng", "reservation": {}}]"#;
+    let r = form_post(&master, "/master/reserve", &agent_id, "resources", too_much);
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = form_post(&master, "/master/reserve", &agent_id, "resources", "[{");
+    assert_eq!(r.status, 400, "{}", r.text());
+    let r = form_post(
+        &master,
+        "/master/reserve",
+        "no-such-agent",
+        "resources",
+        reserved,
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+
+    let volume = r#"[{"name": "disk", "type": "SCALAR", "scalar": {"value": 32},
+        "role": "eng", "reservation": {},
+        "disk": {"persistence": {"id": "operator-volume"},
+                 "volume": {"container_path": "data", "mode": "RW"}}}]"#;
+    let r = form_post(
+        &master,
+        "/master/create-volumes",
+        &agent_id,
+        "volumes",
+        volume,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let dir = cluster
+        .work_dir
+        .join("agent/volumes/roles/eng/operator-volume");
+    wait_for(Duration::from_secs(10), "volume directory", || dir.is_dir());
+    let r = form_post(
+        &master,
+        "/master/create-volumes",
+        &agent_id,
+        "volumes",
+        volume,
+    );
+    assert_eq!(r.status, 400, "the same id twice: {}", r.text());
+
+    let r = form_post(
+        &master,
+        "/master/destroy-volumes",
+        &agent_id,
+        "volumes",
+        volume,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    wait_for(Duration::from_secs(10), "volume directory removed", || {
+        !dir.exists()
+    });
+    let r = form_post(
+        &master,
+        "/master/unreserve",
+        &agent_id,
+        "resources",
+        reserved,
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    wait_for(Duration::from_secs(10), "no reservation left", || {
+        reserved_for_eng(&cluster).is_null()
+    });
+    let r = http_get(&master, "/master/reserve").expect("GET");
+    assert_eq!(r.status, 405);
+    cluster.assert_alive();
+}

@@ -207,6 +207,27 @@ pub fn install_routes(processes: &Processes, context: HttpContext) {
     processes.add_route("master", "/allocator/explain", with(allocator::explain));
     processes.add_route("master", "/quota", with(operations::quota));
     processes.add_route("master", "/weights", with(operations::weights));
+    for (path, endpoint) in [
+        ("/reserve", operations::ResourceEndpoint::Reserve),
+        ("/unreserve", operations::ResourceEndpoint::Unreserve),
+        (
+            "/create-volumes",
+            operations::ResourceEndpoint::CreateVolumes,
+        ),
+        (
+            "/destroy-volumes",
+            operations::ResourceEndpoint::DestroyVolumes,
+        ),
+    ] {
+        let context = context.clone();
+        processes.add_route(
+            "master",
+            path,
+            handler(move |request| {
+                operations::resource_operation(context.clone(), request, endpoint)
+            }),
+        );
+    }
     processes.add_route("master", "/redirect", with(process::redirect));
     processes.add_route("master", "/flags", with(process::flags));
     processes.add_route("version", "/", with(process::version));

@@ -1,7 +1,9 @@
-//! The legacy operator endpoints for quota and weights: `/master/quota`
-//! (GET; POST sets a role's quota, upstream's deprecated SET_QUOTA form;
-//! DELETE `/master/quota/<role>` removes it) and `/master/weights` (GET,
-//! PUT).
+//! The legacy operator endpoints: `/master/quota` (GET; POST sets a
+//! role's quota, upstream's deprecated SET_QUOTA form; DELETE
+//! `/master/quota/<role>` removes it), `/master/weights` (GET, PUT), and
+//! `/master/reserve`, `/master/unreserve`, `/master/create-volumes`,
+//! `/master/destroy-volumes` (POST form `slaveId=…&resources=<JSON>` or
+//! `volumes=<JSON>`; 202 once applied).
 //!
 //! Owns the decoding of their JSON bodies into typed requests and the
 //! rendering of the answers; the rules and the registry writes are the
@@ -282,6 +284,105 @@ pub fn weights(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
                 .map(|w| json!({ "weight": w.weight, "role": w.role }))
                 .collect();
             Ok(json_response(&request, &Value::Array(list)))
+        }
+        .await;
+        match result {
+            Ok(response) => response,
+            Err(error) => error.into_response(),
+        }
+    })
+}
+
+/// Which resource operation a form endpoint asks for.
+#[derive(Clone, Copy, Debug)]
+pub enum ResourceEndpoint {
+    Reserve,
+    Unreserve,
+    CreateVolumes,
+    DestroyVolumes,
+}
+
+impl ResourceEndpoint {
+    /// The form field carrying the resources.
+    fn field(self) -> &'static str {
+        match self {
+            ResourceEndpoint::Reserve | ResourceEndpoint::Unreserve => "resources",
+            ResourceEndpoint::CreateVolumes | ResourceEndpoint::DestroyVolumes => "volumes",
+        }
+    }
+}
+
+/// Decodes `slaveId=…&<field>=<JSON array of Resource>`.
+fn resource_form(
+    request: &Request,
+    endpoint: ResourceEndpoint,
+) -> Result<(String, Vec<mesos_proto::mesos::v1::Resource>), HttpError> {
+    let body = request.body();
+    if body.len() > MAX_BODY {
+        return Err(HttpError::BadRequest(format!(
+            "Request body of {} bytes exceeds the limit of {MAX_BODY} bytes",
+            body.len()
+        )));
+    }
+    let text = std::str::from_utf8(body)
+        .map_err(|_| HttpError::BadRequest("Unable to decode query string: not UTF-8".into()))?;
+    let form = libprocess::routing::decode_query(&text.replace('+', " "));
+    let get = |key: &str| form.iter().find(|(k, _)| k == key).map(|(_, v)| v.clone());
+    let agent_id = get("slaveId")
+        .ok_or_else(|| HttpError::BadRequest("Missing 'slaveId' query parameter".into()))?;
+    let field = endpoint.field();
+    let json = get(field)
+        .ok_or_else(|| HttpError::BadRequest(format!("Missing '{field}' query parameter")))?;
+    let value: Value = serde_json::from_str(&json).map_err(|e| {
+        HttpError::BadRequest(format!("Error in parsing '{field}' query parameter: {e}"))
+    })?;
+    let list = value.as_array().ok_or_else(|| {
+        HttpError::BadRequest(format!(
+            "Error in parsing '{field}' query parameter: expected an array"
+        ))
+    })?;
+    let mut resources = Vec::with_capacity(list.len());
+    for item in list {
+        let resource: mesos_proto::mesos::v1::Resource = mesos_proto::json::from_value(item)
+            .map_err(|e| {
+                HttpError::BadRequest(format!("Error in parsing '{field}' query parameter: {e}"))
+            })?;
+        resources.push(resource);
+    }
+    Ok((agent_id, resources))
+}
+
+/// POST `/master/reserve`, `/master/unreserve`, `/master/create-volumes`,
+/// `/master/destroy-volumes`.
+pub fn resource_operation(
+    context: Arc<HttpContext>,
+    request: Request,
+    endpoint: ResourceEndpoint,
+) -> ResponseFuture {
+    Box::pin(async move {
+        let result: Result<Response, HttpError> = async {
+            require_method(&request, &[Method::POST], "POST")?;
+            let (agent_id, resources) = resource_form(&request, endpoint)?;
+            let master = &context.master;
+            let answer = match endpoint {
+                ResourceEndpoint::Reserve => {
+                    master.reserve_resources(&agent_id, resources, None).await
+                }
+                ResourceEndpoint::Unreserve => {
+                    master.unreserve_resources(&agent_id, resources, None).await
+                }
+                ResourceEndpoint::CreateVolumes => {
+                    master.create_volumes(&agent_id, resources, None).await
+                }
+                ResourceEndpoint::DestroyVolumes => {
+                    master.destroy_volumes(&agent_id, resources, None).await
+                }
+            };
+            answer.map_err(operator_error)?;
+            Ok(libprocess::http::response(
+                StatusCode::ACCEPTED,
+                Body::empty(),
+            ))
         }
         .await;
         match result {

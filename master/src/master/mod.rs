@@ -121,6 +121,14 @@ pub enum Command {
         weights: Vec<v0::WeightInfo>,
         reply: quota::OperatorReply,
     },
+    /// RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES,
+    /// DESTROY_VOLUMES on an agent's free resources.
+    OperatorOperation {
+        agent_id: String,
+        operation: Box<mesos_proto::mesos::v1::offer::Operation>,
+        principal: Option<String>,
+        reply: quota::OperatorReply,
+    },
     GetWeights {
         reply: oneshot::Sender<Result<Vec<v0::WeightInfo>, quota::OperatorError>>,
     },
@@ -272,6 +280,96 @@ impl MasterHandle {
             })
             .map_err(|_| quota::OperatorError::Stopped)?;
         answer.await.map_err(|_| quota::OperatorError::Stopped)?
+    }
+
+    async fn operator_operation(
+        &self,
+        agent_id: &str,
+        operation: mesos_proto::mesos::v1::offer::Operation,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::OperatorOperation {
+                agent_id: agent_id.to_string(),
+                operation: Box::new(operation),
+                principal,
+                reply,
+            })
+            .map_err(|_| quota::OperatorError::Stopped)?;
+        answer.await.map_err(|_| quota::OperatorError::Stopped)?
+    }
+
+    /// RESERVE_RESOURCES: dynamically reserves free resources of the agent
+    /// (each resource carries its reservation stack, either format).
+    pub async fn reserve_resources(
+        &self,
+        agent_id: &str,
+        resources: Vec<mesos_proto::mesos::v1::Resource>,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        use mesos_proto::mesos::v1::offer::{operation, Operation};
+        let operation = Operation {
+            r#type: Some(operation::Type::Reserve as i32),
+            reserve: Some(operation::Reserve {
+                resources,
+                source: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        self.operator_operation(agent_id, operation, principal)
+            .await
+    }
+
+    /// UNRESERVE_RESOURCES.
+    pub async fn unreserve_resources(
+        &self,
+        agent_id: &str,
+        resources: Vec<mesos_proto::mesos::v1::Resource>,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        use mesos_proto::mesos::v1::offer::{operation, Operation};
+        let operation = Operation {
+            r#type: Some(operation::Type::Unreserve as i32),
+            unreserve: Some(operation::Unreserve { resources }),
+            ..Default::default()
+        };
+        self.operator_operation(agent_id, operation, principal)
+            .await
+    }
+
+    /// CREATE_VOLUMES.
+    pub async fn create_volumes(
+        &self,
+        agent_id: &str,
+        volumes: Vec<mesos_proto::mesos::v1::Resource>,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        use mesos_proto::mesos::v1::offer::{operation, Operation};
+        let operation = Operation {
+            r#type: Some(operation::Type::Create as i32),
+            create: Some(operation::Create { volumes }),
+            ..Default::default()
+        };
+        self.operator_operation(agent_id, operation, principal)
+            .await
+    }
+
+    /// DESTROY_VOLUMES.
+    pub async fn destroy_volumes(
+        &self,
+        agent_id: &str,
+        volumes: Vec<mesos_proto::mesos::v1::Resource>,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        use mesos_proto::mesos::v1::offer::{operation, Operation};
+        let operation = Operation {
+            r#type: Some(operation::Type::Destroy as i32),
+            destroy: Some(operation::Destroy { volumes }),
+            ..Default::default()
+        };
+        self.operator_operation(agent_id, operation, principal)
+            .await
     }
 
     /// GET_QUOTA: every role's quota.
@@ -656,7 +754,9 @@ impl Master {
                 let _ = reply.send(Err(MarkGoneError::NotRecovered));
                 return;
             }
-            Command::UpdateQuota { reply, .. } | Command::UpdateWeights { reply, .. }
+            Command::UpdateQuota { reply, .. }
+            | Command::UpdateWeights { reply, .. }
+            | Command::OperatorOperation { reply, .. }
                 if !self.recovery.is_done() =>
             {
                 let _ = reply.send(Err(quota::OperatorError::NotRecovered));
@@ -699,6 +799,12 @@ impl Master {
                 force,
                 reply,
             } => self.update_quota(configs, force, reply),
+            Command::OperatorOperation {
+                agent_id,
+                operation,
+                principal,
+                reply,
+            } => self.operator_operation(&agent_id, *operation, principal, reply),
             Command::GetQuota { reply } => {
                 let _ = reply.send(Ok(self.quota_configs()));
             }

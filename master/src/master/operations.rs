@@ -28,6 +28,7 @@ use mesos_proto::resources::{
 };
 use tracing::{info, warn};
 
+use super::quota::{OperatorError, OperatorReply};
 use super::state::{framework_roles, Agent, Capabilities};
 use super::Master;
 use crate::allocator::{self as alloc, ResourceConversion};
@@ -129,12 +130,6 @@ fn convert_reserve(
                     "A reserve operation was attempted by authenticated principal '{ours}', \
                      which does not match a reserved resource in the request with principal \
                      '{theirs}'"
-                ))
-            }
-            (None, Some(theirs)) => {
-                return Err(format!(
-                    "A reserve operation was attempted by an unauthenticated principal, but \
-                     there is a reserved resource in the request with principal '{theirs}' set"
                 ))
             }
             _ => {}
@@ -293,13 +288,6 @@ fn convert_create(
                 ));
             }
         }
-        if requester.principal.is_none() && principal.is_some() {
-            return Err(
-                "Create volume operation attempted without a principal, but there is a volume \
-                 in the operation with a principal set"
-                    .to_string(),
-            );
-        }
         if let Some(roles) = &requester.roles {
             if !roles.contains(role) {
                 return Err(format!(
@@ -436,6 +424,90 @@ pub fn checkpoint_message(agent: &Agent) -> CheckpointResourcesMessage {
 }
 
 impl Master {
+    /// An operator's RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES
+    /// or DESTROY_VOLUMES on the agent's free resources (upstream
+    /// `Master::Http::_operation`). Outstanding offers on the agent are
+    /// rescinded when the free resources alone do not hold what the
+    /// operation consumes; still not enough is a conflict.
+    pub(super) fn operator_operation(
+        &mut self,
+        agent_id: &str,
+        mut operation: offer::Operation,
+        principal: Option<String>,
+        reply: OperatorReply,
+    ) {
+        let answer = self.apply_operator_operation(agent_id, &mut operation, principal);
+        let _ = reply.send(answer);
+    }
+
+    fn apply_operator_operation(
+        &mut self,
+        agent_id: &str,
+        operation: &mut offer::Operation,
+        principal: Option<String>,
+    ) -> Result<(), OperatorError> {
+        for list in [
+            operation.reserve.as_mut().map(|r| &mut r.resources),
+            operation.unreserve.as_mut().map(|r| &mut r.resources),
+            operation.create.as_mut().map(|c| &mut c.volumes),
+            operation.destroy.as_mut().map(|d| &mut d.volumes),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            res::from_pre_refinement(list);
+            for resource in list.iter_mut() {
+                resource.allocation_info = None;
+            }
+        }
+        let Some(agent) = self.agents.get(agent_id) else {
+            return Err(OperatorError::Invalid(
+                "No agent found with specified ID".to_string(),
+            ));
+        };
+        let requester = Requester {
+            roles: None,
+            principal,
+            reservation_refinement: true,
+            shared_resources: true,
+        };
+        let in_use = used_by_tasks(self, agent);
+        let conversion = convert(operation, &requester, &agent.total, &in_use)
+            .map_err(OperatorError::Invalid)?;
+        let agent_key = alloc::AgentId::from(agent_id);
+        let conversions = std::slice::from_ref(&conversion);
+        if self
+            .allocator
+            .update_available(&agent_key, conversions)
+            .is_err()
+        {
+            let offers: Vec<String> = self
+                .offers
+                .iter()
+                .filter(|(_, record)| record.offer.agent_id.value == agent_id)
+                .map(|(id, _)| id.clone())
+                .collect();
+            for offer_id in offers {
+                self.rescind_offer(&offer_id, None);
+            }
+            self.allocator
+                .update_available(&agent_key, conversions)
+                .map_err(|e| {
+                    OperatorError::Conflict(format!(
+                        "Agent {agent_id} does not have enough available resources for the \
+                         operation: {e}"
+                    ))
+                })?;
+        }
+        info!(
+            "Applying operator operation with resources {} to agent {agent_id}",
+            conversion.converted
+        );
+        self.apply_to_agent(agent_id, &conversion);
+        self.request_allocation();
+        Ok(())
+    }
+
     /// Carries out one RESERVE/UNRESERVE/CREATE/DESTROY of an ACCEPT on
     /// the offered resources `available` of `agent_id`; returns what is
     /// left (with the converted resources in place of the consumed ones,
