@@ -372,6 +372,46 @@ impl MasterHandle {
             .await
     }
 
+    /// GROW_VOLUME: `addition` (the same kind of disk) joins the volume.
+    /// Needs the agent's RESIZE_VOLUME capability.
+    pub async fn grow_volume(
+        &self,
+        agent_id: &str,
+        volume: mesos_proto::mesos::v1::Resource,
+        addition: mesos_proto::mesos::v1::Resource,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        use mesos_proto::mesos::v1::offer::{operation, Operation};
+        let operation = Operation {
+            r#type: Some(operation::Type::GrowVolume as i32),
+            grow_volume: Some(operation::GrowVolume { volume, addition }),
+            ..Default::default()
+        };
+        self.operator_operation(agent_id, operation, principal)
+            .await
+    }
+
+    /// SHRINK_VOLUME: `subtract` of the volume goes back as plain disk.
+    pub async fn shrink_volume(
+        &self,
+        agent_id: &str,
+        volume: mesos_proto::mesos::v1::Resource,
+        subtract: f64,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        use mesos_proto::mesos::v1::offer::{operation, Operation};
+        let operation = Operation {
+            r#type: Some(operation::Type::ShrinkVolume as i32),
+            shrink_volume: Some(operation::ShrinkVolume {
+                volume,
+                subtract: mesos_proto::mesos::v1::value::Scalar { value: subtract },
+            }),
+            ..Default::default()
+        };
+        self.operator_operation(agent_id, operation, principal)
+            .await
+    }
+
     /// GET_QUOTA: every role's quota.
     pub async fn get_quota(
         &self,

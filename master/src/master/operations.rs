@@ -21,7 +21,7 @@ use mesos_proto::convert::devolve;
 use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::CheckpointResourcesMessage;
 use mesos_proto::mesos::v1::offer::{self, operation::Type as OperationType};
-use mesos_proto::mesos::v1::Resource;
+use mesos_proto::mesos::v1::{self as v1, Resource};
 use mesos_proto::resources::{
     self as res, is_dynamically_reserved, is_persistent_volume, is_shared, reservation_role,
     Resources,
@@ -342,6 +342,104 @@ fn convert_destroy(
     })
 }
 
+fn with_scalar(resource: &Resource, value: f64) -> Resource {
+    let mut out = resource.clone();
+    out.scalar = Some(mesos_proto::mesos::v1::value::Scalar { value });
+    out
+}
+
+fn disk_size(resource: &Resource) -> f64 {
+    resource.scalar.as_ref().map_or(0.0, |s| s.value)
+}
+
+/// GROW_VOLUME: the volume and the addition (same disk, same
+/// reservations) become one larger volume.
+fn convert_grow(
+    grow: &offer::operation::GrowVolume,
+    requester: &Requester,
+) -> Result<ResourceConversion, String> {
+    let volume = &grow.volume;
+    res::validate(volume).map_err(|e| format!("Invalid volume: {e}"))?;
+    res::validate(&grow.addition).map_err(|e| format!("Invalid addition: {e}"))?;
+    let (role, _) = check_volume(volume)?;
+    if is_shared(volume) {
+        return Err("Growing a shared persistent volume is not supported".to_string());
+    }
+    if let Some(roles) = &requester.roles {
+        if !roles.contains(role) {
+            return Err(format!(
+                "Grow volume operation for role '{role}', which is not one of the framework's \
+                 roles"
+            ));
+        }
+    }
+    let addition = &grow.addition;
+    if disk_size(addition) <= 0.0 {
+        return Err("The size of the addition must be positive".to_string());
+    }
+    let plain = strip_persistence(&Resources::from(volume.clone()));
+    let expected = plain
+        .iter()
+        .next()
+        .map(|r| with_scalar(r, disk_size(addition)));
+    if expected.as_ref() != Some(addition) {
+        return Err(format!(
+            "Addition {} is not the same kind of disk as volume {}",
+            Resources::from(addition.clone()),
+            Resources::from(volume.clone())
+        ));
+    }
+    let mut consumed = Resources::from(volume.clone());
+    consumed += addition.clone();
+    let grown = with_scalar(
+        volume,
+        mesos_proto::resources::scalar_add(disk_size(volume), disk_size(addition)),
+    );
+    Ok(ResourceConversion {
+        consumed,
+        converted: Resources::from(grown),
+    })
+}
+
+/// SHRINK_VOLUME: part of the volume goes back as plain (reserved) disk.
+fn convert_shrink(
+    shrink: &offer::operation::ShrinkVolume,
+    requester: &Requester,
+) -> Result<ResourceConversion, String> {
+    let volume = &shrink.volume;
+    res::validate(volume).map_err(|e| format!("Invalid volume: {e}"))?;
+    let (role, _) = check_volume(volume)?;
+    if is_shared(volume) {
+        return Err("Shrinking a shared persistent volume is not supported".to_string());
+    }
+    if let Some(roles) = &requester.roles {
+        if !roles.contains(role) {
+            return Err(format!(
+                "Shrink volume operation for role '{role}', which is not one of the \
+                 framework's roles"
+            ));
+        }
+    }
+    let subtract = shrink.subtract.value;
+    if !(subtract > 0.0) || subtract >= disk_size(volume) {
+        return Err(format!(
+            "The amount of disk to subtract {subtract} must be positive and less than the size \
+             of the persistent volume"
+        ));
+    }
+    let shrunk = with_scalar(
+        volume,
+        mesos_proto::resources::scalar_sub(disk_size(volume), subtract),
+    );
+    let freed = strip_persistence(&Resources::from(with_scalar(volume, subtract)));
+    let mut converted = Resources::from(shrunk);
+    converted += &freed;
+    Ok(ResourceConversion {
+        consumed: Resources::from(volume.clone()),
+        converted,
+    })
+}
+
 /// The conversion an operation makes, after validating it as upstream
 /// does. `agent_total` is the agent's total (for volume id clashes) and
 /// `in_use` what its live tasks use (a volume in use cannot be destroyed).
@@ -371,6 +469,14 @@ pub fn convert(
             requester,
             in_use,
         ),
+        OperationType::GrowVolume => convert_grow(
+            operation.grow_volume.as_ref().ok_or_else(missing)?,
+            requester,
+        ),
+        OperationType::ShrinkVolume => convert_shrink(
+            operation.shrink_volume.as_ref().ok_or_else(missing)?,
+            requester,
+        ),
         other => Err(format!(
             "Operation {} is not supported by this master",
             other.as_str_name()
@@ -386,7 +492,40 @@ pub fn is_resource_operation(kind: OperationType) -> bool {
             | OperationType::Unreserve
             | OperationType::Create
             | OperationType::Destroy
+            | OperationType::GrowVolume
+            | OperationType::ShrinkVolume
     )
+}
+
+/// GROW_VOLUME and SHRINK_VOLUME need the agent's RESIZE_VOLUME.
+fn needs_resize(kind: OperationType) -> bool {
+    matches!(
+        kind,
+        OperationType::GrowVolume | OperationType::ShrinkVolume
+    )
+}
+
+/// The resources of GROW/SHRINK_VOLUME in the post-refinement format,
+/// allocated to `role` when given (the ACCEPT's normalization covers only
+/// the list-valued operations).
+fn normalize_resize(operation: &mut offer::Operation, role: Option<&str>) {
+    let mut fix = |resource: &mut Resource| {
+        let mut list = vec![resource.clone()];
+        res::from_pre_refinement(&mut list);
+        if let Some(mut fixed) = list.pop() {
+            fixed.allocation_info = role.map(|role| v1::resource::AllocationInfo {
+                role: Some(role.to_string()),
+            });
+            *resource = fixed;
+        }
+    };
+    if let Some(grow) = operation.grow_volume.as_mut() {
+        fix(&mut grow.volume);
+        fix(&mut grow.addition);
+    }
+    if let Some(shrink) = operation.shrink_volume.as_mut() {
+        fix(&mut shrink.volume);
+    }
 }
 
 /// Resources of the agent's live tasks, unallocated.
@@ -460,11 +599,25 @@ impl Master {
                 resource.allocation_info = None;
             }
         }
+        normalize_resize(operation, None);
         let Some(agent) = self.agents.get(agent_id) else {
             return Err(OperatorError::Invalid(
                 "No agent found with specified ID".to_string(),
             ));
         };
+        let kind = OperationType::try_from(operation.r#type.unwrap_or(0))
+            .unwrap_or(OperationType::Unknown);
+        if needs_resize(kind)
+            && !agent
+                .capabilities
+                .names
+                .iter()
+                .any(|n| n == "RESIZE_VOLUME")
+        {
+            return Err(OperatorError::Conflict(format!(
+                "Volume resizing is not supported by agent {agent_id}"
+            )));
+        }
         let requester = Requester {
             roles: None,
             principal,
@@ -532,10 +685,35 @@ impl Master {
             );
             return available;
         }
+        if needs_resize(kind)
+            && !agent
+                .capabilities
+                .names
+                .iter()
+                .any(|n| n == "RESIZE_VOLUME")
+        {
+            warn!(
+                "Dropping {} operation from framework {framework_id}: Volume resizing is not \
+                 supported by agent {agent_id}",
+                kind.as_str_name()
+            );
+            return available;
+        }
         let Some(framework) = self.frameworks.get(framework_id) else {
             return available;
         };
         let capabilities = Capabilities::of(&framework.info);
+        let mut normalized;
+        let operation = if needs_resize(kind) {
+            let role = available
+                .iter()
+                .find_map(|r| r.allocation_info.as_ref().and_then(|a| a.role.clone()));
+            normalized = operation.clone();
+            normalize_resize(&mut normalized, role.as_deref());
+            &normalized
+        } else {
+            operation
+        };
         let requester = Requester {
             roles: Some(framework_roles(&framework.info)),
             principal: framework.info.principal.clone(),
@@ -829,6 +1007,61 @@ mod tests {
         let unreserved = create(vec![volume(scalar("disk", 1.0), "a", "x", None)]);
         assert!(convert(
             &unreserved,
+            &requester,
+            &Resources::new(),
+            &Resources::new()
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn grow_then_shrink_volume() {
+        let disk = reserved(scalar("disk", 64.0), &["eng"], None);
+        let vol = volume(disk.clone(), "v", "data", None);
+        let requester = framework(&["eng"], None, false);
+        let grow = offer::Operation {
+            r#type: Some(OperationType::GrowVolume as i32),
+            grow_volume: Some(offer::operation::GrowVolume {
+                volume: vol.clone(),
+                addition: reserved(scalar("disk", 32.0), &["eng"], None),
+            }),
+            ..Default::default()
+        };
+        let conversion = convert(&grow, &requester, &Resources::new(), &Resources::new()).unwrap();
+        assert_eq!(conversion.consumed.scalar("disk"), 96.0);
+        assert_eq!(
+            conversion.converted.persistent_volumes().scalar("disk"),
+            96.0
+        );
+
+        let mut wrong = grow.clone();
+        if let Some(g) = wrong.grow_volume.as_mut() {
+            g.addition = reserved(scalar("disk", 32.0), &["ops"], None);
+        }
+        assert!(convert(&wrong, &requester, &Resources::new(), &Resources::new()).is_err());
+
+        let shrink = |by: f64| offer::Operation {
+            r#type: Some(OperationType::ShrinkVolume as i32),
+            shrink_volume: Some(offer::operation::ShrinkVolume {
+                volume: vol.clone(),
+                subtract: mesos_proto::mesos::v1::value::Scalar { value: by },
+            }),
+            ..Default::default()
+        };
+        let conversion = convert(
+            &shrink(16.0),
+            &requester,
+            &Resources::new(),
+            &Resources::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            conversion.converted.persistent_volumes().scalar("disk"),
+            48.0
+        );
+        assert_eq!(conversion.converted.scalar("disk"), 64.0);
+        assert!(convert(
+            &shrink(64.0),
             &requester,
             &Resources::new(),
             &Resources::new()
