@@ -421,7 +421,7 @@ fn convert_shrink(
         }
     }
     let subtract = shrink.subtract.value;
-    if !(subtract > 0.0) || subtract >= disk_size(volume) {
+    if subtract.is_nan() || subtract <= 0.0 || subtract >= disk_size(volume) {
         return Err(format!(
             "The amount of disk to subtract {subtract} must be positive and less than the size \
              of the persistent volume"
@@ -509,7 +509,7 @@ fn needs_resize(kind: OperationType) -> bool {
 /// allocated to `role` when given (the ACCEPT's normalization covers only
 /// the list-valued operations).
 fn normalize_resize(operation: &mut offer::Operation, role: Option<&str>) {
-    let mut fix = |resource: &mut Resource| {
+    let fix = |resource: &mut Resource| {
         let mut list = vec![resource.clone()];
         res::from_pre_refinement(&mut list);
         if let Some(mut fixed) = list.pop() {
