@@ -79,7 +79,9 @@ pub fn append_message<M: Message>(path: &Path, message: &M) -> Result<(), AgentE
     result.map_err(|e| AgentError::io("Failed to append checkpoint record", path, e))
 }
 
-fn encode_record<M: Message>(message: &M) -> Vec<u8> {
+/// One record as the checkpoint files hold it: a native-endian `u32`
+/// length, then the message.
+pub fn encode_record<M: Message>(message: &M) -> Vec<u8> {
     let body = message.encode_to_vec();
     let mut out = Vec::with_capacity(4 + body.len());
     out.extend_from_slice(&(body.len() as u32).to_ne_bytes());

@@ -141,6 +141,11 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
             paths::latest_slave_path(&work_dir).display()
         ))
     })?;
+    // Reservations and volumes of a previous run are part of the total
+    // before the master hears from us.
+    let checkpointed = agent::resources::read_checkpointed(&work_dir)?;
+    let resources = agent::resources::apply_checkpointed(&resources, &checkpointed)?;
+    agent::resources::create_volume_directories(&work_dir, &checkpointed)?;
     let (retries_tx, retries_rx) = mpsc::unbounded_channel();
     let launcher_dir = flags.launcher_dir();
     let native_library = find_native_library(&launcher_dir);

@@ -137,6 +137,9 @@ pub fn agent_capabilities() -> Vec<Capability> {
         CapabilityType::HierarchicalRole,
         CapabilityType::ReservationRefinement,
         CapabilityType::TaskResourceLimits,
+        // A resized volume arrives as a new checkpointed set; its
+        // directory is kept (no disk quota is enforced here).
+        CapabilityType::ResizeVolume,
     ]
     .into_iter()
     .map(|t| Capability {

@@ -410,15 +410,82 @@ fn operator_api_serves_state_streams_events_and_refuses_bad_input() {
         &json!({"type": "MARK_AGENT_GONE", "mark_agent_gone": {"agent_id": {"value": "nope"}}}),
     );
     assert_eq!(r.status, 404);
-    // Routed, validated, and refused as a call this master cannot apply.
+    // ---- Operations reach the owners of reservations, quota, weights and
+    // maintenance; draining is refused as a call this master cannot apply.
     let agent_id = agent_list[1]["agent_info"]["id"]["value"]
         .as_str()
         .expect("present")
         .to_string();
+    let reserved = |cpus: f64| {
+        json!([{"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus},
+                "reservations": [{"type": "DYNAMIC", "role": "ops"}]}])
+    };
     let r = call_json(
         &addr,
         &json!({"type": "RESERVE_RESOURCES", "reserve_resources": {
-            "agent_id": {"value": agent_id}, "resources": []}}),
+            "agent_id": {"value": agent_id}, "resources": reserved(0.1)}}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let reservations = get(&addr, "GET_AGENTS")["get_agents"]["agents"]
+        .as_array()
+        .expect("agents")
+        .iter()
+        .find(|a| a["agent_info"]["id"]["value"] == agent_id.as_str())
+        .expect("the agent")["total_resources"]
+        .to_string();
+    assert!(reservations.contains("\"ops\""), "{reservations}");
+    let r = call_json(
+        &addr,
+        &json!({"type": "RESERVE_RESOURCES", "reserve_resources": {
+            "agent_id": {"value": agent_id}, "resources": reserved(1000.0)}}),
+    );
+    assert_eq!(r.status, 409, "{}", r.text());
+    let r = call_json(
+        &addr,
+        &json!({"type": "UNRESERVE_RESOURCES", "unreserve_resources": {
+            "agent_id": {"value": agent_id}, "resources": reserved(0.1)}}),
+    );
+    assert_eq!(r.status, 202, "{}", r.text());
+    let r = call_json(
+        &addr,
+        &json!({"type": "UPDATE_QUOTA", "update_quota": {"force": true, "quota_configs": [
+            {"role": "ops", "guarantees": {"cpus": {"value": 0.5}},
+             "limits": {"cpus": {"value": 1.0}}}]}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let quota = get(&addr, "GET_QUOTA");
+    assert_eq!(
+        quota["get_quota"]["status"]["configs"][0]["limits"]["cpus"]["value"], 1.0,
+        "{quota}"
+    );
+    let r = call_json(
+        &addr,
+        &json!({"type": "UPDATE_WEIGHTS", "update_weights": {
+            "weight_infos": [{"role": "ops", "weight": 2.5}]}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let weights = get(&addr, "GET_WEIGHTS");
+    assert_eq!(
+        weights["get_weights"]["weight_infos"][0],
+        json!({"weight": 2.5, "role": "ops"})
+    );
+    let r = call_json(
+        &addr,
+        &json!({"type": "UPDATE_MAINTENANCE_SCHEDULE", "update_maintenance_schedule": {
+            "schedule": {"windows": [{
+                "machine_ids": [{"hostname": "maintained-host"}],
+                "unavailability": {"start": {"nanoseconds": 1}}}]}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let schedule = get(&addr, "GET_MAINTENANCE_SCHEDULE");
+    assert_eq!(
+        schedule["get_maintenance_schedule"]["schedule"]["windows"][0]["machine_ids"][0]
+            ["hostname"],
+        "maintained-host"
+    );
+    let r = call_json(
+        &addr,
+        &json!({"type": "DRAIN_AGENT", "drain_agent": {"agent_id": {"value": agent_id}}}),
     );
     assert_eq!(r.status, 501, "{}", r.text());
 

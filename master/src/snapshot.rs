@@ -30,6 +30,10 @@ pub struct Snapshot {
     pub metrics: BTreeMap<String, f64>,
     /// The maintenance schedule and machine modes.
     pub maintenance: crate::master::maintenance::MaintenanceState,
+    /// Every role's quota, as the registry holds it.
+    pub quotas: Vec<mesos_proto::mesos::quota::QuotaConfig>,
+    /// Role → weight, for roles whose weight was set.
+    pub weights: BTreeMap<String, f64>,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -14,6 +14,7 @@
 pub mod executor_info;
 mod executors;
 mod recover;
+pub mod resources;
 pub mod state;
 mod tasks;
 pub mod views;
@@ -472,8 +473,11 @@ impl Agent {
                 }
                 self.shutdown(true, m.message);
             }
-            "mesos.internal.CheckpointResourcesMessage"
-            | "mesos.internal.ApplyOperationMessage"
+            "mesos.internal.CheckpointResourcesMessage" => {
+                let m = decode!(msgs::CheckpointResourcesMessage);
+                self.checkpoint_resources(&from, m);
+            }
+            "mesos.internal.ApplyOperationMessage"
             | "mesos.internal.ReconcileOperationsMessage"
             | "mesos.internal.AcknowledgeOperationStatusMessage"
             | "mesos.internal.DrainSlaveMessage" => {
@@ -607,7 +611,8 @@ impl Agent {
         self.out.link(&master);
         if self.info.id.is_none() {
             tracing::info!("Registering with master {master}");
-            let message = registration::register_message(&self.info, &self.resource_version);
+            let mut message = registration::register_message(&self.info, &self.resource_version);
+            message.checkpointed_resources = self.checkpointed_resources();
             self.send(&master, &message);
         } else {
             tracing::info!("Re-registering with master {master}");
@@ -742,6 +747,7 @@ impl Agent {
             resource_version_uuid: Some(mesos_proto::mesos::Uuid {
                 value: self.resource_version.clone(),
             }),
+            checkpointed_resources: self.checkpointed_resources(),
             ..Default::default()
         };
         for framework in self.frameworks.values() {

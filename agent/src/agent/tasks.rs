@@ -272,6 +272,24 @@ impl Agent {
             }
         }
 
+        let mut used = executor_info.resources.clone();
+        tasks
+            .iter()
+            .for_each(|t| used.extend(t.resources.iter().cloned()));
+        if let Some(error) = self.unknown_checkpointed(&used) {
+            tracing::error!("{error}");
+            self.drop_tasks(
+                &framework_id,
+                &tasks,
+                dropped_state,
+                Reason::ResourcesUnknown,
+                &error,
+                None,
+            );
+            self.remove_framework_if_idle(&framework_id);
+            return;
+        }
+
         let mut launch_task = None;
         if existing.is_none() {
             if let Err(e) = self.add_executor(&framework_id, executor_info.clone()) {
@@ -297,6 +315,17 @@ impl Agent {
             } else {
                 None
             });
+        }
+
+        let sandbox = self
+            .frameworks
+            .get(&framework_id)
+            .and_then(|f| f.executors.get(&executor_id))
+            .map(|e| e.directory.clone());
+        if let Some(sandbox) = sandbox {
+            if let Err(error) = self.link_volumes(&sandbox, &used) {
+                tracing::error!("{error}");
+            }
         }
 
         let state = self

@@ -14,6 +14,7 @@ pub mod allocator;
 #[cfg(test)]
 mod endpoint_tests;
 pub mod maintenance;
+pub mod operations;
 pub mod operator;
 pub mod process;
 pub mod scheduler;
@@ -276,6 +277,29 @@ pub fn install_routes(processes: &Processes, context: HttpContext) {
     }
     processes.add_route("master", "/health", with(process::health));
     processes.add_route("master", "/allocator/explain", with(allocator::explain));
+    processes.add_route("master", "/quota", with(operations::quota));
+    processes.add_route("master", "/weights", with(operations::weights));
+    for (path, endpoint) in [
+        ("/reserve", operations::ResourceEndpoint::Reserve),
+        ("/unreserve", operations::ResourceEndpoint::Unreserve),
+        (
+            "/create-volumes",
+            operations::ResourceEndpoint::CreateVolumes,
+        ),
+        (
+            "/destroy-volumes",
+            operations::ResourceEndpoint::DestroyVolumes,
+        ),
+    ] {
+        let context = context.clone();
+        processes.add_route(
+            "master",
+            path,
+            handler(move |request| {
+                operations::resource_operation(context.clone(), request, endpoint)
+            }),
+        );
+    }
     processes.add_route("master", "/redirect", with(process::redirect));
     processes.add_route("master", "/flags", with(process::flags));
     processes.add_route("master", "/teardown", with(process::teardown));

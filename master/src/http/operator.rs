@@ -22,8 +22,7 @@ use mesos_proto::mesos::v1::master::response::{
 };
 use mesos_proto::mesos::v1::master::{event, Call, Event, Response as MasterResponse};
 use mesos_proto::mesos::v1::{
-    agent_info, maintenance, quota, AgentId, FrameworkId, Resource, Role, TimeInfo, VersionInfo,
-    WeightInfo,
+    agent_info, quota, AgentId, FrameworkId, Resource, Role, TimeInfo, VersionInfo, WeightInfo,
 };
 use prost::Message as _;
 use tokio::sync::mpsc;
@@ -339,17 +338,18 @@ fn answer(
         CallType::GetRoles => {
             out.r#type = typed(R::GetRoles);
             out.get_roles = Some(response::GetRoles {
-                roles: roles(snapshot, &weights(context)),
+                roles: roles(snapshot, &snapshot.weights),
             });
         }
         CallType::GetWeights => {
             out.r#type = typed(R::GetWeights);
             out.get_weights = Some(response::GetWeights {
-                weight_infos: weights(context)
-                    .into_iter()
+                weight_infos: snapshot
+                    .weights
+                    .iter()
                     .map(|(role, weight)| WeightInfo {
-                        weight,
-                        role: Some(role),
+                        weight: *weight,
+                        role: Some(role.clone()),
                     })
                     .collect(),
             });
@@ -365,19 +365,19 @@ fn answer(
         CallType::GetMaintenanceStatus => {
             out.r#type = typed(R::GetMaintenanceStatus);
             out.get_maintenance_status = Some(response::GetMaintenanceStatus {
-                status: maintenance::ClusterStatus::default(),
+                status: mesos_proto::convert::evolve(&snapshot.maintenance.status()),
             });
         }
         CallType::GetMaintenanceSchedule => {
             out.r#type = typed(R::GetMaintenanceSchedule);
             out.get_maintenance_schedule = Some(response::GetMaintenanceSchedule {
-                schedule: maintenance::Schedule::default(),
+                schedule: mesos_proto::convert::evolve(&snapshot.maintenance.schedule()),
             });
         }
         CallType::GetQuota => {
             out.r#type = typed(R::GetQuota);
             out.get_quota = Some(response::GetQuota {
-                status: quota::QuotaStatus::default(),
+                status: quota_status(&snapshot.quotas),
             });
         }
         other => {
@@ -390,9 +390,36 @@ fn answer(
     Ok(out)
 }
 
-fn weights(context: &HttpContext) -> BTreeMap<String, f64> {
-    // Validated at start-up; a flag that no longer parses shows no weights.
-    context.flags.parsed_weights().unwrap_or_default()
+/// GET_QUOTA's status: the configs, and the deprecated `infos` (each
+/// role's guarantee as scalar resources) older clients read.
+fn quota_status(configs: &[mesos_proto::mesos::quota::QuotaConfig]) -> quota::QuotaStatus {
+    let infos = configs
+        .iter()
+        .filter(|config| !config.guarantees.is_empty())
+        .map(|config| {
+            let mut names: Vec<&String> = config.guarantees.keys().collect();
+            names.sort();
+            quota::QuotaInfo {
+                role: Some(config.role.clone()),
+                principal: None,
+                guarantee: names
+                    .into_iter()
+                    .map(|name| mesos_proto::mesos::v1::Resource {
+                        name: name.clone(),
+                        r#type: mesos_proto::mesos::v1::value::Type::Scalar as i32,
+                        scalar: Some(mesos_proto::mesos::v1::value::Scalar {
+                            value: config.guarantees[name].value,
+                        }),
+                        ..Default::default()
+                    })
+                    .collect(),
+            }
+        })
+        .collect();
+    quota::QuotaStatus {
+        infos,
+        configs: configs.iter().map(mesos_proto::convert::evolve).collect(),
+    }
 }
 
 pub fn version_info() -> VersionInfo {

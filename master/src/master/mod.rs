@@ -31,6 +31,8 @@ pub mod connection;
 mod driver;
 pub mod events;
 pub mod maintenance;
+pub mod operations;
+pub mod quota;
 mod recovery;
 mod removal;
 pub mod requests;
@@ -124,6 +126,32 @@ pub enum Command {
     /// The allocator's account of why frameworks got no offers.
     AllocatorExplain {
         reply: oneshot::Sender<alloc::Explain>,
+    },
+    /// UPDATE_QUOTA (and the deprecated SET/REMOVE_QUOTA forms).
+    UpdateQuota {
+        configs: Vec<mesos_proto::mesos::quota::QuotaConfig>,
+        force: bool,
+        reply: quota::OperatorReply,
+    },
+    GetQuota {
+        reply: oneshot::Sender<
+            Result<Vec<mesos_proto::mesos::quota::QuotaConfig>, quota::OperatorError>,
+        >,
+    },
+    UpdateWeights {
+        weights: Vec<v0::WeightInfo>,
+        reply: quota::OperatorReply,
+    },
+    /// RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES,
+    /// DESTROY_VOLUMES on an agent's free resources.
+    OperatorOperation {
+        agent_id: String,
+        operation: Box<mesos_proto::mesos::v1::offer::Operation>,
+        principal: Option<String>,
+        reply: quota::OperatorReply,
+    },
+    GetWeights {
+        reply: oneshot::Sender<Result<Vec<v0::WeightInfo>, quota::OperatorError>>,
     },
 }
 
@@ -266,14 +294,13 @@ impl MasterHandle {
             .map_err(|_| requests::TeardownError::ShuttingDown)?
     }
 
-    /// Applies a reservation, volume, quota, weight, maintenance or drain
-    /// request. None is connected to the actor yet: each answers
-    /// `NotSupported` until the module that owns it lands.
+    /// Applies a reservation, volume, quota, weight or maintenance request
+    /// (draining answers `NotSupported`).
     pub async fn apply_operation(
         &self,
         request: requests::OperationRequest,
     ) -> Result<requests::OperationOutcome, requests::OperationError> {
-        Err(requests::OperationError::NotSupported(request.name()))
+        requests::apply(self, request).await
     }
 
     /// Runs a non-SUBSCRIBE call.
@@ -381,6 +408,187 @@ impl MasterHandle {
     /// The last published snapshot, without waiting for the actor.
     pub fn published(&self) -> Arc<Snapshot> {
         self.snapshot.borrow().clone()
+    }
+
+    /// UPDATE_QUOTA: each config replaces its role's quota (no guarantees
+    /// and no limits removes it). Answers once the registry holds it;
+    /// without `force`, guarantees above the cluster's capacity conflict.
+    pub async fn update_quota(
+        &self,
+        configs: Vec<mesos_proto::mesos::quota::QuotaConfig>,
+        force: bool,
+    ) -> Result<(), quota::OperatorError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::UpdateQuota {
+                configs,
+                force,
+                reply,
+            })
+            .map_err(|_| quota::OperatorError::Stopped)?;
+        answer.await.map_err(|_| quota::OperatorError::Stopped)?
+    }
+
+    async fn operator_operation(
+        &self,
+        agent_id: &str,
+        operation: mesos_proto::mesos::v1::offer::Operation,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::OperatorOperation {
+                agent_id: agent_id.to_string(),
+                operation: Box::new(operation),
+                principal,
+                reply,
+            })
+            .map_err(|_| quota::OperatorError::Stopped)?;
+        answer.await.map_err(|_| quota::OperatorError::Stopped)?
+    }
+
+    /// RESERVE_RESOURCES: dynamically reserves free resources of the agent
+    /// (each resource carries its reservation stack, either format).
+    pub async fn reserve_resources(
+        &self,
+        agent_id: &str,
+        resources: Vec<mesos_proto::mesos::v1::Resource>,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        use mesos_proto::mesos::v1::offer::{operation, Operation};
+        let operation = Operation {
+            r#type: Some(operation::Type::Reserve as i32),
+            reserve: Some(operation::Reserve {
+                resources,
+                source: Vec::new(),
+            }),
+            ..Default::default()
+        };
+        self.operator_operation(agent_id, operation, principal)
+            .await
+    }
+
+    /// UNRESERVE_RESOURCES.
+    pub async fn unreserve_resources(
+        &self,
+        agent_id: &str,
+        resources: Vec<mesos_proto::mesos::v1::Resource>,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        use mesos_proto::mesos::v1::offer::{operation, Operation};
+        let operation = Operation {
+            r#type: Some(operation::Type::Unreserve as i32),
+            unreserve: Some(operation::Unreserve { resources }),
+            ..Default::default()
+        };
+        self.operator_operation(agent_id, operation, principal)
+            .await
+    }
+
+    /// CREATE_VOLUMES.
+    pub async fn create_volumes(
+        &self,
+        agent_id: &str,
+        volumes: Vec<mesos_proto::mesos::v1::Resource>,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        use mesos_proto::mesos::v1::offer::{operation, Operation};
+        let operation = Operation {
+            r#type: Some(operation::Type::Create as i32),
+            create: Some(operation::Create { volumes }),
+            ..Default::default()
+        };
+        self.operator_operation(agent_id, operation, principal)
+            .await
+    }
+
+    /// DESTROY_VOLUMES.
+    pub async fn destroy_volumes(
+        &self,
+        agent_id: &str,
+        volumes: Vec<mesos_proto::mesos::v1::Resource>,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        use mesos_proto::mesos::v1::offer::{operation, Operation};
+        let operation = Operation {
+            r#type: Some(operation::Type::Destroy as i32),
+            destroy: Some(operation::Destroy { volumes }),
+            ..Default::default()
+        };
+        self.operator_operation(agent_id, operation, principal)
+            .await
+    }
+
+    /// GROW_VOLUME: `addition` (the same kind of disk) joins the volume.
+    /// Needs the agent's RESIZE_VOLUME capability.
+    pub async fn grow_volume(
+        &self,
+        agent_id: &str,
+        volume: mesos_proto::mesos::v1::Resource,
+        addition: mesos_proto::mesos::v1::Resource,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        use mesos_proto::mesos::v1::offer::{operation, Operation};
+        let operation = Operation {
+            r#type: Some(operation::Type::GrowVolume as i32),
+            grow_volume: Some(operation::GrowVolume { volume, addition }),
+            ..Default::default()
+        };
+        self.operator_operation(agent_id, operation, principal)
+            .await
+    }
+
+    /// SHRINK_VOLUME: `subtract` of the volume goes back as plain disk.
+    pub async fn shrink_volume(
+        &self,
+        agent_id: &str,
+        volume: mesos_proto::mesos::v1::Resource,
+        subtract: f64,
+        principal: Option<String>,
+    ) -> Result<(), quota::OperatorError> {
+        use mesos_proto::mesos::v1::offer::{operation, Operation};
+        let operation = Operation {
+            r#type: Some(operation::Type::ShrinkVolume as i32),
+            shrink_volume: Some(operation::ShrinkVolume {
+                volume,
+                subtract: mesos_proto::mesos::v1::value::Scalar { value: subtract },
+            }),
+            ..Default::default()
+        };
+        self.operator_operation(agent_id, operation, principal)
+            .await
+    }
+
+    /// GET_QUOTA: every role's quota.
+    pub async fn get_quota(
+        &self,
+    ) -> Result<Vec<mesos_proto::mesos::quota::QuotaConfig>, quota::OperatorError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::GetQuota { reply })
+            .map_err(|_| quota::OperatorError::Stopped)?;
+        answer.await.map_err(|_| quota::OperatorError::Stopped)?
+    }
+
+    /// UPDATE_WEIGHTS: answers once the registry holds the new weights.
+    pub async fn update_weights(
+        &self,
+        weights: Vec<v0::WeightInfo>,
+    ) -> Result<(), quota::OperatorError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::UpdateWeights { weights, reply })
+            .map_err(|_| quota::OperatorError::Stopped)?;
+        answer.await.map_err(|_| quota::OperatorError::Stopped)?
+    }
+
+    /// GET_WEIGHTS: the roles whose weight was set.
+    pub async fn get_weights(&self) -> Result<Vec<v0::WeightInfo>, quota::OperatorError> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(Command::GetWeights { reply })
+            .map_err(|_| quota::OperatorError::Stopped)?;
+        answer.await.map_err(|_| quota::OperatorError::Stopped)?
     }
 
     /// What subscription streams call when their client goes away.
@@ -730,6 +938,10 @@ pub struct Master {
     snapshot_waiters: Vec<oneshot::Sender<Arc<Snapshot>>>,
     /// Operator API event streams.
     subscribers: state_events::Subscribers,
+    /// Role → quota, as the registry holds it.
+    quotas: BTreeMap<String, mesos_proto::mesos::quota::QuotaConfig>,
+    /// Role → weight, for roles whose weight was set.
+    weights: BTreeMap<String, f64>,
 }
 
 impl Master {
@@ -795,6 +1007,8 @@ impl Master {
             changed: false,
             snapshot_waiters: Vec::new(),
             subscribers: state_events::Subscribers::default(),
+            quotas: BTreeMap::new(),
+            weights: BTreeMap::new(),
         }
     }
 
@@ -924,6 +1138,22 @@ impl Master {
                 let _ = reply.send(Err(maintenance::MaintenanceError::NotRecovered));
                 return;
             }
+            Command::UpdateQuota { reply, .. }
+            | Command::UpdateWeights { reply, .. }
+            | Command::OperatorOperation { reply, .. }
+                if !self.recovery.is_done() =>
+            {
+                let _ = reply.send(Err(quota::OperatorError::NotRecovered));
+                return;
+            }
+            Command::GetQuota { reply } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(quota::OperatorError::NotRecovered));
+                return;
+            }
+            Command::GetWeights { reply } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(quota::OperatorError::NotRecovered));
+                return;
+            }
             command => command,
         };
         self.changed = true;
@@ -963,6 +1193,24 @@ impl Master {
                 let _ = reply.send(self.allocator.explain(allocator_now()));
             }
             Command::Maintenance { command, reply } => self.maintenance(command, reply),
+            Command::UpdateQuota {
+                configs,
+                force,
+                reply,
+            } => self.update_quota(configs, force, reply),
+            Command::OperatorOperation {
+                agent_id,
+                operation,
+                principal,
+                reply,
+            } => self.operator_operation(&agent_id, *operation, principal, reply),
+            Command::GetQuota { reply } => {
+                let _ = reply.send(Ok(self.quota_configs()));
+            }
+            Command::UpdateWeights { weights, reply } => self.update_weights(weights, reply),
+            Command::GetWeights { reply } => {
+                let _ = reply.send(Ok(self.weight_infos()));
+            }
         }
     }
 

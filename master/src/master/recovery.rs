@@ -69,6 +69,17 @@ pub enum Continuation {
         unreachable: Vec<String>,
         gone: Vec<String>,
     },
+    /// `QuotaHandler::_update`; no reply for changes the master makes
+    /// itself.
+    QuotaUpdated {
+        configs: Vec<mesos_proto::mesos::quota::QuotaConfig>,
+        reply: Option<super::quota::OperatorReply>,
+    },
+    /// `WeightsHandler::_update`, and `--weights` seeding the registry.
+    WeightsUpdated {
+        weights: Vec<v0::WeightInfo>,
+        reply: Option<super::quota::OperatorReply>,
+    },
 }
 
 /// Why recovery did not complete.
@@ -195,6 +206,8 @@ impl Master {
                             format!("apply maintenance operation {}", operation.name())
                         }
                         Continuation::Pruned { .. } => "prune the registry".to_string(),
+                        Continuation::QuotaUpdated { .. } => "update quota".to_string(),
+                        Continuation::WeightsUpdated { .. } => "update weights".to_string(),
                     };
                     self.abort(format!("Failed to {what}: {error}"));
                 }
@@ -236,6 +249,18 @@ impl Master {
                 let _ = reply.send(Ok(()));
             }
             Continuation::Pruned { unreachable, gone } => self.registry_pruned(unreachable, gone),
+            Continuation::QuotaUpdated { configs, reply } => {
+                self.quota_updated(configs);
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+            Continuation::WeightsUpdated { weights, reply } => {
+                self.weights_updated(weights);
+                if let Some(reply) = reply {
+                    let _ = reply.send(Ok(()));
+                }
+            }
         }
     }
 
@@ -279,6 +304,7 @@ impl Master {
             self.gone_agents
                 .insert(gone.id.value.clone(), gone.timestamp);
         }
+        self.recover_quota_and_weights(registry);
         let timeout = self.flags.agent_reregister_timeout;
         info!(
             "Recovered {} agents from the registry ({} unreachable, {} gone); allowing {timeout} \

@@ -3,8 +3,8 @@
 //! layer before it gets here, so a single method connects every one of
 //! them to the actor.
 //!
-//! Owns only the request and error types and the (currently refusing)
-//! dispatch; it never applies an operation by itself.
+//! Owns only the request and error types and the dispatch to the typed
+//! handle methods; it never applies an operation by itself.
 
 use mesos_proto::mesos::v1::master::call;
 
@@ -92,4 +92,183 @@ pub enum TeardownError {
     NotRecovered,
     #[error("Master is shutting down")]
     ShuttingDown,
+}
+
+/// Applies `request` through the typed handle method that owns it:
+/// reservations and volumes and quota and weights (`operations`, `quota`),
+/// maintenance (`maintenance`). Draining is not built yet.
+pub(super) async fn apply(
+    master: &super::MasterHandle,
+    request: OperationRequest,
+) -> Result<OperationOutcome, OperationError> {
+    use mesos_proto::convert::devolve;
+    use mesos_proto::mesos as v0;
+
+    fn agent(id: Option<&mesos_proto::mesos::v1::AgentId>) -> Result<&str, OperationError> {
+        id.map(|id| id.value.as_str())
+            .ok_or_else(|| OperationError::Invalid("Expecting 'agent_id' to be present".into()))
+    }
+    let accepted = |result: Result<(), super::quota::OperatorError>| {
+        result
+            .map(|()| OperationOutcome::Accepted)
+            .map_err(OperationError::from)
+    };
+    let done = |result: Result<(), super::quota::OperatorError>| {
+        result
+            .map(|()| OperationOutcome::Done)
+            .map_err(OperationError::from)
+    };
+    let maintenance = |result: Result<(), super::maintenance::MaintenanceError>| {
+        result
+            .map(|()| OperationOutcome::Done)
+            .map_err(OperationError::from)
+    };
+    match request {
+        OperationRequest::ReserveResources(call) => accepted(
+            master
+                .reserve_resources(&call.agent_id.value, call.resources, None)
+                .await,
+        ),
+        OperationRequest::UnreserveResources(call) => accepted(
+            master
+                .unreserve_resources(&call.agent_id.value, call.resources, None)
+                .await,
+        ),
+        OperationRequest::CreateVolumes(call) => accepted(
+            master
+                .create_volumes(&call.agent_id.value, call.volumes, None)
+                .await,
+        ),
+        OperationRequest::DestroyVolumes(call) => accepted(
+            master
+                .destroy_volumes(&call.agent_id.value, call.volumes, None)
+                .await,
+        ),
+        OperationRequest::GrowVolume(call) => {
+            let agent_id = agent(call.agent_id.as_ref())?;
+            accepted(
+                master
+                    .grow_volume(agent_id, call.volume, call.addition, None)
+                    .await,
+            )
+        }
+        OperationRequest::ShrinkVolume(call) => {
+            let agent_id = agent(call.agent_id.as_ref())?;
+            accepted(
+                master
+                    .shrink_volume(agent_id, call.volume, call.subtract.value, None)
+                    .await,
+            )
+        }
+        OperationRequest::UpdateQuota(call) => {
+            let configs = call.quota_configs.iter().map(devolve).collect();
+            done(
+                master
+                    .update_quota(configs, call.force.unwrap_or(false))
+                    .await,
+            )
+        }
+        OperationRequest::SetQuota(call) => {
+            let request = call.quota_request;
+            let role = request.role.clone().unwrap_or_default();
+            let existing = master.get_quota().await?;
+            if existing.iter().any(|c| c.role == role) {
+                return Err(OperationError::Invalid(
+                    "Failed to validate set quota request: Can not set quota for a role that \
+                     already has quota"
+                        .into(),
+                ));
+            }
+            // The deprecated form sets the guarantee and the limit at once.
+            let mut amounts = std::collections::HashMap::<String, v0::value::Scalar>::new();
+            for resource in &request.guarantee {
+                let Some(scalar) = &resource.scalar else {
+                    return Err(OperationError::Invalid(format!(
+                        "Failed to validate set quota request: quota resource '{}' must be a \
+                         scalar",
+                        resource.name
+                    )));
+                };
+                let entry = amounts
+                    .entry(resource.name.clone())
+                    .or_insert(v0::value::Scalar { value: 0.0 });
+                entry.value = mesos_proto::resources::scalar_add(entry.value, scalar.value);
+            }
+            if amounts.is_empty() {
+                return Err(OperationError::Invalid(
+                    "Failed to validate set quota request: the guarantee is empty".into(),
+                ));
+            }
+            let config = v0::quota::QuotaConfig {
+                role,
+                guarantees: amounts.clone(),
+                limits: amounts,
+            };
+            done(
+                master
+                    .update_quota(vec![config], request.force.unwrap_or(false))
+                    .await,
+            )
+        }
+        OperationRequest::RemoveQuota(call) => {
+            let existing = master.get_quota().await?;
+            if !existing.iter().any(|c| c.role == call.role) {
+                return Err(OperationError::Invalid(format!(
+                    "Failed to validate remove quota request for role '{}': No quota exists \
+                     for this role",
+                    call.role
+                )));
+            }
+            let removal = v0::quota::QuotaConfig {
+                role: call.role,
+                ..Default::default()
+            };
+            done(master.update_quota(vec![removal], true).await)
+        }
+        OperationRequest::UpdateWeights(call) => {
+            let weights = call.weight_infos.iter().map(devolve).collect();
+            done(master.update_weights(weights).await)
+        }
+        OperationRequest::UpdateMaintenanceSchedule(call) => maintenance(
+            master
+                .update_maintenance_schedule(devolve(&call.schedule))
+                .await,
+        ),
+        OperationRequest::StartMaintenance(call) => maintenance(
+            master
+                .start_maintenance(call.machines.iter().map(devolve).collect())
+                .await,
+        ),
+        OperationRequest::StopMaintenance(call) => maintenance(
+            master
+                .stop_maintenance(call.machines.iter().map(devolve).collect())
+                .await,
+        ),
+        other @ (OperationRequest::DrainAgent(_)
+        | OperationRequest::DeactivateAgent(_)
+        | OperationRequest::ReactivateAgent(_)) => Err(OperationError::NotSupported(other.name())),
+    }
+}
+
+impl From<super::quota::OperatorError> for OperationError {
+    fn from(error: super::quota::OperatorError) -> Self {
+        use super::quota::OperatorError as E;
+        match error {
+            E::Invalid(message) => OperationError::Invalid(message),
+            E::Conflict(message) => OperationError::Conflict(message),
+            E::NotRecovered => OperationError::NotRecovered,
+            E::Stopped => OperationError::ShuttingDown,
+        }
+    }
+}
+
+impl From<super::maintenance::MaintenanceError> for OperationError {
+    fn from(error: super::maintenance::MaintenanceError) -> Self {
+        use super::maintenance::MaintenanceError as E;
+        match error {
+            E::Invalid(message) => OperationError::Invalid(message),
+            E::NotRecovered => OperationError::NotRecovered,
+            E::Stopped => OperationError::ShuttingDown,
+        }
+    }
 }

@@ -24,6 +24,7 @@ use mesos_proto::resources::Resources;
 use tracing::{info, warn};
 
 use super::connection::HttpConnection;
+use super::operations;
 use super::state::{Connection, Framework, FrameworkState};
 use super::validation::{self, TaskContext};
 use super::{allocator_now, events, now_secs, CallError, CallOutcome, CallResult, Master};
@@ -524,7 +525,12 @@ impl Master {
 
     /// Tells the framework an operation was dropped (OPERATION_ERROR when it
     /// asked for feedback with an id); always logged.
-    fn drop_operation(&mut self, framework_id: &str, operation: &offer::Operation, message: &str) {
+    pub(super) fn drop_operation(
+        &mut self,
+        framework_id: &str,
+        operation: &offer::Operation,
+        message: &str,
+    ) {
         let kind = OperationType::try_from(operation.r#type.unwrap_or(0))
             .map_or("UNKNOWN", |t| t.as_str_name());
         warn!("Dropping {kind} operation from framework {framework_id}: {message}");
@@ -644,11 +650,12 @@ impl Master {
         Ok(())
     }
 
-    /// ACCEPT (`Master::accept` + `_accept`). Only LAUNCH and LAUNCH_GROUP
-    /// are carried out; the resource operations (RESERVE, UNRESERVE, CREATE,
-    /// DESTROY, GROW/SHRINK_VOLUME, CREATE/DESTROY_DISK) are dropped with
-    /// OPERATION_ERROR when they carry an id, and their resources are
-    /// declined with the call's filters like any unused resources.
+    /// ACCEPT (`Master::accept` + `_accept`). Operations run in order on
+    /// what is still offered: LAUNCH and LAUNCH_GROUP here, RESERVE,
+    /// UNRESERVE, CREATE and DESTROY in `operations.rs`; the others
+    /// (GROW/SHRINK_VOLUME, CREATE/DESTROY_DISK) are dropped with
+    /// OPERATION_ERROR when they carry an id. What is left is declined with
+    /// the call's filters.
     fn accept(&mut self, framework_id: &str, accept: call::Accept) {
         for operation in &accept.operations {
             if operation.r#type == Some(OperationType::Launch as i32) {
@@ -781,6 +788,10 @@ impl Master {
                     if let Some(group) = operation.launch_group {
                         remaining = self.launch_group(framework_id, &agent_id, group, remaining);
                     }
+                }
+                Ok(kind) if operations::is_resource_operation(kind) => {
+                    remaining =
+                        self.apply_offer_operation(framework_id, &agent_id, &operation, remaining);
                 }
                 Ok(kind) if kind != OperationType::Unknown => {
                     self.drop_operation(

@@ -47,6 +47,8 @@ impl Master {
             unreachable_agents: self.unreachable_agents.len(),
             metrics: self.metrics(),
             maintenance: self.maintenance.clone(),
+            quotas: self.quota_configs(),
+            weights: self.weights.clone(),
         }
     }
 

@@ -998,3 +998,78 @@ async fn unsupported_operations_with_an_id_get_operation_error() {
         .offers;
     assert_eq!(again[0].agent_id.value, offer.agent_id.value);
 }
+
+/// Upstream `ReservationTest.ReserveAndLaunch` +
+/// `PersistentVolumeTest.CreateAndLaunch`: RESERVE, CREATE and LAUNCH in
+/// one ACCEPT; the agent is sent its new checkpointed set before the task,
+/// the task uses the volume, and what the task does not use comes back
+/// reserved in the next offer.
+#[tokio::test]
+async fn accept_reserve_create_then_launch_on_the_volume() {
+    use mesos_proto::mesos::internal::CheckpointResourcesMessage;
+    let master = start_master(&[]).await;
+    let mut agent = FakeAgent::start().await;
+    let agent_id = register(&master, &mut agent).await;
+    let (mut stream, framework_id) = subscribed(
+        &master,
+        framework_info(json!({"role": "db", "principal": "ops"})),
+    )
+    .await;
+    let offer = next_of(&mut stream, EventType::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers[0]
+        .clone();
+    let reserved = |name: &str, value: f64| {
+        json!({"name": name, "type": "SCALAR", "scalar": {"value": value},
+               "role": "db", "reservation": {"principal": "ops"}})
+    };
+    let mut volume = reserved("disk", 16.0);
+    volume["disk"] = json!({"persistence": {"id": "v1", "principal": "ops"},
+                            "volume": {"container_path": "data", "mode": "RW"}});
+    let accept = json!({
+        "type": "ACCEPT",
+        "framework_id": {"value": framework_id},
+        "accept": {
+            "offer_ids": [{"value": offer.id.value}],
+            "operations": [
+                {"type": "RESERVE", "reserve": {"resources": [
+                    reserved("cpus", 1.0), reserved("disk", 16.0)]}},
+                {"type": "CREATE", "create": {"volumes": [volume.clone()]}},
+                {"type": "LAUNCH", "launch": {"task_infos": [{
+                    "name": "t", "task_id": {"value": "t1"},
+                    "agent_id": {"value": agent_id},
+                    "resources": [reserved("cpus", 0.5), volume],
+                    "command": {"value": "true"}
+                }]}}
+            ],
+            "filters": {"refuse_seconds": 0.0}
+        }
+    });
+    let answer = call(master.local_addr, Some(&stream.stream_id()), &accept).await;
+    assert_eq!(answer.status, 202);
+
+    // RESERVE, then CREATE: each sends the whole checkpointed set.
+    let (_, first) = agent.expect::<CheckpointResourcesMessage>().await;
+    assert_eq!(Resources::from_v0(&first.resources).scalar("cpus"), 1.0);
+    let (_, second) = agent.expect::<CheckpointResourcesMessage>().await;
+    let checkpointed = Resources::from_v0(&second.resources);
+    assert_eq!(checkpointed.persistent_volumes().scalar("disk"), 16.0);
+    assert_eq!(checkpointed.scalar("cpus"), 1.0);
+    let (_, run) = agent.expect::<RunTaskMessage>().await;
+    assert!(run
+        .task
+        .resources
+        .iter()
+        .any(|r| r.disk.as_ref().is_some_and(|d| d.persistence.is_some())));
+
+    // The unused half of the reserved cpus is offered again, reserved.
+    let again = next_of(&mut stream, EventType::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers;
+    let resources = Resources::from(again[0].resources.clone());
+    assert_eq!(resources.reserved(Some("db")).scalar("cpus"), 0.5);
+}

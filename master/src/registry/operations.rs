@@ -13,16 +13,16 @@ use mesos_proto::mesos::internal::registry::{
     GoneSlave, GoneSlaves, Machine, Machines, Master as RegistryMaster, Slave, Slaves,
     UnreachableSlave, UnreachableSlaves,
 };
+use mesos_proto::mesos::internal::registry::{MinimumCapability, Weight};
 use mesos_proto::mesos::internal::Registry;
 use mesos_proto::mesos::machine_info::Mode;
 use mesos_proto::mesos::maintenance::Schedule;
+use mesos_proto::mesos::quota::QuotaConfig;
 use mesos_proto::mesos::{MachineId, MachineInfo};
-use mesos_proto::mesos::{MasterInfo, SlaveId, SlaveInfo, TimeInfo};
+use mesos_proto::mesos::{MasterInfo, SlaveId, SlaveInfo, TimeInfo, WeightInfo};
 use tracing::warn;
 
-/// One change to the registry. Quota, weights and maintenance schedules
-/// are stored in the same `Registry` message and become further variants
-/// here when the master supports them.
+/// One change to the registry: agents, maintenance, quota and weights.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Operation {
     /// Records the leading master's info (upstream's `Recover` step, run
@@ -57,6 +57,11 @@ pub enum Operation {
     StartMaintenance(Vec<MachineId>),
     /// `StopMaintenance`: the machines come UP and leave the schedule.
     StopMaintenance(Vec<MachineId>),
+    /// `UpdateQuota`: each config replaces its role's quota; a config
+    /// with no guarantees and no limits removes it.
+    UpdateQuota(Vec<QuotaConfig>),
+    /// `UpdateWeights`: each weight replaces its role's.
+    UpdateWeights(Vec<WeightInfo>),
 }
 
 impl Operation {
@@ -74,6 +79,8 @@ impl Operation {
             Operation::UpdateSchedule(_) => "UpdateSchedule",
             Operation::StartMaintenance(_) => "StartMaintenance",
             Operation::StopMaintenance(_) => "StopMaintenance",
+            Operation::UpdateQuota(_) => "UpdateQuota",
+            Operation::UpdateWeights(_) => "UpdateWeights",
         }
     }
 }
@@ -138,6 +145,48 @@ fn id_of(info: &SlaveInfo) -> Option<SlaveId> {
 /// the admitted ids of `registry` and is kept in step.
 pub fn apply(operation: &Operation, registry: &mut Registry, ids: &mut AdmittedIds) -> bool {
     match operation {
+        Operation::UpdateQuota(configs) => {
+            for config in configs {
+                // The deprecated `quotas` entry of the role is superseded.
+                #[allow(deprecated)]
+                registry
+                    .quotas
+                    .retain(|q| q.info.role.as_deref() != Some(config.role.as_str()));
+                registry.quota_configs.retain(|c| c.role != config.role);
+                if !config.guarantees.is_empty() || !config.limits.is_empty() {
+                    registry.quota_configs.push(config.clone());
+                }
+            }
+            // Upstream marks a registry holding v2 quota so that an older
+            // master refuses to recover it rather than misread it.
+            let capability = "QUOTA_V2";
+            let has = registry
+                .minimum_capabilities
+                .iter()
+                .any(|c| c.capability == capability);
+            if !registry.quota_configs.is_empty() && !has {
+                registry.minimum_capabilities.push(MinimumCapability {
+                    capability: capability.to_string(),
+                });
+            } else if registry.quota_configs.is_empty() && has {
+                registry
+                    .minimum_capabilities
+                    .retain(|c| c.capability != capability);
+            }
+            true
+        }
+        Operation::UpdateWeights(weights) => {
+            for weight in weights {
+                let role = weight.role.clone();
+                match registry.weights.iter_mut().find(|w| w.info.role == role) {
+                    Some(entry) => entry.info = weight.clone(),
+                    None => registry.weights.push(Weight {
+                        info: weight.clone(),
+                    }),
+                }
+            }
+            true
+        }
         Operation::SetMaster(info) => {
             registry.master = Some(RegistryMaster {
                 info: (**info).clone(),
@@ -356,6 +405,67 @@ mod tests {
     fn run(registry: &mut Registry, operation: Operation) -> bool {
         let mut ids = AdmittedIds::of(registry);
         apply(&operation, registry, &mut ids)
+    }
+
+    #[test]
+    fn quota_configs_replace_and_remove_per_role() {
+        use mesos_proto::mesos::value::Scalar;
+        let config = |role: &str, cpus: Option<f64>| QuotaConfig {
+            role: role.into(),
+            guarantees: cpus
+                .map(|v| ("cpus".to_string(), Scalar { value: v }))
+                .into_iter()
+                .collect(),
+            limits: Default::default(),
+        };
+        let mut registry = Registry::default();
+        assert!(run(
+            &mut registry,
+            Operation::UpdateQuota(vec![config("eng", Some(1.0)), config("ops", Some(2.0))])
+        ));
+        assert!(run(
+            &mut registry,
+            Operation::UpdateQuota(vec![config("eng", Some(3.0))])
+        ));
+        assert_eq!(registry.quota_configs.len(), 2);
+        let eng = registry.quota_configs.iter().find(|c| c.role == "eng");
+        assert_eq!(eng.map(|c| c.guarantees["cpus"].value), Some(3.0));
+        assert!(registry
+            .minimum_capabilities
+            .iter()
+            .any(|c| c.capability == "QUOTA_V2"));
+        run(
+            &mut registry,
+            Operation::UpdateQuota(vec![config("eng", None), config("ops", None)]),
+        );
+        assert!(registry.quota_configs.is_empty());
+        assert!(registry.minimum_capabilities.is_empty());
+    }
+
+    #[test]
+    fn weights_replace_per_role() {
+        let weight = |role: &str, weight: f64| WeightInfo {
+            weight,
+            role: Some(role.into()),
+        };
+        let mut registry = Registry::default();
+        run(
+            &mut registry,
+            Operation::UpdateWeights(vec![weight("eng", 2.0), weight("ops", 3.0)]),
+        );
+        run(
+            &mut registry,
+            Operation::UpdateWeights(vec![weight("eng", 5.0)]),
+        );
+        let weights: Vec<(String, f64)> = registry
+            .weights
+            .iter()
+            .map(|w| (w.info.role.clone().unwrap_or_default(), w.info.weight))
+            .collect();
+        assert_eq!(
+            weights,
+            [("eng".to_string(), 5.0), ("ops".to_string(), 3.0)]
+        );
     }
 
     fn admitted_ids(registry: &Registry) -> Vec<String> {
