@@ -19,6 +19,7 @@ pub mod checkpoint;
 pub mod containerizer;
 pub mod error;
 pub mod fetcher;
+pub mod files;
 pub mod flags;
 pub mod http;
 pub mod info;
@@ -38,8 +39,8 @@ use crate::agent::{Agent, AgentConfig, AgentInputs, Input, TransportOutbox, AGEN
 use crate::containerizer::Containerizer;
 use crate::error::AgentError;
 use crate::fetcher::Fetcher;
+use crate::files::Files;
 use crate::flags::Flags;
-use crate::http::files::Files;
 use crate::http::{AgentHandle, HttpContext};
 
 /// A started agent: where it listens and the handle to stop it.
