@@ -231,6 +231,22 @@ impl Files {
         offset: i64,
         length: Option<usize>,
     ) -> Result<(u64, Vec<u8>), FilesError> {
+        let (size, data) = self.read_file(path, offset, length)?;
+        if offset < 0 || data.is_empty() {
+            Ok((size, data))
+        } else {
+            Ok((offset as u64, data))
+        }
+    }
+
+    /// `(file size, data)`: at most `length` (16 pages at most) bytes from
+    /// `offset`; nothing for a negative offset or one past the end.
+    pub fn read_file(
+        &self,
+        path: &str,
+        offset: i64,
+        length: Option<usize>,
+    ) -> Result<(u64, Vec<u8>), FilesError> {
         let opened = self.open(path)?;
         if opened.is_dir {
             return Err(FilesError::Invalid("Cannot read a directory.\n".into()));
@@ -258,7 +274,7 @@ impl Files {
             .map_err(|e| {
                 FilesError::Unknown(format!("Failed to read file at '{}': {e}", real.display()))
             })?;
-        Ok((offset, data))
+        Ok((size, data))
     }
 }
 

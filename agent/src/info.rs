@@ -1,5 +1,6 @@
-//! What the agent tells the master about itself: `SlaveInfo` (hostname,
-//! port, resources, attributes).
+//! What the agent tells the master and operators about itself: `SlaveInfo`
+//! (hostname, port, resources, attributes) and [`build_info`] (the one
+//! source of the version facts in `/version`, `/state` and `GET_VERSION`).
 //!
 //! Owns resource detection (upstream `Containerizer::resources`): anything
 //! `--resources` does not name gets a default — cpus from the machine, mem =
@@ -233,4 +234,62 @@ mod tests {
         assert!(roles.contains(&Some("role1".to_string())));
         assert!(roles.contains(&Some("*".to_string())));
     }
+}
+
+/// Facts about this build, as `/version` and `GET_VERSION` report them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildInfo {
+    pub version: String,
+    /// `YYYY-MM-DD HH:MM:SS` (UTC).
+    pub build_date: String,
+    /// Seconds since the epoch.
+    pub build_time: u64,
+    pub build_user: String,
+    pub git_sha: Option<String>,
+    pub git_branch: Option<String>,
+    pub git_tag: Option<String>,
+}
+
+/// This build's facts. Until the workspace's shared build-info module is
+/// wired in, the binary's modification time stands in for the build time
+/// and no git facts are known.
+pub fn build_info() -> BuildInfo {
+    let build_time = std::env::current_exe()
+        .and_then(std::fs::metadata)
+        .and_then(|m| m.modified())
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    BuildInfo {
+        version: crate::flags::MESOS_VERSION.to_string(),
+        build_date: format_utc(build_time),
+        build_time,
+        build_user: option_env!("USER").unwrap_or("").to_string(),
+        git_sha: None,
+        git_branch: None,
+        git_tag: None,
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS` (UTC) for a Unix time.
+pub fn format_utc(secs: u64) -> String {
+    let days = secs / 86_400;
+    let rem = secs % 86_400;
+    // Civil-from-days (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        (rem % 3600) / 60,
+        rem % 60
+    )
 }

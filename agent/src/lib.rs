@@ -23,6 +23,7 @@ pub mod files;
 pub mod flags;
 pub mod http;
 pub mod info;
+pub mod logging;
 pub mod paths;
 pub mod recovery;
 pub mod registration;
@@ -91,6 +92,7 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
         },
         files: files.clone(),
         flags: flags.to_map(),
+        logging: logging::LoggingLevel::default(),
     });
     let builder = http::routes(
         Server::builder(AGENT_ID).messages(AGENT_ID, messages_tx),

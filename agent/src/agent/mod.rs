@@ -13,6 +13,7 @@
 
 pub mod executor_info;
 mod executors;
+mod operator_views;
 mod recover;
 pub mod state;
 mod tasks;
@@ -26,6 +27,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use libprocess::{Message, Transport, Upid};
 use mesos_proto::mesos::internal as msgs;
+use mesos_proto::mesos::v1::agent::response as agent_api;
 use mesos_proto::mesos::v1::executor::{Call as ExecutorCall, Event as ExecutorEvent};
 use mesos_proto::mesos::SlaveInfo;
 use mesos_proto::resources::Resources;
@@ -142,6 +144,15 @@ pub enum Query {
     Metrics(oneshot::Sender<BTreeMap<String, f64>>),
     /// The running executors, for `/monitor/statistics` and `/containers`.
     Containers(oneshot::Sender<Vec<views::ContainerEntry>>),
+    /// Whether recovered executors are still reconnecting (upstream's
+    /// `RECOVERING` state, in which the v1 operator calls are refused).
+    Recovering(oneshot::Sender<bool>),
+    /// The v1 operator views.
+    Frameworks(oneshot::Sender<agent_api::GetFrameworks>),
+    Executors(oneshot::Sender<agent_api::GetExecutors>),
+    Tasks(oneshot::Sender<agent_api::GetTasks>),
+    V1State(oneshot::Sender<agent_api::GetState>),
+    AgentInfo(oneshot::Sender<agent_api::GetAgent>),
 }
 
 /// Everything the actor reacts to, other than the channels it selects on.

@@ -332,6 +332,7 @@ mod tests {
             agent: super::super::AgentHandle { inbox: tx },
             files: super::super::files::Files::default(),
             flags: Default::default(),
+            logging: Default::default(),
         };
         (Arc::new(ctx), rx)
     }

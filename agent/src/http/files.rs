@@ -426,6 +426,7 @@ mod tests {
             agent: super::super::AgentHandle { inbox: tx },
             files,
             flags: Default::default(),
+            logging: Default::default(),
         })
     }
 
