@@ -228,7 +228,7 @@ fn agent_operator_api_and_legacy_endpoints_with_running_finished_and_killed_task
     let flags = v["get_flags"]["flags"].as_array().expect("flags");
     assert!(flags
         .iter()
-        .any(|f| f["name"] == "port" && f["value"] == agent.rsplit(':').next().unwrap()));
+        .any(|f| f["name"] == "port" && f["value"] == agent.rsplit(':').next().expect("a port")));
     let p = protobuf_call(&agent, &of_type(call::Type::GetFlags));
     assert_eq!(p.get_flags.expect("get_flags").flags.len(), flags.len());
 
@@ -552,7 +552,7 @@ fn agent_operator_api_and_legacy_endpoints_with_running_finished_and_killed_task
             ],
             "executor",
         );
-        assert_eq!(f["executors"][0]["tasks"][0]["slave_id"].is_string(), true);
+        assert!(f["executors"][0]["tasks"][0]["slave_id"].is_string());
     }
     let r = http_get(&agent, "/slave(1)/state?jsonp=cb").expect("jsonp");
     assert_eq!(r.header("content-type"), Some("text/javascript"));
