@@ -8,7 +8,9 @@
 //! Layout: [`flags`] (command line), [`info`] (what the agent reports about
 //! itself), [`registration`] (finding the master), [`agent`] (the actor that
 //! owns all state), [`status_update_manager`], [`containerizer`] (processes,
-//! sandboxes, environment), [`fetcher`], [`paths`], [`http`] (endpoints).
+//! sandboxes, environment), [`fetcher`], [`paths`], [`files`] (the sandbox
+//! file table), [`logging`] (the verbosity), [`http`] (endpoints: the only
+//! module that knows HTTP; the actor answers it with typed results).
 //! [`run`] wires them together.
 
 // Tests may unwrap; library code may not (checked by the non-test build).
