@@ -1,5 +1,6 @@
-//! What the agent tells the master about itself: `SlaveInfo` (hostname,
-//! port, resources, attributes).
+//! What the agent tells the master and operators about itself: `SlaveInfo`
+//! (hostname, port, resources, attributes) and [`build_info`] (the one
+//! source of the version facts in `/version`, `/state` and `GET_VERSION`).
 //!
 //! Owns resource detection (upstream `Containerizer::resources`): anything
 //! `--resources` does not name gets a default — cpus from the machine, mem =
@@ -232,5 +233,33 @@ mod tests {
         let roles: Vec<_> = info.resources.iter().map(|r| r.role.clone()).collect();
         assert!(roles.contains(&Some("role1".to_string())));
         assert!(roles.contains(&Some("*".to_string())));
+    }
+}
+
+/// Facts about this build, as `/version` and `GET_VERSION` report them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BuildInfo {
+    pub version: String,
+    /// `YYYY-MM-DD HH:MM:SS` (UTC).
+    pub build_date: String,
+    /// Seconds since the epoch.
+    pub build_time: u64,
+    pub build_user: String,
+    pub git_sha: Option<String>,
+    pub git_branch: Option<String>,
+    pub git_tag: Option<String>,
+}
+
+/// This build's facts, from the workspace's shared build-info module.
+pub fn build_info() -> BuildInfo {
+    use stout::build_info as build;
+    BuildInfo {
+        version: crate::flags::MESOS_VERSION.to_string(),
+        build_date: build::build_date(),
+        build_time: build::build_time(),
+        build_user: build::build_user().to_string(),
+        git_sha: build::git_sha().map(str::to_string),
+        git_branch: build::git_branch().map(str::to_string),
+        git_tag: build::git_tag().map(str::to_string),
     }
 }

@@ -8,7 +8,9 @@
 //! Layout: [`flags`] (command line), [`info`] (what the agent reports about
 //! itself), [`registration`] (finding the master), [`agent`] (the actor that
 //! owns all state), [`status_update_manager`], [`containerizer`] (processes,
-//! sandboxes, environment), [`fetcher`], [`paths`], [`http`] (endpoints).
+//! sandboxes, environment), [`fetcher`], [`paths`], [`files`] (the sandbox
+//! file table), [`logging`] (the verbosity), [`http`] (endpoints: the only
+//! module that knows HTTP; the actor answers it with typed results).
 //! [`run`] wires them together.
 
 // Tests may unwrap; library code may not (checked by the non-test build).
@@ -19,9 +21,11 @@ pub mod checkpoint;
 pub mod containerizer;
 pub mod error;
 pub mod fetcher;
+pub mod files;
 pub mod flags;
 pub mod http;
 pub mod info;
+pub mod logging;
 pub mod paths;
 pub mod recovery;
 pub mod registration;
@@ -38,8 +42,8 @@ use crate::agent::{Agent, AgentConfig, AgentInputs, Input, TransportOutbox, AGEN
 use crate::containerizer::Containerizer;
 use crate::error::AgentError;
 use crate::fetcher::Fetcher;
+use crate::files::Files;
 use crate::flags::Flags;
-use crate::http::files::Files;
 use crate::http::{AgentHandle, HttpContext};
 
 /// A started agent: where it listens and the handle to stop it.
@@ -90,6 +94,7 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
         },
         files: files.clone(),
         flags: flags.to_map(),
+        logging: logging::LoggingLevel::default(),
     });
     let builder = http::routes(
         Server::builder(AGENT_ID).messages(AGENT_ID, messages_tx),

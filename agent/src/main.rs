@@ -39,7 +39,8 @@ fn main() -> ExitCode {
 
 /// `RUST_LOG` wins; otherwise `--logging_level` (INFO, WARNING, ERROR).
 /// Logs go to `<log_dir>/mesos-agent.log` when `--log_dir` is set, and to
-/// stderr unless `--quiet`.
+/// stderr unless `--quiet`. The filter stays reloadable for the agent's
+/// logging level (`/logging/toggle`).
 fn init_logging(flags: &Flags) {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
     let level = match flags.logging_level.to_ascii_uppercase().as_str() {
@@ -58,15 +59,26 @@ fn init_logging(flags: &Flags) {
             .ok()
     });
     let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    // `/logging/toggle` raises the verbosity: any level above 0 logs debug.
+    macro_rules! init {
+        ($builder:expr) => {{
+            let builder = $builder.with_filter_reloading();
+            let handle = builder.reload_handle();
+            mesos_agent::logging::install_applier(move |verbosity| {
+                let filter = if verbosity > 0 { "debug" } else { level };
+                // The subscriber lives as long as the process.
+                let _ = handle.reload(tracing_subscriber::EnvFilter::new(filter));
+            });
+            builder.init()
+        }};
+    }
     match (file, flags.quiet) {
-        (Some(file), true) => builder
+        (Some(file), true) => init!(builder
             .with_ansi(false)
-            .with_writer(std::sync::Mutex::new(file))
-            .init(),
-        (Some(file), false) => builder
+            .with_writer(std::sync::Mutex::new(file))),
+        (Some(file), false) => init!(builder
             .with_ansi(false)
-            .with_writer(std::io::stderr.and(std::sync::Mutex::new(file)))
-            .init(),
-        (None, _) => builder.with_writer(std::io::stderr).init(),
+            .with_writer(std::io::stderr.and(std::sync::Mutex::new(file)))),
+        (None, _) => init!(builder.with_writer(std::io::stderr)),
     }
 }

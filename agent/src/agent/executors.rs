@@ -15,16 +15,16 @@ use mesos_proto::mesos::v1::executor::{call, event, Call as ExecutorCall, Event 
 use mesos_proto::mesos::{
     ExecutorId, FrameworkId, KillPolicy, SlaveId, TaskGroupInfo, TaskId, TaskInfo, TaskState,
 };
+use tokio::sync::mpsc;
 
 use super::state::{
     Connection, Executor, ExecutorState, FrameworkState, PendingTermination,
     MAX_COMPLETED_FRAMEWORKS,
 };
 use super::tasks::{agent_update, executor_update, UpdateSource};
-use super::{Agent, AgentState, CallReply, Input};
+use super::{Agent, AgentState, CallError, CallReply, ExecutorStream, Input, StreamClosed};
 use crate::containerizer::environment::{executor_environment, shutdown_grace_period, ExecutorEnv};
 use crate::containerizer::{ContainerEvent, LaunchSpec};
-use crate::http::{executor::event_stream, ContentType};
 use crate::paths;
 
 /// What the agent tells an executor, whichever protocol it speaks.
@@ -818,7 +818,7 @@ impl Agent {
     }
 
     /// A v1 executor API call (the HTTP handler already validated it).
-    pub(crate) fn executor_call(&mut self, call: ExecutorCall, accept: ContentType) -> CallReply {
+    pub(crate) fn executor_call(&mut self, call: ExecutorCall) -> CallReply {
         let framework_id = call.framework_id.value.clone();
         let executor_id = call.executor_id.value.clone();
         let kind = call
@@ -826,34 +826,24 @@ impl Agent {
             .and_then(|t| call::Type::try_from(t).ok())
             .unwrap_or(call::Type::Unknown);
         let Some(framework) = self.frameworks.get(&framework_id) else {
-            return CallReply::Error(
-                http::StatusCode::BAD_REQUEST,
-                "Framework cannot be found".into(),
-            );
+            return CallReply::Error(CallError::Invalid("Framework cannot be found".into()));
         };
         let Some(executor) = framework.executors.get(&executor_id) else {
-            return CallReply::Error(
-                http::StatusCode::BAD_REQUEST,
-                "Executor cannot be found".into(),
-            );
+            return CallReply::Error(CallError::Invalid("Executor cannot be found".into()));
         };
         if executor.state == ExecutorState::Registering && kind != call::Type::Subscribe {
-            return CallReply::Error(
-                http::StatusCode::FORBIDDEN,
-                "Executor is not subscribed".into(),
-            );
+            return CallReply::Error(CallError::Forbidden("Executor is not subscribed".into()));
         }
         match kind {
             call::Type::Subscribe => {
                 let subscribe = call.subscribe.unwrap_or_default();
-                self.subscribe(&framework_id, &executor_id, subscribe, accept)
+                self.subscribe(&framework_id, &executor_id, subscribe)
             }
             call::Type::Update => {
                 let Some(update) = call.update else {
-                    return CallReply::Error(
-                        http::StatusCode::BAD_REQUEST,
+                    return CallReply::Error(CallError::Invalid(
                         "Expecting 'update' to be present".into(),
-                    );
+                    ));
                 };
                 let update = executor_update(
                     &devolve(&call.framework_id),
@@ -869,9 +859,7 @@ impl Agent {
                 CallReply::Accepted
             }
             call::Type::Heartbeat => CallReply::Accepted,
-            call::Type::Unknown => {
-                CallReply::Error(http::StatusCode::NOT_IMPLEMENTED, String::new())
-            }
+            call::Type::Unknown => CallReply::Error(CallError::NotImplemented),
         }
     }
 
@@ -881,20 +869,15 @@ impl Agent {
         framework_id: &str,
         executor_id: &str,
         subscribe: call::Subscribe,
-        accept: ContentType,
     ) -> CallReply {
         tracing::info!("Received Subscribe request for HTTP executor '{executor_id}' of framework {framework_id}");
         let connection_id = self.next_connection_id;
         self.next_connection_id += 1;
-        let inbox = self.inbox.clone();
-        let (fid, eid) = (framework_id.to_string(), executor_id.to_string());
-        let (events, body) = event_stream(accept, move || {
-            let _ = inbox.send(Input::ExecutorStreamClosed {
-                framework_id: fid,
-                executor_id: eid,
-                connection_id,
-            });
-        });
+        let (events, rx) = mpsc::unbounded_channel();
+        let body = ExecutorStream {
+            events: rx,
+            closed: StreamClosed::new(self.inbox.clone(), framework_id, executor_id, connection_id),
+        };
 
         let framework_terminating = self
             .frameworks
@@ -902,10 +885,7 @@ impl Agent {
             .is_some_and(|f| f.state == FrameworkState::Terminating);
         let agent_terminating = self.state == AgentState::Terminating;
         let Some(executor) = self.executor_mut(framework_id, executor_id) else {
-            return CallReply::Error(
-                http::StatusCode::BAD_REQUEST,
-                "Executor cannot be found".into(),
-            );
+            return CallReply::Error(CallError::Invalid("Executor cannot be found".into()));
         };
         let terminal = matches!(
             executor.state,

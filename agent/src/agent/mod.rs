@@ -13,6 +13,7 @@
 
 pub mod executor_info;
 mod executors;
+mod operator_views;
 mod recover;
 pub mod resources;
 pub mod state;
@@ -27,7 +28,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use libprocess::{Message, Transport, Upid};
 use mesos_proto::mesos::internal as msgs;
-use mesos_proto::mesos::v1::executor::Call as ExecutorCall;
+use mesos_proto::mesos::v1::agent::response as agent_api;
+use mesos_proto::mesos::v1::executor::{Call as ExecutorCall, Event as ExecutorEvent};
 use mesos_proto::mesos::SlaveInfo;
 use mesos_proto::resources::Resources;
 use prost::Message as _;
@@ -35,9 +37,8 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::checkpoint::Checkpointer;
 use crate::containerizer::{ContainerEvent, Containerizer};
+use crate::files::Files;
 use crate::flags::Flags;
-use crate::http::files::Files;
-use crate::http::ContentType;
 use crate::registration::{
     self, MasterSource, DEFAULT_MASTER_PING_TIMEOUT, REGISTER_RETRY_INTERVAL_MAX,
 };
@@ -70,15 +71,69 @@ impl Outbox for TransportOutbox {
     }
 }
 
-/// The answer to an executor API call, for the HTTP handler.
+/// Why the actor refused an executor API call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallError {
+    /// The call names a framework or executor this agent does not know.
+    Invalid(String),
+    /// The executor has not subscribed yet.
+    Forbidden(String),
+    /// A call type this agent does not know.
+    NotImplemented,
+}
+
+/// The answer to an executor API call.
 #[derive(Debug)]
 pub enum CallReply {
-    /// 202.
     Accepted,
-    /// 200 with this RecordIO event stream.
-    Stream(mpsc::Receiver<Bytes>),
-    /// A 4xx/5xx with a message.
-    Error(http::StatusCode, String),
+    /// SUBSCRIBE succeeded: the executor's events, in order.
+    Stream(ExecutorStream),
+    Error(CallError),
+}
+
+/// A subscribed executor's events. The stream ends when the actor drops the
+/// connection; dropping it (the client went away) tells the actor, through
+/// [`StreamClosed`].
+#[derive(Debug)]
+pub struct ExecutorStream {
+    pub events: mpsc::UnboundedReceiver<ExecutorEvent>,
+    pub closed: StreamClosed,
+}
+
+/// Sends [`Input::ExecutorStreamClosed`] for its connection when dropped.
+#[derive(Debug)]
+pub struct StreamClosed {
+    inbox: mpsc::UnboundedSender<Input>,
+    framework_id: String,
+    executor_id: String,
+    connection_id: u64,
+}
+
+impl StreamClosed {
+    pub fn new(
+        inbox: mpsc::UnboundedSender<Input>,
+        framework_id: &str,
+        executor_id: &str,
+        connection_id: u64,
+    ) -> StreamClosed {
+        StreamClosed {
+            inbox,
+            framework_id: framework_id.to_string(),
+            executor_id: executor_id.to_string(),
+            connection_id,
+        }
+    }
+}
+
+impl Drop for StreamClosed {
+    fn drop(&mut self) {
+        // The actor is gone at shutdown; nothing to tell then.
+        let _ = self.inbox.send(Input::ExecutorStreamClosed {
+            framework_id: std::mem::take(&mut self.framework_id),
+            executor_id: std::mem::take(&mut self.executor_id),
+            connection_id: self.connection_id,
+        });
+    }
 }
 
 /// Read-only questions from the HTTP endpoints.
@@ -90,6 +145,15 @@ pub enum Query {
     Metrics(oneshot::Sender<BTreeMap<String, f64>>),
     /// The running executors, for `/monitor/statistics` and `/containers`.
     Containers(oneshot::Sender<Vec<views::ContainerEntry>>),
+    /// Whether recovered executors are still reconnecting (upstream's
+    /// `RECOVERING` state, in which the v1 operator calls are refused).
+    Recovering(oneshot::Sender<bool>),
+    /// The v1 operator views.
+    Frameworks(oneshot::Sender<agent_api::GetFrameworks>),
+    Executors(oneshot::Sender<agent_api::GetExecutors>),
+    Tasks(oneshot::Sender<agent_api::GetTasks>),
+    V1State(oneshot::Sender<agent_api::GetState>),
+    AgentInfo(oneshot::Sender<agent_api::GetAgent>),
 }
 
 /// Everything the actor reacts to, other than the channels it selects on.
@@ -98,7 +162,6 @@ pub enum Input {
     /// A v1 executor API call (already decoded and validated).
     ExecutorCall {
         call: Box<ExecutorCall>,
-        accept: ContentType,
         reply: oneshot::Sender<CallReply>,
     },
     /// The HTTP stream of a subscribed executor ended.
@@ -340,12 +403,8 @@ impl Agent {
 
     pub(crate) fn handle_input(&mut self, input: Input) {
         match input {
-            Input::ExecutorCall {
-                call,
-                accept,
-                reply,
-            } => {
-                let answer = self.executor_call(*call, accept);
+            Input::ExecutorCall { call, reply } => {
+                let answer = self.executor_call(*call);
                 // The client may have hung up; nothing to answer then.
                 let _ = reply.send(answer);
             }

@@ -20,8 +20,8 @@ use prost::Message as _;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 use super::*;
+use crate::files::Files;
 use crate::flags::Parsed;
-use crate::http::files::Files;
 
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -284,7 +284,6 @@ impl Harness {
         self.inbox
             .send(Input::ExecutorCall {
                 call: Box::new(call),
-                accept: ContentType::Json,
                 reply: tx,
             })
             .unwrap();
@@ -297,10 +296,7 @@ impl Harness {
             ..executor_call(framework, executor, call::Type::Subscribe)
         };
         match self.call(c).await {
-            CallReply::Stream(rx) => EventReader {
-                rx,
-                decoder: mesos_proto::recordio::Decoder::new(1 << 24),
-            },
+            CallReply::Stream(stream) => EventReader { stream },
             other => panic!("SUBSCRIBE failed: {other:?}"),
         }
     }
@@ -312,21 +308,14 @@ impl Harness {
 }
 
 struct EventReader {
-    rx: mpsc::Receiver<Bytes>,
-    decoder: mesos_proto::recordio::Decoder,
+    stream: crate::agent::ExecutorStream,
 }
 
 impl EventReader {
     async fn next(&mut self) -> Option<Event> {
-        loop {
-            if let Some(record) = self.decoder.next_record().unwrap() {
-                return Some(mesos_proto::json::decode::<Event>(&record).unwrap());
-            }
-            let chunk = tokio::time::timeout(WAIT, self.rx.recv())
-                .await
-                .expect("no event")?;
-            self.decoder.feed(&chunk);
-        }
+        tokio::time::timeout(WAIT, self.stream.events.recv())
+            .await
+            .expect("no event")
     }
 
     async fn expect(&mut self, kind: event::Type) -> Event {
@@ -500,8 +489,7 @@ async fn command_task_runs_through_the_executor_api() {
     // Before SUBSCRIBE: other calls are refused.
     let (update, _) = update_call("F1", "t1", "t1", TaskState::TaskRunning);
     match h.call(update).await {
-        CallReply::Error(status, m) => {
-            assert_eq!(status, 403);
+        CallReply::Error(CallError::Forbidden(m)) => {
             assert_eq!(m, "Executor is not subscribed");
         }
         other => panic!("unexpected {other:?}"),
@@ -699,8 +687,7 @@ async fn unknown_framework_and_executor_are_bad_requests() {
         .call(executor_call("nope", "e", call::Type::Subscribe))
         .await
     {
-        CallReply::Error(status, m) => {
-            assert_eq!(status, 400);
+        CallReply::Error(CallError::Invalid(m)) => {
             assert_eq!(m, "Framework cannot be found");
         }
         other => panic!("unexpected {other:?}"),
@@ -711,8 +698,7 @@ async fn unknown_framework_and_executor_are_bad_requests() {
         .call(executor_call("F1", "other", call::Type::Subscribe))
         .await
     {
-        CallReply::Error(status, m) => {
-            assert_eq!(status, 400);
+        CallReply::Error(CallError::Invalid(m)) => {
             assert_eq!(m, "Executor cannot be found");
         }
         other => panic!("unexpected {other:?}"),

@@ -19,7 +19,6 @@ use serde_json::{json, Map, Value};
 
 use super::state::{Executor, ExecutorState, Framework};
 use super::{now_secs, Agent, AgentState, Query};
-use crate::flags::MESOS_VERSION;
 use crate::registration::agent_capabilities;
 
 /// One running executor, for `/monitor/statistics` and `/containers`.
@@ -35,48 +34,25 @@ pub struct ContainerEntry {
     pub mem_limit_bytes: u64,
 }
 
-/// Build facts for `/version` and `/state`.
+/// Build facts for `/state`, in upstream's key order (`version`, the git
+/// facts when known, `build_date`, `build_time`, `build_user`).
 pub fn build_info() -> Map<String, Value> {
-    // No build script: the binary's modification time stands in for the
-    // build time.
-    let build_time = std::env::current_exe()
-        .and_then(std::fs::metadata)
-        .and_then(|m| m.modified())
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let info = crate::info::build_info();
     let mut m = Map::new();
-    m.insert("version".into(), json!(MESOS_VERSION));
-    m.insert("build_date".into(), json!(format_utc(build_time)));
-    m.insert("build_time".into(), json!(build_time));
-    m.insert(
-        "build_user".into(),
-        json!(option_env!("USER").unwrap_or("")),
-    );
+    m.insert("version".into(), json!(info.version));
+    for (key, value) in [
+        ("git_sha", &info.git_sha),
+        ("git_branch", &info.git_branch),
+        ("git_tag", &info.git_tag),
+    ] {
+        if let Some(v) = value {
+            m.insert(key.into(), json!(v));
+        }
+    }
+    m.insert("build_date".into(), json!(info.build_date));
+    m.insert("build_time".into(), json!(info.build_time));
+    m.insert("build_user".into(), json!(info.build_user));
     m
-}
-
-/// `YYYY-MM-DD HH:MM:SS` (UTC) for a Unix time.
-fn format_utc(secs: u64) -> String {
-    let days = secs / 86_400;
-    let rem = secs % 86_400;
-    // Civil-from-days (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + if month <= 2 { 1 } else { 0 };
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        (rem % 3600) / 60,
-        rem % 60
-    )
 }
 
 /// The v1 twins of v0 resources, for the shared legacy models.
@@ -221,6 +197,24 @@ impl Agent {
             }
             Query::Containers(tx) => {
                 let _ = tx.send(self.containers());
+            }
+            Query::Recovering(tx) => {
+                let _ = tx.send(self.recovering);
+            }
+            Query::Frameworks(tx) => {
+                let _ = tx.send(self.v1_frameworks());
+            }
+            Query::Executors(tx) => {
+                let _ = tx.send(self.v1_executors());
+            }
+            Query::Tasks(tx) => {
+                let _ = tx.send(self.v1_tasks());
+            }
+            Query::V1State(tx) => {
+                let _ = tx.send(self.v1_state());
+            }
+            Query::AgentInfo(tx) => {
+                let _ = tx.send(self.v1_agent());
             }
         }
     }
@@ -542,6 +536,7 @@ mod tests {
 
     #[test]
     fn formats_utc_dates() {
+        use stout::build_info::format_utc;
         assert_eq!(format_utc(0), "1970-01-01 00:00:00");
         assert_eq!(format_utc(1_455_559_228), "2016-02-15 18:00:28");
     }

@@ -24,9 +24,8 @@ use mesos_agent::agent::{Agent, AgentConfig, AgentInputs, CallReply, Input, Outb
 use mesos_agent::checkpoint::Checkpointer;
 use mesos_agent::containerizer::Containerizer;
 use mesos_agent::fetcher::Fetcher;
+use mesos_agent::files::Files;
 use mesos_agent::flags::{Flags, Parsed};
-use mesos_agent::http::files::Files;
-use mesos_agent::http::ContentType;
 use mesos_agent::paths::RunIds;
 use mesos_proto::mesos::internal::{ReregisterSlaveMessage, StatusUpdate};
 use mesos_proto::mesos::v1::executor::{call, Call};
@@ -243,7 +242,6 @@ async fn reregister(
         inbox_tx
             .send(Input::ExecutorCall {
                 call: Box::new(call),
-                accept: ContentType::Protobuf,
                 reply,
             })
             .map_err(|_| "the actor stopped".to_string())?;

@@ -24,7 +24,7 @@ use super::{
     accepts_media_type, error, reply, ContentType, HttpContext, APPLICATION_JSON,
     APPLICATION_PROTOBUF,
 };
-use crate::agent::{CallReply, Input};
+use crate::agent::{CallError, CallReply, ExecutorStream, Input};
 
 /// `DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL`.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30 * 60);
@@ -79,7 +79,6 @@ pub async fn handle(ctx: Arc<HttpContext>, request: Request) -> Response {
     let (tx, rx) = oneshot::channel();
     let sent = ctx.agent.inbox.send(Input::ExecutorCall {
         call: Box::new(call),
-        accept,
         reply: tx,
     });
     let answer = match sent {
@@ -92,12 +91,21 @@ pub async fn handle(ctx: Arc<HttpContext>, request: Request) -> Response {
             "Agent is shutting down",
         ),
         Some(CallReply::Accepted) => reply(http::StatusCode::ACCEPTED, Body::empty(), None),
-        Some(CallReply::Error(status, message)) => error(status, message),
-        Some(CallReply::Stream(rx)) => reply(
+        Some(CallReply::Error(e)) => call_error_response(e),
+        Some(CallReply::Stream(stream)) => reply(
             http::StatusCode::OK,
-            Body::stream(rx),
+            Body::stream(event_stream(accept, stream)),
             Some(accept.as_str()),
         ),
+    }
+}
+
+/// Upstream's codes for the actor's refusals.
+fn call_error_response(e: CallError) -> Response {
+    match e {
+        CallError::Invalid(m) => error(http::StatusCode::BAD_REQUEST, m),
+        CallError::Forbidden(m) => error(http::StatusCode::FORBIDDEN, m),
+        CallError::NotImplemented => error(http::StatusCode::NOT_IMPLEMENTED, ""),
     }
 }
 
@@ -206,24 +214,21 @@ pub fn encode_event(event: &Event, content: ContentType) -> Bytes {
     mesos_proto::recordio::encode(&record)
 }
 
-/// An executor's event stream: events sent on the returned sender come out
-/// of the receiver (the HTTP body) as RecordIO records, with a HEARTBEAT
-/// every 30 minutes. Dropping the sender ends the stream after the queued
-/// events; `on_closed` runs once the stream is over for either side.
-pub fn event_stream(
-    content: ContentType,
-    on_closed: impl FnOnce() + Send + 'static,
-) -> (mpsc::UnboundedSender<Event>, mpsc::Receiver<Bytes>) {
-    let (events_tx, mut events_rx) = mpsc::unbounded_channel::<Event>();
+/// Encodes an executor's event stream as the HTTP body: RecordIO records,
+/// with a HEARTBEAT every 30 minutes. The body ends after the queued events
+/// once the actor drops the connection; when the client goes away first,
+/// dropping the stream's [`crate::agent::StreamClosed`] tells the actor.
+pub fn event_stream(content: ContentType, stream: ExecutorStream) -> mpsc::Receiver<Bytes> {
     let (body_tx, body_rx) = mpsc::channel::<Bytes>(64);
     tokio::spawn(async move {
+        let ExecutorStream { mut events, closed } = stream;
         let mut heartbeat = tokio::time::interval_at(
             tokio::time::Instant::now() + HEARTBEAT_INTERVAL,
             HEARTBEAT_INTERVAL,
         );
         loop {
             let next = tokio::select! {
-                e = events_rx.recv() => match e {
+                e = events.recv() => match e {
                     Some(e) => e,
                     None => break,
                 },
@@ -237,14 +242,15 @@ pub fn event_stream(
                 break;
             }
         }
-        on_closed();
+        drop(closed);
     });
-    (events_tx, body_rx)
+    body_rx
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::agent::StreamClosed;
     use mesos_proto::mesos::v1::{ExecutorId, FrameworkId, TaskId, TaskStatus};
 
     fn call(kind: call::Type) -> Call {
@@ -326,6 +332,7 @@ mod tests {
             agent: super::super::AgentHandle { inbox: tx },
             files: super::super::files::Files::default(),
             flags: Default::default(),
+            logging: Default::default(),
         };
         (Arc::new(ctx), rx)
     }
@@ -453,16 +460,20 @@ mod tests {
         let (ctx, mut rx) = ctx();
         let actor = tokio::spawn(async move {
             match rx.recv().await {
-                Some(Input::ExecutorCall { reply, accept, .. }) => {
-                    assert_eq!(accept, ContentType::Protobuf);
-                    let (events, body) = event_stream(accept, || {});
+                Some(Input::ExecutorCall { reply, .. }) => {
+                    let (events, rx) = mpsc::unbounded_channel();
+                    let (inbox, _closed) = mpsc::unbounded_channel();
                     events
                         .send(Event {
                             r#type: Some(event::Type::Heartbeat as i32),
                             ..Default::default()
                         })
                         .unwrap();
-                    reply.send(CallReply::Stream(body)).unwrap();
+                    let stream = ExecutorStream {
+                        events: rx,
+                        closed: StreamClosed::new(inbox, "F", "E", 1),
+                    };
+                    reply.send(CallReply::Stream(stream)).unwrap();
                 }
                 other => panic!("unexpected {other:?}"),
             }
@@ -490,16 +501,25 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn streams_heartbeat_and_report_closing() {
-        let (closed_tx, closed_rx) = oneshot::channel();
-        let (events, mut body) = event_stream(ContentType::Json, move || {
-            let _ = closed_tx.send(());
-        });
+        let (events, rx) = mpsc::unbounded_channel();
+        let (inbox, mut closed_rx) = mpsc::unbounded_channel();
+        let stream = ExecutorStream {
+            events: rx,
+            closed: StreamClosed::new(inbox, "F", "E", 7),
+        };
+        let mut body = event_stream(ContentType::Json, stream);
         tokio::time::sleep(HEARTBEAT_INTERVAL + Duration::from_secs(1)).await;
         let record = body.recv().await.unwrap();
         let text = String::from_utf8(record.to_vec()).unwrap();
         assert!(text.ends_with(r#"{"type":"HEARTBEAT"}"#), "{text}");
         drop(events);
         assert!(body.recv().await.is_none());
-        closed_rx.await.unwrap();
+        assert!(matches!(
+            closed_rx.recv().await,
+            Some(Input::ExecutorStreamClosed {
+                connection_id: 7,
+                ..
+            })
+        ));
     }
 }

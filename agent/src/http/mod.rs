@@ -3,7 +3,10 @@
 //!   `/state`, `/flags`, `/health`, `/monitor/statistics`, `/containers`
 //!   (`state.rs`), plus the removed-in-1.7 `*.json` aliases old tools use;
 //! - `files`: `/files/browse|read|download|debug` (`files.rs`);
-//! - `metrics`: `/metrics/snapshot`; `version`: `/version`.
+//! - `slave(1)`: `/api/v1` and every path below it but `/api/v1/executor`:
+//!   the v1 Operator API (`operator.rs`);
+//! - `metrics`: `/metrics/snapshot`; `version`: `/version`;
+//!   `logging`: `/logging/toggle` (`state.rs`).
 //!
 //! Owns request parsing, content negotiation and response shapes. State
 //! lives in the actor: handlers ask it through [`AgentHandle`] and never
@@ -11,6 +14,7 @@
 
 pub mod executor;
 pub mod files;
+pub mod operator;
 pub mod state;
 
 use std::collections::BTreeMap;
@@ -47,6 +51,8 @@ pub struct HttpContext {
     pub files: files::Files,
     /// The `/flags` map, fixed at startup.
     pub flags: BTreeMap<String, String>,
+    /// `/logging/toggle` and `SET_LOGGING_LEVEL`.
+    pub logging: crate::logging::LoggingLevel,
 }
 
 /// A response with `status`, a body and optional content type.
@@ -91,6 +97,12 @@ pub fn routes(builder: ServerBuilder, ctx: Arc<HttpContext>) -> ServerBuilder {
         AGENT_ID,
         "/api/v1/executor",
         handler(move |req| executor::handle(c.clone(), req)),
+    );
+    let c = ctx.clone();
+    let builder = builder.route(
+        AGENT_ID,
+        "/api/v1",
+        handler(move |req| operator::api(c.clone(), req)),
     );
     let builder = state::routes(builder, ctx.clone());
     files::routes(builder, ctx)

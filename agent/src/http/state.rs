@@ -1,7 +1,11 @@
 //! The agent's read-only endpoints: `/state` (`/slave(1)/state`, and the old
 //! `/state.json`), `/flags`, `/health`, `/monitor/statistics`,
-//! `/containers`, `/metrics/snapshot`, `/metrics/prometheus` and `/version`. All but `/health` and
-//! `/version` ask the actor; `?jsonp=` is honoured like upstream.
+//! `/containers`, `/metrics/snapshot`, `/metrics/prometheus`, `/version`
+//! and `/logging/toggle`. All but `/health`, `/version` and
+//! `/logging/toggle` ask the actor; `?jsonp=` is honoured like upstream.
+//! Objects upstream builds as `JSON::Object` (a sorted map: `/version`,
+//! `/containers`, `/monitor/statistics`, protobuf-converted statistics)
+//! keep sorted keys; the `/state` writer's order is the actor's.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -10,7 +14,9 @@ use libprocess::{handler, Body, Request, RequestExt, Response, ServerBuilder};
 use serde_json::{json, Map, Value};
 
 use super::{error, json, reply, HttpContext};
-use crate::agent::views::{build_info, ContainerEntry, METRIC_TABLES};
+use mesos_proto::mesos::v1;
+
+use crate::agent::views::{ContainerEntry, METRIC_TABLES};
 use crate::agent::{now_secs, Query, AGENT_ID};
 
 fn unavailable() -> Response {
@@ -40,8 +46,71 @@ pub async fn health(_request: Request) -> Response {
     reply(http::StatusCode::OK, Body::empty(), None)
 }
 
+/// Sorts every object's keys, as stout's `JSON::Object` (a `std::map`)
+/// writes them.
+pub fn sorted(value: Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut entries: Vec<(String, Value)> = map.into_iter().collect();
+            entries.sort_by(|a, b| a.0.cmp(&b.0));
+            Value::Object(entries.into_iter().map(|(k, v)| (k, sorted(v))).collect())
+        }
+        Value::Array(items) => Value::Array(items.into_iter().map(sorted).collect()),
+        other => other,
+    }
+}
+
 pub async fn version(request: Request) -> Response {
-    json(&Value::Object(build_info()), request.query_param("jsonp"))
+    let info = crate::info::build_info();
+    let mut o = Map::new();
+    o.insert("version".into(), json!(info.version));
+    o.insert("build_date".into(), json!(info.build_date));
+    o.insert("build_time".into(), json!(info.build_time));
+    o.insert("build_user".into(), json!(info.build_user));
+    for (key, value) in [
+        ("git_sha", info.git_sha),
+        ("git_branch", info.git_branch),
+        ("git_tag", info.git_tag),
+    ] {
+        if let Some(v) = value {
+            o.insert(key.into(), json!(v));
+        }
+    }
+    json(&sorted(Value::Object(o)), request.query_param("jsonp"))
+}
+
+/// `/logging/toggle?level=N&duration=D` (upstream `Logging::toggle`): no
+/// parameters reports the level; otherwise both are needed, the level may
+/// not drop below the original, and it reverts after the duration.
+pub async fn toggle(ctx: Arc<HttpContext>, request: Request) -> Response {
+    let bad = |m: String| error(http::StatusCode::BAD_REQUEST, m);
+    let level = request.query_param("level");
+    let duration = request.query_param("duration");
+    let (level, duration) = match (level, duration) {
+        (None, None) => {
+            return reply(
+                http::StatusCode::OK,
+                format!("{}\n", ctx.logging.level()),
+                Some("text/plain; charset=utf-8"),
+            )
+        }
+        (Some(_), None) => return bad("Expecting 'duration=value' in query.\n".into()),
+        (None, Some(_)) => return bad("Expecting 'level=value' in query.\n".into()),
+        (Some(l), Some(d)) => (l, d),
+    };
+    let level: i64 = match level.trim().parse() {
+        Ok(v) => v,
+        Err(_) => return bad(format!("Failed to convert '{level}' to number.\n")),
+    };
+    if level < 0 || level > u32::MAX as i64 {
+        return bad(format!("Invalid level '{level}'.\n"));
+    }
+    let duration = match stout::duration::Duration::parse(&duration) {
+        Ok(d) => d.0,
+        Err(e) => return bad(format!("{e}.\n")),
+    };
+    ctx.logging.set(level as u32, duration);
+    reply(http::StatusCode::OK, Body::empty(), None)
 }
 
 /// The `slave/*` and `system/*` metrics, or the error answer: a bad
@@ -111,13 +180,13 @@ pub async fn statistics(ctx: Arc<HttpContext>, request: Request) -> Response {
         entries
             .iter()
             .map(|e| {
-                json!({
+                sorted(json!({
                     "framework_id": e.framework_id,
                     "executor_id": e.executor_id,
                     "executor_name": e.executor_name,
                     "source": e.source,
-                    "statistics": usage(e),
-                })
+                    "statistics": mesos_proto::json::to_value(&usage(e)),
+                }))
             })
             .collect::<Vec<_>>()
     })
@@ -134,19 +203,15 @@ pub async fn containers(ctx: Arc<HttpContext>, request: Request) -> Response {
         entries
             .iter()
             .map(|e| {
-                let mut status = json!({ "container_id": { "value": e.container_id } });
-                if let Some(pid) = e.pid {
-                    status["executor_pid"] = json!(pid);
-                }
-                json!({
+                sorted(json!({
                     "container_id": e.container_id,
                     "framework_id": e.framework_id,
                     "executor_id": e.executor_id,
                     "executor_name": e.executor_name,
                     "source": e.source,
-                    "status": status,
-                    "statistics": usage(e),
-                })
+                    "status": mesos_proto::json::to_value(&container_status(e)),
+                    "statistics": mesos_proto::json::to_value(&usage(e)),
+                }))
             })
             .collect::<Vec<_>>()
     })
@@ -155,19 +220,32 @@ pub async fn containers(ctx: Arc<HttpContext>, request: Request) -> Response {
     json(&Value::Array(items), request.query_param("jsonp"))
 }
 
+/// The `ContainerStatus` of an executor's container.
+pub fn container_status(entry: &ContainerEntry) -> v1::ContainerStatus {
+    v1::ContainerStatus {
+        container_id: Some(v1::ContainerId {
+            value: entry.container_id.clone(),
+            parent: None,
+        }),
+        executor_pid: entry.pid.and_then(|p| u32::try_from(p).ok()),
+        ..Default::default()
+    }
+}
+
 /// `ResourceStatistics` of an executor's process tree, read from `/proc`
-/// (no cgroups: posix isolation).
-fn usage(entry: &ContainerEntry) -> Value {
-    let mut stats = json!({
-        "timestamp": now_secs(),
-        "cpus_limit": entry.cpus_limit,
-        "mem_limit_bytes": entry.mem_limit_bytes,
-    });
+/// (no cgroups: posix isolation). Blocking: call off the runtime.
+pub fn usage(entry: &ContainerEntry) -> v1::ResourceStatistics {
+    let mut stats = v1::ResourceStatistics {
+        timestamp: now_secs(),
+        cpus_limit: Some(entry.cpus_limit),
+        mem_limit_bytes: Some(entry.mem_limit_bytes),
+        ..Default::default()
+    };
     let Some(pid) = entry.pid else { return stats };
     // Linux's USER_HZ and page size on every mainstream architecture.
     const TICKS: f64 = 100.0;
     const PAGE: u64 = 4096;
-    let (mut user, mut system, mut rss, mut threads, mut processes) = (0.0, 0.0, 0u64, 0u64, 0u64);
+    let (mut user, mut system, mut rss, mut threads, mut processes) = (0.0, 0.0, 0u64, 0u32, 0u32);
     for p in crate::containerizer::process_tree(pid) {
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat")) else {
             continue;
@@ -185,20 +263,20 @@ fn usage(entry: &ContainerEntry) -> Value {
         };
         user += num(11) as f64 / TICKS;
         system += num(12) as f64 / TICKS;
-        threads += num(17);
+        threads = threads.saturating_add(u32::try_from(num(17)).unwrap_or(u32::MAX));
         rss += num(21) * PAGE;
         processes += 1;
     }
-    stats["cpus_user_time_secs"] = json!(user);
-    stats["cpus_system_time_secs"] = json!(system);
-    stats["mem_rss_bytes"] = json!(rss);
-    stats["processes"] = json!(processes);
-    stats["threads"] = json!(threads);
+    stats.cpus_user_time_secs = Some(user);
+    stats.cpus_system_time_secs = Some(system);
+    stats.mem_rss_bytes = Some(rss);
+    stats.processes = Some(processes);
+    stats.threads = Some(threads);
     stats
 }
 
 /// The process-wide `system/*` metrics, from `/proc`.
-fn system_metrics() -> BTreeMap<String, f64> {
+pub fn system_metrics() -> BTreeMap<String, f64> {
     let mut m = BTreeMap::new();
     let cpus = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -258,11 +336,13 @@ pub fn routes(mut builder: ServerBuilder, ctx: Arc<HttpContext>) -> ServerBuilde
         "/snapshot",
         handler(move |r| metrics(c.clone(), r)),
     );
+    let p = ctx.clone();
     let c = ctx;
     builder = builder.route(
         "metrics",
         "/prometheus",
-        handler(move |r| prometheus(c.clone(), r)),
+        handler(move |r| prometheus(p.clone(), r)),
     );
+    builder = builder.route("logging", "/toggle", handler(move |r| toggle(c.clone(), r)));
     builder.route("version", "/", handler(version))
 }
