@@ -190,12 +190,18 @@ impl Authenticator for BasicAuthenticator {
 /// routes that are never authenticated (`/health`, for instance).
 pub type RealmOf = Arc<dyn Fn(&str, &str) -> Option<&'static str> + Send + Sync>;
 
+/// Whether a request may reach `route` of `process_id`:
+/// `authorize(principal, process_id, route)` (upstream's authorization
+/// callbacks for endpoints such as `/metrics/snapshot`); `false` is 403.
+pub type Authorize = Arc<dyn Fn(Option<&Principal>, &str, &str) -> bool + Send + Sync>;
+
 /// The realm table and the authenticators installed per realm. A realm
 /// without an authenticator is open, as upstream's.
 #[derive(Clone, Default)]
 pub struct Authentication {
     realm_of: Option<RealmOf>,
     authenticators: HashMap<String, Arc<dyn Authenticator>>,
+    authorize: Option<Authorize>,
 }
 
 impl std::fmt::Debug for Authentication {
@@ -212,6 +218,7 @@ impl Authentication {
         Authentication {
             realm_of: Some(realm_of),
             authenticators: HashMap::new(),
+            authorize: None,
         }
     }
 
@@ -219,6 +226,37 @@ impl Authentication {
     pub fn with(mut self, realm: &str, authenticator: Arc<dyn Authenticator>) -> Self {
         self.authenticators.insert(realm.to_string(), authenticator);
         self
+    }
+
+    /// Checks every request's access to its route after authentication.
+    pub fn with_authorization(mut self, authorize: Authorize) -> Self {
+        self.authorize = Some(authorize);
+        self
+    }
+
+    /// Authenticates and authorizes a request to `route` of `process_id`:
+    /// `Err` is the answer to give instead (401 or 403); `Ok(None)` lets
+    /// it through unauthenticated.
+    pub fn admit(
+        &self,
+        process_id: &str,
+        route: &str,
+        headers: &lhttp::HeaderMap,
+    ) -> Result<Option<Principal>, Box<Response>> {
+        let principal = match self.authenticate(process_id, route, headers) {
+            None => None,
+            Some(Outcome::Authenticated(principal)) => Some(principal),
+            Some(Outcome::Refused(response)) => return Err(Box::new(response)),
+        };
+        if let Some(authorize) = &self.authorize {
+            if !authorize(principal.as_ref(), process_id, route) {
+                return Err(Box::new(lhttp::response(
+                    StatusCode::FORBIDDEN,
+                    lhttp::Body::empty(),
+                )));
+            }
+        }
+        Ok(principal)
     }
 
     /// Authenticates a request to `route` of `process_id`: `None` lets it

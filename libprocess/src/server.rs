@@ -33,7 +33,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
-use crate::authentication::{Authentication, Outcome};
+use crate::authentication::Authentication;
 use crate::connections::{self, Connection, Table, Watched};
 use crate::http::{self as lhttp, Body, Handler, Request, Response, RouteInfo, StatusCode};
 use crate::ssl::{self, Tls};
@@ -669,14 +669,13 @@ async fn handle(
     };
 
     // Before the body is read: an unauthenticated client costs nothing.
-    let principal = match shared.processes.authentication().authenticate(
+    let principal = match shared.processes.authentication().admit(
         &matched.process_id,
         &matched.route,
         &parts.headers,
     ) {
-        None => None,
-        Some(Outcome::Authenticated(principal)) => Some(principal),
-        Some(Outcome::Refused(response)) => return response,
+        Ok(principal) => principal,
+        Err(response) => return *response,
     };
 
     let (bytes, _budget) = match collect(shared, body).await {

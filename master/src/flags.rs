@@ -440,10 +440,6 @@ impl Flags {
         }
         // `--credentials` is the HTTP Basic table (and would be CRAM-MD5's);
         // `--authenticate_http_*` are enforced, see `http::authentication`.
-        if self.acls.is_some() {
-            // The value may hold secrets: never echo it.
-            return refuse("acls", "...");
-        }
         crate::http::authentication::from_flags(self)?;
         for (flag, value, default) in [
             ("authenticators", &self.authenticators, "crammd5"),

@@ -89,6 +89,9 @@ pub fn from_flags(flags: &Flags) -> Result<Authentication, String> {
              'basic' HTTP authenticator is implemented"
         ));
     }
+    if let Some(acls) = &flags.acls {
+        authentication = authentication.with_authorization(authorize_endpoints(acls)?);
+    }
     for (realm, names, flag) in wanted {
         if names != "basic" {
             return Err(format!(
@@ -109,6 +112,46 @@ pub fn from_flags(flags: &Flags) -> Result<Authentication, String> {
         );
     }
     Ok(authentication)
+}
+
+/// The endpoints `get_endpoints` ACLs govern on the master (upstream's
+/// authorizable endpoints), by libprocess process and route.
+fn authorizable_endpoint(process_id: &str, route: &str) -> Option<&'static str> {
+    match (process_id, route) {
+        ("metrics", "/snapshot") => Some("/metrics/snapshot"),
+        ("files", "/debug") => Some("/files/debug"),
+        ("logging", "/toggle") => Some("/logging/toggle"),
+        _ => None,
+    }
+}
+
+/// `--acls` as an endpoint check. Only `get_endpoints` is enforced so far:
+/// any other kind, or `permissive: false` (which would deny every action
+/// no ACL grants), refuses to start rather than be ignored.
+fn authorize_endpoints(flag: &str) -> Result<libprocess::authentication::Authorize, String> {
+    let acls = mesos_authorizer::Acls::from_flag(flag).map_err(|e| format!("--acls: {e}"))?;
+    if let Some(kind) = acls.kinds().find(|k| *k != "get_endpoints") {
+        return Err(format!(
+            "Flag '--acls' with '{kind}' ACLs is not supported: only 'get_endpoints' is \
+             enforced by this build; refusing to start rather than ignore them"
+        ));
+    }
+    if !acls.permissive {
+        return Err(
+            "Flag '--acls' with \"permissive\": false is not supported: it governs \
+                    every action, and only 'get_endpoints' is enforced by this build"
+                .to_string(),
+        );
+    }
+    let acls = Arc::new(acls);
+    Ok(Arc::new(
+        move |principal, process_id, route| match authorizable_endpoint(process_id, route) {
+            Some(path) => {
+                acls.allowed("get_endpoints", principal.map(|p| p.0.as_str()), Some(path))
+            }
+            None => true,
+        },
+    ))
 }
 
 fn enabling_flag(realm: &str) -> &'static str {
