@@ -32,6 +32,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::server::WebPkiClientVerifier;
 use rustls::{
@@ -247,10 +248,11 @@ impl Tls {
 
         // `REQUIRE_CERT` implies `VERIFY_CERT`, as upstream.
         let verify_server = settings.verify_cert || settings.require_cert;
-        let roots = if verify_server || settings.require_cert {
-            Some(Arc::new(load_roots(settings)?))
+        let (roots, trusted) = if verify_server || settings.require_cert {
+            let (roots, trusted) = load_roots(settings)?;
+            (Some(Arc::new(roots)), Arc::new(trusted))
         } else {
-            None
+            (None, Arc::new(Vec::new()))
         };
 
         let server = ServerConfig::builder_with_provider(provider.clone())
@@ -262,7 +264,10 @@ impl Tls {
                     WebPkiClientVerifier::builder_with_provider(roots.clone(), provider.clone())
                         .build()
                         .map_err(|e| format!("Failed to configure client verification: {e}"))?;
-                server.with_client_cert_verifier(verifier)
+                server.with_client_cert_verifier(Arc::new(TrustedClient {
+                    inner: verifier,
+                    trusted: trusted.clone(),
+                }))
             }
             _ => server.with_no_client_auth(),
         };
@@ -275,7 +280,15 @@ impl Tls {
             .with_protocol_versions(&versions)
             .map_err(|e| format!("Failed to configure TLS: {e}"))?;
         let client = match (&roots, verify_server) {
-            (Some(roots), true) => client.with_root_certificates(roots.clone()),
+            (Some(roots), true) => {
+                let inner =
+                    WebPkiServerVerifier::builder_with_provider(roots.clone(), provider.clone())
+                        .build()
+                        .map_err(|e| format!("Failed to configure server verification: {e}"))?;
+                client
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(TrustedServer { inner, trusted }))
+            }
             _ => client
                 .dangerous()
                 .with_custom_certificate_verifier(Arc::new(AnyServerCertificate(provider))),
@@ -309,6 +322,10 @@ impl Tls {
 
     pub(crate) fn acceptor(&self) -> tokio_rustls::TlsAcceptor {
         tokio_rustls::TlsAcceptor::from(self.server.clone())
+    }
+
+    pub(crate) fn client_config(&self) -> Arc<ClientConfig> {
+        self.client.clone()
     }
 
     pub(crate) fn connector(&self) -> tokio_rustls::TlsConnector {
@@ -412,12 +429,16 @@ fn load_certificates(path: &Path) -> Result<Vec<CertificateDer<'static>>, String
 
 /// The CAs verification trusts: `CA_FILE`, every certificate file in
 /// `CA_DIR`, or the system bundle when neither is set.
-fn load_roots(settings: &Settings) -> Result<RootCertStore, String> {
+fn load_roots(
+    settings: &Settings,
+) -> Result<(RootCertStore, Vec<CertificateDer<'static>>), String> {
     let mut roots = RootCertStore::empty();
+    let mut trusted = Vec::new();
     let mut add = |path: &Path, strict: bool| -> Result<(), String> {
         match load_certificates(path) {
             Ok(certs) => {
                 for cert in certs {
+                    trusted.push(cert.clone());
                     roots.add(cert).map_err(|e| {
                         format!(
                             "Could not load CA certificate from '{}': {e}",
@@ -465,7 +486,130 @@ fn load_roots(settings: &Settings) -> Result<RootCertStore, String> {
                 .to_string(),
         );
     }
-    Ok(roots)
+    Ok((roots, trusted))
+}
+
+/// Whether `end_entity` is itself one of the trusted certificates (a
+/// self-signed certificate put in the CA file), which OpenSSL accepts and
+/// webpki refuses as a CA used as an end entity.
+fn is_trusted_itself(
+    trusted: &[CertificateDer<'static>],
+    end_entity: &CertificateDer<'_>,
+    intermediates: &[CertificateDer<'_>],
+) -> bool {
+    intermediates.is_empty() && trusted.iter().any(|t| t.as_ref() == end_entity.as_ref())
+}
+
+/// Server verification as webpki does it, plus OpenSSL's acceptance of a
+/// trusted self-signed certificate (whose name must still match).
+#[derive(Debug)]
+struct TrustedServer {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    trusted: Arc<Vec<CertificateDer<'static>>>,
+}
+
+impl ServerCertVerifier for TrustedServer {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(verified) => Ok(verified),
+            Err(e) if is_trusted_itself(&self.trusted, end_entity, intermediates) => {
+                let cert = webpki::EndEntityCert::try_from(end_entity).map_err(|_| e.clone())?;
+                cert.verify_is_valid_for_subject_name(server_name)
+                    .map_err(|_| e)?;
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// Client verification as webpki does it (mandatory), plus OpenSSL's
+/// acceptance of a trusted self-signed certificate.
+#[derive(Debug)]
+struct TrustedClient {
+    inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    trusted: Arc<Vec<CertificateDer<'static>>>,
+}
+
+impl rustls::server::danger::ClientCertVerifier for TrustedClient {
+    fn root_hint_subjects(&self) -> &[rustls::DistinguishedName] {
+        self.inner.root_hint_subjects()
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<rustls::server::danger::ClientCertVerified, rustls::Error> {
+        match self
+            .inner
+            .verify_client_cert(end_entity, intermediates, now)
+        {
+            Ok(verified) => Ok(verified),
+            Err(_) if is_trusted_itself(&self.trusted, end_entity, intermediates) => {
+                Ok(rustls::server::danger::ClientCertVerified::assertion())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// Client side without `VERIFY_CERT`: any server certificate is accepted,

@@ -342,3 +342,46 @@ async fn run_peer(
 fn retire(commands: &mut mpsc::UnboundedReceiver<Command>) {
     commands.close();
 }
+
+/// Writes `bytes` (framed messages) on a connection of its own, blocking,
+/// and waits (within `timeout` per step) for the peer's first answer bytes,
+/// so a last message is not lost when the caller exits right after. Uses
+/// TLS as this process's `LIBPROCESS_SSL_*` environment says, like
+/// [`Transport`].
+pub fn send_blocking(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> std::io::Result<()> {
+    let tls =
+        ssl::process_tls().map_err(|e| std::io::Error::other(format!("TLS unavailable: {e}")))?;
+    send_blocking_with(tls.as_deref(), addr, bytes, timeout)
+}
+
+/// [`send_blocking`] with `tls` (plaintext with `None`) whatever the
+/// environment says.
+pub fn send_blocking_with(
+    tls: Option<&Tls>,
+    addr: SocketAddr,
+    bytes: &[u8],
+    timeout: Duration,
+) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_read_timeout(Some(timeout))?;
+    let mut answer = [0u8; 64];
+    match tls {
+        None => {
+            let mut stream = stream;
+            stream.write_all(bytes)?;
+            let _ = stream.read(&mut answer)?;
+        }
+        Some(tls) => {
+            let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+            let connection = rustls::ClientConnection::new(tls.client_config(), name)
+                .map_err(std::io::Error::other)?;
+            let mut stream = rustls::StreamOwned::new(connection, stream);
+            stream.write_all(bytes)?;
+            stream.flush()?;
+            let _ = stream.read(&mut answer)?;
+        }
+    }
+    Ok(())
+}
