@@ -380,3 +380,52 @@ fn tls_client_verification_refuses_an_untrusted_master() {
     );
     let _ = master.process.child.try_wait();
 }
+
+#[test]
+fn tls_pymesos_runs_a_command_task_with_the_executor_on_tls() {
+    let pki = Pki::new();
+    // pymesos speaks plaintext only: the master accepts it by downgrade.
+    // The agent does not downgrade, so the command executor (which
+    // inherits the agent's environment) must reach it over TLS.
+    let mut master = start(
+        "mesos-master",
+        &pki.env(&[("LIBPROCESS_SSL_SUPPORT_DOWNGRADE", "true")]),
+        &[],
+    );
+    wait_https_health(&pki, &mut master, None);
+    let mut agent = start(
+        "mesos-agent",
+        &pki.env(&[]),
+        &[
+            format!("--master={}", master.addr),
+            "--hostname=127.0.0.1".to_string(),
+            "--resources=cpus:2;mem:1024".to_string(),
+            "--registration_backoff_factor=10ms".to_string(),
+        ],
+    );
+    wait_https_health(&pki, &mut agent, None);
+    assert!(!plaintext_answers(&agent.addr), "agent answered plaintext");
+    wait_for(
+        Duration::from_secs(30),
+        "agent registration over TLS",
+        || {
+            http_get(&master.addr, "/master/state")
+                .ok()
+                .and_then(|r| serde_json::from_slice::<serde_json::Value>(&r.body).ok())
+                .is_some_and(|s| s["slaves"].as_array().is_some_and(|a| a.len() == 1))
+        },
+    );
+    let mut cmd = Command::new(compat_tests::venv_python());
+    cmd.arg(compat_tests::client_script("pymesos_scheduler.py"))
+        .arg(format!("--master={}", master.addr))
+        .arg("--scenario=command");
+    let (events, output, status) = compat_tests::run_client(cmd, Duration::from_secs(90));
+    assert!(
+        status.success()
+            && events
+                .iter()
+                .any(|e| e["event"] == "update" && e["state"] == "TASK_FINISHED"),
+        "{output}\n---- agent ----\n{}",
+        agent.logs()
+    );
+}

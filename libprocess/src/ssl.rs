@@ -328,6 +328,19 @@ impl Tls {
         self.client.clone()
     }
 
+    /// Handshakes as a client on `stream` to `host` (an IP address or a
+    /// DNS name the server's certificate must name when verifying).
+    pub async fn connect(
+        &self,
+        host: &str,
+        stream: tokio::net::TcpStream,
+    ) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+        let name = ServerName::try_from(host.to_string()).map_err(|e| {
+            std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{host}: {e}"))
+        })?;
+        self.connector().connect(name, stream).await
+    }
+
     pub(crate) fn connector(&self) -> tokio_rustls::TlsConnector {
         tokio_rustls::TlsConnector::from(self.client.clone())
     }
