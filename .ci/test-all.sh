@@ -17,6 +17,8 @@ echo "== ZooKeeper 3.8 (Debian)"
 bash .ci/setup-zookeeper.sh
 echo "== Go toolchain and mesos-go sources"
 bash .ci/setup-go.sh
+echo "== openssl and curl for the TLS tests"
+bash .ci/setup-tls.sh
 echo "== Spark (pyspark 3.5.9) for the libmesos tests"
 bash .ci/setup-spark.sh
 echo "== promtool and headless Chromium (Debian) for the metrics and web UI tests"

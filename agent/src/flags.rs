@@ -315,7 +315,7 @@ impl Flags {
             )));
         }
         flags.refuse_unsupported_security()?;
-        libprocess::ssl::refuse_tls_in_process_environment().map_err(AgentError::Flag)?;
+        libprocess::ssl::check_process_environment().map_err(AgentError::Flag)?;
         Ok(Parsed::Run(Box::new(flags)))
     }
 
@@ -326,32 +326,24 @@ impl Flags {
     fn refuse_unsupported_security(&self) -> Result<(), AgentError> {
         let refuse = |flag: &str, value: &str| {
             Err(AgentError::Flag(format!(
-                "Flag '--{flag}={value}' is not supported: authentication and authorization \
-                 are not implemented by this build yet; refusing to start rather than run \
+                "Flag '--{flag}={value}' is not supported: v0 and executor authentication and \
+                 authorization are not implemented by this build yet; refusing to start rather than run \
                  unprotected (remove the flag or set it to its default)"
             )))
         };
-        for (flag, on) in [
-            (
-                "authenticate_http_readonly",
-                self.authenticate_http_readonly,
-            ),
-            (
-                "authenticate_http_readwrite",
-                self.authenticate_http_readwrite,
-            ),
-            (
-                "authenticate_http_executors",
-                self.authenticate_http_executors,
-            ),
-        ] {
+        // `--authenticate_http_readonly`/`_readwrite` with
+        // `--http_credentials` are enforced (`http::authentication`).
+        crate::http::authentication::from_flags(self).map_err(AgentError::Flag)?;
+        for (flag, on) in [(
+            "authenticate_http_executors",
+            self.authenticate_http_executors,
+        )] {
             if on {
                 return refuse(flag, "true");
             }
         }
         for (flag, value) in [
             ("credential", &self.credential),
-            ("http_credentials", &self.http_credentials),
             ("acls", &self.acls),
             // The secret itself is never echoed.
             (

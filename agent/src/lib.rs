@@ -96,8 +96,11 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
         flags: flags.to_map(),
         logging: logging::LoggingLevel::default(),
     });
+    let authentication = http::authentication::from_flags(&flags).map_err(AgentError::Flag)?;
     let builder = http::routes(
-        Server::builder(AGENT_ID).messages(AGENT_ID, messages_tx),
+        Server::builder(AGENT_ID)
+            .messages(AGENT_ID, messages_tx)
+            .authentication(authentication),
         ctx,
     );
     let bind_ip = flags.ip.unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));

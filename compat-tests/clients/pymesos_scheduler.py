@@ -149,6 +149,10 @@ def main():
     p.add_argument("--capabilities", default="",
                    help="comma-separated FrameworkInfo capability types")
     p.add_argument("--timeout", type=float, default=60)
+    p.add_argument("--principal", help="HTTP Basic principal (with --secret)")
+    p.add_argument("--secret")
+    p.add_argument("--framework-principal",
+                   help="FrameworkInfo.principal (default: --principal)")
     args = p.parse_args()
 
     framework = {
@@ -164,9 +168,12 @@ def main():
         framework["capabilities"] = [{"type": c} for c in caps]
         if "MULTI_ROLE" in caps:
             framework["roles"] = ["*"]
+    if args.framework_principal or args.principal:
+        framework["principal"] = args.framework_principal or args.principal
     sched = Framework(args)
     driver = MesosSchedulerDriver(sched, framework, args.master,
-                                  use_addict=False)
+                                  use_addict=False,
+                                  principal=args.principal, secret=args.secret)
     driver.start()
     finished = sched.done.wait(args.timeout)
     if args.scenario == "resubscribe":

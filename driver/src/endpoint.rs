@@ -5,7 +5,7 @@
 //! `exited` notifications and detector changes to the driver's actor thread
 //! through one channel. Never interprets a message.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
@@ -166,16 +166,7 @@ impl Endpoint {
     pub fn send_final<M: prost::Message + prost::Name>(&self, to: &Upid, message: &M) {
         let bytes =
             libprocess::message::encode(&self.pid, to, &M::full_name(), &message.encode_to_vec());
-        let sent = (|| -> std::io::Result<()> {
-            use std::io::{Read, Write};
-            let mut stream = TcpStream::connect_timeout(&to.address(), FINAL_SEND_TIMEOUT)?;
-            stream.set_write_timeout(Some(FINAL_SEND_TIMEOUT))?;
-            stream.set_read_timeout(Some(FINAL_SEND_TIMEOUT))?;
-            stream.write_all(&bytes)?;
-            let mut answer = [0u8; 64];
-            let _ = stream.read(&mut answer)?;
-            Ok(())
-        })();
+        let sent = libprocess::transport::send_blocking(to.address(), &bytes, FINAL_SEND_TIMEOUT);
         if let Err(e) = sent {
             tracing::warn!("failed to send {} to {to}: {e}", M::full_name());
         }

@@ -14,10 +14,12 @@
 //! - [`routing`]: path → (process, route) as pure functions.
 //! - [`http`]: request/response/body types handlers use.
 //! - [`server`]: the listener serving messages and HTTP routes.
+//! - [`authentication`]: HTTP Basic per realm, credentials.
 //! - [`connections`]: open-connection bookkeeping (timeouts, budget).
 //! - [`metrics`]: timers' statistics and the Prometheus text renderer.
-//! - [`ssl`]: the `LIBPROCESS_SSL_*` environment (refused: no TLS yet).
+//! - [`ssl`]: TLS from the `LIBPROCESS_SSL_*` environment, on rustls.
 
+pub mod authentication;
 pub mod connections;
 pub mod http;
 pub mod media;
@@ -42,6 +44,8 @@ pub enum Error {
     InvalidUpid { input: String, reason: &'static str },
     #[error("failed to resolve host '{host}': {reason}")]
     Resolve { host: String, reason: String },
+    #[error("TLS: {0}")]
+    Tls(String),
     #[error("failed to bind {addr}: {source}")]
     Bind {
         addr: std::net::SocketAddr,

@@ -28,12 +28,15 @@ use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::authentication::Authentication;
 use crate::connections::{self, Connection, Table, Watched};
 use crate::http::{self as lhttp, Body, Handler, Request, Response, RouteInfo, StatusCode};
+use crate::ssl::{self, Tls};
 use crate::{message, routing, Error, Message};
 
 /// Default cap on a request body (messages and HTTP calls alike).
@@ -76,6 +79,8 @@ struct ProcessEntry {
 #[derive(Clone, Default)]
 pub struct Processes {
     table: Arc<RwLock<HashMap<String, ProcessEntry>>>,
+    /// Realms and their authenticators, applied to every HTTP route.
+    authentication: Arc<RwLock<Arc<Authentication>>>,
 }
 
 impl std::fmt::Debug for Processes {
@@ -98,6 +103,22 @@ impl Processes {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<String, ProcessEntry>> {
         self.table.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Authenticates HTTP routes from now on as `authentication` says
+    /// (realm per route, authenticator per realm); messages never are.
+    pub fn set_authentication(&self, authentication: Authentication) {
+        *self
+            .authentication
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Arc::new(authentication);
+    }
+
+    fn authentication(&self) -> Arc<Authentication> {
+        self.authentication
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Adds (or replaces) the route `path` of process `process_id`.
@@ -165,6 +186,7 @@ pub struct ServerBuilder {
     max_buffered_bodies: usize,
     header_timeout: Duration,
     idle_timeout: Duration,
+    tls: Option<Option<Arc<Tls>>>,
 }
 
 impl ServerBuilder {
@@ -178,6 +200,13 @@ impl ServerBuilder {
     /// Delivers messages addressed to `process_id` into `tx`.
     pub fn messages(self, process_id: &str, tx: mpsc::UnboundedSender<Message>) -> Self {
         self.processes.add_messages(process_id, tx);
+        self
+    }
+
+    /// Authenticates HTTP routes as `authentication` says (see
+    /// [`Processes::set_authentication`]).
+    pub fn authentication(self, authentication: Authentication) -> Self {
+        self.processes.set_authentication(authentication);
         self
     }
 
@@ -217,9 +246,20 @@ impl ServerBuilder {
         self
     }
 
+    /// Serves TLS with `tls` (plaintext with `None`) instead of what this
+    /// process's `LIBPROCESS_SSL_*` environment says.
+    pub fn tls(mut self, tls: Option<Arc<Tls>>) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
     /// Binds the listener (port 0 picks a free port, see
     /// [`Server::local_addr`]). Nothing is served until [`Server::serve`].
     pub async fn bind(self, addr: SocketAddr) -> Result<Server, Error> {
+        let tls = match self.tls {
+            Some(tls) => tls,
+            None => ssl::process_tls().map_err(Error::Tls)?,
+        };
         let listener = TcpListener::bind(addr)
             .await
             .map_err(|source| Error::Bind { addr, source })?;
@@ -237,6 +277,7 @@ impl ServerBuilder {
                 max_buffered_bodies: self.max_buffered_bodies,
                 header_timeout: self.header_timeout,
                 idle_timeout: self.idle_timeout,
+                tls,
             }),
             max_connections: self.max_connections,
         })
@@ -252,6 +293,8 @@ struct Shared {
     max_buffered_bodies: usize,
     header_timeout: Duration,
     idle_timeout: Duration,
+    /// TLS for every connection (see [`accept_tls`]); `None` is plaintext.
+    tls: Option<Arc<Tls>>,
 }
 
 /// A bound libprocess HTTP server.
@@ -283,6 +326,7 @@ impl Server {
             max_buffered_bodies: DEFAULT_MAX_BUFFERED_BODIES,
             header_timeout: connections::DEFAULT_HEADER_TIMEOUT,
             idle_timeout: connections::DEFAULT_IDLE_TIMEOUT,
+            tls: None,
         }
     }
 
@@ -376,19 +420,67 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, max_connections
         let table = table.clone();
         connections.spawn(async move {
             let _permit = permit;
-            serve_one(shared, peer, stream, connection.clone()).await;
+            match shared.tls.clone() {
+                None => serve_one(shared, peer, stream, connection.clone()).await,
+                Some(tls) => accept_tls(shared, &tls, peer, stream, connection.clone()).await,
+            }
             table.remove(&connection);
         });
     }
 }
 
-/// Serves one connection until it ends, times out or is shed.
-async fn serve_one(
+/// Handshakes TLS on a new connection and serves it; with downgrade
+/// support a client whose first byte does not open a TLS handshake is
+/// served in plaintext, without it such a client is disconnected. The
+/// first byte and the handshake must come within the header timeout.
+async fn accept_tls(
     shared: Arc<Shared>,
+    tls: &Tls,
     peer: SocketAddr,
-    stream: tokio::net::TcpStream,
+    stream: TcpStream,
     connection: Arc<Connection>,
 ) {
+    let deadline = shared.header_timeout;
+    let mut first = [0u8; 1];
+    match tokio::time::timeout(deadline, stream.peek(&mut first)).await {
+        Ok(Ok(1)) => {}
+        Ok(Ok(_)) | Ok(Err(_)) => return, // closed before sending anything
+        Err(_) => {
+            tracing::debug!("closing connection from {peer}: nothing sent in time");
+            return;
+        }
+    }
+    if !ssl::is_tls_handshake(first[0]) {
+        if tls.support_downgrade() {
+            tracing::debug!("downgrading connection from {peer} to plaintext");
+            return serve_one(shared, peer, stream, connection).await;
+        }
+        tracing::debug!("refusing plaintext connection from {peer}: TLS is required");
+        return;
+    }
+    let stream = match tokio::time::timeout(deadline, tls.acceptor().accept(stream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            tracing::info!("TLS handshake with {peer} failed: {e}");
+            return;
+        }
+        Err(_) => {
+            tracing::debug!("TLS handshake with {peer} timed out");
+            return;
+        }
+    };
+    if let Err(e) = tls.verify_client(stream.get_ref().1, peer.ip()) {
+        tracing::info!("refusing TLS connection from {peer}: {e}");
+        return;
+    }
+    serve_one(shared, peer, stream, connection).await
+}
+
+/// Serves one connection until it ends, times out or is shed.
+async fn serve_one<S>(shared: Arc<Shared>, peer: SocketAddr, stream: S, connection: Arc<Connection>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (header_timeout, idle_timeout) = (shared.header_timeout, shared.idle_timeout);
     let service = {
         let connection = connection.clone();
@@ -576,6 +668,16 @@ async fn handle(
         return status(StatusCode::NOT_FOUND, Body::empty());
     };
 
+    // Before the body is read: an unauthenticated client costs nothing.
+    let principal = match shared.processes.authentication().admit(
+        &matched.process_id,
+        &matched.route,
+        &parts.headers,
+    ) {
+        Ok(principal) => principal,
+        Err(response) => return *response,
+    };
+
     let (bytes, _budget) = match collect(shared, body).await {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return too_large(shared.max_body_size),
@@ -601,6 +703,9 @@ async fn handle(
         remaining: matched.remaining,
         peer: Some(peer),
     });
+    if let Some(principal) = principal {
+        request.extensions_mut().insert(principal);
+    }
 
     let response = match call(&handler, request).await {
         Some(r) => r,

@@ -14,12 +14,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::ssl::{self, Tls};
 use crate::{message, Upid};
 
 /// Decides whether to drop an outbound message: `filter(from, to, name)`
@@ -43,6 +43,9 @@ struct Inner {
     peers: Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Command>>>,
     exited: mpsc::UnboundedSender<Upid>,
     filter: Option<MessageFilter>,
+    /// How connections handshake: `Ok(None)` plaintext, `Err` a TLS
+    /// environment that could not be loaded (every connection fails).
+    tls: Result<Option<Arc<Tls>>, String>,
     /// Runtime to spawn peer tasks on when `send` is called off-runtime.
     runtime: Option<tokio::runtime::Handle>,
 }
@@ -66,21 +69,34 @@ impl Transport {
     /// A transport and the receiver of its `exited` events: each linked UPID
     /// whose connection broke (or could not be made) is reported once per
     /// `link` call.
+    ///
+    /// Connections use TLS when this process's `LIBPROCESS_SSL_*`
+    /// environment enables it.
     pub fn new() -> (Transport, mpsc::UnboundedReceiver<Upid>) {
-        Self::build(None)
+        Self::build(None, ssl::process_tls())
     }
 
     /// Like [`Transport::new`], with a filter that can drop messages.
     pub fn with_filter(filter: MessageFilter) -> (Transport, mpsc::UnboundedReceiver<Upid>) {
-        Self::build(Some(filter))
+        Self::build(Some(filter), ssl::process_tls())
     }
 
-    fn build(filter: Option<MessageFilter>) -> (Transport, mpsc::UnboundedReceiver<Upid>) {
+    /// Like [`Transport::new`], handshaking with `tls` (plaintext with
+    /// `None`) whatever the environment says.
+    pub fn with_tls(tls: Option<Arc<Tls>>) -> (Transport, mpsc::UnboundedReceiver<Upid>) {
+        Self::build(None, Ok(tls))
+    }
+
+    fn build(
+        filter: Option<MessageFilter>,
+        tls: Result<Option<Arc<Tls>>, String>,
+    ) -> (Transport, mpsc::UnboundedReceiver<Upid>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Inner {
             peers: Mutex::new(HashMap::new()),
             exited: tx,
             filter,
+            tls,
             runtime: tokio::runtime::Handle::try_current().ok(),
         };
         (
@@ -132,7 +148,7 @@ impl Transport {
             None => cmd,
         };
         let (tx, rx) = mpsc::unbounded_channel();
-        let task = run_peer(addr, rx, self.inner.exited.clone());
+        let task = run_peer(addr, rx, self.inner.exited.clone(), self.inner.tls.clone());
         let spawned = match tokio::runtime::Handle::try_current() {
             Ok(handle) => {
                 handle.spawn(task);
@@ -161,7 +177,7 @@ impl Transport {
 /// An open outbound connection: the write half plus the task that drains
 /// (and discards) the read half and finishes when the peer closes.
 struct Connection {
-    writer: OwnedWriteHalf,
+    writer: Box<dyn AsyncWrite + Send + Unpin>,
     reader: JoinHandle<()>,
 }
 
@@ -171,13 +187,44 @@ impl Drop for Connection {
     }
 }
 
-async fn connect(addr: SocketAddr) -> std::io::Result<Connection> {
+async fn connect(
+    addr: SocketAddr,
+    tls: &Result<Option<Arc<Tls>>, String>,
+) -> std::io::Result<Connection> {
+    let timed_out = || std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out");
     let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
         .await
-        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+        .map_err(|_| timed_out())??;
     // Messages are small and latency matters more than packet count.
     stream.set_nodelay(true)?;
-    let (mut read, writer) = stream.into_split();
+    let (read, writer): (
+        Box<dyn AsyncRead + Send + Unpin>,
+        Box<dyn AsyncWrite + Send + Unpin>,
+    ) = match tls {
+        Ok(None) => {
+            let (read, write) = stream.into_split();
+            (Box::new(read), Box::new(write))
+        }
+        Ok(Some(tls)) => {
+            // Peers are addressed by IP: a verified server certificate
+            // must name that address.
+            let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+            let stream =
+                tokio::time::timeout(CONNECT_TIMEOUT, tls.connector().connect(name, stream))
+                    .await
+                    .map_err(|_| timed_out())??;
+            let (read, write) = tokio::io::split(stream);
+            (Box::new(read), Box::new(write))
+        }
+        Err(e) => return Err(std::io::Error::other(format!("TLS unavailable: {e}"))),
+    };
+    connection(read, writer)
+}
+
+fn connection(
+    mut read: Box<dyn AsyncRead + Send + Unpin>,
+    writer: Box<dyn AsyncWrite + Send + Unpin>,
+) -> std::io::Result<Connection> {
     let reader = tokio::spawn(async move {
         // Answers (202s) are read and discarded; EOF or an error means the
         // connection broke.
@@ -211,6 +258,7 @@ async fn run_peer(
     addr: SocketAddr,
     mut commands: mpsc::UnboundedReceiver<Command>,
     exited: mpsc::UnboundedSender<Upid>,
+    tls: Result<Option<Arc<Tls>>, String>,
 ) {
     let mut conn: Option<Connection> = None;
     let mut linked: Vec<Upid> = Vec::new();
@@ -235,7 +283,7 @@ async fn run_peer(
         let Some(cmd) = cmd else { return };
 
         if conn.is_none() {
-            match connect(addr).await {
+            match connect(addr, &tls).await {
                 Ok(c) => conn = Some(c),
                 Err(e) => {
                     tracing::debug!("failed to connect to {addr}: {e}");
@@ -273,7 +321,12 @@ async fn run_peer(
             continue;
         }
         let Some(c) = conn.as_mut() else { continue };
-        if let Err(e) = c.writer.write_all(&batch).await {
+        // TLS buffers records: flush so the batch leaves now.
+        let written = match c.writer.write_all(&batch).await {
+            Ok(()) => c.writer.flush().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = written {
             tracing::debug!("failed to write to {addr}: {e}");
             conn = None;
             report_exited(&mut linked, &exited);
@@ -288,4 +341,47 @@ async fn run_peer(
 /// already queued are still processed before `recv` yields `None`.
 fn retire(commands: &mut mpsc::UnboundedReceiver<Command>) {
     commands.close();
+}
+
+/// Writes `bytes` (framed messages) on a connection of its own, blocking,
+/// and waits (within `timeout` per step) for the peer's first answer bytes,
+/// so a last message is not lost when the caller exits right after. Uses
+/// TLS as this process's `LIBPROCESS_SSL_*` environment says, like
+/// [`Transport`].
+pub fn send_blocking(addr: SocketAddr, bytes: &[u8], timeout: Duration) -> std::io::Result<()> {
+    let tls =
+        ssl::process_tls().map_err(|e| std::io::Error::other(format!("TLS unavailable: {e}")))?;
+    send_blocking_with(tls.as_deref(), addr, bytes, timeout)
+}
+
+/// [`send_blocking`] with `tls` (plaintext with `None`) whatever the
+/// environment says.
+pub fn send_blocking_with(
+    tls: Option<&Tls>,
+    addr: SocketAddr,
+    bytes: &[u8],
+    timeout: Duration,
+) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    let stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+    stream.set_write_timeout(Some(timeout))?;
+    stream.set_read_timeout(Some(timeout))?;
+    let mut answer = [0u8; 64];
+    match tls {
+        None => {
+            let mut stream = stream;
+            stream.write_all(bytes)?;
+            let _ = stream.read(&mut answer)?;
+        }
+        Some(tls) => {
+            let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
+            let connection = rustls::ClientConnection::new(tls.client_config(), name)
+                .map_err(std::io::Error::other)?;
+            let mut stream = rustls::StreamOwned::new(connection, stream);
+            stream.write_all(bytes)?;
+            stream.flush()?;
+            let _ = stream.read(&mut answer)?;
+        }
+    }
+    Ok(())
 }

@@ -416,18 +416,19 @@ impl Flags {
         }
         crate::master::recovery_removal_limit(&self.recovery_agent_removal_limit)?;
         self.refuse_unsupported_security()?;
-        libprocess::ssl::refuse_tls_in_process_environment()?;
+        libprocess::ssl::check_process_environment()?;
         Ok(())
     }
 
-    /// Authentication and authorization are not implemented yet, so a
-    /// command line that asks for them is refused, naming the flag: an
-    /// operator must never believe a cluster is protected when it is not.
-    /// Each flag at its upstream default (or `=false`) is harmless and kept.
+    /// HTTP Basic authentication is enforced; v0 (CRAM-MD5) authentication
+    /// and authorization are not implemented yet, so a command line that
+    /// asks for them is refused, naming the flag: an operator must never
+    /// believe a cluster is protected when it is not. Each flag at its
+    /// upstream default (or `=false`) is harmless and kept.
     fn refuse_unsupported_security(&self) -> Result<(), String> {
         let refuse = |flag: &str, value: &str| {
             Err(format!(
-                "Flag '--{flag}={value}' is not supported: authentication and authorization \
+                "Flag '--{flag}={value}' is not supported: v0 authentication and authorization \
                  are not implemented by this build yet; refusing to start rather than run \
                  unprotected (remove the flag or set it to its default)"
             ))
@@ -435,36 +436,14 @@ impl Flags {
         for (flag, on) in [
             ("authenticate_frameworks", self.authenticate_frameworks),
             ("authenticate_agents", self.authenticate_agents),
-            (
-                "authenticate_http_readwrite",
-                self.authenticate_http_readwrite,
-            ),
-            (
-                "authenticate_http_readonly",
-                self.authenticate_http_readonly,
-            ),
-            (
-                "authenticate_http_frameworks",
-                self.authenticate_http_frameworks,
-            ),
         ] {
             if on {
                 return refuse(flag, "true");
             }
         }
-        for (flag, value) in [
-            ("credentials", &self.credentials),
-            ("acls", &self.acls),
-            (
-                "http_framework_authenticators",
-                &self.http_framework_authenticators,
-            ),
-        ] {
-            // The value may hold secrets (inline credentials): never echo it.
-            if value.is_some() {
-                return refuse(flag, "...");
-            }
-        }
+        // `--credentials` is the HTTP Basic table (and would be CRAM-MD5's);
+        // `--authenticate_http_*` are enforced, see `http::authentication`.
+        crate::http::authentication::from_flags(self)?;
         for (flag, value, default) in [
             ("authenticators", &self.authenticators, "crammd5"),
             ("authorizers", &self.authorizers, "local"),

@@ -215,6 +215,8 @@ pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Resu
             ))),
         ),
     };
+    // Before serving: no request is ever answered unauthenticated.
+    processes.set_authentication(http::authentication::from_flags(&flags).map_err(Error::Config)?);
     http::install_routes(
         &processes,
         HttpContext {

@@ -189,6 +189,34 @@ pub async fn connect(
         })?;
     // A failure here only costs latency.
     let _ = stream.set_nodelay(true);
+    // TLS as this process's `LIBPROCESS_SSL_*` environment says, like every
+    // libprocess peer (an executor inherits the agent's).
+    let tls = libprocess::ssl::process_tls().map_err(|e| Error::Connect {
+        address: address.clone(),
+        source: std::io::Error::other(format!("TLS unavailable: {e}")),
+    })?;
+    match tls {
+        None => drive(stream, address).await,
+        Some(tls) => {
+            let stream = tls
+                .connect(&endpoint.host, stream)
+                .await
+                .map_err(|source| Error::Connect {
+                    address: address.clone(),
+                    source,
+                })?;
+            drive(stream, address).await
+        }
+    }
+}
+
+async fn drive<S>(
+    stream: S,
+    address: String,
+) -> Result<(Connection, tokio::task::JoinHandle<()>), Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
         .map_err(|source| Error::Http {

@@ -12,6 +12,7 @@
 //! lives in the actor: handlers ask it through [`AgentHandle`] and never
 //! touch agent state themselves.
 
+pub mod authentication;
 pub mod executor;
 pub mod files;
 pub mod operator;

@@ -11,6 +11,7 @@
 //! published snapshot or message the actor; they never touch master state.
 
 pub mod allocator;
+pub mod authentication;
 #[cfg(test)]
 mod endpoint_tests;
 pub mod maintenance;

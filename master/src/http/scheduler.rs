@@ -16,6 +16,8 @@ use mesos_proto::mesos::v1::scheduler::call::Type as CallType;
 use mesos_proto::mesos::v1::scheduler::Call;
 
 use super::futures_response::ResponseFuture;
+use libprocess::authentication::Principal;
+
 use super::{accepts_media_type, require_method, HttpContext, HttpError};
 use crate::master::connection::{ContentType, HttpConnection};
 use crate::master::{validation, CallOutcome};
@@ -56,11 +58,26 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
             ));
         }
         let content_type = accept.unwrap_or(ContentType::Json);
-        let Some(subscribe) = call.subscribe else {
+        let Some(mut subscribe) = call.subscribe else {
             return Err(HttpError::BadRequest(
                 "Expecting 'subscribe' to be present".to_string(),
             ));
         };
+        // With `--authenticate_http_frameworks` the request carries the
+        // principal it authenticated as; the framework must be that one.
+        if let Some(Principal(principal)) = request.extensions().get::<Principal>() {
+            let info = &mut subscribe.framework_info;
+            match info.principal.as_deref() {
+                Some(claimed) if claimed != principal => {
+                    return Err(HttpError::BadRequest(format!(
+                        "Authenticated principal '{principal}' does not match principal \
+                         '{claimed}' set in `FrameworkInfo`"
+                    )));
+                }
+                Some(_) => {}
+                None => info.principal = Some(principal.clone()),
+            }
+        }
         let (connection, body) =
             HttpConnection::open(content_type, context.master.stream_closed_notifier());
         let stream_id = connection.stream_id.clone();
