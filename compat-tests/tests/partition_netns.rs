@@ -4,11 +4,12 @@
 //! listens on the host end, and two pymesos frameworks (one PARTITION_AWARE,
 //! one not) run long tasks. Cutting the link makes the master mark the agent
 //! unreachable after `--agent_ping_timeout` x `--max_agent_ping_timeouts`:
-//! the aware framework sees TASK_UNREACHABLE, the other TASK_LOST
-//! (REASON_SLAVE_REMOVED). Restoring it lets the agent re-register with its
-//! tasks; as in upstream since 1.x, both frameworks' tasks keep running and
-//! each framework hears TASK_RUNNING again (REASON_SLAVE_REREGISTERED), and
-//! explicit reconciliation then answers TASK_RUNNING.
+//! the aware framework sees TASK_UNREACHABLE, the other TASK_LOST (reason
+//! REASON_AGENT_REMOVED, v0's REASON_SLAVE_REMOVED; pymesos speaks v1).
+//! Restoring it lets the agent re-register with its tasks; as in upstream
+//! since 1.x, both frameworks' tasks keep running and each framework hears
+//! TASK_RUNNING again (REASON_AGENT_REREGISTERED), and explicit
+//! reconciliation then answers TASK_RUNNING.
 //!
 //! The namespace and veth are named per run and removed by a drop guard,
 //! even when the test fails; a machine where `ip netns` does not work fails
@@ -363,20 +364,20 @@ fn partitioned_agent_reregistration_partition_aware_and_not() {
     s.netns.cut();
     s.wait(
         Duration::from_secs(60),
-        "TASK_UNREACHABLE (aware) and TASK_LOST (unaware) with REASON_SLAVE_REMOVED",
+        "TASK_UNREACHABLE (aware) and TASK_LOST (unaware) with REASON_AGENT_REMOVED",
         |s| {
             has(
                 &s.aware.events(),
                 aware_mark,
                 "aware-1",
                 "TASK_UNREACHABLE",
-                "REASON_SLAVE_REMOVED",
+                "REASON_AGENT_REMOVED",
             ) && has(
                 &s.unaware.events(),
                 unaware_mark,
                 "unaware-1",
                 "TASK_LOST",
-                "REASON_SLAVE_REMOVED",
+                "REASON_AGENT_REMOVED",
             )
         },
     );
@@ -447,13 +448,13 @@ fn partitioned_agent_reregistration_partition_aware_and_not() {
                 aware_mark,
                 "aware-1",
                 "TASK_RUNNING",
-                "REASON_SLAVE_REREGISTERED",
+                "REASON_AGENT_REREGISTERED",
             ) && has(
                 &s.unaware.events(),
                 unaware_mark,
                 "unaware-1",
                 "TASK_RUNNING",
-                "REASON_SLAVE_REREGISTERED",
+                "REASON_AGENT_REREGISTERED",
             )
         },
     );
