@@ -536,7 +536,7 @@ fn is_executor(pid: u32) -> bool {
 /// What the record says about each launched task.
 #[derive(Default, Debug)]
 struct TaskRecord {
-    /// An update from an agent or executor (the cluster knew the task).
+    /// An update from its executor: the task ran.
     reached_agent: bool,
     /// The first terminal state delivered as a status update.
     terminal_update: Option<String>,
@@ -557,11 +557,13 @@ fn judge(record: &[Value]) -> BTreeMap<String, TaskRecord> {
             Some("update") => {
                 let t = tasks.entry(task).or_default();
                 let state = e["state"].as_str().unwrap_or_default().to_string();
-                let reconciliation = e["reason"] == "REASON_RECONCILIATION";
-                if matches!(
-                    e["source"].as_str(),
-                    Some("SOURCE_AGENT") | Some("SOURCE_EXECUTOR")
-                ) || state == "TASK_RUNNING"
+                // An answer to explicit reconciliation carries no uuid; the
+                // agent's own "task unknown to the agent" update after it
+                // re-registers is a real update (with a uuid to acknowledge).
+                let reconciliation =
+                    e["reason"] == "REASON_RECONCILIATION" && e["uuid"].is_null();
+                if e["source"] == "SOURCE_EXECUTOR"
+                    || matches!(state.as_str(), "TASK_RUNNING" | "TASK_STARTING")
                 {
                     t.reached_agent = true;
                 }
@@ -753,6 +755,15 @@ fn campaign(c: &mut Campaign, args: &Args) -> Result<bool, String> {
     for (id, t) in &tasks {
         let killed = c.executor_killed.contains(id);
         match (&t.terminal_update, &t.reconciled, t.reached_agent) {
+            // The launch was lost before its executor started (it reached
+            // an agent that was going down, or a master that died): the
+            // scheduler must hear a terminal LOST/DROPPED for it.
+            (Some(state), _, false) if !killed && state != "TASK_FINISHED" => {
+                if !matches!(state.as_str(), "TASK_LOST" | "TASK_DROPPED") {
+                    unexpected.push(format!("{id}: {state} before it started"));
+                }
+                launch_lost += 1;
+            }
             (Some(state), _, _) => {
                 let expected = if killed {
                     state == "TASK_FAILED" || state == "TASK_FINISHED"
