@@ -560,8 +560,7 @@ fn judge(record: &[Value]) -> BTreeMap<String, TaskRecord> {
                 // An answer to explicit reconciliation carries no uuid; the
                 // agent's own "task unknown to the agent" update after it
                 // re-registers is a real update (with a uuid to acknowledge).
-                let reconciliation =
-                    e["reason"] == "REASON_RECONCILIATION" && e["uuid"].is_null();
+                let reconciliation = e["reason"] == "REASON_RECONCILIATION" && e["uuid"].is_null();
                 if e["source"] == "SOURCE_EXECUTOR"
                     || matches!(state.as_str(), "TASK_RUNNING" | "TASK_STARTING")
                 {
