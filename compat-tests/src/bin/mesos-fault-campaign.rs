@@ -403,6 +403,11 @@ impl Campaign {
     fn inject(&mut self, fault: Fault, rng: &mut Rng) -> Result<String, String> {
         match fault {
             Fault::KillLeader => {
+                // A master may have exited (and been restarted) since the
+                // last convergence; wait for the leader rather than abort.
+                if self.leader().is_none() {
+                    self.wait_converged()?;
+                }
                 let (i, _) = self.leader().ok_or("no leader before the fault")?;
                 let mut p = self.masters[i].1.take().ok_or("leader not running")?;
                 signal(p.child.id(), "KILL");
