@@ -15,6 +15,8 @@ echo "== python clients (pymesos, kazoo)"
 bash .ci/setup-python.sh
 echo "== ZooKeeper 3.8 (Debian)"
 bash .ci/setup-zookeeper.sh
+echo "== network namespaces (iproute2) for the partition test"
+bash .ci/setup-netns.sh
 echo "== Go toolchain and mesos-go sources"
 bash .ci/setup-go.sh
 echo "== openssl and curl for the TLS tests"
