@@ -161,12 +161,7 @@ impl Master {
         if self.driver_exited(&pid) {
             return;
         }
-        let Some(agent_id) = self
-            .agents
-            .values()
-            .find(|a| a.pid == pid)
-            .map(|a| a.id.clone())
-        else {
+        let Some(agent_id) = self.agent_pids.get(&pid).cloned() else {
             debug!("Ignoring exited notice for {pid}");
             return;
         };
@@ -250,7 +245,11 @@ impl Master {
             message.slave.hostname
         );
 
-        if let Some(existing) = self.agents.values().find(|a| a.pid == from) {
+        if let Some(existing) = self
+            .agent_pids
+            .get(&from)
+            .and_then(|id| self.agents.get(id))
+        {
             let id = existing.id.clone();
             if existing.connected {
                 info!("Agent {id} at {from} already registered, resending acknowledgement");
@@ -369,6 +368,10 @@ impl Master {
         let Some(agent) = self.agents.get(agent_id) else {
             return;
         };
+        self.agent_pids
+            .insert(agent.pid.clone(), agent_id.to_string());
+        self.agent_observers
+            .insert(agent.observer.id.clone(), agent_id.to_string());
         self.transport.link(&agent.pid);
         let used = self.used_on_agent(agent);
         let total = agent.total.clone();
@@ -429,9 +432,9 @@ impl Master {
     /// `SlaveObserver::pong`.
     fn pong(&mut self, observer_id: &str) {
         let Some(agent) = self
-            .agents
-            .values_mut()
-            .find(|a| a.observer.id == observer_id)
+            .agent_observers
+            .get(observer_id)
+            .and_then(|id| self.agents.get_mut(id))
         else {
             return;
         };
@@ -607,6 +610,10 @@ impl Master {
         let was_connected = agent.connected;
         let now = now_secs();
         if let Some(agent) = self.agents.get_mut(id) {
+            if agent.pid != from {
+                self.agent_pids.remove(&agent.pid);
+                self.agent_pids.insert(from.clone(), id.to_string());
+            }
             agent.pid = from.clone();
             agent.info = v1_agent_info(&message.slave);
             agent.version = message.version.clone().unwrap_or_default();
@@ -1267,7 +1274,10 @@ impl Master {
         for offer_id in offers {
             self.rescind_offer(&offer_id, None);
         }
-        self.agents.remove(agent_id);
+        if let Some(agent) = self.agents.remove(agent_id) {
+            self.agent_pids.remove(&agent.pid);
+            self.agent_observers.remove(&agent.observer.id);
+        }
         self.removed_agents.insert(agent_id.to_string());
         self.emit(|_| {
             Some(super::state_events::StateEvent::AgentRemoved {

@@ -43,7 +43,7 @@ pub mod state_events;
 pub mod validation;
 
 use crate::allocator as alloc;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -902,6 +902,10 @@ pub struct Master {
     frameworks: BTreeMap<String, Framework>,
     completed_frameworks: VecDeque<Framework>,
     agents: BTreeMap<String, Agent>,
+    /// Agent id by pid and by observer process id, so a message or an
+    /// exited notice finds its agent without a scan of every agent.
+    agent_pids: HashMap<Upid, String>,
+    agent_observers: HashMap<String, String>,
     /// Agents in the registry that have not re-registered since we started.
     recovered_agents: BTreeMap<String, v0::SlaveInfo>,
     unreachable_agents: BTreeMap<String, v0::TimeInfo>,
@@ -982,6 +986,8 @@ impl Master {
             frameworks: BTreeMap::new(),
             completed_frameworks: VecDeque::new(),
             agents: BTreeMap::new(),
+            agent_pids: HashMap::new(),
+            agent_observers: HashMap::new(),
             recovered_agents: BTreeMap::new(),
             unreachable_agents: BTreeMap::new(),
             gone_agents: BTreeMap::new(),
