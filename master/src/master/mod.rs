@@ -1772,7 +1772,10 @@ impl Master {
                 None,
                 allocator_now(),
             );
-            match TaskState::try_from(status.state) {
+            // Counted by the state the task reached, not by the update being
+            // forwarded: a TASK_RUNNING update can carry `latest_state`
+            // TASK_FINISHED when the task ended before RUNNING was acked.
+            match TaskState::try_from(new_state) {
                 Ok(TaskState::TaskFinished) => self.count("master/tasks_finished"),
                 Ok(TaskState::TaskFailed) => self.count("master/tasks_failed"),
                 Ok(TaskState::TaskKilled) => self.count("master/tasks_killed"),

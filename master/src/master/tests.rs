@@ -310,6 +310,64 @@ async fn register_offer_launch_update_acknowledge() {
     assert_eq!(metrics["master/tasks_finished"], 1.0);
 }
 
+/// A task that ends before its TASK_RUNNING is acknowledged: the agent
+/// forwards RUNNING with `latest_state` TASK_FINISHED. The master releases
+/// the resources then, and counts the task as finished right away.
+#[tokio::test]
+async fn a_running_update_whose_latest_state_is_finished_counts_a_finished_task() {
+    let master = start_master(&[]).await;
+    let mut agent = FakeAgent::start().await;
+    let agent_id = register(&master, &mut agent).await;
+    let (mut stream, framework_id) = subscribed(&master, framework_info(json!({}))).await;
+    let offer = next_of(&mut stream, EventType::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers
+        .remove(0);
+    let accept = json!({
+        "type": "ACCEPT",
+        "framework_id": {"value": framework_id},
+        "accept": {
+            "offer_ids": [{"value": offer.id.value}],
+            "operations": [{"type": "LAUNCH", "launch": {"task_infos": [{
+                "name": "t1",
+                "task_id": {"value": "t1"},
+                "agent_id": {"value": agent_id},
+                "resources": [
+                    {"name": "cpus", "type": "SCALAR", "scalar": {"value": 1.0}, "role": "*"}
+                ],
+                "command": {"value": "true"}
+            }]}}]
+        }
+    });
+    let answer = call(master.local_addr, Some(&stream.stream_id()), &accept).await;
+    assert_eq!(answer.status, 202);
+    agent.expect::<RunTaskMessage>().await;
+
+    let (mut running, _) = status_update(
+        &agent,
+        &agent_id,
+        &framework_id,
+        "t1",
+        TaskState::TaskRunning,
+    );
+    running.update.latest_state = Some(TaskState::TaskFinished as i32);
+    agent.send(&master.pid, &running);
+    let update = next_of(&mut stream, EventType::Update)
+        .await
+        .update
+        .unwrap()
+        .status;
+    assert_eq!(update.state, TaskState::TaskRunning as i32);
+    let metrics = http(master.local_addr, "GET", "/metrics/snapshot", &[], b"")
+        .await
+        .json();
+    assert_eq!(metrics["master/tasks_finished"], 1.0, "{metrics}");
+    assert_eq!(metrics["master/tasks_running"], 0.0, "{metrics}");
+    assert_eq!(metrics["master/cpus_used"], 0.0, "{metrics}");
+}
+
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
