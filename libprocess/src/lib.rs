@@ -21,6 +21,7 @@
 
 pub mod authentication;
 pub mod connections;
+pub mod faults;
 pub mod http;
 pub mod media;
 pub mod message;
@@ -31,6 +32,7 @@ pub mod ssl;
 pub mod transport;
 pub mod upid;
 
+pub use faults::{FaultFilter, Faults, FilterAction};
 pub use http::{handler, Body, Handler, Request, RequestExt, Response};
 pub use message::Message;
 pub use server::{Processes, Server, ServerBuilder};

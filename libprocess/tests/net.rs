@@ -157,6 +157,39 @@ async fn filter_drops_messages() {
     assert_eq!(recv(&mut rx).await.name, "keep.me");
 }
 
+// A slow link: the delayed message arrives after its delay and the ones
+// sent after it wait behind it, so per-peer order holds.
+#[tokio::test]
+async fn delayed_message_keeps_its_place_in_the_peers_order() {
+    let (to, mut rx, _s) = message_server("p").await;
+    let faults = libprocess::Faults::new();
+    faults.delay_messages("slow", Duration::from_millis(300));
+    let (t, _x) = Transport::with_faults(&faults);
+    let from: Upid = "src@127.0.0.1:9".parse().unwrap();
+    let sent = std::time::Instant::now();
+    t.send(&from, &to, "first", Bytes::new());
+    t.send(&from, &to, "slow", Bytes::new());
+    t.send(&from, &to, "after", Bytes::new());
+    assert_eq!(recv(&mut rx).await.name, "first");
+    assert_eq!(recv(&mut rx).await.name, "slow");
+    assert!(sent.elapsed() >= Duration::from_millis(300));
+    assert_eq!(recv(&mut rx).await.name, "after");
+}
+
+// A partition drops both ways until healed; then messages flow again.
+#[tokio::test]
+async fn partition_drops_until_healed() {
+    let (to, mut rx, _s) = message_server("p").await;
+    let faults = libprocess::Faults::new();
+    let from: Upid = "src@127.0.0.1:9".parse().unwrap();
+    faults.partition(from.address(), to.address());
+    let (t, _x) = Transport::with_faults(&faults);
+    t.send(&from, &to, "lost", Bytes::new());
+    faults.heal();
+    t.send(&from, &to, "delivered", Bytes::new());
+    assert_eq!(recv(&mut rx).await.name, "delivered");
+}
+
 /// A minimal raw HTTP/1.1 client, so tests see exact framing.
 struct Raw {
     stream: TcpStream,
