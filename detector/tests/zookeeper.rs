@@ -261,8 +261,8 @@ async fn master_detector_reads_older_members() {
         .await
         .unwrap();
 
-    let detector = detector(&url);
-    let mut leader = detector.leader();
+    let first = detector(&url);
+    let mut leader = first.leader();
     wait_leader(&mut leader, Some(&old)).await;
 
     let new = master(10000);

@@ -368,6 +368,82 @@ async fn a_running_update_whose_latest_state_is_finished_counts_a_finished_task(
     assert_eq!(metrics["master/cpus_used"], 0.0, "{metrics}");
 }
 
+// Upstream WeightsTest: a weights update for a role that has a framework
+// rescinds the outstanding offers, so the next allocation uses the new
+// shares; an update for a role nobody uses leaves offers alone.
+#[tokio::test]
+async fn updating_the_weight_of_a_used_role_rescinds_outstanding_offers() {
+    let master = start_master(&[]).await;
+    let mut agent = FakeAgent::start().await;
+    let agent_id = register(&master, &mut agent).await;
+    let (mut stream, framework_id) =
+        subscribed(&master, framework_info(json!({"role": "eng"}))).await;
+    let offer = next_of(&mut stream, EventType::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers
+        .remove(0);
+
+    let update = |role: &str| {
+        json!({"type": "UPDATE_WEIGHTS", "update_weights": {
+            "weight_infos": [{"role": role, "weight": 2.0}]
+        }})
+        .to_string()
+    };
+    let headers = [("Content-Type", "application/json")];
+    let unused = http(
+        master.local_addr,
+        "POST",
+        "/api/v1",
+        &headers,
+        update("ops").as_bytes(),
+    )
+    .await;
+    assert_eq!(unused.status, 200, "{}", unused.text());
+    // The offer is still good: accepting it launches.
+    let accept = json!({
+        "type": "ACCEPT",
+        "framework_id": {"value": framework_id},
+        "accept": {
+            "offer_ids": [{"value": offer.id.value}],
+            "operations": [{"type": "LAUNCH", "launch": {"task_infos": [{
+                "name": "t1",
+                "task_id": {"value": "t1"},
+                "agent_id": {"value": agent_id},
+                "resources": [
+                    {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}, "role": "*"}
+                ],
+                "command": {"value": "sleep 100"}
+            }]}}],
+            "filters": {"refuse_seconds": 0.0}
+        }
+    });
+    let answer = call(master.local_addr, Some(&stream.stream_id()), &accept).await;
+    assert_eq!(answer.status, 202);
+    agent.expect::<RunTaskMessage>().await;
+
+    // What was left over is offered again; a weight for the framework's own
+    // role takes that offer back.
+    let second = next_of(&mut stream, EventType::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers
+        .remove(0);
+    let used = http(
+        master.local_addr,
+        "POST",
+        "/api/v1",
+        &headers,
+        update("eng").as_bytes(),
+    )
+    .await;
+    assert_eq!(used.status, 200, "{}", used.text());
+    let rescind = next_of(&mut stream, EventType::Rescind).await;
+    assert_eq!(rescind.rescind.unwrap().offer_id.value, second.id.value);
+}
+
 fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
