@@ -41,7 +41,14 @@ pub struct Connection {
     link: AtomicBool,
     /// Whether a request ever completed its head on it.
     served: AtomicBool,
+    /// The client closed its sending side (read EOF).
+    read_closed: AtomicBool,
+    /// Event-stream answers being written on it.
+    event_streams: AtomicUsize,
     close: Notify,
+    /// The client closed its side while an event stream was being written:
+    /// the stream's reader is gone, so the connection should close.
+    peer_gone: Notify,
     epoch: Instant,
 }
 
@@ -79,6 +86,33 @@ impl Connection {
     /// being written is finished first).
     pub async fn closed(&self) {
         self.close.notified().await;
+    }
+
+    /// An event-stream answer started (see `http::Body::stream`).
+    pub fn event_stream_started(&self) {
+        self.event_streams.fetch_add(1, Ordering::SeqCst);
+        if self.read_closed.load(Ordering::SeqCst) {
+            self.peer_gone.notify_one();
+        }
+    }
+
+    pub fn event_stream_finished(&self) {
+        self.event_streams.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Resolves when the client closed its side during an event stream. A
+    /// half-closed client with ordinary answers pending is still answered
+    /// (the connection closes after them); an event stream has nobody left
+    /// to read it, as libprocess sees it.
+    pub async fn peer_gone(&self) {
+        self.peer_gone.notified().await;
+    }
+
+    fn end_of_input(&self) {
+        self.read_closed.store(true, Ordering::SeqCst);
+        if self.event_streams.load(Ordering::SeqCst) > 0 {
+            self.peer_gone.notify_one();
+        }
     }
 
     fn bytes_read(&self) {
@@ -161,7 +195,10 @@ impl Table {
             head_started: AtomicU64::new(0),
             link: AtomicBool::new(false),
             served: AtomicBool::new(false),
+            read_closed: AtomicBool::new(false),
+            event_streams: AtomicUsize::new(0),
             close: Notify::new(),
+            peer_gone: Notify::new(),
             epoch: self.epoch,
         });
         connection
@@ -220,9 +257,14 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
+        let room = buf.remaining() > 0;
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.connection.bytes_read();
+        if matches!(polled, Poll::Ready(Ok(()))) {
+            if buf.filled().len() > before {
+                self.connection.bytes_read();
+            } else if room {
+                self.connection.end_of_input();
+            }
         }
         polled
     }

@@ -492,7 +492,15 @@ where
                 let guard = Busy(connection.clone());
                 let response = handle(&shared, &connection, peer, req).await;
                 // Busy until the answer (maybe a long stream) is written.
-                Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: guard }))
+                let stream = response
+                    .body()
+                    .is_event_stream()
+                    .then(|| EventStream::new(connection.clone()));
+                Ok::<_, Infallible>(response.map(|body| Tracked {
+                    body,
+                    _stream: stream,
+                    _busy: guard,
+                }))
             }
         })
     };
@@ -505,10 +513,12 @@ where
         // Timeouts are ours (see `Connection::expired`): hyper's would also
         // close idle libprocess links, which makes peers report us exited.
         .header_read_timeout(None)
-        // A client closing its socket ends the connection even in the
-        // middle of a streamed answer, dropping the `Body::stream`
-        // receiver so the component's `Sender::closed()` fires.
-        .half_close(false)
+        // A client that sends its request and then closes its sending
+        // side still gets its answer; the connection closes after it. A
+        // client closing during an event stream ends the connection (see
+        // `Connection::peer_gone`), dropping the `Body::stream` receiver so
+        // the component's `Sender::closed()` fires.
+        .half_close(true)
         // Flush every answer at once: aggregating flushes for
         // pipelining would hold back a streamed answer while further
         // requests sit unread behind it.
@@ -524,6 +534,10 @@ where
                 if let Err(e) = result {
                     tracing::debug!("connection from {peer} ended: {e}");
                 }
+                return;
+            }
+            _ = connection.peer_gone() => {
+                tracing::debug!("connection from {peer} closed during an event stream");
                 return;
             }
             _ = connection.closed(), if !closing => {
@@ -555,9 +569,26 @@ impl Drop for Busy {
     }
 }
 
+/// Counts an event-stream answer on its connection while it is written.
+struct EventStream(Arc<Connection>);
+
+impl EventStream {
+    fn new(connection: Arc<Connection>) -> EventStream {
+        connection.event_stream_started();
+        EventStream(connection)
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.0.event_stream_finished();
+    }
+}
+
 /// An answer's body, keeping its connection busy while it is written.
 struct Tracked {
     body: Body,
+    _stream: Option<EventStream>,
     _busy: Busy,
 }
 

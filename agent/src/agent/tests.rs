@@ -209,7 +209,8 @@ impl Harness {
     async fn sync(&self) {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let barrier: Upid = format!("barrier({n})@127.0.0.1:1").parse().unwrap();
+        // At the master's address: pings from elsewhere are refused.
+        let barrier: Upid = format!("barrier({n})@127.0.0.1:5050").parse().unwrap();
         self.deliver(&barrier, &msgs::PingSlaveMessage { connected: true });
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {

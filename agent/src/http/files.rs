@@ -177,7 +177,11 @@ pub async fn download(ctx: Arc<HttpContext>, request: Request) -> Response {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let content_type = mime_type(&real).unwrap_or("application/octet-stream");
-    let mut response = reply(http::StatusCode::OK, Body::stream(rx), Some(content_type));
+    let mut response = reply(
+        http::StatusCode::OK,
+        Body::finite_stream(rx),
+        Some(content_type),
+    );
     if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename={name}")) {
         response
             .headers_mut()
