@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -45,10 +45,11 @@ pub struct Connection {
     read_closed: AtomicBool,
     /// Event-stream answers being written on it.
     event_streams: AtomicUsize,
+    /// Requests whose body has not been read in full yet.
+    bodies_pending: AtomicUsize,
+    /// The reader told "not yet" about an EOF (see [`Connection::eof_due`]).
+    parked_reader: Mutex<Option<Waker>>,
     close: Notify,
-    /// The client closed its side while an event stream was being written:
-    /// the stream's reader is gone, so the connection should close.
-    peer_gone: Notify,
     epoch: Instant,
 }
 
@@ -70,6 +71,7 @@ impl Connection {
     pub fn request_finished(&self) {
         self.idle_since.store(self.now(), Ordering::SeqCst);
         self.busy.fetch_sub(1, Ordering::SeqCst);
+        self.unpark_reader();
     }
 
     /// Whether a request is being served or answered.
@@ -91,28 +93,59 @@ impl Connection {
     /// An event-stream answer started (see `http::Body::stream`).
     pub fn event_stream_started(&self) {
         self.event_streams.fetch_add(1, Ordering::SeqCst);
-        if self.read_closed.load(Ordering::SeqCst) {
-            self.peer_gone.notify_one();
-        }
+        self.unpark_reader();
     }
 
     pub fn event_stream_finished(&self) {
         self.event_streams.fetch_sub(1, Ordering::SeqCst);
     }
 
-    /// Resolves when the client closed its side during an event stream. A
-    /// half-closed client with ordinary answers pending is still answered
-    /// (the connection closes after them); an event stream has nobody left
-    /// to read it, as libprocess sees it.
-    pub async fn peer_gone(&self) {
-        self.peer_gone.notified().await;
+    /// A request whose body is still to be read was dispatched.
+    pub fn body_pending(&self) {
+        self.bodies_pending.fetch_add(1, Ordering::SeqCst);
     }
 
-    fn end_of_input(&self) {
-        self.read_closed.store(true, Ordering::SeqCst);
-        if self.event_streams.load(Ordering::SeqCst) > 0 {
-            self.peer_gone.notify_one();
+    /// That body was read (or abandoned).
+    pub fn body_done(&self) {
+        self.bodies_pending.fetch_sub(1, Ordering::SeqCst);
+        self.unpark_reader();
+    }
+
+    /// Whether the server should see the client's EOF now. A client that
+    /// half-closes after its request is still answered: its EOF is held
+    /// back while answers are pending, then shown, and the connection
+    /// closes after them. It is shown at once when an event stream is
+    /// being written (nobody is left to read it, as libprocess sees it) or
+    /// a body is still being read (it can never complete).
+    fn eof_due(&self) -> bool {
+        self.event_streams.load(Ordering::SeqCst) > 0
+            || self.bodies_pending.load(Ordering::SeqCst) > 0
+            || self.busy.load(Ordering::SeqCst) == 0
+    }
+
+    fn park_reader(&self, waker: &Waker) {
+        let mut parked = self.parked_reader.lock().unwrap_or_else(|e| e.into_inner());
+        *parked = Some(waker.clone());
+    }
+
+    fn unpark_reader(&self) {
+        let waker = self
+            .parked_reader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(waker) = waker {
+            waker.wake();
         }
+    }
+
+    /// An EOF was read: whether to show it now; if not, the reader is
+    /// woken when it is due.
+    fn end_of_input(&self, waker: &Waker) -> bool {
+        self.read_closed.store(true, Ordering::SeqCst);
+        // Parked first, so a change racing this check still wakes it.
+        self.park_reader(waker);
+        self.eof_due()
     }
 
     fn bytes_read(&self) {
@@ -197,8 +230,9 @@ impl Table {
             served: AtomicBool::new(false),
             read_closed: AtomicBool::new(false),
             event_streams: AtomicUsize::new(0),
+            bodies_pending: AtomicUsize::new(0),
+            parked_reader: Mutex::new(None),
             close: Notify::new(),
-            peer_gone: Notify::new(),
             epoch: self.epoch,
         });
         connection
@@ -256,14 +290,22 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if self.connection.read_closed.load(Ordering::SeqCst) {
+            // EOF already read; shown once due.
+            return if self.connection.end_of_input(cx.waker()) {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            };
+        }
         let before = buf.filled().len();
         let room = buf.remaining() > 0;
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
         if matches!(polled, Poll::Ready(Ok(()))) {
             if buf.filled().len() > before {
                 self.connection.bytes_read();
-            } else if room {
-                self.connection.end_of_input();
+            } else if room && !self.connection.end_of_input(cx.waker()) {
+                return Poll::Pending;
             }
         }
         polled

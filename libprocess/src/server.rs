@@ -484,13 +484,17 @@ where
     let (header_timeout, idle_timeout) = (shared.header_timeout, shared.idle_timeout);
     let service = {
         let connection = connection.clone();
-        service_fn(move |req| {
+        service_fn(move |req: hyper::Request<Incoming>| {
             let shared = shared.clone();
             let connection = connection.clone();
+            // Counted when hyper dispatches the request, before it reads
+            // again: an EOF right behind the request then waits for it.
+            connection.request_started();
+            let guard = Busy(connection.clone());
+            let pending = (!hyper::body::Body::is_end_stream(req.body()))
+                .then(|| BodyPending::new(connection.clone()));
             async move {
-                connection.request_started();
-                let guard = Busy(connection.clone());
-                let response = handle(&shared, &connection, peer, req).await;
+                let response = handle(&shared, &connection, peer, req, pending).await;
                 // Busy until the answer (maybe a long stream) is written.
                 let stream = response
                     .body()
@@ -513,12 +517,13 @@ where
         // Timeouts are ours (see `Connection::expired`): hyper's would also
         // close idle libprocess links, which makes peers report us exited.
         .header_read_timeout(None)
-        // A client that sends its request and then closes its sending
-        // side still gets its answer; the connection closes after it. A
-        // client closing during an event stream ends the connection (see
-        // `Connection::peer_gone`), dropping the `Body::stream` receiver so
-        // the component's `Sender::closed()` fires.
-        .half_close(true)
+        // A client closing its socket ends the connection even in the
+        // middle of a streamed answer, dropping the `Body::stream`
+        // receiver so the component's `Sender::closed()` fires. A client
+        // that only half-closed after its request is still answered:
+        // `Watched` holds its EOF back until the answers are written (see
+        // `Connection::eof_due`).
+        .half_close(false)
         // Flush every answer at once: aggregating flushes for
         // pipelining would hold back a streamed answer while further
         // requests sit unread behind it.
@@ -534,10 +539,6 @@ where
                 if let Err(e) = result {
                     tracing::debug!("connection from {peer} ended: {e}");
                 }
-                return;
-            }
-            _ = connection.peer_gone() => {
-                tracing::debug!("connection from {peer} closed during an event stream");
                 return;
             }
             _ = connection.closed(), if !closing => {
@@ -566,6 +567,22 @@ struct Busy(Arc<Connection>);
 impl Drop for Busy {
     fn drop(&mut self) {
         self.0.request_finished();
+    }
+}
+
+/// Marks a request's body as still to be read, until dropped.
+struct BodyPending(Arc<Connection>);
+
+impl BodyPending {
+    fn new(connection: Arc<Connection>) -> BodyPending {
+        connection.body_pending();
+        BodyPending(connection)
+    }
+}
+
+impl Drop for BodyPending {
+    fn drop(&mut self) {
+        self.0.body_done();
     }
 }
 
@@ -685,12 +702,13 @@ async fn handle(
     connection: &Connection,
     peer: SocketAddr,
     req: hyper::Request<Incoming>,
+    pending: Option<BodyPending>,
 ) -> Response {
     let (parts, body) = req.into_parts();
 
     if message::is_message(&parts.method, &parts.headers) {
         connection.mark_link();
-        return handle_message(shared, parts, body).await;
+        return handle_message(shared, parts, body, pending).await;
     }
 
     let Some((matched, handler)) = shared.processes.route(parts.uri.path(), &shared.delegate)
@@ -709,7 +727,9 @@ async fn handle(
         Err(response) => return *response,
     };
 
-    let (bytes, _budget) = match collect(shared, body).await {
+    let collected = collect(shared, body).await;
+    drop(pending);
+    let (bytes, _budget) = match collected {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return too_large(shared.max_body_size),
         Err(BodyError::OverBudget) => return over_budget(),
@@ -782,6 +802,7 @@ async fn handle_message(
     shared: &Shared,
     parts: ::http::request::Parts,
     body: Incoming,
+    pending: Option<BodyPending>,
 ) -> Response {
     let path = parts.uri.path();
     let Some((to, name)) = routing::message_target(path) else {
@@ -795,7 +816,9 @@ async fn handle_message(
         return status(code, format!("Failed to decode message path '{path}'"));
     };
     let from = message::sender(&parts.headers);
-    let (body, _budget) = match collect(shared, body).await {
+    let collected = collect(shared, body).await;
+    drop(pending);
+    let (body, _budget) = match collected {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return too_large(shared.max_body_size),
         Err(BodyError::OverBudget) => return over_budget(),

@@ -525,7 +525,10 @@ impl Agent {
                 let m = decode!(msgs::StatusUpdateMessage);
                 // The acknowledgement goes to the sender, which must be the
                 // executor itself (an update naming another pid is refused).
-                if m.pid.as_deref().is_some_and(|p| p.parse::<Upid>().ok().as_ref() != Some(&from)) {
+                if m.pid
+                    .as_deref()
+                    .is_some_and(|p| p.parse::<Upid>().ok().as_ref() != Some(&from))
+                {
                     self.refuse(&from, &message.name, "the update names another sender pid");
                     return;
                 }

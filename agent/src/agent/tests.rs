@@ -445,6 +445,47 @@ async fn registration_from_someone_else_is_ignored() {
 }
 
 #[tokio::test]
+async fn master_messages_from_anyone_but_the_registered_master_are_refused() {
+    let h = harness(&[]);
+    // Before registration even the real master's tasks wait.
+    h.expect::<msgs::RegisterSlaveMessage>().await;
+    h.deliver(&h.master, &run_task(command_task("early", "true"), None));
+    h.sync().await;
+    assert!(h.state().await["frameworks"].as_array().unwrap().is_empty());
+    h.register().await;
+    // The master's id and port at another IP, another port, another id.
+    for impostor in [
+        "master@127.0.0.2:5050",
+        "master@127.0.0.1:5051",
+        "master2@127.0.0.1:5050",
+    ] {
+        let impostor: Upid = impostor.parse().unwrap();
+        h.deliver(&impostor, &run_task(command_task("forged", "true"), None));
+        h.deliver(&impostor, &msgs::SlaveReregisteredMessage::default());
+        h.deliver(
+            &impostor,
+            &msgs::ShutdownMessage {
+                message: Some("forged".into()),
+            },
+        );
+    }
+    // A ping from outside the master's address cannot force re-registration.
+    let outsider: Upid = "slave-observer(1)@127.0.0.9:5050".parse().unwrap();
+    h.deliver(&outsider, &msgs::PingSlaveMessage { connected: false });
+    h.sync().await;
+    assert!(h.state().await["frameworks"].as_array().unwrap().is_empty());
+    let metrics = h.query(Query::Metrics).await;
+    assert_eq!(
+        metrics["slave/registered"], 1.0,
+        "still registered, still up"
+    );
+    assert!(!h
+        .names()
+        .contains(&"mesos.internal.ReregisterSlaveMessage".to_string()));
+    h.finish().await;
+}
+
+#[tokio::test]
 async fn command_task_runs_through_the_executor_api() {
     let h = harness(&[]);
     h.register().await;

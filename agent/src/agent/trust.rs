@@ -117,7 +117,8 @@ impl Agent {
         if scheduler == Some(from) {
             return true;
         }
-        let why = format!("neither the detected master nor the scheduler of framework {framework_id}");
+        let why =
+            format!("neither the detected master nor the scheduler of framework {framework_id}");
         self.refuse(from, name, &why);
         false
     }

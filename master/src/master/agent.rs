@@ -242,8 +242,11 @@ impl Master {
         {
             if agent.pid != from {
                 let why = format!("agent {} is registered at {}", agent.id, agent.pid);
-                self.refusals
-                    .refuse(&from.to_string(), "mesos.internal.RegisterSlaveMessage", &why);
+                self.refusals.refuse(
+                    &from.to_string(),
+                    "mesos.internal.RegisterSlaveMessage",
+                    &why,
+                );
                 return;
             }
         }
@@ -510,8 +513,11 @@ impl Master {
             // old connection is known broken (exited or ping timeout).
             if agent.connected && agent.pid != from {
                 let why = format!("agent {id} is registered and connected at {}", agent.pid);
-                self.refusals
-                    .refuse(&from.to_string(), "mesos.internal.ReregisterSlaveMessage", &why);
+                self.refusals.refuse(
+                    &from.to_string(),
+                    "mesos.internal.ReregisterSlaveMessage",
+                    &why,
+                );
                 return;
             }
             if agent.pid.ip != from.ip || agent.info.hostname != message.slave.hostname {
@@ -1358,8 +1364,11 @@ impl Master {
             return;
         }
         if let Err(why) = self.update_sender_runs_task(from, &agent_id, &update) {
-            self.refusals
-                .refuse(&from.to_string(), "mesos.internal.StatusUpdateMessage", &why);
+            self.refusals.refuse(
+                &from.to_string(),
+                "mesos.internal.StatusUpdateMessage",
+                &why,
+            );
             self.count("master/invalid_status_updates");
             return;
         }
