@@ -27,7 +27,6 @@ use mesos_proto::mesos::v1::{
     value, CommandInfo, FrameworkInfo, Resource, TaskId, TaskInfo, TaskState,
 };
 use mesos_scheduler_client::{Client, ContentType};
-use prost::Message as _;
 
 fn scalar(name: &str, v: f64) -> Resource {
     Resource {

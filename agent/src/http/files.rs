@@ -419,6 +419,21 @@ mod tests {
     }
 
     #[test]
+    fn without_openat2_no_symlink_is_followed_at_all() {
+        let (dir, _files) = setup();
+        let sandbox = dir.path().join("runs/c1");
+        std::os::unix::fs::symlink(dir.path(), sandbox.join("up")).unwrap();
+        let root = std::fs::File::open(&sandbox).unwrap().into();
+        let open = |p: &str| crate::files::open_without_links(&root, p);
+        assert!(open("stdout").is_ok());
+        assert!(open("sub").is_ok());
+        assert!(open("").is_ok());
+        assert_eq!(open("escape").err(), Some(rustix::io::Errno::LOOP));
+        assert_eq!(open("up/secret").err(), Some(rustix::io::Errno::NOTDIR));
+        assert_eq!(open("sub/../stdout").err(), Some(rustix::io::Errno::XDEV));
+    }
+
+    #[test]
     fn modes_print_like_ls() {
         assert_eq!(mode_string(0o644, false, false), "-rw-r--r--");
         assert_eq!(mode_string(0o755, true, false), "drwxr-xr-x");
