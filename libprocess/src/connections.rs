@@ -1,6 +1,7 @@
 //! Bookkeeping of the server's open connections, so that no client can lock
 //! others out: header-read and idle timeouts, and a connection budget that
-//! sheds the connection idle the longest instead of refusing new clients.
+//! sheds the connection idle the longest instead of refusing new clients;
+//! and a half-closed client's EOF, held back until its answers are written.
 //!
 //! Owns per-connection activity state and the choice of which connection
 //! to close. Never reads or writes requests itself; the server reports

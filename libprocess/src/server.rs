@@ -8,7 +8,8 @@
 //! (404 when nothing matches), request body limits (413) and a process-wide
 //! budget for buffered bodies (senders wait, then 503), header-read and idle
 //! timeouts and a connection budget that sheds the longest-idle connection
-//! (see [`crate::connections`]), catching handler panics (500) and gzip of
+//! (see [`crate::connections`]), answering clients that half-closed after
+//! their request, catching handler panics (500) and gzip of
 //! large non-streaming answers. Never interprets
 //! message bodies or negotiates content types; that is the components' job.
 

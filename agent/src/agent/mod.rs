@@ -7,7 +7,8 @@
 //! This module holds the actor, its inputs, message dispatch and the
 //! master-facing protocol (detection, registration, pings); the task path
 //! lives in `tasks.rs`, executor lifecycle and the executor API in
-//! `executors.rs`, and the read-only views (`/state`, metrics) in
+//! `executors.rs`, who may send which message in `trust.rs` (checked before
+//! any message is acted on), and the read-only views (`/state`, metrics) in
 //! `views.rs`. Nothing here blocks: slow work (fetching, DNS, processes)
 //! runs in spawned tasks that report back as inputs.
 
