@@ -18,6 +18,22 @@ pub const DEFAULT_REPORT_INTERVAL: Duration = Duration::from_secs(60);
 /// whatever ids a hostile peer makes up.
 pub const DEFAULT_MAX_SENDERS: usize = 1024;
 
+/// Longest sender name kept (and logged): a made-up `Libprocess-From` can be
+/// as long as a header, and the table must stay small.
+pub const MAX_SENDER_LENGTH: usize = 256;
+
+/// `sender`, cut to [`MAX_SENDER_LENGTH`] bytes on a character boundary.
+fn bounded(sender: &str) -> &str {
+    if sender.len() <= MAX_SENDER_LENGTH {
+        return sender;
+    }
+    let mut end = MAX_SENDER_LENGTH;
+    while !sender.is_char_boundary(end) {
+        end -= 1;
+    }
+    &sender[..end]
+}
+
 #[derive(Debug)]
 struct Sender {
     last_report: Instant,
@@ -59,6 +75,7 @@ impl RefusalLog {
     /// Records that `what` from `sender` was refused because `why`, and
     /// writes a warning when this sender is due one.
     pub fn refuse(&mut self, sender: &str, what: &str, why: &str) {
+        let sender = bounded(sender);
         if let Some(suppressed) = self.record(sender) {
             if suppressed == 0 {
                 tracing::warn!("Refused {what} from {sender}: {why}");
@@ -74,6 +91,7 @@ impl RefusalLog {
     /// Counts one refusal; `Some(n)` when a line is due, `n` being the
     /// refusals from this sender not reported since its last line.
     pub fn record(&mut self, sender: &str) -> Option<u64> {
+        let sender = bounded(sender);
         self.total += 1;
         let now = Instant::now();
         if let Some(entry) = self.senders.get_mut(sender) {
@@ -137,5 +155,13 @@ mod tests {
             assert!(log.senders.len() <= 8);
         }
         assert_eq!(log.total(), 1000);
+    }
+
+    #[test]
+    fn long_sender_names_are_cut() {
+        let long = format!("{}@1.2.3.4:1", "é".repeat(1000));
+        assert!(bounded(&long).len() <= MAX_SENDER_LENGTH);
+        assert!(long.starts_with(bounded(&long)));
+        assert_eq!(bounded("master@1.2.3.4:5050"), "master@1.2.3.4:5050");
     }
 }
