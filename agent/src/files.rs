@@ -8,7 +8,8 @@
 //! 16 pages) and open. A resolved path must stay inside its attached
 //! directory (no `..` or symlink escapes): files are opened in one step
 //! relative to the attached directory with `openat2(RESOLVE_BENEATH)`, so a
-//! task swapping a directory for a symlink cannot race a check, and only
+//! task swapping a directory for a symlink cannot race a check (where
+//! `openat2` is missing, component by component with `O_NOFOLLOW`), and only
 //! regular files and directories are served (opened `O_NONBLOCK` and
 //! checked with `fstat` before any read, so a FIFO or device can never pin
 //! a thread). Never writes files, and knows nothing of HTTP: the endpoints
@@ -78,15 +79,21 @@ impl Files {
         } else {
             suffix.as_str()
         };
-        let fd = rustix::fs::openat2(
+        let opened = match rustix::fs::openat2(
             &root_fd,
             relative,
             OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
             Mode::empty(),
             ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-        )
-        .map_err(|e| match e {
-            rustix::io::Errno::XDEV => FilesError::Invalid(format!(
+        ) {
+            // Kernels before 5.6 (or a seccomp filter) lack openat2.
+            Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
+                open_without_links(&root_fd, relative)
+            }
+            other => other,
+        };
+        let fd = opened.map_err(|e| match e {
+            rustix::io::Errno::XDEV | rustix::io::Errno::LOOP => FilesError::Invalid(format!(
                 "Path '{}' resolves outside its attached directory",
                 normalize(path)
             )),
@@ -276,6 +283,45 @@ impl Files {
             })?;
         Ok((size, data))
     }
+}
+
+/// Opens `relative` beneath `root` one component at a time, following no
+/// symlink at all (stricter than `RESOLVE_BENEATH`, which follows links that
+/// stay beneath): the fallback where `openat2` is missing. `..` is refused.
+pub(crate) fn open_without_links(
+    root: &std::os::fd::OwnedFd,
+    relative: &str,
+) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let file_flags =
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NOFOLLOW;
+    let parts: Vec<&str> = relative
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let Some((last, dirs)) = parts.split_last() else {
+        return rustix::fs::openat(root, ".", file_flags, Mode::empty());
+    };
+    let mut dir = rustix::fs::openat(
+        root,
+        ".",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    for part in dirs.iter().chain(std::iter::once(last)) {
+        if *part == ".." {
+            return Err(rustix::io::Errno::XDEV);
+        }
+    }
+    for part in dirs {
+        dir = rustix::fs::openat(
+            &dir,
+            *part,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+    }
+    rustix::fs::openat(&dir, *last, file_flags, Mode::empty())
 }
 
 /// One entry of a listing: what `stat(2)` says, with owner names.

@@ -776,6 +776,59 @@ Content-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"type\":\"SUBSCRIB
 }
 
 #[tokio::test]
+async fn a_half_closed_client_still_gets_its_whole_answer() {
+    let server = Server::builder("slave(1)")
+        .route(
+            "slave(1)",
+            "/slow",
+            handler(|_| async {
+                // Answered well after the client closed its sending side.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                response(StatusCode::OK, Body::full(vec![b'x'; 100_000]))
+            }),
+        )
+        .route(
+            "slave(1)",
+            "/file",
+            handler(|_| async {
+                let (tx, rx) = mpsc::channel(4);
+                tokio::spawn(async move {
+                    for _ in 0..10 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        if tx.send(Bytes::from(vec![b'y'; 10_000])).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                response(StatusCode::OK, Body::finite_stream(rx))
+            }),
+        )
+        .bind(localhost())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let _s = server.serve();
+    for (path, byte) in [("/slave(1)/slow", b'x'), ("/slave(1)/file", b'y')] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        stream.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        timeout(WAIT, stream.read_to_end(&mut answer))
+            .await
+            .expect("the connection closes after the answer")
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 200"), "{path}: {text:.200}");
+        let head_end = text.find("\r\n\r\n").expect("a whole head") + 4;
+        let body = answer[head_end..].iter().filter(|b| **b == byte).count();
+        assert_eq!(body, 100_000, "{path}: the whole body arrives");
+    }
+}
+
+#[tokio::test]
 async fn a_new_client_at_the_cap_sheds_the_longest_idle_connection() {
     let server = Server::builder("master")
         .route(

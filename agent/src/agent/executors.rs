@@ -834,6 +834,20 @@ impl Agent {
         if executor.state == ExecutorState::Registering && kind != call::Type::Subscribe {
             return CallReply::Error(CallError::Forbidden("Executor is not subscribed".into()));
         }
+        // Beyond upstream: an executor speaks only over its own live
+        // subscription, and only for its own tasks.
+        if matches!(kind, call::Type::Update | call::Type::Message) {
+            let task_id = call.update.as_ref().map(|u| u.status.task_id.value.clone());
+            let kind_name = kind.as_str_name();
+            if let Err(why) = self.executor_call_allowed(
+                &framework_id,
+                &executor_id,
+                task_id.as_deref(),
+                kind_name,
+            ) {
+                return CallReply::Error(CallError::Forbidden(why));
+            }
+        }
         match kind {
             call::Type::Subscribe => {
                 let subscribe = call.subscribe.unwrap_or_default();

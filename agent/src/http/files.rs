@@ -177,7 +177,11 @@ pub async fn download(ctx: Arc<HttpContext>, request: Request) -> Response {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let content_type = mime_type(&real).unwrap_or("application/octet-stream");
-    let mut response = reply(http::StatusCode::OK, Body::stream(rx), Some(content_type));
+    let mut response = reply(
+        http::StatusCode::OK,
+        Body::finite_stream(rx),
+        Some(content_type),
+    );
     if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename={name}")) {
         response
             .headers_mut()
@@ -412,6 +416,21 @@ mod tests {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         flipper.join().unwrap();
         eprintln!("{inside} of 20000 racing reads served the inside file, none the outside one");
+    }
+
+    #[test]
+    fn without_openat2_no_symlink_is_followed_at_all() {
+        let (dir, _files) = setup();
+        let sandbox = dir.path().join("runs/c1");
+        std::os::unix::fs::symlink(dir.path(), sandbox.join("up")).unwrap();
+        let root = std::fs::File::open(&sandbox).unwrap().into();
+        let open = |p: &str| crate::files::open_without_links(&root, p);
+        assert!(open("stdout").is_ok());
+        assert!(open("sub").is_ok());
+        assert!(open("").is_ok());
+        assert_eq!(open("escape").err(), Some(rustix::io::Errno::LOOP));
+        assert_eq!(open("up/secret").err(), Some(rustix::io::Errno::NOTDIR));
+        assert_eq!(open("sub/../stdout").err(), Some(rustix::io::Errno::XDEV));
     }
 
     #[test]

@@ -906,6 +906,8 @@ pub struct Master {
     /// exited notice finds its agent without a scan of every agent.
     agent_pids: HashMap<Upid, String>,
     agent_observers: HashMap<String, String>,
+    /// Agents' messages refused for their sender, logged per sender.
+    refusals: libprocess::RefusalLog,
     /// Agents in the registry that have not re-registered since we started.
     recovered_agents: BTreeMap<String, v0::SlaveInfo>,
     unreachable_agents: BTreeMap<String, v0::TimeInfo>,
@@ -988,6 +990,7 @@ impl Master {
             agents: BTreeMap::new(),
             agent_pids: HashMap::new(),
             agent_observers: HashMap::new(),
+            refusals: libprocess::RefusalLog::default(),
             recovered_agents: BTreeMap::new(),
             unreachable_agents: BTreeMap::new(),
             gone_agents: BTreeMap::new(),

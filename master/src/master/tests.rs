@@ -222,6 +222,32 @@ async fn register_offer_launch_update_acknowledge() {
     assert_eq!(s["frameworks"][0]["used_resources"]["cpus"], 1.0);
     assert_eq!(s["slaves"][0]["used_resources"]["cpus"], 1.0);
 
+    // The same agent id from another pid cannot speak for the task.
+    let impostor = FakeAgent::start().await;
+    let (forged, _) = status_update(
+        &impostor,
+        &agent_id,
+        &framework_id,
+        "t1",
+        TaskState::TaskFailed,
+    );
+    impostor.send(&master.pid, &forged);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = http(master.local_addr, "GET", "/metrics/snapshot", &[], b"")
+            .await
+            .json();
+        if metrics["master/invalid_status_updates"] == 1.0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        state(&master).await["frameworks"][0]["tasks"][0]["state"],
+        "TASK_STAGING"
+    );
+
     // TASK_RUNNING from the agent reaches the scheduler with a uuid.
     let (running, uuid) = status_update(
         &agent,
