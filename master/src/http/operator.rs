@@ -27,6 +27,8 @@ use mesos_proto::mesos::v1::{
 use prost::Message as _;
 use tokio::sync::mpsc;
 
+use mesos_authorizer::{Action, Object};
+
 use super::futures_response::ResponseFuture;
 use super::{parse_call_body, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
@@ -63,6 +65,7 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
     })?;
     let kind = call_type(&call);
     tracing::info!("Processing call {}", kind.as_str_name());
+    authorize_call(context, &request, kind, &call)?;
     match kind {
         CallType::Unknown => Err(HttpError::NotImplemented),
         CallType::Subscribe => subscribe(context, accept).await,
@@ -125,11 +128,128 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
                 Err(error) => Err(operation_error(error)),
             },
             None => {
-                let snapshot = context.master.snapshot().await;
-                let response = answer(context, kind, &snapshot)?;
+                let snapshot = context.viewable(&request, context.master.snapshot().await);
+                let mut response = answer(context, kind, &snapshot)?;
+                if let Some(roles) = response.get_roles.as_mut() {
+                    roles
+                        .roles
+                        .retain(|role| context.may_view_role(&request, &role.name));
+                }
                 Ok(encoded(&response, accept))
             }
         },
+    }
+}
+
+/// The authorization each call needs (upstream's checks per call), 403
+/// when refused. Read calls are filtered instead ([`HttpContext::viewable`]).
+fn authorize_call(
+    context: &HttpContext,
+    request: &Request,
+    kind: CallType,
+    call: &Call,
+) -> Result<(), HttpError> {
+    let simple = |action: Action| context.authorize(request, action, Object::Any);
+    match kind {
+        CallType::GetFlags => simple(Action::ViewFlags),
+        CallType::SetLoggingLevel => simple(Action::SetLogLevel),
+        CallType::MarkAgentGone => simple(Action::MarkAgentGone),
+        CallType::DrainAgent => simple(Action::DrainAgent),
+        CallType::DeactivateAgent => simple(Action::DeactivateAgent),
+        CallType::ReactivateAgent => simple(Action::ReactivateAgent),
+        CallType::UpdateMaintenanceSchedule => simple(Action::UpdateMaintenanceSchedule),
+        CallType::GetMaintenanceSchedule => simple(Action::GetMaintenanceSchedule),
+        CallType::StartMaintenance => simple(Action::StartMaintenance),
+        CallType::StopMaintenance => simple(Action::StopMaintenance),
+        CallType::GetMaintenanceStatus => simple(Action::GetMaintenanceStatus),
+        CallType::Teardown => {
+            let id = call
+                .teardown
+                .as_ref()
+                .map(|t| t.framework_id.value.as_str())
+                .unwrap_or("");
+            let snapshot = context.master.published();
+            match snapshot
+                .frameworks
+                .iter()
+                .find(|f| f.info.id.as_ref().is_some_and(|i| i.value == id))
+            {
+                Some(view) => context.authorize(
+                    request,
+                    Action::TeardownFramework,
+                    Object::Framework(&view.info),
+                ),
+                // An unknown framework is the actor's 400.
+                None => Ok(()),
+            }
+        }
+        CallType::ReserveResources => match &call.reserve_resources {
+            Some(r) => context.authorize_resources(request, Action::ReserveResources, &r.resources),
+            None => Ok(()),
+        },
+        CallType::UnreserveResources => match &call.unreserve_resources {
+            Some(r) => {
+                context.authorize_resources(request, Action::UnreserveResources, &r.resources)
+            }
+            None => Ok(()),
+        },
+        CallType::CreateVolumes => match &call.create_volumes {
+            Some(c) => context.authorize_resources(request, Action::CreateVolume, &c.volumes),
+            None => Ok(()),
+        },
+        CallType::DestroyVolumes => match &call.destroy_volumes {
+            Some(d) => context.authorize_resources(request, Action::DestroyVolume, &d.volumes),
+            None => Ok(()),
+        },
+        CallType::GrowVolume => match &call.grow_volume {
+            Some(g) => context.authorize_resources(
+                request,
+                Action::ResizeVolume,
+                std::slice::from_ref(&g.volume),
+            ),
+            None => Ok(()),
+        },
+        CallType::ShrinkVolume => match &call.shrink_volume {
+            Some(s) => context.authorize_resources(
+                request,
+                Action::ResizeVolume,
+                std::slice::from_ref(&s.volume),
+            ),
+            None => Ok(()),
+        },
+        CallType::UpdateQuota => call
+            .update_quota
+            .iter()
+            .flat_map(|u| u.quota_configs.iter())
+            .try_for_each(|c| {
+                context.authorize(request, Action::UpdateQuota, Object::Role(&c.role))
+            }),
+        CallType::SetQuota => match &call.set_quota {
+            Some(set) => context.authorize(
+                request,
+                Action::UpdateQuota,
+                Object::Role(set.quota_request.role.as_deref().unwrap_or("*")),
+            ),
+            None => Ok(()),
+        },
+        CallType::RemoveQuota => match &call.remove_quota {
+            Some(remove) => {
+                context.authorize(request, Action::UpdateQuota, Object::Role(&remove.role))
+            }
+            None => Ok(()),
+        },
+        CallType::UpdateWeights => call
+            .update_weights
+            .iter()
+            .flat_map(|u| u.weight_infos.iter())
+            .try_for_each(|w| {
+                context.authorize(
+                    request,
+                    Action::UpdateWeight,
+                    Object::Role(w.role.as_deref().unwrap_or("*")),
+                )
+            }),
+        _ => Ok(()),
     }
 }
 
