@@ -8,6 +8,7 @@
 //! cacheable copy, and a filtered one is made only for a principal some
 //! ACL restricts.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use libprocess::authentication::Principal;
@@ -15,6 +16,9 @@ use libprocess::Request;
 use mesos_authorizer::{Action, Approver, Authorizer, Object};
 
 use super::{HttpContext, HttpError};
+use mesos_proto::mesos::v1::FrameworkInfo;
+
+use crate::master::state_events::StateEvent;
 use crate::snapshot::{FrameworkView, Snapshot};
 
 /// The principal the request authenticated as, if any.
@@ -160,4 +164,98 @@ fn filter_framework(
             .retain(|(_, e)| executors.approved(Object::Executor(e, &info)));
     }
     view
+}
+
+/// The operator event stream's filter for one subscriber: the frameworks
+/// and tasks it may see, learned from the state it started with and the
+/// events since, so each event is judged without asking the actor.
+pub struct EventFilter {
+    authorizer: Arc<Authorizer>,
+    principal: Option<String>,
+    /// Every framework known to the stream, visible or not, for judging
+    /// its tasks.
+    frameworks: HashMap<String, FrameworkInfo>,
+    /// (framework id, task id) of the tasks the subscriber saw added.
+    tasks: HashSet<(String, String)>,
+}
+
+impl EventFilter {
+    /// `None` when no ACL restricts what the stream shows.
+    pub fn new(
+        authorizer: Arc<Authorizer>,
+        principal: Option<String>,
+        state: &Snapshot,
+    ) -> Option<EventFilter> {
+        if ![Action::ViewFramework, Action::ViewTask]
+            .iter()
+            .any(|a| authorizer.restricts(*a))
+        {
+            return None;
+        }
+        let mut filter = EventFilter {
+            authorizer,
+            principal,
+            frameworks: HashMap::new(),
+            tasks: HashSet::new(),
+        };
+        // `state` is already the viewable snapshot: what it holds is seen.
+        for view in state.frameworks.iter().chain(&state.completed_frameworks) {
+            let id = framework_id(&view.info);
+            for task in view
+                .tasks
+                .iter()
+                .chain(&view.unreachable_tasks)
+                .chain(&view.completed_tasks)
+            {
+                filter
+                    .tasks
+                    .insert((id.clone(), task.task_id.value.clone()));
+            }
+            filter.frameworks.insert(id, view.info.clone());
+        }
+        Some(filter)
+    }
+
+    fn approved(&self, action: Action, object: Object<'_>) -> bool {
+        self.authorizer
+            .authorized(action, self.principal.as_deref(), object)
+    }
+
+    /// Whether the subscriber may see `event`.
+    pub fn admits(&mut self, event: &StateEvent) -> bool {
+        match event {
+            StateEvent::FrameworkAdded(view) | StateEvent::FrameworkUpdated(view) => {
+                self.frameworks
+                    .insert(framework_id(&view.info), view.info.clone());
+                self.approved(Action::ViewFramework, Object::Framework(&view.info))
+            }
+            StateEvent::FrameworkRemoved(info) => {
+                self.approved(Action::ViewFramework, Object::Framework(info))
+            }
+            StateEvent::TaskAdded(task) => {
+                let id = task.framework_id.value.clone();
+                let Some(info) = self.frameworks.get(&id) else {
+                    return false;
+                };
+                let seen = self.approved(Action::ViewFramework, Object::Framework(info))
+                    && self.approved(Action::ViewTask, Object::Task(task, info));
+                if seen {
+                    self.tasks.insert((id, task.task_id.value.clone()));
+                }
+                seen
+            }
+            StateEvent::TaskUpdated {
+                framework_id,
+                status,
+                ..
+            } => self
+                .tasks
+                .contains(&(framework_id.clone(), status.task_id.value.clone())),
+            StateEvent::AgentAdded(_) | StateEvent::AgentRemoved { .. } => true,
+        }
+    }
+}
+
+fn framework_id(info: &FrameworkInfo) -> String {
+    info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default()
 }

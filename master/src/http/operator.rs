@@ -29,6 +29,7 @@ use tokio::sync::mpsc;
 
 use mesos_authorizer::{Action, Object};
 
+use super::authorization::{principal, EventFilter};
 use super::futures_response::ResponseFuture;
 use super::{parse_call_body, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
@@ -68,7 +69,7 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
     authorize_call(context, &request, kind, &call)?;
     match kind {
         CallType::Unknown => Err(HttpError::NotImplemented),
-        CallType::Subscribe => subscribe(context, accept).await,
+        CallType::Subscribe => subscribe(context, &request, accept).await,
         CallType::SetLoggingLevel => {
             let set = call.set_logging_level.unwrap_or_default();
             let nanos = u64::try_from(set.duration.nanoseconds).map_err(|_| {
@@ -726,8 +727,12 @@ fn roles(snapshot: &Snapshot, weights: &BTreeMap<String, f64>) -> Vec<Role> {
 
 // ---- SUBSCRIBE --------------------------------------------------------------
 
-async fn subscribe(context: &HttpContext, accept: ContentType) -> Result<Response, HttpError> {
-    let subscription = context
+async fn subscribe(
+    context: &HttpContext,
+    request: &Request,
+    accept: ContentType,
+) -> Result<Response, HttpError> {
+    let mut subscription = context
         .master
         .subscribe_operator()
         .await
@@ -736,8 +741,14 @@ async fn subscribe(context: &HttpContext, accept: ContentType) -> Result<Respons
             | SubscribeError::NotRecovered
             | SubscribeError::ShuttingDown => HttpError::ServiceUnavailable(e.to_string()),
         })?;
+    subscription.state = context.viewable(request, subscription.state);
+    let filter = EventFilter::new(
+        context.authorizer.clone(),
+        principal(request).map(str::to_string),
+        &subscription.state,
+    );
     let (body_tx, body_rx) = mpsc::channel(BODY_BUFFER);
-    tokio::spawn(forward(subscription, accept, body_tx));
+    tokio::spawn(forward(subscription, filter, accept, body_tx));
     let mut response = libprocess::http::response(StatusCode::OK, Body::stream(body_rx));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -837,7 +848,12 @@ pub fn to_event(change: &StateEvent) -> Event {
 /// full queue) or the client goes away; the body channel is bounded, so a
 /// reader that stops reading makes the actor's queue fill, and the actor
 /// then drops it.
-async fn forward(subscription: Subscription, accept: ContentType, body: mpsc::Sender<Bytes>) {
+async fn forward(
+    subscription: Subscription,
+    mut filter: Option<EventFilter>,
+    accept: ContentType,
+    body: mpsc::Sender<Bytes>,
+) {
     let Subscription {
         state,
         mut events,
@@ -865,6 +881,9 @@ async fn forward(subscription: Subscription, accept: ContentType, body: mpsc::Se
             _ = &mut dropped => break,
             next = events.recv() => {
                 let Some(change) = next else { break };
+                if filter.as_mut().is_some_and(|f| !f.admits(&change)) {
+                    continue;
+                }
                 write!(encode_event(&to_event(&change), accept));
             }
             _ = heartbeats.tick() => write!(beat.clone()),
@@ -898,7 +917,7 @@ mod tests {
         let (tx, kick, subscription) = subscription();
         // Room for one chunk, never read: the forwarder blocks on writing.
         let (body_tx, mut body_rx) = mpsc::channel(1);
-        let task = tokio::spawn(forward(subscription, ContentType::Json, body_tx));
+        let task = tokio::spawn(forward(subscription, None, ContentType::Json, body_tx));
         tx.send(Arc::new(StateEvent::AgentRemoved {
             agent_id: "a1".into(),
         }))
@@ -923,7 +942,7 @@ mod tests {
     async fn subscribed_then_heartbeat_then_events_then_heartbeat_every_15s() {
         let (tx, _kick, subscription) = subscription();
         let (body_tx, mut body_rx) = mpsc::channel(8);
-        tokio::spawn(forward(subscription, ContentType::Json, body_tx));
+        tokio::spawn(forward(subscription, None, ContentType::Json, body_tx));
         let first = decode(&body_rx.recv().await.unwrap());
         assert_eq!(first["type"], "SUBSCRIBED");
         assert_eq!(first["subscribed"]["heartbeat_interval_seconds"], 15.0);
