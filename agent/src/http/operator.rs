@@ -100,11 +100,44 @@ pub async fn api(ctx: Arc<HttpContext>, request: Request) -> Response {
             format!("Expecting '{MESSAGE_ACCEPT}' to be not set for non-streaming responses"),
         );
     }
+    if let Some(refused) = authorize_call(&ctx, &request, kind) {
+        return refused;
+    }
     match answer(&ctx, kind, call).await {
         Ok(Some(response)) => encode(&response, accept),
         Ok(None) => reply(http::StatusCode::OK, Body::empty(), None),
         Err(response) => response,
     }
+}
+
+/// The 403 for a call the principal may not make. Container calls are
+/// checked before this agent answers that it has no containers (501), so
+/// a refused principal learns nothing more than upstream would tell it.
+fn authorize_call(ctx: &HttpContext, request: &Request, kind: call::Type) -> Option<Response> {
+    use call::Type as T;
+    use mesos_authorizer::{Action, Object};
+    let action = match kind {
+        T::GetFlags => Action::ViewFlags,
+        T::SetLoggingLevel => Action::SetLogLevel,
+        T::LaunchNestedContainer => Action::LaunchNestedContainer,
+        T::LaunchNestedContainerSession => Action::LaunchNestedContainerSession,
+        T::WaitNestedContainer => Action::WaitNestedContainer,
+        T::KillNestedContainer => Action::KillNestedContainer,
+        T::RemoveNestedContainer => Action::RemoveNestedContainer,
+        T::AttachContainerInput => Action::AttachContainerInput,
+        T::AttachContainerOutput => Action::AttachContainerOutput,
+        T::LaunchContainer => Action::LaunchStandaloneContainer,
+        T::WaitContainer => Action::WaitStandaloneContainer,
+        T::KillContainer => Action::KillStandaloneContainer,
+        T::RemoveContainer => Action::RemoveStandaloneContainer,
+        T::AddResourceProviderConfig
+        | T::UpdateResourceProviderConfig
+        | T::RemoveResourceProviderConfig => Action::ModifyResourceProviderConfig,
+        T::MarkResourceProviderGone => Action::MarkResourceProviderGone,
+        T::PruneImages => Action::PruneImages,
+        _ => return None,
+    };
+    ctx.forbidden(request, action, Object::Any)
 }
 
 /// Reads the body per `Content-Type` (exact match, like upstream).
@@ -453,6 +486,7 @@ mod tests {
             files: Default::default(),
             flags: [("port".to_string(), "5051".to_string())].into(),
             logging: Default::default(),
+            authorizer: Default::default(),
         };
         (Arc::new(ctx), rx)
     }

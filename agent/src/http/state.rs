@@ -28,12 +28,80 @@ fn unavailable() -> Response {
 
 pub async fn state(ctx: Arc<HttpContext>, request: Request) -> Response {
     match ctx.agent.query(Query::State).await {
-        Some(v) => json(&v, request.query_param("jsonp")),
+        Some(v) => json(
+            &viewable_state(&ctx, &request, v),
+            request.query_param("jsonp"),
+        ),
         None => unavailable(),
     }
 }
 
+/// `/state` without what the principal may not see: frameworks
+/// (`view_frameworks`), executors (`view_executors`) and tasks
+/// (`view_tasks`) judged by their user (a task's or executor's own user,
+/// else its framework's), and the flags (`view_flags`).
+pub fn viewable_state(ctx: &HttpContext, request: &Request, mut state: Value) -> Value {
+    use mesos_authorizer::{Action, Object};
+    let authorizer = &ctx.authorizer;
+    let who = super::principal(request);
+    let Some(object) = state.as_object_mut() else {
+        return state;
+    };
+    if !authorizer.authorized(Action::ViewFlags, who, Object::Any) {
+        object.remove("flags");
+    }
+    if ![
+        Action::ViewFramework,
+        Action::ViewExecutor,
+        Action::ViewTask,
+    ]
+    .iter()
+    .any(|a| authorizer.restricts(*a))
+    {
+        return state;
+    }
+    let user_of = |value: &Value, fallback: &str| -> String {
+        value
+            .get("user")
+            .and_then(Value::as_str)
+            .unwrap_or(fallback)
+            .to_string()
+    };
+    let approved =
+        |action: Action, user: &str| authorizer.authorized(action, who, Object::Value(user));
+    for key in ["frameworks", "completed_frameworks"] {
+        let Some(Value::Array(frameworks)) = object.get_mut(key) else {
+            continue;
+        };
+        frameworks.retain(|f| approved(Action::ViewFramework, &user_of(f, "")));
+        for framework in frameworks.iter_mut() {
+            let framework_user = user_of(framework, "");
+            for key in ["executors", "completed_executors"] {
+                let Some(Value::Array(executors)) = framework.get_mut(key) else {
+                    continue;
+                };
+                executors.retain(|e| approved(Action::ViewExecutor, &user_of(e, &framework_user)));
+                for executor in executors.iter_mut() {
+                    let executor_user = user_of(executor, &framework_user);
+                    for key in ["tasks", "queued_tasks", "completed_tasks"] {
+                        if let Some(Value::Array(tasks)) = executor.get_mut(key) {
+                            tasks.retain(|t| {
+                                approved(Action::ViewTask, &user_of(t, &executor_user))
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    state
+}
+
 pub async fn flags(ctx: Arc<HttpContext>, request: Request) -> Response {
+    use mesos_authorizer::{Action, Object};
+    if let Some(refused) = ctx.forbidden(&request, Action::ViewFlags, Object::Any) {
+        return refused;
+    }
     let flags: Map<String, Value> = ctx
         .flags
         .iter()

@@ -257,5 +257,8 @@ impl EventFilter {
 }
 
 fn framework_id(info: &FrameworkInfo) -> String {
-    info.id.as_ref().map(|i| i.value.clone()).unwrap_or_default()
+    info.id
+        .as_ref()
+        .map(|i| i.value.clone())
+        .unwrap_or_default()
 }
