@@ -66,7 +66,7 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
     })?;
     let kind = call_type(&call);
     tracing::info!("Processing call {}", kind.as_str_name());
-    authorize_call(context, &request, kind, &call)?;
+    authorize_call(context, &request, kind, &call).await?;
     match kind {
         CallType::Unknown => Err(HttpError::NotImplemented),
         CallType::Subscribe => subscribe(context, &request, accept).await,
@@ -144,7 +144,7 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
 
 /// The authorization each call needs (upstream's checks per call), 403
 /// when refused. Read calls are filtered instead ([`HttpContext::viewable`]).
-fn authorize_call(
+async fn authorize_call(
     context: &HttpContext,
     request: &Request,
     kind: CallType,
@@ -169,7 +169,7 @@ fn authorize_call(
                 .as_ref()
                 .map(|t| t.framework_id.value.as_str())
                 .unwrap_or("");
-            let snapshot = context.master.published();
+            let snapshot = context.master.snapshot().await;
             match snapshot
                 .frameworks
                 .iter()

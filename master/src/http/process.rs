@@ -176,7 +176,7 @@ pub fn teardown(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
                     "Missing 'frameworkId' query parameter in the request body".to_string(),
                 ));
             };
-            let snapshot = context.master.published();
+            let snapshot = context.master.snapshot().await;
             if let Some(view) = snapshot
                 .frameworks
                 .iter()
