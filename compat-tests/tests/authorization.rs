@@ -620,6 +620,35 @@ fn frameworks_register_launch_and_are_torn_down_as_acls_say() {
     assert_eq!(frameworks["frameworks"].as_array().map(Vec::len), Some(0));
 }
 
+/// The first event of an operator SUBSCRIBE stream (RecordIO over a
+/// response that stays open; curl stops reading after a few seconds).
+fn operator_subscribed(addr: &str, user: &str) -> Value {
+    let out = Command::new("curl")
+        .args(["-s", "-N", "--max-time", "3", "-X", "POST"])
+        .arg("-u")
+        .arg(format!("{user}:{}", secret(user)))
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            "Accept: application/json",
+            "--data-binary",
+            r#"{"type":"SUBSCRIBE"}"#,
+        ])
+        .arg(format!("http://{addr}/api/v1"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let Some((length, rest)) = text.split_once('\n') else {
+        return Value::Null;
+    };
+    let length: usize = length.trim().parse().unwrap_or(0);
+    rest.get(..length)
+        .and_then(|record| serde_json::from_str(record).ok())
+        .unwrap_or(Value::Null)
+}
+
 fn framework_users(value: &Value, key: &str) -> BTreeSet<String> {
     value[key]
         .as_array()
@@ -722,6 +751,33 @@ fn state_endpoints_show_each_principal_only_what_it_may_view() {
         let (_, answer) = v1(m, who, r#"{"type":"GET_TASKS"}"#);
         let count = answer["get_tasks"]["tasks"].as_array().map_or(0, Vec::len);
         assert_eq!(count, users.len(), "GET_TASKS as {who}: {answer}");
+        // The operator event stream starts from the same filtered state.
+        let subscribed = operator_subscribed(m, who);
+        let stream_users: BTreeSet<String> = subscribed["subscribed"]["get_state"]
+            ["get_frameworks"]["frameworks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["framework_info"]["user"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(stream_users, users, "SUBSCRIBED as {who}: {subscribed}");
+        // The agent's v1 reads.
+        let (_, answer) = v1(&cluster.agent, who, r#"{"type":"GET_FRAMEWORKS"}"#);
+        let agent_users: BTreeSet<String> = answer["get_frameworks"]["frameworks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["framework_info"]["user"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(
+            agent_users, users,
+            "agent GET_FRAMEWORKS as {who}: {answer}"
+        );
+        let (_, answer) = v1(&cluster.agent, who, r#"{"type":"GET_TASKS"}"#);
+        let count = answer["get_tasks"]["launched_tasks"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert_eq!(count, users.len(), "agent GET_TASKS as {who}: {answer}");
         // The agent's /state filters the same way.
         let (code, state) = get(&cluster.agent, "/state", who);
         assert_eq!(code, 200);

@@ -240,8 +240,46 @@ pub async fn prometheus(ctx: Arc<HttpContext>, request: Request) -> Response {
     }
 }
 
+/// The containers the principal may view (`view_containers`, judged by
+/// the framework's user; a container of an unknown framework is hidden).
+async fn visible_containers(
+    ctx: &HttpContext,
+    request: &Request,
+    mut entries: Vec<crate::agent::views::ContainerEntry>,
+) -> Option<Vec<crate::agent::views::ContainerEntry>> {
+    use mesos_authorizer::{Action, Object};
+    if !ctx.authorizer.restricts(Action::ViewContainer) {
+        return Some(entries);
+    }
+    let frameworks = ctx.agent.query(Query::Frameworks).await?;
+    let who = super::principal(request);
+    entries.retain(|entry| {
+        frameworks
+            .frameworks
+            .iter()
+            .chain(&frameworks.completed_frameworks)
+            .find(|f| {
+                f.framework_info
+                    .id
+                    .as_ref()
+                    .is_some_and(|id| id.value == entry.framework_id)
+            })
+            .is_some_and(|f| {
+                ctx.authorizer.authorized(
+                    Action::ViewContainer,
+                    who,
+                    Object::Value(&f.framework_info.user),
+                )
+            })
+    });
+    Some(entries)
+}
+
 pub async fn statistics(ctx: Arc<HttpContext>, request: Request) -> Response {
     let Some(entries) = ctx.agent.query(Query::Containers).await else {
+        return unavailable();
+    };
+    let Some(entries) = visible_containers(&ctx, &request, entries).await else {
         return unavailable();
     };
     let items = tokio::task::spawn_blocking(move || {
@@ -265,6 +303,9 @@ pub async fn statistics(ctx: Arc<HttpContext>, request: Request) -> Response {
 
 pub async fn containers(ctx: Arc<HttpContext>, request: Request) -> Response {
     let Some(entries) = ctx.agent.query(Query::Containers).await else {
+        return unavailable();
+    };
+    let Some(entries) = visible_containers(&ctx, &request, entries).await else {
         return unavailable();
     };
     let items = tokio::task::spawn_blocking(move || {
