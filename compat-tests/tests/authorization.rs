@@ -677,7 +677,7 @@ fn state_endpoints_show_each_principal_only_what_it_may_view() {
         )
     };
     let acls = format!(
-        r#"{{"permissive": true, {}, {}, {}, {},
+        r#"{{"permissive": true, {}, {}, {}, {}, {},
             "view_flags": [{{"principals": {{"values": ["guest"]}}, "flags": {{"type": "NONE"}}}}],
             "view_roles": [{{"principals": {{"values": ["bob-ops"]}}, "roles": {{"type": "NONE"}}}}],
             "get_quotas": [{{"principals": {{"values": ["bob-ops"]}}, "roles": {{"type": "NONE"}}}}]}}"#,
@@ -685,6 +685,7 @@ fn state_endpoints_show_each_principal_only_what_it_may_view() {
         views("view_tasks"),
         views("view_executors"),
         views("access_sandboxes"),
+        views("view_containers"),
     );
     let mut cluster = Secured::master(&acls, &[]);
     cluster.agent(Some(&acls), false);
@@ -778,6 +779,16 @@ fn state_endpoints_show_each_principal_only_what_it_may_view() {
             .as_array()
             .map_or(0, Vec::len);
         assert_eq!(count, users.len(), "agent GET_TASKS as {who}: {answer}");
+        // The agent's /containers shows only the viewable frameworks'.
+        let (code, containers) = get(&cluster.agent, "/containers", who);
+        assert_eq!(code, 200);
+        let container_frameworks: BTreeSet<String> = containers
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["framework_id"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(container_frameworks, expected, "agent /containers as {who}");
         // The agent's /state filters the same way.
         let (code, state) = get(&cluster.agent, "/state", who);
         assert_eq!(code, 200);
