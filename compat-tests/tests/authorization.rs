@@ -847,6 +847,29 @@ fn state_endpoints_show_each_principal_only_what_it_may_view() {
     let (_, q) = get(m, "/master/quota", "ops");
     assert!(q.to_string().contains("analytics"), "{q}");
 
+    // Reservations to a role bob-ops may not view leave its agent view.
+    let agent_id = get(m, "/master/slaves", "ops").1["slaves"][0]["id"]
+        .as_str()
+        .expect("agent id")
+        .to_string();
+    let (code, body) = curl(
+        m,
+        "POST",
+        "/master/reserve",
+        Some("ops"),
+        Body::Form(&[("slaveId", agent_id), ("resources", reserved("ops"))]),
+    );
+    assert_eq!(code, 202, "{body}");
+    let reserved_roles = |who: &str| -> Vec<String> {
+        let (_, slaves) = get(m, "/master/slaves", who);
+        slaves["slaves"][0]["reserved_resources"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(reserved_roles("ops"), ["r"]);
+    assert!(reserved_roles("bob-ops").is_empty());
+
     // Sandboxes: each principal reads only its user's.
     let sandbox = |fw: &str, events: &[Value]| {
         let task = events

@@ -104,7 +104,8 @@ const VIEW_ACTIONS: [Action; 5] = [
 
 /// `snapshot` with what `principal` may not see removed: frameworks
 /// (`VIEW_FRAMEWORK`), their tasks (`VIEW_TASK`) and executors
-/// (`VIEW_EXECUTOR`), weights (`VIEW_ROLE`) and quotas (`GET_QUOTA`).
+/// (`VIEW_EXECUTOR`), weights and agents' reservations (`VIEW_ROLE`) and
+/// quotas (`GET_QUOTA`).
 /// The same `Arc` when no ACL restricts any of these.
 pub fn viewable(
     authorizer: &Authorizer,
@@ -134,6 +135,15 @@ pub fn viewable(
         filtered
             .weights
             .retain(|role, _| roles.approved(Object::Role(role)));
+        // Reservations to roles the principal may not view are left out
+        // of the agents' resources; unreserved resources always show.
+        for agent in &mut filtered.agents {
+            for list in [&mut agent.total, &mut agent.used, &mut agent.offered] {
+                list.retain(|r| {
+                    reservation_role(r).is_none_or(|role| roles.approved(Object::Role(role)))
+                });
+            }
+        }
     }
     if !quotas.approves_all() {
         filtered
@@ -141,6 +151,17 @@ pub fn viewable(
             .retain(|q| quotas.approved(Object::Role(&q.role)));
     }
     Arc::new(filtered)
+}
+
+/// The role a resource is reserved to, `None` when unreserved.
+// `Resource.role` is the pre-refinement form agents may still send.
+#[allow(deprecated)]
+fn reservation_role(resource: &mesos_proto::mesos::v1::Resource) -> Option<&str> {
+    resource
+        .reservations
+        .last()
+        .and_then(|r| r.role.as_deref())
+        .or(resource.role.as_deref().filter(|role| *role != "*"))
 }
 
 fn filter_framework(
