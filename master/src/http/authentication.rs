@@ -2,6 +2,9 @@
 //! authenticators `--authenticate_http_*` install (upstream's realms and
 //! route assignment).
 //!
+//! Also builds the master's authorizer from `--acls`, refusing kinds it
+//! could not enforce, and installs its `get_endpoints` check per route.
+//!
 //! Owns the path → realm table only; libprocess applies it to every route
 //! in one place, so handlers never check credentials themselves. A route
 //! missing from the table is read-write: an endpoint added later is
