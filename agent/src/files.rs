@@ -29,6 +29,16 @@ pub const MAX_READ_LENGTH: usize = 16 * 4096;
 #[derive(Clone, Default, Debug)]
 pub struct Files {
     paths: Arc<RwLock<BTreeMap<String, PathBuf>>>,
+    /// What guards each attached path, for authorization.
+    owners: Arc<RwLock<BTreeMap<String, Owner>>>,
+}
+
+/// Whose files an attached path holds: an executor's sandbox (its user,
+/// for `access_sandboxes`) or the agent's own log (`access_mesos_logs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Sandbox { user: String },
+    Log,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -52,9 +62,38 @@ impl Files {
         paths.insert(normalize(virtual_path), real.to_path_buf());
     }
 
+    /// Attaches `real` at `virtual_path`, guarded by `owner`.
+    pub fn attach_owned(&self, virtual_path: &str, real: &Path, owner: Owner) {
+        self.attach(virtual_path, real);
+        let mut owners = self.owners.write().unwrap_or_else(|e| e.into_inner());
+        owners.insert(normalize(virtual_path), owner);
+    }
+
     pub fn detach(&self, virtual_path: &str) {
         let mut paths = self.paths.write().unwrap_or_else(|e| e.into_inner());
         paths.remove(&normalize(virtual_path));
+        let mut owners = self.owners.write().unwrap_or_else(|e| e.into_inner());
+        owners.remove(&normalize(virtual_path));
+    }
+
+    /// The owner of the attached path `path` falls in (longest attached
+    /// prefix, as resolution picks it); `None` for unguarded or unknown
+    /// paths.
+    pub fn owner(&self, path: &str) -> Option<Owner> {
+        let path = normalize(path);
+        let paths = self.paths.read().unwrap_or_else(|e| e.into_inner());
+        let owners = self.owners.read().unwrap_or_else(|e| e.into_inner());
+        let mut prefix = path.as_str();
+        loop {
+            if paths.contains_key(prefix) {
+                return owners.get(prefix).cloned();
+            }
+            match prefix.rfind('/') {
+                Some(0) if prefix.len() > 1 => prefix = "/",
+                Some(i) if i > 0 => prefix = &prefix[..i],
+                _ => return None,
+            }
+        }
     }
 
     pub fn table(&self) -> BTreeMap<String, PathBuf> {

@@ -38,6 +38,9 @@ pub async fn browse(ctx: Arc<HttpContext>, request: Request) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
+    if let Some(refused) = ctx.forbidden_path(&request, &path) {
+        return refused;
+    }
     let files = ctx.files.clone();
     let listing = tokio::task::spawn_blocking(move || files.browse(&path)).await;
     match listing {
@@ -55,6 +58,9 @@ pub async fn read(ctx: Arc<HttpContext>, request: Request) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
+    if let Some(refused) = ctx.forbidden_path(&request, &path) {
+        return refused;
+    }
     let mut offset = -1_i64;
     if let Some(text) = request.query_param("offset") {
         match text.trim().parse::<i64>() {
@@ -138,6 +144,9 @@ pub async fn download(ctx: Arc<HttpContext>, request: Request) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
+    if let Some(refused) = ctx.forbidden_path(&request, &path) {
+        return refused;
+    }
     let files = ctx.files.clone();
     let lookup = path.clone();
     let opened = match tokio::task::spawn_blocking(move || files.open(&lookup)).await {
@@ -446,6 +455,7 @@ mod tests {
             files,
             flags: Default::default(),
             logging: Default::default(),
+            authorizer: Default::default(),
         })
     }
 

@@ -219,6 +219,44 @@ impl Master {
         true
     }
 
+    /// `REGISTER_AGENT`, and `RESERVE_RESOURCES` for the reservations
+    /// the agent brings. Agents do not authenticate here yet, so the
+    /// subject is always none (upstream's unauthenticated agent).
+    fn authorize_agent(&self, info: &v0::SlaveInfo) -> Result<(), String> {
+        use mesos_authorizer::{Action, Object};
+        let principal: Option<&str> = None;
+        let resources: Vec<mesos_proto::mesos::v1::Resource> = info
+            .resources
+            .iter()
+            .map(mesos_proto::convert::evolve)
+            .filter(|r: &mesos_proto::mesos::v1::Resource| {
+                !r.reservations.is_empty() || r.role.as_deref().is_some_and(|role| role != "*")
+            })
+            .collect();
+        let reserved_ok = resources.is_empty()
+            || self.authorizer.authorized_resources(
+                Action::ReserveResources,
+                principal,
+                &resources,
+            );
+        if reserved_ok
+            && self
+                .authorizer
+                .authorized(Action::RegisterAgent, principal, Object::Any)
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "Not authorized to register agent providing resources '{}' without a principal",
+            mesos_proto::resources::Resources::from(
+                info.resources
+                    .iter()
+                    .map(mesos_proto::convert::evolve)
+                    .collect::<Vec<mesos_proto::mesos::v1::Resource>>()
+            )
+        ))
+    }
+
     fn register_agent(&mut self, from: Upid, message: RegisterSlaveMessage) {
         self.count("master/messages_register_slave");
         if !message.checkpointed_resources.is_empty() && !message.slave.checkpoint.unwrap_or(false)
@@ -249,6 +287,13 @@ impl Master {
                 );
                 return;
             }
+        }
+        if let Err(error) = self.authorize_agent(&message.slave) {
+            warn!(
+                "Refusing registration of agent at {from} ({}): {error}",
+                message.slave.hostname
+            );
+            return;
         }
         if self.registering.contains(&from) {
             info!(
@@ -479,6 +524,13 @@ impl Master {
         } else {
             None
         };
+        if let Err(error) = self.authorize_agent(&message.slave) {
+            warn!(
+                "Refusing re-registration of agent {id} at {from} ({}): {error}",
+                message.slave.hostname
+            );
+            return;
+        }
         if let Some(busy) = busy {
             info!(
                 "Ignoring reregister agent message from agent {id} at {from} ({}) as {busy}",

@@ -27,6 +27,7 @@
 //! [`validation`] checks input, [`connection`] runs subscription streams.
 
 mod agent;
+pub mod authorization;
 pub mod connection;
 mod driver;
 pub mod events;
@@ -187,6 +188,9 @@ pub enum CallError {
     },
     #[error("{0}")]
     InvalidCall(String),
+    /// The authorizer refused the call (HTTP 403).
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("Master has not finished recovery")]
     NotRecovered,
     #[error("Unknown call type")]
@@ -243,6 +247,8 @@ pub struct Config {
     /// Where the registry lives (memory, file, ZooKeeper).
     pub registry: Arc<dyn Store>,
     pub registrar: RegistrarOptions,
+    /// `--acls`: what frameworks and agents may do.
+    pub authorizer: Arc<mesos_authorizer::Authorizer>,
 }
 
 /// A cheap handle to the actor for HTTP handlers.
@@ -874,6 +880,7 @@ const METRIC_HELP: &[(&str, &str)] = &[
 /// The actor's state. See the module documentation.
 pub struct Master {
     flags: Arc<Flags>,
+    authorizer: Arc<mesos_authorizer::Authorizer>,
     info: MasterInfo,
     pid: Upid,
     transport: Transport,
@@ -969,6 +976,7 @@ impl Master {
         Master {
             role_whitelist: config.flags.role_whitelist(),
             flags: config.flags,
+            authorizer: config.authorizer,
             info: config.info,
             pid: config.pid,
             transport: config.transport,
