@@ -766,8 +766,12 @@ fn zookeeper_state_stores_fetches_mutates_and_expunges_variables() {
         "CANCELLED get threw CancellationException",
         "CANCEL without interrupt false done=false",
         "UNREACHABLE ExecutionException within_deadline=true",
+        "OLD fetch 'newer' done=true",
+        "OLD store 'old'",
+        "OLD names 2",
+        "OLD finalized get threw IllegalStateException",
         "LEVELDB refused",
-        "FETCH beta after gc 'newer'",
+        "FETCH beta after gc 'old'",
         "DONE",
     ];
     assert_eq!(lines, expected, "{}", context());
@@ -790,7 +794,7 @@ fn zookeeper_state_stores_fetches_mutates_and_expunges_variables() {
     let beta =
         <mesos_proto::mesos::internal::state::Entry as prost::Message>::decode(beta.as_slice())
             .expect("Entry");
-    assert_eq!(beta.value, b"newer");
+    assert_eq!(beta.value, b"old");
     let secured = kazoo_znodes(&zk, "/chronos/state-auth");
     assert_eq!(secured.len(), 1, "{secured:?}");
     let mut acls = secured[0].2.clone();

@@ -48,6 +48,13 @@ public class StateClient {
     return String.join(",", names);
   }
 
+  static Object call(Object target, String name, Class<?>[] types, Object... args) throws Exception {
+    java.lang.reflect.Method method =
+        org.apache.mesos.state.AbstractState.class.getDeclaredMethod(name, types);
+    method.setAccessible(true);
+    return method.invoke(target, args);
+  }
+
   public static void main(String[] args) throws Exception {
     String servers = args[0];
     String znode = args[1];
@@ -151,6 +158,34 @@ public class StateClient {
     } catch (ExecutionException e) {
       long ms = (System.nanoTime() - started) / 1000000;
       out("UNREACHABLE ExecutionException within_deadline=" + (ms < 15000));
+    }
+
+    // The natives that jars before 0.22.1 call from anonymous futures
+    // (AbstractState.__fetch_get(long) and friends), reached by reflection
+    // since this jar picks the named future classes.
+    long fetch = (Long) call(state, "__fetch", new Class<?>[] {String.class}, "beta");
+    Variable old = (Variable) call(state, "__fetch_get_timeout",
+        new Class<?>[] {long.class, long.class, TimeUnit.class}, fetch, 10L, TimeUnit.SECONDS);
+    out("OLD fetch " + text(old) + " done=" + call(state, "__fetch_is_done", new Class<?>[] {long.class}, fetch));
+    call(state, "__fetch_finalize", new Class<?>[] {long.class}, fetch);
+    long store = (Long) call(state, "__store", new Class<?>[] {Variable.class}, old.mutate(bytes("old")));
+    out("OLD store " + text((Variable) call(state, "__store_get", new Class<?>[] {long.class}, store)));
+    call(state, "__store_finalize", new Class<?>[] {long.class}, store);
+    long names = (Long) call(state, "__names", new Class<?>[] {});
+    @SuppressWarnings("unchecked")
+    Iterator<String> it = (Iterator<String>) call(state, "__names_get", new Class<?>[] {long.class}, names);
+    int count = 0;
+    while (it.hasNext()) {
+      it.next();
+      count++;
+    }
+    out("OLD names " + count);
+    call(state, "__names_finalize", new Class<?>[] {long.class}, names);
+    try {
+      call(state, "__fetch_get", new Class<?>[] {long.class}, names);
+      out("OLD finalized get returned");
+    } catch (java.lang.reflect.InvocationTargetException e) {
+      out("OLD finalized get threw " + e.getCause().getClass().getSimpleName());
     }
 
     try {
