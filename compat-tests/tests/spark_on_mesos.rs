@@ -734,6 +734,7 @@ fn zookeeper_state_stores_fetches_mutates_and_expunges_variables() {
         .skip_while(|l| !l.starts_with("--- stdout"))
         .skip(1)
         .take_while(|l| !l.starts_with("--- stderr"))
+        .filter(|l| !l.is_empty())
         .collect();
     let expected = [
         "NAMES_EMPTY []",
