@@ -404,20 +404,35 @@ fn spark_pi_on_zk_survives_the_leading_master_being_killed() {
     let first = cluster.leader().expect("a leader");
     let tmp = tempfile::tempdir().expect("tempdir");
     // Enough partitions that the job outlives the election of a new leader.
-    let mut child = spawn_spark_pi(&format!("mesos://{}", cluster.url()), tmp.path(), 400);
+    let mut child = spawn_spark_pi(&format!("mesos://{}", cluster.url()), tmp.path(), 40);
     let mut killed = false;
     let (status, saw) = {
         let cluster = std::cell::RefCell::new(&mut cluster);
+        let stderr = tmp.path().join("spark.err");
         wait_spark(
             &mut child,
             || cluster.borrow().leader_state(),
             || {
+                // Kill once the job itself has started on the executor.
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while Instant::now() < deadline
+                    && !std::fs::read_to_string(&stderr)
+                        .unwrap_or_default()
+                        .contains("Starting job")
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
                 cluster.borrow_mut().kill_master(first);
-                killed = true;
+                let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+                killed = log.contains("Starting job") && !log.contains("Job 0 finished");
             },
         )
     };
-    assert!(killed, "the leader was never killed\n{}", cluster.logs());
+    assert!(
+        killed,
+        "the leader was not killed while the job ran\n{}",
+        cluster.logs()
+    );
     check_pi(tmp.path(), status, saw, || cluster.logs());
     let second = cluster.leader();
     assert!(
