@@ -22,6 +22,9 @@ use zookeeper_client::{Acl, Acls, AuthId, Client, CreateMode, Permission, Sessio
 
 use crate::{Entry, Error, MAX_ENTRY_SIZE};
 
+const MIN_TIMEOUT: Duration = Duration::from_secs(1);
+const MAX_TIMEOUT: Duration = Duration::from_secs(3600);
+
 /// ZooKeeper credentials: a scheme (`digest`) and its bytes
 /// (`user:password`).
 #[derive(Clone)]
@@ -55,18 +58,22 @@ pub struct ZooKeeperStorageOptions {
 
 impl ZooKeeperStorageOptions {
     /// Options with the operation deadline set to the session timeout
-    /// (what a framework chose as "ZooKeeper is gone"), at least 1 s.
+    /// (what a framework chose as "ZooKeeper is gone"). Both are kept
+    /// within [1 s, 1 h]: ZooKeeper negotiates sessions into a far smaller
+    /// range anyway, and a caller's `Long.MAX_VALUE` must not overflow a
+    /// deadline.
     pub fn new(
         servers: impl Into<String>,
         znode: impl Into<String>,
         session_timeout: Duration,
     ) -> ZooKeeperStorageOptions {
+        let session_timeout = session_timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT);
         ZooKeeperStorageOptions {
             servers: servers.into(),
             znode: znode.into(),
             session_timeout,
             auth: None,
-            operation_timeout: session_timeout.max(Duration::from_secs(1)),
+            operation_timeout: session_timeout,
         }
     }
 }
@@ -133,8 +140,8 @@ impl ZooKeeperStorage {
         Ok(ZooKeeperStorage {
             servers: options.servers,
             znode,
-            session_timeout: options.session_timeout,
-            operation_timeout: options.operation_timeout,
+            session_timeout: options.session_timeout.clamp(MIN_TIMEOUT, MAX_TIMEOUT),
+            operation_timeout: options.operation_timeout.min(MAX_TIMEOUT),
             auth: options.auth,
             acls,
             session: tokio::sync::Mutex::new(None),
@@ -421,6 +428,19 @@ mod tests {
         let root = storage("/").expect("valid");
         assert_eq!(root.znode(), "/");
         assert_eq!(root.path("x").ok().as_deref(), Some("/x"));
+    }
+
+    #[test]
+    fn timeouts_stay_within_bounds() {
+        let huge = ZooKeeperStorageOptions::new("h:1", "/s", Duration::from_secs(u64::MAX));
+        assert_eq!(huge.session_timeout, MAX_TIMEOUT);
+        assert_eq!(huge.operation_timeout, MAX_TIMEOUT);
+        let zero = ZooKeeperStorageOptions::new("h:1", "/s", Duration::ZERO);
+        assert_eq!(zero.session_timeout, MIN_TIMEOUT);
+        let mut options = zero.clone();
+        options.operation_timeout = Duration::MAX;
+        let storage = ZooKeeperStorage::new(options).expect("valid");
+        assert_eq!(storage.operation_timeout, MAX_TIMEOUT);
     }
 
     #[test]
