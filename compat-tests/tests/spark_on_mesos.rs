@@ -5,6 +5,8 @@
 //! and MesosExecutorDriver: framework messages both ways, kill,
 //! reconciliation, failover to a second driver under the same framework id,
 //! stop, a callback that throws, and a master that is down at start.
+//! SparkPi also runs on `mesos://zk://…` against three masters, and a Java
+//! program keeps variables in a real ZooKeeper through `ZooKeeperState`.
 //!
 //! Prerequisites fail loudly: `bash .ci/setup-spark.sh` (pyspark in
 //! `MESOS_SPARK_VENV`, default `.spark-venv`), Java 17, and `libmesos.so`
@@ -15,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use compat_tests::zookeeper::ZooKeeperServer;
 use compat_tests::*;
 use serde_json::Value;
 
@@ -93,16 +96,15 @@ fn framework_named<'a>(frameworks: &'a Value, name: &str) -> Option<&'a Value> {
         .find(|f| f["name"].as_str() == Some(name))
 }
 
-#[test]
-fn spark_pi_runs_on_our_cluster_and_its_framework_is_gone_afterwards() {
-    let mut cluster = Cluster::start(ClusterOptions::default());
+/// Starts `spark-submit --master <master> … pi.py <partitions>`, its
+/// output going to `spark.out` and `spark.err` in `dir`.
+fn spawn_spark_pi(master: &str, dir: &Path, partitions: u32) -> std::process::Child {
     let home = spark_home();
     let python = spark_venv().join("bin/python");
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let out = std::fs::File::create(tmp.path().join("spark.out")).expect("out");
-    let err = std::fs::File::create(tmp.path().join("spark.err")).expect("err");
+    let out = std::fs::File::create(dir.join("spark.out")).expect("out");
+    let err = std::fs::File::create(dir.join("spark.err")).expect("err");
     let py = path_str(&python);
-    let mut child = Command::new(home.join("bin/spark-submit"))
+    Command::new(home.join("bin/spark-submit"))
         .env("MESOS_NATIVE_JAVA_LIBRARY", libmesos())
         .env("SPARK_HOME", &home)
         .env("SPARK_LOCAL_IP", "127.0.0.1")
@@ -117,7 +119,7 @@ fn spark_pi_runs_on_our_cluster_and_its_framework_is_gone_afterwards() {
             ),
         )
         .arg("--master")
-        .arg(format!("mesos://{}", cluster.master))
+        .arg(master)
         .args([
             "--conf",
             &format!("spark.mesos.executor.home={}", path_str(&home)),
@@ -128,41 +130,65 @@ fn spark_pi_runs_on_our_cluster_and_its_framework_is_gone_afterwards() {
         .args(["--conf", &format!("spark.pyspark.python={py}")])
         .args(["--conf", &format!("spark.executorEnv.PYSPARK_PYTHON={py}")])
         .arg(home.join("examples/src/main/python/pi.py"))
-        .arg("10")
+        .arg(partitions.to_string())
         .stdout(out)
         .stderr(err)
         .stdin(Stdio::null())
         .spawn()
-        .expect("spawn spark-submit");
+        .expect("spawn spark-submit")
+}
 
-    // While the job runs, Spark's executor shows up as a running task of
-    // the PythonPi framework.
+/// Whether `state` shows a running task of the PythonPi framework.
+fn pi_executor_running(state: &Value) -> bool {
+    framework_named(&state["frameworks"], "PythonPi")
+        .and_then(|f| f["tasks"].as_array())
+        .is_some_and(|tasks| {
+            tasks
+                .iter()
+                .any(|t| t["state"].as_str() == Some("TASK_RUNNING"))
+        })
+}
+
+/// Waits for spark-submit, polling `state` for a running executor and
+/// calling `during` once one was seen; returns the exit status and whether
+/// an executor was seen.
+fn wait_spark(
+    child: &mut std::process::Child,
+    mut state: impl FnMut() -> Option<Value>,
+    mut during: impl FnMut(),
+) -> (std::process::ExitStatus, bool) {
     let deadline = Instant::now() + Duration::from_secs(400);
     let mut saw_running_executor = false;
-    let status = loop {
+    loop {
         if let Some(status) = child.try_wait().expect("wait") {
-            break status;
+            return (status, saw_running_executor);
         }
-        assert!(Instant::now() < deadline, "spark-submit did not finish");
-        if !saw_running_executor {
-            if let Some(state) = cluster.master_state() {
-                saw_running_executor = framework_named(&state["frameworks"], "PythonPi")
-                    .and_then(|f| f["tasks"].as_array())
-                    .is_some_and(|tasks| {
-                        tasks
-                            .iter()
-                            .any(|t| t["state"].as_str() == Some("TASK_RUNNING"))
-                    });
-            }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let status = child.wait().expect("wait");
+            return (status, saw_running_executor);
+        }
+        if !saw_running_executor && state().is_some_and(|s| pi_executor_running(&s)) {
+            saw_running_executor = true;
+            during();
         }
         std::thread::sleep(Duration::from_millis(200));
-    };
-    let stdout = std::fs::read_to_string(tmp.path().join("spark.out")).unwrap_or_default();
-    let stderr = std::fs::read_to_string(tmp.path().join("spark.err")).unwrap_or_default();
+    }
+}
+
+/// Checks SparkPi's result; `logs` adds context to failures.
+fn check_pi(
+    dir: &Path,
+    status: std::process::ExitStatus,
+    saw_executor: bool,
+    logs: impl Fn() -> String,
+) {
+    let stdout = std::fs::read_to_string(dir.join("spark.out")).unwrap_or_default();
+    let stderr = std::fs::read_to_string(dir.join("spark.err")).unwrap_or_default();
     let context = || {
         format!(
             "--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}\n{}",
-            cluster.logs()
+            logs()
         )
     };
     assert!(
@@ -177,19 +203,28 @@ fn spark_pi_runs_on_our_cluster_and_its_framework_is_gone_afterwards() {
         .unwrap_or_else(|| panic!("no 'Pi is roughly' line\n{}", context()));
     assert!((pi - std::f64::consts::PI).abs() < 0.02, "pi = {pi}");
     assert!(
-        saw_running_executor,
+        saw_executor,
         "no running Spark executor task seen in /master/state\n{}",
         context()
     );
+}
 
-    // Afterwards the framework is gone (torn down by stop()), and every
-    // executor task it had ended.
-    wait_for(Duration::from_secs(30), "PythonPi to be torn down", || {
-        cluster
-            .master_state()
-            .is_some_and(|s| framework_named(&s["frameworks"], "PythonPi").is_none())
-    });
-    let state = cluster.master_state().expect("state");
+/// Afterwards PythonPi is gone (torn down by stop()) and every executor
+/// task it had ended cleanly.
+fn check_pi_torn_down(mut state: impl FnMut() -> Option<Value>, logs: impl Fn() -> String) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if state().is_some_and(|s| framework_named(&s["frameworks"], "PythonPi").is_none()) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "PythonPi was not torn down\n{}",
+            logs()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let state = state().expect("state");
     let done = framework_named(&state["completed_frameworks"], "PythonPi")
         .unwrap_or_else(|| panic!("PythonPi not among completed frameworks: {state}"));
     let tasks = done["completed_tasks"]
@@ -204,7 +239,208 @@ fn spark_pi_runs_on_our_cluster_and_its_framework_is_gone_afterwards() {
             "Spark executor task ended {s}: {task}"
         );
     }
+}
+
+#[test]
+fn spark_pi_runs_on_our_cluster_and_its_framework_is_gone_afterwards() {
+    let mut cluster = Cluster::start(ClusterOptions::default());
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut child = spawn_spark_pi(&format!("mesos://{}", cluster.master), tmp.path(), 10);
+    // While the job runs, Spark's executor shows up as a running task of
+    // the PythonPi framework.
+    let (status, saw) = wait_spark(&mut child, || cluster.master_state(), || {});
+    check_pi(tmp.path(), status, saw, || cluster.logs());
+    check_pi_torn_down(|| cluster.master_state(), || cluster.logs());
     cluster.assert_alive();
+}
+
+/// Three masters electing a leader in a real ZooKeeper, and one agent
+/// that finds the leader through `zk://`.
+struct HaCluster {
+    zk: ZooKeeperServer,
+    dir: tempfile::TempDir,
+    masters: Vec<(u16, Option<Spawned>)>,
+    _agent: Spawned,
+}
+
+impl HaCluster {
+    fn start() -> HaCluster {
+        let zk = ZooKeeperServer::start();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("zk://{}/mesos", zk.connect_string());
+        let spawn = |name: &str, binary: &str, args: Vec<String>| {
+            let log = std::fs::File::create(dir.path().join(format!("{name}.log"))).expect("log");
+            Spawned {
+                name: name.to_string(),
+                child: Command::new(our_binary(binary))
+                    .args(args)
+                    .stdout(log.try_clone().expect("log"))
+                    .stderr(log)
+                    .spawn()
+                    .expect("spawn"),
+            }
+        };
+        let masters = (0..3)
+            .map(|i| {
+                let port = free_port();
+                let master = spawn(
+                    &format!("master{i}"),
+                    "mesos-master",
+                    vec![
+                        "--ip=127.0.0.1".into(),
+                        format!("--port={port}"),
+                        format!("--zk={url}"),
+                        "--quorum=1".into(),
+                        "--zk_session_timeout=3secs".into(),
+                        format!("--work_dir={}", dir.path().join(format!("m{i}")).display()),
+                    ],
+                );
+                (port, Some(master))
+            })
+            .collect();
+        let agent = spawn(
+            "agent",
+            "mesos-agent",
+            vec![
+                format!("--master={url}"),
+                "--zk_session_timeout=3secs".into(),
+                "--ip=127.0.0.1".into(),
+                "--hostname=127.0.0.1".into(),
+                format!("--port={}", free_port()),
+                format!("--work_dir={}", dir.path().join("agent").display()),
+                "--resources=cpus:4;mem:4096;disk:4096;ports:[31000-32000]".into(),
+                "--registration_backoff_factor=10ms".into(),
+            ],
+        );
+        let cluster = HaCluster {
+            zk,
+            dir,
+            masters,
+            _agent: agent,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !cluster
+            .leader_state()
+            .is_some_and(|s| s["activated_slaves"].as_f64().unwrap_or(0.0) >= 1.0)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "no leader with a registered agent\n{}",
+                cluster.logs()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        cluster
+    }
+
+    fn url(&self) -> String {
+        format!("zk://{}/mesos", self.zk.connect_string())
+    }
+
+    /// The index of the master serving `/master/state` (only the leader
+    /// does).
+    fn leader(&self) -> Option<usize> {
+        self.masters.iter().position(|(port, process)| {
+            process.is_some()
+                && http_get(&format!("127.0.0.1:{port}"), "/master/state")
+                    .is_ok_and(|r| r.status == 200)
+        })
+    }
+
+    fn leader_state(&self) -> Option<Value> {
+        let leader = self.leader()?;
+        http_get(
+            &format!("127.0.0.1:{}", self.masters[leader].0),
+            "/master/state",
+        )
+        .ok()
+        .filter(|r| r.status == 200)
+        .map(|r| r.json())
+    }
+
+    fn kill_master(&mut self, master: usize) {
+        if let Some(mut process) = self.masters[master].1.take() {
+            let _ = process.child.kill();
+            let _ = process.child.wait();
+        }
+    }
+
+    fn logs(&self) -> String {
+        let mut out = String::new();
+        for name in ["master0", "master1", "master2", "agent"] {
+            let text = std::fs::read_to_string(self.dir.path().join(format!("{name}.log")))
+                .unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            out.push_str(&format!("---- {name}.log (last lines) ----\n"));
+            for line in tail.into_iter().rev() {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+        out
+    }
+}
+
+// SparkPi with `--master mesos://zk://…/mesos`: the driver finds the
+// leading master of three through ZooKeeper, its executor runs on the
+// agent (which found the leader the same way), and the framework is torn
+// down on the leader when the job ends.
+#[test]
+fn spark_pi_on_zk_with_three_masters() {
+    let cluster = HaCluster::start();
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut child = spawn_spark_pi(&format!("mesos://{}", cluster.url()), tmp.path(), 10);
+    let (status, saw) = wait_spark(&mut child, || cluster.leader_state(), || {});
+    check_pi(tmp.path(), status, saw, || cluster.logs());
+    check_pi_torn_down(|| cluster.leader_state(), || cluster.logs());
+}
+
+// The leading master is killed while SparkPi runs: another master takes
+// over, the driver and the agent follow it through ZooKeeper, the job
+// still finishes, and its framework is torn down on the new leader.
+#[test]
+fn spark_pi_on_zk_survives_the_leading_master_being_killed() {
+    let mut cluster = HaCluster::start();
+    let first = cluster.leader().expect("a leader");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    // Enough partitions that the job outlives the election of a new leader.
+    let mut child = spawn_spark_pi(&format!("mesos://{}", cluster.url()), tmp.path(), 40);
+    let mut killed = false;
+    let (status, saw) = {
+        let cluster = std::cell::RefCell::new(&mut cluster);
+        let stderr = tmp.path().join("spark.err");
+        wait_spark(
+            &mut child,
+            || cluster.borrow().leader_state(),
+            || {
+                // Kill once the job itself has started on the executor.
+                let deadline = Instant::now() + Duration::from_secs(120);
+                while Instant::now() < deadline
+                    && !std::fs::read_to_string(&stderr)
+                        .unwrap_or_default()
+                        .contains("Starting job")
+                {
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                cluster.borrow_mut().kill_master(first);
+                let log = std::fs::read_to_string(&stderr).unwrap_or_default();
+                killed = log.contains("Starting job") && !log.contains("Job 0 finished");
+            },
+        )
+    };
+    assert!(
+        killed,
+        "the leader was not killed while the job ran\n{}",
+        cluster.logs()
+    );
+    check_pi(tmp.path(), status, saw, || cluster.logs());
+    let second = cluster.leader();
+    assert!(
+        second.is_some_and(|s| s != first),
+        "no new leader\n{}",
+        cluster.logs()
+    );
+    check_pi_torn_down(|| cluster.leader_state(), || cluster.logs());
 }
 
 /// Runs `TestFramework <master> <executor command> <mode>`; returns its
@@ -421,4 +657,163 @@ fn a_master_started_after_the_driver_is_registered_with() {
         lines.iter().any(|l| l == "RET stop DRIVER_STOPPED"),
         "{output}"
     );
+}
+
+/// The znodes under `parent` as kazoo (a stock ZooKeeper client) sees
+/// them: name → (data, ACL schemes with their permissions).
+fn kazoo_znodes(zk: &ZooKeeperServer, parent: &str) -> Vec<(String, Vec<u8>, Vec<String>)> {
+    let script = r#"
+import json, sys
+from kazoo.client import KazooClient
+zk = KazooClient(hosts=sys.argv[1]); zk.start(timeout=20)
+out = []
+for child in sorted(zk.get_children(sys.argv[2])):
+    path = sys.argv[2] + "/" + child
+    data, _ = zk.get(path)
+    acls, _ = zk.get_acls(path)
+    out.append({"name": child, "data": data.hex(),
+                "acls": ["%s:%d" % (a.id.scheme, a.perms) for a in acls]})
+zk.stop()
+print(json.dumps(out))
+"#;
+    let output = Command::new(venv_python())
+        .args(["-c", script, &zk.connect_string(), parent])
+        .output()
+        .expect("run kazoo");
+    assert!(
+        output.status.success(),
+        "kazoo failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let listed: Value = serde_json::from_slice(&output.stdout).expect("kazoo output");
+    listed
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|z| {
+            let hex = z["data"].as_str().unwrap_or("");
+            let data = (0..hex.len() / 2)
+                .filter_map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).ok())
+                .collect();
+            let acls = z["acls"]
+                .as_array()
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|s| s.as_str().map(String::from))
+                        .collect()
+                })
+                .unwrap_or_default();
+            (z["name"].as_str().unwrap_or("").to_string(), data, acls)
+        })
+        .collect()
+}
+
+// A Java program on the stock jar keeps variables in ZooKeeper through
+// `ZooKeeperState`, as Chronos does: fetch/mutate/store/expunge/names, a
+// stale variable's store yields null, two sessions racing to create an
+// entry, digest credentials, the Future contract, and upstream's znode
+// layout (one znode per variable holding a `mesos.internal.state.Entry`).
+#[test]
+fn zookeeper_state_stores_fetches_mutates_and_expunges_variables() {
+    let zk = ZooKeeperServer::start();
+    let classes = tempfile::tempdir().expect("tempdir");
+    let result = Command::new("javac")
+        .arg("-cp")
+        .arg(mesos_jar())
+        .arg("-d")
+        .arg(classes.path())
+        .arg(client_script("java-state").join("StateClient.java"))
+        .output()
+        .expect("javac (Java 17) must be installed");
+    assert!(
+        result.status.success(),
+        "javac failed:\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let cp = format!("{}:{}", path_str(classes.path()), path_str(&mesos_jar()));
+    let mut cmd = Command::new("java");
+    cmd.env("MESOS_NATIVE_JAVA_LIBRARY", libmesos()).args([
+        "-Xmx128m",
+        "-cp",
+        &cp,
+        "StateClient",
+        &zk.connect_string(),
+        "/chronos/state",
+    ]);
+    let (_, output, status) = run_client(cmd, Duration::from_secs(120));
+    let context = || format!("{output}\n--- zookeeper ---\n{}", zk.log());
+    assert!(status.success(), "StateClient failed\n{}", context());
+    let lines: Vec<&str> = output
+        .lines()
+        .skip_while(|l| !l.starts_with("--- stdout"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("--- stderr"))
+        .filter(|l| !l.is_empty())
+        .collect();
+    let expected = [
+        "NAMES_EMPTY []",
+        "FETCH alpha ''",
+        "STORE alpha 'one'",
+        "FETCH alpha 'one'",
+        "STORE alpha 'two'",
+        "STALE_STORE alpha null",
+        "STALE_STORE_AGAIN alpha null",
+        "FETCH alpha 'two'",
+        "RACE theirs 'theirs'",
+        "RACE mine null",
+        "FETCH beta 'theirs'",
+        "CONCURRENT theirs 'newer'",
+        "CONCURRENT ours null",
+        "BINARY 4 255",
+        "NAMES [alpha,beta,binary]",
+        "EXPUNGE stale false",
+        "EXPUNGE current true done=true cancelled=false",
+        "EXPUNGE again false",
+        "FETCH alpha ''",
+        "NAMES [beta,binary]",
+        "AUTH store 's3cret'",
+        "AUTH fetch 's3cret'",
+        "AUTH anonymous read 's3cret'",
+        "AUTH anonymous write refused",
+        "TIMEOUT thrown",
+        "PENDING done=false",
+        "CANCEL false done=true cancelled=false",
+        "CANCELLED get threw CancellationException",
+        "CANCEL without interrupt false done=false",
+        "UNREACHABLE ExecutionException within_deadline=true",
+        "OLD fetch 'newer' done=true",
+        "OLD store 'old'",
+        "OLD names 2",
+        "OLD finalized get threw IllegalStateException",
+        "LEVELDB refused",
+        "FETCH beta after gc 'old'",
+        "DONE",
+    ];
+    assert_eq!(lines, expected, "{}", context());
+
+    // Upstream's layout, seen by another client: one znode per variable,
+    // holding the Entry (name, 16-byte uuid, value); open ACLs without
+    // credentials, world-read and creator-all with them.
+    let znodes = kazoo_znodes(&zk, "/chronos/state");
+    let names: Vec<&str> = znodes.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(names, ["beta", "binary"]);
+    for (name, data, acls) in &znodes {
+        let entry =
+            <mesos_proto::mesos::internal::state::Entry as prost::Message>::decode(data.as_slice())
+                .unwrap_or_else(|e| panic!("{name} does not hold an Entry: {e}"));
+        assert_eq!(&entry.name, name);
+        assert_eq!(entry.uuid.len(), 16);
+        assert_eq!(acls, &["world:31".to_string()]);
+    }
+    let beta = &znodes[0].1;
+    let beta =
+        <mesos_proto::mesos::internal::state::Entry as prost::Message>::decode(beta.as_slice())
+            .expect("Entry");
+    assert_eq!(beta.value, b"old");
+    let secured = kazoo_znodes(&zk, "/chronos/state-auth");
+    assert_eq!(secured.len(), 1, "{secured:?}");
+    let mut acls = secured[0].2.clone();
+    acls.sort();
+    assert_eq!(acls, ["digest:31", "world:1"]);
 }

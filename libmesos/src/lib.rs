@@ -14,8 +14,10 @@
 //! - `convert`: protobuf, collection and status conversion helpers.
 //! - `scheduler`: `MesosSchedulerDriver` natives and the Java scheduler.
 //! - `executor`: `MesosExecutorDriver` natives and the Java executor.
-//! - `unsupported`: `Log`, `LevelDBState`, `LogState` and the state
-//!   classes, which throw a clear Java exception.
+//! - `state`: `ZooKeeperState`, `AbstractState` futures and `Variable`
+//!   over `mesos-state`.
+//! - `unsupported`: `Log`, `LevelDBState` and `LogState`, which throw a
+//!   clear Java exception.
 
 // JNI is an FFI boundary: the native driver lives behind a `long` field of
 // the Java object, and turning it back into a reference needs `unsafe`.
@@ -27,6 +29,7 @@
 mod convert;
 mod executor;
 mod scheduler;
+mod state;
 mod unsupported;
 
 use std::ffi::c_void;

@@ -1,7 +1,8 @@
-//! The replicated log and the log/LevelDB/ZooKeeper-backed state classes,
-//! which this library does not provide yet: constructing one throws
+//! The replicated log and the log- and LevelDB-backed state classes, which
+//! this library does not provide: constructing one throws
 //! `UnsupportedOperationException` with a clear message instead of
-//! failing later with `UnsatisfiedLinkError`.
+//! failing later with `UnsatisfiedLinkError`. (`ZooKeeperState` is in
+//! `state`.)
 
 use jni::objects::{JByteArray, JObject, JString};
 use jni::sys::{jint, jlong};
@@ -84,35 +85,4 @@ pub extern "system" fn Java_org_apache_mesos_state_LogState_initialize<'l>(
     _diffs: jint,
 ) {
     refuse(&mut env, "org.apache.mesos.state.LogState");
-}
-
-#[no_mangle]
-pub extern "system" fn Java_org_apache_mesos_state_ZooKeeperState_initialize__Ljava_lang_String_2JLjava_util_concurrent_TimeUnit_2Ljava_lang_String_2<
-    'l,
->(
-    mut env: JNIEnv<'l>,
-    _this: JObject<'l>,
-    _servers: JString<'l>,
-    _timeout: jlong,
-    _unit: JObject<'l>,
-    _znode: JString<'l>,
-) {
-    refuse(&mut env, "org.apache.mesos.state.ZooKeeperState (not yet)");
-}
-
-#[no_mangle]
-#[allow(clippy::too_many_arguments)]
-pub extern "system" fn Java_org_apache_mesos_state_ZooKeeperState_initialize__Ljava_lang_String_2JLjava_util_concurrent_TimeUnit_2Ljava_lang_String_2Ljava_lang_String_2_3B<
-    'l,
->(
-    mut env: JNIEnv<'l>,
-    _this: JObject<'l>,
-    _servers: JString<'l>,
-    _timeout: jlong,
-    _unit: JObject<'l>,
-    _znode: JString<'l>,
-    _scheme: JString<'l>,
-    _credentials: JByteArray<'l>,
-) {
-    refuse(&mut env, "org.apache.mesos.state.ZooKeeperState (not yet)");
 }
