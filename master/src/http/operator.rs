@@ -35,7 +35,7 @@ use super::{parse_call_body, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
 use crate::master::connection::{ContentType, HEARTBEAT_INTERVAL};
 use crate::master::requests::{OperationError, OperationOutcome, OperationRequest, TeardownError};
-use crate::master::state_events::{StateEvent, SubscribeError, Subscription};
+use crate::master::state_events::{Published, StateEvent, SubscribeError, Subscription};
 use crate::master::MarkGoneError;
 use crate::snapshot::{AgentView, FrameworkView, Snapshot};
 
@@ -880,11 +880,16 @@ async fn forward(
             biased;
             _ = &mut dropped => break,
             next = events.recv() => {
-                let Some(change) = next else { break };
-                if filter.as_mut().is_some_and(|f| !f.admits(&change)) {
+                let Some(published) = next else { break };
+                if filter.as_mut().is_some_and(|f| !f.admits(&published.change)) {
                     continue;
                 }
-                write!(encode_event(&to_event(&change), accept));
+                // Encoded once for every subscriber that takes this type.
+                let slot = match accept {
+                    ContentType::Json => 0,
+                    ContentType::Protobuf => 1,
+                };
+                write!(published.encoded(slot, |change| encode_event(&to_event(change), accept)));
             }
             _ = heartbeats.tick() => write!(beat.clone()),
             _ = body.closed() => break,
@@ -898,7 +903,7 @@ mod tests {
 
     type Kick = tokio::sync::oneshot::Sender<()>;
 
-    fn subscription() -> (mpsc::Sender<Arc<StateEvent>>, Kick, Subscription) {
+    fn subscription() -> (mpsc::Sender<Arc<Published>>, Kick, Subscription) {
         let (tx, rx) = mpsc::channel(8);
         let (kick, dropped) = tokio::sync::oneshot::channel();
         (
@@ -918,9 +923,9 @@ mod tests {
         // Room for one chunk, never read: the forwarder blocks on writing.
         let (body_tx, mut body_rx) = mpsc::channel(1);
         let task = tokio::spawn(forward(subscription, None, ContentType::Json, body_tx));
-        tx.send(Arc::new(StateEvent::AgentRemoved {
+        tx.send(Arc::new(Published::new(StateEvent::AgentRemoved {
             agent_id: "a1".into(),
-        }))
+        })))
         .await
         .unwrap();
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
@@ -948,9 +953,9 @@ mod tests {
         assert_eq!(first["subscribed"]["heartbeat_interval_seconds"], 15.0);
         assert!(first["subscribed"]["get_state"].is_object());
         assert_eq!(decode(&body_rx.recv().await.unwrap())["type"], "HEARTBEAT");
-        tx.send(Arc::new(StateEvent::AgentRemoved {
+        tx.send(Arc::new(Published::new(StateEvent::AgentRemoved {
             agent_id: "a1".into(),
-        }))
+        })))
         .await
         .unwrap();
         let removed = decode(&body_rx.recv().await.unwrap());

@@ -9,7 +9,9 @@
 //! buffered without limit.
 //!
 //! This module never encodes anything: media types, RecordIO and
-//! heartbeats belong to the HTTP layer.
+//! heartbeats belong to the HTTP layer. A [`Published`] event only keeps
+//! room for the HTTP layer's encodings, so a change is encoded once for all
+//! subscribers instead of once per subscriber.
 
 use std::sync::Arc;
 
@@ -43,11 +45,41 @@ pub enum StateEvent {
     FrameworkRemoved(Box<FrameworkInfo>),
 }
 
+/// A change as published to every subscriber: one shared copy, with one
+/// memo slot per encoding the HTTP layer fills on first use.
+#[derive(Debug)]
+pub struct Published {
+    pub change: StateEvent,
+    encodings: [std::sync::OnceLock<bytes::Bytes>; 2],
+}
+
+impl Published {
+    pub fn new(change: StateEvent) -> Published {
+        Published {
+            change,
+            encodings: Default::default(),
+        }
+    }
+
+    /// The encoding kept in `slot` (0 or 1), made by `encode` the first
+    /// time any subscriber asks for it.
+    pub fn encoded(
+        &self,
+        slot: usize,
+        encode: impl FnOnce(&StateEvent) -> bytes::Bytes,
+    ) -> bytes::Bytes {
+        match self.encodings.get(slot) {
+            Some(memo) => memo.get_or_init(|| encode(&self.change)).clone(),
+            None => encode(&self.change),
+        }
+    }
+}
+
 /// A subscription: the state when it started, then every change after it.
 #[derive(Debug)]
 pub struct Subscription {
     pub state: Arc<Snapshot>,
-    pub events: mpsc::Receiver<Arc<StateEvent>>,
+    pub events: mpsc::Receiver<Arc<Published>>,
     /// Resolves when the actor drops this subscriber (too slow, or the
     /// actor stopped): the stream must end now, without draining.
     pub dropped: oneshot::Receiver<()>,
@@ -56,7 +88,7 @@ pub struct Subscription {
 /// The actor's end of one subscriber.
 #[derive(Debug)]
 struct Queue {
-    events: mpsc::Sender<Arc<StateEvent>>,
+    events: mpsc::Sender<Arc<Published>>,
     /// Dropped with the queue, which resolves [`Subscription::dropped`].
     _dropped: oneshot::Sender<()>,
 }
@@ -89,7 +121,7 @@ impl Subscribers {
     /// Queues the event for everyone; drops subscribers that went away or
     /// whose queue is full.
     pub fn send(&mut self, event: StateEvent) {
-        let event = Arc::new(event);
+        let event = Arc::new(Published::new(event));
         self.queues
             .retain(|queue| match queue.events.try_send(Arc::clone(&event)) {
                 Ok(()) => true,
@@ -106,7 +138,7 @@ impl Subscribers {
         &mut self,
         limit: usize,
         queue: usize,
-    ) -> Result<(mpsc::Receiver<Arc<StateEvent>>, oneshot::Receiver<()>), SubscribeError> {
+    ) -> Result<(mpsc::Receiver<Arc<Published>>, oneshot::Receiver<()>), SubscribeError> {
         self.queues.retain(|q| !q.events.is_closed());
         if self.queues.len() >= limit {
             return Err(SubscribeError::TooManySubscribers);
@@ -200,11 +232,28 @@ mod tests {
             subscribers.send(removed(id));
         }
         for id in ["a", "b", "c"] {
-            match &*rx.recv().await.unwrap() {
+            match &rx.recv().await.unwrap().change {
                 StateEvent::AgentRemoved { agent_id } => assert_eq!(agent_id, id),
                 other => panic!("unexpected {other:?}"),
             }
         }
+    }
+
+    // One encoding per event and media type, shared by every subscriber.
+    #[test]
+    fn a_published_event_is_encoded_once_per_slot() {
+        let published = Published::new(removed("a"));
+        let mut calls = 0;
+        for _ in 0..3 {
+            let bytes = published.encoded(0, |_| {
+                calls += 1;
+                bytes::Bytes::from_static(b"json")
+            });
+            assert_eq!(&bytes[..], b"json");
+        }
+        let other = published.encoded(1, |_| bytes::Bytes::from_static(b"pb"));
+        assert_eq!(&other[..], b"pb");
+        assert_eq!(calls, 1);
     }
 
     #[tokio::test]
