@@ -35,7 +35,7 @@ use super::{parse_call_body, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
 use crate::master::connection::{ContentType, HEARTBEAT_INTERVAL};
 use crate::master::requests::{OperationError, OperationOutcome, OperationRequest, TeardownError};
-use crate::master::state_events::{Published, StateEvent, SubscribeError, Subscription};
+use crate::master::state_events::{StateEvent, SubscribeError, Subscription};
 use crate::master::MarkGoneError;
 use crate::snapshot::{AgentView, FrameworkView, Snapshot};
 
@@ -900,6 +900,7 @@ async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::master::state_events::Published;
 
     type Kick = tokio::sync::oneshot::Sender<()>;
 
