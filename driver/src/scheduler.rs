@@ -619,21 +619,22 @@ impl SchedulerProcess {
     /// the master refused the credential.
     fn authenticated(&mut self, attempt: u64, outcome: mesos_authentication::ClientOutcome) {
         use mesos_authentication::ClientOutcome;
+        let live = self.running() && self.master_pid.is_some();
+        let master = self
+            .master_pid
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default();
         let Some(auth) = self.authentication.as_mut() else {
             return;
         };
         let Some((current, min, max)) = auth.in_flight else {
             return;
         };
-        if current != attempt || !self.running() || self.master_pid.is_none() {
+        if current != attempt || !live {
             return;
         }
         auth.in_flight = None;
-        let master = self
-            .master_pid
-            .as_ref()
-            .map(|m| m.to_string())
-            .unwrap_or_default();
         match outcome {
             ClientOutcome::Authenticated => {
                 tracing::info!("Successfully authenticated with master {master}");
