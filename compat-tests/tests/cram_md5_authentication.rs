@@ -158,6 +158,35 @@ fn unauthenticated_v0_framework_gets_a_framework_error() {
     cluster.assert_alive();
 }
 
+#[test]
+fn framework_principal_must_match_the_authenticated_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut cluster = cluster(dir.path(), "frameworks", vec![]);
+    let (events, output, _status) = run_client(
+        go_client(
+            dir.path(),
+            &cluster,
+            &[
+                "--principal=framework",
+                "--secret=framework-secret",
+                "--framework-principal=agent",
+            ],
+        ),
+        Duration::from_secs(90),
+    );
+    let error = events
+        .iter()
+        .find(|e| e["event"] == "error")
+        .unwrap_or_else(|| panic!("no error callback: {output}"));
+    assert_eq!(
+        error["message"],
+        "Framework principal 'agent' does not match authenticated principal 'framework'",
+        "{error}"
+    );
+    assert!(frameworks(&cluster).is_empty(), "{}", cluster.logs());
+    cluster.assert_alive();
+}
+
 /// Another agent against `cluster`'s master, on its own port and work dir.
 fn extra_agent(
     cluster: &Cluster,

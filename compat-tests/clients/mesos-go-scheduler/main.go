@@ -18,7 +18,8 @@
 //     TASK_KILLED. It launches nothing.
 //
 // With --principal (and --secret) the driver authenticates with CRAM-MD5
-// before registering; FrameworkInfo.principal is set to the same value.
+// before registering; FrameworkInfo.principal is set to the same value
+// unless --framework-principal names another.
 //
 // Exit status: 0 on the scenario's expected outcome (the driver is stopped
 // first; without failover except in failover-first), 1 on any error,
@@ -239,6 +240,7 @@ func main() {
 	failoverTimeout := flag.Float64("failover-timeout", 0, "FrameworkInfo.failover_timeout in seconds")
 	principal := flag.String("principal", "", "authenticate (CRAM-MD5) as this principal")
 	secret := flag.String("secret", "", "the principal's secret")
+	frameworkPrincipal := flag.String("framework-principal", "", "FrameworkInfo.principal, if not --principal")
 	flag.Parse()
 
 	cmd := *command
@@ -275,6 +277,9 @@ func main() {
 	}
 	if *principal != "" {
 		config.Framework.Principal = proto.String(*principal)
+		if *frameworkPrincipal != "" {
+			config.Framework.Principal = proto.String(*frameworkPrincipal)
+		}
 		config.Credential = &mesos.Credential{
 			Principal: proto.String(*principal),
 			Secret:    proto.String(*secret),

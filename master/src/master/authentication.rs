@@ -26,6 +26,12 @@ use crate::flags::Flags;
 /// client sends one, then waits).
 const MAX_DEFERRED: usize = 8;
 
+/// Sessions in progress at once, at most: each lives until it ends or
+/// `--authentication_v0_timeout`, so a flood of requests for made-up pids
+/// costs a bounded amount; beyond it a request is answered with an error
+/// (the client retries, as it does after any error).
+const MAX_SESSIONS: usize = 4096;
+
 /// The end of a session, sent to the actor.
 #[derive(Debug)]
 pub struct Completed {
@@ -191,6 +197,16 @@ impl Master {
                     ""
                 }
             );
+        }
+        if self.authentication.authenticating.len() >= MAX_SESSIONS {
+            warn!("Refusing to authenticate {pid}: {MAX_SESSIONS} authentications in progress");
+            self.send(
+                &from,
+                &mesos_proto::mesos::internal::AuthenticationErrorMessage {
+                    error: Some("Too many authentications in progress".to_string()),
+                },
+            );
+            return;
         }
         self.authentication.next_session += 1;
         let id = self.authentication.next_session;
