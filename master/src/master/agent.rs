@@ -99,9 +99,8 @@ impl Master {
             self.count("master/dropped_messages");
             return;
         }
-        let message = match self.authentication.defer(message) {
-            Ok(()) => return,
-            Err(message) => message,
+        let Some(message) = self.authentication.defer(message) else {
+            return;
         };
         let inbound = match agents::decode(&message) {
             Ok(inbound) => inbound,

@@ -109,14 +109,14 @@ impl V0Authentication {
         }
     }
 
-    /// Queues `message` if its sender is being authenticated; `false` when
-    /// the actor should handle it now.
-    pub fn defer(&mut self, message: Message) -> Result<(), Message> {
+    /// Queues `message` if its sender is being authenticated; gives it
+    /// back when the actor should handle it now.
+    pub fn defer(&mut self, message: Message) -> Option<Message> {
         if !waits_for_authentication(&message.name) {
-            return Err(message);
+            return Some(message);
         }
         let Some(pending) = self.authenticating.get_mut(&message.from) else {
-            return Err(message);
+            return Some(message);
         };
         if pending.deferred.len() < MAX_DEFERRED {
             info!(
@@ -130,7 +130,7 @@ impl V0Authentication {
                 message.name, message.from
             );
         }
-        Ok(())
+        None
     }
 
     /// The principal `pid` authenticated as, if it did.
