@@ -8,7 +8,8 @@
 //! 16 pages) and open. A resolved path must stay inside its attached
 //! directory (no `..` or symlink escapes): files are opened in one step
 //! relative to the attached directory with `openat2(RESOLVE_BENEATH)`, so a
-//! task swapping a directory for a symlink cannot race a check, and only
+//! task swapping a directory for a symlink cannot race a check (where
+//! `openat2` is missing, component by component with `O_NOFOLLOW`), and only
 //! regular files and directories are served (opened `O_NONBLOCK` and
 //! checked with `fstat` before any read, so a FIFO or device can never pin
 //! a thread). Never writes files, and knows nothing of HTTP: the endpoints
@@ -28,6 +29,16 @@ pub const MAX_READ_LENGTH: usize = 16 * 4096;
 #[derive(Clone, Default, Debug)]
 pub struct Files {
     paths: Arc<RwLock<BTreeMap<String, PathBuf>>>,
+    /// What guards each attached path, for authorization.
+    owners: Arc<RwLock<BTreeMap<String, Owner>>>,
+}
+
+/// Whose files an attached path holds: an executor's sandbox (its user,
+/// for `access_sandboxes`) or the agent's own log (`access_mesos_logs`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Owner {
+    Sandbox { user: String },
+    Log,
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -51,9 +62,38 @@ impl Files {
         paths.insert(normalize(virtual_path), real.to_path_buf());
     }
 
+    /// Attaches `real` at `virtual_path`, guarded by `owner`.
+    pub fn attach_owned(&self, virtual_path: &str, real: &Path, owner: Owner) {
+        self.attach(virtual_path, real);
+        let mut owners = self.owners.write().unwrap_or_else(|e| e.into_inner());
+        owners.insert(normalize(virtual_path), owner);
+    }
+
     pub fn detach(&self, virtual_path: &str) {
         let mut paths = self.paths.write().unwrap_or_else(|e| e.into_inner());
         paths.remove(&normalize(virtual_path));
+        let mut owners = self.owners.write().unwrap_or_else(|e| e.into_inner());
+        owners.remove(&normalize(virtual_path));
+    }
+
+    /// The owner of the attached path `path` falls in (longest attached
+    /// prefix, as resolution picks it); `None` for unguarded or unknown
+    /// paths.
+    pub fn owner(&self, path: &str) -> Option<Owner> {
+        let path = normalize(path);
+        let paths = self.paths.read().unwrap_or_else(|e| e.into_inner());
+        let owners = self.owners.read().unwrap_or_else(|e| e.into_inner());
+        let mut prefix = path.as_str();
+        loop {
+            if paths.contains_key(prefix) {
+                return owners.get(prefix).cloned();
+            }
+            match prefix.rfind('/') {
+                Some(0) if prefix.len() > 1 => prefix = "/",
+                Some(i) if i > 0 => prefix = &prefix[..i],
+                _ => return None,
+            }
+        }
     }
 
     pub fn table(&self) -> BTreeMap<String, PathBuf> {
@@ -78,15 +118,21 @@ impl Files {
         } else {
             suffix.as_str()
         };
-        let fd = rustix::fs::openat2(
+        let opened = match rustix::fs::openat2(
             &root_fd,
             relative,
             OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY,
             Mode::empty(),
             ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-        )
-        .map_err(|e| match e {
-            rustix::io::Errno::XDEV => FilesError::Invalid(format!(
+        ) {
+            // Kernels before 5.6 (or a seccomp filter) lack openat2.
+            Err(rustix::io::Errno::NOSYS | rustix::io::Errno::PERM) => {
+                open_without_links(&root_fd, relative)
+            }
+            other => other,
+        };
+        let fd = opened.map_err(|e| match e {
+            rustix::io::Errno::XDEV | rustix::io::Errno::LOOP => FilesError::Invalid(format!(
                 "Path '{}' resolves outside its attached directory",
                 normalize(path)
             )),
@@ -276,6 +322,45 @@ impl Files {
             })?;
         Ok((size, data))
     }
+}
+
+/// Opens `relative` beneath `root` one component at a time, following no
+/// symlink at all (stricter than `RESOLVE_BENEATH`, which follows links that
+/// stay beneath): the fallback where `openat2` is missing. `..` is refused.
+pub(crate) fn open_without_links(
+    root: &std::os::fd::OwnedFd,
+    relative: &str,
+) -> rustix::io::Result<std::os::fd::OwnedFd> {
+    use rustix::fs::{Mode, OFlags};
+    let file_flags =
+        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::CLOEXEC | OFlags::NOCTTY | OFlags::NOFOLLOW;
+    let parts: Vec<&str> = relative
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    let Some((last, dirs)) = parts.split_last() else {
+        return rustix::fs::openat(root, ".", file_flags, Mode::empty());
+    };
+    let mut dir = rustix::fs::openat(
+        root,
+        ".",
+        OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC,
+        Mode::empty(),
+    )?;
+    for part in dirs.iter().chain(std::iter::once(last)) {
+        if *part == ".." {
+            return Err(rustix::io::Errno::XDEV);
+        }
+    }
+    for part in dirs {
+        dir = rustix::fs::openat(
+            &dir,
+            *part,
+            OFlags::PATH | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::empty(),
+        )?;
+    }
+    rustix::fs::openat(&dir, *last, file_flags, Mode::empty())
 }
 
 /// One entry of a listing: what `stat(2)` says, with owner names.

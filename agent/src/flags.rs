@@ -241,7 +241,7 @@ pub struct Flags {
           value_parser = string)]
     pub authorizer: String,
 
-    /// ACLs (JSON or file); refused.
+    /// ACLs (JSON or file) for the local authorizer.
     #[arg(long = "acls", env = "MESOS_ACLS", value_parser = string)]
     pub acls: Option<String>,
 
@@ -333,7 +333,10 @@ impl Flags {
         };
         // `--authenticate_http_readonly`/`_readwrite` with
         // `--http_credentials` are enforced (`http::authentication`).
-        crate::http::authentication::from_flags(self).map_err(AgentError::Flag)?;
+        let authorizer = mesos_authorizer::Authorizer::from_flag(self.acls.as_deref())
+            .map_err(AgentError::Flag)?;
+        crate::http::authentication::from_flags(self, std::sync::Arc::new(authorizer))
+            .map_err(AgentError::Flag)?;
         for (flag, on) in [(
             "authenticate_http_executors",
             self.authenticate_http_executors,
@@ -346,7 +349,6 @@ impl Flags {
         // (`agent::authentication`); an unreadable file fails the start.
         crate::agent::credential(self).map_err(AgentError::Flag)?;
         for (flag, value) in [
-            ("acls", &self.acls),
             // The secret itself is never echoed.
             (
                 "jwt_secret_key",

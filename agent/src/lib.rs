@@ -85,8 +85,11 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
     };
     let (messages_tx, messages_rx) = mpsc::unbounded_channel();
     let files = Files::default();
+    let authorizer = Arc::new(
+        mesos_authorizer::Authorizer::from_flag(flags.acls.as_deref()).map_err(AgentError::Flag)?,
+    );
     if let Some(log) = flags.log_dir.as_ref().map(|d| d.join(LOG_FILE)) {
-        files.attach("/slave/log", &log);
+        files.attach_owned("/slave/log", &log, files::Owner::Log);
     }
     let ctx = Arc::new(HttpContext {
         agent: AgentHandle {
@@ -95,8 +98,10 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
         files: files.clone(),
         flags: flags.to_map(),
         logging: logging::LoggingLevel::default(),
+        authorizer: authorizer.clone(),
     });
-    let authentication = http::authentication::from_flags(&flags).map_err(AgentError::Flag)?;
+    let authentication =
+        http::authentication::from_flags(&flags, authorizer).map_err(AgentError::Flag)?;
     let builder = http::routes(
         Server::builder(AGENT_ID)
             .messages(AGENT_ID, messages_tx)

@@ -11,6 +11,10 @@
 
 use std::collections::BTreeMap;
 
+mod request;
+
+pub use request::{task_info_user, Action, Approver, Authorizer, Object};
+
 /// One side of an ACL (upstream's `ACL.Entity`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Entity {
@@ -77,6 +81,7 @@ struct Kind {
     object: &'static str,
 }
 
+/// Every kind of upstream's `ACLs` message.
 const KINDS: &[Kind] = &[
     Kind {
         key: "register_frameworks",
@@ -134,14 +139,14 @@ const KINDS: &[Kind] = &[
         object: "roles",
     },
     Kind {
-        key: "get_endpoints",
-        subject: "principals",
-        object: "paths",
-    },
-    Kind {
         key: "update_weights",
         subject: "principals",
         object: "roles",
+    },
+    Kind {
+        key: "get_endpoints",
+        subject: "principals",
+        object: "paths",
     },
     Kind {
         key: "view_frameworks",
@@ -174,17 +179,72 @@ const KINDS: &[Kind] = &[
         object: "flags",
     },
     Kind {
+        key: "launch_nested_containers_as_user",
+        subject: "principals",
+        object: "users",
+    },
+    Kind {
+        key: "launch_nested_containers_under_parent_with_user",
+        subject: "principals",
+        object: "users",
+    },
+    Kind {
+        key: "kill_nested_containers",
+        subject: "principals",
+        object: "users",
+    },
+    Kind {
+        key: "wait_nested_containers",
+        subject: "principals",
+        object: "users",
+    },
+    Kind {
+        key: "launch_nested_container_sessions_as_user",
+        subject: "principals",
+        object: "users",
+    },
+    Kind {
+        key: "launch_nested_container_sessions_under_parent_with_user",
+        subject: "principals",
+        object: "users",
+    },
+    Kind {
+        key: "attach_containers_input",
+        subject: "principals",
+        object: "users",
+    },
+    Kind {
+        key: "attach_containers_output",
+        subject: "principals",
+        object: "users",
+    },
+    Kind {
+        key: "view_containers",
+        subject: "principals",
+        object: "users",
+    },
+    Kind {
+        key: "set_log_level",
+        subject: "principals",
+        object: "level",
+    },
+    Kind {
+        key: "remove_nested_containers",
+        subject: "principals",
+        object: "users",
+    },
+    Kind {
         key: "register_agents",
         subject: "principals",
         object: "agents",
     },
     Kind {
-        key: "get_maintenance_schedules",
+        key: "update_maintenance_schedules",
         subject: "principals",
         object: "machines",
     },
     Kind {
-        key: "update_maintenance_schedules",
+        key: "get_maintenance_schedules",
         subject: "principals",
         object: "machines",
     },
@@ -204,24 +264,54 @@ const KINDS: &[Kind] = &[
         object: "machines",
     },
     Kind {
-        key: "launch_nested_containers",
+        key: "drain_agents",
+        subject: "principals",
+        object: "agents",
+    },
+    Kind {
+        key: "deactivate_agents",
+        subject: "principals",
+        object: "agents",
+    },
+    Kind {
+        key: "reactivate_agents",
+        subject: "principals",
+        object: "agents",
+    },
+    Kind {
+        key: "mark_agents_gone",
+        subject: "principals",
+        object: "agents",
+    },
+    Kind {
+        key: "launch_standalone_containers",
         subject: "principals",
         object: "users",
     },
     Kind {
-        key: "kill_nested_containers",
+        key: "kill_standalone_containers",
         subject: "principals",
         object: "users",
     },
     Kind {
-        key: "view_containers",
+        key: "wait_standalone_containers",
         subject: "principals",
         object: "users",
     },
     Kind {
-        key: "set_log_level",
+        key: "remove_standalone_containers",
         subject: "principals",
-        object: "level",
+        object: "users",
+    },
+    Kind {
+        key: "view_standalone_containers",
+        subject: "principals",
+        object: "users",
+    },
+    Kind {
+        key: "modify_resource_provider_configs",
+        subject: "principals",
+        object: "resource_providers",
     },
     Kind {
         key: "mark_resource_providers_gone",
@@ -232,6 +322,36 @@ const KINDS: &[Kind] = &[
         key: "view_resource_providers",
         subject: "principals",
         object: "resource_providers",
+    },
+    Kind {
+        key: "prune_images",
+        subject: "principals",
+        object: "images",
+    },
+    Kind {
+        key: "create_block_disks",
+        subject: "principals",
+        object: "roles",
+    },
+    Kind {
+        key: "destroy_block_disks",
+        subject: "principals",
+        object: "roles",
+    },
+    Kind {
+        key: "create_mount_disks",
+        subject: "principals",
+        object: "roles",
+    },
+    Kind {
+        key: "destroy_mount_disks",
+        subject: "principals",
+        object: "roles",
+    },
+    Kind {
+        key: "destroy_raw_disks",
+        subject: "principals",
+        object: "roles",
     },
 ];
 
@@ -316,6 +436,11 @@ impl Acls {
         let text = std::fs::read_to_string(path)
             .map_err(|e| format!("Failed to read ACLs file '{path}': {e}"))?;
         Acls::parse(&text)
+    }
+
+    /// Whether `kind` has any rules.
+    pub fn has_rules(&self, kind: &str) -> bool {
+        self.rules.get(kind).is_some_and(|r| !r.is_empty())
     }
 
     /// The ACL kinds that have rules.

@@ -1,137 +1,963 @@
-//! The local authorizer seen from outside: a real `mesos-master` with
-//! upstream's `--acls` JSON, real `curl` as the client. Only the
-//! `get_endpoints` kind is enforced so far; every other kind, and
-//! `permissive: false`, must refuse to start.
+//! The local authorizer seen from outside: real `mesos-master` and
+//! `mesos-agent` processes with upstream's `--acls` JSON, real `curl` as
+//! the operator (HTTP Basic principals), real pymesos frameworks.
+//!
+//! Every ACL kind the master or agent acts on is checked three ways: an
+//! ACL that allows the principal, one that denies it, and a principal no
+//! ACL names (which falls back to `permissive`, tried true and false).
 
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use compat_tests::*;
+use serde_json::Value;
 
-const CREDENTIALS: &str =
-    r#"{"credentials":[{"principal":"ops","secret":"o"},{"principal":"fw","secret":"f"}]}"#;
+/// `ops` is granted by every ACL, `guest` denied by every ACL, `other` is
+/// named by none.
+const CREDENTIALS: &str = r#"{"credentials":[
+    {"principal":"ops","secret":"o"},
+    {"principal":"guest","secret":"g"},
+    {"principal":"other","secret":"x"},
+    {"principal":"alice-ops","secret":"a"},
+    {"principal":"bob-ops","secret":"b"},
+    {"principal":"fw","secret":"f"}]}"#;
 
-fn curl_code(addr: &str, path: &str, user: Option<&str>) -> u16 {
+fn secret(principal: &str) -> &'static str {
+    match principal {
+        "ops" => "o",
+        "guest" => "g",
+        "other" => "x",
+        "alice-ops" => "a",
+        "bob-ops" => "b",
+        _ => "f",
+    }
+}
+
+/// One HTTP request through `curl`: (status, body).
+enum Body<'a> {
+    None,
+    Json(&'a str),
+    /// `key=value` pairs, each URL-encoded by curl.
+    Form(&'a [(&'a str, String)]),
+}
+
+fn curl(addr: &str, method: &str, path: &str, user: Option<&str>, body: Body<'_>) -> (u16, String) {
     let mut cmd = Command::new("curl");
     cmd.args([
         "-s",
         "--max-time",
         "10",
-        "-o",
-        "/dev/null",
+        "-X",
+        method,
         "-w",
-        "%{http_code}",
+        "\n%{http_code}",
     ]);
     if let Some(user) = user {
-        cmd.arg("-u").arg(user);
+        cmd.arg("-u").arg(format!("{user}:{}", secret(user)));
+    }
+    match body {
+        Body::None => {}
+        Body::Json(json) => {
+            cmd.args([
+                "-H",
+                "Content-Type: application/json",
+                "-H",
+                "Accept: application/json",
+                "--data-binary",
+                json,
+            ]);
+        }
+        Body::Form(pairs) => {
+            for (key, value) in pairs {
+                cmd.arg("--data-urlencode").arg(format!("{key}={value}"));
+            }
+        }
     }
     let out = cmd
         .arg(format!("http://{addr}{path}"))
         .stdin(Stdio::null())
         .output()
         .expect("curl is installed (.ci/setup-tls.sh)");
-    String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .unwrap_or(0)
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), body.to_string())
 }
 
-fn master(flags: &[String]) -> (String, Spawned, tempfile::TempDir) {
-    let work = tempfile::tempdir().expect("tempdir");
-    let port = free_port();
-    let child = Command::new(our_binary("mesos-master"))
-        .arg("--ip=127.0.0.1")
-        .arg(format!("--port={port}"))
-        .arg(format!("--work_dir={}", work.path().join("work").display()))
-        .args(flags)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    let addr = format!("127.0.0.1:{port}");
-    wait_for(Duration::from_secs(20), "/health", || {
-        http_get(&addr, "/health").is_ok_and(|r| r.status == 200)
-    });
-    let spawned = Spawned {
-        name: "mesos-master".into(),
-        child,
-    };
-    (addr, spawned, work)
+fn get(addr: &str, path: &str, user: &str) -> (u16, Value) {
+    let (code, body) = curl(addr, "GET", path, Some(user), Body::None);
+    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn v1(addr: &str, user: &str, call: &str) -> (u16, Value) {
+    let (code, body) = curl(addr, "POST", "/api/v1", Some(user), Body::Json(call));
+    (code, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+fn write(dir: &Path, name: &str, text: &str) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write");
+    path.display().to_string()
+}
+
+/// A master with HTTP Basic on both operator realms and `acls`, plus
+/// optionally one agent with the same credentials and `agent_acls`.
+struct Secured {
+    master: String,
+    agent: String,
+    work: tempfile::TempDir,
+    procs: Vec<Spawned>,
+}
+
+impl Secured {
+    fn master(acls: &str, extra: &[String]) -> Secured {
+        let work = tempfile::tempdir().expect("tempdir");
+        let credentials = write(work.path(), "credentials.json", CREDENTIALS);
+        let acls = write(work.path(), "acls.json", acls);
+        let port = free_port();
+        let log = std::fs::File::create(work.path().join("master.log")).expect("log");
+        let child = Command::new(our_binary("mesos-master"))
+            .arg("--ip=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!(
+                "--work_dir={}",
+                work.path().join("master").display()
+            ))
+            .arg("--authenticate_http_readonly")
+            .arg("--authenticate_http_readwrite")
+            .arg(format!("--credentials={credentials}"))
+            .arg(format!("--acls={acls}"))
+            .args(extra)
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn mesos-master");
+        let master = format!("127.0.0.1:{port}");
+        let procs = vec![Spawned {
+            name: "mesos-master".into(),
+            child,
+        }];
+        wait_for(Duration::from_secs(20), "master /health", || {
+            http_get(&master, "/health").is_ok_and(|r| r.status == 200)
+        });
+        Secured {
+            master,
+            agent: String::new(),
+            work,
+            procs,
+        }
+    }
+
+    /// Starts an agent; waits for it to register unless `expect_refusal`.
+    fn agent(&mut self, acls: Option<&str>, expect_refusal: bool) {
+        let credentials = write(self.work.path(), "http_credentials.json", CREDENTIALS);
+        let port = free_port();
+        let log = std::fs::File::create(self.work.path().join("agent.log")).expect("log");
+        let mut cmd = Command::new(our_binary("mesos-agent"));
+        cmd.arg(format!("--master={}", self.master))
+            .arg("--ip=127.0.0.1")
+            .arg("--hostname=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!(
+                "--work_dir={}",
+                self.work.path().join("agent").display()
+            ))
+            .arg("--resources=cpus:4;mem:4096;disk:4096;ports:[31000-32000]")
+            .arg("--registration_backoff_factor=10ms")
+            .arg("--switch_user=false")
+            .arg("--authenticate_http_readonly")
+            .arg("--authenticate_http_readwrite")
+            .arg(format!("--http_credentials={credentials}"));
+        if let Some(acls) = acls {
+            cmd.arg(format!(
+                "--acls={}",
+                write(self.work.path(), "agent_acls.json", acls)
+            ));
+        }
+        let child = cmd
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn mesos-agent");
+        self.procs.push(Spawned {
+            name: "mesos-agent".into(),
+            child,
+        });
+        self.agent = format!("127.0.0.1:{port}");
+        if expect_refusal {
+            return;
+        }
+        wait_for(Duration::from_secs(30), "agent registration", || {
+            self.agents() == 1
+        });
+    }
+
+    fn agents(&self) -> usize {
+        let (_, state) = get(&self.master, "/master/slaves", "ops");
+        state["slaves"].as_array().map_or(0, Vec::len)
+    }
+
+    fn master_log(&self) -> String {
+        std::fs::read_to_string(self.work.path().join("master.log")).unwrap_or_default()
+    }
+
+    /// Runs the pymesos framework of `compat-tests/clients` with
+    /// `FrameworkInfo.user` = `user` and the declared `principal`.
+    fn pymesos(&self, scenario: &str, user: &str, principal: &str, extra: &[&str]) -> Vec<Value> {
+        let mut cmd = Command::new(venv_python());
+        cmd.arg(client_script("pymesos_scheduler.py"))
+            .arg(format!("--master={}", self.master))
+            .arg(format!("--scenario={scenario}"))
+            .arg(format!("--framework-principal={principal}"))
+            .arg("--timeout=30")
+            .args(extra)
+            .env("USER", user);
+        let (events, _output, _status) = run_client(cmd, Duration::from_secs(60));
+        events
+    }
+}
+
+/// An ACL kind, the name of its object field, and a request it governs:
+/// (method, path, body) for the principal.
+type Request = fn(&str) -> (&'static str, String, Option<String>);
+
+fn form(resources_field: &str, resources: &str) -> Option<String> {
+    Some(format!("F|slaveId=nope|{resources_field}={resources}"))
+}
+
+fn reserved(who: &str) -> String {
+    format!(
+        r#"[{{"name":"cpus","type":"SCALAR","scalar":{{"value":1}},
+             "reservations":[{{"type":"DYNAMIC","role":"r","principal":"{who}"}}]}}]"#
+    )
+}
+
+fn volume(who: &str) -> String {
+    format!(
+        r#"[{{"name":"disk","type":"SCALAR","scalar":{{"value":8}},
+             "reservations":[{{"type":"DYNAMIC","role":"r","principal":"{who}"}}],
+             "disk":{{"persistence":{{"id":"v-{who}","principal":"{who}"}},
+                      "volume":{{"mode":"RW","container_path":"data"}}}}}}]"#
+    )
+}
+
+fn v1_call(body: String) -> (&'static str, String, Option<String>) {
+    ("POST", "/api/v1".to_string(), Some(body))
+}
+
+const MASTER_KINDS: &[(&str, &str, Request)] = &[
+    ("view_flags", "flags", |_| {
+        ("GET", "/master/flags".into(), None)
+    }),
+    ("get_endpoints", "paths", |_| {
+        ("GET", "/metrics/snapshot".into(), None)
+    }),
+    ("update_quotas", "roles", |who| {
+        (
+            "POST",
+            "/master/quota".into(),
+            Some(format!(
+                r#"{{"role":"q-{who}","force":true,"guarantee":[{{"name":"cpus","type":"SCALAR","scalar":{{"value":1}}}}]}}"#
+            )),
+        )
+    }),
+    ("update_weights", "roles", |who| {
+        (
+            "PUT",
+            "/master/weights".into(),
+            Some(format!(r#"[{{"role":"w-{who}","weight":2.0}}]"#)),
+        )
+    }),
+    ("get_maintenance_schedules", "machines", |_| {
+        ("GET", "/master/maintenance/schedule".into(), None)
+    }),
+    ("update_maintenance_schedules", "machines", |_| {
+        (
+            "POST",
+            "/master/maintenance/schedule".into(),
+            Some(r#"{"windows":[]}"#.into()),
+        )
+    }),
+    ("get_maintenance_statuses", "machines", |_| {
+        ("GET", "/master/maintenance/status".into(), None)
+    }),
+    ("start_maintenances", "machines", |who| {
+        (
+            "POST",
+            "/master/machine/down".into(),
+            Some(format!(r#"[{{"hostname":"h-{who}"}}]"#)),
+        )
+    }),
+    ("stop_maintenances", "machines", |who| {
+        (
+            "POST",
+            "/master/machine/up".into(),
+            Some(format!(r#"[{{"hostname":"h-{who}"}}]"#)),
+        )
+    }),
+    ("set_log_level", "level", |_| {
+        v1_call(
+            r#"{"type":"SET_LOGGING_LEVEL","set_logging_level":{"level":0,"duration":{"nanoseconds":1000000}}}"#
+                .into(),
+        )
+    }),
+    ("mark_agents_gone", "agents", |_| {
+        v1_call(
+            r#"{"type":"MARK_AGENT_GONE","mark_agent_gone":{"agent_id":{"value":"nope"}}}"#.into(),
+        )
+    }),
+    ("drain_agents", "agents", |_| {
+        v1_call(r#"{"type":"DRAIN_AGENT","drain_agent":{"agent_id":{"value":"nope"}}}"#.into())
+    }),
+    ("deactivate_agents", "agents", |_| {
+        v1_call(
+            r#"{"type":"DEACTIVATE_AGENT","deactivate_agent":{"agent_id":{"value":"nope"}}}"#
+                .into(),
+        )
+    }),
+    ("reactivate_agents", "agents", |_| {
+        v1_call(
+            r#"{"type":"REACTIVATE_AGENT","reactivate_agent":{"agent_id":{"value":"nope"}}}"#
+                .into(),
+        )
+    }),
+    ("reserve_resources", "roles", |who| {
+        (
+            "POST",
+            "/master/reserve".into(),
+            form("resources", &reserved(who)),
+        )
+    }),
+    ("unreserve_resources", "reserver_principals", |who| {
+        (
+            "POST",
+            "/master/unreserve".into(),
+            form("resources", &reserved(who)),
+        )
+    }),
+    ("create_volumes", "roles", |who| {
+        (
+            "POST",
+            "/master/create-volumes".into(),
+            form("volumes", &volume(who)),
+        )
+    }),
+    ("destroy_volumes", "creator_principals", |who| {
+        (
+            "POST",
+            "/master/destroy-volumes".into(),
+            form("volumes", &volume(who)),
+        )
+    }),
+    ("resize_volumes", "roles", |who| {
+        let volume = volume(who);
+        let volume = volume.trim().trim_start_matches('[').trim_end_matches(']');
+        v1_call(format!(
+            r#"{{"type":"GROW_VOLUME","grow_volume":{{"agent_id":{{"value":"nope"}},"volume":{volume},
+                "addition":{{"name":"disk","type":"SCALAR","scalar":{{"value":8}},
+                  "reservations":[{{"type":"DYNAMIC","role":"r","principal":"{who}"}}]}}}}}}"#
+        ))
+    }),
+];
+
+/// `ops` allowed, `guest` denied, for every kind given.
+fn allow_ops_deny_guest(permissive: bool, kinds: &[(&str, &str)]) -> String {
+    let rules: Vec<String> = kinds
+        .iter()
+        .map(|(kind, object)| {
+            format!(
+                r#""{kind}": [
+                    {{"principals": {{"values": ["ops"]}}, "{object}": {{"type": "ANY"}}}},
+                    {{"principals": {{"values": ["guest"]}}, "{object}": {{"type": "NONE"}}}}]"#
+            )
+        })
+        .collect();
+    format!(r#"{{"permissive": {permissive}, {}}}"#, rules.join(",\n"))
+}
+
+fn send(addr: &str, user: &str, request: (&'static str, String, Option<String>)) -> (u16, String) {
+    let (method, path, body) = request;
+    match body.as_deref() {
+        None => curl(addr, method, &path, Some(user), Body::None),
+        Some(form) if form.starts_with("F|") => {
+            let pairs: Vec<(&str, String)> = form[2..]
+                .split('|')
+                .filter_map(|kv| kv.split_once('='))
+                .map(|(k, v)| (k, v.to_string()))
+                .collect();
+            curl(addr, method, &path, Some(user), Body::Form(&pairs))
+        }
+        Some(json) => curl(addr, method, &path, Some(user), Body::Json(json)),
+    }
 }
 
 #[test]
-fn get_endpoints_acls_allow_deny_and_default_to_permissive() {
-    let work = tempfile::tempdir().expect("tempdir");
-    let creds = work.path().join("credentials.json");
-    std::fs::write(&creds, CREDENTIALS).expect("credentials");
-    // As a file, the other form upstream accepts.
-    let acls = work.path().join("acls.json");
-    std::fs::write(
-        &acls,
-        r#"{"get_endpoints": [
-             {"principals": {"values": ["ops"]}, "paths": {"values": ["/metrics/snapshot"]}},
-             {"principals": {"values": ["fw"]}, "paths": {"type": "NONE"}}
-           ]}"#,
-    )
-    .expect("acls");
-    let (addr, _master, _w) = master(&[
-        "--authenticate_http_readonly".to_string(),
-        format!("--credentials={}", creds.display()),
-        format!("--acls={}", acls.display()),
-    ]);
-    // Allowed by the first ACL.
-    assert_eq!(curl_code(&addr, "/metrics/snapshot", Some("ops:o")), 200);
-    // Denied by the second.
-    assert_eq!(curl_code(&addr, "/metrics/snapshot", Some("fw:f")), 403);
-    // Authentication still comes first.
-    assert_eq!(curl_code(&addr, "/metrics/snapshot", None), 401);
-    // Endpoints get_endpoints does not govern are unaffected.
-    assert_eq!(curl_code(&addr, "/master/state", Some("fw:f")), 200);
+fn every_master_acl_kind_allows_denies_and_falls_back_to_permissive() {
+    let kinds: Vec<(&str, &str)> = MASTER_KINDS.iter().map(|(k, o, _)| (*k, *o)).collect();
+    for permissive in [true, false] {
+        let cluster = Secured::master(&allow_ops_deny_guest(permissive, &kinds), &[]);
+        for (kind, _, request) in MASTER_KINDS {
+            for (who, allowed) in [("ops", true), ("guest", false), ("other", permissive)] {
+                let (code, body) = send(&cluster.master, who, request(who));
+                assert!(code != 0 && code != 401, "{kind} as {who}: {code} {body}");
+                if allowed {
+                    assert_ne!(
+                        code, 403,
+                        "{kind} as {who} (permissive {permissive}): {body}"
+                    );
+                } else {
+                    assert_eq!(
+                        code, 403,
+                        "{kind} as {who} (permissive {permissive}): {body}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn agent_acl_kinds_allow_deny_and_fall_back_to_permissive() {
+    // The agent's own kinds: flags, endpoints, logging, containers.
+    type AgentRequest = fn() -> (&'static str, String, Option<String>);
+    const AGENT_KINDS: &[(&str, &str, AgentRequest)] = &[
+        ("view_flags", "flags", || ("GET", "/flags".into(), None)),
+        ("get_endpoints", "paths", || {
+            ("GET", "/monitor/statistics".into(), None)
+        }),
+        ("set_log_level", "level", || {
+            v1_call(
+                r#"{"type":"SET_LOGGING_LEVEL","set_logging_level":{"level":0,"duration":{"nanoseconds":1000000}}}"#
+                    .into(),
+            )
+        }),
+        ("launch_nested_containers_as_user", "users", || {
+            v1_call(
+                r#"{"type":"LAUNCH_NESTED_CONTAINER","launch_nested_container":{"container_id":{"value":"c","parent":{"value":"p"}}}}"#
+                    .into(),
+            )
+        }),
+        ("kill_nested_containers", "users", || {
+            v1_call(
+                r#"{"type":"KILL_NESTED_CONTAINER","kill_nested_container":{"container_id":{"value":"c","parent":{"value":"p"}}}}"#
+                    .into(),
+            )
+        }),
+    ];
+    let kinds: Vec<(&str, &str)> = AGENT_KINDS.iter().map(|(k, o, _)| (*k, *o)).collect();
+    for permissive in [true, false] {
+        let acls = allow_ops_deny_guest(permissive, &kinds);
+        // The master lets the agent in; the agent enforces its own ACLs.
+        let mut cluster = Secured::master(r#"{"permissive": true}"#, &[]);
+        cluster.agent(Some(&acls), false);
+        for (kind, _, request) in AGENT_KINDS {
+            for (who, allowed) in [("ops", true), ("guest", false), ("other", permissive)] {
+                let (code, body) = send(&cluster.agent, who, request());
+                assert!(code != 0 && code != 401, "{kind} as {who}: {code} {body}");
+                if allowed {
+                    assert_ne!(
+                        code, 403,
+                        "{kind} as {who} (permissive {permissive}): {body}"
+                    );
+                } else {
+                    assert_eq!(
+                        code, 403,
+                        "{kind} as {who} (permissive {permissive}): {body}"
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn register_agents_acl_refuses_an_agent_and_permissive_default_admits_it() {
+    let mut refused = Secured::master(
+        r#"{"register_agents": [{"principals": {"type": "ANY"}, "agents": {"type": "NONE"}}]}"#,
+        &[],
+    );
+    refused.agent(None, true);
+    wait_for(
+        Duration::from_secs(20),
+        "the refusal in the master log",
+        || {
+            refused
+                .master_log()
+                .contains("Not authorized to register agent")
+        },
+    );
+    assert_eq!(refused.agents(), 0);
+
+    // Unauthenticated agents have no principal: an ACL naming one does not
+    // apply, and `permissive: false` then refuses.
+    let mut strict = Secured::master(
+        r#"{"permissive": false, "register_agents": [{"principals": {"values": ["agent"]}, "agents": {"type": "ANY"}}]}"#,
+        &[],
+    );
+    strict.agent(None, true);
+    wait_for(
+        Duration::from_secs(20),
+        "the refusal in the master log",
+        || {
+            strict
+                .master_log()
+                .contains("Not authorized to register agent")
+        },
+    );
+    assert_eq!(strict.agents(), 0);
+
+    let mut admitted = Secured::master(
+        r#"{"register_agents": [{"principals": {"values": ["agent"]}, "agents": {"type": "NONE"}}]}"#,
+        &[],
+    );
+    admitted.agent(None, false);
+    assert_eq!(admitted.agents(), 1);
+}
+
+fn updates(events: &[Value]) -> Vec<(String, String)> {
+    events
+        .iter()
+        .filter(|e| e["event"] == "update")
+        .map(|e| {
+            (
+                e["state"].as_str().unwrap_or_default().to_string(),
+                e["reason"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn registered_id(events: &[Value]) -> Option<String> {
+    events
+        .iter()
+        .find(|e| e["event"] == "registered")
+        .and_then(|e| e["framework_id"].as_str())
+        .map(str::to_string)
+}
+
+#[test]
+fn frameworks_register_launch_and_are_torn_down_as_acls_say() {
+    let acls = r#"{"permissive": false,
+        "register_frameworks": [
+            {"principals": {"values": ["fw-denied"]}, "roles": {"type": "NONE"}},
+            {"principals": {"type": "ANY"}, "roles": {"values": ["*"]}}],
+        "run_tasks": [
+            {"principals": {"values": ["fw-norun"]}, "users": {"type": "NONE"}},
+            {"principals": {"type": "ANY"}, "users": {"values": ["alice"]}}],
+        "teardown_frameworks": [
+            {"principals": {"values": ["ops"]}, "framework_principals": {"values": ["fw-ok"]}},
+            {"principals": {"values": ["guest"]}, "framework_principals": {"type": "NONE"}}],
+        "view_frameworks": [{"principals": {"type": "ANY"}, "users": {"type": "ANY"}}],
+        "view_tasks": [{"principals": {"type": "ANY"}, "users": {"type": "ANY"}}],
+        "view_executors": [{"principals": {"type": "ANY"}, "users": {"type": "ANY"}}],
+        "view_roles": [{"principals": {"type": "ANY"}, "roles": {"type": "ANY"}}],
+        "view_flags": [{"principals": {"type": "ANY"}, "flags": {"type": "ANY"}}],
+        "register_agents": [{"principals": {"type": "ANY"}, "agents": {"type": "ANY"}}],
+        "get_endpoints": [{"principals": {"type": "ANY"}, "paths": {"type": "ANY"}}]}"#;
+    let mut cluster = Secured::master(acls, &[]);
+    cluster.agent(None, false);
+
+    // REGISTER_FRAMEWORK refused: an ERROR event, no framework.
+    let events = cluster.pymesos("command", "alice", "fw-denied", &[]);
+    assert!(registered_id(&events).is_none(), "{events:?}");
+    let error = events
+        .iter()
+        .find(|e| e["event"] == "error")
+        .unwrap_or_else(|| panic!("no error event: {events:?}"));
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("Not authorized to register framework"),
+        "{error}"
+    );
+
+    // RUN_TASK refused for this principal: TASK_ERROR, unauthorized.
+    let events = cluster.pymesos("command", "alice", "fw-norun", &[]);
+    assert!(registered_id(&events).is_some(), "{events:?}");
+    assert_eq!(
+        updates(&events),
+        [(
+            "TASK_ERROR".to_string(),
+            "REASON_TASK_UNAUTHORIZED".to_string()
+        )]
+    );
+
+    // RUN_TASK as a user no ACL grants, with permissive false: refused.
+    let events = cluster.pymesos("command", "carol", "fw-ok", &[]);
+    assert_eq!(
+        updates(&events)[0].1,
+        "REASON_TASK_UNAUTHORIZED",
+        "{events:?}"
+    );
+
+    // Allowed: the task runs to completion.
+    let events = cluster.pymesos("command", "alice", "fw-ok", &[]);
+    assert_eq!(
+        updates(&events).last().map(|u| u.0.as_str()),
+        Some("TASK_FINISHED"),
+        "{events:?}"
+    );
+
+    // TEARDOWN_FRAMEWORK: a framework that stays after its scheduler left.
+    let events = cluster.pymesos("disconnect", "alice", "fw-ok", &["--failover-timeout=600"]);
+    let id = registered_id(&events).expect("registered");
+    let teardown = |who: &str| {
+        curl(
+            &cluster.master,
+            "POST",
+            "/master/teardown",
+            Some(who),
+            Body::Form(&[("frameworkId", id.clone())]),
+        )
+        .0
+    };
+    assert_eq!(teardown("guest"), 403);
+    assert_eq!(teardown("other"), 403);
+    assert_eq!(teardown("ops"), 200);
+    let (_, frameworks) = get(&cluster.master, "/master/frameworks", "ops");
+    assert_eq!(frameworks["frameworks"].as_array().map(Vec::len), Some(0));
+}
+
+/// The first event of an operator SUBSCRIBE stream (RecordIO over a
+/// response that stays open; curl stops reading after a few seconds).
+fn operator_subscribed(addr: &str, user: &str) -> Value {
+    let out = Command::new("curl")
+        .args(["-s", "-N", "--max-time", "3", "-X", "POST"])
+        .arg("-u")
+        .arg(format!("{user}:{}", secret(user)))
+        .args([
+            "-H",
+            "Content-Type: application/json",
+            "-H",
+            "Accept: application/json",
+            "--data-binary",
+            r#"{"type":"SUBSCRIBE"}"#,
+        ])
+        .arg(format!("http://{addr}/api/v1"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let Some((length, rest)) = text.split_once('\n') else {
+        return Value::Null;
+    };
+    let length: usize = length.trim().parse().unwrap_or(0);
+    rest.get(..length)
+        .and_then(|record| serde_json::from_str(record).ok())
+        .unwrap_or(Value::Null)
+}
+
+fn framework_users(value: &Value, key: &str) -> BTreeSet<String> {
+    value[key]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|f| f["user"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn set(items: &[&str]) -> BTreeSet<String> {
+    items.iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn state_endpoints_show_each_principal_only_what_it_may_view() {
+    // alice-ops sees alice's frameworks and tasks, bob-ops bob's, ops all;
+    // guest sees no task and no flags; other falls back to permissive.
+    let views = |kind: &str| {
+        format!(
+            r#""{kind}": [
+                {{"principals": {{"values": ["alice-ops"]}}, "users": {{"values": ["alice"]}}}},
+                {{"principals": {{"values": ["alice-ops"]}}, "users": {{"type": "NONE"}}}},
+                {{"principals": {{"values": ["bob-ops"]}}, "users": {{"values": ["bob"]}}}},
+                {{"principals": {{"values": ["bob-ops"]}}, "users": {{"type": "NONE"}}}},
+                {{"principals": {{"values": ["guest"]}}, "users": {{"type": "NONE"}}}}]"#
+        )
+    };
+    let acls = format!(
+        r#"{{"permissive": true, {}, {}, {}, {}, {},
+            "view_flags": [{{"principals": {{"values": ["guest"]}}, "flags": {{"type": "NONE"}}}}],
+            "view_roles": [{{"principals": {{"values": ["bob-ops"]}}, "roles": {{"type": "NONE"}}}}],
+            "get_quotas": [{{"principals": {{"values": ["bob-ops"]}}, "roles": {{"type": "NONE"}}}}]}}"#,
+        views("view_frameworks"),
+        views("view_tasks"),
+        views("view_executors"),
+        views("access_sandboxes"),
+        views("view_containers"),
+    );
+    let mut cluster = Secured::master(&acls, &[]);
+    cluster.agent(Some(&acls), false);
+    let alice = cluster.pymesos("disconnect", "alice", "fw", &["--failover-timeout=600"]);
+    let bob = cluster.pymesos("disconnect", "bob", "fw", &["--failover-timeout=600"]);
+    let alice_id = registered_id(&alice).expect("alice registered");
+    let bob_id = registered_id(&bob).expect("bob registered");
+    let m = &cluster.master;
+
+    // /master/state and /master/frameworks.
+    for (who, users) in [
+        ("ops", set(&["alice", "bob"])),
+        ("other", set(&["alice", "bob"])),
+        ("alice-ops", set(&["alice"])),
+        ("bob-ops", set(&["bob"])),
+        ("guest", set(&[])),
+    ] {
+        let (code, state) = get(m, "/master/state", who);
+        assert_eq!(code, 200);
+        assert_eq!(
+            framework_users(&state, "frameworks"),
+            users,
+            "/state as {who}"
+        );
+        let (_, frameworks) = get(m, "/master/frameworks", who);
+        assert_eq!(
+            framework_users(&frameworks, "frameworks"),
+            users,
+            "/frameworks as {who}"
+        );
+        let (_, summary) = get(m, "/master/state-summary", who);
+        assert_eq!(
+            summary["frameworks"].as_array().map(Vec::len),
+            Some(users.len()),
+            "/state-summary as {who}"
+        );
+        let (_, tasks) = get(m, "/master/tasks", who);
+        let task_frameworks: BTreeSet<String> = tasks["tasks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["framework_id"].as_str().map(str::to_string))
+            .collect();
+        let expected: BTreeSet<String> = users
+            .iter()
+            .map(|u| {
+                if u == "alice" {
+                    alice_id.clone()
+                } else {
+                    bob_id.clone()
+                }
+            })
+            .collect();
+        assert_eq!(task_frameworks, expected, "/tasks as {who}");
+        // v1 GET_FRAMEWORKS and GET_TASKS.
+        let (_, answer) = v1(m, who, r#"{"type":"GET_FRAMEWORKS"}"#);
+        let v1_users: BTreeSet<String> = answer["get_frameworks"]["frameworks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["framework_info"]["user"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(v1_users, users, "GET_FRAMEWORKS as {who}");
+        let (_, answer) = v1(m, who, r#"{"type":"GET_TASKS"}"#);
+        let count = answer["get_tasks"]["tasks"].as_array().map_or(0, Vec::len);
+        assert_eq!(count, users.len(), "GET_TASKS as {who}: {answer}");
+        // The operator event stream starts from the same filtered state.
+        let subscribed = operator_subscribed(m, who);
+        let stream_users: BTreeSet<String> = subscribed["subscribed"]["get_state"]
+            ["get_frameworks"]["frameworks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["framework_info"]["user"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(stream_users, users, "SUBSCRIBED as {who}: {subscribed}");
+        // The agent's v1 reads.
+        let (_, answer) = v1(&cluster.agent, who, r#"{"type":"GET_FRAMEWORKS"}"#);
+        let agent_users: BTreeSet<String> = answer["get_frameworks"]["frameworks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|f| f["framework_info"]["user"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(
+            agent_users, users,
+            "agent GET_FRAMEWORKS as {who}: {answer}"
+        );
+        let (_, answer) = v1(&cluster.agent, who, r#"{"type":"GET_TASKS"}"#);
+        let count = answer["get_tasks"]["launched_tasks"]
+            .as_array()
+            .map_or(0, Vec::len);
+        assert_eq!(count, users.len(), "agent GET_TASKS as {who}: {answer}");
+        // The agent's /containers shows only the viewable frameworks'.
+        let (code, containers) = get(&cluster.agent, "/containers", who);
+        assert_eq!(code, 200);
+        let container_frameworks: BTreeSet<String> = containers
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c["framework_id"].as_str().map(str::to_string))
+            .collect();
+        assert_eq!(container_frameworks, expected, "agent /containers as {who}");
+        // The agent's /state filters the same way.
+        let (code, state) = get(&cluster.agent, "/state", who);
+        assert_eq!(code, 200);
+        assert_eq!(
+            framework_users(&state, "frameworks"),
+            users,
+            "agent /state as {who}"
+        );
+    }
+
+    // Flags: hidden from guest in /state, 403 on /flags and GET_FLAGS.
+    let (_, state) = get(m, "/master/state", "guest");
+    assert!(state.get("flags").is_none());
+    let (_, state) = get(m, "/master/state", "ops");
+    assert!(state["flags"].is_object());
+    assert_eq!(get(m, "/master/flags", "guest").0, 403);
+    assert_eq!(v1(m, "guest", r#"{"type":"GET_FLAGS"}"#).0, 403);
+    assert_eq!(get(&cluster.agent, "/flags", "guest").0, 403);
+    assert_eq!(get(&cluster.agent, "/flags", "ops").0, 200);
+
+    // Roles and quotas: bob-ops may view none.
+    let weights = r#"[{"role":"analytics","weight":2.0}]"#;
+    assert_eq!(
+        curl(
+            m,
+            "PUT",
+            "/master/weights",
+            Some("ops"),
+            Body::Json(weights)
+        )
+        .0,
+        200
+    );
+    let quota = r#"{"role":"analytics","force":true,"guarantee":[{"name":"cpus","type":"SCALAR","scalar":{"value":1}}]}"#;
+    assert_eq!(
+        curl(m, "POST", "/master/quota", Some("ops"), Body::Json(quota)).0,
+        200
+    );
+    let roles = |who: &str| -> BTreeSet<String> {
+        get(m, "/master/roles", who).1["roles"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|r| r["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    // The frameworks' role.
+    assert!(roles("ops").contains("*"), "{:?}", roles("ops"));
+    assert!(roles("bob-ops").is_empty());
+    let (_, w) = get(m, "/master/weights", "bob-ops");
+    assert_eq!(w.as_array().map(Vec::len), Some(0), "{w}");
+    let (_, w) = get(m, "/master/weights", "ops");
+    assert_eq!(w.as_array().map(Vec::len), Some(1), "{w}");
+    let (_, q) = get(m, "/master/quota", "bob-ops");
+    assert!(!q.to_string().contains("analytics"), "{q}");
+    let (_, q) = get(m, "/master/quota", "ops");
+    assert!(q.to_string().contains("analytics"), "{q}");
+
+    // Reservations to a role bob-ops may not view leave its agent view.
+    let agent_id = get(m, "/master/slaves", "ops").1["slaves"][0]["id"]
+        .as_str()
+        .expect("agent id")
+        .to_string();
+    let (code, body) = curl(
+        m,
+        "POST",
+        "/master/reserve",
+        Some("ops"),
+        Body::Form(&[("slaveId", agent_id), ("resources", reserved("ops"))]),
+    );
+    assert_eq!(code, 202, "{body}");
+    let reserved_roles = |who: &str| -> Vec<String> {
+        let (_, slaves) = get(m, "/master/slaves", who);
+        slaves["slaves"][0]["reserved_resources"]
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    assert_eq!(reserved_roles("ops"), ["r"]);
+    assert!(reserved_roles("bob-ops").is_empty());
+
+    // Sandboxes: each principal reads only its user's.
+    let sandbox = |fw: &str, events: &[Value]| {
+        let task = events
+            .iter()
+            .find(|e| e["event"] == "launch")
+            .and_then(|e| e["task_id"].as_str())
+            .expect("launched")
+            .to_string();
+        format!(
+            "/files/browse?path={}",
+            urlencode(&format!("/frameworks/{fw}/executors/{task}/runs/latest"))
+        )
+    };
+    let alice_sandbox = sandbox(&alice_id, &alice);
+    let bob_sandbox = sandbox(&bob_id, &bob);
+    assert_eq!(get(&cluster.agent, &alice_sandbox, "alice-ops").0, 200);
+    assert_eq!(get(&cluster.agent, &alice_sandbox, "bob-ops").0, 403);
+    assert_eq!(get(&cluster.agent, &bob_sandbox, "bob-ops").0, 200);
+    assert_eq!(get(&cluster.agent, &bob_sandbox, "guest").0, 403);
+    assert_eq!(get(&cluster.agent, &bob_sandbox, "other").0, 200);
 }
 
 #[test]
 fn get_endpoints_acls_apply_to_unauthenticated_requests_as_any() {
-    let (addr, _master, _w) = master(&[
-        r#"--acls={"get_endpoints": [{"principals": {"type": "ANY"}, "paths": {"type": "NONE"}}]}"#
-            .to_string(),
-    ]);
-    assert_eq!(curl_code(&addr, "/metrics/snapshot", None), 403);
-    assert_eq!(curl_code(&addr, "/master/state", None), 200);
+    let work = tempfile::tempdir().expect("tempdir");
+    let port = free_port();
+    let start = |acls: &str| {
+        let child = Command::new(our_binary("mesos-master"))
+            .arg("--ip=127.0.0.1")
+            .arg(format!("--port={port}"))
+            .arg(format!("--work_dir={}", work.path().display()))
+            .arg(format!("--acls={acls}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let addr = format!("127.0.0.1:{port}");
+        wait_for(Duration::from_secs(20), "/health", || {
+            http_get(&addr, "/health").is_ok_and(|r| r.status == 200)
+        });
+        (
+            addr,
+            Spawned {
+                name: "mesos-master".into(),
+                child,
+            },
+        )
+    };
+    let code = |addr: &str, path: &str| curl(addr, "GET", path, None, Body::None).0;
+    let (addr, master) =
+        start(r#"{"get_endpoints": [{"principals": {"type": "ANY"}, "paths": {"type": "NONE"}}]}"#);
+    assert_eq!(code(&addr, "/metrics/snapshot"), 403);
+    assert_eq!(code(&addr, "/master/state"), 200);
+    drop(master);
 
     // An ACL for a named principal says nothing about an anonymous
     // request, which then falls back to permissive.
-    let (addr, _master, _w) = master(&[
-        r#"--acls={"get_endpoints": [{"principals": {"values": ["ops"]}, "paths": {"type": "NONE"}}]}"#
-            .to_string(),
-    ]);
-    assert_eq!(curl_code(&addr, "/metrics/snapshot", None), 200);
+    let (addr, _master) = start(
+        r#"{"get_endpoints": [{"principals": {"values": ["ops"]}, "paths": {"type": "NONE"}}]}"#,
+    );
+    assert_eq!(code(&addr, "/metrics/snapshot"), 200);
 }
 
 #[test]
-fn acls_this_build_cannot_enforce_refuse_to_start() {
+fn malformed_acls_refuse_to_start() {
     for (acls, names) in [
-        (
-            r#"{"register_frameworks": [{"principals": {"type": "ANY"}, "roles": {"type": "NONE"}}]}"#,
-            "register_frameworks",
-        ),
-        (r#"{"permissive": false}"#, "permissive"),
         (r#"{"get_endpoint": []}"#, "get_endpoint"),
         (
             r#"{"get_endpoints": [{"principals": {"type": "ANY"}}]}"#,
             "paths",
         ),
+        (r#"{"permissive": "no"}"#, "permissive"),
         ("/nonexistent/acls.json", "/nonexistent/acls.json"),
     ] {
-        let work = tempfile::tempdir().expect("tempdir");
-        let out = Command::new(our_binary("mesos-master"))
-            .arg("--ip=127.0.0.1")
-            .arg(format!("--port={}", free_port()))
-            .arg(format!("--work_dir={}", work.path().display()))
-            .arg(format!("--acls={acls}"))
-            .output()
-            .expect("run");
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(1), "{acls}: {stderr}");
-        assert!(stderr.contains(names), "{acls}: {stderr}");
+        for binary in ["mesos-master", "mesos-agent"] {
+            let work = tempfile::tempdir().expect("tempdir");
+            let mut cmd = Command::new(our_binary(binary));
+            cmd.arg("--ip=127.0.0.1")
+                .arg(format!("--port={}", free_port()))
+                .arg(format!("--work_dir={}", work.path().display()))
+                .arg(format!("--acls={acls}"));
+            if binary == "mesos-agent" {
+                cmd.arg("--master=127.0.0.1:1");
+            }
+            let out = cmd.output().expect("run");
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{binary} {acls}: {stderr}");
+            assert!(stderr.contains(names), "{binary} {acls}: {stderr}");
+        }
     }
 }

@@ -103,7 +103,7 @@ const MASTER_REFUSED: &[(&str, &str)] = &[
     ),
     // A credentials file that cannot be read.
     ("--credentials=/etc/mesos/credentials", "credentials"),
-    ("--acls={\"permissive\":false}", "acls"),
+    ("--acls={\"register_framework\":[]}", "acls"),
     ("--authorizers=my_authorizer", "authorizers"),
     ("--authenticators=my_authenticator", "authenticators"),
     ("--http_authenticators=my_http", "http_authenticators"),
@@ -131,7 +131,7 @@ const AGENT_REFUSED: &[(&str, &str)] = &[
     ),
     ("--jwt_secret_key=/etc/mesos/jwt", "jwt_secret_key"),
     ("--executor_secret_key=/etc/mesos/jwt", "jwt_secret_key"),
-    ("--acls={\"permissive\":false}", "acls"),
+    ("--acls={\"register_framework\":[]}", "acls"),
     ("--authorizer=my_authorizer", "authorizer"),
     ("--authenticatee=my_authenticatee", "authenticatee"),
     ("--http_authenticators=my_http", "http_authenticators"),

@@ -365,7 +365,20 @@ fn tls_client_verification_refuses_an_untrusted_master() {
         ],
     );
     wait_https_health(&pki, &mut agent, None);
-    std::thread::sleep(Duration::from_secs(3));
+    // The agent refuses the master's certificate during the handshake; the
+    // master sees the refusal (twice: the agent retried) before we look.
+    wait_for(
+        Duration::from_secs(20),
+        "refused handshakes at the master",
+        || {
+            master
+                .logs()
+                .lines()
+                .filter(|l| l.contains("TLS handshake with") && l.contains("failed"))
+                .count()
+                >= 2
+        },
+    );
     let out = Command::new("curl")
         .args(["-sk"])
         .arg(format!("https://{}/master/state", master.addr))

@@ -261,14 +261,17 @@ async fn master_detector_reads_older_members() {
         .await
         .unwrap();
 
-    let detector = detector(&url);
-    let mut leader = detector.leader();
+    let first = detector(&url);
+    let mut leader = first.leader();
     wait_leader(&mut leader, Some(&old)).await;
 
     let new = master(10000);
     let _contender = MasterContender::contend(&url, &new, SESSION).await.unwrap();
-    // Still the older, lower member.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Still the older, lower member: a detector that starts now reads both
+    // members at once and must settle on it.
+    let fresh = detector(&url);
+    let mut fresh_leader = fresh.leader();
+    wait_leader(&mut fresh_leader, Some(&old)).await;
     assert_eq!(leader.borrow().as_ref(), Some(&old));
 
     zk.delete("/mesos/info_0000000000", None).await.unwrap();

@@ -1,6 +1,7 @@
 //! Bookkeeping of the server's open connections, so that no client can lock
 //! others out: header-read and idle timeouts, and a connection budget that
-//! sheds the connection idle the longest instead of refusing new clients.
+//! sheds the connection idle the longest instead of refusing new clients;
+//! and a half-closed client's EOF, held back until its answers are written.
 //!
 //! Owns per-connection activity state and the choice of which connection
 //! to close. Never reads or writes requests itself; the server reports
@@ -10,7 +11,7 @@ use std::collections::HashMap;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -41,6 +42,14 @@ pub struct Connection {
     link: AtomicBool,
     /// Whether a request ever completed its head on it.
     served: AtomicBool,
+    /// The client closed its sending side (read EOF).
+    read_closed: AtomicBool,
+    /// Event-stream answers being written on it.
+    event_streams: AtomicUsize,
+    /// Requests whose body has not been read in full yet.
+    bodies_pending: AtomicUsize,
+    /// The reader told "not yet" about an EOF (see [`Connection::eof_due`]).
+    parked_reader: Mutex<Option<Waker>>,
     close: Notify,
     epoch: Instant,
 }
@@ -63,6 +72,7 @@ impl Connection {
     pub fn request_finished(&self) {
         self.idle_since.store(self.now(), Ordering::SeqCst);
         self.busy.fetch_sub(1, Ordering::SeqCst);
+        self.unpark_reader();
     }
 
     /// Whether a request is being served or answered.
@@ -79,6 +89,64 @@ impl Connection {
     /// being written is finished first).
     pub async fn closed(&self) {
         self.close.notified().await;
+    }
+
+    /// An event-stream answer started (see `http::Body::stream`).
+    pub fn event_stream_started(&self) {
+        self.event_streams.fetch_add(1, Ordering::SeqCst);
+        self.unpark_reader();
+    }
+
+    pub fn event_stream_finished(&self) {
+        self.event_streams.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// A request whose body is still to be read was dispatched.
+    pub fn body_pending(&self) {
+        self.bodies_pending.fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// That body was read (or abandoned).
+    pub fn body_done(&self) {
+        self.bodies_pending.fetch_sub(1, Ordering::SeqCst);
+        self.unpark_reader();
+    }
+
+    /// Whether the server should see the client's EOF now. A client that
+    /// half-closes after its request is still answered: its EOF is held
+    /// back while answers are pending, then shown, and the connection
+    /// closes after them. It is shown at once when an event stream is
+    /// being written (nobody is left to read it, as libprocess sees it) or
+    /// a body is still being read (it can never complete).
+    fn eof_due(&self) -> bool {
+        self.event_streams.load(Ordering::SeqCst) > 0
+            || self.bodies_pending.load(Ordering::SeqCst) > 0
+            || self.busy.load(Ordering::SeqCst) == 0
+    }
+
+    fn park_reader(&self, waker: &Waker) {
+        let mut parked = self.parked_reader.lock().unwrap_or_else(|e| e.into_inner());
+        *parked = Some(waker.clone());
+    }
+
+    fn unpark_reader(&self) {
+        let waker = self
+            .parked_reader
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// An EOF was read: whether to show it now; if not, the reader is
+    /// woken when it is due.
+    fn end_of_input(&self, waker: &Waker) -> bool {
+        self.read_closed.store(true, Ordering::SeqCst);
+        // Parked first, so a change racing this check still wakes it.
+        self.park_reader(waker);
+        self.eof_due()
     }
 
     fn bytes_read(&self) {
@@ -161,6 +229,10 @@ impl Table {
             head_started: AtomicU64::new(0),
             link: AtomicBool::new(false),
             served: AtomicBool::new(false),
+            read_closed: AtomicBool::new(false),
+            event_streams: AtomicUsize::new(0),
+            bodies_pending: AtomicUsize::new(0),
+            parked_reader: Mutex::new(None),
             close: Notify::new(),
             epoch: self.epoch,
         });
@@ -219,10 +291,23 @@ impl<S: AsyncRead + Unpin> AsyncRead for Watched<S> {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if self.connection.read_closed.load(Ordering::SeqCst) {
+            // EOF already read; shown once due.
+            return if self.connection.end_of_input(cx.waker()) {
+                Poll::Ready(Ok(()))
+            } else {
+                Poll::Pending
+            };
+        }
         let before = buf.filled().len();
+        let room = buf.remaining() > 0;
         let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(()))) && buf.filled().len() > before {
-            self.connection.bytes_read();
+        if matches!(polled, Poll::Ready(Ok(()))) {
+            if buf.filled().len() > before {
+                self.connection.bytes_read();
+            } else if room && !self.connection.end_of_input(cx.waker()) {
+                return Poll::Pending;
+            }
         }
         polled
     }

@@ -126,7 +126,12 @@ pub struct Body {
 enum Kind {
     /// `None` once the frame has been yielded.
     Full(Option<Bytes>),
-    Stream(mpsc::Receiver<Bytes>),
+    /// `finite`: the stream ends on its own (a file), so it is written out
+    /// even after the client closed its sending side.
+    Stream {
+        rx: mpsc::Receiver<Bytes>,
+        finite: bool,
+    },
 }
 
 impl Body {
@@ -147,14 +152,32 @@ impl Body {
     /// dropped. When the client goes away the server drops the body, so the
     /// sender's `closed()` resolves and `send()` fails: that is how a
     /// component learns a streaming client disconnected.
+    ///
+    /// Such a stream (an event stream) lives as long as its client: when the
+    /// client closes its side of the connection, the server closes the
+    /// connection, as libprocess does.
     pub fn stream(rx: mpsc::Receiver<Bytes>) -> Body {
         Body {
-            kind: Kind::Stream(rx),
+            kind: Kind::Stream { rx, finite: false },
+        }
+    }
+
+    /// A stream that ends on its own (a file being sent): it is written out
+    /// in full even to a client that closed its sending side after its
+    /// request (a half-close), like a full body.
+    pub fn finite_stream(rx: mpsc::Receiver<Bytes>) -> Body {
+        Body {
+            kind: Kind::Stream { rx, finite: true },
         }
     }
 
     pub fn is_stream(&self) -> bool {
-        matches!(self.kind, Kind::Stream(_))
+        matches!(self.kind, Kind::Stream { .. })
+    }
+
+    /// A stream that lasts as long as its client (see [`Body::stream`]).
+    pub fn is_event_stream(&self) -> bool {
+        matches!(self.kind, Kind::Stream { finite: false, .. })
     }
 
     /// The bytes of a full body (`None` for a stream). Handy in tests.
@@ -162,7 +185,7 @@ impl Body {
         match &self.kind {
             Kind::Full(Some(b)) => Some(b),
             Kind::Full(None) => Some(&[]),
-            Kind::Stream(_) => None,
+            Kind::Stream { .. } => None,
         }
     }
 
@@ -170,7 +193,7 @@ impl Body {
     pub async fn collect_bytes(self) -> Bytes {
         match self.kind {
             Kind::Full(b) => b.unwrap_or_default(),
-            Kind::Stream(mut rx) => {
+            Kind::Stream { mut rx, .. } => {
                 let mut out = Vec::new();
                 while let Some(chunk) = rx.recv().await {
                     out.extend_from_slice(&chunk);
@@ -218,7 +241,7 @@ impl hyper::body::Body for Body {
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         match &mut self.kind {
             Kind::Full(b) => Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            Kind::Stream(rx) => loop {
+            Kind::Stream { rx, .. } => loop {
                 match rx.poll_recv(cx) {
                     // An empty chunk would read as the chunked terminator.
                     Poll::Ready(Some(chunk)) if chunk.is_empty() => continue,
@@ -237,7 +260,7 @@ impl hyper::body::Body for Body {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Stream(_) => SizeHint::default(),
+            Kind::Stream { .. } => SizeHint::default(),
         }
     }
 }

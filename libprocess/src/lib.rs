@@ -18,21 +18,26 @@
 //! - [`connections`]: open-connection bookkeeping (timeouts, budget).
 //! - [`metrics`]: timers' statistics and the Prometheus text renderer.
 //! - [`ssl`]: TLS from the `LIBPROCESS_SSL_*` environment, on rustls.
+//! - [`refusals`]: a rate-limited log of refused messages.
 
 pub mod authentication;
 pub mod connections;
+pub mod faults;
 pub mod http;
 pub mod media;
 pub mod message;
 pub mod metrics;
+pub mod refusals;
 pub mod routing;
 pub mod server;
 pub mod ssl;
 pub mod transport;
 pub mod upid;
 
+pub use faults::{FaultFilter, Faults, FilterAction};
 pub use http::{handler, Body, Handler, Request, RequestExt, Response};
 pub use message::Message;
+pub use refusals::RefusalLog;
 pub use server::{Processes, Server, ServerBuilder};
 pub use transport::{MessageFilter, Transport};
 pub use upid::Upid;

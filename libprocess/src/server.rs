@@ -8,7 +8,8 @@
 //! (404 when nothing matches), request body limits (413) and a process-wide
 //! budget for buffered bodies (senders wait, then 503), header-read and idle
 //! timeouts and a connection budget that sheds the longest-idle connection
-//! (see [`crate::connections`]), catching handler panics (500) and gzip of
+//! (see [`crate::connections`]), answering clients that half-closed after
+//! their request, catching handler panics (500) and gzip of
 //! large non-streaming answers. Never interprets
 //! message bodies or negotiates content types; that is the components' job.
 
@@ -484,15 +485,27 @@ where
     let (header_timeout, idle_timeout) = (shared.header_timeout, shared.idle_timeout);
     let service = {
         let connection = connection.clone();
-        service_fn(move |req| {
+        service_fn(move |req: hyper::Request<Incoming>| {
             let shared = shared.clone();
             let connection = connection.clone();
+            // Counted when hyper dispatches the request, before it reads
+            // again: an EOF right behind the request then waits for it.
+            connection.request_started();
+            let guard = Busy(connection.clone());
+            let pending = (!hyper::body::Body::is_end_stream(req.body()))
+                .then(|| BodyPending::new(connection.clone()));
             async move {
-                connection.request_started();
-                let guard = Busy(connection.clone());
-                let response = handle(&shared, &connection, peer, req).await;
+                let response = handle(&shared, &connection, peer, req, pending).await;
                 // Busy until the answer (maybe a long stream) is written.
-                Ok::<_, Infallible>(response.map(|body| Tracked { body, _busy: guard }))
+                let stream = response
+                    .body()
+                    .is_event_stream()
+                    .then(|| EventStream::new(connection.clone()));
+                Ok::<_, Infallible>(response.map(|body| Tracked {
+                    body,
+                    _stream: stream,
+                    _busy: guard,
+                }))
             }
         })
     };
@@ -507,7 +520,10 @@ where
         .header_read_timeout(None)
         // A client closing its socket ends the connection even in the
         // middle of a streamed answer, dropping the `Body::stream`
-        // receiver so the component's `Sender::closed()` fires.
+        // receiver so the component's `Sender::closed()` fires. A client
+        // that only half-closed after its request is still answered:
+        // `Watched` holds its EOF back until the answers are written (see
+        // `Connection::eof_due`).
         .half_close(false)
         // Flush every answer at once: aggregating flushes for
         // pipelining would hold back a streamed answer while further
@@ -555,9 +571,42 @@ impl Drop for Busy {
     }
 }
 
+/// Marks a request's body as still to be read, until dropped.
+struct BodyPending(Arc<Connection>);
+
+impl BodyPending {
+    fn new(connection: Arc<Connection>) -> BodyPending {
+        connection.body_pending();
+        BodyPending(connection)
+    }
+}
+
+impl Drop for BodyPending {
+    fn drop(&mut self) {
+        self.0.body_done();
+    }
+}
+
+/// Counts an event-stream answer on its connection while it is written.
+struct EventStream(Arc<Connection>);
+
+impl EventStream {
+    fn new(connection: Arc<Connection>) -> EventStream {
+        connection.event_stream_started();
+        EventStream(connection)
+    }
+}
+
+impl Drop for EventStream {
+    fn drop(&mut self) {
+        self.0.event_stream_finished();
+    }
+}
+
 /// An answer's body, keeping its connection busy while it is written.
 struct Tracked {
     body: Body,
+    _stream: Option<EventStream>,
     _busy: Busy,
 }
 
@@ -654,12 +703,13 @@ async fn handle(
     connection: &Connection,
     peer: SocketAddr,
     req: hyper::Request<Incoming>,
+    pending: Option<BodyPending>,
 ) -> Response {
     let (parts, body) = req.into_parts();
 
     if message::is_message(&parts.method, &parts.headers) {
         connection.mark_link();
-        return handle_message(shared, parts, body).await;
+        return handle_message(shared, parts, body, pending).await;
     }
 
     let Some((matched, handler)) = shared.processes.route(parts.uri.path(), &shared.delegate)
@@ -678,7 +728,9 @@ async fn handle(
         Err(response) => return *response,
     };
 
-    let (bytes, _budget) = match collect(shared, body).await {
+    let collected = collect(shared, body).await;
+    drop(pending);
+    let (bytes, _budget) = match collected {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return too_large(shared.max_body_size),
         Err(BodyError::OverBudget) => return over_budget(),
@@ -751,6 +803,7 @@ async fn handle_message(
     shared: &Shared,
     parts: ::http::request::Parts,
     body: Incoming,
+    pending: Option<BodyPending>,
 ) -> Response {
     let path = parts.uri.path();
     let Some((to, name)) = routing::message_target(path) else {
@@ -764,7 +817,9 @@ async fn handle_message(
         return status(code, format!("Failed to decode message path '{path}'"));
     };
     let from = message::sender(&parts.headers);
-    let (body, _budget) = match collect(shared, body).await {
+    let collected = collect(shared, body).await;
+    drop(pending);
+    let (body, _budget) = match collected {
         Ok(b) => b,
         Err(BodyError::TooLarge) => return too_large(shared.max_body_size),
         Err(BodyError::OverBudget) => return over_budget(),

@@ -19,12 +19,13 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::faults::{FaultFilter, Faults, FilterAction};
 use crate::ssl::{self, Tls};
 use crate::{message, Upid};
 
 /// Decides whether to drop an outbound message: `filter(from, to, name)`
-/// returning `true` drops it (like upstream's `process::Filter`). A seam for
-/// fault-injection tests (partitioning, dropping specific messages).
+/// returning `true` drops it (like upstream's `process::Filter`). For
+/// delays and partitions use [`Faults`] with [`Transport::with_faults`].
 pub type MessageFilter = Arc<dyn Fn(&Upid, &Upid, &str) -> bool + Send + Sync>;
 
 /// How long a connection attempt may take before the messages waiting on it
@@ -42,7 +43,7 @@ pub struct Transport {
 struct Inner {
     peers: Mutex<HashMap<SocketAddr, mpsc::UnboundedSender<Command>>>,
     exited: mpsc::UnboundedSender<Upid>,
-    filter: Option<MessageFilter>,
+    filter: Option<FaultFilter>,
     /// How connections handshake: `Ok(None)` plaintext, `Err` a TLS
     /// environment that could not be loaded (every connection fails).
     tls: Result<Option<Arc<Tls>>, String>,
@@ -53,6 +54,9 @@ struct Inner {
 enum Command {
     Send(Bytes),
     Link(Upid),
+    /// Write nothing queued after this before the instant (a delayed
+    /// message follows it).
+    Hold(tokio::time::Instant),
 }
 
 impl std::fmt::Debug for Transport {
@@ -78,7 +82,20 @@ impl Transport {
 
     /// Like [`Transport::new`], with a filter that can drop messages.
     pub fn with_filter(filter: MessageFilter) -> (Transport, mpsc::UnboundedReceiver<Upid>) {
+        let filter: FaultFilter = Arc::new(move |from, to, name| {
+            if filter(from, to, name) {
+                FilterAction::Drop
+            } else {
+                FilterAction::Deliver
+            }
+        });
         Self::build(Some(filter), ssl::process_tls())
+    }
+
+    /// Like [`Transport::new`], with messages dropped, delayed or
+    /// partitioned as `faults` says at the moment each is sent.
+    pub fn with_faults(faults: &Faults) -> (Transport, mpsc::UnboundedReceiver<Upid>) {
+        Self::build(Some(faults.filter()), ssl::process_tls())
     }
 
     /// Like [`Transport::new`], handshaking with `tls` (plaintext with
@@ -88,7 +105,7 @@ impl Transport {
     }
 
     fn build(
-        filter: Option<MessageFilter>,
+        filter: Option<FaultFilter>,
         tls: Result<Option<Arc<Tls>>, String>,
     ) -> (Transport, mpsc::UnboundedReceiver<Upid>) {
         let (tx, rx) = mpsc::unbounded_channel();
@@ -112,10 +129,20 @@ impl Transport {
     /// dropped (a linked peer is then reported exited). Messages to one
     /// destination address are written in call order.
     pub fn send(&self, from: &Upid, to: &Upid, name: &str, body: Bytes) {
-        if let Some(filter) = &self.inner.filter {
-            if filter(from, to, name) {
+        let action = match &self.inner.filter {
+            Some(filter) => filter(from, to, name),
+            None => FilterAction::Deliver,
+        };
+        match action {
+            FilterAction::Deliver => {}
+            FilterAction::Drop => {
                 tracing::debug!("filtered message {name} from {from} to {to}");
                 return;
+            }
+            FilterAction::Delay(delay) => {
+                tracing::debug!("delaying message {name} from {from} to {to} by {delay:?}");
+                let until = tokio::time::Instant::now() + delay;
+                self.dispatch(to.address(), Command::Hold(until));
             }
         }
         let bytes = message::encode(from, to, name, &body);
@@ -263,8 +290,13 @@ async fn run_peer(
     let mut conn: Option<Connection> = None;
     let mut linked: Vec<Upid> = Vec::new();
     let mut batch: Vec<u8> = Vec::new();
+    // A hold met while batching: the batch before it is written first.
+    let mut pending: Option<Command> = None;
 
     loop {
+        if let Some(Command::Hold(until)) = pending.take() {
+            tokio::time::sleep_until(until).await;
+        }
         let cmd = match conn.as_mut() {
             Some(c) => tokio::select! {
                 biased;
@@ -281,6 +313,10 @@ async fn run_peer(
         };
         // Every `Transport` clone is gone: close the connection and stop.
         let Some(cmd) = cmd else { return };
+        if let Command::Hold(until) = cmd {
+            tokio::time::sleep_until(until).await;
+            continue;
+        }
 
         if conn.is_none() {
             match connect(addr, &tls).await {
@@ -311,6 +347,10 @@ async fn run_peer(
             match cmd {
                 Command::Send(bytes) => batch.extend_from_slice(&bytes),
                 Command::Link(upid) => add_link(&mut linked, upid),
+                hold @ Command::Hold(_) => {
+                    pending = Some(hold);
+                    break;
+                }
             }
             if batch.len() >= 1 << 20 {
                 break;

@@ -157,6 +157,39 @@ async fn filter_drops_messages() {
     assert_eq!(recv(&mut rx).await.name, "keep.me");
 }
 
+// A slow link: the delayed message arrives after its delay and the ones
+// sent after it wait behind it, so per-peer order holds.
+#[tokio::test]
+async fn delayed_message_keeps_its_place_in_the_peers_order() {
+    let (to, mut rx, _s) = message_server("p").await;
+    let faults = libprocess::Faults::new();
+    faults.delay_messages("slow", Duration::from_millis(300));
+    let (t, _x) = Transport::with_faults(&faults);
+    let from: Upid = "src@127.0.0.1:9".parse().unwrap();
+    let sent = std::time::Instant::now();
+    t.send(&from, &to, "first", Bytes::new());
+    t.send(&from, &to, "slow", Bytes::new());
+    t.send(&from, &to, "after", Bytes::new());
+    assert_eq!(recv(&mut rx).await.name, "first");
+    assert_eq!(recv(&mut rx).await.name, "slow");
+    assert!(sent.elapsed() >= Duration::from_millis(300));
+    assert_eq!(recv(&mut rx).await.name, "after");
+}
+
+// A partition drops both ways until healed; then messages flow again.
+#[tokio::test]
+async fn partition_drops_until_healed() {
+    let (to, mut rx, _s) = message_server("p").await;
+    let faults = libprocess::Faults::new();
+    let from: Upid = "src@127.0.0.1:9".parse().unwrap();
+    faults.partition(from.address(), to.address());
+    let (t, _x) = Transport::with_faults(&faults);
+    t.send(&from, &to, "lost", Bytes::new());
+    faults.heal();
+    t.send(&from, &to, "delivered", Bytes::new());
+    assert_eq!(recv(&mut rx).await.name, "delivered");
+}
+
 /// A minimal raw HTTP/1.1 client, so tests see exact framing.
 struct Raw {
     stream: TcpStream,
@@ -740,6 +773,59 @@ Content-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"type\":\"SUBSCRIB
         .expect("stream sender not closed within 1s of the client disconnecting");
     assert!(start.elapsed() < Duration::from_secs(1));
     assert!(tx.send(Bytes::from_static(b"late")).await.is_err());
+}
+
+#[tokio::test]
+async fn a_half_closed_client_still_gets_its_whole_answer() {
+    let server = Server::builder("slave(1)")
+        .route(
+            "slave(1)",
+            "/slow",
+            handler(|_| async {
+                // Answered well after the client closed its sending side.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                response(StatusCode::OK, Body::full(vec![b'x'; 100_000]))
+            }),
+        )
+        .route(
+            "slave(1)",
+            "/file",
+            handler(|_| async {
+                let (tx, rx) = mpsc::channel(4);
+                tokio::spawn(async move {
+                    for _ in 0..10 {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        if tx.send(Bytes::from(vec![b'y'; 10_000])).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+                response(StatusCode::OK, Body::finite_stream(rx))
+            }),
+        )
+        .bind(localhost())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let _s = server.serve();
+    for (path, byte) in [("/slave(1)/slow", b'x'), ("/slave(1)/file", b'y')] {
+        let mut stream = TcpStream::connect(addr).await.unwrap();
+        stream
+            .write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").as_bytes())
+            .await
+            .unwrap();
+        stream.shutdown().await.unwrap();
+        let mut answer = Vec::new();
+        timeout(WAIT, stream.read_to_end(&mut answer))
+            .await
+            .expect("the connection closes after the answer")
+            .unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.starts_with("HTTP/1.1 200"), "{path}: {text:.200}");
+        let head_end = text.find("\r\n\r\n").expect("a whole head") + 4;
+        let body = answer[head_end..].iter().filter(|b| **b == byte).count();
+        assert_eq!(body, 100_000, "{path}: the whole body arrives");
+    }
 }
 
 #[tokio::test]

@@ -437,7 +437,8 @@ impl Flags {
         // `master::authentication`); `--credentials` is also the HTTP Basic
         // table, and `--authenticate_http_*` are enforced, see
         // `http::authentication`.
-        crate::http::authentication::from_flags(self)?;
+        let authorizer = crate::http::authentication::authorizer_from_flags(self)?;
+        crate::http::authentication::from_flags(self, std::sync::Arc::new(authorizer))?;
         for (flag, value, default) in [
             ("authenticators", &self.authenticators, "crammd5"),
             ("authorizers", &self.authorizers, "local"),

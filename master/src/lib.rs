@@ -168,6 +168,9 @@ pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Resu
         // while a cycle over a large cluster runs.
         max_agents_per_cycle: 2_000,
     });
+    // Parsed before anything runs, so bad ACLs refuse to start.
+    let authorizer =
+        Arc::new(http::authentication::authorizer_from_flags(&flags).map_err(Error::Config)?);
     let (handle, actor) = master::spawn(
         master::Config {
             flags: flags.clone(),
@@ -183,6 +186,7 @@ pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Resu
                 store_timeout: flags.registry_store_timeout.to_std(),
                 write_reports: None,
             },
+            authorizer: authorizer.clone(),
         },
         message_rx,
         exited,
@@ -216,13 +220,16 @@ pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Resu
         ),
     };
     // Before serving: no request is ever answered unauthenticated.
-    processes.set_authentication(http::authentication::from_flags(&flags).map_err(Error::Config)?);
+    processes.set_authentication(
+        http::authentication::from_flags(&flags, authorizer.clone()).map_err(Error::Config)?,
+    );
     http::install_routes(
         &processes,
         HttpContext {
             master: handle.clone(),
             flags,
             leadership: leadership_rx.clone(),
+            authorizer,
         },
     );
     let server = server.serve();

@@ -399,6 +399,12 @@ impl FakeAgent {
 
     /// A peer with another process id (e.g. a v0 scheduler driver).
     pub async fn start_as(id: &str) -> FakeAgent {
+        Self::start_with_faults(id, &libprocess::Faults::new()).await
+    }
+
+    /// A peer whose outbound messages go through `faults` (drop, delay,
+    /// partition rules the test changes while it runs).
+    pub async fn start_with_faults(id: &str, faults: &libprocess::Faults) -> FakeAgent {
         let (tx, messages) = mpsc::unbounded_channel();
         let server = Server::builder(id)
             .messages(id, tx)
@@ -406,7 +412,7 @@ impl FakeAgent {
             .await
             .expect("fake peer binds");
         let pid = Upid::from_addr(id, server.local_addr());
-        let (transport, _exited) = Transport::new();
+        let (transport, _exited) = Transport::with_faults(faults);
         FakeAgent {
             pid,
             transport,

@@ -75,6 +75,7 @@ impl Agent {
             None
         };
         let checkpoint = framework.info.checkpoint.unwrap_or(false);
+        let framework_user = framework.info.user.clone();
         let directory = paths::create_executor_directory(
             self.flags.work_dir(),
             &slave_id,
@@ -88,7 +89,8 @@ impl Agent {
             "Launching executor '{executor_id}' of framework {framework_id} in work directory '{}'",
             directory.display()
         );
-        self.attach_sandbox(framework_id, &executor_id, &directory);
+        let owner = sandbox_owner(&info, &framework_user);
+        self.attach_sandbox(framework_id, &executor_id, &directory, owner);
 
         let executor = Executor::new(
             framework_id,
@@ -113,20 +115,24 @@ impl Agent {
         framework_id: &str,
         executor_id: &str,
         directory: &std::path::Path,
+        owner: String,
     ) {
+        let owner = crate::files::Owner::Sandbox { user: owner };
         let latest = paths::executor_latest_run_path(
             self.flags.work_dir(),
             &self.slave_id(),
             framework_id,
             executor_id,
         );
-        self.files.attach(&latest.display().to_string(), directory);
-        self.files.attach(
+        self.files
+            .attach_owned(&latest.display().to_string(), directory, owner.clone());
+        self.files.attach_owned(
             &paths::executor_virtual_path(framework_id, executor_id),
             directory,
+            owner.clone(),
         );
         self.files
-            .attach(&directory.display().to_string(), directory);
+            .attach_owned(&directory.display().to_string(), directory, owner);
     }
 
     /// Starts the executor's container (upstream `Slave::launchExecutor`).
@@ -834,6 +840,20 @@ impl Agent {
         if executor.state == ExecutorState::Registering && kind != call::Type::Subscribe {
             return CallReply::Error(CallError::Forbidden("Executor is not subscribed".into()));
         }
+        // Beyond upstream: an executor speaks only over its own live
+        // subscription, and only for its own tasks.
+        if matches!(kind, call::Type::Update | call::Type::Message) {
+            let task_id = call.update.as_ref().map(|u| u.status.task_id.value.clone());
+            let kind_name = kind.as_str_name();
+            if let Err(why) = self.executor_call_allowed(
+                &framework_id,
+                &executor_id,
+                task_id.as_deref(),
+                kind_name,
+            ) {
+                return CallReply::Error(CallError::Forbidden(why));
+            }
+        }
         match kind {
             call::Type::Subscribe => {
                 let subscribe = call.subscribe.unwrap_or_default();
@@ -1031,4 +1051,16 @@ fn describe_wait_status(status: Option<i32>) -> String {
             }
         }
     }
+}
+
+/// The user whose sandbox an executor's is: its command's, else its
+/// framework's (upstream's object of `access_sandboxes`).
+pub(crate) fn sandbox_owner(
+    info: &mesos_proto::mesos::ExecutorInfo,
+    framework_user: &str,
+) -> String {
+    info.command
+        .as_ref()
+        .and_then(|c| c.user.clone())
+        .unwrap_or_else(|| framework_user.to_string())
 }

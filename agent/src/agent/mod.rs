@@ -7,7 +7,8 @@
 //! This module holds the actor, its inputs, message dispatch and the
 //! master-facing protocol (detection, registration, pings); the task path
 //! lives in `tasks.rs`, executor lifecycle and the executor API in
-//! `executors.rs`, and the read-only views (`/state`, metrics) in
+//! `executors.rs`, who may send which message in `trust.rs` (checked before
+//! any message is acted on), and the read-only views (`/state`, metrics) in
 //! `views.rs`. Nothing here blocks: slow work (fetching, DNS, processes)
 //! runs in spawned tasks that report back as inputs.
 
@@ -19,6 +20,7 @@ mod recover;
 pub mod resources;
 pub mod state;
 mod tasks;
+mod trust;
 pub mod views;
 
 use std::collections::{BTreeMap, VecDeque};
@@ -305,6 +307,8 @@ pub struct Agent {
     /// until they are back or timed out.
     pub(crate) recovering: bool,
     pub(crate) authenticatee: Option<Authenticatee>,
+    /// Messages refused for their sender (see `trust`), logged per sender.
+    pub(crate) refusals: libprocess::RefusalLog,
 }
 
 pub fn now_secs() -> f64 {
@@ -353,6 +357,7 @@ impl Agent {
             counters: Counters::default(),
             next_connection_id: 1,
             done: false,
+            refusals: libprocess::RefusalLog::default(),
         }
     }
 
@@ -476,6 +481,9 @@ impl Agent {
 
     fn handle_message(&mut self, message: Message) {
         let from = message.from.clone();
+        if !self.trusts(&from, &message.name) {
+            return;
+        }
         let body = &message.body[..];
         macro_rules! decode {
             ($t:ty) => {
@@ -523,6 +531,9 @@ impl Agent {
             }
             "mesos.internal.FrameworkToExecutorMessage" => {
                 let m = decode!(msgs::FrameworkToExecutorMessage);
+                if !self.trusts_for_framework(&from, &message.name, &m.framework_id.value) {
+                    return;
+                }
                 self.scheduler_message(m);
             }
             "mesos.internal.UpdateFrameworkMessage" => {
@@ -543,15 +554,38 @@ impl Agent {
             }
             "mesos.internal.StatusUpdateMessage" => {
                 let m = decode!(msgs::StatusUpdateMessage);
-                let pid = m
-                    .pid
+                // The acknowledgement goes to the sender, which must be the
+                // executor itself (an update naming another pid is refused).
+                if m.pid
                     .as_deref()
-                    .and_then(|p| p.parse::<Upid>().ok())
-                    .unwrap_or_else(|| from.clone());
-                self.status_update(m.update, tasks::UpdateSource::Executor(pid));
+                    .is_some_and(|p| p.parse::<Upid>().ok().as_ref() != Some(&from))
+                {
+                    self.refuse(&from, &message.name, "the update names another sender pid");
+                    return;
+                }
+                let executor_id = m.update.executor_id.as_ref().map(|e| e.value.clone());
+                if !self.trusts_executor(
+                    &from,
+                    &message.name,
+                    &m.update.framework_id.value,
+                    executor_id.as_deref(),
+                    Some(&m.update.status.task_id.value),
+                ) {
+                    return;
+                }
+                self.status_update(m.update, tasks::UpdateSource::Executor(from));
             }
             "mesos.internal.ExecutorToFrameworkMessage" => {
                 let m = decode!(msgs::ExecutorToFrameworkMessage);
+                if !self.trusts_executor(
+                    &from,
+                    &message.name,
+                    &m.framework_id.value,
+                    Some(&m.executor_id.value),
+                    None,
+                ) {
+                    return;
+                }
                 self.executor_message(&m.framework_id.value, &m.executor_id.value, m.data);
             }
             "mesos.internal.ShutdownMessage" => {
@@ -573,23 +607,6 @@ impl Agent {
                 tracing::warn!("Ignoring unsupported {} from {}", message.name, from);
             }
             other => tracing::warn!("Dropping unknown message {other} from {from}"),
-        }
-    }
-
-    /// Whether `from` is the current master. A different IP with the same id
-    /// and port is accepted too (the master may advertise another address
-    /// than the one `--master` resolved to); the master pid is then updated.
-    pub(crate) fn is_master(&mut self, from: &Upid) -> bool {
-        match &self.master {
-            Some(master) if master == from => true,
-            Some(master)
-                if master.id == from.id && master.port == from.port && !from.is_empty() =>
-            {
-                tracing::info!("Master {master} answers as {from}; using that address");
-                self.master = Some(from.clone());
-                true
-            }
-            _ => false,
         }
     }
 

@@ -295,7 +295,8 @@ impl Agent {
                         executor.complete_task(&task_id);
                     }
                 }
-                self.attach_sandbox(&framework_id, &executor_id, &directory);
+                let owner = super::executors::sandbox_owner(&executor.info, &recovered.info.user);
+                self.attach_sandbox(&framework_id, &executor_id, &directory, owner);
                 let v0_pid = run
                     .libprocess_pid
                     .as_deref()

@@ -780,6 +780,12 @@ impl Agent {
                 );
                 return;
             }
+        } else if !self.trusts_for_framework(
+            from,
+            "mesos.internal.StatusUpdateAcknowledgementMessage",
+            &message.framework_id.value,
+        ) {
+            return;
         }
         let framework_id = message.framework_id.value.clone();
         let task_id = message.task_id.value.clone();

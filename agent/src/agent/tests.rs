@@ -210,7 +210,8 @@ impl Harness {
     async fn sync(&self) {
         static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(1);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let barrier: Upid = format!("barrier({n})@127.0.0.1:1").parse().unwrap();
+        // At the master's address: pings from elsewhere are refused.
+        let barrier: Upid = format!("barrier({n})@127.0.0.1:5050").parse().unwrap();
         self.deliver(&barrier, &msgs::PingSlaveMessage { connected: true });
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
@@ -361,6 +362,27 @@ fn update_call(framework: &str, executor: &str, task: &str, state: TaskState) ->
     (c, uuid)
 }
 
+/// A v0 update for task `task` of executor `custom` of framework F1.
+fn update_for(task: &str, state: TaskState) -> msgs::StatusUpdate {
+    let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
+    msgs::StatusUpdate {
+        framework_id: FrameworkId { value: "F1".into() },
+        executor_id: Some(ExecutorId {
+            value: "custom".into(),
+        }),
+        slave_id: Some(SlaveId { value: "S1".into() }),
+        status: mesos_proto::mesos::TaskStatus {
+            task_id: TaskId { value: task.into() },
+            state: state as i32,
+            slave_id: Some(SlaveId { value: "S1".into() }),
+            ..Default::default()
+        },
+        timestamp: 1.0,
+        uuid: Some(uuid),
+        latest_state: None,
+    }
+}
+
 fn framework(id: &str) -> FrameworkInfo {
     FrameworkInfo {
         user: String::new(),
@@ -441,6 +463,47 @@ async fn registration_from_someone_else_is_ignored() {
     h.expect::<msgs::RegisterSlaveMessage>().await;
     let metrics = h.query(Query::Metrics).await;
     assert_eq!(metrics["slave/registered"], 0.0);
+    h.finish().await;
+}
+
+#[tokio::test]
+async fn master_messages_from_anyone_but_the_registered_master_are_refused() {
+    let h = harness(&[]);
+    // Before registration even the real master's tasks wait.
+    h.expect::<msgs::RegisterSlaveMessage>().await;
+    h.deliver(&h.master, &run_task(command_task("early", "true"), None));
+    h.sync().await;
+    assert!(h.state().await["frameworks"].as_array().unwrap().is_empty());
+    h.register().await;
+    // The master's id and port at another IP, another port, another id.
+    for impostor in [
+        "master@127.0.0.2:5050",
+        "master@127.0.0.1:5051",
+        "master2@127.0.0.1:5050",
+    ] {
+        let impostor: Upid = impostor.parse().unwrap();
+        h.deliver(&impostor, &run_task(command_task("forged", "true"), None));
+        h.deliver(&impostor, &msgs::SlaveReregisteredMessage::default());
+        h.deliver(
+            &impostor,
+            &msgs::ShutdownMessage {
+                message: Some("forged".into()),
+            },
+        );
+    }
+    // A ping from outside the master's address cannot force re-registration.
+    let outsider: Upid = "slave-observer(1)@127.0.0.9:5050".parse().unwrap();
+    h.deliver(&outsider, &msgs::PingSlaveMessage { connected: false });
+    h.sync().await;
+    assert!(h.state().await["frameworks"].as_array().unwrap().is_empty());
+    let metrics = h.query(Query::Metrics).await;
+    assert_eq!(
+        metrics["slave/registered"], 1.0,
+        "still registered, still up"
+    );
+    assert!(!h
+        .names()
+        .contains(&"mesos.internal.ReregisterSlaveMessage".to_string()));
     h.finish().await;
 }
 
@@ -902,6 +965,36 @@ async fn custom_executors_can_use_the_v0_driver_protocol() {
     let (to, ack) = h.expect::<msgs::StatusUpdateAcknowledgementMessage>().await;
     assert_eq!(to, driver);
     assert_eq!(ack.uuid, uuid);
+
+    // Another pid cannot speak for this executor: not over libprocess...
+    let forger: Upid = "executor(1)@127.0.0.1:40001".parse().unwrap();
+    let mut forged = update_for("t1", TaskState::TaskFailed);
+    h.deliver(
+        &forger,
+        &msgs::StatusUpdateMessage {
+            update: forged.clone(),
+            pid: Some(forger.to_string()),
+        },
+    );
+    // ...nor by naming the real one as the pid...
+    forged.uuid = Some(uuid::Uuid::new_v4().as_bytes().to_vec());
+    h.deliver(
+        &forger,
+        &msgs::StatusUpdateMessage {
+            update: forged,
+            pid: Some(driver.to_string()),
+        },
+    );
+    // ...nor over the v1 API, which needs a live subscription.
+    let (update, _) = update_call("F1", "custom", "t1", TaskState::TaskFailed);
+    match h.call(update).await {
+        CallReply::Error(CallError::Forbidden(m)) => assert!(m.contains("not subscribed"), "{m}"),
+        other => panic!("expected 403, got {other:?}"),
+    }
+    h.sync().await;
+    let state = h.state().await;
+    let task = &state["frameworks"][0]["executors"][0]["tasks"][0];
+    assert_eq!(task["state"], "TASK_RUNNING", "{state}");
 
     // Shutting the framework down reaches the driver, then the process is
     // killed and the master hears about the custom executor.

@@ -44,7 +44,10 @@ pub fn realm_of(process_id: &str, route: &str) -> Option<&'static str> {
 }
 
 /// The authentication the flags ask for; `Err` when it cannot be enforced.
-pub fn from_flags(flags: &Flags) -> Result<Authentication, String> {
+pub fn from_flags(
+    flags: &Flags,
+    authorizer: Arc<mesos_authorizer::Authorizer>,
+) -> Result<Authentication, String> {
     // A credentials file is read even when no realm uses it yet, so a bad
     // path is found at start.
     let credentials = match &flags.http_credentials {
@@ -56,6 +59,9 @@ pub fn from_flags(flags: &Flags) -> Result<Authentication, String> {
     };
     let table: RealmOf = Arc::new(realm_of);
     let mut authentication = Authentication::new(table);
+    if authorizer.acls().is_some() {
+        authentication = authentication.with_authorization(authorize_endpoints(authorizer));
+    }
     let realms: Vec<(&str, &str)> = [
         (
             flags.authenticate_http_readonly,
@@ -95,6 +101,39 @@ pub fn from_flags(flags: &Flags) -> Result<Authentication, String> {
         );
     }
     Ok(authentication)
+}
+
+/// The agent endpoints `get_endpoints` ACLs govern (upstream's
+/// authorizable endpoints), by libprocess process and route.
+fn authorizable_endpoint(process_id: &str, route: &str) -> Option<&'static str> {
+    match (process_id, route) {
+        ("metrics", "/snapshot") => Some("/metrics/snapshot"),
+        ("files", "/debug") => Some("/files/debug"),
+        ("logging", "/toggle") => Some("/logging/toggle"),
+        (AGENT_ID, "/monitor/statistics" | "/monitor/statistics.json") => {
+            Some("/monitor/statistics")
+        }
+        (AGENT_ID, "/containers") => Some("/containers"),
+        (AGENT_ID, "/containerizer/debug") => Some("/containerizer/debug"),
+        _ => None,
+    }
+}
+
+/// `get_endpoints` as libprocess's per-route check.
+fn authorize_endpoints(
+    authorizer: Arc<mesos_authorizer::Authorizer>,
+) -> libprocess::authentication::Authorize {
+    use mesos_authorizer::{Action, Object};
+    Arc::new(
+        move |principal, process_id, route| match authorizable_endpoint(process_id, route) {
+            Some(path) => authorizer.authorized(
+                Action::GetEndpointWithPath,
+                principal.map(|p| p.0.as_str()),
+                Object::Value(path),
+            ),
+            None => true,
+        },
+    )
 }
 
 #[cfg(test)]

@@ -333,6 +333,7 @@ mod tests {
             files: super::super::files::Files::default(),
             flags: Default::default(),
             logging: Default::default(),
+            authorizer: Default::default(),
         };
         (Arc::new(ctx), rx)
     }

@@ -38,6 +38,9 @@ pub async fn browse(ctx: Arc<HttpContext>, request: Request) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
+    if let Some(refused) = ctx.forbidden_path(&request, &path) {
+        return refused;
+    }
     let files = ctx.files.clone();
     let listing = tokio::task::spawn_blocking(move || files.browse(&path)).await;
     match listing {
@@ -55,6 +58,9 @@ pub async fn read(ctx: Arc<HttpContext>, request: Request) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
+    if let Some(refused) = ctx.forbidden_path(&request, &path) {
+        return refused;
+    }
     let mut offset = -1_i64;
     if let Some(text) = request.query_param("offset") {
         match text.trim().parse::<i64>() {
@@ -138,6 +144,9 @@ pub async fn download(ctx: Arc<HttpContext>, request: Request) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
+    if let Some(refused) = ctx.forbidden_path(&request, &path) {
+        return refused;
+    }
     let files = ctx.files.clone();
     let lookup = path.clone();
     let opened = match tokio::task::spawn_blocking(move || files.open(&lookup)).await {
@@ -177,7 +186,11 @@ pub async fn download(ctx: Arc<HttpContext>, request: Request) -> Response {
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
     let content_type = mime_type(&real).unwrap_or("application/octet-stream");
-    let mut response = reply(http::StatusCode::OK, Body::stream(rx), Some(content_type));
+    let mut response = reply(
+        http::StatusCode::OK,
+        Body::finite_stream(rx),
+        Some(content_type),
+    );
     if let Ok(v) = http::HeaderValue::from_str(&format!("attachment; filename={name}")) {
         response
             .headers_mut()
@@ -415,6 +428,21 @@ mod tests {
     }
 
     #[test]
+    fn without_openat2_no_symlink_is_followed_at_all() {
+        let (dir, _files) = setup();
+        let sandbox = dir.path().join("runs/c1");
+        std::os::unix::fs::symlink(dir.path(), sandbox.join("up")).unwrap();
+        let root = std::fs::File::open(&sandbox).unwrap().into();
+        let open = |p: &str| crate::files::open_without_links(&root, p);
+        assert!(open("stdout").is_ok());
+        assert!(open("sub").is_ok());
+        assert!(open("").is_ok());
+        assert_eq!(open("escape").err(), Some(rustix::io::Errno::LOOP));
+        assert_eq!(open("up/secret").err(), Some(rustix::io::Errno::NOTDIR));
+        assert_eq!(open("sub/../stdout").err(), Some(rustix::io::Errno::XDEV));
+    }
+
+    #[test]
     fn modes_print_like_ls() {
         assert_eq!(mode_string(0o644, false, false), "-rw-r--r--");
         assert_eq!(mode_string(0o755, true, false), "drwxr-xr-x");
@@ -427,6 +455,7 @@ mod tests {
             files,
             flags: Default::default(),
             logging: Default::default(),
+            authorizer: Default::default(),
         })
     }
 

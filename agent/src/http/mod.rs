@@ -54,6 +54,60 @@ pub struct HttpContext {
     pub flags: BTreeMap<String, String>,
     /// `/logging/toggle` and `SET_LOGGING_LEVEL`.
     pub logging: crate::logging::LoggingLevel,
+    /// `--acls`.
+    pub authorizer: Arc<mesos_authorizer::Authorizer>,
+}
+
+/// The principal the request authenticated as, if any.
+pub fn principal(request: &libprocess::Request) -> Option<&str> {
+    request
+        .extensions()
+        .get::<libprocess::authentication::Principal>()
+        .map(|p| p.0.as_str())
+}
+
+impl HttpContext {
+    /// `None` when the request's principal may do `action` on `object`,
+    /// else the 403 to answer.
+    pub fn forbidden(
+        &self,
+        request: &libprocess::Request,
+        action: mesos_authorizer::Action,
+        object: mesos_authorizer::Object<'_>,
+    ) -> Option<Response> {
+        if self
+            .authorizer
+            .authorized(action, principal(request), object)
+        {
+            return None;
+        }
+        let who = match principal(request) {
+            Some(p) => format!("Principal '{p}'"),
+            None => "An anonymous request".to_string(),
+        };
+        Some(error(
+            http::StatusCode::FORBIDDEN,
+            format!(
+                "{who} is not authorized to perform action {}",
+                action.name()
+            ),
+        ))
+    }
+
+    /// The 403 for a `/files` path the principal may not read: a sandbox
+    /// needs `access_sandboxes` on its user, the agent log
+    /// `access_mesos_logs`.
+    pub fn forbidden_path(&self, request: &libprocess::Request, path: &str) -> Option<Response> {
+        use mesos_authorizer::{Action, Object};
+        match self.files.owner(path)? {
+            crate::files::Owner::Sandbox { user } => {
+                self.forbidden(request, Action::AccessSandbox, Object::Value(&user))
+            }
+            crate::files::Owner::Log => {
+                self.forbidden(request, Action::AccessMesosLog, Object::Any)
+            }
+        }
+    }
 }
 
 /// A response with `status`, a body and optional content type.

@@ -100,10 +100,175 @@ pub async fn api(ctx: Arc<HttpContext>, request: Request) -> Response {
             format!("Expecting '{MESSAGE_ACCEPT}' to be not set for non-streaming responses"),
         );
     }
+    if let Some(refused) = authorize_call(&ctx, &request, kind) {
+        return refused;
+    }
+    let file = call
+        .list_files
+        .as_ref()
+        .map(|l| l.path.as_str())
+        .or(call.read_file.as_ref().map(|r| r.path.as_str()));
+    if let Some(refused) = file.and_then(|path| ctx.forbidden_path(&request, path)) {
+        return refused;
+    }
     match answer(&ctx, kind, call).await {
-        Ok(Some(response)) => encode(&response, accept),
+        Ok(Some(mut response)) => {
+            filter_views(&ctx, &request, &mut response).await;
+            encode(&response, accept)
+        }
         Ok(None) => reply(http::StatusCode::OK, Body::empty(), None),
         Err(response) => response,
+    }
+}
+
+/// The 403 for a call the principal may not make. Container calls are
+/// checked before this agent answers that it has no containers (501), so
+/// a refused principal learns nothing more than upstream would tell it.
+fn authorize_call(ctx: &HttpContext, request: &Request, kind: call::Type) -> Option<Response> {
+    use call::Type as T;
+    use mesos_authorizer::{Action, Object};
+    let action = match kind {
+        T::GetFlags => Action::ViewFlags,
+        T::SetLoggingLevel => Action::SetLogLevel,
+        T::LaunchNestedContainer => Action::LaunchNestedContainer,
+        T::LaunchNestedContainerSession => Action::LaunchNestedContainerSession,
+        T::WaitNestedContainer => Action::WaitNestedContainer,
+        T::KillNestedContainer => Action::KillNestedContainer,
+        T::RemoveNestedContainer => Action::RemoveNestedContainer,
+        T::AttachContainerInput => Action::AttachContainerInput,
+        T::AttachContainerOutput => Action::AttachContainerOutput,
+        T::LaunchContainer => Action::LaunchStandaloneContainer,
+        T::WaitContainer => Action::WaitStandaloneContainer,
+        T::KillContainer => Action::KillStandaloneContainer,
+        T::RemoveContainer => Action::RemoveStandaloneContainer,
+        T::AddResourceProviderConfig
+        | T::UpdateResourceProviderConfig
+        | T::RemoveResourceProviderConfig => Action::ModifyResourceProviderConfig,
+        T::MarkResourceProviderGone => Action::MarkResourceProviderGone,
+        T::PruneImages => Action::PruneImages,
+        _ => return None,
+    };
+    ctx.forbidden(request, action, Object::Any)
+}
+
+/// The read answers without the frameworks (`view_frameworks`),
+/// executors (`view_executors`) and tasks (`view_tasks`) the principal may
+/// not see; an executor or task is judged with its framework, and hidden
+/// when its framework is unknown.
+async fn filter_views(ctx: &HttpContext, request: &Request, response: &mut AgentResponse) {
+    use mesos_authorizer::{Action, Object};
+    use response::{GetExecutors, GetFrameworks, GetTasks};
+    let authorizer = &ctx.authorizer;
+    if ![
+        Action::ViewFramework,
+        Action::ViewExecutor,
+        Action::ViewTask,
+        Action::ViewContainer,
+    ]
+    .iter()
+    .any(|a| authorizer.restricts(*a))
+    {
+        return;
+    }
+    let who = super::principal(request);
+    let listed = response.get_frameworks.clone().or_else(|| {
+        response
+            .get_state
+            .as_ref()
+            .and_then(|s| s.get_frameworks.clone())
+    });
+    let needs_frameworks = response.get_tasks.is_some()
+        || response.get_executors.is_some()
+        || response.get_containers.is_some();
+    let frameworks = match listed {
+        Some(listed) => Some(listed),
+        None if needs_frameworks => ask(ctx, Query::Frameworks).await.ok(),
+        None => None,
+    };
+    let known: std::collections::HashMap<String, v1::FrameworkInfo> = frameworks
+        .iter()
+        .flat_map(|f| f.frameworks.iter().chain(&f.completed_frameworks))
+        .map(|f| {
+            let id = f
+                .framework_info
+                .id
+                .as_ref()
+                .map(|i| i.value.clone())
+                .unwrap_or_default();
+            (id, f.framework_info.clone())
+        })
+        .collect();
+    let frameworks_of = |list: &mut GetFrameworks| {
+        for list in [&mut list.frameworks, &mut list.completed_frameworks] {
+            list.retain(|f| {
+                authorizer.authorized(
+                    Action::ViewFramework,
+                    who,
+                    Object::Framework(&f.framework_info),
+                )
+            });
+        }
+    };
+    let executors_of = |list: &mut GetExecutors| {
+        for list in [&mut list.executors, &mut list.completed_executors] {
+            list.retain(|e| {
+                let framework = e
+                    .executor_info
+                    .framework_id
+                    .as_ref()
+                    .and_then(|id| known.get(&id.value));
+                framework.is_some_and(|fw| {
+                    authorizer.authorized(
+                        Action::ViewExecutor,
+                        who,
+                        Object::Executor(&e.executor_info, fw),
+                    )
+                })
+            });
+        }
+    };
+    let tasks_of = |list: &mut GetTasks| {
+        for list in [
+            &mut list.pending_tasks,
+            &mut list.queued_tasks,
+            &mut list.launched_tasks,
+            &mut list.terminated_tasks,
+            &mut list.completed_tasks,
+        ] {
+            list.retain(|t| {
+                known.get(&t.framework_id.value).is_some_and(|fw| {
+                    authorizer.authorized(Action::ViewTask, who, Object::Task(t, fw))
+                })
+            });
+        }
+    };
+    if let Some(list) = response.get_containers.as_mut() {
+        list.containers.retain(|c| {
+            let framework = c.framework_id.as_ref().and_then(|id| known.get(&id.value));
+            framework.is_some_and(|fw| {
+                authorizer.authorized(Action::ViewContainer, who, Object::Value(&fw.user))
+            })
+        });
+    }
+    if let Some(list) = response.get_frameworks.as_mut() {
+        frameworks_of(list);
+    }
+    if let Some(list) = response.get_executors.as_mut() {
+        executors_of(list);
+    }
+    if let Some(list) = response.get_tasks.as_mut() {
+        tasks_of(list);
+    }
+    if let Some(state) = response.get_state.as_mut() {
+        if let Some(list) = state.get_frameworks.as_mut() {
+            frameworks_of(list);
+        }
+        if let Some(list) = state.get_executors.as_mut() {
+            executors_of(list);
+        }
+        if let Some(list) = state.get_tasks.as_mut() {
+            tasks_of(list);
+        }
     }
 }
 
@@ -453,6 +618,7 @@ mod tests {
             files: Default::default(),
             flags: [("port".to_string(), "5051".to_string())].into(),
             logging: Default::default(),
+            authorizer: Default::default(),
         };
         (Arc::new(ctx), rx)
     }

@@ -28,12 +28,80 @@ fn unavailable() -> Response {
 
 pub async fn state(ctx: Arc<HttpContext>, request: Request) -> Response {
     match ctx.agent.query(Query::State).await {
-        Some(v) => json(&v, request.query_param("jsonp")),
+        Some(v) => json(
+            &viewable_state(&ctx, &request, v),
+            request.query_param("jsonp"),
+        ),
         None => unavailable(),
     }
 }
 
+/// `/state` without what the principal may not see: frameworks
+/// (`view_frameworks`), executors (`view_executors`) and tasks
+/// (`view_tasks`) judged by their user (a task's or executor's own user,
+/// else its framework's), and the flags (`view_flags`).
+pub fn viewable_state(ctx: &HttpContext, request: &Request, mut state: Value) -> Value {
+    use mesos_authorizer::{Action, Object};
+    let authorizer = &ctx.authorizer;
+    let who = super::principal(request);
+    let Some(object) = state.as_object_mut() else {
+        return state;
+    };
+    if !authorizer.authorized(Action::ViewFlags, who, Object::Any) {
+        object.remove("flags");
+    }
+    if ![
+        Action::ViewFramework,
+        Action::ViewExecutor,
+        Action::ViewTask,
+    ]
+    .iter()
+    .any(|a| authorizer.restricts(*a))
+    {
+        return state;
+    }
+    let user_of = |value: &Value, fallback: &str| -> String {
+        value
+            .get("user")
+            .and_then(Value::as_str)
+            .unwrap_or(fallback)
+            .to_string()
+    };
+    let approved =
+        |action: Action, user: &str| authorizer.authorized(action, who, Object::Value(user));
+    for key in ["frameworks", "completed_frameworks"] {
+        let Some(Value::Array(frameworks)) = object.get_mut(key) else {
+            continue;
+        };
+        frameworks.retain(|f| approved(Action::ViewFramework, &user_of(f, "")));
+        for framework in frameworks.iter_mut() {
+            let framework_user = user_of(framework, "");
+            for key in ["executors", "completed_executors"] {
+                let Some(Value::Array(executors)) = framework.get_mut(key) else {
+                    continue;
+                };
+                executors.retain(|e| approved(Action::ViewExecutor, &user_of(e, &framework_user)));
+                for executor in executors.iter_mut() {
+                    let executor_user = user_of(executor, &framework_user);
+                    for key in ["tasks", "queued_tasks", "completed_tasks"] {
+                        if let Some(Value::Array(tasks)) = executor.get_mut(key) {
+                            tasks.retain(|t| {
+                                approved(Action::ViewTask, &user_of(t, &executor_user))
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    state
+}
+
 pub async fn flags(ctx: Arc<HttpContext>, request: Request) -> Response {
+    use mesos_authorizer::{Action, Object};
+    if let Some(refused) = ctx.forbidden(&request, Action::ViewFlags, Object::Any) {
+        return refused;
+    }
     let flags: Map<String, Value> = ctx
         .flags
         .iter()
@@ -172,8 +240,46 @@ pub async fn prometheus(ctx: Arc<HttpContext>, request: Request) -> Response {
     }
 }
 
+/// The containers the principal may view (`view_containers`, judged by
+/// the framework's user; a container of an unknown framework is hidden).
+async fn visible_containers(
+    ctx: &HttpContext,
+    request: &Request,
+    mut entries: Vec<crate::agent::views::ContainerEntry>,
+) -> Option<Vec<crate::agent::views::ContainerEntry>> {
+    use mesos_authorizer::{Action, Object};
+    if !ctx.authorizer.restricts(Action::ViewContainer) {
+        return Some(entries);
+    }
+    let frameworks = ctx.agent.query(Query::Frameworks).await?;
+    let who = super::principal(request);
+    entries.retain(|entry| {
+        frameworks
+            .frameworks
+            .iter()
+            .chain(&frameworks.completed_frameworks)
+            .find(|f| {
+                f.framework_info
+                    .id
+                    .as_ref()
+                    .is_some_and(|id| id.value == entry.framework_id)
+            })
+            .is_some_and(|f| {
+                ctx.authorizer.authorized(
+                    Action::ViewContainer,
+                    who,
+                    Object::Value(&f.framework_info.user),
+                )
+            })
+    });
+    Some(entries)
+}
+
 pub async fn statistics(ctx: Arc<HttpContext>, request: Request) -> Response {
     let Some(entries) = ctx.agent.query(Query::Containers).await else {
+        return unavailable();
+    };
+    let Some(entries) = visible_containers(&ctx, &request, entries).await else {
         return unavailable();
     };
     let items = tokio::task::spawn_blocking(move || {
@@ -197,6 +303,9 @@ pub async fn statistics(ctx: Arc<HttpContext>, request: Request) -> Response {
 
 pub async fn containers(ctx: Arc<HttpContext>, request: Request) -> Response {
     let Some(entries) = ctx.agent.query(Query::Containers).await else {
+        return unavailable();
+    };
+    let Some(entries) = visible_containers(&ctx, &request, entries).await else {
         return unavailable();
     };
     let items = tokio::task::spawn_blocking(move || {

@@ -2,6 +2,9 @@
 //! authenticators `--authenticate_http_*` install (upstream's realms and
 //! route assignment).
 //!
+//! Also builds the master's authorizer from `--acls`, refusing kinds it
+//! could not enforce, and installs its `get_endpoints` check per route.
+//!
 //! Owns the path → realm table only; libprocess applies it to every route
 //! in one place, so handlers never check credentials themselves. A route
 //! missing from the table is read-write: an endpoint added later is
@@ -48,7 +51,10 @@ pub fn realm_of(process_id: &str, route: &str) -> Option<&'static str> {
 
 /// The authentication the flags ask for. `Err` when they cannot be
 /// enforced (no credentials, an authenticator other than `basic`).
-pub fn from_flags(flags: &Flags) -> Result<Authentication, String> {
+pub fn from_flags(
+    flags: &Flags,
+    authorizer: Arc<mesos_authorizer::Authorizer>,
+) -> Result<Authentication, String> {
     let wanted: Vec<(&str, &str, &str)> = [
         (
             flags.authenticate_http_readonly,
@@ -101,8 +107,8 @@ pub fn from_flags(flags: &Flags) -> Result<Authentication, String> {
              'basic' HTTP authenticator is implemented"
         ));
     }
-    if let Some(acls) = &flags.acls {
-        authentication = authentication.with_authorization(authorize_endpoints(acls)?);
+    if authorizer.acls().is_some() {
+        authentication = authentication.with_authorization(authorize_endpoints(authorizer));
     }
     for (realm, names, flag) in wanted {
         if names != "basic" {
@@ -137,33 +143,103 @@ fn authorizable_endpoint(process_id: &str, route: &str) -> Option<&'static str> 
     }
 }
 
-/// `--acls` as an endpoint check. Only `get_endpoints` is enforced so far:
-/// any other kind, or `permissive: false` (which would deny every action
-/// no ACL grants), refuses to start rather than be ignored.
-fn authorize_endpoints(flag: &str) -> Result<libprocess::authentication::Authorize, String> {
-    let acls = mesos_authorizer::Acls::from_flag(flag).map_err(|e| format!("--acls: {e}"))?;
-    if let Some(kind) = acls.kinds().find(|k| *k != "get_endpoints") {
+/// ACL kinds of upstream's that govern actions this master never takes
+/// (agent containers, resource providers, images, disks): accepted, as
+/// upstream's master accepts them, since nothing here could ignore them.
+const AGENT_ONLY_KINDS: &[&str] = &[
+    "access_sandboxes",
+    "access_mesos_logs",
+    "launch_nested_containers_as_user",
+    "launch_nested_containers_under_parent_with_user",
+    "kill_nested_containers",
+    "wait_nested_containers",
+    "launch_nested_container_sessions_as_user",
+    "launch_nested_container_sessions_under_parent_with_user",
+    "attach_containers_input",
+    "attach_containers_output",
+    "view_containers",
+    "remove_nested_containers",
+    "launch_standalone_containers",
+    "kill_standalone_containers",
+    "wait_standalone_containers",
+    "remove_standalone_containers",
+    "view_standalone_containers",
+    "modify_resource_provider_configs",
+    "mark_resource_providers_gone",
+    "view_resource_providers",
+    "prune_images",
+    "create_block_disks",
+    "destroy_block_disks",
+    "create_mount_disks",
+    "destroy_mount_disks",
+    "destroy_raw_disks",
+];
+
+/// `--acls` as the master's authorizer. Every kind is enforced where
+/// upstream's master checks it, or governs nothing the master does.
+pub fn authorizer_from_flags(flags: &Flags) -> Result<mesos_authorizer::Authorizer, String> {
+    let authorizer = mesos_authorizer::Authorizer::from_flag(flags.acls.as_deref())?;
+    if let Some(kind) = authorizer
+        .acls()
+        .into_iter()
+        .flat_map(|a| a.kinds())
+        .find(|k| !MASTER_KINDS.contains(k) && !AGENT_ONLY_KINDS.contains(k))
+    {
         return Err(format!(
-            "Flag '--acls' with '{kind}' ACLs is not supported: only 'get_endpoints' is \
-             enforced by this build; refusing to start rather than ignore them"
+            "Flag '--acls' with '{kind}' ACLs is not supported by this build; refusing to \
+             start rather than ignore them"
         ));
     }
-    if !acls.permissive {
-        return Err(
-            "Flag '--acls' with \"permissive\": false is not supported: it governs \
-                    every action, and only 'get_endpoints' is enforced by this build"
-                .to_string(),
-        );
-    }
-    let acls = Arc::new(acls);
-    Ok(Arc::new(
+    Ok(authorizer)
+}
+
+/// The kinds the master enforces.
+const MASTER_KINDS: &[&str] = &[
+    "register_frameworks",
+    "run_tasks",
+    "teardown_frameworks",
+    "reserve_resources",
+    "unreserve_resources",
+    "create_volumes",
+    "destroy_volumes",
+    "resize_volumes",
+    "get_quotas",
+    "update_quotas",
+    "view_roles",
+    "update_weights",
+    "get_endpoints",
+    "view_frameworks",
+    "view_tasks",
+    "view_executors",
+    "view_flags",
+    "set_log_level",
+    "register_agents",
+    "update_maintenance_schedules",
+    "get_maintenance_schedules",
+    "start_maintenances",
+    "stop_maintenances",
+    "get_maintenance_statuses",
+    "drain_agents",
+    "deactivate_agents",
+    "reactivate_agents",
+    "mark_agents_gone",
+];
+
+/// `get_endpoints` as libprocess's per-route check.
+fn authorize_endpoints(
+    authorizer: Arc<mesos_authorizer::Authorizer>,
+) -> libprocess::authentication::Authorize {
+    use mesos_authorizer::{Action, Object};
+    Arc::new(
         move |principal, process_id, route| match authorizable_endpoint(process_id, route) {
-            Some(path) => {
-                acls.allowed("get_endpoints", principal.map(|p| p.0.as_str()), Some(path))
-            }
+            Some(path) => authorizer.authorized(
+                Action::GetEndpointWithPath,
+                principal.map(|p| p.0.as_str()),
+                Object::Value(path),
+            ),
             None => true,
         },
-    ))
+    )
 }
 
 fn enabling_flag(realm: &str) -> &'static str {

@@ -11,6 +11,8 @@ use mesos_proto::mesos::maintenance::Schedule;
 use mesos_proto::mesos::MachineId;
 use serde_json::Value;
 
+use mesos_authorizer::{Action, Object};
+
 use super::futures_response::ResponseFuture;
 use super::{json_response, require_method, HttpContext, HttpError};
 use crate::master::maintenance::MaintenanceError;
@@ -60,9 +62,11 @@ pub fn handle(context: Arc<HttpContext>, endpoint: Endpoint, request: Request) -
                 Endpoint::Schedule => {
                     require_method(&request, &[Method::GET, Method::POST], "GET, POST")?;
                     if request.method() == Method::GET {
+                        context.authorize(&request, Action::GetMaintenanceSchedule, Object::Any)?;
                         let schedule = master.maintenance_schedule().await;
                         return Ok(Some(mesos_proto::json::to_value(&schedule)));
                     }
+                    context.authorize(&request, Action::UpdateMaintenanceSchedule, Object::Any)?;
                     let value = parse_json(request.body())?;
                     if !value.is_object() {
                         return Err(HttpError::BadRequest("Expecting a JSON object".to_string()));
@@ -77,11 +81,17 @@ pub fn handle(context: Arc<HttpContext>, endpoint: Endpoint, request: Request) -
                 }
                 Endpoint::Status => {
                     require_method(&request, &[Method::GET], "GET")?;
+                    context.authorize(&request, Action::GetMaintenanceStatus, Object::Any)?;
                     let status = master.maintenance_status().await;
                     Ok(Some(mesos_proto::json::to_value(&status)))
                 }
                 Endpoint::Down | Endpoint::Up => {
                     require_method(&request, &[Method::POST], "POST")?;
+                    let action = match endpoint {
+                        Endpoint::Down => Action::StartMaintenance,
+                        _ => Action::StopMaintenance,
+                    };
+                    context.authorize(&request, action, Object::Any)?;
                     let machines = parse_machines(request.body())?;
                     let result = match endpoint {
                         Endpoint::Down => master.start_maintenance(machines).await,

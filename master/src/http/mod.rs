@@ -12,6 +12,7 @@
 
 pub mod allocator;
 pub mod authentication;
+pub mod authorization;
 #[cfg(test)]
 mod endpoint_tests;
 pub mod maintenance;
@@ -52,6 +53,8 @@ pub struct HttpContext {
     pub master: MasterHandle,
     pub flags: Arc<Flags>,
     pub leadership: watch::Receiver<Leadership>,
+    /// `--acls`, asked for every operator request and view.
+    pub authorizer: Arc<mesos_authorizer::Authorizer>,
 }
 
 /// Every error answer, with upstream's status codes and messages.
@@ -152,9 +155,9 @@ impl HttpError {
 impl From<CallError> for HttpError {
     fn from(error: CallError) -> HttpError {
         match error {
-            CallError::NotSubscribed | CallError::NotConnectedViaHttp => {
-                HttpError::Forbidden(error.to_string())
-            }
+            CallError::NotSubscribed
+            | CallError::NotConnectedViaHttp
+            | CallError::Unauthorized(_) => HttpError::Forbidden(error.to_string()),
             CallError::FrameworkNotFound
             | CallError::MissingStreamId
             | CallError::StreamIdMismatch { .. }

@@ -21,6 +21,9 @@ use mesos_proto::mesos::WeightInfo;
 use mesos_proto::resources::scalar_add;
 use serde_json::{json, Map, Value};
 
+use mesos_authorizer::{Action, Object};
+
+use super::authorization::principal;
 use super::futures_response::ResponseFuture;
 use super::{json_response, require_method, HttpContext, HttpError};
 use crate::master::quota::OperatorError;
@@ -184,12 +187,20 @@ async fn handle_quota(context: &HttpContext, request: &Request) -> Result<Respon
     )?;
     let method = request.method().clone();
     if method == Method::GET || method == Method::HEAD {
-        let configs = context.master.get_quota().await.map_err(operator_error)?;
+        let mut configs = context.master.get_quota().await.map_err(operator_error)?;
+        configs.retain(|c| {
+            context.authorizer.authorized(
+                Action::GetQuota,
+                principal(request),
+                Object::Role(&c.role),
+            )
+        });
         return Ok(json_response(request, &render_quota(&configs)));
     }
     if method == Method::POST {
         let body = parse_body(request)?;
         let (config, force) = quota_request(&body)?;
+        context.authorize(request, Action::UpdateQuota, Object::Role(&config.role))?;
         let existing = context.master.get_quota().await.map_err(operator_error)?;
         if existing.iter().any(|c| c.role == config.role) {
             return Err(HttpError::BadRequest(
@@ -216,6 +227,7 @@ async fn handle_quota(context: &HttpContext, request: &Request) -> Result<Respon
             "Failed to parse remove quota request: no role given in the path".to_string(),
         ));
     }
+    context.authorize(request, Action::UpdateQuota, Object::Role(role))?;
     let existing = context.master.get_quota().await.map_err(operator_error)?;
     if !existing.iter().any(|c| c.role == role) {
         return Err(HttpError::BadRequest(format!(
@@ -271,6 +283,10 @@ pub fn weights(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
             )?;
             if request.method() == Method::PUT {
                 let weights = weights_request(&parse_body(&request)?)?;
+                for weight in &weights {
+                    let role = weight.role.as_deref().unwrap_or("*");
+                    context.authorize(&request, Action::UpdateWeight, Object::Role(role))?;
+                }
                 context
                     .master
                     .update_weights(weights)
@@ -281,6 +297,7 @@ pub fn weights(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
             let weights = context.master.get_weights().await.map_err(operator_error)?;
             let list: Vec<Value> = weights
                 .iter()
+                .filter(|w| context.may_view_role(&request, w.role.as_deref().unwrap_or("*")))
                 .map(|w| json!({ "weight": w.weight, "role": w.role }))
                 .collect();
             Ok(json_response(&request, &Value::Array(list)))
@@ -363,19 +380,27 @@ pub fn resource_operation(
         let result: Result<Response, HttpError> = async {
             require_method(&request, &[Method::POST], "POST")?;
             let (agent_id, resources) = resource_form(&request, endpoint)?;
+            let action = match endpoint {
+                ResourceEndpoint::Reserve => Action::ReserveResources,
+                ResourceEndpoint::Unreserve => Action::UnreserveResources,
+                ResourceEndpoint::CreateVolumes => Action::CreateVolume,
+                ResourceEndpoint::DestroyVolumes => Action::DestroyVolume,
+            };
+            context.authorize_resources(&request, action, &resources)?;
             let master = &context.master;
+            let who = principal(&request).map(str::to_string);
             let answer = match endpoint {
                 ResourceEndpoint::Reserve => {
-                    master.reserve_resources(&agent_id, resources, None).await
+                    master.reserve_resources(&agent_id, resources, who).await
                 }
                 ResourceEndpoint::Unreserve => {
-                    master.unreserve_resources(&agent_id, resources, None).await
+                    master.unreserve_resources(&agent_id, resources, who).await
                 }
                 ResourceEndpoint::CreateVolumes => {
-                    master.create_volumes(&agent_id, resources, None).await
+                    master.create_volumes(&agent_id, resources, who).await
                 }
                 ResourceEndpoint::DestroyVolumes => {
-                    master.destroy_volumes(&agent_id, resources, None).await
+                    master.destroy_volumes(&agent_id, resources, who).await
                 }
             };
             answer.map_err(operator_error)?;

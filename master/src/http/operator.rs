@@ -27,6 +27,9 @@ use mesos_proto::mesos::v1::{
 use prost::Message as _;
 use tokio::sync::mpsc;
 
+use mesos_authorizer::{Action, Object};
+
+use super::authorization::{principal, EventFilter};
 use super::futures_response::ResponseFuture;
 use super::{parse_call_body, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
@@ -63,9 +66,10 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
     })?;
     let kind = call_type(&call);
     tracing::info!("Processing call {}", kind.as_str_name());
+    authorize_call(context, &request, kind, &call).await?;
     match kind {
         CallType::Unknown => Err(HttpError::NotImplemented),
-        CallType::Subscribe => subscribe(context, accept).await,
+        CallType::Subscribe => subscribe(context, &request, accept).await,
         CallType::SetLoggingLevel => {
             let set = call.set_logging_level.unwrap_or_default();
             let nanos = u64::try_from(set.duration.nanoseconds).map_err(|_| {
@@ -125,11 +129,128 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
                 Err(error) => Err(operation_error(error)),
             },
             None => {
-                let snapshot = context.master.snapshot().await;
-                let response = answer(context, kind, &snapshot)?;
+                let snapshot = context.viewable(&request, context.master.snapshot().await);
+                let mut response = answer(context, kind, &snapshot)?;
+                if let Some(roles) = response.get_roles.as_mut() {
+                    roles
+                        .roles
+                        .retain(|role| context.may_view_role(&request, &role.name));
+                }
                 Ok(encoded(&response, accept))
             }
         },
+    }
+}
+
+/// The authorization each call needs (upstream's checks per call), 403
+/// when refused. Read calls are filtered instead ([`HttpContext::viewable`]).
+async fn authorize_call(
+    context: &HttpContext,
+    request: &Request,
+    kind: CallType,
+    call: &Call,
+) -> Result<(), HttpError> {
+    let simple = |action: Action| context.authorize(request, action, Object::Any);
+    match kind {
+        CallType::GetFlags => simple(Action::ViewFlags),
+        CallType::SetLoggingLevel => simple(Action::SetLogLevel),
+        CallType::MarkAgentGone => simple(Action::MarkAgentGone),
+        CallType::DrainAgent => simple(Action::DrainAgent),
+        CallType::DeactivateAgent => simple(Action::DeactivateAgent),
+        CallType::ReactivateAgent => simple(Action::ReactivateAgent),
+        CallType::UpdateMaintenanceSchedule => simple(Action::UpdateMaintenanceSchedule),
+        CallType::GetMaintenanceSchedule => simple(Action::GetMaintenanceSchedule),
+        CallType::StartMaintenance => simple(Action::StartMaintenance),
+        CallType::StopMaintenance => simple(Action::StopMaintenance),
+        CallType::GetMaintenanceStatus => simple(Action::GetMaintenanceStatus),
+        CallType::Teardown => {
+            let id = call
+                .teardown
+                .as_ref()
+                .map(|t| t.framework_id.value.as_str())
+                .unwrap_or("");
+            let snapshot = context.master.snapshot().await;
+            match snapshot
+                .frameworks
+                .iter()
+                .find(|f| f.info.id.as_ref().is_some_and(|i| i.value == id))
+            {
+                Some(view) => context.authorize(
+                    request,
+                    Action::TeardownFramework,
+                    Object::Framework(&view.info),
+                ),
+                // An unknown framework is the actor's 400.
+                None => Ok(()),
+            }
+        }
+        CallType::ReserveResources => match &call.reserve_resources {
+            Some(r) => context.authorize_resources(request, Action::ReserveResources, &r.resources),
+            None => Ok(()),
+        },
+        CallType::UnreserveResources => match &call.unreserve_resources {
+            Some(r) => {
+                context.authorize_resources(request, Action::UnreserveResources, &r.resources)
+            }
+            None => Ok(()),
+        },
+        CallType::CreateVolumes => match &call.create_volumes {
+            Some(c) => context.authorize_resources(request, Action::CreateVolume, &c.volumes),
+            None => Ok(()),
+        },
+        CallType::DestroyVolumes => match &call.destroy_volumes {
+            Some(d) => context.authorize_resources(request, Action::DestroyVolume, &d.volumes),
+            None => Ok(()),
+        },
+        CallType::GrowVolume => match &call.grow_volume {
+            Some(g) => context.authorize_resources(
+                request,
+                Action::ResizeVolume,
+                std::slice::from_ref(&g.volume),
+            ),
+            None => Ok(()),
+        },
+        CallType::ShrinkVolume => match &call.shrink_volume {
+            Some(s) => context.authorize_resources(
+                request,
+                Action::ResizeVolume,
+                std::slice::from_ref(&s.volume),
+            ),
+            None => Ok(()),
+        },
+        CallType::UpdateQuota => call
+            .update_quota
+            .iter()
+            .flat_map(|u| u.quota_configs.iter())
+            .try_for_each(|c| {
+                context.authorize(request, Action::UpdateQuota, Object::Role(&c.role))
+            }),
+        CallType::SetQuota => match &call.set_quota {
+            Some(set) => context.authorize(
+                request,
+                Action::UpdateQuota,
+                Object::Role(set.quota_request.role.as_deref().unwrap_or("*")),
+            ),
+            None => Ok(()),
+        },
+        CallType::RemoveQuota => match &call.remove_quota {
+            Some(remove) => {
+                context.authorize(request, Action::UpdateQuota, Object::Role(&remove.role))
+            }
+            None => Ok(()),
+        },
+        CallType::UpdateWeights => call
+            .update_weights
+            .iter()
+            .flat_map(|u| u.weight_infos.iter())
+            .try_for_each(|w| {
+                context.authorize(
+                    request,
+                    Action::UpdateWeight,
+                    Object::Role(w.role.as_deref().unwrap_or("*")),
+                )
+            }),
+        _ => Ok(()),
     }
 }
 
@@ -606,8 +727,12 @@ fn roles(snapshot: &Snapshot, weights: &BTreeMap<String, f64>) -> Vec<Role> {
 
 // ---- SUBSCRIBE --------------------------------------------------------------
 
-async fn subscribe(context: &HttpContext, accept: ContentType) -> Result<Response, HttpError> {
-    let subscription = context
+async fn subscribe(
+    context: &HttpContext,
+    request: &Request,
+    accept: ContentType,
+) -> Result<Response, HttpError> {
+    let mut subscription = context
         .master
         .subscribe_operator()
         .await
@@ -616,8 +741,14 @@ async fn subscribe(context: &HttpContext, accept: ContentType) -> Result<Respons
             | SubscribeError::NotRecovered
             | SubscribeError::ShuttingDown => HttpError::ServiceUnavailable(e.to_string()),
         })?;
+    subscription.state = context.viewable(request, subscription.state);
+    let filter = EventFilter::new(
+        context.authorizer.clone(),
+        principal(request).map(str::to_string),
+        &subscription.state,
+    );
     let (body_tx, body_rx) = mpsc::channel(BODY_BUFFER);
-    tokio::spawn(forward(subscription, accept, body_tx));
+    tokio::spawn(forward(subscription, filter, accept, body_tx));
     let mut response = libprocess::http::response(StatusCode::OK, Body::stream(body_rx));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -717,7 +848,12 @@ pub fn to_event(change: &StateEvent) -> Event {
 /// full queue) or the client goes away; the body channel is bounded, so a
 /// reader that stops reading makes the actor's queue fill, and the actor
 /// then drops it.
-async fn forward(subscription: Subscription, accept: ContentType, body: mpsc::Sender<Bytes>) {
+async fn forward(
+    subscription: Subscription,
+    mut filter: Option<EventFilter>,
+    accept: ContentType,
+    body: mpsc::Sender<Bytes>,
+) {
     let Subscription {
         state,
         mut events,
@@ -745,6 +881,9 @@ async fn forward(subscription: Subscription, accept: ContentType, body: mpsc::Se
             _ = &mut dropped => break,
             next = events.recv() => {
                 let Some(change) = next else { break };
+                if filter.as_mut().is_some_and(|f| !f.admits(&change)) {
+                    continue;
+                }
                 write!(encode_event(&to_event(&change), accept));
             }
             _ = heartbeats.tick() => write!(beat.clone()),
@@ -778,7 +917,7 @@ mod tests {
         let (tx, kick, subscription) = subscription();
         // Room for one chunk, never read: the forwarder blocks on writing.
         let (body_tx, mut body_rx) = mpsc::channel(1);
-        let task = tokio::spawn(forward(subscription, ContentType::Json, body_tx));
+        let task = tokio::spawn(forward(subscription, None, ContentType::Json, body_tx));
         tx.send(Arc::new(StateEvent::AgentRemoved {
             agent_id: "a1".into(),
         }))
@@ -803,7 +942,7 @@ mod tests {
     async fn subscribed_then_heartbeat_then_events_then_heartbeat_every_15s() {
         let (tx, _kick, subscription) = subscription();
         let (body_tx, mut body_rx) = mpsc::channel(8);
-        tokio::spawn(forward(subscription, ContentType::Json, body_tx));
+        tokio::spawn(forward(subscription, None, ContentType::Json, body_tx));
         let first = decode(&body_rx.recv().await.unwrap());
         assert_eq!(first["type"], "SUBSCRIBED");
         assert_eq!(first["subscribed"]["heartbeat_interval_seconds"], 15.0);

@@ -80,7 +80,15 @@ pub fn redirect(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
 /// `/flags`: `{"flags": {name: value}}`.
 pub fn flags(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
     Box::pin(async move {
-        if let Err(error) = require_method(&request, &[Method::GET, Method::HEAD], "GET") {
+        if let Err(error) =
+            require_method(&request, &[Method::GET, Method::HEAD], "GET").and_then(|()| {
+                context.authorize(
+                    &request,
+                    mesos_authorizer::Action::ViewFlags,
+                    mesos_authorizer::Object::Any,
+                )
+            })
+        {
             return error.into_response();
         }
         json_response(&request, &json!({ "flags": context.flags.to_map() }))
@@ -168,6 +176,18 @@ pub fn teardown(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
                     "Missing 'frameworkId' query parameter in the request body".to_string(),
                 ));
             };
+            let snapshot = context.master.snapshot().await;
+            if let Some(view) = snapshot
+                .frameworks
+                .iter()
+                .find(|f| f.info.id.as_ref().is_some_and(|i| i.value == id))
+            {
+                context.authorize(
+                    &request,
+                    mesos_authorizer::Action::TeardownFramework,
+                    mesos_authorizer::Object::Framework(&view.info),
+                )?;
+            }
             context.master.teardown(&id).await.map_err(|e| match e {
                 crate::master::requests::TeardownError::FrameworkNotFound => {
                     HttpError::BadRequest(e.to_string())

@@ -43,17 +43,35 @@ pub fn handle(context: Arc<HttpContext>, endpoint: Endpoint, request: Request) -
         let result = async {
             context.check_leader(&request)?;
             require_method(&request, &[Method::GET, Method::HEAD, Method::POST], "GET")?;
-            let snapshot = context.master.snapshot().await;
+            let snapshot = context.viewable(&request, context.master.snapshot().await);
             let value = match endpoint {
-                Endpoint::State => state(&snapshot, &context.flags.to_map(), &context),
+                Endpoint::State => {
+                    let mut value = state(&snapshot, &context.flags.to_map(), &context);
+                    if !context.may_view_flags(&request) {
+                        if let Some(object) = value.as_object_mut() {
+                            object.remove("flags");
+                        }
+                    }
+                    value
+                }
                 Endpoint::StateSummary => state_summary(&snapshot, &context),
                 Endpoint::Frameworks => frameworks(&snapshot, request.query_param("framework_id")),
                 Endpoint::Slaves => slaves(&snapshot, request.query_param("slave_id")),
                 Endpoint::Tasks => tasks(&snapshot, &TaskQuery::from_request(&request)),
-                Endpoint::Roles => roles(
-                    &snapshot,
-                    &context.flags.parsed_weights().unwrap_or_default(),
-                ),
+                Endpoint::Roles => {
+                    let mut value = roles(
+                        &snapshot,
+                        &context.flags.parsed_weights().unwrap_or_default(),
+                    );
+                    if let Some(Value::Array(list)) = value.get_mut("roles") {
+                        list.retain(|role| {
+                            role.get("name")
+                                .and_then(Value::as_str)
+                                .is_none_or(|name| context.may_view_role(&request, name))
+                        });
+                    }
+                    value
+                }
             };
             Ok::<Value, HttpError>(value)
         }

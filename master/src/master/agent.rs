@@ -143,7 +143,7 @@ impl Master {
             Inbound::RegisterSlave(m) => self.register_agent(from, m),
             Inbound::ReregisterSlave(m) => self.reregister_agent(from, m),
             Inbound::UnregisterSlave(m) => self.unregister_agent(&from, m),
-            Inbound::StatusUpdate(m) => self.status_update(m),
+            Inbound::StatusUpdate(m) => self.status_update(&from, m),
             Inbound::ExitedExecutor(m) => self.exited_executor(m),
             Inbound::ExecutorToFramework(m) => self.executor_message(m),
             Inbound::UpdateSlave(m) => self.update_agent(m),
@@ -222,6 +222,44 @@ impl Master {
         true
     }
 
+    /// `REGISTER_AGENT`, and `RESERVE_RESOURCES` for the reservations
+    /// the agent brings. Agents do not authenticate here yet, so the
+    /// subject is always none (upstream's unauthenticated agent).
+    fn authorize_agent(&self, info: &v0::SlaveInfo) -> Result<(), String> {
+        use mesos_authorizer::{Action, Object};
+        let principal: Option<&str> = None;
+        let resources: Vec<mesos_proto::mesos::v1::Resource> = info
+            .resources
+            .iter()
+            .map(mesos_proto::convert::evolve)
+            .filter(|r: &mesos_proto::mesos::v1::Resource| {
+                !r.reservations.is_empty() || r.role.as_deref().is_some_and(|role| role != "*")
+            })
+            .collect();
+        let reserved_ok = resources.is_empty()
+            || self.authorizer.authorized_resources(
+                Action::ReserveResources,
+                principal,
+                &resources,
+            );
+        if reserved_ok
+            && self
+                .authorizer
+                .authorized(Action::RegisterAgent, principal, Object::Any)
+        {
+            return Ok(());
+        }
+        Err(format!(
+            "Not authorized to register agent providing resources '{}' without a principal",
+            mesos_proto::resources::Resources::from(
+                info.resources
+                    .iter()
+                    .map(mesos_proto::convert::evolve)
+                    .collect::<Vec<mesos_proto::mesos::v1::Resource>>()
+            )
+        ))
+    }
+
     fn register_agent(&mut self, from: Upid, message: RegisterSlaveMessage) {
         self.count("master/messages_register_slave");
         if !self.agent_authenticated(&from) {
@@ -236,6 +274,31 @@ impl Master {
             return;
         }
         if !self.acceptable_agent(&from, &message.slave, message.version.as_deref()) {
+            return;
+        }
+        // A first registration never carries an id; one naming an agent
+        // registered at another pid is an attempt to take it over.
+        if let Some(agent) = message
+            .slave
+            .id
+            .as_ref()
+            .and_then(|id| self.agents.get(&id.value))
+        {
+            if agent.pid != from {
+                let why = format!("agent {} is registered at {}", agent.id, agent.pid);
+                self.refusals.refuse(
+                    &from.to_string(),
+                    "mesos.internal.RegisterSlaveMessage",
+                    &why,
+                );
+                return;
+            }
+        }
+        if let Err(error) = self.authorize_agent(&message.slave) {
+            warn!(
+                "Refusing registration of agent at {from} ({}): {error}",
+                message.slave.hostname
+            );
             return;
         }
         if self.registering.contains(&from) {
@@ -470,6 +533,13 @@ impl Master {
         } else {
             None
         };
+        if let Err(error) = self.authorize_agent(&message.slave) {
+            warn!(
+                "Refusing re-registration of agent {id} at {from} ({}): {error}",
+                message.slave.hostname
+            );
+            return;
+        }
         if let Some(busy) = busy {
             info!(
                 "Ignoring reregister agent message from agent {id} at {from} ({}) as {busy}",
@@ -499,6 +569,18 @@ impl Master {
             message.slave.hostname
         );
         if let Some(agent) = self.agents.get(&id) {
+            // Beyond upstream: an id that a live agent holds at another
+            // pid is not taken over; a restarted agent is let in once its
+            // old connection is known broken (exited or ping timeout).
+            if agent.connected && agent.pid != from {
+                let why = format!("agent {id} is registered and connected at {}", agent.pid);
+                self.refusals.refuse(
+                    &from.to_string(),
+                    "mesos.internal.ReregisterSlaveMessage",
+                    &why,
+                );
+                return;
+            }
             if agent.pid.ip != from.ip || agent.info.hostname != message.slave.hostname {
                 warn!(
                     "Agent {id} at {from} attempted to reregister with different IP / hostname; \
@@ -1328,7 +1410,7 @@ impl Master {
 
     /// `Master::statusUpdate`: forward to the framework (with the uuid it
     /// must acknowledge), then record the new state.
-    fn status_update(&mut self, message: StatusUpdateMessage) {
+    fn status_update(&mut self, from: &Upid, message: StatusUpdateMessage) {
         self.count("master/messages_status_update");
         let update = message.update;
         let pid = message.pid.unwrap_or_default();
@@ -1339,6 +1421,15 @@ impl Master {
         };
         if self.removed_agents.contains(&agent_id) || !self.agents.contains_key(&agent_id) {
             warn!("Ignoring status update from unknown or removed agent {agent_id}");
+            self.count("master/invalid_status_updates");
+            return;
+        }
+        if let Err(why) = self.update_sender_runs_task(from, &agent_id, &update) {
+            self.refusals.refuse(
+                &from.to_string(),
+                "mesos.internal.StatusUpdateMessage",
+                &why,
+            );
             self.count("master/invalid_status_updates");
             return;
         }
@@ -1377,6 +1468,35 @@ impl Master {
         } else {
             "master/invalid_status_updates"
         });
+    }
+
+    /// Beyond upstream, which believes any sender: an update is taken only
+    /// from the registered pid of the agent it names, for a task on that
+    /// agent (or one this master does not know).
+    fn update_sender_runs_task(
+        &self,
+        from: &Upid,
+        agent_id: &str,
+        update: &mesos_proto::mesos::internal::StatusUpdate,
+    ) -> Result<(), String> {
+        let agent = self
+            .agents
+            .get(agent_id)
+            .ok_or_else(|| format!("agent {agent_id} is not registered"))?;
+        if agent.pid != *from {
+            return Err(format!("agent {agent_id} is registered at {}", agent.pid));
+        }
+        let task = self
+            .frameworks
+            .get(&update.framework_id.value)
+            .and_then(|f| f.tasks.get(&update.status.task_id.value));
+        match task.map(|t| t.agent_id.value.as_str()) {
+            Some(runner) if runner != agent_id => Err(format!(
+                "task {} runs on agent {runner}, not {agent_id}",
+                update.status.task_id.value
+            )),
+            _ => Ok(()),
+        }
     }
 
     fn exited_executor(&mut self, message: ExitedExecutorMessage) {

@@ -7,7 +7,15 @@
 //! first HEARTBEAT right after the first event (SUBSCRIBED) and then every
 //! 15 s, and reports when the client side closes. It never decides anything
 //! about frameworks.
+//!
+//! A stream's queue is bounded by bytes: a scheduler that stops reading
+//! while the master keeps producing (offers, updates) would otherwise grow
+//! the master's memory without end. Past the bound the stream is closed,
+//! which the master handles as the scheduler disconnecting; the scheduler
+//! re-subscribes as after any broken connection.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -22,6 +30,10 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
 
 /// Chunks buffered towards the HTTP body before the forwarder waits.
 const BODY_BUFFER: usize = 64;
+
+/// Bytes of events a stream may have queued before it is closed: tens of
+/// thousands of offers, far beyond what a reading scheduler ever lags.
+pub const MAX_QUEUED_BYTES: usize = 64 << 20;
 
 pub use libprocess::media::ContentType;
 
@@ -50,6 +62,15 @@ pub struct HttpConnection {
     pub stream_id: String,
     pub content_type: ContentType,
     sender: mpsc::UnboundedSender<Outgoing>,
+    budget: Arc<Budget>,
+}
+
+/// What a stream has queued, and the signal that it went over its bound.
+#[derive(Debug)]
+struct Budget {
+    queued: AtomicUsize,
+    limit: usize,
+    overflowed: tokio::sync::Notify,
 }
 
 /// What the actor queues for the forwarder.
@@ -68,14 +89,29 @@ impl HttpConnection {
         content_type: ContentType,
         on_closed: impl FnOnce(String) + Send + 'static,
     ) -> (HttpConnection, Body) {
+        Self::open_bounded(content_type, MAX_QUEUED_BYTES, on_closed)
+    }
+
+    /// [`HttpConnection::open`] with a queue bound of `limit` bytes.
+    pub fn open_bounded(
+        content_type: ContentType,
+        limit: usize,
+        on_closed: impl FnOnce(String) + Send + 'static,
+    ) -> (HttpConnection, Body) {
         let stream_id = uuid::Uuid::new_v4().to_string();
         let (sender, events) = mpsc::unbounded_channel();
         let (body_tx, body_rx) = mpsc::channel(BODY_BUFFER);
+        let budget = Arc::new(Budget {
+            queued: AtomicUsize::new(0),
+            limit,
+            overflowed: tokio::sync::Notify::new(),
+        });
         tokio::spawn(forward(
             events,
             body_tx,
             content_type,
             stream_id.clone(),
+            budget.clone(),
             on_closed,
         ));
         (
@@ -83,16 +119,33 @@ impl HttpConnection {
                 stream_id,
                 content_type,
                 sender,
+                budget,
             },
             Body::stream(body_rx),
         )
     }
 
-    /// Queues an event; false if the stream is already gone.
+    /// Queues an event; false if the stream is already gone or has just
+    /// gone over its bound (it is then being closed).
     pub fn send(&self, event: &Event) -> bool {
-        self.sender
-            .send(Outgoing::Record(encode_event(event, self.content_type)))
-            .is_ok()
+        let record = encode_event(event, self.content_type);
+        let queued = self
+            .budget
+            .queued
+            .fetch_add(record.len(), Ordering::Relaxed);
+        if queued + record.len() > self.budget.limit {
+            self.budget
+                .queued
+                .fetch_sub(record.len(), Ordering::Relaxed);
+            tracing::warn!(
+                "Closing the event stream {} of a scheduler that is not reading: {} bytes queued",
+                self.stream_id,
+                queued
+            );
+            self.budget.overflowed.notify_one();
+            return false;
+        }
+        self.sender.send(Outgoing::Record(record)).is_ok()
     }
 
     /// Starts the heartbeats: one right away (upstream's heartbeater has no
@@ -110,36 +163,38 @@ async fn forward(
     body: mpsc::Sender<Bytes>,
     content_type: ContentType,
     stream_id: String,
+    budget: Arc<Budget>,
     on_closed: impl FnOnce(String) + Send + 'static,
 ) {
     let heartbeat = encode_event(&heartbeat_event(), content_type);
     let mut heartbeats: Option<tokio::time::Interval> = None;
     loop {
-        tokio::select! {
+        let record = tokio::select! {
             // Queued events first: an ERROR followed by close must end the
             // stream right there.
             biased;
-            next = events.recv() => {
-                let record = match next {
-                    // The master closed the stream.
-                    None => return,
-                    Some(Outgoing::Record(record)) => record,
-                    Some(Outgoing::StartHeartbeats) => {
-                        let start = tokio::time::Instant::now() + HEARTBEAT_INTERVAL;
-                        heartbeats = Some(tokio::time::interval_at(start, HEARTBEAT_INTERVAL));
-                        heartbeat.clone()
-                    }
-                };
-                if body.send(record).await.is_err() {
-                    break;
+            _ = budget.overflowed.notified() => break,
+            next = events.recv() => match next {
+                // The master closed the stream.
+                None => return,
+                Some(Outgoing::Record(record)) => {
+                    budget.queued.fetch_sub(record.len(), Ordering::Relaxed);
+                    record
                 }
-            }
-            _ = tick(&mut heartbeats) => {
-                if body.send(heartbeat.clone()).await.is_err() {
-                    break;
+                Some(Outgoing::StartHeartbeats) => {
+                    let start = tokio::time::Instant::now() + HEARTBEAT_INTERVAL;
+                    heartbeats = Some(tokio::time::interval_at(start, HEARTBEAT_INTERVAL));
+                    heartbeat.clone()
                 }
-            }
+            },
+            _ = tick(&mut heartbeats) => heartbeat.clone(),
             _ = body.closed() => break,
+        };
+        // A reader that stopped keeps this send waiting: the overflow
+        // signal must still end the stream.
+        tokio::select! {
+            sent = body.send(record) => if sent.is_err() { break },
+            _ = budget.overflowed.notified() => break,
         }
     }
     on_closed(stream_id);
@@ -175,11 +230,52 @@ mod tests {
         rx.recv().await
     }
 
+    fn budget() -> Arc<Budget> {
+        Arc::new(Budget {
+            queued: AtomicUsize::new(0),
+            limit: MAX_QUEUED_BYTES,
+            overflowed: tokio::sync::Notify::new(),
+        })
+    }
+
+    // A scheduler that never reads: once its queue passes the bound, sends
+    // fail and the stream closes as if the client had gone, so the master
+    // treats the framework as disconnected instead of buffering forever.
+    #[tokio::test]
+    async fn a_stream_that_is_not_read_is_closed_at_its_bound() {
+        let (closed_tx, closed_rx) = tokio::sync::oneshot::channel();
+        let (connection, body) =
+            HttpConnection::open_bounded(ContentType::Json, 64 * 1024, move |id| {
+                let _ = closed_tx.send(id);
+            });
+        let event = error_event(&"x".repeat(1000));
+        let mut accepted = 0;
+        while connection.send(&event) {
+            accepted += 1;
+            assert!(accepted < 10_000, "the bound never applied");
+        }
+        // At least what fits in the bound.
+        assert!(accepted >= 60, "{accepted}");
+        let closed = tokio::time::timeout(Duration::from_secs(10), closed_rx)
+            .await
+            .expect("the stream closes")
+            .expect("on_closed ran");
+        assert_eq!(closed, connection.stream_id);
+        drop(body);
+    }
+
     #[tokio::test(start_paused = true)]
     async fn heartbeats_follow_first_event() {
         let (body_tx, mut body_rx) = mpsc::channel(8);
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(forward(rx, body_tx, ContentType::Json, "s".into(), |_| {}));
+        tokio::spawn(forward(
+            rx,
+            body_tx,
+            ContentType::Json,
+            "s".into(),
+            budget(),
+            |_| {},
+        ));
         tx.send(Outgoing::Record(encode_event(
             &error_event("first"),
             ContentType::Json,
@@ -208,7 +304,14 @@ mod tests {
     async fn master_close_ends_stream_without_heartbeat() {
         let (body_tx, mut body_rx) = mpsc::channel(8);
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(forward(rx, body_tx, ContentType::Json, "s".into(), |_| {}));
+        tokio::spawn(forward(
+            rx,
+            body_tx,
+            ContentType::Json,
+            "s".into(),
+            budget(),
+            |_| {},
+        ));
         tx.send(Outgoing::Record(encode_event(
             &error_event("bye"),
             ContentType::Json,
@@ -231,6 +334,7 @@ mod tests {
             body_tx,
             ContentType::Json,
             "s1".into(),
+            budget(),
             move |id| {
                 *seen.lock().unwrap() = Some(id);
             },

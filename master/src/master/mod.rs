@@ -28,6 +28,7 @@
 
 mod agent;
 mod authentication;
+pub mod authorization;
 pub mod connection;
 mod driver;
 pub mod events;
@@ -190,6 +191,9 @@ pub enum CallError {
     },
     #[error("{0}")]
     InvalidCall(String),
+    /// The authorizer refused the call (HTTP 403).
+    #[error("{0}")]
+    Unauthorized(String),
     #[error("Master has not finished recovery")]
     NotRecovered,
     #[error("Unknown call type")]
@@ -246,6 +250,8 @@ pub struct Config {
     /// Where the registry lives (memory, file, ZooKeeper).
     pub registry: Arc<dyn Store>,
     pub registrar: RegistrarOptions,
+    /// `--acls`: what frameworks and agents may do.
+    pub authorizer: Arc<mesos_authorizer::Authorizer>,
 }
 
 /// A cheap handle to the actor for HTTP handlers.
@@ -877,6 +883,7 @@ const METRIC_HELP: &[(&str, &str)] = &[
 /// The actor's state. See the module documentation.
 pub struct Master {
     flags: Arc<Flags>,
+    authorizer: Arc<mesos_authorizer::Authorizer>,
     info: MasterInfo,
     pid: Upid,
     transport: Transport,
@@ -909,6 +916,8 @@ pub struct Master {
     /// exited notice finds its agent without a scan of every agent.
     agent_pids: HashMap<Upid, String>,
     agent_observers: HashMap<String, String>,
+    /// Agents' messages refused for their sender, logged per sender.
+    refusals: libprocess::RefusalLog,
     /// Agents in the registry that have not re-registered since we started.
     recovered_agents: BTreeMap<String, v0::SlaveInfo>,
     unreachable_agents: BTreeMap<String, v0::TimeInfo>,
@@ -980,6 +989,7 @@ impl Master {
             authentication,
             role_whitelist: config.flags.role_whitelist(),
             flags: config.flags,
+            authorizer: config.authorizer,
             info: config.info,
             pid: config.pid,
             transport: config.transport,
@@ -1001,6 +1011,7 @@ impl Master {
             agents: BTreeMap::new(),
             agent_pids: HashMap::new(),
             agent_observers: HashMap::new(),
+            refusals: libprocess::RefusalLog::default(),
             recovered_agents: BTreeMap::new(),
             unreachable_agents: BTreeMap::new(),
             gone_agents: BTreeMap::new(),

@@ -714,6 +714,15 @@ impl Master {
         } else {
             operation
         };
+        if let Err(error) = super::authorization::authorize_operation(
+            &self.authorizer,
+            framework.info.principal.as_deref(),
+            operation,
+        ) {
+            let operation = operation.clone();
+            self.drop_operation(framework_id, &operation, &error);
+            return available;
+        }
         let requester = Requester {
             roles: Some(framework_roles(&framework.info)),
             principal: framework.info.principal.clone(),

@@ -278,7 +278,27 @@ impl Master {
             self.weights.insert(role.clone(), weight.weight);
             changed.insert(alloc::Role::new(&role), weight.weight);
         }
+        // As upstream: when a changed role has a framework, every
+        // outstanding offer goes back, so the new shares decide the next
+        // allocation instead of offers made under the old ones.
+        let roles: Vec<String> = changed.keys().map(|r| r.to_string()).collect();
+        let in_use = self
+            .frameworks
+            .values()
+            .any(|f| f.roles().iter().any(|r| roles.contains(r)));
         self.allocator.update_weights(changed);
+        if in_use {
+            let offers: Vec<String> = self.offers.keys().cloned().collect();
+            if !offers.is_empty() {
+                info!(
+                    "Rescinding {} outstanding offers after a weights update",
+                    offers.len()
+                );
+            }
+            for offer_id in offers {
+                self.rescind_offer(&offer_id, None);
+            }
+        }
         self.request_allocation();
     }
 

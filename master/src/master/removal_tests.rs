@@ -1,5 +1,6 @@
-//! `--agent_removal_rate_limit` and registry garbage collection, on paused
-//! tokio time with fake agents that stop answering pings.
+//! `--agent_removal_rate_limit`, registry garbage collection and agent
+//! health checks over faulty links, on paused tokio time with fake agents
+//! that stop answering pings or whose pongs are delayed or partitioned.
 
 use std::time::Duration;
 
@@ -156,4 +157,42 @@ async fn registry_gc_prunes_old_unreachable_agents() {
     wait_until(&master, "agent pruned", |s| s.unreachable_agents == 0).await;
     let registry = store.registry().await;
     assert!(registry.unreachable.unwrap_or_default().slaves.is_empty());
+}
+
+// Upstream's health check counts a ping as failed only when no pong came
+// within `--agent_ping_timeout`: pongs on a slow link (delayed, still in
+// time) keep the agent; a partition of the same link makes it unreachable
+// after `--max_agent_ping_timeouts` pings.
+#[tokio::test(start_paused = true)]
+async fn slow_pongs_keep_the_agent_and_a_partition_makes_it_unreachable() {
+    let store = TestStore::with(&Registry::default()).await;
+    let master = start_master_with(
+        &["--agent_ping_timeout=1secs", "--max_agent_ping_timeouts=2"],
+        store.clone(),
+    )
+    .await;
+    let faults = libprocess::Faults::new();
+    let mut agent = FakeAgent::start_with_faults("slave(1)", &faults).await;
+    let agent_address = agent.pid.address();
+    register_silent(&master, &mut agent).await;
+    faults.delay_messages(
+        "mesos.internal.PongSlaveMessage",
+        Duration::from_millis(700),
+    );
+    let _alive = keep_alive(agent);
+
+    // A minute of slow pongs (virtual time): every ping is answered in time.
+    tokio::time::sleep(Duration::from_secs(60)).await;
+    settle().await;
+    let snapshot = master.handle.snapshot().await;
+    assert_eq!(snapshot.agents.len(), 1);
+    assert_eq!(snapshot.unreachable_agents, 0);
+
+    faults.partition(agent_address, master.pid.address());
+    wait_until(&master, "the partitioned agent unreachable", |s| {
+        s.unreachable_agents == 1
+    })
+    .await;
+    assert!(master.handle.snapshot().await.agents.is_empty());
+    assert_eq!(store.registry().await.unreachable.unwrap().slaves.len(), 1);
 }

@@ -23,6 +23,7 @@ use mesos_proto::mesos::{self as v0, task_status::Reason};
 use mesos_proto::resources::Resources;
 use tracing::{info, warn};
 
+use super::authorization;
 use super::connection::HttpConnection;
 use super::operations;
 use super::state::{Connection, Framework, FrameworkState};
@@ -70,7 +71,10 @@ impl Master {
             self.flags.root_submissions,
             |id| self.completed_frameworks.iter().any(|f| f.id == id),
         )?;
-        validation::validate_framework_options(info, suppressed_roles, offer_constraints)
+        let suppressed =
+            validation::validate_framework_options(info, suppressed_roles, offer_constraints)?;
+        authorization::authorize_registration(&self.authorizer, info)?;
+        Ok(suppressed)
     }
 
     /// `Master::subscribe(HttpConnection, ...)` and `_subscribe`: problems
@@ -509,6 +513,9 @@ impl Master {
                 )))
             }
         };
+        // Upstream answers an unauthorized update 403.
+        authorization::authorize_registration(&self.authorizer, &update.framework_info)
+            .map_err(CallError::Unauthorized)?;
         let changed = framework.info != update.framework_info;
         self.update_framework_info(
             framework_id,
@@ -855,6 +862,20 @@ impl Master {
         task: TaskInfo,
         available: Resources,
     ) -> Resources {
+        let unauthorized = self
+            .frameworks
+            .get(framework_id)
+            .and_then(|f| authorization::authorize_launch(&self.authorizer, &task, &f.info).err());
+        if let Some(error) = unauthorized {
+            self.fail_launch(
+                framework_id,
+                std::slice::from_ref(&task),
+                TaskState::TaskError,
+                Reason::TaskUnauthorized,
+                &error,
+            );
+            return available;
+        }
         let validated = self.with_task_context(framework_id, agent_id, |context| {
             let consumed = validation::validate_task(&task, context, &available)?;
             let launch_executor = match &task.executor {
@@ -922,6 +943,23 @@ impl Master {
     ) -> Resources {
         let executor = group.executor;
         let task_group = group.task_group;
+        // Only the first refusal is reported, for every task of the group.
+        let unauthorized = self.frameworks.get(framework_id).and_then(|f| {
+            task_group
+                .tasks
+                .iter()
+                .find_map(|t| authorization::authorize_launch(&self.authorizer, t, &f.info).err())
+        });
+        if let Some(error) = unauthorized {
+            self.fail_launch(
+                framework_id,
+                &task_group.tasks,
+                TaskState::TaskError,
+                Reason::TaskGroupUnauthorized,
+                &error,
+            );
+            return available;
+        }
         let validated = self.with_task_context(framework_id, agent_id, |context| {
             let consumed =
                 validation::validate_task_group(&task_group, &executor, context, &available)?;

@@ -222,6 +222,32 @@ async fn register_offer_launch_update_acknowledge() {
     assert_eq!(s["frameworks"][0]["used_resources"]["cpus"], 1.0);
     assert_eq!(s["slaves"][0]["used_resources"]["cpus"], 1.0);
 
+    // The same agent id from another pid cannot speak for the task.
+    let impostor = FakeAgent::start().await;
+    let (forged, _) = status_update(
+        &impostor,
+        &agent_id,
+        &framework_id,
+        "t1",
+        TaskState::TaskFailed,
+    );
+    impostor.send(&master.pid, &forged);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let metrics = http(master.local_addr, "GET", "/metrics/snapshot", &[], b"")
+            .await
+            .json();
+        if metrics["master/invalid_status_updates"] == 1.0 {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{metrics}");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    assert_eq!(
+        state(&master).await["frameworks"][0]["tasks"][0]["state"],
+        "TASK_STAGING"
+    );
+
     // TASK_RUNNING from the agent reaches the scheduler with a uuid.
     let (running, uuid) = status_update(
         &agent,
@@ -366,6 +392,82 @@ async fn a_running_update_whose_latest_state_is_finished_counts_a_finished_task(
     assert_eq!(metrics["master/tasks_finished"], 1.0, "{metrics}");
     assert_eq!(metrics["master/tasks_running"], 0.0, "{metrics}");
     assert_eq!(metrics["master/cpus_used"], 0.0, "{metrics}");
+}
+
+// Upstream WeightsTest: a weights update for a role that has a framework
+// rescinds the outstanding offers, so the next allocation uses the new
+// shares; an update for a role nobody uses leaves offers alone.
+#[tokio::test]
+async fn updating_the_weight_of_a_used_role_rescinds_outstanding_offers() {
+    let master = start_master(&[]).await;
+    let mut agent = FakeAgent::start().await;
+    let agent_id = register(&master, &mut agent).await;
+    let (mut stream, framework_id) =
+        subscribed(&master, framework_info(json!({"role": "eng"}))).await;
+    let offer = next_of(&mut stream, EventType::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers
+        .remove(0);
+
+    let update = |role: &str| {
+        json!({"type": "UPDATE_WEIGHTS", "update_weights": {
+            "weight_infos": [{"role": role, "weight": 2.0}]
+        }})
+        .to_string()
+    };
+    let headers = [("Content-Type", "application/json")];
+    let unused = http(
+        master.local_addr,
+        "POST",
+        "/api/v1",
+        &headers,
+        update("ops").as_bytes(),
+    )
+    .await;
+    assert_eq!(unused.status, 200, "{}", unused.text());
+    // The offer is still good: accepting it launches.
+    let accept = json!({
+        "type": "ACCEPT",
+        "framework_id": {"value": framework_id},
+        "accept": {
+            "offer_ids": [{"value": offer.id.value}],
+            "operations": [{"type": "LAUNCH", "launch": {"task_infos": [{
+                "name": "t1",
+                "task_id": {"value": "t1"},
+                "agent_id": {"value": agent_id},
+                "resources": [
+                    {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}, "role": "*"}
+                ],
+                "command": {"value": "sleep 100"}
+            }]}}],
+            "filters": {"refuse_seconds": 0.0}
+        }
+    });
+    let answer = call(master.local_addr, Some(&stream.stream_id()), &accept).await;
+    assert_eq!(answer.status, 202);
+    agent.expect::<RunTaskMessage>().await;
+
+    // What was left over is offered again; a weight for the framework's own
+    // role takes that offer back.
+    let second = next_of(&mut stream, EventType::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers
+        .remove(0);
+    let used = http(
+        master.local_addr,
+        "POST",
+        "/api/v1",
+        &headers,
+        update("eng").as_bytes(),
+    )
+    .await;
+    assert_eq!(used.status, 200, "{}", used.text());
+    let rescind = next_of(&mut stream, EventType::Rescind).await;
+    assert_eq!(rescind.rescind.unwrap().offer_id.value, second.id.value);
 }
 
 fn base64_of(bytes: &[u8]) -> String {

@@ -8,6 +8,11 @@
 //! 3. baseline: spawning and reaping the same command directly N times.
 //!
 //! Then the ratio of the cluster's p50 latencies to the direct p50.
+//!
+//! With `--operator_subscribers N`, the sequential phase runs a second time
+//! while N operator API event streams are open (`--stalled_operator_subscribers`
+//! of them never read a byte), to show that a slow or stuck operator client
+//! does not slow task launches.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -56,6 +61,13 @@ struct Flags {
     /// Give up on a phase after this many seconds.
     #[arg(long, default_value_t = 600)]
     timeout_secs: u64,
+    /// Repeat the sequential phase with this many operator SUBSCRIBE streams
+    /// open (0: skip that phase).
+    #[arg(long, default_value_t = 0)]
+    operator_subscribers: usize,
+    /// How many of those streams never read anything.
+    #[arg(long, default_value_t = 1)]
+    stalled_operator_subscribers: usize,
 }
 
 fn main() -> ExitCode {
@@ -339,6 +351,82 @@ async fn direct(command: &str, n: usize) -> Result<Vec<Duration>, String> {
     Ok(out)
 }
 
+/// Open operator event streams: the readers count what they drain, the
+/// stalled ones keep their socket and never read.
+struct OperatorSubscribers {
+    readers: Vec<tokio::task::JoinHandle<()>>,
+    _stalled: Vec<tokio::net::TcpStream>,
+    drained: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl Drop for OperatorSubscribers {
+    fn drop(&mut self) {
+        for reader in &self.readers {
+            reader.abort();
+        }
+    }
+}
+
+/// Opens `n` operator SUBSCRIBE streams on `master`; the first `stalled`
+/// never read. Returns once every reader has its SUBSCRIBED event's first
+/// bytes and every stalled stream's request is written.
+async fn operator_subscribers(
+    master: &str,
+    n: usize,
+    stalled: usize,
+) -> Result<OperatorSubscribers, String> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let body = r#"{"type":"SUBSCRIBE"}"#;
+    let request = format!(
+        "POST /api/v1 HTTP/1.1\r\nHost: {master}\r\nContent-Type: application/json\r\n\
+         Accept: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    let drained = std::sync::Arc::new(AtomicU64::new(0));
+    let mut out = OperatorSubscribers {
+        readers: Vec::new(),
+        _stalled: Vec::new(),
+        drained: drained.clone(),
+    };
+    for i in 0..n {
+        let mut stream = tokio::net::TcpStream::connect(master)
+            .await
+            .map_err(|e| format!("operator subscriber {i}: connect to {master}: {e}"))?;
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| format!("operator subscriber {i}: {e}"))?;
+        if i < stalled {
+            out._stalled.push(stream);
+            continue;
+        }
+        let mut first = [0u8; 16];
+        let read = stream
+            .read(&mut first)
+            .await
+            .map_err(|e| format!("operator subscriber {i}: {e}"))?;
+        if !first[..read].starts_with(b"HTTP/1.1 200") {
+            return Err(format!(
+                "operator subscriber {i}: SUBSCRIBE answered {:?}",
+                String::from_utf8_lossy(&first[..read])
+            ));
+        }
+        let drained = drained.clone();
+        out.readers.push(tokio::spawn(async move {
+            let mut buffer = vec![0u8; 64 * 1024];
+            while let Ok(read) = stream.read(&mut buffer).await {
+                if read == 0 {
+                    break;
+                }
+                drained.fetch_add(read as u64, Ordering::Relaxed);
+            }
+        }));
+    }
+    Ok(out)
+}
+
 async fn run(flags: Flags) -> Result<(), String> {
     let content_type: ContentType = flags.content_type.parse().map_err(|e| format!("{e}"))?;
     let requests = resources::parse(&flags.resources).map_err(|e| e.to_string())?;
@@ -395,6 +483,28 @@ async fn run(flags: Flags) -> Result<(), String> {
 
     let seq = sequential(&mut bench, flags.tasks).await;
     bench.deadline = Instant::now() + phase;
+    let with_subscribers = if flags.operator_subscribers > 0 {
+        let master = format!("{}:{}", client.master().host, client.master().port);
+        match operator_subscribers(
+            &master,
+            flags.operator_subscribers,
+            flags.stalled_operator_subscribers,
+        )
+        .await
+        {
+            Ok(subscribers) => {
+                let result = sequential(&mut bench, flags.tasks).await;
+                bench.deadline = Instant::now() + phase;
+                let drained = subscribers
+                    .drained
+                    .load(std::sync::atomic::Ordering::Relaxed);
+                Some(result.map(|r| (r, drained)))
+            }
+            Err(e) => Some(Err(e)),
+        }
+    } else {
+        None
+    };
     let burst = burst(&mut bench, flags.burst, flags.max_tasks_per_offer).await;
     let direct = direct(&flags.command, flags.tasks).await;
 
@@ -419,6 +529,29 @@ async fn run(flags: Flags) -> Result<(), String> {
             }
         }
         Err(e) => println!("sequential phase failed: {e}"),
+    }
+    match &with_subscribers {
+        None => {}
+        Some(Ok((with, drained))) => {
+            let label = format!(
+                "  with {} operator streams ({} stalled)",
+                flags.operator_subscribers,
+                flags
+                    .stalled_operator_subscribers
+                    .min(flags.operator_subscribers)
+            );
+            println!("{label}");
+            let running = row("sequential: ACCEPT -> TASK_RUNNING", &with.to_running);
+            row("sequential: ACCEPT -> TASK_FINISHED", &with.to_finished);
+            println!("  the reading streams drained {drained} bytes");
+            if let (Some(with), Some(without)) = (running, cluster_p50.0) {
+                println!(
+                    "  ACCEPT->RUNNING p50 with/without operator streams: {:+.1} %",
+                    (with.as_secs_f64() / without.as_secs_f64().max(1e-9) - 1.0) * 100.0
+                );
+            }
+        }
+        Some(Err(e)) => println!("sequential phase with operator streams failed: {e}"),
     }
     let direct_p50 = match &direct {
         Ok(samples) => row("direct: spawn + reap (sh -c)", samples),
@@ -452,6 +585,9 @@ async fn run(flags: Flags) -> Result<(), String> {
         );
     }
     seq.map(|_| ())?;
+    if let Some(with) = with_subscribers {
+        with.map(|_| ())?;
+    }
     burst.map(|_| ())?;
     direct.map(|_| ())
 }
