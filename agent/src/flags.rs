@@ -199,13 +199,13 @@ pub struct Flags {
           default_missing_value = "true", value_parser = boolean)]
     pub systemd_enable_support: bool,
 
-    /// Authenticatee module for registering with the master; refused unless
-    /// the default (authentication is not implemented yet).
+    /// Authenticatee for registering with the master; only the built-in
+    /// `crammd5` (modules are not loaded).
     #[arg(long = "authenticatee", env = "MESOS_AUTHENTICATEE", default_value = "crammd5",
           value_parser = string)]
     pub authenticatee: String,
 
-    /// The principal and secret used to authenticate with the master; refused.
+    /// The principal and secret used to authenticate with the master (CRAM-MD5).
     #[arg(long = "credential", env = "MESOS_CREDENTIAL", value_parser = string)]
     pub credential: Option<String>,
 
@@ -250,17 +250,17 @@ pub struct Flags {
           value_parser = string)]
     pub jwt_secret_key: Option<String>,
 
-    /// Backoff of authentication retries; refused unless the default.
+    /// Growth of the authentication timeout range after each failed attempt.
     #[arg(long = "authentication_backoff_factor", env = "MESOS_AUTHENTICATION_BACKOFF_FACTOR",
           default_value = "1secs", value_parser = duration)]
     pub authentication_backoff_factor: Duration,
 
-    /// Shortest authentication timeout; refused unless the default.
+    /// Shortest timeout of one authentication attempt.
     #[arg(long = "authentication_timeout_min", env = "MESOS_AUTHENTICATION_TIMEOUT_MIN",
           default_value = "5secs", value_parser = duration)]
     pub authentication_timeout_min: Duration,
 
-    /// Longest authentication timeout; refused unless the default.
+    /// Longest timeout of one authentication attempt.
     #[arg(long = "authentication_timeout_max", env = "MESOS_AUTHENTICATION_TIMEOUT_MAX",
           default_value = "1mins", value_parser = duration)]
     pub authentication_timeout_max: Duration,
@@ -319,16 +319,16 @@ impl Flags {
         Ok(Parsed::Run(Box::new(flags)))
     }
 
-    /// Authentication and authorization are not implemented yet, so a
-    /// command line that asks for them is refused, naming the flag, rather
-    /// than accepted and ignored. Each flag at its upstream default (or
-    /// `=false`) is harmless and kept.
+    /// Executor authentication, ACLs and modules are not implemented yet,
+    /// so a command line that asks for them is refused, naming the flag,
+    /// rather than accepted and ignored. Each flag at its upstream default
+    /// (or `=false`) is harmless and kept.
     fn refuse_unsupported_security(&self) -> Result<(), AgentError> {
         let refuse = |flag: &str, value: &str| {
             Err(AgentError::Flag(format!(
-                "Flag '--{flag}={value}' is not supported: v0 and executor authentication and \
-                 authorization are not implemented by this build yet; refusing to start rather than run \
-                 unprotected (remove the flag or set it to its default)"
+                "Flag '--{flag}={value}' is not supported: executor authentication, \
+                 authorization and modules are not implemented by this build yet; refusing to \
+                 start rather than run unprotected (remove the flag or set it to its default)"
             )))
         };
         // `--authenticate_http_readonly`/`_readwrite` with
@@ -345,8 +345,10 @@ impl Flags {
                 return refuse(flag, "true");
             }
         }
+        // `--credential` is read and used to authenticate with CRAM-MD5
+        // (`agent::authentication`); an unreadable file fails the start.
+        crate::agent::credential(self).map_err(AgentError::Flag)?;
         for (flag, value) in [
-            ("credential", &self.credential),
             // The secret itself is never echoed.
             (
                 "jwt_secret_key",
@@ -364,27 +366,6 @@ impl Flags {
         ] {
             if value != default {
                 return refuse(flag, value);
-            }
-        }
-        for (flag, value, default) in [
-            (
-                "authentication_backoff_factor",
-                self.authentication_backoff_factor,
-                Duration::from_secs(1),
-            ),
-            (
-                "authentication_timeout_min",
-                self.authentication_timeout_min,
-                Duration::from_secs(5),
-            ),
-            (
-                "authentication_timeout_max",
-                self.authentication_timeout_max,
-                Duration::from_mins(1),
-            ),
-        ] {
-            if value != default {
-                return refuse(flag, &value.to_string());
             }
         }
         Ok(())

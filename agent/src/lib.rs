@@ -133,6 +133,18 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
     tracing::info!("Agent hostname: {}", slave_info.hostname);
 
     let (transport, exited_rx) = Transport::new();
+    let authenticatee = agent::credential(&flags)
+        .map_err(AgentError::Flag)?
+        .map(|credential| {
+            tracing::info!("Agent using credential for: {}", credential.principal);
+            agent::Authenticatee {
+                credential,
+                transport: transport.clone(),
+                processes: server.processes(),
+                ip,
+                port,
+            }
+        });
     let out = Arc::new(TransportOutbox {
         transport,
         from: self_pid.clone(),
@@ -171,6 +183,7 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
         launcher_dir,
         native_library,
         recovered,
+        authenticatee,
     };
     let agent = Agent::new(
         config,

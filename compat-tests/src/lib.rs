@@ -573,3 +573,52 @@ pub fn urlencode(s: &str) -> String {
 pub fn path_str(p: &Path) -> String {
     p.to_string_lossy().into_owned()
 }
+
+/// Where Debian installs the mesos-go sources (a GOPATH).
+pub const DEBIAN_GOPATH: &str = "/usr/share/gocode";
+
+/// Builds `clients/mesos-go-scheduler` (mesos-go 0.0.6's v0 driver, from
+/// the Debian sources) into `out` and returns the binary's path. A missing
+/// toolchain or missing sources fail: run `bash .ci/setup-go.sh`.
+pub fn build_mesos_go_scheduler(out: &Path) -> PathBuf {
+    let gopath = std::env::var("MESOS_COMPAT_GOPATH").unwrap_or_else(|_| DEBIAN_GOPATH.into());
+    let go_ok = Command::new("go")
+        .arg("version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        go_ok,
+        "the Go toolchain (`go`) is not installed: run `bash .ci/setup-go.sh`"
+    );
+    let sources = Path::new(&gopath).join("src/github.com/mesos/mesos-go/api/v0/scheduler");
+    assert!(
+        sources.is_dir(),
+        "mesos-go sources are missing ({} does not exist): run `bash .ci/setup-go.sh`",
+        sources.display()
+    );
+    let bin = out.join("mesos-go-scheduler");
+    // A cache beside our build output keeps rebuilds fast and never depends
+    // on $HOME.
+    let cache = std::env::var_os("GOCACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| target_dir().join("go-build-cache"));
+    let result = Command::new("go")
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env("GOPATH", &gopath)
+        .env("GO111MODULE", "off")
+        .env("GOFLAGS", "")
+        .env("GOCACHE", &cache)
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg("./clients/mesos-go-scheduler")
+        .output()
+        .expect("run go build");
+    assert!(
+        result.status.success(),
+        "building clients/mesos-go-scheduler failed:\n{}{}",
+        String::from_utf8_lossy(&result.stdout),
+        String::from_utf8_lossy(&result.stderr)
+    );
+    bin
+}

@@ -9,59 +9,12 @@
 //! the system Go toolchain against the Debian sources. A missing toolchain
 //! or missing sources fail the test: run `bash .ci/setup-go.sh`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
 use compat_tests::*;
 use serde_json::Value;
-
-/// Where Debian installs the mesos-go sources (a GOPATH).
-const DEBIAN_GOPATH: &str = "/usr/share/gocode";
-
-/// Builds the client into `out` and returns the binary's path.
-fn build_client(out: &Path) -> PathBuf {
-    let gopath = std::env::var("MESOS_COMPAT_GOPATH").unwrap_or_else(|_| DEBIAN_GOPATH.into());
-    let go_ok = Command::new("go")
-        .arg("version")
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    assert!(
-        go_ok,
-        "the Go toolchain (`go`) is not installed: run `bash .ci/setup-go.sh`"
-    );
-    let sources = Path::new(&gopath).join("src/github.com/mesos/mesos-go/api/v0/scheduler");
-    assert!(
-        sources.is_dir(),
-        "mesos-go sources are missing ({} does not exist): run `bash .ci/setup-go.sh`",
-        sources.display()
-    );
-    let bin = out.join("mesos-go-scheduler");
-    // A cache beside our build output keeps rebuilds fast and never depends
-    // on $HOME.
-    let cache = std::env::var_os("GOCACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| target_dir().join("go-build-cache"));
-    let result = Command::new("go")
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("GOPATH", &gopath)
-        .env("GO111MODULE", "off")
-        .env("GOFLAGS", "")
-        .env("GOCACHE", &cache)
-        .args(["build", "-o"])
-        .arg(&bin)
-        .arg("./clients/mesos-go-scheduler")
-        .output()
-        .expect("run go build");
-    assert!(
-        result.status.success(),
-        "building clients/mesos-go-scheduler failed:\n{}{}",
-        String::from_utf8_lossy(&result.stdout),
-        String::from_utf8_lossy(&result.stderr)
-    );
-    bin
-}
 
 /// The built Go framework (kept in a temporary directory).
 struct Client {
@@ -73,7 +26,7 @@ impl Client {
     fn build() -> Client {
         let dir = tempfile::tempdir().expect("tempdir");
         Client {
-            bin: build_client(dir.path()),
+            bin: build_mesos_go_scheduler(dir.path()),
             _dir: dir,
         }
     }

@@ -1,7 +1,9 @@
 //! Security flags never fail open: every authentication, authorization and
 //! TLS switch of upstream's master and agent that this build does not
 //! implement yet makes the real binary refuse to start, naming the flag;
-//! the same flags at their harmless defaults still start it.
+//! the same flags at their harmless defaults still start it, and the ones
+//! that are enforced (v0 CRAM-MD5, see `cram_md5_authentication.rs`) start
+//! with what they need.
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -86,10 +88,6 @@ fn assert_serving(binary: &str, flags: &[&str], env: &[(&str, &str)]) {
 /// Refused at start: unimplemented, or (HTTP authentication, enforced
 /// since) unenforceable as given, e.g. without credentials.
 const MASTER_REFUSED: &[(&str, &str)] = &[
-    ("--authenticate_agents=true", "authenticate_agents"),
-    ("--authenticate_slaves", "authenticate_agents"),
-    ("--authenticate_frameworks=true", "authenticate_frameworks"),
-    ("--authenticate", "authenticate_frameworks"),
     (
         "--authenticate_http_readonly=true",
         "authenticate_http_readonly",
@@ -103,6 +101,7 @@ const MASTER_REFUSED: &[(&str, &str)] = &[
         "--authenticate_http_frameworks=true",
         "authenticate_http_frameworks",
     ),
+    // A credentials file that cannot be read.
     ("--credentials=/etc/mesos/credentials", "credentials"),
     ("--acls={\"register_framework\":[]}", "acls"),
     ("--authorizers=my_authorizer", "authorizers"),
@@ -112,13 +111,10 @@ const MASTER_REFUSED: &[(&str, &str)] = &[
         "--http_framework_authenticators=digest",
         "http_framework_authenticators",
     ),
-    (
-        "--authentication_v0_timeout=30secs",
-        "authentication_v0_timeout",
-    ),
 ];
 
 const AGENT_REFUSED: &[(&str, &str)] = &[
+    // A credential file that cannot be read.
     ("--credential=/etc/mesos/credential", "credential"),
     ("--http_credentials=/etc/mesos/http", "http_credentials"),
     (
@@ -139,18 +135,6 @@ const AGENT_REFUSED: &[(&str, &str)] = &[
     ("--authorizer=my_authorizer", "authorizer"),
     ("--authenticatee=my_authenticatee", "authenticatee"),
     ("--http_authenticators=my_http", "http_authenticators"),
-    (
-        "--authentication_backoff_factor=2secs",
-        "authentication_backoff_factor",
-    ),
-    (
-        "--authentication_timeout_min=10secs",
-        "authentication_timeout_min",
-    ),
-    (
-        "--authentication_timeout_max=2mins",
-        "authentication_timeout_max",
-    ),
 ];
 
 #[test]
@@ -172,8 +156,8 @@ fn security_flags_from_the_environment_are_refused_too() {
     assert_refused(
         "mesos-master",
         &[],
-        &[("MESOS_AUTHENTICATE_AGENTS", "true")],
-        "authenticate_agents",
+        &[("MESOS_AUTHENTICATORS", "my_authenticator")],
+        "authenticators",
     );
     assert_refused(
         "mesos-agent",
@@ -252,5 +236,49 @@ fn harmless_defaults_still_start_master_and_agent() {
             "--authentication_backoff_factor=1secs",
         ],
         &[("LIBPROCESS_SSL_ENABLED", "0")],
+    );
+}
+
+#[test]
+fn v0_authentication_flags_start_master_and_agent_with_credentials() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = dir.path().join("credentials");
+    std::fs::write(&credentials, "agent secret\nframework secret\n").expect("write");
+    let credential = dir.path().join("credential.json");
+    std::fs::write(&credential, r#"{"principal":"agent","secret":"secret"}"#).expect("write");
+    let credentials_flag = format!("--credentials={}", credentials.display());
+    let credential_flag = format!("--credential={}", credential.display());
+    assert_serving(
+        "mesos-master",
+        &[
+            "--authenticate_agents",
+            "--authenticate_frameworks=true",
+            &credentials_flag,
+            "--authenticators=crammd5",
+            "--authentication_v0_timeout=30secs",
+        ],
+        &[],
+    );
+    // Upstream starts without credentials too; every attempt is refused.
+    assert_serving("mesos-master", &["--authenticate"], &[]);
+    assert_serving(
+        "mesos-agent",
+        &[
+            &credential_flag,
+            "--authenticatee=crammd5",
+            "--authentication_backoff_factor=2secs",
+            "--authentication_timeout_min=10secs",
+            "--authentication_timeout_max=2mins",
+        ],
+        &[],
+    );
+    // An empty credential file is refused, naming the flag.
+    let empty = dir.path().join("empty");
+    std::fs::write(&empty, "\n").expect("write");
+    assert_refused(
+        "mesos-agent",
+        &[&format!("--credential={}", empty.display())],
+        &[],
+        "--credential",
     );
 }

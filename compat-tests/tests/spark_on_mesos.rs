@@ -817,3 +817,58 @@ fn zookeeper_state_stores_fetches_mutates_and_expunges_variables() {
     acls.sort();
     assert_eq!(acls, ["digest:31", "world:1"]);
 }
+
+#[test]
+fn java_framework_with_a_credential_authenticates_through_libmesos() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = dir.path().join("credentials");
+    std::fs::write(&credentials, "framework framework-secret\n").expect("write");
+    let mut cluster = Cluster::start(ClusterOptions {
+        master_flags: vec![
+            "--authenticate_frameworks".to_string(),
+            format!("--credentials={}", path_str(&credentials)),
+        ],
+        ..Default::default()
+    });
+    let classes = tempfile::tempdir().expect("tempdir");
+    compile_java(classes.path());
+
+    // MesosSchedulerDriver(scheduler, info, master, credential): CRAM-MD5
+    // first, then registration.
+    let (lines, output, ok) = run_java(
+        classes.path(),
+        &cluster.master,
+        "credential:framework:framework-secret",
+        &[],
+    );
+    let context = || format!("{output}\n{}", cluster.logs());
+    assert!(ok, "{}", context());
+    assert!(
+        lines.iter().any(|l| l.starts_with("FIRST registered ")),
+        "{}",
+        context()
+    );
+    let log = std::fs::read_to_string(cluster.work_dir.join("master.log")).unwrap_or_default();
+    assert!(
+        log.contains("Successfully authenticated principal 'framework'"),
+        "{}",
+        context()
+    );
+
+    // A wrong secret: upstream's driver aborts with this error.
+    let (lines, output, ok) = run_java(
+        classes.path(),
+        &cluster.master,
+        "credential:framework:not-the-secret",
+        &[],
+    );
+    assert!(ok, "{output}");
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "FIRST error Master refused authentication"),
+        "{output}\n{}",
+        cluster.logs()
+    );
+    cluster.assert_alive();
+}

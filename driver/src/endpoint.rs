@@ -9,7 +9,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, ToSocketAddrs};
 use std::sync::mpsc;
 use std::time::{Duration, SystemTime};
 
-use libprocess::{Message, Server, Transport, Upid};
+use libprocess::{Message, Processes, Server, Transport, Upid};
+use mesos_authentication::{session, ClientOutcome, Credential};
 use mesos_proto::mesos::MasterInfo;
 
 use crate::detector::Detection;
@@ -23,12 +24,19 @@ pub(crate) enum Inbound<C> {
     Exited(Upid),
     Detected(Option<MasterInfo>),
     Command(C),
+    /// Authentication attempt `attempt` ended.
+    Authenticated {
+        attempt: u64,
+        outcome: ClientOutcome,
+    },
 }
 
 pub(crate) struct Endpoint {
     runtime: Option<tokio::runtime::Runtime>,
     pub transport: Transport,
     pub pid: Upid,
+    /// The server's process table (the authenticatee registers there).
+    processes: Processes,
 }
 
 /// How long a last message (TEARDOWN on `stop`) may take to be written
@@ -84,7 +92,7 @@ impl Endpoint {
                 .map_err(|e| Error::Endpoint(format!("LIBPROCESS_PORT '{p}': {e}")))?,
             Err(_) => 0,
         };
-        let (transport, pid) = runtime.block_on(async {
+        let (transport, pid, processes) = runtime.block_on(async {
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Message>();
             let server = Server::builder(id)
                 .messages(id, tx)
@@ -92,6 +100,7 @@ impl Endpoint {
                 .await
                 .map_err(|e| Error::Endpoint(e.to_string()))?;
             let local = server.local_addr();
+            let processes = server.processes();
             server.serve();
             let (transport, mut exited) = Transport::new();
             let messages = inbound.clone();
@@ -117,12 +126,13 @@ impl Endpoint {
                 .and_then(|p| p.trim().parse().ok())
                 .unwrap_or(local.port());
             let pid = Upid::new(id, advertised_ip(local.ip()), advertised_port);
-            Ok::<_, Error>((transport, pid))
+            Ok::<_, Error>((transport, pid, processes))
         })?;
         Ok(Endpoint {
             runtime: Some(runtime),
             transport,
             pid,
+            processes,
         })
     }
 
@@ -149,6 +159,39 @@ impl Endpoint {
                 }
             });
         }
+    }
+
+    /// Runs one CRAM-MD5 attempt with `master` for our pid in the
+    /// background, bounded by `timeout`; the outcome arrives as
+    /// [`Inbound::Authenticated`].
+    pub fn authenticate<C: Send + 'static>(
+        &self,
+        master: &Upid,
+        credential: Credential,
+        timeout: Duration,
+        attempt: u64,
+        inbound: mpsc::Sender<Inbound<C>>,
+    ) {
+        let Some(runtime) = &self.runtime else {
+            return;
+        };
+        let (transport, processes) = (self.transport.clone(), self.processes.clone());
+        let (master, client) = (master.clone(), self.pid.clone());
+        runtime.spawn(async move {
+            let exchange = session::authenticate(
+                &transport,
+                &processes,
+                client.ip,
+                client.port,
+                &master,
+                &client,
+                credential,
+            );
+            let outcome = tokio::time::timeout(timeout, exchange)
+                .await
+                .unwrap_or_else(|_| ClientOutcome::Error("Authentication timed out".into()));
+            let _ = inbound.send(Inbound::Authenticated { attempt, outcome });
+        });
     }
 
     /// The driver's runtime, for detectors that spawn tasks.

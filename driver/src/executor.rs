@@ -390,7 +390,7 @@ impl ExecutorProcess {
                 }
                 Some(Inbound::Message(message, _)) => self.handle_message(message),
                 Some(Inbound::Exited(pid)) => self.exited(pid),
-                Some(Inbound::Detected(_)) => {}
+                Some(Inbound::Detected(_)) | Some(Inbound::Authenticated { .. }) => {}
                 Some(Inbound::Command(command)) => {
                     if !self.handle_command(command) {
                         return;

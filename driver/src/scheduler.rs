@@ -198,7 +198,7 @@ impl SchedulerDriver {
             }
         };
         self.shared.running.store(true, Ordering::SeqCst);
-        let process = SchedulerProcess::new(self.clone(), scheduler, endpoint);
+        let process = SchedulerProcess::new(self.clone(), scheduler, endpoint, tx.clone());
         let spawned = std::thread::Builder::new()
             .name("mesos-scheduler".into())
             .spawn(move || process.run(rx));
@@ -433,21 +433,54 @@ struct SchedulerProcess {
     /// Agent id → agent pid for agents we launched on (framework messages
     /// go straight to them).
     saved_slave_pids: HashMap<String, Upid>,
+    /// With a credential, CRAM-MD5 authentication precedes registration.
+    authentication: Option<Authentication>,
+    /// For results of background work (authentication attempts).
+    inbox: mpsc::Sender<Inbound<Command>>,
+}
+
+/// The driver's authentication state (upstream `authenticating`,
+/// `authenticated`, the `MESOS_AUTHENTICATION_*` timeouts).
+struct Authentication {
+    credential: mesos_authentication::Credential,
+    timeout_min: Duration,
+    timeout_max: Duration,
+    backoff_factor: Duration,
+    /// The attempt in flight with its timeout range; results of others
+    /// are stale.
+    attempt: u64,
+    in_flight: Option<(u64, Duration, Duration)>,
+    authenticated: bool,
 }
 
 impl SchedulerProcess {
-    fn new(driver: SchedulerDriver, scheduler: Box<dyn Scheduler>, endpoint: Endpoint) -> Self {
+    fn new(
+        driver: SchedulerDriver,
+        scheduler: Box<dyn Scheduler>,
+        endpoint: Endpoint,
+        inbox: mpsc::Sender<Inbound<Command>>,
+    ) -> Self {
         let config = driver.shared.config.clone();
         let failover = config
             .framework
             .id
             .as_ref()
             .is_some_and(|id| !id.value.is_empty());
-        if config.credential.is_some() {
-            tracing::warn!(
-                "a credential was given but this driver does not authenticate; registering without it"
-            );
-        }
+        let authentication = config.credential.as_ref().map(|c| Authentication {
+            credential: mesos_authentication::Credential {
+                principal: c.principal.clone(),
+                secret: c.secret.clone().unwrap_or_default().into_bytes(),
+            },
+            timeout_min: env_duration("MESOS_AUTHENTICATION_TIMEOUT_MIN", Duration::from_secs(5)),
+            timeout_max: env_duration("MESOS_AUTHENTICATION_TIMEOUT_MAX", Duration::from_secs(60)),
+            backoff_factor: env_duration(
+                "MESOS_AUTHENTICATION_BACKOFF_FACTOR",
+                Duration::from_secs(1),
+            ),
+            attempt: 0,
+            in_flight: None,
+            authenticated: false,
+        });
         SchedulerProcess {
             running: driver.shared.running.clone(),
             driver,
@@ -467,6 +500,8 @@ impl SchedulerProcess {
             next_registration: None,
             saved_offers: HashMap::new(),
             saved_slave_pids: HashMap::new(),
+            authentication,
+            inbox,
         }
     }
 
@@ -502,6 +537,9 @@ impl SchedulerProcess {
                     // detector, never through broken connections.
                 }
                 Some(Inbound::Detected(leader)) => self.detected(leader),
+                Some(Inbound::Authenticated { attempt, outcome }) => {
+                    self.authenticated(attempt, outcome)
+                }
                 Some(Inbound::Command(command)) => {
                     if !self.handle_command(command) {
                         return;
@@ -531,9 +569,89 @@ impl SchedulerProcess {
         match &self.master_pid {
             Some(pid) => {
                 tracing::info!("New master detected at {pid}");
-                self.register(self.backoff_factor);
+                if let Some(auth) = &self.authentication {
+                    let (min, max) = (auth.timeout_min, auth.timeout_max);
+                    let first_max = (min + auth.backoff_factor * 2).min(max);
+                    self.authenticate(min, first_max);
+                } else {
+                    tracing::info!(
+                        "No credentials provided. Attempting to register without authentication"
+                    );
+                    self.register(self.backoff_factor);
+                }
             }
             None => tracing::info!("No master detected"),
+        }
+    }
+
+    /// Starts an authentication attempt with a timeout drawn from
+    /// `[min, max]` (upstream `SchedulerProcess::authenticate`).
+    fn authenticate(&mut self, min: Duration, max: Duration) {
+        if !self.running() {
+            return;
+        }
+        let Some(master) = self.master_pid.clone() else {
+            return;
+        };
+        let Some(auth) = self.authentication.as_mut() else {
+            return;
+        };
+        auth.authenticated = false;
+        auth.attempt += 1;
+        auth.in_flight = Some((auth.attempt, min, max));
+        let timeout = if max > min {
+            min + (max - min).mul_f64(random_fraction())
+        } else {
+            min
+        };
+        tracing::info!("Authenticating with master {master}");
+        self.endpoint.authenticate(
+            &master,
+            auth.credential.clone(),
+            timeout,
+            auth.attempt,
+            self.inbox.clone(),
+        );
+    }
+
+    /// Upstream `_authenticate`: register once authenticated, retry with a
+    /// wider timeout range after an error, give up (error callback) when
+    /// the master refused the credential.
+    fn authenticated(&mut self, attempt: u64, outcome: mesos_authentication::ClientOutcome) {
+        use mesos_authentication::ClientOutcome;
+        let live = self.running() && self.master_pid.is_some();
+        let master = self
+            .master_pid
+            .as_ref()
+            .map(|m| m.to_string())
+            .unwrap_or_default();
+        let Some(auth) = self.authentication.as_mut() else {
+            return;
+        };
+        let Some((current, min, max)) = auth.in_flight else {
+            return;
+        };
+        if current != attempt || !live {
+            return;
+        }
+        auth.in_flight = None;
+        match outcome {
+            ClientOutcome::Authenticated => {
+                tracing::info!("Successfully authenticated with master {master}");
+                auth.authenticated = true;
+                self.register(self.backoff_factor);
+            }
+            ClientOutcome::Refused => {
+                tracing::error!("Master {master} refused authentication");
+                self.driver.abort();
+                self.scheduler
+                    .error(&self.driver, "Master refused authentication");
+            }
+            ClientOutcome::Error(error) => {
+                tracing::info!("Failed to authenticate with master {master}: {error}");
+                let grown = (min + (max - min) * 2).min(auth.timeout_max);
+                self.authenticate(min, grown);
+            }
         }
     }
 
@@ -542,6 +660,13 @@ impl SchedulerProcess {
     /// at a tenth of the failover timeout).
     fn register(&mut self, mut backoff: Duration) {
         if !self.running() || self.connected {
+            return;
+        }
+        if self
+            .authentication
+            .as_ref()
+            .is_some_and(|a| !a.authenticated)
+        {
             return;
         }
         let Some(master) = self.master_pid.clone() else {

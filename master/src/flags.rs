@@ -163,13 +163,13 @@ pub struct Flags {
     #[arg(long, env = "MESOS_FRAMEWORK_SORTER", default_value = "drf", value_parser = string)]
     pub framework_sorter: String,
 
-    /// Only authenticated (v0) frameworks may register; refused when true (not implemented yet).
+    /// Only frameworks that authenticated (CRAM-MD5, against `--credentials`) may register.
     #[arg(long, alias = "authenticate", env = "MESOS_AUTHENTICATE_FRAMEWORKS", default_value = "false",
           num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set,
           value_parser = boolean)]
     pub authenticate_frameworks: bool,
 
-    /// Only authenticated agents may register; refused when true (not implemented yet).
+    /// Only agents that authenticated (CRAM-MD5, against `--credentials`) may register.
     #[arg(long, alias = "authenticate_slaves", env = "MESOS_AUTHENTICATE_AGENTS", default_value = "false",
           num_args = 0..=1, default_missing_value = "true", action = ArgAction::Set,
           value_parser = boolean)]
@@ -215,7 +215,7 @@ pub struct Flags {
     #[arg(long, env = "MESOS_HTTP_FRAMEWORK_AUTHENTICATORS", value_parser = string)]
     pub http_framework_authenticators: Option<String>,
 
-    /// Timeout of v0 authentication.
+    /// How long a v0 authentication session may take before it is discarded.
     #[arg(long, env = "MESOS_AUTHENTICATION_V0_TIMEOUT", default_value = "15secs",
           value_parser = duration)]
     pub authentication_v0_timeout: Duration,
@@ -420,29 +420,23 @@ impl Flags {
         Ok(())
     }
 
-    /// HTTP Basic authentication is enforced; v0 (CRAM-MD5) authentication
-    /// and authorization are not implemented yet, so a command line that
-    /// asks for them is refused, naming the flag: an operator must never
-    /// believe a cluster is protected when it is not. Each flag at its
-    /// upstream default (or `=false`) is harmless and kept.
+    /// HTTP Basic and v0 (CRAM-MD5) authentication are enforced; modules
+    /// are not loaded, so a command line that names another authenticator
+    /// or authorizer is refused, naming the flag: an operator must never
+    /// believe a cluster is protected when it is not.
     fn refuse_unsupported_security(&self) -> Result<(), String> {
         let refuse = |flag: &str, value: &str| {
             Err(format!(
-                "Flag '--{flag}={value}' is not supported: v0 authentication and authorization \
-                 are not implemented by this build yet; refusing to start rather than run \
-                 unprotected (remove the flag or set it to its default)"
+                "Flag '--{flag}={value}' is not supported: only the built-in 'crammd5' and \
+                 'basic' authenticators and the 'local' authorizer are available; refusing to \
+                 start rather than run unprotected (remove the flag or set it to its default)"
             ))
         };
-        for (flag, on) in [
-            ("authenticate_frameworks", self.authenticate_frameworks),
-            ("authenticate_agents", self.authenticate_agents),
-        ] {
-            if on {
-                return refuse(flag, "true");
-            }
-        }
-        // `--credentials` is the HTTP Basic table (and would be CRAM-MD5's);
-        // `--authenticate_http_*` are enforced, see `http::authentication`.
+        // `--authenticate_frameworks` and `--authenticate_agents` are
+        // enforced with CRAM-MD5 against `--credentials` (see
+        // `master::authentication`); `--credentials` is also the HTTP Basic
+        // table, and `--authenticate_http_*` are enforced, see
+        // `http::authentication`.
         let authorizer = crate::http::authentication::authorizer_from_flags(self)?;
         crate::http::authentication::from_flags(self, std::sync::Arc::new(authorizer))?;
         for (flag, value, default) in [
@@ -453,12 +447,6 @@ impl Flags {
             if value != default {
                 return refuse(flag, value);
             }
-        }
-        if self.authentication_v0_timeout != Duration::from_secs(15) {
-            return refuse(
-                "authentication_v0_timeout",
-                &self.authentication_v0_timeout.to_string(),
-            );
         }
         Ok(())
     }

@@ -31,8 +31,9 @@ pub enum DriverMessage {
     Deactivate { framework_id: String },
     /// A legacy registration that upstream refuses, with the reason.
     Refuse(String),
-    /// v0 authentication, which this master does not offer.
-    Authenticate,
+    /// `AuthenticateMessage`: the pid (framework or agent) to authenticate;
+    /// the message's sender is the authenticatee process.
+    Authenticate { pid: String },
 }
 
 fn typed(kind: CallType, framework_id: &v0::FrameworkId) -> Call {
@@ -200,7 +201,8 @@ pub fn decode(message: &Message) -> Option<Result<DriverMessage, DecodeError>> {
             call(c)
         })
     } else if name == v0::internal::AuthenticateMessage::full_name() {
-        Ok(DriverMessage::Authenticate)
+        parse::<v0::internal::AuthenticateMessage>(message)
+            .map(|m| DriverMessage::Authenticate { pid: m.pid })
     } else {
         return None;
     };

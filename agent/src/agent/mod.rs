@@ -12,6 +12,7 @@
 //! `views.rs`. Nothing here blocks: slow work (fetching, DNS, processes)
 //! runs in spawned tasks that report back as inputs.
 
+mod authentication;
 pub mod executor_info;
 mod executors;
 mod operator_views;
@@ -46,6 +47,7 @@ use crate::registration::{
 };
 use crate::status_update_manager::{RetryTimer, StatusUpdateManager};
 
+pub use authentication::{credential, Authenticatee};
 pub use state::{ExecutorState, FrameworkState};
 
 /// The agent's libprocess process id (`ID::generate("slave")`).
@@ -197,6 +199,19 @@ pub enum Input {
     },
     /// `--executor_reregistration_timeout` after recovery started.
     ReregisterExecutorTimeout,
+    /// Start an authentication attempt with a timeout in `[min, max]`.
+    Authenticate {
+        generation: u64,
+        min: Duration,
+        max: Duration,
+    },
+    /// An authentication attempt ended.
+    Authenticated {
+        generation: u64,
+        min: Duration,
+        max: Duration,
+        outcome: mesos_authentication::ClientOutcome,
+    },
     /// Stop: `graceful` shuts executors down and unregisters from the master
     /// (SIGUSR1); otherwise (SIGTERM/SIGINT) the agent just exits and leaves
     /// its executors running, to be recovered at the next start.
@@ -245,6 +260,8 @@ pub struct AgentConfig {
     pub native_library: Option<PathBuf>,
     /// What the previous run of this agent checkpointed, if anything.
     pub recovered: Option<crate::recovery::RecoveredAgent>,
+    /// Set with `--credential`: authenticate before (re-)registering.
+    pub authenticatee: Option<Authenticatee>,
 }
 
 /// The channels the actor reads.
@@ -289,6 +306,7 @@ pub struct Agent {
     /// Recovered executors are reconnecting; the master is not contacted
     /// until they are back or timed out.
     pub(crate) recovering: bool,
+    pub(crate) authenticatee: Option<Authenticatee>,
     /// Messages refused for their sender (see `trust`), logged per sender.
     pub(crate) refusals: libprocess::RefusalLog,
 }
@@ -314,6 +332,7 @@ impl Agent {
             checkpointer,
             recovered: config.recovered,
             recovering: false,
+            authenticatee: config.authenticatee,
             flags: config.flags,
             self_pid: config.self_pid,
             info: config.info,
@@ -445,6 +464,17 @@ impl Agent {
                 container_id,
             } => self.shutdown_executor_timeout(&framework_id, &executor_id, &container_id),
             Input::ReregisterExecutorTimeout => self.reregister_executor_timeout(),
+            Input::Authenticate {
+                generation,
+                min,
+                max,
+            } => self.authenticate(generation, min, max),
+            Input::Authenticated {
+                generation,
+                min,
+                max,
+                outcome,
+            } => self.authenticated(generation, min, max, outcome),
             Input::Shutdown { graceful } => self.shutdown(graceful, None),
         }
     }
@@ -650,9 +680,14 @@ impl Agent {
                 self.master = Some(master);
                 self.registration_generation += 1;
                 let factor = self.flags.registration_backoff_factor.0;
-                // A random delay first so that agents do not all register at once.
+                // A random delay first so that agents do not all register
+                // (or authenticate) at once.
+                let delay = registration::random_delay(factor);
+                if self.start_authentication(delay) {
+                    return;
+                }
                 self.schedule(
-                    registration::random_delay(factor),
+                    delay,
                     Input::RegistrationTimer {
                         generation: self.registration_generation,
                         backoff: factor * 2,

@@ -116,6 +116,7 @@ fn harness_in(work_dir: tempfile::TempDir, extra: &[&str]) -> Harness {
         launcher_dir: launcher.path().to_path_buf(),
         native_library: None,
         recovered,
+        authenticatee: None,
     };
     let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
     let (messages_tx, messages_rx) = mpsc::unbounded_channel();

@@ -207,6 +207,7 @@ async fn reregister(
         launcher_dir: work_dir.to_path_buf(),
         native_library: None,
         recovered: Some(recovered),
+        authenticatee: None,
     };
     let started = Instant::now();
     let agent = Agent::new(

@@ -14,6 +14,9 @@
 //   mode "threads": print the driver's native threads (by name, from
 //     /proc/self/task) while running and after stop and collection.
 //   mode "late": the master comes up after start(); the driver registers.
+//   mode "credential:PRINCIPAL:SECRET": the driver is given a Credential
+//     (and FrameworkInfo.principal); it registers (or reports error) and
+//     stops.
 //   mode "latency:N": decline every offer at once and print "LAT <epoch us>"
 //     on entering resourceOffers, for N offer rounds (the benchmark).
 import java.util.*;
@@ -214,6 +217,19 @@ public class TestFramework {
       await("registered", 120);
       out("RET stop " + d.stop());
       out("RET join " + d.join());
+      out("DONE");
+      return;
+    }
+    if (mode.startsWith("credential:")) {
+      String[] parts = mode.split(":", 3);
+      Credential credential = Credential.newBuilder().setPrincipal(parts[1]).setSecret(parts[2]).build();
+      MesosSchedulerDriver d = new MesosSchedulerDriver(
+          new Sched("s1", executorCommand, false, false),
+          info().setPrincipal(parts[1]).build(), master, credential);
+      out("RET start " + d.start());
+      String first = await("", 60);
+      out("FIRST " + first);
+      out("RET stop " + d.stop());
       out("DONE");
       return;
     }

@@ -17,6 +17,10 @@
 //     implicitly, and kills the task the master reports; success is
 //     TASK_KILLED. It launches nothing.
 //
+// With --principal (and --secret) the driver authenticates with CRAM-MD5
+// before registering; FrameworkInfo.principal is set to the same value
+// unless --framework-principal names another.
+//
 // Exit status: 0 on the scenario's expected outcome (the driver is stopped
 // first; without failover except in failover-first), 1 on any error,
 // another terminal state, or the timeout.
@@ -32,9 +36,12 @@ import (
 	"time"
 
 	"github.com/gogo/protobuf/proto"
+	"github.com/mesos/mesos-go/api/v0/auth"
+	"github.com/mesos/mesos-go/api/v0/auth/sasl"
 	mesos "github.com/mesos/mesos-go/api/v0/mesosproto"
 	util "github.com/mesos/mesos-go/api/v0/mesosutil"
 	sched "github.com/mesos/mesos-go/api/v0/scheduler"
+	"golang.org/x/net/context"
 )
 
 const (
@@ -231,6 +238,9 @@ func main() {
 	timeout := flag.Duration("timeout", 60*time.Second, "give up after this long")
 	frameworkID := flag.String("framework-id", "", "an existing framework's id to take over")
 	failoverTimeout := flag.Float64("failover-timeout", 0, "FrameworkInfo.failover_timeout in seconds")
+	principal := flag.String("principal", "", "authenticate (CRAM-MD5) as this principal")
+	secret := flag.String("secret", "", "the principal's secret")
+	frameworkPrincipal := flag.String("framework-principal", "", "FrameworkInfo.principal, if not --principal")
 	flag.Parse()
 
 	cmd := *command
@@ -254,7 +264,7 @@ func main() {
 	if *frameworkID != "" {
 		id = util.NewFrameworkID(*frameworkID)
 	}
-	driver, err := sched.NewMesosSchedulerDriver(sched.DriverConfig{
+	config := sched.DriverConfig{
 		Scheduler: s,
 		Framework: &mesos.FrameworkInfo{
 			User:            proto.String(""), // the driver fills in the current user
@@ -264,7 +274,22 @@ func main() {
 		},
 		Master:         *master,
 		BindingAddress: net.ParseIP("127.0.0.1"),
-	})
+	}
+	if *principal != "" {
+		config.Framework.Principal = proto.String(*principal)
+		if *frameworkPrincipal != "" {
+			config.Framework.Principal = proto.String(*frameworkPrincipal)
+		}
+		config.Credential = &mesos.Credential{
+			Principal: proto.String(*principal),
+			Secret:    proto.String(*secret),
+		}
+		config.WithAuthContext = func(ctx context.Context) context.Context {
+			ctx = auth.WithLoginProvider(ctx, sasl.ProviderName)
+			return sasl.WithBindingAddress(ctx, net.ParseIP("127.0.0.1"))
+		}
+	}
+	driver, err := sched.NewMesosSchedulerDriver(config)
 	if err != nil {
 		emit(map[string]interface{}{"event": "error", "message": "new driver: " + err.Error()})
 		os.Exit(1)

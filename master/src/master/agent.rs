@@ -99,6 +99,9 @@ impl Master {
             self.count("master/dropped_messages");
             return;
         }
+        let Some(message) = self.authentication.defer(message) else {
+            return;
+        };
         let inbound = match agents::decode(&message) {
             Ok(inbound) => inbound,
             Err(DecodeError::Unknown(name)) => {
@@ -259,6 +262,9 @@ impl Master {
 
     fn register_agent(&mut self, from: Upid, message: RegisterSlaveMessage) {
         self.count("master/messages_register_slave");
+        if !self.agent_authenticated(&from) {
+            return;
+        }
         if !message.checkpointed_resources.is_empty() && !message.slave.checkpoint.unwrap_or(false)
         {
             warn!(
@@ -511,6 +517,9 @@ impl Master {
 
     fn reregister_agent(&mut self, from: Upid, message: ReregisterSlaveMessage) {
         self.count("master/messages_reregister_slave");
+        if !self.agent_authenticated(&from) {
+            return;
+        }
         let Some(id) = message.slave.id.as_ref().map(|id| id.value.clone()) else {
             warn!("Dropping re-registration of agent at {from}: it has no id");
             return;

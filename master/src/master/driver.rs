@@ -40,16 +40,7 @@ impl Master {
                 info!("Refusing registration request of framework at {from}: {reason}");
                 self.send(&from, &FrameworkErrorMessage { message: reason });
             }
-            DriverMessage::Authenticate => {
-                self.count("master/messages_authenticate");
-                warn!("Received authentication request from {from} but no authenticator is loaded");
-                self.send(
-                    &from,
-                    &v0::internal::AuthenticationErrorMessage {
-                        error: Some("No authenticator loaded".to_string()),
-                    },
-                );
-            }
+            DriverMessage::Authenticate { pid } => self.authenticate(from, pid),
         }
     }
 
@@ -126,6 +117,9 @@ impl Master {
             Ok(suppressed) => suppressed,
             Err(error) => return refuse(self, error),
         };
+        if let Err(error) = self.framework_authenticated(&mut info, &from) {
+            return refuse(self, error);
+        }
         info!(
             "Received SUBSCRIBE call for framework '{}' at {from}",
             info.name

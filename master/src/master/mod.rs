@@ -27,6 +27,7 @@
 //! [`validation`] checks input, [`connection`] runs subscription streams.
 
 mod agent;
+mod authentication;
 pub mod authorization;
 pub mod connection;
 mod driver;
@@ -154,6 +155,8 @@ pub enum Command {
     GetWeights {
         reply: oneshot::Sender<Result<Vec<v0::WeightInfo>, quota::OperatorError>>,
     },
+    /// A v0 authentication session ended.
+    Authentication(authentication::Completed),
 }
 
 /// What a scheduler call did, when it succeeded.
@@ -955,6 +958,8 @@ pub struct Master {
     quotas: BTreeMap<String, mesos_proto::mesos::quota::QuotaConfig>,
     /// Role → weight, for roles whose weight was set.
     weights: BTreeMap<String, f64>,
+    /// v0 (CRAM-MD5) authentication of framework and agent pids.
+    authentication: authentication::V0Authentication,
 }
 
 impl Master {
@@ -973,7 +978,15 @@ impl Master {
             .as_deref()
             .and_then(|text| removal::parse_rate_limit(text).ok())
             .map(removal::RemovalLimiter::new);
+        let authentication = authentication::V0Authentication::new(
+            &config.flags,
+            config.transport.clone(),
+            config.processes.clone(),
+            &config.pid,
+            config.info.hostname.clone().unwrap_or_default(),
+        );
         Master {
+            authentication,
             role_whitelist: config.flags.role_whitelist(),
             flags: config.flags,
             authorizer: config.authorizer,
@@ -1228,6 +1241,7 @@ impl Master {
             Command::GetWeights { reply } => {
                 let _ = reply.send(Ok(self.weight_infos()));
             }
+            Command::Authentication(completed) => self.authentication_completed(completed),
         }
     }
 
@@ -1622,6 +1636,14 @@ impl Master {
             return;
         }
         info!("Removing framework {framework_id}");
+        if let Some(pid) = self
+            .frameworks
+            .get(framework_id)
+            .and_then(|f| f.pid())
+            .cloned()
+        {
+            self.authentication.forget(&pid);
+        }
         self.deactivate_framework(framework_id, false);
         let shutdown = mesos_proto::mesos::internal::ShutdownFrameworkMessage {
             framework_id: v0::FrameworkId {
