@@ -223,6 +223,7 @@ pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Resu
             master: handle.clone(),
             flags,
             leadership: leadership_rx.clone(),
+            renders: Default::default(),
         },
     );
     let server = server.serve();

@@ -18,6 +18,7 @@ pub mod maintenance;
 pub mod operations;
 pub mod operator;
 pub mod process;
+pub mod render;
 pub mod scheduler;
 pub mod state;
 pub mod webui;
@@ -52,6 +53,8 @@ pub struct HttpContext {
     pub master: MasterHandle,
     pub flags: Arc<Flags>,
     pub leadership: watch::Receiver<Leadership>,
+    /// Whole-state bodies rendered per snapshot, shared by readers.
+    pub renders: Arc<render::RenderCache>,
 }
 
 /// Every error answer, with upstream's status codes and messages.
