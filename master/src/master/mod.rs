@@ -412,16 +412,14 @@ impl MasterHandle {
     }
 
     /// The master's metrics, including every change processed before this
-    /// call: from the published snapshot when it is current, else computed
-    /// by the actor without building a snapshot (a state reader's rebuild
-    /// is not this caller's to pay for).
+    /// call: computed by the actor at the end of its batch without building
+    /// a snapshot (a state reader's rebuild is not this caller's to pay
+    /// for), or the published ones if the actor is gone.
     pub async fn metrics(&self) -> BTreeMap<String, f64> {
-        if self.stale.load(Ordering::Acquire) {
-            let (reply, fresh) = oneshot::channel();
-            if self.commands.send(Command::Metrics { reply }).is_ok() {
-                if let Ok(metrics) = fresh.await {
-                    return metrics;
-                }
+        let (reply, fresh) = oneshot::channel();
+        if self.commands.send(Command::Metrics { reply }).is_ok() {
+            if let Ok(metrics) = fresh.await {
+                return metrics;
             }
         }
         self.snapshot.borrow().metrics.clone()
@@ -1214,7 +1212,12 @@ impl Master {
         // which counts (and so marks the state changed). At 10,000 agents
         // they arrive hundreds of times a second: were they changes, every
         // read would rebuild the snapshot.
-        if !matches!(command, Command::Timer(Timer::Ping { .. })) {
+        // Allocation ticks likewise: an allocation that makes offers marks
+        // the change itself.
+        if !matches!(
+            command,
+            Command::Timer(Timer::Ping { .. } | Timer::Allocate)
+        ) {
             self.changed = true;
         }
         match command {
@@ -1452,7 +1455,16 @@ impl Master {
         }
         let allocations = self.allocator.allocate(allocator_now());
         self.allocation_run.record(started.elapsed());
-        self.count("allocator/mesos/allocation_runs");
+        // Not `count`: a cycle that offers nothing changes no state, and
+        // readers would otherwise rebuild the snapshot every interval
+        // (`/metrics/snapshot` asks the actor, so it still sees the count).
+        *self
+            .counters
+            .entry("allocator/mesos/allocation_runs")
+            .or_default() += 1;
+        if !allocations.is_empty() {
+            self.changed = true;
+        }
         if self.allocator.has_pending() {
             let _ = self.commands_tx.send(Command::Timer(Timer::Allocate));
         }
