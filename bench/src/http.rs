@@ -54,11 +54,3 @@ impl Client {
         Ok((status, body))
     }
 }
-
-/// The status of one GET on a fresh client.
-pub async fn get_status(addr: SocketAddr, path: &str) -> Result<u16, String> {
-    Client::new()
-        .send("GET", addr, path, &[], Bytes::new())
-        .await
-        .map(|(status, _)| status)
-}

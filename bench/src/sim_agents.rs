@@ -124,18 +124,24 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Waits until the master answers `/master/state` with 200 (leading and
-/// recovered).
+/// Waits until the master leads and has recovered its registry
+/// (`master/elected` is 1): a standalone master answers its state endpoints
+/// from the start, but drops agent messages until recovery is done, and the
+/// simulated agents do not retry as real ones do.
 async fn wait_until_leading(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
+    let client = crate::http::Client::new();
     while Instant::now() < deadline {
-        if let Ok(Ok(status)) = tokio::time::timeout(
+        if let Ok(Ok((200, body))) = tokio::time::timeout(
             Duration::from_secs(5),
-            crate::http::get_status(addr, "/master/state-summary"),
+            client.send("GET", addr, "/metrics/snapshot", &[], Bytes::new()),
         )
         .await
         {
-            if status == 200 {
+            let elected = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|metrics| metrics.get("master/elected")?.as_f64());
+            if elected == Some(1.0) {
                 return Ok(());
             }
         }

@@ -117,12 +117,24 @@ pub fn accepts_media_type(headers: &HeaderMap, media: &str) -> bool {
 /// `text/javascript` when `jsonp` names a callback (no trailing `;`, as
 /// upstream writes it).
 pub fn json_response(json: impl Into<String>, jsonp: Option<&str>) -> Response {
-    let json = json.into();
+    json_bytes_response(Bytes::from(json.into()), jsonp)
+}
+
+/// [`json_response`] for JSON already rendered to bytes (a cached body is
+/// sent without a copy unless it must be wrapped).
+pub fn json_bytes_response(json: Bytes, jsonp: Option<&str>) -> Response {
     let (body, content_type) = match jsonp {
-        Some(callback) if !callback.is_empty() => (format!("{callback}({json})"), TEXT_JAVASCRIPT),
+        Some(callback) if !callback.is_empty() => {
+            let mut wrapped = Vec::with_capacity(json.len() + callback.len() + 2);
+            wrapped.extend_from_slice(callback.as_bytes());
+            wrapped.push(b'(');
+            wrapped.extend_from_slice(&json);
+            wrapped.push(b')');
+            (Bytes::from(wrapped), TEXT_JAVASCRIPT)
+        }
         _ => (json, APPLICATION_JSON),
     };
-    let mut response = crate::http::response(StatusCode::OK, Bytes::from(body));
+    let mut response = crate::http::response(StatusCode::OK, body);
     response
         .headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));

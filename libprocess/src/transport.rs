@@ -266,17 +266,28 @@ fn connection(
     Ok(Connection { writer, reader })
 }
 
+/// The UPIDs linked through one peer connection, in link order. The set
+/// makes a repeated link O(1): a master links every agent behind one
+/// address (simulated agents, agents sharing a host), so a scan of the
+/// list would make registering N agents cost N².
+#[derive(Default)]
+struct Linked {
+    order: Vec<Upid>,
+    set: std::collections::HashSet<Upid>,
+}
+
 /// Reports every linked UPID once and forgets the links.
-fn report_exited(linked: &mut Vec<Upid>, exited: &mpsc::UnboundedSender<Upid>) {
-    for upid in linked.drain(..) {
+fn report_exited(linked: &mut Linked, exited: &mpsc::UnboundedSender<Upid>) {
+    linked.set.clear();
+    for upid in linked.order.drain(..) {
         tracing::debug!("link to {upid} broke; reporting exited");
         let _ = exited.send(upid);
     }
 }
 
-fn add_link(linked: &mut Vec<Upid>, upid: Upid) {
-    if !linked.contains(&upid) {
-        linked.push(upid);
+fn add_link(linked: &mut Linked, upid: Upid) {
+    if linked.set.insert(upid.clone()) {
+        linked.order.push(upid);
     }
 }
 
@@ -288,7 +299,7 @@ async fn run_peer(
     tls: Result<Option<Arc<Tls>>, String>,
 ) {
     let mut conn: Option<Connection> = None;
-    let mut linked: Vec<Upid> = Vec::new();
+    let mut linked = Linked::default();
     let mut batch: Vec<u8> = Vec::new();
     // A hold met while batching: the batch before it is written first.
     let mut pending: Option<Command> = None;

@@ -230,6 +230,7 @@ pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Resu
             flags,
             leadership: leadership_rx.clone(),
             authorizer,
+            renders: Default::default(),
         },
     );
     let server = server.serve();

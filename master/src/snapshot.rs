@@ -14,6 +14,9 @@ use mesos_proto::mesos::v1::{
 /// Everything the read-only endpoints show.
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
+    /// Increases with every published snapshot: bodies rendered from one
+    /// generation are valid for every reader of that generation.
+    pub generation: u64,
     pub master_info: MasterInfo,
     /// `master@ip:port`.
     pub pid: String,

@@ -69,6 +69,16 @@ impl HttpContext {
         viewable(&self.authorizer, principal(request), snapshot)
     }
 
+    /// Whether any ACL could hide part of a state view from someone: only
+    /// then must a view be filtered per request (and bypass the render
+    /// cache, which holds the unfiltered view).
+    pub fn views_restricted(&self) -> bool {
+        VIEW_ACTIONS
+            .iter()
+            .chain([Action::ViewFlags].iter())
+            .any(|a| self.authorizer.restricts(*a))
+    }
+
     /// Whether the request's principal may see the flags.
     pub fn may_view_flags(&self, request: &Request) -> bool {
         self.authorizer

@@ -19,6 +19,7 @@ pub mod maintenance;
 pub mod operations;
 pub mod operator;
 pub mod process;
+pub mod render;
 pub mod scheduler;
 pub mod state;
 pub mod webui;
@@ -55,6 +56,8 @@ pub struct HttpContext {
     pub leadership: watch::Receiver<Leadership>,
     /// `--acls`, asked for every operator request and view.
     pub authorizer: Arc<mesos_authorizer::Authorizer>,
+    /// Whole-state bodies rendered per snapshot, shared by readers.
+    pub renders: Arc<render::RenderCache>,
 }
 
 /// Every error answer, with upstream's status codes and messages.

@@ -31,6 +31,7 @@ use mesos_authorizer::{Action, Object};
 
 use super::authorization::{principal, EventFilter};
 use super::futures_response::ResponseFuture;
+use super::render::RenderKey;
 use super::{parse_call_body, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
 use crate::master::connection::{ContentType, HEARTBEAT_INTERVAL};
@@ -128,6 +129,24 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
                 )),
                 Err(error) => Err(operation_error(error)),
             },
+            // Unfiltered reads share one encoding per snapshot, made off the
+            // request threads; views filtered for a principal make their own.
+            None if is_state_read(kind) && !context.views_restricted() => {
+                let snapshot = context.master.snapshot().await;
+                let key = RenderKey::Operator {
+                    call: kind as i32,
+                    protobuf: accept == ContentType::Protobuf,
+                };
+                let body = context
+                    .renders
+                    .render(key, &snapshot, move |snapshot| {
+                        state_read(kind, snapshot)
+                            .map(|response| encode(&response, accept))
+                            .unwrap_or_default()
+                    })
+                    .await?;
+                Ok(encoded_body(body, accept))
+            }
             None => {
                 let snapshot = context.viewable(&request, context.master.snapshot().await);
                 let mut response = answer(context, kind, &snapshot)?;
@@ -279,10 +298,18 @@ fn ok_empty() -> Response {
 
 /// A 200 carrying the response in the negotiated encoding.
 fn encoded(response: &MasterResponse, accept: ContentType) -> Response {
-    let body = match accept {
+    encoded_body(encode(response, accept), accept)
+}
+
+fn encode(response: &MasterResponse, accept: ContentType) -> Bytes {
+    match accept {
         ContentType::Json => Bytes::from(mesos_proto::json::encode(response)),
         ContentType::Protobuf => Bytes::from(response.encode_to_vec()),
-    };
+    }
+}
+
+/// A 200 carrying `body`, already in the `accept` encoding.
+fn encoded_body(body: Bytes, accept: ContentType) -> Response {
     let mut reply = libprocess::http::response(StatusCode::OK, Body::full(body));
     reply.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -380,12 +407,59 @@ fn operation_request(kind: CallType, call: Call) -> Option<OperationRequest> {
 }
 
 /// Answers a read call from the snapshot.
+/// The answer to a read of the whole state or a large part of it, which
+/// depends on the snapshot alone (so its encoding can be cached per
+/// snapshot); `None` for other calls.
+fn state_read(kind: CallType, snapshot: &Snapshot) -> Option<MasterResponse> {
+    use response::Type as R;
+    let mut out = MasterResponse::default();
+    let typed = |t: R| Some(t as i32);
+    match kind {
+        CallType::GetState => {
+            out.r#type = typed(R::GetState);
+            out.get_state = Some(get_state(snapshot));
+        }
+        CallType::GetAgents => {
+            out.r#type = typed(R::GetAgents);
+            out.get_agents = Some(get_agents_of(snapshot));
+        }
+        CallType::GetFrameworks => {
+            out.r#type = typed(R::GetFrameworks);
+            out.get_frameworks = Some(get_frameworks_of(snapshot));
+        }
+        CallType::GetExecutors => {
+            out.r#type = typed(R::GetExecutors);
+            out.get_executors = Some(get_executors_of(snapshot));
+        }
+        CallType::GetTasks => {
+            out.r#type = typed(R::GetTasks);
+            out.get_tasks = Some(get_tasks_of(snapshot));
+        }
+        _ => return None,
+    }
+    Some(out)
+}
+
+fn is_state_read(kind: CallType) -> bool {
+    matches!(
+        kind,
+        CallType::GetState
+            | CallType::GetAgents
+            | CallType::GetFrameworks
+            | CallType::GetExecutors
+            | CallType::GetTasks
+    )
+}
+
 fn answer(
     context: &HttpContext,
     kind: CallType,
     snapshot: &Snapshot,
 ) -> Result<MasterResponse, HttpError> {
     use response::Type as R;
+    if let Some(out) = state_read(kind, snapshot) {
+        return Ok(out);
+    }
     let mut out = MasterResponse::default();
     let typed = |t: R| Some(t as i32);
     match kind {
@@ -432,29 +506,9 @@ fn answer(
                 level: crate::logging::level(),
             });
         }
-        CallType::GetState => {
-            out.r#type = typed(R::GetState);
-            out.get_state = Some(get_state(snapshot));
-        }
-        CallType::GetAgents => {
-            out.r#type = typed(R::GetAgents);
-            out.get_agents = Some(get_agents_of(snapshot));
-        }
-        CallType::GetFrameworks => {
-            out.r#type = typed(R::GetFrameworks);
-            out.get_frameworks = Some(get_frameworks_of(snapshot));
-        }
-        CallType::GetExecutors => {
-            out.r#type = typed(R::GetExecutors);
-            out.get_executors = Some(get_executors_of(snapshot));
-        }
         CallType::GetOperations => {
             out.r#type = typed(R::GetOperations);
             out.get_operations = Some(response::GetOperations::default());
-        }
-        CallType::GetTasks => {
-            out.r#type = typed(R::GetTasks);
-            out.get_tasks = Some(get_tasks_of(snapshot));
         }
         CallType::GetRoles => {
             out.r#type = typed(R::GetRoles);

@@ -110,18 +110,18 @@ async fn current_metrics(
                 .map_err(|e| HttpError::BadRequest(format!("Invalid timeout '{text}': {e}")))?,
         ),
     };
-    let fresh = context.master.snapshot();
-    let snapshot = match timeout {
+    let fresh = context.master.metrics();
+    let mut metrics = match timeout {
         None => fresh.await,
         Some(timeout) => match tokio::time::timeout(timeout.0, fresh).await {
-            Ok(snapshot) => snapshot,
-            Err(_) => context.master.published(),
+            Ok(metrics) => metrics,
+            Err(_) => context.master.published().metrics.clone(),
         },
     };
-    let mut metrics = snapshot.metrics.clone();
+    let start_time = context.master.published().start_time;
     metrics.insert(
         "master/uptime_secs".to_string(),
-        (crate::master::now_secs() - snapshot.start_time).max(0.0),
+        (crate::master::now_secs() - start_time).max(0.0),
     );
     Ok(metrics)
 }

@@ -11,6 +11,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use libprocess::http::Method;
 use libprocess::{Request, RequestExt};
 use mesos_proto::legacy_json::{self, number as json_number};
@@ -21,7 +22,8 @@ use mesos_proto::resources::Resources;
 use serde_json::{json, Map, Value};
 
 use super::futures_response::ResponseFuture;
-use super::{json_response, require_method, HttpContext, HttpError};
+use super::render::{self, RenderKey};
+use super::{require_method, HttpContext};
 use crate::flags::MESOS_VERSION;
 use crate::snapshot::{AgentView, FrameworkView, Snapshot};
 
@@ -43,44 +45,96 @@ pub fn handle(context: Arc<HttpContext>, endpoint: Endpoint, request: Request) -
         let result = async {
             context.check_leader(&request)?;
             require_method(&request, &[Method::GET, Method::HEAD, Method::POST], "GET")?;
-            let snapshot = context.viewable(&request, context.master.snapshot().await);
-            let value = match endpoint {
-                Endpoint::State => {
-                    let mut value = state(&snapshot, &context.flags.to_map(), &context);
-                    if !context.may_view_flags(&request) {
-                        if let Some(object) = value.as_object_mut() {
-                            object.remove("flags");
-                        }
-                    }
-                    value
-                }
-                Endpoint::StateSummary => state_summary(&snapshot, &context),
-                Endpoint::Frameworks => frameworks(&snapshot, request.query_param("framework_id")),
-                Endpoint::Slaves => slaves(&snapshot, request.query_param("slave_id")),
-                Endpoint::Tasks => tasks(&snapshot, &TaskQuery::from_request(&request)),
-                Endpoint::Roles => {
-                    let mut value = roles(
-                        &snapshot,
-                        &context.flags.parsed_weights().unwrap_or_default(),
-                    );
-                    if let Some(Value::Array(list)) = value.get_mut("roles") {
-                        list.retain(|role| {
-                            role.get("name")
-                                .and_then(Value::as_str)
-                                .is_none_or(|name| context.may_view_role(&request, name))
-                        });
-                    }
-                    value
-                }
+            let restricted = context.views_restricted();
+            let snapshot = if restricted {
+                context.viewable(&request, context.master.snapshot().await)
+            } else {
+                context.master.snapshot().await
             };
-            Ok::<Value, HttpError>(value)
+            // Bodies that depend only on the snapshot are rendered once per
+            // snapshot; queries that narrow them, and views filtered for a
+            // principal, render their own. Either way the work runs off the
+            // request threads (see `render`).
+            let key = match endpoint {
+                _ if restricted => None,
+                Endpoint::State => Some(RenderKey::State),
+                Endpoint::StateSummary => Some(RenderKey::StateSummary),
+                Endpoint::Frameworks if request.query_param("framework_id").is_none() => {
+                    Some(RenderKey::Frameworks)
+                }
+                Endpoint::Slaves if request.query_param("slave_id").is_none() => {
+                    Some(RenderKey::Slaves)
+                }
+                Endpoint::Roles => Some(RenderKey::Roles),
+                _ => None,
+            };
+            let render = renderer(Arc::clone(&context), endpoint, &request);
+            match key {
+                Some(key) => context.renders.render(key, &snapshot, render).await,
+                None => render::render_uncached(snapshot, render).await,
+            }
         }
         .await;
         match result {
-            Ok(value) => json_response(&request, &value),
+            Ok(body) => libprocess::media::json_bytes_response(
+                body,
+                request.query_param("jsonp").as_deref(),
+            ),
             Err(error) => error.into_response(),
         }
     })
+}
+
+/// The JSON body of `endpoint` for `request`, as a function of the
+/// snapshot that can run on another thread.
+fn renderer(
+    context: Arc<HttpContext>,
+    endpoint: Endpoint,
+    request: &Request,
+) -> impl FnOnce(&Snapshot) -> Bytes + Send + 'static {
+    let framework_id = request.query_param("framework_id");
+    let slave_id = request.query_param("slave_id");
+    let query = TaskQuery::from_request(request);
+    // Asked here, on the request: the render may run for a cached body
+    // that every unrestricted reader shares, where these are all true.
+    let may_view_flags = context.may_view_flags(request);
+    let principal = super::authorization::principal(request).map(str::to_string);
+    move |snapshot: &Snapshot| {
+        let value = match endpoint {
+            Endpoint::State => {
+                let mut value = state(snapshot, &context.flags.to_map(), &context);
+                if !may_view_flags {
+                    if let Some(object) = value.as_object_mut() {
+                        object.remove("flags");
+                    }
+                }
+                value
+            }
+            Endpoint::StateSummary => state_summary(snapshot, &context),
+            Endpoint::Frameworks => frameworks(snapshot, framework_id),
+            Endpoint::Slaves => slaves(snapshot, slave_id),
+            Endpoint::Tasks => tasks(snapshot, &query),
+            Endpoint::Roles => {
+                let mut value = roles(
+                    snapshot,
+                    &context.flags.parsed_weights().unwrap_or_default(),
+                );
+                if let Some(Value::Array(list)) = value.get_mut("roles") {
+                    list.retain(|role| {
+                        role.get("name").and_then(Value::as_str).is_none_or(|name| {
+                            context.authorizer.authorized(
+                                mesos_authorizer::Action::ViewRole,
+                                principal.as_deref(),
+                                mesos_authorizer::Object::Role(name),
+                            )
+                        })
+                    });
+                }
+                value
+            }
+        };
+        Bytes::from(value.to_string())
+    }
 }
 
 /// Capability names of a master (`AGENT_UPDATE`, ...).

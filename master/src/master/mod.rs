@@ -98,6 +98,12 @@ pub enum Command {
     Snapshot {
         reply: oneshot::Sender<Arc<Snapshot>>,
     },
+    /// A reader wants the current metrics only (`/metrics/snapshot`):
+    /// answered at the end of the batch like [`Command::Snapshot`], without
+    /// building a whole snapshot.
+    Metrics {
+        reply: oneshot::Sender<BTreeMap<String, f64>>,
+    },
     /// Elected: recover the registry, then serve as leader. Answered when
     /// recovery is done (at once if it already is).
     Recover {
@@ -414,6 +420,20 @@ impl MasterHandle {
         answer.await.ok()
     }
 
+    /// The master's metrics, including every change processed before this
+    /// call: computed by the actor at the end of its batch without building
+    /// a snapshot (a state reader's rebuild is not this caller's to pay
+    /// for), or the published ones if the actor is gone.
+    pub async fn metrics(&self) -> BTreeMap<String, f64> {
+        let (reply, fresh) = oneshot::channel();
+        if self.commands.send(Command::Metrics { reply }).is_ok() {
+            if let Ok(metrics) = fresh.await {
+                return metrics;
+            }
+        }
+        self.snapshot.borrow().metrics.clone()
+    }
+
     /// The last published snapshot, without waiting for the actor.
     pub fn published(&self) -> Arc<Snapshot> {
         self.snapshot.borrow().clone()
@@ -647,6 +667,12 @@ pub fn spawn(
         },
         task,
     )
+}
+
+/// A pong only resets its agent's health check, which no reader sees (a
+/// canceled unreachable transition counts, and so marks the change).
+fn is_pong(message: &Message) -> bool {
+    message.to != "master" && message.name == "mesos.internal.PongSlaveMessage"
 }
 
 /// Seconds since the epoch, as upstream's `Clock::now().secs()`.
@@ -952,6 +978,9 @@ pub struct Master {
     /// Something in the current batch may have changed the state.
     changed: bool,
     snapshot_waiters: Vec<oneshot::Sender<Arc<Snapshot>>>,
+    metrics_waiters: Vec<oneshot::Sender<BTreeMap<String, f64>>>,
+    /// The generation of the last published snapshot.
+    generation: u64,
     /// Operator API event streams.
     subscribers: state_events::Subscribers,
     /// Role → quota, as the registry holds it.
@@ -1036,6 +1065,8 @@ impl Master {
             stale: Arc::new(AtomicBool::new(true)),
             changed: false,
             snapshot_waiters: Vec::new(),
+            metrics_waiters: Vec::new(),
+            generation: 0,
             subscribers: state_events::Subscribers::default(),
             quotas: BTreeMap::new(),
             weights: BTreeMap::new(),
@@ -1061,7 +1092,7 @@ impl Master {
             tokio::select! {
                 Some(command) = commands.recv() => self.handle_command(command),
                 Some(message) = messages.recv() => {
-                    self.changed = true;
+                    self.changed |= !is_pong(&message);
                     self.handle_message(message)
                 }
                 Some(pid) = exited.recv() => {
@@ -1080,7 +1111,7 @@ impl Master {
                     progressed = true;
                 }
                 if let Ok(message) = messages.try_recv() {
-                    self.changed = true;
+                    self.changed |= !is_pong(&message);
                     self.handle_message(message);
                     progressed = true;
                 }
@@ -1113,15 +1144,26 @@ impl Master {
                 self.changed = false;
                 self.stale.store(true, Ordering::Release);
             }
-            if !self.snapshot_waiters.is_empty() {
+            if !self.snapshot_waiters.is_empty() || !self.metrics_waiters.is_empty() {
                 self.event_queue = [
                     messages.len() + exited.len(),
                     completions.len(),
                     commands.len(),
                 ];
+            }
+            if self.snapshot_waiters.is_empty() && !self.metrics_waiters.is_empty() {
+                let metrics = self.metrics();
+                for reply in self.metrics_waiters.drain(..) {
+                    let _ = reply.send(metrics.clone());
+                }
+            }
+            if !self.snapshot_waiters.is_empty() {
                 let snapshot = self.publish_snapshot();
                 for reply in self.snapshot_waiters.drain(..) {
                     let _ = reply.send(Arc::clone(&snapshot));
+                }
+                for reply in self.metrics_waiters.drain(..) {
+                    let _ = reply.send(snapshot.metrics.clone());
                 }
             }
         }
@@ -1135,6 +1177,10 @@ impl Master {
             Command::Snapshot { reply } => {
                 // Answered once the batch is processed, so it includes it.
                 self.snapshot_waiters.push(reply);
+                return;
+            }
+            Command::Metrics { reply } => {
+                self.metrics_waiters.push(reply);
                 return;
             }
             Command::Recover { reply } => {
@@ -1186,7 +1232,18 @@ impl Master {
             }
             command => command,
         };
-        self.changed = true;
+        // Health checks change nothing a reader sees unless they escalate,
+        // which counts (and so marks the state changed). At 10,000 agents
+        // they arrive hundreds of times a second: were they changes, every
+        // read would rebuild the snapshot.
+        // Allocation ticks likewise: an allocation that makes offers marks
+        // the change itself.
+        if !matches!(
+            command,
+            Command::Timer(Timer::Ping { .. } | Timer::Allocate)
+        ) {
+            self.changed = true;
+        }
         match command {
             Command::Subscribe {
                 subscribe,
@@ -1204,7 +1261,7 @@ impl Master {
             Command::StreamClosed { stream_id } => self.stream_closed(&stream_id),
             Command::Timer(timer) => self.handle_timer(timer),
             Command::MarkAgentGone { agent_id, reply } => self.mark_agent_gone(agent_id, reply),
-            Command::Snapshot { .. } | Command::Recover { .. } => {}
+            Command::Snapshot { .. } | Command::Metrics { .. } | Command::Recover { .. } => {}
             Command::OperatorSubscribe { reply } => self.operator_subscribe(reply),
             Command::Teardown {
                 framework_id,
@@ -1272,6 +1329,8 @@ impl Master {
 
     fn count(&mut self, name: &'static str) {
         *self.counters.entry(name).or_default() += 1;
+        // Counters are part of the snapshot.
+        self.changed = true;
     }
 
     fn next_epoch(&mut self) -> u64 {
@@ -1421,7 +1480,16 @@ impl Master {
         }
         let allocations = self.allocator.allocate(allocator_now());
         self.allocation_run.record(started.elapsed());
-        self.count("allocator/mesos/allocation_runs");
+        // Not `count`: a cycle that offers nothing changes no state, and
+        // readers would otherwise rebuild the snapshot every interval
+        // (`/metrics/snapshot` asks the actor, so it still sees the count).
+        *self
+            .counters
+            .entry("allocator/mesos/allocation_runs")
+            .or_default() += 1;
+        if !allocations.is_empty() {
+            self.changed = true;
+        }
         if self.allocator.has_pending() {
             let _ = self.commands_tx.send(Command::Timer(Timer::Allocate));
         }
@@ -1916,6 +1984,7 @@ impl Master {
         // Cleared before building: the actor is the only writer of state, so
         // nothing can change between here and the send.
         self.stale.store(false, Ordering::Release);
+        self.generation += 1;
         let snapshot = Arc::new(self.build_snapshot());
         self.snapshot_tx.send_replace(Arc::clone(&snapshot));
         snapshot

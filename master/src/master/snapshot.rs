@@ -36,6 +36,7 @@ impl Master {
             })
             .collect();
         Snapshot {
+            generation: self.generation,
             master_info: self.info.clone(),
             pid: self.pid.to_string(),
             start_time: self.start_time,
@@ -156,7 +157,7 @@ impl Master {
 
     /// Upstream's master metrics (`src/master/metrics.cpp`) that have a
     /// meaning here.
-    fn metrics(&self) -> BTreeMap<String, f64> {
+    pub(super) fn metrics(&self) -> BTreeMap<String, f64> {
         let mut metrics: BTreeMap<String, f64> = self
             .counters
             .iter()
@@ -222,13 +223,12 @@ impl Master {
         );
         put("master/outstanding_offers", self.offers.len() as f64);
 
-        let count_state = |state: TaskState| {
-            self.frameworks
-                .values()
-                .flat_map(|f| f.tasks.values())
-                .filter(|t| t.state == state as i32)
-                .count() as f64
-        };
+        let mut by_state: BTreeMap<i32, usize> = BTreeMap::new();
+        for task in self.frameworks.values().flat_map(|f| f.tasks.values()) {
+            *by_state.entry(task.state).or_default() += 1;
+        }
+        let count_state =
+            |state: TaskState| by_state.get(&(state as i32)).copied().unwrap_or(0) as f64;
         put("master/tasks_staging", count_state(TaskState::TaskStaging));
         put(
             "master/tasks_starting",
@@ -244,42 +244,56 @@ impl Master {
                 .sum::<usize>() as f64,
         );
 
-        for name in ["cpus", "mem", "disk", "gpus"] {
-            let total: f64 = self
-                .agents
-                .values()
-                .map(|a| Resources::from(a.info.resources.clone()).scalar(name))
-                .fold(0.0, |a, b| a + b);
-            let used: f64 = self
-                .agents
-                .values()
-                .map(|a| self.agent_used(a).non_revocable().scalar(name))
-                .fold(0.0, |a, b| a + b);
-            put(&format!("master/{name}_total"), total);
-            put(&format!("master/{name}_used"), used);
+        // One pass over the agents, each agent's used resources computed
+        // once (they walk its tasks), for every resource name at once.
+        const NAMES: [&str; 4] = ["cpus", "mem", "disk", "gpus"];
+        #[derive(Default, Clone, Copy)]
+        struct Sums {
+            total: f64,
+            used: f64,
+            revocable_total: f64,
+            revocable_used: f64,
+            allocator_total: f64,
+            taken: f64,
+        }
+        let mut sums = [Sums::default(); 4];
+        for agent in self.agents.values() {
+            let info_total = Resources::from(agent.info.resources.clone());
+            let used = self.agent_used(agent);
+            let used_plain = used.non_revocable();
+            let used_revocable = used.revocable();
+            let total_revocable = agent.total.revocable();
+            let mut taken = used;
+            for offer_id in &agent.offers {
+                if let Some(record) = self.offers.get(offer_id) {
+                    taken += &record.resources;
+                }
+            }
+            for (sum, name) in sums.iter_mut().zip(NAMES) {
+                sum.total += info_total.scalar(name);
+                sum.used += used_plain.scalar(name);
+                sum.revocable_total += total_revocable.scalar(name);
+                sum.revocable_used += used_revocable.scalar(name);
+                sum.allocator_total += agent.total.scalar(name);
+                sum.taken += taken.scalar(name);
+            }
+        }
+        let percent = |used: f64, total: f64| if total > 0.0 { used / total } else { 0.0 };
+        for (sum, name) in sums.iter().zip(NAMES) {
+            put(&format!("master/{name}_total"), sum.total);
+            put(&format!("master/{name}_used"), sum.used);
             put(
                 &format!("master/{name}_percent"),
-                if total > 0.0 { used / total } else { 0.0 },
+                percent(sum.used, sum.total),
             );
-            let revocable_total: f64 = self
-                .agents
-                .values()
-                .map(|a| a.total.revocable().scalar(name))
-                .fold(0.0, |a, b| a + b);
-            let revocable_used: f64 = self
-                .agents
-                .values()
-                .map(|a| self.agent_used(a).revocable().scalar(name))
-                .fold(0.0, |a, b| a + b);
-            put(&format!("master/{name}_revocable_total"), revocable_total);
-            put(&format!("master/{name}_revocable_used"), revocable_used);
+            put(
+                &format!("master/{name}_revocable_total"),
+                sum.revocable_total,
+            );
+            put(&format!("master/{name}_revocable_used"), sum.revocable_used);
             put(
                 &format!("master/{name}_revocable_percent"),
-                if revocable_total > 0.0 {
-                    revocable_used / revocable_total
-                } else {
-                    0.0
-                },
+                percent(sum.revocable_used, sum.revocable_total),
             );
         }
         // There is no operator event stream yet, so this count is exact.
@@ -287,29 +301,14 @@ impl Master {
 
         // The allocator's view of the pool (upstream
         // `allocator/mesos/resources/<name>/{total,offered_or_allocated}`).
-        for name in ["cpus", "mem", "disk", "gpus"] {
-            let total: f64 = self
-                .agents
-                .values()
-                .map(|a| a.total.scalar(name))
-                .fold(0.0, |a, b| a + b);
-            let taken: f64 = self
-                .agents
-                .values()
-                .map(|a| {
-                    let mut taken = self.agent_used(a);
-                    for offer_id in &a.offers {
-                        if let Some(record) = self.offers.get(offer_id) {
-                            taken += &record.resources;
-                        }
-                    }
-                    taken.scalar(name)
-                })
-                .fold(0.0, |a, b| a + b);
-            put(&format!("allocator/mesos/resources/{name}/total"), total);
+        for (sum, name) in sums.iter().zip(NAMES) {
+            put(
+                &format!("allocator/mesos/resources/{name}/total"),
+                sum.allocator_total,
+            );
             put(
                 &format!("allocator/mesos/resources/{name}/offered_or_allocated"),
-                taken,
+                sum.taken,
             );
         }
         self.allocation_run

@@ -7,7 +7,7 @@
 //! apply" (an id collision on admit, an unknown agent), which the master
 //! treats as a refusal, not a storage failure. Nothing here does I/O.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use mesos_proto::mesos::internal::registry::{
     GoneSlave, GoneSlaves, Machine, Machines, Master as RegistryMaster, Slave, Slaves,
@@ -85,34 +85,66 @@ impl Operation {
     }
 }
 
-/// The ids of admitted agents, so membership checks do not scan the
-/// list (upstream's `slaveIDs` accumulator). Kept by the registrar next to
-/// the committed registry.
+/// Where each agent sits in the registry's lists, so that every operation
+/// finds its agent by id instead of scanning the lists (upstream's
+/// `slaveIDs` accumulator, extended to the unreachable and gone lists).
+/// Kept by the registrar next to the committed registry and updated by
+/// [`apply`] in step with it, so an operation costs O(1) whatever the size
+/// of the cluster; only [`Operation::Prune`] rebuilds it.
+///
+/// Removal from a list moves its last entry into the hole, so list order
+/// is not preserved; nothing reads meaning into it.
 #[derive(Debug, Default, Clone)]
-pub struct AdmittedIds(HashSet<String>);
+pub struct AgentIndex {
+    /// Admitted agent id → position in `registry.slaves.slaves`.
+    admitted: HashMap<String, usize>,
+    /// Unreachable agent id → position in `registry.unreachable.slaves`.
+    unreachable: HashMap<String, usize>,
+    gone: HashSet<String>,
+}
 
-impl AdmittedIds {
+impl AgentIndex {
     pub fn of(registry: &Registry) -> Self {
-        AdmittedIds(
-            registry
-                .slaves
-                .iter()
-                .flat_map(|s| &s.slaves)
-                .filter_map(|s| s.info.id.as_ref().map(|id| id.value.clone()))
-                .collect(),
-        )
+        let mut index = AgentIndex::default();
+        index.rebuild(registry);
+        index
     }
 
+    fn rebuild(&mut self, registry: &Registry) {
+        self.admitted = registry
+            .slaves
+            .iter()
+            .flat_map(|s| &s.slaves)
+            .enumerate()
+            .filter_map(|(at, s)| s.info.id.as_ref().map(|id| (id.value.clone(), at)))
+            .collect();
+        self.unreachable = registry
+            .unreachable
+            .iter()
+            .flat_map(|u| &u.slaves)
+            .enumerate()
+            .map(|(at, s)| (s.id.value.clone(), at))
+            .collect();
+        self.gone = registry
+            .gone
+            .iter()
+            .flat_map(|g| &g.slaves)
+            .map(|s| s.id.value.clone())
+            .collect();
+    }
+
+    /// Whether the agent is admitted.
     pub fn contains(&self, id: &SlaveId) -> bool {
-        self.0.contains(&id.value)
+        self.admitted.contains_key(&id.value)
     }
 
+    /// Admitted agents.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.admitted.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.admitted.is_empty()
     }
 }
 
@@ -131,19 +163,51 @@ fn gone(registry: &mut Registry) -> &mut Vec<GoneSlave> {
     &mut registry.gone.get_or_insert_with(GoneSlaves::default).slaves
 }
 
-fn position(registry: &mut Registry, id: &SlaveId) -> Option<usize> {
-    admitted(registry)
-        .iter()
-        .position(|slave| slave.info.id.as_ref() == Some(id))
-}
-
 fn id_of(info: &SlaveInfo) -> Option<SlaveId> {
     info.id.clone()
 }
 
+/// Takes the admitted agent `id` out of the list, O(1).
+fn take_admitted(registry: &mut Registry, index: &mut AgentIndex, id: &SlaveId) -> Option<Slave> {
+    let at = index.admitted.remove(&id.value)?;
+    let list = admitted(registry);
+    if at >= list.len() {
+        return None;
+    }
+    let slave = list.swap_remove(at);
+    if let Some(moved) = list.get(at).and_then(|s| s.info.id.as_ref()) {
+        index.admitted.insert(moved.value.clone(), at);
+    }
+    Some(slave)
+}
+
+/// Takes the unreachable agent `id` out of the list, O(1).
+fn take_unreachable(
+    registry: &mut Registry,
+    index: &mut AgentIndex,
+    id: &SlaveId,
+) -> Option<UnreachableSlave> {
+    let at = index.unreachable.remove(&id.value)?;
+    let list = unreachable(registry);
+    if at >= list.len() {
+        return None;
+    }
+    let entry = list.swap_remove(at);
+    if let Some(moved) = list.get(at) {
+        index.unreachable.insert(moved.id.value.clone(), at);
+    }
+    Some(entry)
+}
+
+fn push_admitted(registry: &mut Registry, index: &mut AgentIndex, id: SlaveId, slave: Slave) {
+    let list = admitted(registry);
+    index.admitted.insert(id.value, list.len());
+    list.push(slave);
+}
+
 /// Applies `operation` to `registry`; true if it changed it. `ids` must be
-/// the admitted ids of `registry` and is kept in step.
-pub fn apply(operation: &Operation, registry: &mut Registry, ids: &mut AdmittedIds) -> bool {
+/// the index of `registry` and is kept in step.
+pub fn apply(operation: &Operation, registry: &mut Registry, ids: &mut AgentIndex) -> bool {
     match operation {
         Operation::UpdateQuota(configs) => {
             for config in configs {
@@ -201,24 +265,23 @@ pub fn apply(operation: &Operation, registry: &mut Registry, ids: &mut AdmittedI
             if ids.contains(&id) {
                 return false;
             }
-            admitted(registry).push(Slave {
+            let slave = Slave {
                 info: (**info).clone(),
                 ..Default::default()
-            });
-            ids.0.insert(id.value);
+            };
+            push_admitted(registry, ids, id, slave);
             true
         }
         Operation::UpdateAgent(info) => {
             let Some(id) = id_of(info) else {
                 return false;
             };
-            if !ids.contains(&id) {
-                return false;
-            }
-            let Some(index) = position(registry, &id) else {
+            let Some(&at) = ids.admitted.get(&id.value) else {
                 return false;
             };
-            let slave = &mut admitted(registry)[index];
+            let Some(slave) = admitted(registry).get_mut(at) else {
+                return false;
+            };
             if slave.info == **info {
                 return false;
             }
@@ -238,31 +301,25 @@ pub fn apply(operation: &Operation, registry: &mut Registry, ids: &mut AdmittedI
                 info: (**info).clone(),
                 ..Default::default()
             };
-            let list = unreachable(registry);
-            if let Some(index) = list.iter().position(|s| s.id == id) {
-                let entry = list.remove(index);
+            if let Some(entry) = take_unreachable(registry, ids, &id) {
                 reachable.drain_info = entry.drain_info;
                 reachable.deactivated = entry.deactivated;
             } else {
                 warn!("Allowing UNKNOWN agent {} to reregister", id.value);
             }
-            admitted(registry).push(reachable);
-            ids.0.insert(id.value);
+            push_admitted(registry, ids, id, reachable);
             true
         }
         Operation::MarkAgentUnreachable { info, time } => {
             let Some(id) = id_of(info) else {
                 return false;
             };
-            if !ids.contains(&id) {
-                return false;
-            }
-            let Some(index) = position(registry, &id) else {
+            let Some(slave) = take_admitted(registry, ids, &id) else {
                 return false;
             };
-            let slave = admitted(registry).remove(index);
-            ids.0.remove(&id.value);
-            unreachable(registry).push(UnreachableSlave {
+            let list = unreachable(registry);
+            ids.unreachable.insert(id.value.clone(), list.len());
+            list.push(UnreachableSlave {
                 id,
                 timestamp: *time,
                 drain_info: slave.drain_info,
@@ -271,25 +328,13 @@ pub fn apply(operation: &Operation, registry: &mut Registry, ids: &mut AdmittedI
             true
         }
         Operation::MarkAgentGone { id, time } => {
-            if gone(registry).iter().any(|s| &s.id == id) {
+            if ids.gone.contains(&id.value) {
                 return false;
             }
-            let mut found = false;
-            if ids.contains(id) {
-                if let Some(index) = position(registry, id) {
-                    admitted(registry).remove(index);
-                    found = true;
-                }
-                ids.0.remove(&id.value);
-            }
-            if !found {
-                let list = unreachable(registry);
-                if let Some(index) = list.iter().position(|s| &s.id == id) {
-                    list.remove(index);
-                    found = true;
-                }
-            }
+            let found = take_admitted(registry, ids, id).is_some()
+                || take_unreachable(registry, ids, id).is_some();
             if found {
+                ids.gone.insert(id.value.clone());
                 gone(registry).push(GoneSlave {
                     id: id.clone(),
                     timestamp: *time,
@@ -301,12 +346,7 @@ pub fn apply(operation: &Operation, registry: &mut Registry, ids: &mut AdmittedI
             let Some(id) = id_of(info) else {
                 return false;
             };
-            let Some(index) = position(registry, &id) else {
-                return false;
-            };
-            admitted(registry).remove(index);
-            ids.0.remove(&id.value);
-            true
+            take_admitted(registry, ids, &id).is_some()
         }
         Operation::Prune {
             unreachable: old_unreachable,
@@ -323,6 +363,9 @@ pub fn apply(operation: &Operation, registry: &mut Registry, ids: &mut AdmittedI
             let before = list.len();
             list.retain(|s| !drop_gone.contains(s.id.value.as_str()));
             changed |= list.len() != before;
+            if changed {
+                ids.rebuild(registry);
+            }
             changed
         }
         Operation::UpdateSchedule(_)
@@ -403,7 +446,7 @@ mod tests {
     }
 
     fn run(registry: &mut Registry, operation: Operation) -> bool {
-        let mut ids = AdmittedIds::of(registry);
+        let mut ids = AgentIndex::of(registry);
         apply(&operation, registry, &mut ids)
     }
 
@@ -593,6 +636,64 @@ mod tests {
             &mut registry,
             Operation::RemoveAgent(Box::new(info("S0")))
         ));
+    }
+
+    /// Removals move the last entry into the hole; the index must follow,
+    /// so that later operations still find (and only find) their agent.
+    #[test]
+    fn index_follows_entries_moved_by_removals() {
+        let mut registry = Registry::default();
+        let mut ids = AgentIndex::default();
+        for i in 0..6 {
+            let admit = Operation::AdmitAgent(Box::new(info(&format!("S{i}"))));
+            assert!(apply(&admit, &mut registry, &mut ids));
+        }
+        let unreachable = |id: &str| Operation::MarkAgentUnreachable {
+            info: Box::new(info(id)),
+            time: time(),
+        };
+        assert!(apply(&unreachable("S1"), &mut registry, &mut ids));
+        assert!(apply(&unreachable("S3"), &mut registry, &mut ids));
+        assert!(apply(
+            &Operation::RemoveAgent(Box::new(info("S0"))),
+            &mut registry,
+            &mut ids
+        ));
+        let mut changed = info("S5");
+        changed.hostname = "moved".into();
+        assert!(apply(
+            &Operation::UpdateAgent(Box::new(changed)),
+            &mut registry,
+            &mut ids
+        ));
+        let gone = Operation::MarkAgentGone {
+            id: SlaveId { value: "S1".into() },
+            time: time(),
+        };
+        assert!(apply(&gone, &mut registry, &mut ids));
+        assert!(apply(
+            &Operation::MarkAgentReachable(Box::new(info("S3"))),
+            &mut registry,
+            &mut ids
+        ));
+
+        let mut admitted = admitted_ids(&registry);
+        admitted.sort();
+        assert_eq!(admitted, ["S2", "S3", "S4", "S5"]);
+        let s5 = registry
+            .slaves
+            .iter()
+            .flat_map(|s| &s.slaves)
+            .find(|s| s.info.id.as_ref().is_some_and(|id| id.value == "S5"))
+            .unwrap();
+        assert_eq!(s5.info.hostname, "moved");
+        assert!(registry.unreachable.as_ref().unwrap().slaves.is_empty());
+        assert_eq!(registry.gone.as_ref().unwrap().slaves.len(), 1);
+        // The incremental index is the one a fresh scan builds.
+        let fresh = AgentIndex::of(&registry);
+        assert_eq!(ids.admitted, fresh.admitted);
+        assert_eq!(ids.unreachable, fresh.unreachable);
+        assert_eq!(ids.gone, fresh.gone);
     }
 
     #[test]

@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{error, info};
 
-use super::operations::{apply, AdmittedIds, Operation};
+use super::operations::{apply, AgentIndex, Operation};
 use super::store::{Store, Version};
 use super::RegistryError;
 
@@ -205,7 +205,7 @@ impl<T: Send + 'static> Registrar<T> {
 /// The committed registry and what is needed to write the next one.
 struct Committed {
     registry: Registry,
-    ids: AdmittedIds,
+    ids: AgentIndex,
     version: Version,
 }
 
@@ -294,7 +294,7 @@ impl Writer {
             started.elapsed()
         );
         let mut committed = Committed {
-            ids: AdmittedIds::of(&registry),
+            ids: AgentIndex::of(&registry),
             registry,
             version: fetched.version,
         };
