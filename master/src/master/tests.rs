@@ -647,14 +647,16 @@ async fn decline_filters_and_revive() {
             "decline": {"offer_ids": [{"value": offer_id}], "filters": {"refuse_seconds": seconds}}
         })
     };
-    // A short filter: offered again soon after.
+    // A short filter: offered again soon after. The clock starts before
+    // the call: the filter starts when the master handles it, which is
+    // later, so a slow answer cannot shorten what is measured.
+    let started = tokio::time::Instant::now();
     call(
         master.local_addr,
         Some(&stream_id),
         &decline(&offer.id.value, 0.3),
     )
     .await;
-    let started = tokio::time::Instant::now();
     let again = next_of(&mut stream, EventType::Offers)
         .await
         .offers
