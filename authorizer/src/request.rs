@@ -295,6 +295,14 @@ impl Authorizer {
         }
     }
 
+    /// `get_endpoints` for a request to `endpoint`, the upstream path an
+    /// ACL names; routes with no such path (`None`) are not governed by it.
+    pub fn may_get_endpoint(&self, subject: Option<&str>, endpoint: Option<&str>) -> bool {
+        endpoint.is_none_or(|path| {
+            self.authorized(Action::GetEndpointWithPath, subject, Object::Value(path))
+        })
+    }
+
     /// Whether `subject` may do `action` on every one of `resources` (a
     /// reserve, unreserve, create, destroy or resize operation is
     /// authorized per resource, as upstream's action objects are).

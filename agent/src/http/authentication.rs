@@ -123,17 +123,12 @@ fn authorizable_endpoint(process_id: &str, route: &str) -> Option<&'static str> 
 fn authorize_endpoints(
     authorizer: Arc<mesos_authorizer::Authorizer>,
 ) -> libprocess::authentication::Authorize {
-    use mesos_authorizer::{Action, Object};
-    Arc::new(
-        move |principal, process_id, route| match authorizable_endpoint(process_id, route) {
-            Some(path) => authorizer.authorized(
-                Action::GetEndpointWithPath,
-                principal.map(|p| p.0.as_str()),
-                Object::Value(path),
-            ),
-            None => true,
-        },
-    )
+    Arc::new(move |principal, process_id, route| {
+        authorizer.may_get_endpoint(
+            principal.map(|p| p.0.as_str()),
+            authorizable_endpoint(process_id, route),
+        )
+    })
 }
 
 #[cfg(test)]
