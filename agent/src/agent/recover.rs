@@ -13,11 +13,14 @@
 //! a restart would not see is how tasks get lost.
 //!
 //! On restart, [`Agent::recover`] rebuilds frameworks, executors, tasks and
-//! update streams from the checkpoint, re-attaches the containerizer to the
-//! executors' pids, kills containers no checkpoint accounts for, asks v0
-//! executors to reconnect, and waits up to `--executor_reregistration_timeout`
-//! for executors to come back before it looks for the master and
-//! re-registers under the same agent id. Executors that did not come back
+//! update streams from the checkpoint in two steps: each executor's durable
+//! record first ([`rebuild_executor_record`], pure, so a test can compare it
+//! with what was checkpointed), then its live side: the recovered pid, the
+//! sandbox under `/files`, the containerizer re-attached to the pid, and
+//! the request to reconnect for v0 executors. It then kills containers no
+//! checkpoint accounts for and waits up to
+//! `--executor_reregistration_timeout` for executors to come back before it
+//! looks for the master and re-registers under the same agent id. Executors that did not come back
 //! are destroyed; executors that died meanwhile end their tasks as usual.
 
 use std::collections::HashSet;
