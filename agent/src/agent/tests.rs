@@ -1403,3 +1403,5 @@ mod recovery {
         );
     }
 }
+
+mod faults;
