@@ -872,3 +872,239 @@ fn java_framework_with_a_credential_authenticates_through_libmesos() {
     );
     cluster.assert_alive();
 }
+
+/// Compiles the v1 Java framework into `out`.
+fn compile_v1_java(out: &Path) {
+    let result = Command::new("javac")
+        .arg("-cp")
+        .arg(mesos_jar())
+        .arg("-d")
+        .arg(out)
+        .arg(client_script("java-v1").join("V1Framework.java"))
+        .output()
+        .expect("javac (Java 17) must be installed");
+    assert!(
+        result.status.success(),
+        "javac failed:\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+/// Runs `V1Framework <impl> <master> <http> <mode>` to its end; returns its
+/// stdout lines, everything for failure messages, and whether it exited 0.
+fn run_v1_java(
+    classes: &Path,
+    implementation: &str,
+    master: &str,
+    http: &str,
+    mode: &str,
+) -> (Vec<String>, String, bool) {
+    let cp = format!("{}:{}", path_str(classes), path_str(&mesos_jar()));
+    let mut cmd = Command::new("java");
+    cmd.env("MESOS_NATIVE_JAVA_LIBRARY", libmesos())
+        .env("LIBPROCESS_IP", "127.0.0.1")
+        .args([
+            "-Xmx128m",
+            "-cp",
+            &cp,
+            "V1Framework",
+            implementation,
+            master,
+            http,
+            mode,
+        ]);
+    let (_, output, status) = run_client(cmd, Duration::from_secs(240));
+    (java_stdout(&output), output, status.success())
+}
+
+fn java_stdout(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .skip_while(|l| !l.starts_with("--- stdout"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("--- stderr"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The v1 callbacks, minus heartbeats and offers (how many arrive, and
+/// when, depends on timing).
+fn v1_callbacks(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("CB "))
+        .filter(|l| *l != "received HEARTBEAT" && !l.starts_with("received OFFERS "))
+        .map(str::to_string)
+        .collect()
+}
+
+fn check_v1_launch(implementation: &str, expected: &[&str]) {
+    let mut cluster = Cluster::start(ClusterOptions::default());
+    let classes = tempfile::tempdir().expect("tempdir");
+    compile_v1_java(classes.path());
+    let (lines, output, ok) = run_v1_java(
+        classes.path(),
+        implementation,
+        &cluster.master,
+        &cluster.master,
+        "launch",
+    );
+    let context = || format!("{output}\n{}", cluster.logs());
+    assert!(ok, "the v1 Java framework failed\n{}", context());
+    let mut seen = v1_callbacks(&lines);
+    // After TEARDOWN's `disconnected`, V1Mesos connects again (the master
+    // is still there); the program may end before or after that.
+    if let Some(at) = seen.iter().position(|l| l == "disconnected") {
+        seen.truncate(at + 1);
+    }
+    assert_eq!(seen, expected, "{}", context());
+    assert!(
+        lines.iter().any(|l| l.starts_with("TORN_DOWN ")) && lines.iter().any(|l| l == "DONE"),
+        "{}",
+        context()
+    );
+    let name = format!("java-{implementation}");
+    let state = cluster.master_state().expect("master state");
+    assert!(
+        framework_named(&state["frameworks"], &name).is_none(),
+        "{name} is still active\n{}",
+        context()
+    );
+    let completed = framework_named(&state["completed_frameworks"], &name)
+        .unwrap_or_else(|| panic!("{name} is not completed\n{}", context()));
+    let task = &completed["completed_tasks"][0];
+    assert_eq!(task["state"], "TASK_FINISHED", "{}", context());
+    cluster.assert_alive();
+}
+
+// A Java framework on V1Mesos (the v1 HTTP scheduler library): connected,
+// SUBSCRIBE, offers, ACCEPT with a LAUNCH of a command task (the command
+// executor reports STARTING, RUNNING, FINISHED), every update ACKNOWLEDGEd
+// (the agent forwards the next update only once the last is acknowledged),
+// TEARDOWN, and the master closing the stream (`disconnected`).
+#[test]
+fn v1mesos_framework_subscribes_launches_acknowledges_and_tears_down() {
+    check_v1_launch(
+        "v1",
+        &[
+            "connected",
+            "received SUBSCRIBED",
+            "received UPDATE t1 TASK_STARTING",
+            "received UPDATE t1 TASK_RUNNING",
+            "received UPDATE t1 TASK_FINISHED",
+            "disconnected",
+        ],
+    );
+}
+
+// The same program on V0Mesos (the v1 interface over the v0 driver):
+// `connected` after the driver registered, SUBSCRIBED once it subscribes,
+// and nothing after TEARDOWN (the driver is stopped).
+#[test]
+fn v0mesos_framework_subscribes_launches_acknowledges_and_tears_down() {
+    check_v1_launch(
+        "v0",
+        &[
+            "connected",
+            "received SUBSCRIBED",
+            "received UPDATE t1 TASK_STARTING",
+            "received UPDATE t1 TASK_RUNNING",
+            "received UPDATE t1 TASK_FINISHED",
+        ],
+    );
+}
+
+// A collected V1Mesos or V0Mesos leaves none of the library's threads.
+#[test]
+fn a_collected_v1mesos_or_v0mesos_leaves_no_threads_behind() {
+    let mut cluster = Cluster::start(ClusterOptions::default());
+    let classes = tempfile::tempdir().expect("tempdir");
+    compile_v1_java(classes.path());
+    for implementation in ["v1", "v0"] {
+        let (lines, output, ok) = run_v1_java(
+            classes.path(),
+            implementation,
+            &cluster.master,
+            &cluster.master,
+            "threads",
+        );
+        assert!(ok, "{output}");
+        assert!(lines.iter().any(|l| l == "THREADS loaded 0"), "{output}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("THREADS running ") && l != "THREADS running 0"),
+            "{output}"
+        );
+        assert!(lines.iter().any(|l| l == "THREADS collected 0"), "{output}");
+    }
+    cluster.assert_alive();
+}
+
+// V1Mesos on `zk://` with three masters: it finds the leader through
+// ZooKeeper, and when the leader is killed it tells the scheduler
+// `disconnected`, follows the newly elected leader, and the scheduler
+// re-subscribes there under the same framework id.
+#[test]
+fn v1mesos_on_zk_follows_a_new_leader_after_the_leader_is_killed() {
+    let mut cluster = HaCluster::start();
+    let first = cluster.leader().expect("a leader");
+    let classes = tempfile::tempdir().expect("tempdir");
+    compile_v1_java(classes.path());
+    let cp = format!("{}:{}", path_str(classes.path()), path_str(&mesos_jar()));
+    let mut cmd = Command::new("java");
+    cmd.env("MESOS_NATIVE_JAVA_LIBRARY", libmesos())
+        .env("LIBPROCESS_IP", "127.0.0.1")
+        .args([
+            "-Xmx128m",
+            "-cp",
+            &cp,
+            "V1Framework",
+            "v1",
+            &cluster.url(),
+            "unused",
+            "failover",
+        ]);
+    let mut client = BackgroundClient::start(cmd);
+    wait_for(Duration::from_secs(120), "the task to run", || {
+        client.output().lines().any(|l| l == "READY")
+    });
+    cluster.kill_master(first);
+    let status = client.wait(Duration::from_secs(180));
+    let output = client.output();
+    let context = || format!("{output}\n{}", cluster.logs());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the v1 Java framework failed or hung\n{}",
+        context()
+    );
+    let lines: Vec<String> = output.lines().map(str::to_string).collect();
+    let seen = v1_callbacks(&lines);
+    let ready = seen
+        .iter()
+        .position(|l| l == "received UPDATE t1 TASK_RUNNING")
+        .unwrap_or_else(|| panic!("no TASK_RUNNING\n{}", context()));
+    assert_eq!(
+        &seen[..ready],
+        ["connected", "received SUBSCRIBED"],
+        "{}",
+        context()
+    );
+    // After the kill: disconnected, connected (perhaps more than once
+    // while the election settles), then subscribed again as the same
+    // framework.
+    let mut after: Vec<&str> = seen[ready + 1..].iter().map(String::as_str).collect();
+    let resubscribed = after
+        .iter()
+        .position(|l| *l == "received SUBSCRIBED same-id")
+        .unwrap_or_else(|| panic!("not subscribed again as the same framework\n{}", context()));
+    after.truncate(resubscribed);
+    assert_eq!(after.first(), Some(&"disconnected"), "{}", context());
+    assert_eq!(after.last(), Some(&"connected"), "{}", context());
+    let second = cluster.leader();
+    assert!(
+        second.is_some_and(|s| s != first),
+        "no new leader\n{}",
+        context()
+    );
+}

@@ -16,6 +16,8 @@
 //! - `executor`: `MesosExecutorDriver` natives and the Java executor.
 //! - `state`: `ZooKeeperState`, `AbstractState` futures and `Variable`
 //!   over `mesos-state`.
+//! - `v1`: `V1Mesos` (the v1 HTTP scheduler library) and `V0Mesos` (the
+//!   v1 interface over the v0 driver) natives and the Java v1 scheduler.
 //! - `unsupported`: `Log`, `LevelDBState` and `LogState`, which throw a
 //!   clear Java exception.
 
@@ -31,6 +33,7 @@ mod executor;
 mod scheduler;
 mod state;
 mod unsupported;
+mod v1;
 
 use std::ffi::c_void;
 use std::sync::OnceLock;
