@@ -1086,7 +1086,11 @@ fn v1mesos_on_zk_follows_a_new_leader_after_the_leader_is_killed() {
         .unwrap_or_else(|| panic!("no TASK_RUNNING\n{}", context()));
     assert_eq!(
         &seen[..ready],
-        ["connected", "received SUBSCRIBED"],
+        [
+            "connected",
+            "received SUBSCRIBED",
+            "received UPDATE t1 TASK_STARTING"
+        ],
         "{}",
         context()
     );
