@@ -7,6 +7,9 @@
 //! stop, a callback that throws, and a master that is down at start.
 //! SparkPi also runs on `mesos://zk://…` against three masters, and a Java
 //! program keeps variables in a real ZooKeeper through `ZooKeeperState`.
+//! A v1 Java framework runs on `V1Mesos` (also on `zk://` through a
+//! leader's death) and on `V0Mesos`: SUBSCRIBE, a launch, acknowledgements
+//! and TEARDOWN, a throwing callback, and no threads left once collected.
 //!
 //! Prerequisites fail loudly: `bash .ci/setup-spark.sh` (pyspark in
 //! `MESOS_SPARK_VENV`, default `.spark-venv`), Java 17, and `libmesos.so`
@@ -1111,4 +1114,30 @@ fn v1mesos_on_zk_follows_a_new_leader_after_the_leader_is_killed() {
         "no new leader\n{}",
         context()
     );
+}
+
+// A V1Mesos callback that throws stops the library (upstream aborts the
+// whole process there); the JVM lives on and the framework never
+// subscribes.
+#[test]
+fn a_throwing_v1mesos_callback_stops_the_library_not_the_jvm() {
+    let mut cluster = Cluster::start(ClusterOptions::default());
+    let classes = tempfile::tempdir().expect("tempdir");
+    compile_v1_java(classes.path());
+    let (lines, output, ok) = run_v1_java(
+        classes.path(),
+        "v1",
+        &cluster.master,
+        &cluster.master,
+        "throw",
+    );
+    assert!(ok, "{output}");
+    assert!(lines.iter().any(|l| l == "ALIVE"), "{output}");
+    assert!(output.contains("thrown by connected()"), "{output}");
+    assert!(
+        output.contains("Exception thrown during `connected` call"),
+        "{output}"
+    );
+    assert_eq!(v1_callbacks(&lines), ["connected"], "{output}");
+    cluster.assert_alive();
 }

@@ -4,7 +4,8 @@
 //! This crate only marshals: Java protobuf objects cross as bytes
 //! (`toByteArray` / `parseFrom`), collections are walked with their
 //! iterators, and every call lands in `mesos-driver`, which owns all driver
-//! behaviour. Callbacks run on the driver's actor thread, attached to the
+//! behaviour. Callbacks run on the driver's actor thread (for `V1Mesos`
+//! and `V0Mesos`, the library's callback or adapter thread), attached to the
 //! JVM as a daemon, and find classes through the class loader that loaded
 //! the driver class (falling back to the context loader saved at load).
 //! Fields that older jars lack (`implicitAcknowledgements`,

@@ -12,6 +12,7 @@
 //   mode "failover": like "launch", but the task runs until the scheduler,
 //     after a disconnection, has re-subscribed under the same framework id
 //     (the leading master is killed meanwhile); then it is killed.
+//   mode "throw": connected() throws; the JVM must live on.
 //   mode "threads": print the library's native threads while subscribed and
 //     after the object is dropped and collected.
 import java.io.*;
@@ -88,6 +89,10 @@ public class V1Framework {
 
     public void connected(Mesos mesos) {
       cb("connected");
+      if (mode.equals("throw")) {
+        events.add("threw");
+        throw new RuntimeException("thrown by connected()");
+      }
       subscribed = false;
       connectedTo = mesos;
       subscribe(mesos);
@@ -260,6 +265,14 @@ public class V1Framework {
         Thread.sleep(100);
       }
       out("THREADS collected " + libraryThreads());
+      out("DONE");
+      return;
+    }
+
+    if (mode.equals("throw")) {
+      // The library stops delivering; the JVM goes on.
+      await("threw", 60);
+      out("ALIVE");
       out("DONE");
       return;
     }
