@@ -1141,3 +1141,53 @@ fn a_throwing_v1mesos_callback_stops_the_library_not_the_jvm() {
     assert_eq!(v1_callbacks(&lines), ["connected"], "{output}");
     cluster.assert_alive();
 }
+
+// V1Mesos(scheduler, master, credential) authenticates its calls with
+// HTTP Basic: with the right secret it subscribes; with a wrong one the
+// master's 401 reaches the scheduler as an ERROR event, as upstream's
+// library reports any unexpected answer.
+#[test]
+fn v1mesos_with_a_credential_authenticates_with_basic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = dir.path().join("credentials");
+    std::fs::write(&credentials, "fw fw-pass\n").expect("write");
+    let mut cluster = Cluster::start(ClusterOptions {
+        master_flags: vec![
+            "--authenticate_http_frameworks".to_string(),
+            "--http_framework_authenticators=basic".to_string(),
+            format!("--credentials={}", path_str(&credentials)),
+        ],
+        ..Default::default()
+    });
+    let classes = tempfile::tempdir().expect("tempdir");
+    compile_v1_java(classes.path());
+    let (lines, output, ok) = run_v1_java(
+        classes.path(),
+        "v1",
+        &cluster.master,
+        &cluster.master,
+        "credential:fw:fw-pass",
+    );
+    assert!(ok, "{output}\n{}", cluster.logs());
+    assert!(
+        lines.iter().any(|l| l == "FIRST received SUBSCRIBED"),
+        "{output}\n{}",
+        cluster.logs()
+    );
+    let (lines, output, ok) = run_v1_java(
+        classes.path(),
+        "v1",
+        &cluster.master,
+        &cluster.master,
+        "credential:fw:wrong",
+    );
+    assert!(ok, "{output}");
+    assert!(
+        lines.iter().any(|l| l
+            .starts_with("FIRST received ERROR Received unexpected '401 Unauthorized'")
+            && l.ends_with("for SUBSCRIBE")),
+        "{output}\n{}",
+        cluster.logs()
+    );
+    cluster.assert_alive();
+}

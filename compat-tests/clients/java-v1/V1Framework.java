@@ -12,6 +12,8 @@
 //   mode "failover": like "launch", but the task runs until the scheduler,
 //     after a disconnection, has re-subscribed under the same framework id
 //     (the leading master is killed meanwhile); then it is killed.
+//   mode "credential:PRINCIPAL:SECRET": the library is given a Credential
+//     (and FrameworkInfo.principal); print the first event and stop.
 //   mode "throw": connected() throws; the JVM must live on.
 //   mode "threads": print the library's native threads while subscribed and
 //     after the object is dropped and collected.
@@ -251,7 +253,21 @@ public class V1Framework {
     Sched sched = new Sched(mode, info);
     if (impl.equals("v1") && !mode.equals("threads")) sched.retrySubscribe();
     if (mode.equals("threads")) out("THREADS loaded " + libraryThreads());
-    Mesos mesos = impl.equals("v1") ? new V1Mesos(sched, master) : new V0Mesos(sched, info, master);
+    Mesos mesos;
+    if (mode.startsWith("credential:")) {
+      String[] parts = mode.split(":", 3);
+      Credential credential = Credential.newBuilder().setPrincipal(parts[1]).setSecret(parts[2]).build();
+      sched.info = info.toBuilder().setPrincipal(parts[1]).build();
+      mesos = impl.equals("v1")
+          ? new V1Mesos(sched, master, credential)
+          : new V0Mesos(sched, sched.info, master, credential);
+      String first = await("received ", 60);
+      out("FIRST " + first);
+      if (first.startsWith("received SUBSCRIBED")) mesos.send(sched.call(Call.Type.TEARDOWN).build());
+      out("DONE");
+      return;
+    }
+    mesos = impl.equals("v1") ? new V1Mesos(sched, master) : new V0Mesos(sched, info, master);
 
     if (mode.equals("threads")) {
       await("received SUBSCRIBED", 60);
