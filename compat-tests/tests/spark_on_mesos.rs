@@ -1191,3 +1191,145 @@ fn v1mesos_with_a_credential_authenticates_with_basic() {
     );
     cluster.assert_alive();
 }
+
+// A ZooKeeperState whose session ZooKeeper expires under it (the JVM is
+// frozen with SIGSTOP past the 2 s session timeout, as a long GC pause
+// would): once thawed, the same State object works on a new session, as
+// upstream's storage does after `expired()`: the stored variable is
+// fetched, a store with the fetched version succeeds, and a store with
+// the version from before the expiry is refused as stale (null).
+#[test]
+fn zookeeper_state_recovers_after_its_session_expires() {
+    let zk = ZooKeeperServer::start();
+    let classes = tempfile::tempdir().expect("tempdir");
+    let result = Command::new("javac")
+        .arg("-cp")
+        .arg(mesos_jar())
+        .arg("-d")
+        .arg(classes.path())
+        .arg(client_script("java-state").join("ExpiryClient.java"))
+        .output()
+        .expect("javac (Java 17) must be installed");
+    assert!(
+        result.status.success(),
+        "javac failed:\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let go = classes.path().join("go");
+    let cp = format!("{}:{}", path_str(classes.path()), path_str(&mesos_jar()));
+    let mut child = Command::new("java")
+        .env("MESOS_NATIVE_JAVA_LIBRARY", libmesos())
+        .args([
+            "-Xmx128m",
+            "-cp",
+            &cp,
+            "ExpiryClient",
+            &zk.connect_string(),
+            "/expiry/state",
+            &path_str(&go),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn java");
+    let pid = child.id();
+    let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut readers = Vec::new();
+    for stream in [
+        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().expect("stderr")),
+    ] {
+        let output = output.clone();
+        readers.push(std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut o = output.lock().unwrap_or_else(|e| e.into_inner());
+                o.push_str(&line);
+                o.push('\n');
+            }
+        }));
+    }
+    let text = || output.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([name, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {name} {pid}");
+    };
+    wait_for(Duration::from_secs(60), "the first store", || {
+        text().contains("STORED alpha 'one'")
+    });
+    signal("-STOP");
+    let expired = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if zk.log().contains("Expiring session") {
+                break true;
+            }
+            if Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    signal("-CONT");
+    assert!(
+        expired,
+        "ZooKeeper did not expire the session\n{}",
+        zk.log()
+    );
+    std::fs::write(&go, b"").expect("write the go file");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for reader in readers {
+        let _ = reader.join();
+    }
+    let output = text();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "ExpiryClient failed\n{output}\n--- zookeeper ---\n{}",
+        zk.log()
+    );
+    let lines: Vec<&str> = output
+        .lines()
+        .filter(|l| {
+            ["STORED", "FETCH", "STORE", "STALE_STORE", "DONE"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "STORED alpha 'one'",
+            "FETCH after expiry 'one'",
+            "STORE after expiry 'two'",
+            "STALE_STORE null",
+            "FETCH 'two'",
+            "DONE",
+        ],
+        "{output}"
+    );
+    // The client saw its session expired and the storage made a new one.
+    let expired_at = output
+        .find("session expired")
+        .unwrap_or_else(|| panic!("the client never saw its session expire\n{output}"));
+    assert!(
+        output[expired_at..].contains("new session established"),
+        "no new session after the expiry\n{output}"
+    );
+}
