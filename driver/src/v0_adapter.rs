@@ -442,3 +442,169 @@ impl Adapter {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesos_proto::mesos::{TaskId, TaskState};
+
+    struct Recorder(mpsc::Sender<String>);
+
+    impl Callbacks for Recorder {
+        fn connected(&mut self) -> Flow {
+            let _ = self.0.send("connected".into());
+            Flow::Continue
+        }
+        fn disconnected(&mut self) -> Flow {
+            let _ = self.0.send("disconnected".into());
+            Flow::Continue
+        }
+        fn received(&mut self, event: Event) -> Flow {
+            let mut line = event.r#type().as_str_name().to_string();
+            if let Some(update) = &event.update {
+                let agent = update.status.agent_id.as_ref().map(|a| a.value.as_str());
+                line = format!(
+                    "{line} {} {} {}",
+                    update.status.task_id.value,
+                    update.status.state().as_str_name(),
+                    agent.unwrap_or("-")
+                );
+            }
+            if let Some(subscribed) = &event.subscribed {
+                line = format!("{line} {}", subscribed.framework_id.value);
+            }
+            let _ = self.0.send(line);
+            Flow::Continue
+        }
+    }
+
+    struct Nobody;
+
+    impl Scheduler for Nobody {
+        fn registered(&mut self, _: &SchedulerDriver, _: &FrameworkId, _: &MasterInfo) {}
+        fn reregistered(&mut self, _: &SchedulerDriver, _: &MasterInfo) {}
+        fn disconnected(&mut self, _: &SchedulerDriver) {}
+        fn resource_offers(&mut self, _: &SchedulerDriver, _: &[Offer]) {}
+        fn offer_rescinded(&mut self, _: &SchedulerDriver, _: &OfferId) {}
+        fn status_update(&mut self, _: &SchedulerDriver, _: &TaskStatus) {}
+        fn framework_message(
+            &mut self,
+            _: &SchedulerDriver,
+            _: &ExecutorId,
+            _: &SlaveId,
+            _: &[u8],
+        ) {
+        }
+        fn slave_lost(&mut self, _: &SchedulerDriver, _: &SlaveId) {}
+        fn executor_lost(&mut self, _: &SchedulerDriver, _: &ExecutorId, _: &SlaveId, _: i32) {}
+        fn error(&mut self, _: &SchedulerDriver, _: &str) {}
+    }
+
+    /// An adapter over a driver that is never started, on its own thread.
+    fn adapter() -> (mpsc::Sender<Input>, mpsc::Receiver<String>) {
+        let (tx, callbacks) = mpsc::channel();
+        let driver = SchedulerDriver::new(
+            Box::new(Nobody),
+            Config {
+                framework: Default::default(),
+                master: "127.0.0.1:1".into(),
+                implicit_acknowledgements: false,
+                credential: None,
+                suppressed_roles: Vec::new(),
+            },
+        );
+        let adapter = Adapter {
+            callbacks: Box::new(Recorder(tx)),
+            driver,
+            subscribe_call: false,
+            pending: VecDeque::new(),
+            framework_id: None,
+            heartbeat: None,
+            running: Arc::new(AtomicBool::new(true)),
+        };
+        let (input, inbox) = mpsc::channel();
+        std::thread::spawn(move || adapter.run(inbox));
+        (input, callbacks)
+    }
+
+    fn next(rx: &mpsc::Receiver<String>) -> String {
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("a callback in time")
+    }
+
+    fn subscribe() -> Input {
+        Input::Send(Box::new(Call {
+            r#type: Some(call::Type::Subscribe as i32),
+            subscribe: Some(call::Subscribe::default()),
+            ..Default::default()
+        }))
+    }
+
+    fn update(task: &str) -> Input {
+        Input::Update(Box::new(TaskStatus {
+            task_id: TaskId { value: task.into() },
+            state: TaskState::TaskRunning as i32,
+            slave_id: Some(SlaveId { value: "S0".into() }),
+            ..Default::default()
+        }))
+    }
+
+    // Registration makes `connected`; SUBSCRIBED (and a HEARTBEAT) wait for
+    // the scheduler's SUBSCRIBE, and driver callbacks then arrive as
+    // events (a v0 update carries its agent as `agent_id`).
+    #[test]
+    fn registration_connects_and_subscribed_waits_for_subscribe() {
+        let (input, rx) = adapter();
+        let id = FrameworkId {
+            value: "fw-1".into(),
+        };
+        input
+            .send(Input::Registered(id, MasterInfo::default()))
+            .unwrap();
+        assert_eq!(next(&rx), "connected");
+        input.send(update("early")).unwrap();
+        input.send(subscribe()).unwrap();
+        assert_eq!(next(&rx), "SUBSCRIBED fw-1");
+        assert_eq!(next(&rx), "HEARTBEAT");
+        assert_eq!(next(&rx), "UPDATE early TASK_RUNNING S0");
+        input.send(update("t1")).unwrap();
+        assert_eq!(next(&rx), "UPDATE t1 TASK_RUNNING S0");
+    }
+
+    // SUBSCRIBED waits for SUBSCRIBE, and a disconnection drops it (the
+    // scheduler hears `disconnected`, not a stale SUBSCRIBED); after the
+    // re-registration only the new SUBSCRIBED arrives.
+    #[test]
+    fn disconnection_drops_pending_events_and_reregistration_reconnects() {
+        let (input, rx) = adapter();
+        let id = FrameworkId {
+            value: "fw-1".into(),
+        };
+        input
+            .send(Input::Registered(id, MasterInfo::default()))
+            .unwrap();
+        assert_eq!(next(&rx), "connected");
+        input.send(Input::Disconnected).unwrap();
+        assert_eq!(next(&rx), "disconnected");
+        input
+            .send(Input::Reregistered(MasterInfo::default()))
+            .unwrap();
+        assert_eq!(next(&rx), "connected");
+        input.send(subscribe()).unwrap();
+        assert_eq!(next(&rx), "SUBSCRIBED fw-1");
+        assert_eq!(next(&rx), "HEARTBEAT");
+        input.send(update("t1")).unwrap();
+        assert_eq!(next(&rx), "UPDATE t1 TASK_RUNNING S0");
+    }
+
+    // An error before any SUBSCRIBE connects the scheduler first, so that
+    // it can subscribe and see it.
+    #[test]
+    fn an_error_before_subscribing_connects_the_scheduler() {
+        let (input, rx) = adapter();
+        input.send(Input::Error("refused".into())).unwrap();
+        assert_eq!(next(&rx), "connected");
+        input.send(subscribe()).unwrap();
+        assert_eq!(next(&rx), "ERROR");
+    }
+}
