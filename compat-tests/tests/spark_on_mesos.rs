@@ -640,7 +640,26 @@ fn a_master_started_after_the_driver_is_registered_with() {
             )
         })
     };
-    std::thread::sleep(Duration::from_secs(3));
+    // Stand in for the master until the driver has tried to reach it, so
+    // the driver is known to have started (and failed to register) before
+    // the master exists.
+    let standin = std::net::TcpListener::bind(("127.0.0.1", port)).expect("bind the stand-in");
+    standin.set_nonblocking(true).expect("nonblocking");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        match standin.accept() {
+            Ok(_) => break,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the driver never tried to reach its master"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => panic!("stand-in accept: {e}"),
+        }
+    }
+    drop(standin);
     let log = std::fs::File::create(work.path().join("master.log")).expect("log");
     let _master = Spawned {
         name: "mesos-master".into(),
