@@ -125,9 +125,9 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
 }
 
 /// Waits until the master leads and has recovered its registry
-/// (`master/elected` is 1): a standalone master answers its state endpoints
-/// from the start, but drops agent messages until recovery is done, and the
-/// simulated agents do not retry as real ones do.
+/// (`master/elected` is 1): until then it answers its state endpoints with
+/// 503 and drops agent messages, and the simulated agents do not retry as
+/// real ones do.
 async fn wait_until_leading(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     let client = crate::http::Client::new();

@@ -36,8 +36,8 @@ use crate::flags::Flags;
 use crate::master::{CallError, MasterHandle};
 
 /// Who leads, as far as this master knows. Without ZooKeeper this master
-/// is always the leader; a contender would publish changes through the
-/// watch channel in [`HttpContext`].
+/// is elected from the start and leads once recovered; with it, the
+/// election publishes changes through the watch channel in [`HttpContext`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Leadership {
     /// This master leads and has recovered.

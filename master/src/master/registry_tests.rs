@@ -556,3 +556,50 @@ async fn recovered_agent_marked_gone_is_refused_on_return() {
         assert_ne!(message.name, SlaveReregisteredMessage::full_name());
     }
 }
+
+// A standalone master is elected at once, but until it has read its
+// registry it knows no agent: its state endpoints and v1 operator API
+// answer 503 then (upstream's v1 API: "Master has not finished
+// recovery"), never a 200 with an empty state, and serve the recovered
+// state once it leads.
+#[tokio::test(start_paused = true)]
+async fn state_is_unavailable_until_a_standalone_master_recovered() {
+    let agent = FakeAgent::start().await;
+    let store = TestStore::with(&registry_with(&[agent_info(&agent, "old-agent")])).await;
+    // Recovery records this master in the registry: holding that write
+    // holds recovery.
+    store.hold_writes();
+    let master = crate::testing::spawn_master(&[], store.clone()).await;
+    store.wait_for_writes(1).await;
+    for path in ["/master/state", "/master/state-summary", "/master/slaves"] {
+        let answer = crate::testing::http(master.local_addr, "GET", path, &[], b"").await;
+        assert_eq!(answer.status, 503, "{path}: {}", answer.text());
+        assert_eq!(answer.text(), "Master has not finished recovery");
+    }
+    let answer = crate::testing::http(
+        master.local_addr,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json")],
+        br#"{"type":"GET_STATE"}"#,
+    )
+    .await;
+    assert_eq!(answer.status, 503, "{}", answer.text());
+
+    store.release(1);
+    let mut leadership = master.leadership.clone();
+    leadership
+        .wait_for(|l| *l == crate::http::Leadership::Leading)
+        .await
+        .expect("master leads");
+    let answer = crate::testing::http(master.local_addr, "GET", "/master/state", &[], b"").await;
+    assert_eq!(answer.status, 200);
+    let state = answer.json();
+    let recovered: Vec<&str> = state["recovered_slaves"]
+        .as_array()
+        .expect("recovered_slaves")
+        .iter()
+        .filter_map(|agent| agent["id"].as_str())
+        .collect();
+    assert_eq!(recovered, ["old-agent"]);
+}
