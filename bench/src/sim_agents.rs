@@ -128,7 +128,7 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
 /// registry: v1 GET_HEALTH answers 200 then (503 before). Until then the
 /// master drops agent messages, and the simulated agents do not retry as
 /// real ones do.
-async fn wait_until_leading(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
+pub(crate) async fn wait_until_leading(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     let client = crate::http::Client::new();
     let mut last = String::from("no answer");

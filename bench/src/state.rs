@@ -7,10 +7,10 @@
 //! every 10 ms. Owns only its HTTP clients.
 //!
 //! It measures a master that leads and shows the agents it expects
-//! (`--agents`): a master still recovering answers 503, and one that has
-//! not seen its agents re-register yet would be measured on a small body.
-//! The output names the agents of the last body, so a measurement of the
-//! wrong state cannot pass unseen.
+//! (`--agents`): a master still recovering serves the state it has, with
+//! no agents (as upstream's does), and one whose agents have not all
+//! re-registered yet a smaller one. The output names the agents of the
+//! last body, so a measurement of the wrong state cannot pass unseen.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -55,8 +55,8 @@ fn active_agents(body: &[u8]) -> Option<usize> {
     )
 }
 
-/// Waits until the master answers `/master/state` with 200 (it leads and
-/// has recovered) listing at least `agents` active agents.
+/// Waits until the master's `/master/state` lists at least `agents`
+/// active agents.
 async fn wait_until_serving(
     client: &Client,
     addr: SocketAddr,
@@ -120,13 +120,9 @@ pub async fn run(args: StateArgs) -> Result<(), String> {
         .master
         .parse()
         .map_err(|e| format!("Invalid --master '{}': {e}", args.master))?;
-    wait_until_serving(
-        &Client::new(),
-        addr,
-        args.agents,
-        Duration::from_secs(args.timeout_secs),
-    )
-    .await?;
+    let timeout = Duration::from_secs(args.timeout_secs);
+    crate::sim_agents::wait_until_leading(addr, timeout).await?;
+    wait_until_serving(&Client::new(), addr, args.agents, timeout).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let polls = Arc::new(AtomicU64::new(0));
     let mut pollers = Vec::new();

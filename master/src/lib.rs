@@ -110,10 +110,9 @@ pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Resu
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let zk = flags.zk_url().map_err(Error::Config)?;
     // Without ZooKeeper this master is elected from the start but leads
-    // only once it recovered the registry: until then it answers 503, as
-    // an elected master with ZooKeeper does, and never the empty state of
-    // a master that has not read its registry yet. With ZooKeeper, a
-    // follower until elected (and recovered).
+    // only once it recovered the registry, as an elected master with
+    // ZooKeeper does: until then it drops messages and its v1 APIs answer
+    // 503. With ZooKeeper, a follower until elected (and recovered).
     let (leadership_tx, leadership_rx) = watch::channel(if zk.is_some() {
         Leadership::Following(None)
     } else {
