@@ -152,31 +152,41 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-/// Waits until the master leads and has recovered its registry
-/// (`master/elected` is 1): a standalone master answers its state endpoints
-/// from the start, but drops agent messages until recovery is done, and the
-/// simulated agents do not retry as real ones do.
+/// Waits until the master leads, which it does only once it recovered its
+/// registry: v1 GET_HEALTH answers 200 then (503 before). Until then the
+/// master drops agent messages, and the simulated agents do not retry as
+/// real ones do.
 pub(crate) async fn wait_until_leading(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     let client = crate::http::Client::new();
+    let mut last = String::from("no answer");
     while Instant::now() < deadline {
-        if let Ok(Ok((200, body))) = tokio::time::timeout(
+        match tokio::time::timeout(
             Duration::from_secs(5),
-            client.send("GET", addr, "/metrics/snapshot", &[], Bytes::new()),
+            client.send(
+                "POST",
+                addr,
+                "/api/v1",
+                &[
+                    ("Content-Type", "application/json"),
+                    ("Accept", "application/json"),
+                ],
+                Bytes::from_static(br#"{"type":"GET_HEALTH"}"#),
+            ),
         )
         .await
         {
-            let elected = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
-                .and_then(|metrics| metrics.get("master/elected")?.as_f64());
-            if elected == Some(1.0) {
-                return Ok(());
+            Ok(Ok((200, _))) => return Ok(()),
+            Ok(Ok((status, body))) => {
+                last = format!("{status} {}", String::from_utf8_lossy(&body));
             }
+            Ok(Err(e)) => last = e,
+            Err(_) => last = "no answer within 5 s".to_string(),
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     Err(format!(
-        "the master at {addr} did not start leading in time"
+        "the master at {addr} did not start leading in time ({last})"
     ))
 }
 

@@ -5,6 +5,12 @@
 //! dashboards and exporters put on a master); meanwhile the bench times
 //! `/master/state`, v1 GET_STATE in JSON and in protobuf, and `/health`
 //! every 10 ms. Owns only its HTTP clients.
+//!
+//! It measures a master that leads and shows the agents it expects
+//! (`--agents`): a master still recovering serves the state it has, with
+//! no agents (as upstream's does), and one whose agents have not all
+//! re-registered yet a smaller one. The output names the agents of the
+//! last body, so a measurement of the wrong state cannot pass unseen.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,11 +34,62 @@ pub struct StateArgs {
     /// Timed requests of each kind.
     #[arg(long, default_value_t = 20)]
     samples: usize,
+    /// Agents `/master/state` must list (registered and active) before
+    /// the measurement starts.
+    #[arg(long, default_value_t = 0)]
+    agents: usize,
+    /// How long to wait for the master to lead and list `--agents`.
+    #[arg(long, default_value_t = 300)]
+    timeout_secs: u64,
+}
+
+/// The agents a `/master/state` body lists as active.
+fn active_agents(body: &[u8]) -> Option<usize> {
+    let state: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let slaves = state.get("slaves")?.as_array()?;
+    Some(
+        slaves
+            .iter()
+            .filter(|s| s.get("active").and_then(serde_json::Value::as_bool) == Some(true))
+            .count(),
+    )
+}
+
+/// Waits until the master's `/master/state` lists at least `agents`
+/// active agents.
+async fn wait_until_serving(
+    client: &Client,
+    addr: SocketAddr,
+    agents: usize,
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::from("no answer");
+    while Instant::now() < deadline {
+        match client
+            .send("GET", addr, "/master/state", &[], Bytes::new())
+            .await
+        {
+            Ok((200, body)) => match active_agents(&body) {
+                Some(n) if n >= agents => return Ok(()),
+                n => last = format!("{} of {agents} agents", n.unwrap_or(0)),
+            },
+            Ok((status, body)) => {
+                last = format!("{status} {}", String::from_utf8_lossy(&body));
+            }
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    Err(format!(
+        "the master at {addr} did not serve its state in time ({last})"
+    ))
 }
 
 const GET_STATE_JSON: &str = r#"{"type":"GET_STATE"}"#;
 
-/// Milliseconds of one request; an error unless it answered 200.
+/// Milliseconds of one request and its body; an error unless it answered
+/// 200.
 async fn timed(
     client: &Client,
     method: &str,
@@ -40,13 +97,13 @@ async fn timed(
     path: &str,
     headers: &[(&str, &str)],
     body: Bytes,
-) -> Result<(f64, usize), String> {
+) -> Result<(f64, Bytes), String> {
     let start = Instant::now();
     let (status, body) = client.send(method, addr, path, headers, body).await?;
     if status != 200 {
         return Err(format!("{method} {path} answered {status}"));
     }
-    Ok((start.elapsed().as_secs_f64() * 1000.0, body.len()))
+    Ok((start.elapsed().as_secs_f64() * 1000.0, body))
 }
 
 fn line(name: &str, samples: &mut [f64]) -> String {
@@ -63,6 +120,9 @@ pub async fn run(args: StateArgs) -> Result<(), String> {
         .master
         .parse()
         .map_err(|e| format!("Invalid --master '{}': {e}", args.master))?;
+    let timeout = Duration::from_secs(args.timeout_secs);
+    crate::sim_agents::wait_until_leading(addr, timeout).await?;
+    wait_until_serving(&Client::new(), addr, args.agents, timeout).await?;
     let stop = Arc::new(AtomicBool::new(false));
     let polls = Arc::new(AtomicU64::new(0));
     let mut pollers = Vec::new();
@@ -101,10 +161,12 @@ pub async fn run(args: StateArgs) -> Result<(), String> {
     let started = Instant::now();
     let (mut state, mut json, mut protobuf) = (Vec::new(), Vec::new(), Vec::new());
     let (mut state_bytes, mut json_bytes, mut protobuf_bytes) = (0, 0, 0);
+    let mut state_agents = 0;
     for _ in 0..args.samples {
-        let (ms, bytes) = timed(&client, "GET", addr, "/master/state", &[], Bytes::new()).await?;
+        let (ms, body) = timed(&client, "GET", addr, "/master/state", &[], Bytes::new()).await?;
         state.push(ms);
-        state_bytes = bytes;
+        state_bytes = body.len();
+        state_agents = active_agents(&body).unwrap_or(0);
         let (ms, bytes) = timed(
             &client,
             "POST",
@@ -118,7 +180,7 @@ pub async fn run(args: StateArgs) -> Result<(), String> {
         )
         .await?;
         json.push(ms);
-        json_bytes = bytes;
+        json_bytes = bytes.len();
         let (ms, bytes) = timed(
             &client,
             "POST",
@@ -132,7 +194,7 @@ pub async fn run(args: StateArgs) -> Result<(), String> {
         )
         .await?;
         protobuf.push(ms);
-        protobuf_bytes = bytes;
+        protobuf_bytes = bytes.len();
     }
     let elapsed = started.elapsed();
     stop.store(true, Ordering::Relaxed);
@@ -142,7 +204,7 @@ pub async fn run(args: StateArgs) -> Result<(), String> {
     }
     let polls = polls.load(Ordering::Relaxed);
     println!(
-        "state_bytes={state_bytes} get_state_json_bytes={json_bytes} get_state_protobuf_bytes={protobuf_bytes} \
+        "state_agents={state_agents} state_bytes={state_bytes} get_state_json_bytes={json_bytes} get_state_protobuf_bytes={protobuf_bytes} \
          background_polls={polls} ({:.1}/s)",
         polls as f64 / elapsed.as_secs_f64()
     );

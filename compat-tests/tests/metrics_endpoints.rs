@@ -100,6 +100,11 @@ fn metrics_snapshot_and_prometheus_report_a_busy_cluster() {
         "allocator/mesos/allocation_runs",
         "allocator/mesos/allocation_run_ms",
         "allocator/mesos/resources/cpus/total",
+        "allocator/mesos/event_queue_dispatches",
+        // The live framework is in the default role and holds a task.
+        "allocator/mesos/roles/*/shares/dominant",
+        "allocator/mesos/quota/roles/*/resources/cpus/consumed",
+        "allocator/mesos/offer_filters/roles/*/active",
         "registrar/queued_operations",
         "registrar/registry_size_bytes",
         "registrar/state_fetch_ms",
@@ -108,6 +113,20 @@ fn metrics_snapshot_and_prometheus_report_a_busy_cluster() {
         assert!(m[name].is_number(), "{name} missing from {m}");
     }
     assert_eq!(m["master/elected"], 1.0);
+    // Per-framework gauges, under the percent-encoded name and the id.
+    let live_id = state["frameworks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|f| f["name"] == "metrics busy framework")
+        .and_then(|f| f["id"].as_str())
+        .expect("the live framework in state")
+        .to_string();
+    let framework = format!("master/frameworks/metrics%20busy%20framework/{live_id}");
+    assert_eq!(m[format!("{framework}/subscribed")], 1.0, "{m}");
+    assert_eq!(m[format!("{framework}/tasks/active/task_running")], 1.0);
+    assert_eq!(m[format!("{framework}/tasks/active/task_staging")], 0.0);
+    assert_eq!(m[format!("{framework}/roles/*/suppressed")], 0.0);
     assert_eq!(m["master/tasks_running"], running_in_state as f64);
     assert_eq!(m["master/tasks_finished"], 1.0);
     assert_eq!(m["master/tasks_killed"], 1.0);
@@ -138,11 +157,15 @@ fn metrics_snapshot_and_prometheus_report_a_busy_cluster() {
         "slave/frameworks_active",
         "slave/cpus_total",
         "slave/mem_used",
+        "containerizer/mesos/container_destroy_errors",
     ] {
         assert!(a[name].is_number(), "{name} missing from {a}");
     }
     assert_eq!(a["slave/registered"], 1.0);
     assert_eq!(a["slave/tasks_running"], 1.0);
+    // The killed and the finished tasks' containers were destroyed, and
+    // nothing of them survived: no destroy error.
+    assert_eq!(a["containerizer/mesos/container_destroy_errors"], 0.0);
 
     // The same values in the Prometheus text format.
     let mp = http_get(&cluster.master, "/metrics/prometheus").expect("prometheus");
@@ -166,6 +189,13 @@ fn metrics_snapshot_and_prometheus_report_a_busy_cluster() {
     let text = ap.text();
     promtool_check(&text);
     assert_eq!(sample(&text, "mesos_slave_registered"), Some(1.0));
+    assert_eq!(
+        sample(
+            &text,
+            "mesos_containerizer_mesos_container_destroy_errors_total"
+        ),
+        Some(0.0)
+    );
     assert_eq!(sample(&text, "mesos_slave_tasks_running"), Some(1.0));
 
     live.abort();
@@ -196,4 +226,190 @@ fn metrics_snapshot_honours_jsonp_and_timeout() {
     std::thread::sleep(Duration::from_millis(50));
     let second = snapshot(&cluster.master)["master/uptime_secs"].as_f64();
     assert!(second > first, "{first:?} then {second:?}");
+}
+
+fn scalar_sum(resources: &[mesos_proto::mesos::v1::Resource], name: &str) -> f64 {
+    resources
+        .iter()
+        .filter(|r| r.name == name)
+        .filter_map(|r| r.scalar.as_ref())
+        .map(|s| s.value)
+        .sum()
+}
+
+fn metric(m: &serde_json::Value, name: &str) -> Option<f64> {
+    m.get(name).and_then(serde_json::Value::as_f64)
+}
+
+/// Upstream's per-role allocator gauges on a real master: a role with a
+/// quota (guarantee and limits) whose framework holds an offer shows its
+/// dominant share, the quota's guarantee and limits, what it holds and
+/// what it consumes; declining with a filter moves the offer back and
+/// counts the filter. Both scrapes pass promtool.
+#[test]
+fn allocator_role_quota_and_filter_metrics_follow_an_offer() {
+    use mesos_proto::mesos::v1::{framework_info, FrameworkInfo};
+    use mesos_scheduler_client::{Client, ContentType};
+
+    let cluster = Cluster::start(ClusterOptions::default());
+    let quota = serde_json::json!({
+        "type": "UPDATE_QUOTA",
+        "update_quota": {"quota_configs": [{
+            "role": "metrics",
+            "guarantees": {"cpus": {"value": 1}},
+            "limits": {"cpus": {"value": 2}, "mem": {"value": 1024}, "disk": {"value": 512}}
+        }]}
+    });
+    let r = http_request(
+        &cluster.master,
+        "POST",
+        "/api/v1",
+        &[("Content-Type", "application/json")],
+        quota.to_string().as_bytes(),
+    )
+    .expect("UPDATE_QUOTA");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let prefix = "allocator/mesos/quota/roles/metrics/resources";
+    // Quota alone: guarantee and limits, nothing held.
+    let m = snapshot(&cluster.master);
+    assert_eq!(metric(&m, &format!("{prefix}/cpus/guarantee")), Some(1.0));
+    assert_eq!(metric(&m, &format!("{prefix}/mem/guarantee")), None);
+    assert_eq!(metric(&m, &format!("{prefix}/cpus/limit")), Some(2.0));
+    assert_eq!(metric(&m, &format!("{prefix}/mem/limit")), Some(1024.0));
+    assert_eq!(metric(&m, &format!("{prefix}/disk/limit")), Some(512.0));
+    assert_eq!(
+        metric(&m, &format!("{prefix}/cpus/offered_or_allocated")),
+        Some(0.0)
+    );
+    assert_eq!(
+        metric(&m, "allocator/mesos/roles/metrics/shares/dominant"),
+        None,
+        "no framework is in the role yet"
+    );
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (client, subscription, offers) = rt.block_on(async {
+        let client = Client::connect(&cluster.master, ContentType::Json)
+            .await
+            .expect("connect");
+        let info = FrameworkInfo {
+            user: "root".into(),
+            name: "metrics quota framework".into(),
+            roles: vec!["metrics".into()],
+            capabilities: vec![framework_info::Capability {
+                r#type: Some(framework_info::capability::Type::MultiRole as i32),
+            }],
+            ..Default::default()
+        };
+        let mut sub = client.subscribe(info).await.expect("subscribe");
+        let offers = tokio::time::timeout(Duration::from_secs(30), async {
+            loop {
+                let event = sub.recv().await.expect("stream open").expect("event");
+                if let Some(offers) = event.offers {
+                    if !offers.offers.is_empty() {
+                        return offers.offers;
+                    }
+                }
+            }
+        })
+        .await
+        .expect("an offer in time");
+        (client, sub, offers)
+    });
+    let resources: Vec<_> = offers.iter().flat_map(|o| o.resources.clone()).collect();
+    let cpus = scalar_sum(&resources, "cpus");
+    let mem = scalar_sum(&resources, "mem");
+    let disk = scalar_sum(&resources, "disk");
+    // Offers stay within the limits.
+    assert_eq!((cpus, mem, disk), (2.0, 1024.0, 512.0));
+
+    let m = snapshot(&cluster.master);
+    // The agent has cpus:4;mem:4096;disk:4096.
+    let share = (cpus / 4.0).max(mem / 4096.0).max(disk / 4096.0);
+    assert_eq!(
+        metric(&m, "allocator/mesos/roles/metrics/shares/dominant"),
+        Some(share),
+        "{m}"
+    );
+    assert_eq!(
+        metric(&m, &format!("{prefix}/cpus/offered_or_allocated")),
+        Some(cpus)
+    );
+    assert_eq!(
+        metric(&m, &format!("{prefix}/mem/offered_or_allocated")),
+        Some(mem)
+    );
+    assert_eq!(metric(&m, &format!("{prefix}/cpus/consumed")), Some(cpus));
+    assert_eq!(metric(&m, &format!("{prefix}/disk/consumed")), Some(disk));
+    assert_eq!(
+        metric(&m, "allocator/mesos/offer_filters/roles/metrics/active"),
+        Some(0.0)
+    );
+
+    // Suppressed, then declined for ten minutes: the resources go back
+    // and are not offered again, one filter per declined offer is active.
+    rt.block_on(async {
+        client
+            .suppress(vec!["metrics".into()])
+            .await
+            .expect("suppress");
+        client
+            .decline(
+                offers.iter().map(|o| o.id.clone()).collect(),
+                Some(mesos_proto::mesos::v1::Filters {
+                    refuse_seconds: Some(600.0),
+                }),
+            )
+            .await
+            .expect("decline");
+    });
+    let filters = offers.len() as f64;
+    let mut m = serde_json::Value::Null;
+    wait_for(
+        Duration::from_secs(20),
+        "the declined offers' filters",
+        || {
+            m = snapshot(&cluster.master);
+            metric(&m, "allocator/mesos/offer_filters/roles/metrics/active") == Some(filters)
+        },
+    );
+    assert_eq!(
+        metric(&m, &format!("{prefix}/cpus/offered_or_allocated")),
+        Some(0.0),
+        "{m}"
+    );
+    assert_eq!(metric(&m, &format!("{prefix}/cpus/consumed")), None, "{m}");
+    assert_eq!(
+        metric(&m, "allocator/mesos/roles/metrics/shares/dominant"),
+        Some(0.0)
+    );
+    let framework = format!(
+        "master/frameworks/metrics%20quota%20framework/{}",
+        subscription.framework_id.value
+    );
+    assert_eq!(
+        metric(&m, &format!("{framework}/roles/metrics/suppressed")),
+        Some(1.0),
+        "{m}"
+    );
+    assert_eq!(metric(&m, &format!("{framework}/subscribed")), Some(1.0));
+
+    let text = http_get(&cluster.master, "/metrics/prometheus")
+        .expect("prometheus")
+        .text();
+    promtool_check(&text);
+    assert_eq!(
+        sample(
+            &text,
+            "mesos_allocator_mesos_quota_roles_metrics_resources_cpus_guarantee"
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "mesos_allocator_mesos_offer_filters_roles_metrics_active"
+        ),
+        Some(filters)
+    );
 }

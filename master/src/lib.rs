@@ -109,12 +109,14 @@ pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Resu
         .or_else(|| env_ip("LIBPROCESS_IP"))
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     let zk = flags.zk_url().map_err(Error::Config)?;
-    // Without ZooKeeper this master is the leader from the start; with it,
-    // a follower until elected (and recovered).
+    // Without ZooKeeper this master is elected from the start but leads
+    // only once it recovered the registry, as an elected master with
+    // ZooKeeper does: until then it drops messages and its v1 APIs answer
+    // 503. With ZooKeeper, a follower until elected (and recovered).
     let (leadership_tx, leadership_rx) = watch::channel(if zk.is_some() {
         Leadership::Following(None)
     } else {
-        Leadership::Leading
+        Leadership::Recovering
     });
     let (message_tx, message_rx) = mpsc::unbounded_channel();
     let (incoming_tx, incoming_rx) = mpsc::unbounded_channel();

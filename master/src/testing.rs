@@ -116,6 +116,19 @@ pub async fn start_master(extra: &[&str]) -> Running {
 
 /// Like [`start_master`], over the given registry store.
 pub async fn start_master_with(extra: &[&str], registry: Arc<dyn Store>) -> Running {
+    let running = spawn_master(extra, registry).await;
+    // Serve only once leading, as a real master does after recovery.
+    running.handle.recover().await.expect("master recovers");
+    let mut leadership = running.leadership.clone();
+    leadership
+        .wait_for(|l| *l == crate::http::Leadership::Leading)
+        .await
+        .expect("master leads");
+    running
+}
+
+/// A started master that may still be recovering its registry.
+pub async fn spawn_master(extra: &[&str], registry: Arc<dyn Store>) -> Running {
     let mut args = vec![
         "mesos-master".to_string(),
         "--ip=127.0.0.1".to_string(),
@@ -129,17 +142,9 @@ pub async fn start_master_with(extra: &[&str], registry: Arc<dyn Store>) -> Runn
         Ok(flags) => flags,
         Err(outcome) => panic!("bad test flags: {outcome:?}"),
     };
-    let running = crate::start_with_registry(flags, registry)
+    crate::start_with_registry(flags, registry)
         .await
-        .expect("master starts");
-    // Serve only once leading, as a real master does after recovery.
-    running.handle.recover().await.expect("master recovers");
-    let mut leadership = running.leadership.clone();
-    leadership
-        .wait_for(|l| *l == crate::http::Leadership::Leading)
-        .await
-        .expect("master leads");
-    running
+        .expect("master starts")
 }
 
 /// A complete (non-streaming) HTTP answer.

@@ -434,6 +434,10 @@ impl Agent {
                 if rtotal > 0.0 { rused / rtotal } else { 0.0 },
             );
         }
+        m.insert(
+            "containerizer/mesos/container_destroy_errors".into(),
+            self.containerizer.destroy_errors() as f64,
+        );
         m
     }
 
@@ -480,6 +484,7 @@ pub const METRIC_TABLES: libprocess::metrics::Tables = libprocess::metrics::Tabl
         "slave/invalid_framework_messages",
         "slave/container_launch_errors",
         "slave/recovery_errors",
+        "containerizer/mesos/container_destroy_errors",
     ],
     timers: &[],
     help: &[
@@ -520,6 +525,10 @@ pub const METRIC_TABLES: libprocess::metrics::Tables = libprocess::metrics::Tabl
         ("system/load_1min", "Load average for the past minute"),
         ("system/mem_total_bytes", "Total memory in bytes"),
         ("system/mem_free_bytes", "Free memory in bytes"),
+        (
+            "containerizer/mesos/container_destroy_errors",
+            "Number of containers whose processes could not all be killed",
+        ),
     ],
 };
 

@@ -10,7 +10,9 @@
 //! process left in its session is killed before `Terminated` is reported,
 //! so its resources are never offered while its tasks still run.
 //! `destroy` kills the session and the process tree with SIGKILL (or
-//! cancels a launch still fetching).
+//! cancels a launch still fetching). A container whose processes survive
+//! that cleanup counts as a destroy error (upstream
+//! `containerizer/mesos/container_destroy_errors`).
 //!
 //! After an agent restart the executors are no longer our children:
 //! [`Containerizer::recover`] re-attaches to one by pid and watches it by
@@ -35,6 +37,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -96,6 +99,9 @@ pub struct Containerizer {
     runtime_dir: Option<PathBuf>,
     /// How often a recovered executor is checked for liveness.
     poll_interval: Duration,
+    /// Containers whose session could not be emptied; shared with the
+    /// tasks that clean containers up.
+    destroy_errors: Arc<AtomicU64>,
 }
 
 /// How often [`Containerizer::recover`] checks a re-attached executor.
@@ -115,7 +121,13 @@ impl Containerizer {
             launcher: None,
             runtime_dir: None,
             poll_interval: RECOVERED_POLL_INTERVAL,
+            destroy_errors: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// Containers whose processes survived their destruction so far.
+    pub fn destroy_errors(&self) -> u64 {
+        self.destroy_errors.load(Ordering::Relaxed)
     }
 
     /// Launches through the `mesos-containerizer` helper at `path`.
@@ -152,6 +164,7 @@ impl Containerizer {
         let id = container_id.to_string();
         let interval = self.poll_interval;
         let record = self.record_path(container_id);
+        let destroy_errors = Arc::clone(&self.destroy_errors);
         tokio::spawn(async move {
             if let Some(pid) = pid {
                 let mut ticker = tokio::time::interval(interval);
@@ -160,7 +173,9 @@ impl Containerizer {
                     ticker.tick().await;
                 }
                 tracing::info!("Recovered container {id} (pid {pid}) has terminated");
-                kill_session(pid).await;
+                if !kill_session(pid).await {
+                    destroy_errors.fetch_add(1, Ordering::Relaxed);
+                }
             }
             if let Some(record) = record {
                 let _ = std::fs::remove_dir_all(record);
@@ -212,7 +227,9 @@ impl Containerizer {
             tracing::info!("Killing orphan container {container_id} (pid {pid})");
             kill_tree(pid);
         }
-        kill_session(pid).await;
+        if !kill_session(pid).await {
+            self.destroy_errors.fetch_add(1, Ordering::Relaxed);
+        }
         if let Some(record) = self.record_path(container_id) {
             let _ = std::fs::remove_dir_all(record);
         }
@@ -245,6 +262,7 @@ impl Containerizer {
             run_as,
             launcher: self.launcher.clone(),
             record: self.record_path(&spec.container_id),
+            destroy_errors: Arc::clone(&self.destroy_errors),
         };
         tokio::spawn(run_container(spec, container, setup));
     }
@@ -300,6 +318,7 @@ struct Setup {
     run_as: Option<(Uid, Gid)>,
     launcher: Option<PathBuf>,
     record: Option<PathBuf>,
+    destroy_errors: Arc<AtomicU64>,
 }
 
 async fn run_container(spec: LaunchSpec, container: Arc<Container>, setup: Setup) {
@@ -309,6 +328,7 @@ async fn run_container(spec: LaunchSpec, container: Arc<Container>, setup: Setup
         run_as,
         launcher,
         record,
+        destroy_errors,
     } = setup;
     let container_id = spec.container_id.clone();
     let fail = |message: String| {
@@ -439,7 +459,9 @@ async fn run_container(spec: LaunchSpec, container: Arc<Container>, setup: Setup
         }
     };
     // Whatever the executor left running in its session dies with it.
-    kill_session(pid).await;
+    if !kill_session(pid).await {
+        destroy_errors.fetch_add(1, Ordering::Relaxed);
+    }
     if let Some(record) = &record {
         let _ = std::fs::remove_dir_all(record);
     }
@@ -619,17 +641,18 @@ pub fn session_members(sid: i32) -> Vec<i32> {
 /// that does not die (e.g. stuck in uninterruptible sleep).
 const SESSION_KILL_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// SIGKILLs every process of session `sid` until none is left. The
-/// session is never ours: the agent's own session is refused.
-pub async fn kill_session(sid: i32) {
+/// SIGKILLs every process of session `sid` until none is left; false when
+/// some survive [`SESSION_KILL_TIMEOUT`]. The session is never ours: the
+/// agent's own session is refused (and nothing is left to fail then).
+pub async fn kill_session(sid: i32) -> bool {
     if sid <= 1 || nix::unistd::getsid(None).map(|s| s.as_raw()) == Ok(sid) {
-        return;
+        return true;
     }
     let deadline = tokio::time::Instant::now() + SESSION_KILL_TIMEOUT;
     loop {
         let members = session_members(sid);
         if members.is_empty() {
-            return;
+            return true;
         }
         tracing::info!(
             "Killing {} leftover process(es) of session {sid}",
@@ -640,7 +663,7 @@ pub async fn kill_session(sid: i32) {
         }
         if tokio::time::Instant::now() >= deadline {
             tracing::error!("Processes of session {sid} survive SIGKILL; giving up");
-            return;
+            return false;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

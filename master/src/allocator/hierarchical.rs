@@ -1420,6 +1420,80 @@ impl Allocator for HierarchicalDrf {
         self.all_queued || !self.queue.is_empty()
     }
 
+    fn metrics(&self, now: Instant, out: &mut BTreeMap<String, f64>) {
+        // Upstream keeps a role (and its gauges) while it has frameworks,
+        // reservations, allocations, quota or a weight, and keeps its
+        // ancestors with it; our tree keeps every node it ever made.
+        let mut live: HashSet<u32> = HashSet::new();
+        for (index, node) in self.tree.roles() {
+            let consumed = self.consumed(index);
+            if node.has_frameworks()
+                || !consumed.is_zero()
+                || !node.allocation.is_zero()
+                || self.quotas.contains_key(&index)
+                || self.weights.contains_key(&node.role)
+            {
+                live.extend(self.tree.path(index));
+            }
+        }
+        let mut filters: HashMap<u32, usize> = HashMap::new();
+        for framework in self.frameworks.iter().flatten() {
+            for ((role, _), list) in &framework.filters {
+                *filters.entry(*role).or_default() +=
+                    list.iter().filter(|f| f.expires > now).count();
+            }
+        }
+        for (index, node) in self.tree.roles() {
+            if !live.contains(&index) {
+                continue;
+            }
+            let role = &node.role;
+            out.insert(
+                format!("allocator/mesos/offer_filters/roles/{role}/active"),
+                filters.get(&index).copied().unwrap_or(0) as f64,
+            );
+            if node.has_frameworks() {
+                out.insert(
+                    format!("allocator/mesos/roles/{role}/shares/dominant"),
+                    node.own_share(&self.cluster_total),
+                );
+            }
+            let prefix = format!("allocator/mesos/quota/roles/{role}/resources");
+            let consumed = self.consumed(index);
+            for i in 0..consumed.len() {
+                if consumed.get(i) != 0.0 {
+                    out.insert(
+                        format!("{prefix}/{}/consumed", self.names.name(i)),
+                        consumed.get(i),
+                    );
+                }
+            }
+            let Some((guarantees, limits)) = self.quotas.get(&index) else {
+                continue;
+            };
+            let mut quota_names: BTreeSet<usize> = BTreeSet::new();
+            for i in 0..guarantees.len() {
+                if guarantees.get(i) != 0.0 {
+                    quota_names.insert(i);
+                    out.insert(
+                        format!("{prefix}/{}/guarantee", self.names.name(i)),
+                        guarantees.get(i),
+                    );
+                }
+            }
+            for (i, limit) in limits {
+                quota_names.insert(*i);
+                out.insert(format!("{prefix}/{}/limit", self.names.name(*i)), *limit);
+            }
+            for i in quota_names {
+                out.insert(
+                    format!("{prefix}/{}/offered_or_allocated", self.names.name(i)),
+                    node.own_allocation().get(i),
+                );
+            }
+        }
+    }
+
     fn explain(&self, now: Instant) -> Explain {
         let mut explain = Explain {
             cycles: self.cycles,

@@ -389,4 +389,10 @@ pub trait Allocator: Send {
 
     /// Why frameworks did or did not get offers, per framework and role.
     fn explain(&self, now: Instant) -> Explain;
+
+    /// Upstream's gauges of the allocator's own state, by their names:
+    /// `allocator/mesos/roles/<role>/shares/dominant`,
+    /// `allocator/mesos/quota/roles/<role>/resources/<name>/{guarantee,limit,offered_or_allocated,consumed}`
+    /// and `allocator/mesos/offer_filters/roles/<role>/active`.
+    fn metrics(&self, now: Instant, out: &mut BTreeMap<String, f64>);
 }

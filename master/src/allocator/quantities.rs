@@ -28,6 +28,11 @@ impl Names {
         i
     }
 
+    /// The name interned as `i`.
+    pub fn name(&self, i: usize) -> &str {
+        self.names.get(i).map_or("", String::as_str)
+    }
+
     pub fn lookup(&self, name: &str) -> Option<usize> {
         self.index.get(name).copied()
     }

@@ -120,6 +120,23 @@ impl RoleNode {
     pub fn share(&self) -> f64 {
         self.key.0
     }
+
+    /// Frameworks are subscribed to this role directly (it is in the role
+    /// sorter, in upstream's terms).
+    pub fn has_frameworks(&self) -> bool {
+        !self.clients.is_empty()
+    }
+
+    /// The weighted dominant share of what frameworks of this role itself
+    /// (not its subroles) hold, fresh against `total`.
+    pub fn own_share(&self, total: &Qty) -> f64 {
+        self.own_allocation.share(total) / self.weight
+    }
+
+    /// What frameworks of this role itself hold.
+    pub fn own_allocation(&self) -> &Qty {
+        &self.own_allocation
+    }
 }
 
 /// See the module documentation.
@@ -147,6 +164,15 @@ impl RoleTree {
 
     pub fn node_mut(&mut self, index: u32) -> &mut RoleNode {
         &mut self.nodes[index as usize]
+    }
+
+    /// Every role node (the root excluded) with its index.
+    pub fn roles(&self) -> impl Iterator<Item = (u32, &RoleNode)> + '_ {
+        self.nodes
+            .iter()
+            .enumerate()
+            .skip(1)
+            .map(|(index, node)| (index as u32, node))
     }
 
     pub fn get(&self, role: &Role) -> Option<u32> {

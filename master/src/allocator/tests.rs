@@ -759,3 +759,95 @@ fn chunked_cycles_leave_the_rest_pending() {
     }
     assert_eq!((total, calls), (25, 3));
 }
+
+// ---- allocator metrics -----------------------------------------------------
+
+fn metrics(c: &Cluster) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    c.allocator.metrics(c.now, &mut out);
+    out
+}
+
+fn share(c: &Cluster, role: &str) -> Option<f64> {
+    metrics(c)
+        .get(&format!("allocator/mesos/roles/{role}/shares/dominant"))
+        .copied()
+}
+
+#[test]
+fn dominant_share_metrics() {
+    // DominantShareMetrics: a role's gauge follows what its frameworks
+    // hold against the cluster, and goes with its last framework.
+    let mut c = Cluster::new();
+    c.agent("S0", "cpus:1;mem:1024");
+    c.framework("F1", spec(&["roleA"]));
+    let offer = one(c.allocate());
+    assert_eq!(share(&c, "roleA"), Some(1.0));
+
+    // Declined (filtered, so the agent can only go to roleB next).
+    c.decline(&offer, Some(Duration::from_secs(3600)));
+    assert_eq!(share(&c, "roleA"), Some(0.0));
+    let filters = metrics(&c);
+    assert_eq!(
+        filters.get("allocator/mesos/offer_filters/roles/roleA/active"),
+        Some(&1.0)
+    );
+
+    c.framework("F2", spec(&["roleB"]));
+    assert_eq!(one(c.allocate()).framework_id, fw("F2"));
+    assert_eq!(share(&c, "roleA"), Some(0.0));
+    assert_eq!(share(&c, "roleB"), Some(1.0));
+
+    c.agent("S1", "cpus:1;mem:1024");
+    assert_eq!(one(c.allocate()).framework_id, fw("F1"));
+    assert_eq!(share(&c, "roleA"), Some(0.5));
+    assert_eq!(share(&c, "roleB"), Some(0.5));
+
+    c.allocator.remove_framework(&fw("F2"));
+    assert_eq!(share(&c, "roleA"), Some(0.5));
+    assert_eq!(share(&c, "roleB"), None);
+}
+
+#[test]
+fn quota_metrics_of_a_parent_role_count_its_subroles_consumption() {
+    // Quota consumption is the subtree's (upstream `quotaConsumed`), while
+    // `offered_or_allocated` and the dominant share are the role's own.
+    let mut c = Cluster::new();
+    c.agent("S0", "cpus:4;mem:1024");
+    c.allocator.update_quota(
+        &role("eng"),
+        Quota {
+            guarantees: BTreeMap::from([("cpus".to_string(), 1.0)]),
+            limits: BTreeMap::from([("cpus".to_string(), 2.0)]),
+        },
+    );
+    c.framework("WEB", spec(&["eng/web"]));
+    // Stage 1 (the guarantee) and stage 2 (up to the limit) both offer.
+    let offers = c.allocate();
+    assert!(
+        offers.iter().all(|o| o.role == role("eng/web")),
+        "{offers:?}"
+    );
+    let m = metrics(&c);
+    let eng = "allocator/mesos/quota/roles/eng/resources";
+    assert_eq!(m.get(&format!("{eng}/cpus/guarantee")), Some(&1.0));
+    assert_eq!(m.get(&format!("{eng}/cpus/limit")), Some(&2.0));
+    assert_eq!(m.get(&format!("{eng}/cpus/consumed")), Some(&2.0));
+    assert_eq!(
+        m.get(&format!("{eng}/cpus/offered_or_allocated")),
+        Some(&0.0)
+    );
+    assert_eq!(
+        m.get("allocator/mesos/quota/roles/eng/web/resources/cpus/consumed"),
+        Some(&2.0)
+    );
+    // `eng` has no framework of its own: no share gauge, but its filters
+    // gauge exists as the role does.
+    assert_eq!(share(&c, "eng"), None);
+    // All the memory (no limit on it), half the cpus.
+    assert_eq!(share(&c, "eng/web"), Some(1.0));
+    assert_eq!(
+        m.get("allocator/mesos/offer_filters/roles/eng/active"),
+        Some(&0.0)
+    );
+}

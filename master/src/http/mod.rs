@@ -36,13 +36,14 @@ use crate::flags::Flags;
 use crate::master::{CallError, MasterHandle};
 
 /// Who leads, as far as this master knows. Without ZooKeeper this master
-/// is always the leader; a contender would publish changes through the
-/// watch channel in [`HttpContext`].
+/// is elected from the start and leads once recovered; with it, the
+/// election publishes changes through the watch channel in [`HttpContext`].
 #[derive(Clone, Debug, PartialEq)]
 pub enum Leadership {
     /// This master leads and has recovered.
     Leading,
-    /// Elected but the registry is not recovered yet (503).
+    /// Elected but the registry is not recovered yet: the v1 APIs answer
+    /// 503, the read-only state endpoints serve.
     Recovering,
     /// Another master leads (307 to it), or none is known (503).
     Following(Option<Box<MasterInfo>>),
@@ -185,6 +186,17 @@ impl HttpContext {
     /// Upstream's leader checks for endpoints that redirect: 307 to the
     /// leader (`//host:port/path?query`), 503 without a leader or before
     /// recovery.
+    /// For the read-only state endpoints: the elected master serves them
+    /// while it still recovers, as upstream's handlers check only that it
+    /// was elected (its state has no agents yet then); the v1 APIs wait
+    /// for recovery ([`HttpContext::check_leader`]).
+    pub fn check_elected(&self, request: &Request) -> Result<(), HttpError> {
+        if *self.leadership.borrow() == Leadership::Recovering {
+            return Ok(());
+        }
+        self.check_leader(request)
+    }
+
     pub fn check_leader(&self, request: &Request) -> Result<(), HttpError> {
         match &*self.leadership.borrow() {
             Leadership::Leading => Ok(()),

@@ -43,7 +43,7 @@ pub enum Endpoint {
 pub fn handle(context: Arc<HttpContext>, endpoint: Endpoint, request: Request) -> ResponseFuture {
     Box::pin(async move {
         let result = async {
-            context.check_leader(&request)?;
+            context.check_elected(&request)?;
             require_method(&request, &[Method::GET, Method::HEAD, Method::POST], "GET")?;
             let restricted = context.views_restricted();
             let snapshot = if restricted {

@@ -974,9 +974,9 @@ pub struct Master {
     event_queue: [usize; 3],
     snapshot_tx: watch::Sender<Arc<Snapshot>>,
     /// Shared with every [`MasterHandle`]: the published snapshot is stale.
+    /// Set before a change is made (see [`Master::mark_changed`]), cleared
+    /// only once a snapshot with every change is published.
     stale: Arc<AtomicBool>,
-    /// Something in the current batch may have changed the state.
-    changed: bool,
     snapshot_waiters: Vec<oneshot::Sender<Arc<Snapshot>>>,
     metrics_waiters: Vec<oneshot::Sender<BTreeMap<String, f64>>>,
     /// The generation of the last published snapshot.
@@ -1063,7 +1063,6 @@ impl Master {
             event_queue: [0; 3],
             snapshot_tx,
             stale: Arc::new(AtomicBool::new(true)),
-            changed: false,
             snapshot_waiters: Vec::new(),
             metrics_waiters: Vec::new(),
             generation: 0,
@@ -1092,11 +1091,13 @@ impl Master {
             tokio::select! {
                 Some(command) = commands.recv() => self.handle_command(command),
                 Some(message) = messages.recv() => {
-                    self.changed |= !is_pong(&message);
+                    if !is_pong(&message) {
+                        self.mark_changed();
+                    }
                     self.handle_message(message)
                 }
                 Some(pid) = exited.recv() => {
-                    self.changed = true;
+                    self.mark_changed();
                     self.handle_exited(pid)
                 }
                 Some(completion) = completions.recv() => self.handle_completion(completion),
@@ -1111,12 +1112,14 @@ impl Master {
                     progressed = true;
                 }
                 if let Ok(message) = messages.try_recv() {
-                    self.changed |= !is_pong(&message);
+                    if !is_pong(&message) {
+                        self.mark_changed();
+                    }
                     self.handle_message(message);
                     progressed = true;
                 }
                 if let Ok(pid) = exited.try_recv() {
-                    self.changed = true;
+                    self.mark_changed();
                     self.handle_exited(pid);
                     progressed = true;
                 }
@@ -1139,10 +1142,6 @@ impl Master {
             if self.allocation_requested || self.allocator.has_pending() {
                 self.allocation_requested = false;
                 self.allocate();
-            }
-            if self.changed {
-                self.changed = false;
-                self.stale.store(true, Ordering::Release);
             }
             if !self.snapshot_waiters.is_empty() || !self.metrics_waiters.is_empty() {
                 self.event_queue = [
@@ -1184,7 +1183,7 @@ impl Master {
                 return;
             }
             Command::Recover { reply } => {
-                self.changed = true;
+                self.mark_changed();
                 self.start_recovery(reply);
                 return;
             }
@@ -1242,7 +1241,7 @@ impl Master {
             command,
             Command::Timer(Timer::Ping { .. } | Timer::Allocate)
         ) {
-            self.changed = true;
+            self.mark_changed();
         }
         match command {
             Command::Subscribe {
@@ -1330,7 +1329,7 @@ impl Master {
     fn count(&mut self, name: &'static str) {
         *self.counters.entry(name).or_default() += 1;
         // Counters are part of the snapshot.
-        self.changed = true;
+        self.mark_changed();
     }
 
     fn next_epoch(&mut self) -> u64 {
@@ -1488,7 +1487,7 @@ impl Master {
             .entry("allocator/mesos/allocation_runs")
             .or_default() += 1;
         if !allocations.is_empty() {
-            self.changed = true;
+            self.mark_changed();
         }
         if self.allocator.has_pending() {
             let _ = self.commands_tx.send(Command::Timer(Timer::Allocate));
@@ -1980,13 +1979,23 @@ impl Master {
 
     // ---- publishing ---------------------------------------------------------
 
+    /// Called before the state changes, not after the batch: a change may
+    /// be answered within the batch (a reply, an offer, SlaveReregistered),
+    /// and whoever heard the answer must not read a snapshot from before
+    /// it. Readers who see the flag ask the actor, which answers once the
+    /// batch is done.
+    fn mark_changed(&self) {
+        self.stale.store(true, Ordering::Release);
+    }
+
     fn publish_snapshot(&mut self) -> Arc<Snapshot> {
-        // Cleared before building: the actor is the only writer of state, so
-        // nothing can change between here and the send.
-        self.stale.store(false, Ordering::Release);
         self.generation += 1;
         let snapshot = Arc::new(self.build_snapshot());
         self.snapshot_tx.send_replace(Arc::clone(&snapshot));
+        // Cleared only once the new snapshot is in the channel: a reader
+        // who sees the flag clear finds this snapshot there, never the one
+        // before (at start, the empty placeholder).
+        self.stale.store(false, Ordering::Release);
         snapshot
     }
 }

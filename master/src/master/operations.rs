@@ -783,7 +783,7 @@ impl Master {
         agent.total = total;
         let message = checkpoint_message(agent);
         let pid = agent.pid.clone();
-        self.changed = true;
+        self.mark_changed();
         self.send(&pid, &message);
     }
 }

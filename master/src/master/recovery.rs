@@ -172,7 +172,7 @@ impl Master {
         if self.aborted.is_some() {
             return;
         }
-        self.changed = true;
+        self.mark_changed();
         match completion {
             Completion::Recovered(Ok(registry)) => self.recovered(&registry),
             Completion::Recovered(Err(error)) => {

@@ -556,3 +556,54 @@ async fn recovered_agent_marked_gone_is_refused_on_return() {
         assert_ne!(message.name, SlaveReregisteredMessage::full_name());
     }
 }
+
+// A standalone master is elected at once, but until it has read its
+// registry it knows no agent. As upstream's, its v1 operator API answers
+// 503 "Master has not finished recovery" then, while the read-only state
+// endpoints serve what it has (no agent, none recovered); once it leads,
+// both serve the recovered state.
+#[tokio::test(start_paused = true)]
+async fn v1_api_is_unavailable_until_a_standalone_master_recovered() {
+    let agent = FakeAgent::start().await;
+    let store = TestStore::with(&registry_with(&[agent_info(&agent, "old-agent")])).await;
+    // Recovery records this master in the registry: holding that write
+    // holds recovery.
+    store.hold_writes();
+    let master = crate::testing::spawn_master(&[], store.clone()).await;
+    store.wait_for_writes(1).await;
+    let get_state = || {
+        crate::testing::http(
+            master.local_addr,
+            "POST",
+            "/api/v1",
+            &[("Content-Type", "application/json")],
+            br#"{"type":"GET_STATE"}"#,
+        )
+    };
+    let answer = get_state().await;
+    assert_eq!(answer.status, 503, "{}", answer.text());
+    assert_eq!(answer.text(), "Master has not finished recovery");
+    let recovered = |state: &Value| -> Vec<String> {
+        state["recovered_slaves"]
+            .as_array()
+            .expect("recovered_slaves")
+            .iter()
+            .filter_map(|agent| agent["id"].as_str().map(str::to_string))
+            .collect()
+    };
+    let answer = crate::testing::http(master.local_addr, "GET", "/master/state", &[], b"").await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    assert!(recovered(&answer.json()).is_empty());
+
+    store.release(1);
+    let mut leadership = master.leadership.clone();
+    leadership
+        .wait_for(|l| *l == crate::http::Leadership::Leading)
+        .await
+        .expect("master leads");
+    let answer = get_state().await;
+    assert_eq!(answer.status, 200, "{}", answer.text());
+    let answer = crate::testing::http(master.local_addr, "GET", "/master/state", &[], b"").await;
+    assert_eq!(answer.status, 200);
+    assert_eq!(recovered(&answer.json()), ["old-agent"]);
+}

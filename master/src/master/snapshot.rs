@@ -177,6 +177,7 @@ impl Master {
         // The allocator runs inside the actor's turn, so no dispatch to it
         // ever waits in a queue of its own.
         put("allocator/event_queue_dispatches", 0.0);
+        put("allocator/mesos/event_queue_dispatches", 0.0);
         put(
             "master/uptime_secs",
             (now_secs() - self.start_time).max(0.0),
@@ -311,11 +312,96 @@ impl Master {
                 sum.taken,
             );
         }
+        self.allocator.metrics(super::allocator_now(), &mut metrics);
+        if self.flags.publish_per_framework_metrics {
+            for framework in self.frameworks.values() {
+                framework_gauges(framework, &mut metrics);
+            }
+        }
         self.allocation_run
             .export("allocator/mesos/allocation_run_ms", &mut metrics);
         self.allocation_latency
             .export("allocator/mesos/allocation_run_latency_ms", &mut metrics);
         self.registrar.metrics().export(&mut metrics);
         metrics
+    }
+}
+
+/// Upstream's per-framework gauges under `master/frameworks/<name>/<id>/`
+/// (the name percent-encoded as libprocess encodes it): `subscribed`,
+/// `tasks/active/<state>` for every non-terminal state, and the allocator's
+/// `roles/<role>/suppressed`. The per-framework counters (calls, events,
+/// offers, operations, terminal tasks) are not counted here.
+fn framework_gauges(framework: &Framework, out: &mut BTreeMap<String, f64>) {
+    let prefix = format!(
+        "master/frameworks/{}/{}/",
+        encode_name(&framework.info.name),
+        framework.id
+    );
+    out.insert(
+        format!("{prefix}subscribed"),
+        if framework.connected() { 1.0 } else { 0.0 },
+    );
+    for state in [
+        TaskState::TaskStaging,
+        TaskState::TaskStarting,
+        TaskState::TaskRunning,
+        TaskState::TaskKilling,
+        TaskState::TaskUnreachable,
+        TaskState::TaskUnknown,
+    ] {
+        let count = if state == TaskState::TaskUnreachable {
+            framework.unreachable_tasks.len()
+        } else {
+            framework
+                .tasks
+                .values()
+                .filter(|t| t.state == state as i32)
+                .count()
+        };
+        out.insert(
+            format!(
+                "{prefix}tasks/active/{}",
+                state.as_str_name().to_ascii_lowercase()
+            ),
+            count as f64,
+        );
+    }
+    for role in framework.roles() {
+        let suppressed = framework.suppressed_roles.contains(&role);
+        out.insert(
+            format!("{prefix}roles/{role}/suppressed"),
+            if suppressed { 1.0 } else { 0.0 },
+        );
+    }
+}
+
+/// Percent-encodes what libprocess's `http::encode` encodes: reserved and
+/// unsafe characters, controls and non-ASCII bytes, so a name with `/` or
+/// spaces stays one path component.
+fn encode_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for byte in name.bytes() {
+        // Space and everything below it, and non-ASCII bytes, are encoded.
+        let plain = (0x21..=0x7F).contains(&byte) && !b"$&+,/:;=?@\"<>#%{}|\\^~[]`".contains(&byte);
+        if plain {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::encode_name;
+
+    // As libprocess encodes a framework name in its metric prefix.
+    #[test]
+    fn framework_names_are_percent_encoded_like_libprocess() {
+        assert_eq!(encode_name("my framework/v2"), "my%20framework%2Fv2");
+        assert_eq!(encode_name("a-b_c.d"), "a-b_c.d");
+        assert_eq!(encode_name("caf\u{e9}~"), "caf%C3%A9%7E");
     }
 }
