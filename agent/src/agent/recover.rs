@@ -214,6 +214,8 @@ impl Agent {
                 self.flags.executor_reregistration_timeout.0,
                 Input::ReregisterExecutorTimeout,
             );
+        } else {
+            self.replay_drain();
         }
         true
     }
@@ -244,6 +246,7 @@ impl Agent {
         self.info.id = Some(SlaveId {
             value: slave_id.clone(),
         });
+        self.drain_config = state.drain_config;
         let work_dir = self.flags.work_dir().to_path_buf();
         for (framework_id, recovered) in state.frameworks {
             let pid = recovered
@@ -391,6 +394,7 @@ impl Agent {
             return;
         }
         self.recovering = false;
+        self.replay_drain();
         tracing::info!("Finished recovery");
         self.detect_master(std::time::Duration::ZERO);
     }
