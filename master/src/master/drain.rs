@@ -20,6 +20,7 @@ use mesos_proto::mesos::{self as v0, DrainConfig, DrainInfo, DrainState as State
 use tokio::sync::oneshot;
 use tracing::{debug, info};
 
+use super::requests::OperationError;
 use super::{now_secs, Command, Continuation, Master, MasterHandle};
 use crate::allocator as alloc;
 use crate::registry::operations::Operation;
@@ -48,21 +49,9 @@ impl DrainCommand {
     }
 }
 
-/// Why a drain, deactivation or reactivation was refused (the HTTP layer
-/// maps `Invalid` to 400 and `Conflict` to 409, as upstream answers).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum DrainError {
-    #[error("{0}")]
-    Invalid(String),
-    #[error("{0}")]
-    Conflict(String),
-    #[error("Master has not finished recovery")]
-    NotRecovered,
-    #[error("The master actor stopped")]
-    Stopped,
-}
-
-pub type DrainReply = oneshot::Sender<Result<(), DrainError>>;
+/// The answer to a drain request: refusals are upstream's 400
+/// (`Invalid`) and 409 (`Conflict`).
+pub type DrainReply = oneshot::Sender<Result<(), OperationError>>;
 
 /// Deactivated and draining agents, as the registry holds them, and when
 /// each drain started (upstream `slaves.draining`, `slaves.deactivated`
@@ -147,12 +136,12 @@ pub fn grace_period(seconds: i64, nanos: i32) -> v0::DurationInfo {
 impl MasterHandle {
     /// DRAIN_AGENT, DEACTIVATE_AGENT, REACTIVATE_AGENT: answered once the
     /// registry holds the change and the master acted on it.
-    pub async fn drain(&self, command: DrainCommand) -> Result<(), DrainError> {
+    pub async fn drain(&self, command: DrainCommand) -> Result<(), OperationError> {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Drain { command, reply })
-            .map_err(|_| DrainError::Stopped)?;
-        answer.await.map_err(|_| DrainError::Stopped)?
+            .map_err(|_| OperationError::ShuttingDown)?;
+        answer.await.map_err(|_| OperationError::ShuttingDown)?
     }
 }
 
@@ -184,7 +173,7 @@ impl Master {
             || self.unreachable_agents.contains_key(agent_id)
     }
 
-    fn validate_drain(&self, command: &DrainCommand) -> Result<Operation, DrainError> {
+    fn validate_drain(&self, command: &DrainCommand) -> Result<Operation, OperationError> {
         let id = |agent_id: &str| v0::SlaveId {
             value: agent_id.to_string(),
         };
@@ -198,23 +187,23 @@ impl Master {
                         .maintenance
                         .scheduled_machine(&agent.info.hostname, &ip);
                     if let Some(machine) = scheduled {
-                        return Err(DrainError::Invalid(format!(
+                        return Err(OperationError::Invalid(format!(
                             "Agent {agent_id} is part of a maintenance schedule under Machine \
                              {}",
                             mesos_proto::json::encode(&machine)
                         )));
                     }
                     if !agent.capabilities.agent_draining {
-                        return Err(DrainError::Invalid(format!(
+                        return Err(OperationError::Invalid(format!(
                             "Agent {agent_id} is not capable of draining"
                         )));
                     }
                 }
                 if !self.knows_agent(agent_id) {
-                    return Err(DrainError::Invalid("Unknown agent".into()));
+                    return Err(OperationError::Invalid("Unknown agent".into()));
                 }
                 if self.marking_gone.contains(agent_id) {
-                    return Err(DrainError::Conflict(
+                    return Err(OperationError::Conflict(
                         "Agent is currently being marked gone".into(),
                     ));
                 }
@@ -225,16 +214,16 @@ impl Master {
             }
             DrainCommand::Deactivate { agent_id } => {
                 if !self.knows_agent(agent_id) {
-                    return Err(DrainError::Invalid("Unknown agent".into()));
+                    return Err(OperationError::Invalid("Unknown agent".into()));
                 }
                 Ok(Operation::DeactivateAgent(id(agent_id)))
             }
             DrainCommand::Reactivate { agent_id } => {
                 if !self.drain.is_deactivated(agent_id) {
-                    return Err(DrainError::Invalid("Agent is not deactivated".into()));
+                    return Err(OperationError::Invalid("Agent is not deactivated".into()));
                 }
                 if self.drain.is_draining(agent_id) {
-                    return Err(DrainError::Invalid(
+                    return Err(OperationError::Invalid(
                         "Agent is still in the DRAINING state".into(),
                     ));
                 }
@@ -278,7 +267,7 @@ impl Master {
             DrainCommand::Reactivate { agent_id } => {
                 self.drain.forget(&agent_id);
                 match self.agents.get_mut(&agent_id) {
-                    None => Err(DrainError::Conflict(
+                    None => Err(OperationError::Conflict(
                         "Agent removed while processing the call".into(),
                     )),
                     Some(agent) if agent.connected => {

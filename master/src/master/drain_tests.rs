@@ -15,8 +15,9 @@ use mesos_proto::mesos::v1::TaskState;
 use mesos_proto::mesos::{self as v0, slave_info, DrainConfig, DrainInfo, DrainState};
 use serde_json::json;
 
-use super::drain::{DrainCommand, DrainError};
+use super::drain::DrainCommand;
 use super::registry_tests::{keep_alive, wait_until};
+use super::requests::OperationError;
 use super::tests::{
     base64_of, framework_info, next_of, register_message, status_update, subscribed,
 };
@@ -360,8 +361,8 @@ async fn deactivate_agent_rescinds_its_offers_until_reactivated() {
 #[tokio::test(start_paused = true)]
 async fn drain_requests_are_refused_as_upstream_refuses_them() {
     let master = start_master_with(&[], TestStore::with(&Registry::default()).await).await;
-    let unknown = |error: Result<(), DrainError>| {
-        assert_eq!(error, Err(DrainError::Invalid("Unknown agent".into())));
+    let unknown = |error: Result<(), OperationError>| {
+        assert_eq!(error, Err(OperationError::Invalid("Unknown agent".into())));
     };
     unknown(master.handle.drain(drain("nope", None, false)).await);
     unknown(
@@ -383,7 +384,7 @@ async fn drain_requests_are_refused_as_upstream_refuses_them() {
         .value;
     assert_eq!(
         master.handle.drain(drain(&old_id, None, false)).await,
-        Err(DrainError::Invalid(format!(
+        Err(OperationError::Invalid(format!(
             "Agent {old_id} is not capable of draining"
         )))
     );
@@ -392,7 +393,7 @@ async fn drain_requests_are_refused_as_upstream_refuses_them() {
     };
     assert_eq!(
         master.handle.drain(reactivate).await,
-        Err(DrainError::Invalid("Agent is not deactivated".into()))
+        Err(OperationError::Invalid("Agent is not deactivated".into()))
     );
 
     let mut agent = FakeAgent::start().await;
@@ -440,7 +441,7 @@ async fn reactivating_a_draining_agent_is_refused() {
                 agent_id: agent_id.clone()
             })
             .await,
-        Err(DrainError::Invalid(
+        Err(OperationError::Invalid(
             "Agent is still in the DRAINING state".into()
         ))
     );

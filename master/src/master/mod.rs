@@ -1236,7 +1236,7 @@ impl Master {
                 return;
             }
             Command::Drain { reply, .. } if !self.recovery.is_done() => {
-                let _ = reply.send(Err(drain::DrainError::NotRecovered));
+                let _ = reply.send(Err(requests::OperationError::NotRecovered));
                 return;
             }
             Command::GetWeights { reply } if !self.recovery.is_done() => {

@@ -278,16 +278,8 @@ pub(super) async fn apply(
     }
 }
 
-fn drain(result: Result<(), super::drain::DrainError>) -> Result<OperationOutcome, OperationError> {
-    use super::drain::DrainError as E;
-    result
-        .map(|()| OperationOutcome::Done)
-        .map_err(|error| match error {
-            E::Invalid(message) => OperationError::Invalid(message),
-            E::Conflict(message) => OperationError::Conflict(message),
-            E::NotRecovered => OperationError::NotRecovered,
-            E::Stopped => OperationError::ShuttingDown,
-        })
+fn drain(result: Result<(), OperationError>) -> Result<OperationOutcome, OperationError> {
+    result.map(|()| OperationOutcome::Done)
 }
 
 impl From<super::quota::OperatorError> for OperationError {
