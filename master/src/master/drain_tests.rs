@@ -499,3 +499,69 @@ async fn a_new_leader_reapplies_drain_state_from_the_registry() {
     let explain = master.handle.allocator_explain().await.expect("explain");
     assert_eq!(explain.deactivated_agents, 1);
 }
+
+// Upstream `MasterDrainingTest.DrainAgentUnreachable`: an unreachable agent
+// can be drained; the registry keeps the drain with the unreachable entry,
+// and the agent is told to drain when it comes back.
+#[tokio::test(start_paused = true)]
+async fn an_unreachable_agent_is_drained_when_it_comes_back() {
+    let store = TestStore::with(&Registry::default()).await;
+    let master = start_master_with(
+        &["--agent_ping_timeout=1secs", "--max_agent_ping_timeouts=1"],
+        store.clone(),
+    )
+    .await;
+    let mut agent = FakeAgent::start().await;
+    let agent_id = register_capable(&master, &mut agent).await;
+    // The agent stops answering pings.
+    wait_until(&master, "the agent is unreachable", |s| {
+        s.agents.is_empty() && s.unreachable_agents == 1
+    })
+    .await;
+    master
+        .handle
+        .drain(drain(&agent_id, None, false))
+        .await
+        .expect("drain accepted");
+    let registry = store.registry().await;
+    let entry = registry
+        .unreachable
+        .iter()
+        .flat_map(|u| &u.slaves)
+        .find(|s| s.id.value == agent_id)
+        .expect("unreachable entry");
+    assert_eq!(entry.deactivated, Some(true));
+    assert_eq!(
+        entry.drain_info.map(|d| d.state),
+        Some(DrainState::Draining as i32)
+    );
+
+    let mut info = capable(&agent).slave;
+    info.id = Some(v0::SlaveId {
+        value: agent_id.clone(),
+    });
+    agent.send(
+        &master.pid,
+        &ReregisterSlaveMessage {
+            slave: info,
+            version: Some("1.11.0".into()),
+            agent_capabilities: capable(&agent).agent_capabilities,
+            ..Default::default()
+        },
+    );
+    agent.expect::<SlaveReregisteredMessage>().await;
+    agent.expect::<DrainSlaveMessage>().await;
+    let answering = keep_alive(agent);
+    wait_until(&master, "the agent is DRAINED", |s| {
+        drain_state(s) == Some(DrainState::Drained as i32)
+    })
+    .await;
+    let snapshot = master.handle.snapshot().await;
+    assert!(snapshot.agents[0].deactivated && !snapshot.agents[0].active);
+    let registry = store.registry().await;
+    assert_eq!(
+        registry_slave(&registry, &agent_id).and_then(|s| s.drain_info.map(|d| d.state)),
+        Some(DrainState::Drained as i32)
+    );
+    answering.abort();
+}
