@@ -1,7 +1,7 @@
 //! `mesos-bench`: measurements of our master at upstream's benchmark sizes.
 //!
-//! Subcommands: `allocator` (below), `sim-agents` ([`sim_agents`]) and
-//! `state` ([`state`]).
+//! Subcommands: `allocator` (below), `sim-agents` ([`sim_agents`]),
+//! `state` ([`state`]) and `launch` ([`launch`]).
 //!
 //! `mesos-bench allocator` drives the master's allocator in-process, the
 //! way upstream's `hierarchical_allocator_benchmarks.cpp` drives its own:
@@ -28,6 +28,7 @@ use std::time::{Duration, Instant};
 use clap::{Parser, Subcommand};
 
 mod http;
+mod launch;
 mod sim_agents;
 mod state;
 use mesos_master::allocator::{
@@ -52,6 +53,9 @@ enum Command {
     /// `/master/state` and v1 GET_STATE latency under polling clients, and
     /// a cheap call's latency meanwhile.
     State(state::StateArgs),
+    /// Tasks launched and acknowledged per second through one master onto
+    /// simulated agents, by a v1 HTTP scheduler.
+    Launch(launch::LaunchArgs),
 }
 
 #[derive(Parser)]
@@ -76,6 +80,7 @@ fn main() -> ExitCode {
         Command::Allocator(args) => run_allocator(&args),
         Command::SimAgents(args) => block_on(sim_agents::run(args)),
         Command::State(args) => block_on(state::run(args)),
+        Command::Launch(args) => block_on(launch::run(args)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -66,7 +66,7 @@ pub struct SimAgentsArgs {
 }
 
 /// The master process this bench started; killed (by pid) when dropped.
-struct MasterProcess {
+pub(crate) struct MasterProcess {
     child: Child,
     binary: PathBuf,
     args: Vec<String>,
@@ -74,6 +74,34 @@ struct MasterProcess {
 }
 
 impl MasterProcess {
+    /// Starts `mesos-master` (`binary`, or the one next to this bench) on a
+    /// free loopback port with a fresh `--work_dir` and `extra` flags.
+    pub(crate) fn start_local(
+        binary: Option<PathBuf>,
+        extra: Vec<String>,
+    ) -> Result<(MasterProcess, SocketAddr), String> {
+        let binary = match binary {
+            Some(path) => path,
+            None => std::env::current_exe()
+                .map_err(|e| format!("cannot find myself: {e}"))?
+                .with_file_name("mesos-master"),
+        };
+        let port = free_port()?;
+        let work_dir =
+            std::env::temp_dir().join(format!("mesos-bench-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&work_dir)
+            .map_err(|e| format!("cannot create {}: {e}", work_dir.display()))?;
+        let mut args = vec![
+            "--ip=127.0.0.1".to_string(),
+            format!("--port={port}"),
+            "--hostname=127.0.0.1".to_string(),
+            format!("--work_dir={}", work_dir.display()),
+        ];
+        args.extend(extra);
+        let master = MasterProcess::start(binary, args, work_dir)?;
+        Ok((master, SocketAddr::from(([127, 0, 0, 1], port))))
+    }
+
     fn start(binary: PathBuf, args: Vec<String>, work_dir: PathBuf) -> Result<Self, String> {
         let child = spawn_master(&binary, &args)?;
         Ok(MasterProcess {
@@ -128,7 +156,7 @@ pub fn rss_mib(pid: u32) -> Option<f64> {
 /// (`master/elected` is 1): a standalone master answers its state endpoints
 /// from the start, but drops agent messages until recovery is done, and the
 /// simulated agents do not retry as real ones do.
-async fn wait_until_leading(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
+pub(crate) async fn wait_until_leading(addr: SocketAddr, timeout: Duration) -> Result<(), String> {
     let deadline = Instant::now() + timeout;
     let client = crate::http::Client::new();
     while Instant::now() < deadline {
@@ -153,18 +181,19 @@ async fn wait_until_leading(addr: SocketAddr, timeout: Duration) -> Result<(), S
 }
 
 /// The simulated agents: one server, N process ids.
-struct Agents {
-    pids: Vec<Upid>,
+pub(crate) struct Agents {
+    pub(crate) pids: Vec<Upid>,
     /// Process id → index.
-    index: HashMap<String, usize>,
+    pub(crate) index: HashMap<String, usize>,
     transport: Transport,
-    messages: mpsc::UnboundedReceiver<Message>,
-    ids: Vec<Option<String>>,
+    pub(crate) messages: mpsc::UnboundedReceiver<Message>,
+    /// Each agent's id, once registered.
+    pub(crate) ids: Vec<Option<String>>,
     _server: tokio::task::JoinHandle<()>,
 }
 
 impl Agents {
-    async fn start(n: usize) -> Result<Agents, String> {
+    pub(crate) async fn start(n: usize) -> Result<Agents, String> {
         let (tx, messages) = mpsc::unbounded_channel();
         let server = Server::builder("slave(1)")
             .max_connections(1024)
@@ -192,13 +221,13 @@ impl Agents {
         })
     }
 
-    fn send<M: prost::Message + Name>(&self, i: usize, to: &Upid, message: &M) {
+    pub(crate) fn send<M: prost::Message + Name>(&self, i: usize, to: &Upid, message: &M) {
         self.transport.send_message(&self.pids[i], to, message);
     }
 
     /// Handles one message: pings are answered; registrations recorded.
     /// Returns the index of an agent that just got (re-)registered.
-    fn handle(&mut self, message: Message) -> Option<(usize, &'static str)> {
+    pub(crate) fn handle(&mut self, message: Message) -> Option<(usize, &'static str)> {
         let i = *self.index.get(&message.to)?;
         if message.name == PingSlaveMessage::full_name() {
             self.transport.send(
@@ -221,7 +250,7 @@ impl Agents {
 
     /// Receives until every agent reported `what`; returns each agent's
     /// latency from `start` in milliseconds.
-    async fn collect(
+    pub(crate) async fn collect(
         &mut self,
         what: &'static str,
         start: Instant,
@@ -247,7 +276,7 @@ impl Agents {
     }
 }
 
-fn agent_info(i: usize, pid: &Upid) -> Result<v0::SlaveInfo, String> {
+pub(crate) fn agent_info(i: usize, pid: &Upid) -> Result<v0::SlaveInfo, String> {
     Ok(v0::SlaveInfo {
         hostname: format!("sim-agent-{i}"),
         port: Some(i32::from(pid.port)),
@@ -259,7 +288,7 @@ fn agent_info(i: usize, pid: &Upid) -> Result<v0::SlaveInfo, String> {
     })
 }
 
-fn capabilities() -> Vec<slave_info::Capability> {
+pub(crate) fn capabilities() -> Vec<slave_info::Capability> {
     [
         slave_info::capability::Type::MultiRole,
         slave_info::capability::Type::HierarchicalRole,
@@ -357,30 +386,15 @@ pub async fn run(args: SimAgentsArgs) -> Result<(), String> {
             args.master_pid,
         ),
         None => {
-            let binary = match &args.master_binary {
-                Some(path) => path.clone(),
-                None => std::env::current_exe()
-                    .map_err(|e| format!("cannot find myself: {e}"))?
-                    .with_file_name("mesos-master"),
-            };
-            let port = free_port()?;
-            let work_dir =
-                std::env::temp_dir().join(format!("mesos-bench-{}-{port}", std::process::id()));
-            std::fs::create_dir_all(&work_dir)
-                .map_err(|e| format!("cannot create {}: {e}", work_dir.display()))?;
-            let mut master_args = vec![
-                "--ip=127.0.0.1".to_string(),
-                format!("--port={port}"),
-                "--hostname=127.0.0.1".to_string(),
+            let mut flags = vec![
                 "--registry=replicated_log".to_string(),
-                format!("--work_dir={}", work_dir.display()),
                 "--agent_reregister_timeout=10mins".to_string(),
             ];
-            master_args.extend(args.master_flags.iter().cloned());
-            let master = MasterProcess::start(binary, master_args, work_dir)?;
+            flags.extend(args.master_flags.iter().cloned());
+            let (master, addr) = MasterProcess::start_local(args.master_binary.clone(), flags)?;
             let pid = master.child.id();
             owned = Some(master);
-            (SocketAddr::from(([127, 0, 0, 1], port)), Some(pid))
+            (addr, Some(pid))
         }
     };
     wait_until_leading(master_addr, Duration::from_secs(60)).await?;

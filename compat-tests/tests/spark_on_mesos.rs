@@ -7,6 +7,9 @@
 //! stop, a callback that throws, and a master that is down at start.
 //! SparkPi also runs on `mesos://zk://…` against three masters, and a Java
 //! program keeps variables in a real ZooKeeper through `ZooKeeperState`.
+//! A v1 Java framework runs on `V1Mesos` (also on `zk://` through a
+//! leader's death) and on `V0Mesos`: SUBSCRIBE, a launch, acknowledgements
+//! and TEARDOWN, a throwing callback, and no threads left once collected.
 //!
 //! Prerequisites fail loudly: `bash .ci/setup-spark.sh` (pyspark in
 //! `MESOS_SPARK_VENV`, default `.spark-venv`), Java 17, and `libmesos.so`
@@ -871,4 +874,462 @@ fn java_framework_with_a_credential_authenticates_through_libmesos() {
         cluster.logs()
     );
     cluster.assert_alive();
+}
+
+/// Compiles the v1 Java framework into `out`.
+fn compile_v1_java(out: &Path) {
+    let result = Command::new("javac")
+        .arg("-cp")
+        .arg(mesos_jar())
+        .arg("-d")
+        .arg(out)
+        .arg(client_script("java-v1").join("V1Framework.java"))
+        .output()
+        .expect("javac (Java 17) must be installed");
+    assert!(
+        result.status.success(),
+        "javac failed:\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+}
+
+/// Runs `V1Framework <impl> <master> <http> <mode>` to its end; returns its
+/// stdout lines, everything for failure messages, and whether it exited 0.
+fn run_v1_java(
+    classes: &Path,
+    implementation: &str,
+    master: &str,
+    http: &str,
+    mode: &str,
+) -> (Vec<String>, String, bool) {
+    let cp = format!("{}:{}", path_str(classes), path_str(&mesos_jar()));
+    let mut cmd = Command::new("java");
+    cmd.env("MESOS_NATIVE_JAVA_LIBRARY", libmesos())
+        .env("LIBPROCESS_IP", "127.0.0.1")
+        .args([
+            "-Xmx128m",
+            "-cp",
+            &cp,
+            "V1Framework",
+            implementation,
+            master,
+            http,
+            mode,
+        ]);
+    let (_, output, status) = run_client(cmd, Duration::from_secs(240));
+    (java_stdout(&output), output, status.success())
+}
+
+fn java_stdout(output: &str) -> Vec<String> {
+    output
+        .lines()
+        .skip_while(|l| !l.starts_with("--- stdout"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("--- stderr"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// The v1 callbacks, minus heartbeats and offers (how many arrive, and
+/// when, depends on timing).
+fn v1_callbacks(lines: &[String]) -> Vec<String> {
+    lines
+        .iter()
+        .filter_map(|l| l.strip_prefix("CB "))
+        .filter(|l| *l != "received HEARTBEAT" && !l.starts_with("received OFFERS "))
+        .map(str::to_string)
+        .collect()
+}
+
+fn check_v1_launch(implementation: &str, expected: &[&str]) {
+    let mut cluster = Cluster::start(ClusterOptions::default());
+    let classes = tempfile::tempdir().expect("tempdir");
+    compile_v1_java(classes.path());
+    let (lines, output, ok) = run_v1_java(
+        classes.path(),
+        implementation,
+        &cluster.master,
+        &cluster.master,
+        "launch",
+    );
+    let context = || format!("{output}\n{}", cluster.logs());
+    assert!(ok, "the v1 Java framework failed\n{}", context());
+    let mut seen = v1_callbacks(&lines);
+    // After TEARDOWN's `disconnected`, V1Mesos connects again (the master
+    // is still there); the program may end before or after that.
+    if let Some(at) = seen.iter().position(|l| l == "disconnected") {
+        seen.truncate(at + 1);
+    }
+    assert_eq!(seen, expected, "{}", context());
+    assert!(
+        lines.iter().any(|l| l.starts_with("TORN_DOWN ")) && lines.iter().any(|l| l == "DONE"),
+        "{}",
+        context()
+    );
+    let name = format!("java-{implementation}");
+    let state = cluster.master_state().expect("master state");
+    assert!(
+        framework_named(&state["frameworks"], &name).is_none(),
+        "{name} is still active\n{}",
+        context()
+    );
+    let completed = framework_named(&state["completed_frameworks"], &name)
+        .unwrap_or_else(|| panic!("{name} is not completed\n{}", context()));
+    let task = &completed["completed_tasks"][0];
+    assert_eq!(task["state"], "TASK_FINISHED", "{}", context());
+    cluster.assert_alive();
+}
+
+// A Java framework on V1Mesos (the v1 HTTP scheduler library): connected,
+// SUBSCRIBE, offers, ACCEPT with a LAUNCH of a command task (the command
+// executor reports STARTING, RUNNING, FINISHED), every update ACKNOWLEDGEd
+// (the agent forwards the next update only once the last is acknowledged),
+// TEARDOWN, and the master closing the stream (`disconnected`).
+#[test]
+fn v1mesos_framework_subscribes_launches_acknowledges_and_tears_down() {
+    check_v1_launch(
+        "v1",
+        &[
+            "connected",
+            "received SUBSCRIBED",
+            "received UPDATE t1 TASK_STARTING",
+            "received UPDATE t1 TASK_RUNNING",
+            "received UPDATE t1 TASK_FINISHED",
+            "disconnected",
+        ],
+    );
+}
+
+// The same program on V0Mesos (the v1 interface over the v0 driver):
+// `connected` after the driver registered, SUBSCRIBED once it subscribes,
+// and nothing after TEARDOWN (the driver is stopped).
+#[test]
+fn v0mesos_framework_subscribes_launches_acknowledges_and_tears_down() {
+    check_v1_launch(
+        "v0",
+        &[
+            "connected",
+            "received SUBSCRIBED",
+            "received UPDATE t1 TASK_STARTING",
+            "received UPDATE t1 TASK_RUNNING",
+            "received UPDATE t1 TASK_FINISHED",
+        ],
+    );
+}
+
+// A collected V1Mesos or V0Mesos leaves none of the library's threads.
+#[test]
+fn a_collected_v1mesos_or_v0mesos_leaves_no_threads_behind() {
+    let mut cluster = Cluster::start(ClusterOptions::default());
+    let classes = tempfile::tempdir().expect("tempdir");
+    compile_v1_java(classes.path());
+    for implementation in ["v1", "v0"] {
+        let (lines, output, ok) = run_v1_java(
+            classes.path(),
+            implementation,
+            &cluster.master,
+            &cluster.master,
+            "threads",
+        );
+        assert!(ok, "{output}");
+        assert!(lines.iter().any(|l| l == "THREADS loaded 0"), "{output}");
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("THREADS running ") && l != "THREADS running 0"),
+            "{output}"
+        );
+        assert!(lines.iter().any(|l| l == "THREADS collected 0"), "{output}");
+    }
+    cluster.assert_alive();
+}
+
+// V1Mesos on `zk://` with three masters: it finds the leader through
+// ZooKeeper, and when the leader is killed it tells the scheduler
+// `disconnected`, follows the newly elected leader, and the scheduler
+// re-subscribes there under the same framework id.
+#[test]
+fn v1mesos_on_zk_follows_a_new_leader_after_the_leader_is_killed() {
+    let mut cluster = HaCluster::start();
+    let first = cluster.leader().expect("a leader");
+    let classes = tempfile::tempdir().expect("tempdir");
+    compile_v1_java(classes.path());
+    let cp = format!("{}:{}", path_str(classes.path()), path_str(&mesos_jar()));
+    let mut cmd = Command::new("java");
+    cmd.env("MESOS_NATIVE_JAVA_LIBRARY", libmesos())
+        .env("LIBPROCESS_IP", "127.0.0.1")
+        .args([
+            "-Xmx128m",
+            "-cp",
+            &cp,
+            "V1Framework",
+            "v1",
+            &cluster.url(),
+            "unused",
+            "failover",
+        ]);
+    let mut client = BackgroundClient::start(cmd);
+    wait_for(Duration::from_secs(120), "the task to run", || {
+        client.output().lines().any(|l| l == "READY")
+    });
+    cluster.kill_master(first);
+    let status = client.wait(Duration::from_secs(180));
+    let output = client.output();
+    let context = || format!("{output}\n{}", cluster.logs());
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the v1 Java framework failed or hung\n{}",
+        context()
+    );
+    let lines: Vec<String> = output.lines().map(str::to_string).collect();
+    let seen = v1_callbacks(&lines);
+    let ready = seen
+        .iter()
+        .position(|l| l == "received UPDATE t1 TASK_RUNNING")
+        .unwrap_or_else(|| panic!("no TASK_RUNNING\n{}", context()));
+    assert_eq!(
+        &seen[..ready],
+        [
+            "connected",
+            "received SUBSCRIBED",
+            "received UPDATE t1 TASK_STARTING"
+        ],
+        "{}",
+        context()
+    );
+    // After the kill: disconnected, connected (perhaps more than once
+    // while the election settles), then subscribed again as the same
+    // framework.
+    let mut after: Vec<&str> = seen[ready + 1..].iter().map(String::as_str).collect();
+    let resubscribed = after
+        .iter()
+        .position(|l| *l == "received SUBSCRIBED same-id")
+        .unwrap_or_else(|| panic!("not subscribed again as the same framework\n{}", context()));
+    after.truncate(resubscribed);
+    assert_eq!(after.first(), Some(&"disconnected"), "{}", context());
+    assert_eq!(after.last(), Some(&"connected"), "{}", context());
+    let second = cluster.leader();
+    assert!(
+        second.is_some_and(|s| s != first),
+        "no new leader\n{}",
+        context()
+    );
+}
+
+// A V1Mesos callback that throws stops the library (upstream aborts the
+// whole process there); the JVM lives on and the framework never
+// subscribes.
+#[test]
+fn a_throwing_v1mesos_callback_stops_the_library_not_the_jvm() {
+    let mut cluster = Cluster::start(ClusterOptions::default());
+    let classes = tempfile::tempdir().expect("tempdir");
+    compile_v1_java(classes.path());
+    let (lines, output, ok) = run_v1_java(
+        classes.path(),
+        "v1",
+        &cluster.master,
+        &cluster.master,
+        "throw",
+    );
+    assert!(ok, "{output}");
+    assert!(lines.iter().any(|l| l == "ALIVE"), "{output}");
+    assert!(output.contains("thrown by connected()"), "{output}");
+    assert!(
+        output.contains("Exception thrown during `connected` call"),
+        "{output}"
+    );
+    assert_eq!(v1_callbacks(&lines), ["connected"], "{output}");
+    cluster.assert_alive();
+}
+
+// V1Mesos(scheduler, master, credential) authenticates its calls with
+// HTTP Basic: with the right secret it subscribes; with a wrong one the
+// master's 401 reaches the scheduler as an ERROR event, as upstream's
+// library reports any unexpected answer.
+#[test]
+fn v1mesos_with_a_credential_authenticates_with_basic() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = dir.path().join("credentials");
+    std::fs::write(&credentials, "fw fw-pass\n").expect("write");
+    let mut cluster = Cluster::start(ClusterOptions {
+        master_flags: vec![
+            "--authenticate_http_frameworks".to_string(),
+            "--http_framework_authenticators=basic".to_string(),
+            format!("--credentials={}", path_str(&credentials)),
+        ],
+        ..Default::default()
+    });
+    let classes = tempfile::tempdir().expect("tempdir");
+    compile_v1_java(classes.path());
+    let (lines, output, ok) = run_v1_java(
+        classes.path(),
+        "v1",
+        &cluster.master,
+        &cluster.master,
+        "credential:fw:fw-pass",
+    );
+    assert!(ok, "{output}\n{}", cluster.logs());
+    assert!(
+        lines.iter().any(|l| l == "FIRST received SUBSCRIBED"),
+        "{output}\n{}",
+        cluster.logs()
+    );
+    let (lines, output, ok) = run_v1_java(
+        classes.path(),
+        "v1",
+        &cluster.master,
+        &cluster.master,
+        "credential:fw:wrong",
+    );
+    assert!(ok, "{output}");
+    assert!(
+        lines.iter().any(|l| l
+            .starts_with("FIRST received ERROR Received unexpected '401 Unauthorized'")
+            && l.ends_with("for SUBSCRIBE")),
+        "{output}\n{}",
+        cluster.logs()
+    );
+    cluster.assert_alive();
+}
+
+// A ZooKeeperState whose session ZooKeeper expires under it (the JVM is
+// frozen with SIGSTOP past the 2 s session timeout, as a long GC pause
+// would): once thawed, the same State object works on a new session, as
+// upstream's storage does after `expired()`: the stored variable is
+// fetched, a store with the fetched version succeeds, and a store with
+// the version from before the expiry is refused as stale (null).
+#[test]
+fn zookeeper_state_recovers_after_its_session_expires() {
+    let zk = ZooKeeperServer::start();
+    let classes = tempfile::tempdir().expect("tempdir");
+    let result = Command::new("javac")
+        .arg("-cp")
+        .arg(mesos_jar())
+        .arg("-d")
+        .arg(classes.path())
+        .arg(client_script("java-state").join("ExpiryClient.java"))
+        .output()
+        .expect("javac (Java 17) must be installed");
+    assert!(
+        result.status.success(),
+        "javac failed:\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    let go = classes.path().join("go");
+    let cp = format!("{}:{}", path_str(classes.path()), path_str(&mesos_jar()));
+    let mut child = Command::new("java")
+        .env("MESOS_NATIVE_JAVA_LIBRARY", libmesos())
+        .args([
+            "-Xmx128m",
+            "-cp",
+            &cp,
+            "ExpiryClient",
+            &zk.connect_string(),
+            "/expiry/state",
+            &path_str(&go),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn java");
+    let pid = child.id();
+    let output = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let mut readers = Vec::new();
+    for stream in [
+        Box::new(child.stdout.take().expect("stdout")) as Box<dyn std::io::Read + Send>,
+        Box::new(child.stderr.take().expect("stderr")),
+    ] {
+        let output = output.clone();
+        readers.push(std::thread::spawn(move || {
+            use std::io::BufRead;
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let mut o = output.lock().unwrap_or_else(|e| e.into_inner());
+                o.push_str(&line);
+                o.push('\n');
+            }
+        }));
+    }
+    let text = || output.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([name, &pid.to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {name} {pid}");
+    };
+    wait_for(Duration::from_secs(60), "the first store", || {
+        text().contains("STORED alpha 'one'")
+    });
+    signal("-STOP");
+    let expired = {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            if zk.log().contains("Expiring session") {
+                break true;
+            }
+            if Instant::now() > deadline {
+                break false;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    signal("-CONT");
+    assert!(
+        expired,
+        "ZooKeeper did not expire the session\n{}",
+        zk.log()
+    );
+    std::fs::write(&go, b"").expect("write the go file");
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let status = loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    for reader in readers {
+        let _ = reader.join();
+    }
+    let output = text();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "ExpiryClient failed\n{output}\n--- zookeeper ---\n{}",
+        zk.log()
+    );
+    let lines: Vec<&str> = output
+        .lines()
+        .filter(|l| {
+            ["STORED", "FETCH", "STORE", "STALE_STORE", "DONE"]
+                .iter()
+                .any(|p| l.starts_with(p))
+        })
+        .collect();
+    assert_eq!(
+        lines,
+        [
+            "STORED alpha 'one'",
+            "FETCH after expiry 'one'",
+            "STORE after expiry 'two'",
+            "STALE_STORE null",
+            "FETCH 'two'",
+            "DONE",
+        ],
+        "{output}"
+    );
+    // The client saw its session expired and the storage made a new one.
+    let expired_at = output
+        .find("session expired")
+        .unwrap_or_else(|| panic!("the client never saw its session expire\n{output}"));
+    assert!(
+        output[expired_at..].contains("new session established"),
+        "no new session after the expiry\n{output}"
+    );
 }

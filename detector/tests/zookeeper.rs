@@ -223,23 +223,41 @@ async fn master_detector_zookeeper_down_at_start() {
     server.stop();
     let detector = detector(&url);
     let mut leader = detector.leader();
-    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(*leader.borrow(), None);
+    // Every leader the detector reports from now on, in order: a detector
+    // that fell back to some leader while ZooKeeper was down would show it
+    // here before the elected master.
+    let seen = tokio::spawn({
+        let mut leader = leader.clone();
+        async move {
+            let mut seen = Vec::new();
+            while leader.changed().await.is_ok() {
+                let now = leader.borrow_and_update().clone();
+                let elected = now.is_some();
+                seen.push(now);
+                if elected {
+                    break;
+                }
+            }
+            seen
+        }
+    });
 
+    // The contender is started while ZooKeeper is down: it keeps trying
+    // (never gives up, never succeeds without ZooKeeper) and is elected
+    // once ZooKeeper is back.
     let info = master(10000);
     let contend = tokio::spawn({
         let url = url.clone();
         let info = info.clone();
         async move { MasterContender::contend(&url, &info, SESSION).await }
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert!(
-        !contend.is_finished(),
-        "contending cannot succeed while ZooKeeper is down"
-    );
     server.restart();
     let _contender = timeout(WAIT, contend).await.unwrap().unwrap().unwrap();
     wait_leader(&mut leader, Some(&info)).await;
+    let seen = timeout(WAIT, seen).await.unwrap().unwrap();
+    let reported: Vec<_> = seen.iter().flatten().collect();
+    assert_eq!(reported, vec![&info], "leaders reported: {seen:?}");
 }
 
 // Older masters' members are read too: a binary `info_` node and a bare

@@ -8,6 +8,9 @@
 //! - [`executor`]: the executor driver state machine and its callbacks.
 //! - [`detector`]: master detection (`host:port`, `master@host:port`,
 //!   `file://`), yielding a watch of the current leading master.
+//! - [`v1`]: the v1 scheduler library over the HTTP API (`V1Mesos`).
+//! - [`v0_adapter`]: the v1 scheduler interface served by the v0 driver
+//!   (`V0Mesos`).
 //! - `endpoint`: the libprocess endpoint (server + transport) a driver
 //!   owns, running on its own small tokio runtime.
 //!
@@ -26,6 +29,8 @@ pub mod detector;
 mod endpoint;
 pub mod executor;
 pub mod scheduler;
+pub mod v0_adapter;
+pub mod v1;
 
 pub use executor::{Executor, ExecutorDriver};
 pub use scheduler::{Scheduler, SchedulerDriver};

@@ -394,7 +394,7 @@ fn now_secs() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn env_duration(name: &str, default: Duration) -> Duration {
+pub(crate) fn env_duration(name: &str, default: Duration) -> Duration {
     match std::env::var(name) {
         Ok(text) => match stout::duration::Duration::parse(&text) {
             Ok(d) => d.0,

@@ -176,9 +176,26 @@ pub fn to_java<'l, M: prost::Message>(
     name: &str,
     message: &M,
 ) -> Result<JObject<'l>> {
-    let class = load_class(env, loader, &format!("org.apache.mesos.Protos${name}"))?;
+    to_java_class(
+        env,
+        loader,
+        &format!("org.apache.mesos.Protos${name}"),
+        message,
+    )
+}
+
+/// A Java protobuf object of the class with binary name `class_name`
+/// (`org.apache.mesos.v1.scheduler.Protos$Event`), built with its static
+/// `parseFrom(byte[])`.
+pub fn to_java_class<'l, M: prost::Message>(
+    env: &mut JNIEnv<'l>,
+    loader: &GlobalRef,
+    class_name: &str,
+    message: &M,
+) -> Result<JObject<'l>> {
+    let class = load_class(env, loader, class_name)?;
     let bytes = env.byte_array_from_slice(&message.encode_to_vec())?;
-    let sig = format!("([B)Lorg/apache/mesos/Protos${name};");
+    let sig = format!("([B)L{};", class_name.replace('.', "/"));
     let obj = env
         .call_static_method(&class, "parseFrom", sig, &[JValue::Object(&bytes)])?
         .l()?;

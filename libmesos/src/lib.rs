@@ -4,7 +4,8 @@
 //! This crate only marshals: Java protobuf objects cross as bytes
 //! (`toByteArray` / `parseFrom`), collections are walked with their
 //! iterators, and every call lands in `mesos-driver`, which owns all driver
-//! behaviour. Callbacks run on the driver's actor thread, attached to the
+//! behaviour. Callbacks run on the driver's actor thread (for `V1Mesos`
+//! and `V0Mesos`, the library's callback or adapter thread), attached to the
 //! JVM as a daemon, and find classes through the class loader that loaded
 //! the driver class (falling back to the context loader saved at load).
 //! Fields that older jars lack (`implicitAcknowledgements`,
@@ -16,6 +17,8 @@
 //! - `executor`: `MesosExecutorDriver` natives and the Java executor.
 //! - `state`: `ZooKeeperState`, `AbstractState` futures and `Variable`
 //!   over `mesos-state`.
+//! - `v1`: `V1Mesos` (the v1 HTTP scheduler library) and `V0Mesos` (the
+//!   v1 interface over the v0 driver) natives and the Java v1 scheduler.
 //! - `unsupported`: `Log`, `LevelDBState` and `LogState`, which throw a
 //!   clear Java exception.
 
@@ -31,6 +34,7 @@ mod executor;
 mod scheduler;
 mod state;
 mod unsupported;
+mod v1;
 
 use std::ffi::c_void;
 use std::sync::OnceLock;

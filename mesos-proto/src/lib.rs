@@ -8,7 +8,9 @@
 //! - [`convert`]: v0 ⇄ v1 re-encoding between twin messages;
 //! - [`resources`]: the `Resources` arithmetic with upstream semantics;
 //! - [`protobuf`]: terminal task states and decoding with required-field
-//!   checks (upstream `protobuf_utils` and `ParseFromString`).
+//!   checks (upstream `protobuf_utils` and `ParseFromString`);
+//! - [`ids`]: typed framework, executor, task, container and agent ids for
+//!   the state daemons keep.
 //!
 //! This crate does no I/O.
 
@@ -19,6 +21,7 @@ mod generated {
 pub use generated::*;
 
 pub mod convert;
+pub mod ids;
 pub mod json;
 pub mod legacy_json;
 pub mod protobuf;

@@ -195,20 +195,20 @@ async fn operations_ride_out_a_zookeeper_restart_and_fail_at_their_deadline_when
         .expect("store")
         .expect("stored");
 
+    // The store is issued (polled once) while ZooKeeper is down; it must
+    // neither finish nor fail then, and it must succeed once ZooKeeper is
+    // back, without the caller retrying.
     zk.stop();
-    let pending = {
-        let state = state.clone();
-        let stored = stored.clone();
-        tokio::spawn(async move { state.store(&stored.mutate(b"w".to_vec())).await })
-    };
-    tokio::time::sleep(Duration::from_secs(1)).await;
-    assert!(!pending.is_finished(), "the store waits for ZooKeeper");
+    let mutated = stored.mutate(b"w".to_vec());
+    let mut pending = std::pin::pin!(state.store(&mutated));
+    tokio::select! {
+        biased;
+        early = &mut pending => panic!("the store ended while ZooKeeper was down: {early:?}"),
+        _ = std::future::ready(()) => {}
+    }
     zk.restart();
-    let after = pending
-        .await
-        .expect("join")
-        .expect("store")
-        .expect("stored");
+    let after = pending.await.expect("store").expect("stored");
+    assert_eq!(after.value(), b"w");
     assert_eq!(state.fetch("k").await.expect("fetch"), after);
 
     // Down for good: the operation fails at its deadline.

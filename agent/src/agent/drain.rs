@@ -87,16 +87,19 @@ impl Agent {
             }
             for (executor_id, executor) in &framework.executors {
                 let launched = executor
+                    .durable
                     .launched_tasks
                     .values()
                     .filter(|t| !mesos_proto::is_terminal_state(t.state))
                     .map(|t| (t.task_id.clone(), t.kill_policy));
                 // Killing one task of a queued group kills the group.
                 let queued = executor
+                    .live
                     .queued_tasks
                     .iter()
                     .chain(
                         executor
+                            .live
                             .queued_task_groups
                             .iter()
                             .filter_map(|g| g.tasks.first()),

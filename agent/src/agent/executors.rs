@@ -7,14 +7,13 @@
 
 use libprocess::Upid;
 use mesos_proto::convert::{devolve, evolve};
+use mesos_proto::ids::{ContainerId, ExecutorId, FrameworkId};
 use mesos_proto::mesos::executor_info::Type as ExecutorType;
 use mesos_proto::mesos::internal as msgs;
 use mesos_proto::mesos::task_status::Reason;
 use mesos_proto::mesos::v1;
 use mesos_proto::mesos::v1::executor::{call, event, Call as ExecutorCall, Event as ExecutorEvent};
-use mesos_proto::mesos::{
-    ExecutorId, FrameworkId, KillPolicy, SlaveId, TaskGroupInfo, TaskId, TaskInfo, TaskState,
-};
+use mesos_proto::mesos::{self as v0, KillPolicy, SlaveId, TaskGroupInfo, TaskInfo, TaskState};
 use tokio::sync::mpsc;
 
 use super::state::{
@@ -33,11 +32,11 @@ pub(crate) enum ToExecutor {
     Launch(Box<TaskInfo>),
     LaunchGroup(Box<TaskGroupInfo>),
     Kill {
-        task_id: TaskId,
+        task_id: v0::TaskId,
         kill_policy: Option<KillPolicy>,
     },
     Acknowledged {
-        task_id: TaskId,
+        task_id: v0::TaskId,
         uuid: Vec<u8>,
     },
     Message(Vec<u8>),
@@ -56,12 +55,12 @@ impl Agent {
     /// `Framework::addExecutor`).
     pub(crate) fn add_executor(
         &mut self,
-        framework_id: &str,
+        framework_id: &FrameworkId,
         info: mesos_proto::mesos::ExecutorInfo,
     ) -> Result<(), String> {
         let slave_id = self.slave_id();
-        let executor_id = info.executor_id.value.clone();
-        let container_id = uuid::Uuid::new_v4().to_string();
+        let executor_id = ExecutorId::from(&info.executor_id);
+        let container_id = ContainerId::from(uuid::Uuid::new_v4().to_string());
         let framework = self
             .frameworks
             .get(framework_id)
@@ -79,9 +78,9 @@ impl Agent {
         let directory = paths::create_executor_directory(
             self.flags.work_dir(),
             &slave_id,
-            framework_id,
-            &executor_id,
-            &container_id,
+            framework_id.as_str(),
+            executor_id.as_str(),
+            container_id.as_str(),
         )
         .map_err(|e| e.to_string())?;
         let generated = super::executor_info::is_command_executor(&info, &self.launcher_dir);
@@ -93,7 +92,7 @@ impl Agent {
         self.attach_sandbox(framework_id, &executor_id, &directory, owner);
 
         let executor = Executor::new(
-            framework_id,
+            framework_id.clone(),
             info,
             container_id,
             directory,
@@ -102,7 +101,7 @@ impl Agent {
             generated,
         );
         // Durable before the container exists, so a restart finds it.
-        self.checkpoint_executor(&executor);
+        self.checkpoint_executor(&executor.durable);
         if let Some(framework) = self.frameworks.get_mut(framework_id) {
             framework.executors.insert(executor_id, executor);
         }
@@ -112,11 +111,12 @@ impl Agent {
     /// Serves the sandbox under its real path and both "latest" aliases.
     pub(crate) fn attach_sandbox(
         &self,
-        framework_id: &str,
-        executor_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
         directory: &std::path::Path,
         owner: String,
     ) {
+        let (framework_id, executor_id) = (framework_id.as_str(), executor_id.as_str());
         let owner = crate::files::Owner::Sandbox { user: owner };
         let latest = paths::executor_latest_run_path(
             self.flags.work_dir(),
@@ -138,8 +138,8 @@ impl Agent {
     /// Starts the executor's container (upstream `Slave::launchExecutor`).
     pub(crate) fn launch_executor(
         &mut self,
-        framework_id: &str,
-        executor_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
         task: Option<TaskInfo>,
     ) {
         let slave_id = self.slave_id();
@@ -156,10 +156,10 @@ impl Agent {
             return;
         };
         if matches!(
-            executor.state,
+            executor.state(),
             ExecutorState::Terminating | ExecutorState::Terminated
         ) {
-            let word = if executor.state == ExecutorState::Terminating {
+            let word = if executor.state() == ExecutorState::Terminating {
                 "terminating"
             } else {
                 "terminated"
@@ -167,7 +167,7 @@ impl Agent {
             self.fail_launch(framework_id, executor_id, format!("Executor {word}"));
             return;
         }
-        let mut info = executor.info.clone();
+        let mut info = executor.durable.info.clone();
         let is_default = info.r#type == Some(ExecutorType::Default as i32);
         if is_default && info.command.is_none() {
             self.fail_launch(
@@ -194,7 +194,7 @@ impl Agent {
         let endpoint = format!("{}:{}", self.self_pid.ip, self.self_pid.port);
         let input = ExecutorEnv {
             executor: &info,
-            directory: &executor.directory,
+            directory: &executor.durable.directory,
             slave_id: &slave_id,
             slave_pid: &self.self_pid.to_string(),
             agent_endpoint: &endpoint,
@@ -202,21 +202,21 @@ impl Agent {
             native_library: self.native_library.clone(),
         };
         let environment = executor_environment(&self.flags, &input, self.agent_environment());
+        let container_id = executor.durable.container_id.clone();
         let spec = LaunchSpec {
-            container_id: executor.container_id.clone(),
-            directory: executor.directory.clone(),
+            container_id: container_id.to_string(),
+            directory: executor.durable.directory.clone(),
             command,
             environment,
-            user: executor.user.clone(),
+            user: executor.live.user.clone(),
         };
-        let container_id = spec.container_id.clone();
         tracing::info!("Launching container {container_id} for executor '{executor_id}' of framework {framework_id}");
         self.containerizer.launch(spec);
         self.schedule(
             self.flags.executor_registration_timeout.0,
             Input::ExecutorRegistrationTimeout {
-                framework_id: framework_id.to_string(),
-                executor_id: executor_id.to_string(),
+                framework_id: framework_id.clone(),
+                executor_id: executor_id.clone(),
                 container_id,
             },
         );
@@ -244,13 +244,19 @@ impl Agent {
     }
 
     /// The executor could not be started: its tasks fail now.
-    fn fail_launch(&mut self, framework_id: &str, executor_id: &str, message: String) {
+    fn fail_launch(
+        &mut self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        message: String,
+    ) {
         tracing::error!(
             "Failed to launch executor '{executor_id}' of framework {framework_id}: {message}"
         );
         self.counters.container_launch_errors += 1;
         if let Some(executor) = self.executor_mut(framework_id, executor_id) {
             executor
+                .live
                 .pending_termination
                 .get_or_insert(PendingTermination {
                     state: TaskState::TaskFailed,
@@ -261,12 +267,12 @@ impl Agent {
         self.executor_terminated(framework_id, executor_id, None);
     }
 
-    fn executor_by_container(&self, container_id: &str) -> Option<(String, String)> {
+    fn executor_by_container(&self, container_id: &str) -> Option<(FrameworkId, ExecutorId)> {
         self.frameworks.values().find_map(|f| {
             f.executors
                 .values()
-                .find(|e| e.container_id == container_id)
-                .map(|e| (f.id(), e.id.clone()))
+                .find(|e| e.durable.container_id == container_id)
+                .map(|e| (f.id.clone(), e.id().clone()))
         })
     }
 
@@ -286,18 +292,18 @@ impl Agent {
                 let Some(executor) = self.executor_mut(&framework_id, &executor_id) else {
                     return;
                 };
-                executor.os_pid = Some(pid);
+                executor.live.os_pid = Some(pid);
                 if let Some(executor) = self
                     .frameworks
                     .get(&framework_id)
                     .and_then(|f| f.executors.get(&executor_id))
                 {
-                    self.checkpoint_forked_pid(executor, pid);
+                    self.checkpoint_forked_pid(&executor.durable, pid);
                 }
                 let Some(executor) = self.executor_mut(&framework_id, &executor_id) else {
                     return;
                 };
-                if executor.state == ExecutorState::Terminating || framework_terminating {
+                if executor.state() == ExecutorState::Terminating || framework_terminating {
                     tracing::warn!("Killing executor '{executor_id}' because it is terminating");
                     self.containerizer.destroy(&container_id);
                 }
@@ -316,6 +322,7 @@ impl Agent {
                     self.counters.container_launch_errors += 1;
                     if let Some(executor) = self.executor_mut(&framework_id, &executor_id) {
                         executor
+                            .live
                             .pending_termination
                             .get_or_insert(PendingTermination {
                                 state: TaskState::TaskFailed,
@@ -332,8 +339,8 @@ impl Agent {
     /// The executor's process is gone (upstream `executorTerminated`).
     pub(crate) fn executor_terminated(
         &mut self,
-        framework_id: &str,
-        executor_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
         status: Option<i32>,
     ) {
         let slave_id = self.slave_id();
@@ -344,22 +351,23 @@ impl Agent {
         let Some(executor) = framework.executors.get_mut(executor_id) else {
             return;
         };
-        if executor.state == ExecutorState::Terminated {
+        if executor.state() == ExecutorState::Terminated {
             return;
         }
-        let was_reconnecting = executor.reconnecting;
-        executor.reconnecting = false;
+        let was_reconnecting = executor.live.reconnecting;
+        executor.live.reconnecting = false;
         tracing::info!(
             "Executor '{executor_id}' of framework {framework_id} {}",
             describe_wait_status(status)
         );
         self.counters.executors_terminated += 1;
-        executor.state = ExecutorState::Terminated;
+        executor.live.state = ExecutorState::Terminated;
         // Dropping the sender ends the executor's event stream.
-        executor.connection = None;
-        let generated = executor.generated_for_command_task;
-        let pending = executor.pending_termination.clone();
+        executor.live.connection = None;
+        let generated = executor.durable.generated_for_command_task;
+        let pending = executor.live.pending_termination.clone();
         let mut live: Vec<String> = executor
+            .durable
             .launched_tasks
             .values()
             .filter(|t| !mesos_proto::is_terminal_state(t.state))
@@ -367,6 +375,7 @@ impl Agent {
             .collect();
         live.extend(
             executor
+                .live
                 .queued_tasks
                 .iter()
                 .map(|t| t.task_id.value.clone()),
@@ -414,13 +423,13 @@ impl Agent {
     }
 
     /// Moves a terminated executor to the completed list.
-    pub(crate) fn remove_executor(&mut self, framework_id: &str, executor_id: &str) {
+    pub(crate) fn remove_executor(&mut self, framework_id: &FrameworkId, executor_id: &ExecutorId) {
         let max = self.flags.max_completed_executors_per_framework;
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;
         };
         match framework.executors.get(executor_id) {
-            Some(e) if e.state == ExecutorState::Terminated => {}
+            Some(e) if e.state() == ExecutorState::Terminated => {}
             _ => return,
         }
         if let Some(executor) = self
@@ -428,7 +437,7 @@ impl Agent {
             .get(framework_id)
             .and_then(|f| f.executors.get(executor_id))
         {
-            self.checkpoint_completed(executor);
+            self.checkpoint_completed(&executor.durable);
         }
         let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;
@@ -437,17 +446,18 @@ impl Agent {
         // Sandboxes stay on disk (no garbage collection yet); only the
         // `/files` entry of a run evicted from the completed list goes.
         if let Some(evicted) = framework.destroy_executor(executor_id, max) {
-            self.files.detach(&evicted.directory.display().to_string());
+            self.files
+                .detach(&evicted.durable.directory.display().to_string());
         }
     }
 
-    pub(crate) fn remove_framework_if_idle(&mut self, framework_id: &str) {
+    pub(crate) fn remove_framework_if_idle(&mut self, framework_id: &FrameworkId) {
         let idle = self.frameworks.get(framework_id).is_some_and(|f| f.idle());
         if !idle {
             return;
         }
         tracing::info!("Cleaning up framework {framework_id}");
-        self.sum.cleanup(framework_id);
+        self.sum.cleanup(framework_id.as_str());
         if let Some(framework) = self.frameworks.remove(framework_id) {
             self.completed_frameworks.push_back(framework);
             while self.completed_frameworks.len() > MAX_COMPLETED_FRAMEWORKS {
@@ -465,8 +475,16 @@ impl Agent {
         from: &Upid,
         message: msgs::ShutdownExecutorMessage,
     ) {
-        let framework_id = message.framework_id.map(|f| f.value).unwrap_or_default();
-        let executor_id = message.executor_id.map(|e| e.value).unwrap_or_default();
+        let framework_id = message
+            .framework_id
+            .as_ref()
+            .map(FrameworkId::from)
+            .unwrap_or_default();
+        let executor_id = message
+            .executor_id
+            .as_ref()
+            .map(ExecutorId::from)
+            .unwrap_or_default();
         if !self.is_master(from) {
             tracing::warn!("Ignoring shutdown executor message for executor '{executor_id}' from {from}: not the registered master");
             return;
@@ -480,7 +498,7 @@ impl Agent {
         }
         let state = match self.frameworks.get(&framework_id) {
             Some(f) if f.state == FrameworkState::Running => {
-                f.executors.get(&executor_id).map(|e| e.state)
+                f.executors.get(&executor_id).map(|e| e.state())
             }
             _ => None,
         };
@@ -496,28 +514,32 @@ impl Agent {
 
     /// Asks the executor to shut down and kills it after its grace period
     /// (upstream `_shutdownExecutor`).
-    pub(crate) fn shutdown_executor(&mut self, framework_id: &str, executor_id: &str) {
+    pub(crate) fn shutdown_executor(
+        &mut self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+    ) {
         let flags = self.flags.clone();
         let Some(executor) = self.executor_mut(framework_id, executor_id) else {
             return;
         };
         if !matches!(
-            executor.state,
+            executor.state(),
             ExecutorState::Registering | ExecutorState::Running
         ) {
             return;
         }
         tracing::info!("Shutting down executor '{executor_id}' of framework {framework_id}");
-        executor.state = ExecutorState::Terminating;
-        let grace = shutdown_grace_period(&flags, &executor.info);
-        let container_id = executor.container_id.clone();
+        executor.live.state = ExecutorState::Terminating;
+        let grace = shutdown_grace_period(&flags, &executor.durable.info);
+        let container_id = executor.durable.container_id.clone();
         // Dropped on the floor if the executor has not subscribed yet.
         self.send_to_executor(framework_id, executor_id, ToExecutor::Shutdown);
         self.schedule(
             grace.0,
             Input::ShutdownExecutorTimeout {
-                framework_id: framework_id.to_string(),
-                executor_id: executor_id.to_string(),
+                framework_id: framework_id.clone(),
+                executor_id: executor_id.clone(),
                 container_id,
             },
         );
@@ -525,9 +547,9 @@ impl Agent {
 
     pub(crate) fn shutdown_executor_timeout(
         &mut self,
-        framework_id: &str,
-        executor_id: &str,
-        container_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        container_id: &ContainerId,
     ) {
         let Some(executor) = self
             .frameworks
@@ -536,20 +558,20 @@ impl Agent {
         else {
             return;
         };
-        if executor.container_id != container_id {
+        if executor.durable.container_id != *container_id {
             return;
         }
-        if executor.state == ExecutorState::Terminating {
+        if executor.state() == ExecutorState::Terminating {
             tracing::info!("Killing executor '{executor_id}' of framework {framework_id}");
-            self.containerizer.destroy(container_id);
+            self.containerizer.destroy(container_id.as_str());
         }
     }
 
     pub(crate) fn executor_registration_timeout(
         &mut self,
-        framework_id: &str,
-        executor_id: &str,
-        container_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        container_id: &ContainerId,
     ) {
         let timeout = self.flags.executor_registration_timeout;
         match self.frameworks.get(framework_id) {
@@ -559,24 +581,26 @@ impl Agent {
         let Some(executor) = self.executor_mut(framework_id, executor_id) else {
             return;
         };
-        if executor.container_id != container_id || executor.state != ExecutorState::Registering {
+        if executor.durable.container_id != *container_id
+            || executor.state() != ExecutorState::Registering
+        {
             return;
         }
         tracing::info!("Terminating executor '{executor_id}' of framework {framework_id} because it did not register within {timeout}");
-        executor.state = ExecutorState::Terminating;
-        executor.pending_termination = Some(PendingTermination {
+        executor.live.state = ExecutorState::Terminating;
+        executor.live.pending_termination = Some(PendingTermination {
             state: TaskState::TaskFailed,
             reason: Reason::ExecutorRegistrationTimeout as i32,
             message: format!("Executor did not register within {timeout}"),
         });
-        self.containerizer.destroy(container_id);
+        self.containerizer.destroy(container_id.as_str());
     }
 
     /// Sends to a subscribed executor; dropped when it has no connection.
     pub(crate) fn send_to_executor(
         &mut self,
-        framework_id: &str,
-        executor_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
         message: ToExecutor,
     ) {
         let slave_id = self.slave_id();
@@ -586,7 +610,7 @@ impl Agent {
         let Some(executor) = framework.executors.get(executor_id) else {
             return;
         };
-        match &executor.connection {
+        match &executor.live.connection {
             None => {
                 tracing::debug!("Dropping {message:?} for executor '{executor_id}': not connected")
             }
@@ -633,9 +657,7 @@ impl Agent {
             Some(Connection::Pid(pid)) => {
                 let pid = pid.clone();
                 let framework_pid = framework.pid.clone().unwrap_or_default().to_string();
-                let fid = FrameworkId {
-                    value: framework_id.to_string(),
-                };
+                let fid = framework_id.to_proto();
                 let sid = SlaveId { value: slave_id };
                 match message {
                     ToExecutor::Launch(task) => self.send(
@@ -675,9 +697,7 @@ impl Agent {
                         &msgs::FrameworkToExecutorMessage {
                             slave_id: sid,
                             framework_id: fid,
-                            executor_id: ExecutorId {
-                                value: executor_id.to_string(),
-                            },
+                            executor_id: executor_id.to_proto(),
                             data,
                         },
                     ),
@@ -692,8 +712,8 @@ impl Agent {
     /// Hands queued tasks to a running executor (upstream `___run`).
     pub(crate) fn deliver_queued(
         &mut self,
-        framework_id: &str,
-        executor_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
         tasks: Vec<TaskInfo>,
         groups: Vec<TaskGroupInfo>,
     ) {
@@ -707,16 +727,16 @@ impl Agent {
         let Some(executor) = framework.executors.get_mut(executor_id) else {
             return;
         };
-        if executor.state != ExecutorState::Running {
+        if executor.state() != ExecutorState::Running {
             return;
         }
         let mut outgoing = Vec::new();
         for task in tasks {
             // Killed in the meantime: its update was already sent.
-            let Some(task) = executor.dequeue_task(&task.task_id.value) else {
+            let Some(task) = executor.live.dequeue_task(&task.task_id.value) else {
                 continue;
             };
-            executor.add_launched_task(&task, &framework_info);
+            executor.durable.add_launched_task(&task, &framework_info);
             tracing::info!(
                 "Sending queued task '{}' to executor '{executor_id}'",
                 task.task_id.value
@@ -727,13 +747,13 @@ impl Agent {
             if !group
                 .tasks
                 .iter()
-                .any(|t| executor.is_queued(&t.task_id.value))
+                .any(|t| executor.live.is_queued(&t.task_id.value))
             {
                 continue;
             }
             for task in &group.tasks {
-                if let Some(task) = executor.dequeue_task(&task.task_id.value) {
-                    executor.add_launched_task(&task, &framework_info);
+                if let Some(task) = executor.live.dequeue_task(&task.task_id.value) {
+                    executor.durable.add_launched_task(&task, &framework_info);
                 }
             }
             tracing::info!("Sending queued task group to executor '{executor_id}'");
@@ -746,19 +766,20 @@ impl Agent {
 
     /// The queued tasks, split into lone tasks and task groups.
     fn split_queued(executor: &Executor) -> (Vec<TaskInfo>, Vec<TaskGroupInfo>) {
+        let queue = &executor.live;
         let grouped = |t: &TaskInfo| {
-            executor
+            queue
                 .queued_task_groups
                 .iter()
                 .any(|g| g.tasks.iter().any(|x| x.task_id == t.task_id))
         };
-        let single = executor
+        let single = queue
             .queued_tasks
             .iter()
             .filter(|t| !grouped(t))
             .cloned()
             .collect();
-        (single, executor.queued_task_groups.clone())
+        (single, queue.queued_task_groups.clone())
     }
 
     /// A v0 executor driver registers (upstream `registerExecutor`).
@@ -767,8 +788,8 @@ impl Agent {
         from: &Upid,
         message: msgs::RegisterExecutorMessage,
     ) {
-        let framework_id = message.framework_id.value.clone();
-        let executor_id = message.executor_id.value.clone();
+        let framework_id = FrameworkId::from(&message.framework_id);
+        let executor_id = ExecutorId::from(&message.executor_id);
         tracing::info!(
             "Got registration for executor '{executor_id}' of framework {framework_id} from {from}"
         );
@@ -786,7 +807,7 @@ impl Agent {
             Some(f) if f.state == FrameworkState::Terminating => {
                 return shutdown(self, "the framework is terminating")
             }
-            Some(f) => f.executors.get(&executor_id).map(|e| e.state),
+            Some(f) => f.executors.get(&executor_id).map(|e| e.state()),
         };
         match state {
             None => shutdown(self, "unknown executor"),
@@ -799,18 +820,18 @@ impl Agent {
                 let Some(executor) = framework.executors.get_mut(&executor_id) else {
                     return;
                 };
-                executor.state = ExecutorState::Running;
-                executor.connection = Some(Connection::Pid(from.clone()));
+                executor.live.state = ExecutorState::Running;
+                executor.live.connection = Some(Connection::Pid(from.clone()));
                 self.out.link(from);
                 let executor = &self.frameworks[&framework_id].executors[&executor_id];
-                self.checkpoint_connection(executor, Some(from));
-                if !executor.ever_sent_task() && executor.queued_tasks.is_empty() {
+                self.checkpoint_connection(&executor.durable, Some(from));
+                if !executor.durable.ever_sent_task() && executor.live.queued_tasks.is_empty() {
                     tracing::warn!("Shutting down registering executor '{executor_id}' because it has no tasks to run");
                     self.shutdown_executor(&framework_id, &executor_id);
                     return;
                 }
                 let registered = msgs::ExecutorRegisteredMessage {
-                    executor_info: executor.info.clone(),
+                    executor_info: executor.durable.info.clone(),
                     framework_id: message.framework_id.clone(),
                     framework_info,
                     slave_id: info.id.clone().unwrap_or_default(),
@@ -826,8 +847,8 @@ impl Agent {
 
     /// A v1 executor API call (the HTTP handler already validated it).
     pub(crate) fn executor_call(&mut self, call: ExecutorCall) -> CallReply {
-        let framework_id = call.framework_id.value.clone();
-        let executor_id = call.executor_id.value.clone();
+        let framework_id = FrameworkId::new(&call.framework_id.value);
+        let executor_id = ExecutorId::new(&call.executor_id.value);
         let kind = call
             .r#type
             .and_then(|t| call::Type::try_from(t).ok())
@@ -838,7 +859,7 @@ impl Agent {
         let Some(executor) = framework.executors.get(&executor_id) else {
             return CallReply::Error(CallError::Invalid("Executor cannot be found".into()));
         };
-        if executor.state == ExecutorState::Registering && kind != call::Type::Subscribe {
+        if executor.state() == ExecutorState::Registering && kind != call::Type::Subscribe {
             return CallReply::Error(CallError::Forbidden("Executor is not subscribed".into()));
         }
         // Beyond upstream: an executor speaks only over its own live
@@ -847,8 +868,8 @@ impl Agent {
             let task_id = call.update.as_ref().map(|u| u.status.task_id.value.clone());
             let kind_name = kind.as_str_name();
             if let Err(why) = self.executor_call_allowed(
-                &framework_id,
-                &executor_id,
+                framework_id.as_str(),
+                executor_id.as_str(),
                 task_id.as_deref(),
                 kind_name,
             ) {
@@ -887,8 +908,8 @@ impl Agent {
     /// SUBSCRIBE: opens the executor's event stream (upstream `subscribe`).
     fn subscribe(
         &mut self,
-        framework_id: &str,
-        executor_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
         subscribe: call::Subscribe,
     ) -> CallReply {
         tracing::info!("Received Subscribe request for HTTP executor '{executor_id}' of framework {framework_id}");
@@ -909,7 +930,7 @@ impl Agent {
             return CallReply::Error(CallError::Invalid("Executor cannot be found".into()));
         };
         let terminal = matches!(
-            executor.state,
+            executor.state(),
             ExecutorState::Terminating | ExecutorState::Terminated
         );
         if agent_terminating || framework_terminating || terminal {
@@ -917,11 +938,11 @@ impl Agent {
             let _ = events.send(event(event::Type::Shutdown));
             return CallReply::Stream(body);
         }
-        if executor.connection.is_some() {
+        if executor.live.connection.is_some() {
             tracing::warn!("Closing already existing connection from executor '{executor_id}'");
         }
-        executor.state = ExecutorState::Running;
-        executor.connection = Some(Connection::Http {
+        executor.live.state = ExecutorState::Running;
+        executor.live.connection = Some(Connection::Http {
             id: connection_id,
             events,
         });
@@ -930,13 +951,11 @@ impl Agent {
             .get(framework_id)
             .and_then(|f| f.executors.get(executor_id))
         {
-            self.checkpoint_connection(executor, None);
+            self.checkpoint_connection(&executor.durable, None);
         }
 
         let slave_id = self.slave_id();
-        let call_framework = FrameworkId {
-            value: framework_id.to_string(),
-        };
+        let call_framework = framework_id.to_proto();
         for update in subscribe.unacknowledged_updates {
             let update = executor_update(&call_framework, devolve(&update.status), &slave_id);
             self.status_update(update, UpdateSource::HttpExecutor);
@@ -961,7 +980,8 @@ impl Agent {
             .executors
             .get(executor_id)
             .map(|e| {
-                e.launched_tasks
+                e.durable
+                    .launched_tasks
                     .values()
                     .filter(|t| {
                         t.state == TaskState::TaskStaging as i32
@@ -990,7 +1010,7 @@ impl Agent {
         let Some(executor) = framework.executors.get(executor_id) else {
             return CallReply::Stream(body);
         };
-        if !executor.ever_sent_task() && executor.queued_tasks.is_empty() {
+        if !executor.durable.ever_sent_task() && executor.live.queued_tasks.is_empty() {
             tracing::warn!(
                 "Shutting down executor '{executor_id}' because it has never been sent a task and all of \
                  its queued tasks have been killed before delivery"
@@ -1000,17 +1020,17 @@ impl Agent {
         }
         let subscribed = ExecutorEvent {
             subscribed: Some(event::Subscribed {
-                executor_info: evolve(&executor.info),
+                executor_info: evolve(&executor.durable.info),
                 framework_info: evolve(&framework.info),
                 agent_info: evolve::<_, v1::AgentInfo>(&self.info),
                 container_id: Some(v1::ContainerId {
-                    value: executor.container_id.clone(),
+                    value: executor.durable.container_id.to_string(),
                     parent: None,
                 }),
             }),
             ..event(event::Type::Subscribed)
         };
-        if let Some(Connection::Http { events, .. }) = &executor.connection {
+        if let Some(Connection::Http { events, .. }) = &executor.live.connection {
             let _ = events.send(subscribed);
         }
         let (single, groups) = Self::split_queued(executor);
@@ -1021,19 +1041,19 @@ impl Agent {
 
     pub(crate) fn executor_stream_closed(
         &mut self,
-        framework_id: &str,
-        executor_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
         connection_id: u64,
     ) {
         let Some(executor) = self.executor_mut(framework_id, executor_id) else {
             return;
         };
-        if matches!(&executor.connection, Some(Connection::Http { id, .. }) if *id == connection_id)
+        if matches!(&executor.live.connection, Some(Connection::Http { id, .. }) if *id == connection_id)
         {
             tracing::info!(
                 "Closed HTTP connection of executor '{executor_id}' of framework {framework_id}"
             );
-            executor.connection = None;
+            executor.live.connection = None;
         }
     }
 }

@@ -31,6 +31,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use libprocess::{Message, Transport, Upid};
+use mesos_proto::ids::{ContainerId, ExecutorId, FrameworkId};
 use mesos_proto::mesos::internal as msgs;
 use mesos_proto::mesos::v1::agent::response as agent_api;
 use mesos_proto::mesos::v1::executor::{Call as ExecutorCall, Event as ExecutorEvent};
@@ -109,22 +110,22 @@ pub struct ExecutorStream {
 #[derive(Debug)]
 pub struct StreamClosed {
     inbox: mpsc::UnboundedSender<Input>,
-    framework_id: String,
-    executor_id: String,
+    framework_id: FrameworkId,
+    executor_id: ExecutorId,
     connection_id: u64,
 }
 
 impl StreamClosed {
     pub fn new(
         inbox: mpsc::UnboundedSender<Input>,
-        framework_id: &str,
-        executor_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
         connection_id: u64,
     ) -> StreamClosed {
         StreamClosed {
             inbox,
-            framework_id: framework_id.to_string(),
-            executor_id: executor_id.to_string(),
+            framework_id: framework_id.clone(),
+            executor_id: executor_id.clone(),
             connection_id,
         }
     }
@@ -171,8 +172,8 @@ pub enum Input {
     },
     /// The HTTP stream of a subscribed executor ended.
     ExecutorStreamClosed {
-        framework_id: String,
-        executor_id: String,
+        framework_id: FrameworkId,
+        executor_id: ExecutorId,
         connection_id: u64,
     },
     Query(Query),
@@ -189,14 +190,14 @@ pub enum Input {
         generation: u64,
     },
     ExecutorRegistrationTimeout {
-        framework_id: String,
-        executor_id: String,
-        container_id: String,
+        framework_id: FrameworkId,
+        executor_id: ExecutorId,
+        container_id: ContainerId,
     },
     ShutdownExecutorTimeout {
-        framework_id: String,
-        executor_id: String,
-        container_id: String,
+        framework_id: FrameworkId,
+        executor_id: ExecutorId,
+        container_id: ContainerId,
     },
     /// `--executor_reregistration_timeout` after recovery started.
     ReregisterExecutorTimeout,
@@ -284,7 +285,7 @@ pub struct Agent {
     pub(crate) state: AgentState,
     pub(crate) master_address: MasterSource,
     pub(crate) master: Option<Upid>,
-    pub(crate) frameworks: BTreeMap<String, state::Framework>,
+    pub(crate) frameworks: BTreeMap<FrameworkId, state::Framework>,
     pub(crate) completed_frameworks: VecDeque<state::Framework>,
     pub(crate) out: Arc<dyn Outbox>,
     pub(crate) sum: StatusUpdateManager,
@@ -534,7 +535,7 @@ impl Agent {
             }
             "mesos.internal.ShutdownFrameworkMessage" => {
                 let m = decode!(msgs::ShutdownFrameworkMessage);
-                self.shutdown_framework(Some(&from), &m.framework_id.value);
+                self.shutdown_framework(Some(&from), &FrameworkId::from(&m.framework_id));
             }
             "mesos.internal.FrameworkToExecutorMessage" => {
                 let m = decode!(msgs::FrameworkToExecutorMessage);
@@ -593,7 +594,11 @@ impl Agent {
                 ) {
                     return;
                 }
-                self.executor_message(&m.framework_id.value, &m.executor_id.value, m.data);
+                self.executor_message(
+                    &FrameworkId::from(&m.framework_id),
+                    &ExecutorId::from(&m.executor_id),
+                    m.data,
+                );
             }
             "mesos.internal.ShutdownMessage" => {
                 let m = decode!(msgs::ShutdownMessage);
@@ -874,13 +879,14 @@ impl Agent {
         for framework in self.frameworks.values() {
             message.frameworks.push(framework.info.clone());
             for executor in framework.executors.values() {
+                let record = &executor.durable;
                 message
                     .tasks
-                    .extend(executor.launched_tasks.values().cloned());
+                    .extend(record.launched_tasks.values().cloned());
                 message
                     .tasks
-                    .extend(executor.terminated_tasks.values().cloned());
-                for task in &executor.queued_tasks {
+                    .extend(record.terminated_tasks.values().cloned());
+                for task in &executor.live.queued_tasks {
                     message.tasks.push(state::create_task(
                         task,
                         mesos_proto::mesos::TaskState::TaskStaging,
@@ -888,10 +894,10 @@ impl Agent {
                     ));
                 }
                 // The master does not track command executors.
-                if !executor.generated_for_command_task
-                    && executor.state != ExecutorState::Terminated
+                if !record.generated_for_command_task
+                    && executor.state() != ExecutorState::Terminated
                 {
-                    let mut info = executor.info.clone();
+                    let mut info = record.info.clone();
                     if info.framework_id.is_none() {
                         info.framework_id = framework.info.id.clone();
                     }
@@ -908,10 +914,10 @@ impl Agent {
             for executor in &framework.completed_executors {
                 archived
                     .tasks
-                    .extend(executor.terminated_tasks.values().cloned());
+                    .extend(executor.durable.terminated_tasks.values().cloned());
                 archived
                     .tasks
-                    .extend(executor.completed_tasks.iter().cloned());
+                    .extend(executor.durable.completed_tasks.iter().cloned());
             }
             message.completed_frameworks.push(archived);
         }
@@ -940,7 +946,7 @@ impl Agent {
             }
         }
         self.state = AgentState::Terminating;
-        let ids: Vec<String> = self.frameworks.keys().cloned().collect();
+        let ids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
         for id in ids {
             self.shutdown_framework(None, &id);
         }

@@ -36,13 +36,13 @@ impl Agent {
         for f in self.all_frameworks() {
             for e in f.executors.values() {
                 out.executors.push(response::get_executors::Executor {
-                    executor_info: evolve(&e.info),
+                    executor_info: evolve(&e.durable.info),
                 });
             }
             for e in &f.completed_executors {
                 out.completed_executors
                     .push(response::get_executors::Executor {
-                        executor_info: evolve(&e.info),
+                        executor_info: evolve(&e.durable.info),
                     });
             }
         }
@@ -57,25 +57,27 @@ impl Agent {
         let v1_task = |t: &mesos_proto::mesos::Task| evolve::<_, v1::Task>(t);
         for f in self.all_frameworks() {
             for e in f.executors.values() {
-                for t in &e.queued_tasks {
+                for t in &e.live.queued_tasks {
                     out.queued_tasks.push(v1_task(&create_task(
                         t,
                         TaskState::TaskStaging,
                         &f.info,
                     )));
                 }
+                let record = &e.durable;
                 out.launched_tasks
-                    .extend(e.launched_tasks.values().map(v1_task));
+                    .extend(record.launched_tasks.values().map(v1_task));
                 out.terminated_tasks
-                    .extend(e.terminated_tasks.values().map(v1_task));
+                    .extend(record.terminated_tasks.values().map(v1_task));
                 out.completed_tasks
-                    .extend(e.completed_tasks.iter().map(v1_task));
+                    .extend(record.completed_tasks.iter().map(v1_task));
             }
             for e in &f.completed_executors {
+                let record = &e.durable;
                 out.terminated_tasks
-                    .extend(e.terminated_tasks.values().map(v1_task));
+                    .extend(record.terminated_tasks.values().map(v1_task));
                 out.completed_tasks
-                    .extend(e.completed_tasks.iter().map(v1_task));
+                    .extend(record.completed_tasks.iter().map(v1_task));
             }
         }
         out

@@ -13,26 +13,81 @@
 //! a restart would not see is how tasks get lost.
 //!
 //! On restart, [`Agent::recover`] rebuilds frameworks, executors, tasks and
-//! update streams from the checkpoint, re-attaches the containerizer to the
-//! executors' pids, kills containers no checkpoint accounts for, asks v0
-//! executors to reconnect, and waits up to `--executor_reregistration_timeout`
-//! for executors to come back before it looks for the master and
-//! re-registers under the same agent id. Executors that did not come back
+//! update streams from the checkpoint in two steps: each executor's durable
+//! record first ([`rebuild_executor_record`], pure, so a test can compare it
+//! with what was checkpointed), then its live side: the recovered pid, the
+//! sandbox under `/files`, the containerizer re-attached to the pid, and
+//! the request to reconnect for v0 executors. It then kills containers no
+//! checkpoint accounts for and waits up to
+//! `--executor_reregistration_timeout` for executors to come back before it
+//! looks for the master and re-registers under the same agent id. Executors that did not come back
 //! are destroyed; executors that died meanwhile end their tasks as usual.
 
 use std::collections::HashSet;
+use std::path::Path;
 
 use libprocess::Upid;
+use mesos_proto::ids::{ContainerId, ExecutorId, FrameworkId};
+use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal as msgs;
 use mesos_proto::mesos::task_status::Reason;
 use mesos_proto::mesos::{FrameworkInfo, SlaveId, Task, TaskState};
 
-use super::state::{Executor, ExecutorState, Framework, PendingTermination};
+use super::state::{
+    Executor, ExecutorLive, ExecutorRecord, ExecutorState, Framework, PendingTermination,
+};
 use super::tasks::{agent_update, UpdateSource};
 use super::{Agent, Input};
 use crate::error::AgentError;
 use crate::paths;
-use crate::recovery::RecoveredAgent;
+use crate::recovery::{RecoveredAgent, RecoveredExecutor};
+
+/// The durable record a checkpointed executor's latest run rebuilds to:
+/// its tasks as checkpointed, every recorded update applied in order, and
+/// the tasks whose terminal update was acknowledged completed. `None` for
+/// an executor with no live run. Pure: nothing is started or attached.
+pub(crate) fn rebuild_executor_record(
+    work_dir: &Path,
+    launcher_dir: &Path,
+    slave_id: &str,
+    framework_id: &FrameworkId,
+    executor: &RecoveredExecutor,
+) -> Option<ExecutorRecord> {
+    let run = executor.run.as_ref()?;
+    let directory = paths::executor_run_path(
+        work_dir,
+        slave_id,
+        framework_id.as_str(),
+        &executor.id,
+        &run.container_id,
+    );
+    let generated = super::executor_info::is_command_executor(&executor.info, launcher_dir);
+    let mut record = ExecutorRecord::new(
+        framework_id.clone(),
+        executor.info.clone(),
+        ContainerId::new(&run.container_id),
+        directory,
+        true,
+        generated,
+    );
+    for (task_id, task) in &run.tasks {
+        record
+            .launched_tasks
+            .insert(task_id.into(), task.info.clone());
+        for update in &task.updates {
+            // Errors only mean a repeated terminal state.
+            let _ = record.update_task_state(&update.status);
+        }
+        let terminal_acknowledged = task.updates.iter().any(|u| {
+            is_terminal_state(u.status.state)
+                && u.uuid.as_ref().is_some_and(|id| task.acks.contains(id))
+        });
+        if terminal_acknowledged {
+            record.complete_task(task_id);
+        }
+    }
+    Some(record)
+}
 
 impl Agent {
     /// Stops the process after a checkpoint write failed (upstream treats
@@ -63,21 +118,21 @@ impl Agent {
         }
     }
 
-    pub(crate) fn checkpoint_executor(&self, executor: &Executor) {
+    pub(crate) fn checkpoint_executor(&self, executor: &ExecutorRecord) {
         if !executor.checkpoint {
             return;
         }
         if let Err(e) = self.checkpointer.executor(
             &self.slave_id(),
-            &executor.framework_id,
+            executor.framework_id.as_str(),
             &executor.info,
-            &executor.container_id,
+            executor.container_id.as_str(),
         ) {
             self.checkpoint_failed(e);
         }
     }
 
-    pub(crate) fn checkpoint_task(&self, executor: &Executor, task: &Task) {
+    pub(crate) fn checkpoint_task(&self, executor: &ExecutorRecord, task: &Task) {
         if !executor.checkpoint {
             return;
         }
@@ -87,7 +142,7 @@ impl Agent {
         }
     }
 
-    pub(crate) fn checkpoint_forked_pid(&self, executor: &Executor, pid: i32) {
+    pub(crate) fn checkpoint_forked_pid(&self, executor: &ExecutorRecord, pid: i32) {
         if !executor.checkpoint {
             return;
         }
@@ -100,7 +155,11 @@ impl Agent {
         }
     }
 
-    pub(crate) fn checkpoint_connection(&self, executor: &Executor, libprocess_pid: Option<&Upid>) {
+    pub(crate) fn checkpoint_connection(
+        &self,
+        executor: &ExecutorRecord,
+        libprocess_pid: Option<&Upid>,
+    ) {
         if !executor.checkpoint {
             return;
         }
@@ -119,14 +178,15 @@ impl Agent {
 
     pub(crate) fn checkpoint_update(
         &self,
-        framework_id: &str,
-        executor_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
         update: &msgs::StatusUpdate,
     ) {
         let Some(executor) = self
             .frameworks
             .get(framework_id)
             .and_then(|f| f.executors.get(executor_id))
+            .map(|e| &e.durable)
             .filter(|e| e.checkpoint)
         else {
             return;
@@ -143,8 +203,8 @@ impl Agent {
 
     pub(crate) fn checkpoint_ack(
         &self,
-        framework_id: &str,
-        executor_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
         task_id: &str,
         uuid: &[u8],
     ) {
@@ -152,6 +212,7 @@ impl Agent {
             .frameworks
             .get(framework_id)
             .and_then(|f| f.executors.get(executor_id))
+            .map(|e| &e.durable)
             .filter(|e| e.checkpoint)
         else {
             return;
@@ -165,7 +226,7 @@ impl Agent {
         }
     }
 
-    pub(crate) fn checkpoint_completed(&self, executor: &Executor) {
+    pub(crate) fn checkpoint_completed(&self, executor: &ExecutorRecord) {
         if !executor.checkpoint {
             return;
         }
@@ -249,80 +310,39 @@ impl Agent {
         self.drain_config = state.drain_config;
         let work_dir = self.flags.work_dir().to_path_buf();
         for (framework_id, recovered) in state.frameworks {
+            let framework_id = FrameworkId::from(framework_id);
             let pid = recovered
                 .pid
                 .as_deref()
                 .and_then(|p| p.parse::<Upid>().ok())
                 .filter(|p| !p.is_empty());
             let mut framework = Framework::new(recovered.info.clone(), pid);
-            for (executor_id, recovered_executor) in recovered.executors {
-                let Some(run) = recovered_executor.run else {
+            for recovered_executor in recovered.executors.values() {
+                // First the durable record, then the live handles.
+                let Some(record) = rebuild_executor_record(
+                    &work_dir,
+                    &self.launcher_dir,
+                    &slave_id,
+                    &framework_id,
+                    recovered_executor,
+                ) else {
+                    continue;
+                };
+                let Some(run) = &recovered_executor.run else {
                     continue;
                 };
                 known.insert(run.container_id.clone());
-                let directory = paths::executor_run_path(
-                    &work_dir,
-                    &slave_id,
-                    &framework_id,
-                    &executor_id,
-                    &run.container_id,
-                );
-                let generated = super::executor_info::is_command_executor(
-                    &recovered_executor.info,
-                    &self.launcher_dir,
-                );
-                let mut executor = Executor::new(
-                    &framework_id,
-                    recovered_executor.info,
-                    run.container_id.clone(),
-                    directory.clone(),
-                    None,
-                    true,
-                    generated,
-                );
-                executor.reconnecting = true;
+                for (task_id, task) in &run.tasks {
+                    self.sum
+                        .recover(framework_id.as_str(), task_id, &task.updates, &task.acks);
+                }
                 let pid = run.forked_pid.filter(|_| !state.rebooted);
-                executor.os_pid = pid;
-                for (task_id, task) in run.tasks {
-                    executor
-                        .launched_tasks
-                        .insert(task_id.clone(), task.info.clone());
-                    for update in &task.updates {
-                        // Errors only mean a repeated terminal state.
-                        let _ = executor.update_task_state(&update.status, &recovered.info);
-                    }
-                    let open = self
-                        .sum
-                        .recover(&framework_id, &task_id, &task.updates, &task.acks);
-                    if !open {
-                        executor.complete_task(&task_id);
-                    }
-                }
-                let owner = super::executors::sandbox_owner(&executor.info, &recovered.info.user);
-                self.attach_sandbox(&framework_id, &executor_id, &directory, owner);
-                let v0_pid = run
-                    .libprocess_pid
-                    .as_deref()
-                    .and_then(|p| p.parse::<Upid>().ok())
-                    .filter(|p| !p.is_empty() && !run.http);
-                tracing::info!(
-                    "Recovered executor '{executor_id}' of framework {framework_id} (container {}, pid {pid:?})",
-                    run.container_id
-                );
-                self.containerizer.recover(&run.container_id, pid);
-                if let (Some(v0), Some(_)) = (v0_pid, pid) {
-                    // A v0 driver waits for this before re-registering.
-                    self.out.link(&v0);
-                    self.send(
-                        &v0,
-                        &msgs::ReconnectExecutorMessage {
-                            slave_id: SlaveId {
-                                value: slave_id.clone(),
-                            },
-                        },
-                    );
-                }
-                framework.executors.insert(executor_id, executor);
+                let executor = Executor {
+                    durable: record,
+                    live: ExecutorLive::recovered(pid),
+                };
+                self.attach_recovered(&framework, &executor, run);
+                framework.executors.insert(executor.id().clone(), executor);
             }
             if !framework.executors.is_empty() {
                 self.frameworks.insert(framework_id, framework);
@@ -331,21 +351,65 @@ impl Agent {
         known
     }
 
+    /// Re-attaches a recovered executor's live side: its sandbox under
+    /// `/files`, its process to the containerizer, and (for a v0 driver
+    /// whose process is still there) the request to reconnect.
+    fn attach_recovered(
+        &mut self,
+        framework: &Framework,
+        executor: &Executor,
+        run: &crate::recovery::RecoveredRun,
+    ) {
+        let record = &executor.durable;
+        let owner = super::executors::sandbox_owner(&record.info, &framework.info.user);
+        self.attach_sandbox(&record.framework_id, &record.id, &record.directory, owner);
+        let pid = executor.live.os_pid;
+        let v0_pid = run
+            .libprocess_pid
+            .as_deref()
+            .and_then(|p| p.parse::<Upid>().ok())
+            .filter(|p| !p.is_empty() && !run.http);
+        tracing::info!(
+            "Recovered executor '{}' of framework {} (container {}, pid {pid:?})",
+            record.id,
+            record.framework_id,
+            record.container_id
+        );
+        self.containerizer
+            .recover(record.container_id.as_str(), pid);
+        if let (Some(v0), Some(_)) = (v0_pid, pid) {
+            // A v0 driver waits for this before re-registering.
+            self.out.link(&v0);
+            self.send(
+                &v0,
+                &msgs::ReconnectExecutorMessage {
+                    slave_id: SlaveId {
+                        value: self.slave_id(),
+                    },
+                },
+            );
+        }
+    }
+
     fn reconnecting_executors(&self) -> usize {
         self.frameworks
             .values()
             .flat_map(|f| f.executors.values())
-            .filter(|e| e.reconnecting && e.state == ExecutorState::Registering)
+            .filter(|e| e.live.reconnecting && e.state() == ExecutorState::Registering)
             .count()
     }
 
     /// An executor came back (or ended): recovery may be complete.
-    pub(crate) fn executor_reconnected(&mut self, framework_id: &str, executor_id: &str) {
+    pub(crate) fn executor_reconnected(
+        &mut self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+    ) {
         if let Some(executor) = self.executor_mut(framework_id, executor_id) {
-            if executor.reconnecting {
+            if executor.live.reconnecting {
                 tracing::info!("Executor '{executor_id}' of framework {framework_id} reconnected");
             }
-            executor.reconnecting = false;
+            executor.live.reconnecting = false;
         }
         if self.recovering && self.reconnecting_executors() == 0 {
             self.finish_recovery();
@@ -361,10 +425,10 @@ impl Agent {
         let mut late = Vec::new();
         for framework in self.frameworks.values() {
             for executor in framework.executors.values() {
-                if executor.reconnecting && executor.state == ExecutorState::Registering {
+                if executor.live.reconnecting && executor.state() == ExecutorState::Registering {
                     late.push((
-                        framework.id(),
-                        executor.id.clone(),
+                        framework.id.clone(),
+                        executor.id().clone(),
                         lost_or_gone(&framework.info),
                     ));
                 }
@@ -376,15 +440,15 @@ impl Agent {
             let Some(executor) = self.executor_mut(&framework_id, &executor_id) else {
                 continue;
             };
-            executor.reconnecting = false;
-            executor.state = ExecutorState::Terminating;
-            executor.pending_termination = Some(PendingTermination {
+            executor.live.reconnecting = false;
+            executor.live.state = ExecutorState::Terminating;
+            executor.live.pending_termination = Some(PendingTermination {
                 state,
                 reason: Reason::ExecutorReregistrationTimeout as i32,
                 message: format!("Executor did not reregister within {timeout}"),
             });
-            let container_id = executor.container_id.clone();
-            self.containerizer.destroy(&container_id);
+            let container_id = executor.durable.container_id.clone();
+            self.containerizer.destroy(container_id.as_str());
         }
         self.finish_recovery();
     }
@@ -406,8 +470,8 @@ impl Agent {
         from: &Upid,
         message: msgs::ReregisterExecutorMessage,
     ) {
-        let framework_id = message.framework_id.value.clone();
-        let executor_id = message.executor_id.value.clone();
+        let framework_id = FrameworkId::from(&message.framework_id);
+        let executor_id = ExecutorId::from(&message.executor_id);
         tracing::info!(
             "Received re-registration message from executor '{executor_id}' of framework {framework_id}"
         );
@@ -415,7 +479,7 @@ impl Agent {
             .frameworks
             .get(&framework_id)
             .and_then(|f| f.executors.get(&executor_id))
-            .is_some_and(|e| e.reconnecting && e.state == ExecutorState::Registering);
+            .is_some_and(|e| e.live.reconnecting && e.state() == ExecutorState::Registering);
         if !reconnecting {
             tracing::warn!("Shutting down executor '{executor_id}' of framework {framework_id}: it is not being recovered");
             self.send(from, &msgs::ShutdownExecutorMessage::default());
@@ -429,9 +493,10 @@ impl Agent {
         let Some(executor) = framework.executors.get_mut(&executor_id) else {
             return;
         };
-        executor.state = ExecutorState::Running;
-        executor.connection = Some(super::state::Connection::Pid(from.clone()));
+        executor.live.state = ExecutorState::Running;
+        executor.live.connection = Some(super::state::Connection::Pid(from.clone()));
         let staging: Vec<String> = executor
+            .durable
             .launched_tasks
             .values()
             .filter(|t| {
@@ -446,7 +511,7 @@ impl Agent {
             .get(&framework_id)
             .and_then(|f| f.executors.get(&executor_id))
         {
-            self.checkpoint_connection(executor, Some(from));
+            self.checkpoint_connection(&executor.durable, Some(from));
         }
         self.send(
             from,
@@ -496,5 +561,156 @@ fn dropped_or_lost(info: &FrameworkInfo) -> TaskState {
         TaskState::TaskDropped
     } else {
         TaskState::TaskLost
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::checkpoint::Checkpointer;
+    use mesos_proto::mesos::{self as v0, TaskInfo, TaskStatus};
+
+    fn status(task: &str, state: TaskState) -> msgs::StatusUpdate {
+        let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
+        msgs::StatusUpdate {
+            framework_id: v0::FrameworkId { value: "F".into() },
+            executor_id: Some(v0::ExecutorId { value: "E".into() }),
+            status: TaskStatus {
+                task_id: v0::TaskId { value: task.into() },
+                state: state as i32,
+                uuid: Some(uuid.clone()),
+                ..Default::default()
+            },
+            timestamp: 1.0,
+            uuid: Some(uuid),
+            ..Default::default()
+        }
+    }
+
+    // Upstream SlaveRecoveryTest's premise, without processes: every
+    // checkpoint the agent writes along the task path (framework, executor
+    // and run, each task before it is queued, each update, each
+    // acknowledgement) reads back into the very record it kept in memory:
+    // launched, terminated-but-unacknowledged and completed tasks alike.
+    #[test]
+    fn recovery_rebuilds_the_executor_records_that_were_checkpointed() {
+        let work = tempfile::tempdir().unwrap();
+        let launcher = tempfile::tempdir().unwrap();
+        let checkpointer = Checkpointer::new(work.path().to_path_buf());
+        let slave_id = "S1";
+        let mut agent_info =
+            crate::info::slave_info("host".into(), 5051, &Default::default(), vec![]);
+        agent_info.id = Some(SlaveId {
+            value: slave_id.into(),
+        });
+        checkpointer.agent(&agent_info).unwrap();
+        let framework_info = FrameworkInfo {
+            id: Some(v0::FrameworkId { value: "F".into() }),
+            checkpoint: Some(true),
+            user: "nobody".into(),
+            ..Default::default()
+        };
+        checkpointer
+            .framework(slave_id, &framework_info, Some("scheduler@127.0.0.1:7000"))
+            .unwrap();
+
+        let framework_id = FrameworkId::new("F");
+        let executor_info = v0::ExecutorInfo {
+            executor_id: v0::ExecutorId { value: "E".into() },
+            command: Some(v0::CommandInfo {
+                value: Some("./my-executor".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let container_id = ContainerId::new("C1");
+        let directory = paths::executor_run_path(work.path(), slave_id, "F", "E", "C1");
+        let mut record = ExecutorRecord::new(
+            framework_id.clone(),
+            executor_info.clone(),
+            container_id.clone(),
+            directory,
+            true,
+            false,
+        );
+        checkpointer
+            .executor(slave_id, "F", &executor_info, "C1")
+            .unwrap();
+        // The run's paths, as `record.run_ids` names them.
+        let ids = paths::RunIds {
+            slave_id,
+            framework_id: "F",
+            executor_id: "E",
+            container_id: "C1",
+        };
+        for name in ["done", "running", "failed", "staging"] {
+            let task = TaskInfo {
+                name: name.into(),
+                task_id: v0::TaskId { value: name.into() },
+                slave_id: SlaveId {
+                    value: slave_id.into(),
+                },
+                executor: Some(executor_info.clone()),
+                ..Default::default()
+            };
+            record.add_launched_task(&task, &framework_info);
+            checkpointer
+                .task(&ids, &record.launched_tasks[name])
+                .unwrap();
+        }
+        checkpointer.forked_pid(&ids, 4242).unwrap();
+        let mut apply = |task: &str, state: TaskState, acknowledged: bool| {
+            let update = status(task, state);
+            record.update_task_state(&update.status).unwrap();
+            checkpointer.update(&ids, task, &update).unwrap();
+            if acknowledged {
+                let uuid = update.uuid.clone().unwrap();
+                checkpointer.ack(&ids, task, &uuid).unwrap();
+                if is_terminal_state(state as i32) {
+                    record.complete_task(task);
+                }
+            }
+        };
+        apply("done", TaskState::TaskRunning, true);
+        apply("done", TaskState::TaskFinished, true);
+        apply("running", TaskState::TaskRunning, false);
+        apply("failed", TaskState::TaskRunning, true);
+        apply("failed", TaskState::TaskFailed, false);
+
+        let recovered = crate::recovery::recover(work.path(), true)
+            .unwrap()
+            .expect("a checkpointed agent");
+        let framework = &recovered.frameworks["F"];
+        assert_eq!(framework.info, framework_info);
+        assert_eq!(framework.pid.as_deref(), Some("scheduler@127.0.0.1:7000"));
+        let executor = &framework.executors["E"];
+        assert_eq!(executor.run.as_ref().unwrap().forked_pid, Some(4242));
+        let rebuilt = rebuild_executor_record(
+            work.path(),
+            launcher.path(),
+            slave_id,
+            &framework_id,
+            executor,
+        )
+        .expect("the run is live");
+
+        assert_eq!(
+            rebuilt
+                .completed_tasks
+                .iter()
+                .map(|t| t.task_id.value.as_str())
+                .collect::<Vec<_>>(),
+            ["done"]
+        );
+        assert!(rebuilt.terminated_tasks.contains_key("failed"));
+        assert_eq!(
+            rebuilt
+                .launched_tasks
+                .keys()
+                .map(|k| k.as_str())
+                .collect::<Vec<_>>(),
+            ["running", "staging"]
+        );
+        assert_eq!(rebuilt, record);
     }
 }

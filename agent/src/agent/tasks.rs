@@ -5,14 +5,15 @@
 //! `statusUpdateAcknowledgement`, `shutdownFramework`, ...).
 
 use libprocess::Upid;
+use mesos_proto::ids::{ExecutorId, FrameworkId};
 use mesos_proto::mesos::framework_info::capability::Type as FrameworkCapability;
 use mesos_proto::mesos::internal as msgs;
 use mesos_proto::mesos::internal::StatusUpdate;
 use mesos_proto::mesos::network_info::IpAddress;
 use mesos_proto::mesos::task_status::{Reason, Source};
 use mesos_proto::mesos::{
-    ContainerId, ContainerStatus, ExecutorId, ExecutorInfo, FrameworkId, FrameworkInfo,
-    NetworkInfo, SlaveId, TaskGroupInfo, TaskId, TaskInfo, TaskState, TaskStatus,
+    self as v0, ContainerStatus, ExecutorInfo, FrameworkInfo, NetworkInfo, SlaveId, TaskGroupInfo,
+    TaskInfo, TaskState, TaskStatus,
 };
 
 use super::executors::ToExecutor;
@@ -33,30 +34,26 @@ pub(crate) enum UpdateSource {
 
 /// A status update the agent makes (upstream `protobuf::createStatusUpdate`).
 pub(crate) fn agent_update(
-    framework_id: &str,
+    framework_id: &FrameworkId,
     slave_id: &str,
     task_id: &str,
     state: TaskState,
     reason: Reason,
     message: &str,
-    executor_id: Option<&str>,
+    executor_id: Option<&ExecutorId>,
 ) -> StatusUpdate {
     let timestamp = now_secs();
     let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
     let slave = SlaveId {
         value: slave_id.to_string(),
     };
-    let executor = executor_id.map(|e| ExecutorId {
-        value: e.to_string(),
-    });
+    let executor = executor_id.map(ExecutorId::to_proto);
     StatusUpdate {
-        framework_id: FrameworkId {
-            value: framework_id.to_string(),
-        },
+        framework_id: framework_id.to_proto(),
         executor_id: executor.clone(),
         slave_id: Some(slave.clone()),
         status: TaskStatus {
-            task_id: TaskId {
+            task_id: v0::TaskId {
                 value: task_id.to_string(),
             },
             state: state as i32,
@@ -78,7 +75,7 @@ pub(crate) fn agent_update(
 /// A status update for a status an executor sent over HTTP (upstream
 /// `createStatusUpdate(frameworkId, status, slaveId)`).
 pub(crate) fn executor_update(
-    framework_id: &FrameworkId,
+    framework_id: &v0::FrameworkId,
     mut status: TaskStatus,
     slave_id: &str,
 ) -> StatusUpdate {
@@ -177,7 +174,11 @@ impl Agent {
         pid: Option<Upid>,
         launch_executor: Option<bool>,
     ) {
-        let framework_id = framework_info.id.clone().unwrap_or_default().value;
+        let framework_id = framework_info
+            .id
+            .as_ref()
+            .map(FrameworkId::from)
+            .unwrap_or_default();
         state::inject_allocation_info(&mut executor_info.resources, &framework_info);
         for task in tasks.iter_mut() {
             state::inject_allocation_info(&mut task.resources, &framework_info);
@@ -218,7 +219,7 @@ impl Agent {
             if let Some(i) = self
                 .completed_frameworks
                 .iter()
-                .position(|f| f.id() == framework_id)
+                .position(|f| f.id == framework_id)
             {
                 if let Some(old) = self.completed_frameworks.remove(i) {
                     framework.completed_executors = old.completed_executors;
@@ -235,8 +236,8 @@ impl Agent {
             return;
         }
 
-        let executor_id = executor_info.executor_id.value.clone();
-        let existing = framework.executors.get(&executor_id).map(|e| e.state);
+        let executor_id = ExecutorId::from(&executor_info.executor_id);
+        let existing = framework.executors.get(&executor_id).map(|e| e.state());
         let dropped_state = lost_or_dropped(&framework_info);
 
         if self.drain_config.is_some() {
@@ -340,7 +341,7 @@ impl Agent {
             .frameworks
             .get(&framework_id)
             .and_then(|f| f.executors.get(&executor_id))
-            .map(|e| e.directory.clone());
+            .map(|e| e.durable.directory.clone());
         if let Some(sandbox) = sandbox {
             if let Err(error) = self.link_volumes(&sandbox, &used) {
                 tracing::error!("{error}");
@@ -351,7 +352,7 @@ impl Agent {
             .frameworks
             .get(&framework_id)
             .and_then(|f| f.executors.get(&executor_id))
-            .map(|e| e.state);
+            .map(|e| e.state());
         match state {
             Some(s @ (ExecutorState::Terminating | ExecutorState::Terminated)) => {
                 let word = if s == ExecutorState::Terminating {
@@ -378,13 +379,15 @@ impl Agent {
                     for task in &tasks {
                         let record =
                             state::create_task(task, TaskState::TaskStaging, &framework_info);
-                        self.checkpoint_task(executor, &record);
+                        self.checkpoint_task(&executor.durable, &record);
                     }
                 }
                 if let Some(executor) = self.executor_mut(&framework_id, &executor_id) {
                     match &group {
-                        Some(g) => executor.enqueue_task_group(g.clone()),
-                        None => tasks.iter().for_each(|t| executor.enqueue_task(t.clone())),
+                        Some(g) => executor.live.enqueue_task_group(g.clone()),
+                        None => tasks
+                            .iter()
+                            .for_each(|t| executor.live.enqueue_task(t.clone())),
                     }
                 }
                 tracing::info!(
@@ -409,12 +412,12 @@ impl Agent {
     /// Sends agent-made LOST/DROPPED-style updates for tasks never launched.
     fn drop_tasks(
         &mut self,
-        framework_id: &str,
+        framework_id: &FrameworkId,
         tasks: &[TaskInfo],
         state: TaskState,
         reason: Reason,
         message: &str,
-        executor_id: Option<&str>,
+        executor_id: Option<&ExecutorId>,
     ) {
         let slave_id = self.slave_id();
         for task in tasks {
@@ -431,17 +434,18 @@ impl Agent {
         }
     }
 
-    pub(crate) fn send_exited_executor(&self, framework_id: &str, executor_id: &str, status: i32) {
+    pub(crate) fn send_exited_executor(
+        &self,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
+        status: i32,
+    ) {
         let message = msgs::ExitedExecutorMessage {
             slave_id: SlaveId {
                 value: self.slave_id(),
             },
-            framework_id: FrameworkId {
-                value: framework_id.to_string(),
-            },
-            executor_id: ExecutorId {
-                value: executor_id.to_string(),
-            },
+            framework_id: framework_id.to_proto(),
+            executor_id: executor_id.to_proto(),
             status,
         };
         self.send_to_master(&message);
@@ -454,7 +458,7 @@ impl Agent {
             );
             return;
         }
-        let framework_id = message.framework_id.value.clone();
+        let framework_id = FrameworkId::from(&message.framework_id);
         tracing::info!(
             "Asked to kill task {} of framework {framework_id}",
             message.task_id.value
@@ -465,11 +469,11 @@ impl Agent {
     /// Kills a task for the master or for draining (upstream `kill`).
     pub(crate) fn kill(
         &mut self,
-        framework_id: &str,
+        framework_id: &FrameworkId,
         task: mesos_proto::mesos::TaskId,
         kill_policy: Option<mesos_proto::mesos::KillPolicy>,
     ) {
-        let framework_id = framework_id.to_string();
+        let framework_id = framework_id.clone();
         let task_id = task.value.clone();
         if self.state == AgentState::Terminating {
             tracing::warn!("Cannot kill task {task_id} because the agent is terminating");
@@ -504,19 +508,19 @@ impl Agent {
             return;
         };
         if matches!(
-            executor.state,
+            executor.state(),
             ExecutorState::Terminating | ExecutorState::Terminated
         ) {
             tracing::warn!(
                 "Ignoring kill task {task_id} because the executor '{executor_id}' is {}",
-                executor.state.name()
+                executor.state().name()
             );
             return;
         }
         // A task the executor has not received yet is killed by the agent
         // itself (the whole group, for a task group).
         let undelivered =
-            executor.state == ExecutorState::Registering || executor.is_queued(&task_id);
+            executor.state() == ExecutorState::Registering || executor.live.is_queued(&task_id);
         if !undelivered {
             self.send_to_executor(
                 &framework_id,
@@ -528,7 +532,7 @@ impl Agent {
             );
             return;
         }
-        let (ids, text): (Vec<String>, &str) = match executor.queued_task_group(&task_id) {
+        let (ids, text): (Vec<String>, &str) = match executor.live.queued_task_group(&task_id) {
             Some(g) => (
                 g.tasks.iter().map(|t| t.task_id.value.clone()).collect(),
                 "A task within the task group was killed before delivery to the executor",
@@ -538,7 +542,7 @@ impl Agent {
                 "Killed before delivery to the executor",
             ),
         };
-        let was_running = executor.state == ExecutorState::Running;
+        let was_running = executor.state() == ExecutorState::Running;
         for id in ids {
             let update = agent_update(
                 &framework_id,
@@ -556,7 +560,7 @@ impl Agent {
             .frameworks
             .get(&framework_id)
             .and_then(|f| f.executors.get(&executor_id))
-            .is_some_and(|e| !e.ever_sent_task() && e.queued_tasks.is_empty());
+            .is_some_and(|e| !e.durable.ever_sent_task() && e.live.queued_tasks.is_empty());
         if was_running && idle {
             tracing::warn!(
                 "Shutting down executor '{executor_id}' because it has never been sent a task \
@@ -597,7 +601,7 @@ impl Agent {
             update.status.executor_id = Some(executor_id.clone());
         }
 
-        let framework_id = update.framework_id.value.clone();
+        let framework_id = FrameworkId::from(&update.framework_id);
         let task_id = update.status.task_id.value.clone();
         let Some(framework) = self.frameworks.get(&framework_id) else {
             tracing::warn!(
@@ -627,7 +631,7 @@ impl Agent {
             state::state_name(update.status.state)
         );
         if let Some(uuid) = &update.uuid {
-            if self.sum.knows(&framework_id, &task_id, uuid) {
+            if self.sum.knows(framework_id.as_str(), &task_id, uuid) {
                 // A re-sent update (e.g. after a reconnect): already
                 // recorded; only the sender still needs its acknowledgement.
                 tracing::warn!("Ignoring duplicate status update for task {task_id}");
@@ -664,8 +668,11 @@ impl Agent {
         }
 
         // Tasks that reached the executor carry the container's status.
-        let queued = executor.is_queued(&task_id);
-        let dropped_by_agent = executor.launched_tasks.contains_key(&task_id)
+        let queued = executor.live.is_queued(&task_id);
+        let dropped_by_agent = executor
+            .durable
+            .launched_tasks
+            .contains_key(task_id.as_str())
             && update.status.source == Some(Source::Slave as i32)
             && (update.status.state == TaskState::TaskDropped as i32
                 || update.status.state == TaskState::TaskLost as i32);
@@ -675,10 +682,7 @@ impl Agent {
                 .container_status
                 .get_or_insert_with(ContainerStatus::default);
             if container_status.container_id.is_none() {
-                container_status.container_id = Some(ContainerId {
-                    value: executor.container_id.clone(),
-                    parent: None,
-                });
+                container_status.container_id = Some(executor.durable.container_id.to_proto());
             }
             if container_status.network_infos.is_empty() {
                 container_status.network_infos.push(NetworkInfo {
@@ -690,7 +694,8 @@ impl Agent {
                 });
             }
             if container_status.executor_pid.is_none() {
-                container_status.executor_pid = executor.os_pid.and_then(|p| u32::try_from(p).ok());
+                container_status.executor_pid =
+                    executor.live.os_pid.and_then(|p| u32::try_from(p).ok());
             }
         }
 
@@ -732,7 +737,7 @@ impl Agent {
                 }
             }
             UpdateSource::HttpExecutor => {
-                let framework_id = update.framework_id.value.clone();
+                let framework_id = FrameworkId::from(&update.framework_id);
                 let Some(executor_id) = self
                     .frameworks
                     .get(&framework_id)
@@ -768,7 +773,7 @@ impl Agent {
             return;
         }
         update.status.uuid = update.uuid.clone();
-        let framework_id = update.framework_id.value.clone();
+        let framework_id = FrameworkId::from(&update.framework_id);
         let task_id = update.status.task_id.value.clone();
         if let Some(executor_id) = self
             .frameworks
@@ -776,9 +781,10 @@ impl Agent {
             .and_then(|f| f.executor_id_for_task(&task_id))
         {
             if let Some(executor) = self.executor_mut(&framework_id, &executor_id) {
-                let task = match executor.launched_tasks.get_mut(&task_id) {
+                let record = &mut executor.durable;
+                let task = match record.launched_tasks.get_mut(task_id.as_str()) {
                     Some(t) => Some(t),
-                    None => executor.terminated_tasks.get_mut(&task_id),
+                    None => record.terminated_tasks.get_mut(task_id.as_str()),
                 };
                 if let Some(task) = task {
                     task.status_update_state = Some(update.status.state);
@@ -829,9 +835,12 @@ impl Agent {
         ) {
             return;
         }
-        let framework_id = message.framework_id.value.clone();
+        let framework_id = FrameworkId::from(&message.framework_id);
         let task_id = message.task_id.value.clone();
-        let ack = match self.sum.acknowledge(&framework_id, &task_id, &message.uuid) {
+        let ack = match self
+            .sum
+            .acknowledge(framework_id.as_str(), &task_id, &message.uuid)
+        {
             Ok(ack) => ack,
             Err(e) => {
                 tracing::error!("Failed to handle status update acknowledgement for task {task_id} of framework {framework_id}: {e}");
@@ -855,10 +864,15 @@ impl Agent {
         let Some(executor) = self.executor_mut(&framework_id, &executor_id) else {
             return;
         };
-        if ack.terminated && executor.terminated_tasks.contains_key(&task_id) {
-            executor.complete_task(&task_id);
+        if ack.terminated
+            && executor
+                .durable
+                .terminated_tasks
+                .contains_key(task_id.as_str())
+        {
+            executor.durable.complete_task(&task_id);
         }
-        if executor.state == ExecutorState::Terminated && !executor.incomplete_tasks() {
+        if executor.state() == ExecutorState::Terminated && !executor.incomplete_tasks() {
             self.remove_executor(&framework_id, &executor_id);
         }
         self.remove_framework_if_idle(&framework_id);
@@ -867,7 +881,7 @@ impl Agent {
     /// Answers the master's reconciliation after re-registration: tasks the
     /// master knows but this agent does not become LOST/DROPPED.
     pub(crate) fn reconcile(&mut self, message: msgs::ReconcileTasksMessage) {
-        let framework_id = message.framework_id.value.clone();
+        let framework_id = FrameworkId::from(&message.framework_id);
         let partition_aware = message
             .framework
             .as_ref()
@@ -902,7 +916,7 @@ impl Agent {
         }
     }
 
-    pub(crate) fn shutdown_framework(&mut self, from: Option<&Upid>, framework_id: &str) {
+    pub(crate) fn shutdown_framework(&mut self, from: Option<&Upid>, framework_id: &FrameworkId) {
         if let Some(from) = from {
             if !self.is_master(from) {
                 tracing::warn!("Ignoring shutdown framework message for {framework_id} from {from}: not the registered master");
@@ -924,11 +938,11 @@ impl Agent {
         tracing::info!("Shutting down framework {framework_id}");
         framework.state = FrameworkState::Terminating;
         // Its streams can no longer be acknowledged.
-        self.sum.cleanup(framework_id);
-        let executors: Vec<(String, ExecutorState)> = framework
+        self.sum.cleanup(framework_id.as_str());
+        let executors: Vec<(ExecutorId, ExecutorState)> = framework
             .executors
             .values()
-            .map(|e| (e.id.clone(), e.state))
+            .map(|e| (e.id().clone(), e.state()))
             .collect();
         for (executor_id, state) in executors {
             match state {
@@ -944,8 +958,8 @@ impl Agent {
 
     /// `FrameworkToExecutorMessage`, from the master or a v0 scheduler.
     pub(crate) fn scheduler_message(&mut self, message: msgs::FrameworkToExecutorMessage) {
-        let framework_id = message.framework_id.value.clone();
-        let executor_id = message.executor_id.value.clone();
+        let framework_id = FrameworkId::from(&message.framework_id);
+        let executor_id = ExecutorId::from(&message.executor_id);
         if self.state != AgentState::Running {
             tracing::warn!(
                 "Dropping message from framework {framework_id} because the agent is in {} state",
@@ -957,7 +971,7 @@ impl Agent {
         let state = match self.frameworks.get(&framework_id) {
             None => None,
             Some(f) if f.state == FrameworkState::Terminating => None,
-            Some(f) => f.executors.get(&executor_id).map(|e| e.state),
+            Some(f) => f.executors.get(&executor_id).map(|e| e.state()),
         };
         if state != Some(ExecutorState::Running) {
             tracing::warn!("Dropping message for executor '{executor_id}' of framework {framework_id}: executor not running");
@@ -976,8 +990,8 @@ impl Agent {
     /// through the master for HTTP schedulers.
     pub(crate) fn executor_message(
         &mut self,
-        framework_id: &str,
-        executor_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
         data: Vec<u8>,
     ) {
         if self.state != AgentState::Running {
@@ -998,12 +1012,8 @@ impl Agent {
             slave_id: SlaveId {
                 value: self.slave_id(),
             },
-            framework_id: FrameworkId {
-                value: framework_id.to_string(),
-            },
-            executor_id: ExecutorId {
-                value: executor_id.to_string(),
-            },
+            framework_id: framework_id.to_proto(),
+            executor_id: executor_id.to_proto(),
             data,
         };
         match framework.pid.clone() {
@@ -1014,7 +1024,7 @@ impl Agent {
     }
 
     pub(crate) fn update_framework(&mut self, message: msgs::UpdateFrameworkMessage) {
-        let framework_id = message.framework_id.value.clone();
+        let framework_id = FrameworkId::from(&message.framework_id);
         if self.state != AgentState::Running {
             tracing::warn!("Dropping updateFramework message for {framework_id} because the agent is in {} state", self.state.name());
             self.counters.invalid_framework_messages += 1;
@@ -1052,8 +1062,8 @@ impl Agent {
 
     pub(crate) fn executor_mut(
         &mut self,
-        framework_id: &str,
-        executor_id: &str,
+        framework_id: &FrameworkId,
+        executor_id: &ExecutorId,
     ) -> Option<&mut state::Executor> {
         self.frameworks
             .get_mut(framework_id)?

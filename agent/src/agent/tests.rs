@@ -1406,3 +1406,5 @@ mod recovery {
         );
     }
 }
+
+mod faults;

@@ -136,7 +136,7 @@ impl Agent {
     ) -> bool {
         let framework = self.frameworks.get(framework_id);
         let runner = task_id.and_then(|t| framework.and_then(|f| f.executor_id_for_task(t)));
-        let why = match (executor_id, runner.as_deref()) {
+        let why = match (executor_id, runner.as_ref().map(|r| r.as_str())) {
             (Some(claimed), Some(runner)) if claimed != runner => Some(format!(
                 "executor '{claimed}' speaks for a task of executor '{runner}'"
             )),
@@ -145,8 +145,8 @@ impl Agent {
                 let executor_id = claimed.or(runner).unwrap_or_default();
                 let pid = framework
                     .and_then(|f| f.executors.get(executor_id))
-                    .and_then(|e| match &e.connection {
-                        Some(Connection::Pid(pid)) if e.state != ExecutorState::Terminated => {
+                    .and_then(|e| match &e.live.connection {
+                        Some(Connection::Pid(pid)) if e.state() != ExecutorState::Terminated => {
                             Some(pid)
                         }
                         _ => None,
@@ -188,12 +188,12 @@ impl Agent {
         let subscribed = framework
             .executors
             .get(executor_id)
-            .is_some_and(|e| matches!(e.connection, Some(Connection::Http { .. })));
+            .is_some_and(|e| matches!(e.live.connection, Some(Connection::Http { .. })));
         let why = if !subscribed {
             "Executor is not subscribed".to_string()
         } else {
             match task_id.and_then(|t| framework.executor_id_for_task(t)) {
-                Some(runner) if runner != executor_id => format!(
+                Some(runner) if runner.as_str() != executor_id => format!(
                     "Task {} belongs to executor '{runner}', not '{executor_id}'",
                     task_id.unwrap_or_default()
                 ),

@@ -34,6 +34,15 @@ pub struct ContainerEntry {
     pub mem_limit_bytes: u64,
 }
 
+/// An executor's terminal tasks, acknowledged or not.
+fn finished(executor: &Executor) -> impl Iterator<Item = &Task> {
+    let record = &executor.durable;
+    record
+        .terminated_tasks
+        .values()
+        .chain(record.completed_tasks.iter())
+}
+
 /// Build facts for `/state`, in upstream's key order (`version`, the git
 /// facts when known, `build_date`, `build_time`, `build_user`).
 pub fn build_info() -> Map<String, Value> {
@@ -89,35 +98,36 @@ fn task_info_model(task: &TaskInfo) -> Value {
 
 #[allow(deprecated)] // `ExecutorInfo.source` is still reported.
 fn executor_model(executor: &Executor) -> Value {
+    let record = &executor.durable;
     let mut o = Map::new();
-    o.insert("id".into(), json!(executor.id));
+    o.insert("id".into(), json!(record.id.as_str()));
     o.insert(
         "name".into(),
-        json!(executor.info.name.clone().unwrap_or_default()),
+        json!(record.info.name.clone().unwrap_or_default()),
     );
     o.insert(
         "source".into(),
-        json!(executor.info.source.clone().unwrap_or_default()),
+        json!(record.info.source.clone().unwrap_or_default()),
     );
-    o.insert("container".into(), json!(executor.container_id));
+    o.insert("container".into(), json!(record.container_id.as_str()));
     o.insert(
         "directory".into(),
-        json!(executor.directory.display().to_string()),
+        json!(record.directory.display().to_string()),
     );
     o.insert(
         "resources".into(),
         legacy_json::resources(&executor.allocated_resources()),
     );
-    if let Some(role) = legacy_json::allocation_role(&v1_resources(&executor.info.resources)) {
+    if let Some(role) = legacy_json::allocation_role(&v1_resources(&record.info.resources)) {
         o.insert("role".into(), json!(role));
     }
-    if let Some(labels) = &executor.info.labels {
+    if let Some(labels) = &record.info.labels {
         o.insert(
             "labels".into(),
             legacy_json::labels(&evolve::<_, v1::Labels>(labels)),
         );
     }
-    if let Some(kind) = executor.info.r#type {
+    if let Some(kind) = record.info.r#type {
         let name = mesos_proto::mesos::executor_info::Type::try_from(kind)
             .map(|t| t.as_str_name())
             .unwrap_or("UNKNOWN");
@@ -125,16 +135,23 @@ fn executor_model(executor: &Executor) -> Value {
     }
     o.insert(
         "tasks".into(),
-        Value::Array(executor.launched_tasks.values().map(task_model).collect()),
+        Value::Array(record.launched_tasks.values().map(task_model).collect()),
     );
     o.insert(
         "queued_tasks".into(),
-        Value::Array(executor.queued_tasks.iter().map(task_info_model).collect()),
+        Value::Array(
+            executor
+                .live
+                .queued_tasks
+                .iter()
+                .map(task_info_model)
+                .collect(),
+        ),
     );
-    let completed = executor
+    let completed = record
         .completed_tasks
         .iter()
-        .chain(executor.terminated_tasks.values())
+        .chain(record.terminated_tasks.values())
         .map(task_model)
         .collect();
     o.insert("completed_tasks".into(), Value::Array(completed));
@@ -145,7 +162,7 @@ fn executor_model(executor: &Executor) -> Value {
 fn framework_model(framework: &Framework) -> Value {
     let info = &framework.info;
     let mut o = Map::new();
-    o.insert("id".into(), json!(framework.id()));
+    o.insert("id".into(), json!(framework.id.as_str()));
     o.insert("name".into(), json!(info.name));
     o.insert("user".into(), json!(info.user));
     o.insert(
@@ -329,27 +346,28 @@ impl Agent {
         let mut by_state: BTreeMap<i32, f64> = BTreeMap::new();
         let mut executors: BTreeMap<&str, f64> = BTreeMap::new();
         let mut completed: BTreeMap<i32, f64> = BTreeMap::new();
+
         for f in self.frameworks.values() {
             for e in f.executors.values() {
-                *executors.entry(e.state.name()).or_default() += 1.0;
+                *executors.entry(e.state().name()).or_default() += 1.0;
                 *by_state.entry(TaskState::TaskStaging as i32).or_default() +=
-                    e.queued_tasks.len() as f64;
-                for t in e.launched_tasks.values() {
+                    e.live.queued_tasks.len() as f64;
+                for t in e.durable.launched_tasks.values() {
                     *by_state.entry(t.state).or_default() += 1.0;
                 }
-                for t in e.terminated_tasks.values().chain(e.completed_tasks.iter()) {
+                for t in finished(e) {
                     *completed.entry(t.state).or_default() += 1.0;
                 }
             }
             for e in &f.completed_executors {
-                for t in e.terminated_tasks.values().chain(e.completed_tasks.iter()) {
+                for t in finished(e) {
                     *completed.entry(t.state).or_default() += 1.0;
                 }
             }
         }
         for f in &self.completed_frameworks {
             for e in &f.completed_executors {
-                for t in e.terminated_tasks.values().chain(e.completed_tasks.iter()) {
+                for t in finished(e) {
                     *completed.entry(t.state).or_default() += 1.0;
                 }
             }
@@ -433,17 +451,18 @@ impl Agent {
         let mut out = Vec::new();
         for f in self.frameworks.values() {
             for e in f.executors.values() {
-                if e.state == ExecutorState::Terminated {
+                if e.state() == ExecutorState::Terminated {
                     continue;
                 }
                 let allocated = e.allocated_resources();
+                let record = &e.durable;
                 out.push(ContainerEntry {
-                    framework_id: f.id(),
-                    executor_id: e.id.clone(),
-                    executor_name: e.info.name.clone().unwrap_or_default(),
-                    source: e.info.source.clone().unwrap_or_default(),
-                    container_id: e.container_id.clone(),
-                    pid: e.os_pid,
+                    framework_id: f.id.to_string(),
+                    executor_id: record.id.to_string(),
+                    executor_name: record.info.name.clone().unwrap_or_default(),
+                    source: record.info.source.clone().unwrap_or_default(),
+                    container_id: record.container_id.to_string(),
+                    pid: e.live.os_pid,
                     cpus_limit: allocated.scalar("cpus"),
                     mem_limit_bytes: (allocated.scalar("mem") * 1024.0 * 1024.0) as u64,
                 });

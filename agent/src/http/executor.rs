@@ -472,7 +472,7 @@ mod tests {
                         .unwrap();
                     let stream = ExecutorStream {
                         events: rx,
-                        closed: StreamClosed::new(inbox, "F", "E", 1),
+                        closed: StreamClosed::new(inbox, &"F".into(), &"E".into(), 1),
                     };
                     reply.send(CallReply::Stream(stream)).unwrap();
                 }
@@ -506,7 +506,7 @@ mod tests {
         let (inbox, mut closed_rx) = mpsc::unbounded_channel();
         let stream = ExecutorStream {
             events: rx,
-            closed: StreamClosed::new(inbox, "F", "E", 7),
+            closed: StreamClosed::new(inbox, &"F".into(), &"E".into(), 7),
         };
         let mut body = event_stream(ContentType::Json, stream);
         tokio::time::sleep(HEARTBEAT_INTERVAL + Duration::from_secs(1)).await;
