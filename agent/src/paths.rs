@@ -132,6 +132,11 @@ pub fn slave_info_path(work_dir: &Path, slave_id: &str) -> PathBuf {
     slave_meta_path(work_dir, slave_id).join("slave.info")
 }
 
+/// The drain config of a draining agent (upstream `drain.config`).
+pub fn drain_config_path(work_dir: &Path, slave_id: &str) -> PathBuf {
+    slave_meta_path(work_dir, slave_id).join("drain.config")
+}
+
 pub fn framework_meta_path(work_dir: &Path, slave_id: &str, framework_id: &str) -> PathBuf {
     slave_meta_path(work_dir, slave_id)
         .join("frameworks")

@@ -28,6 +28,8 @@ pub struct RecoveredAgent {
     /// no executor can have survived.
     pub rebooted: bool,
     pub frameworks: BTreeMap<String, RecoveredFramework>,
+    /// The drain the previous run had not finished.
+    pub drain_config: Option<mesos_proto::mesos::DrainConfig>,
     /// Entities skipped because their files could not be read (non-strict).
     pub errors: usize,
 }
@@ -124,10 +126,12 @@ pub fn recover(work_dir: &Path, strict: bool) -> Result<Option<RecoveredAgent>, 
         (Some(old), Some(now)) => old != now,
         _ => false,
     };
+    let drain_config = checkpoint::read_message(&paths::drain_config_path(work_dir, &id))?;
     let mut agent = RecoveredAgent {
         id: id.clone(),
         info,
         rebooted,
+        drain_config,
         ..Default::default()
     };
     let frameworks_dir = paths::slave_meta_path(work_dir, &id).join("frameworks");

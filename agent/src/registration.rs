@@ -140,6 +140,8 @@ pub fn agent_capabilities() -> Vec<Capability> {
         // A resized volume arrives as a new checkpointed set; its
         // directory is kept (no disk quota is enforced here).
         CapabilityType::ResizeVolume,
+        // DrainSlaveMessage kills the tasks and checkpoints the config.
+        CapabilityType::AgentDraining,
     ]
     .into_iter()
     .map(|t| Capability {

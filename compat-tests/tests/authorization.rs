@@ -961,3 +961,26 @@ fn malformed_acls_refuse_to_start() {
         }
     }
 }
+
+// Upstream `_drainAgent`: a drain that ends in marking the agent gone also
+// needs MARK_AGENT_GONE; without `mark_gone`, DRAIN_AGENT alone suffices.
+#[test]
+fn drain_with_mark_gone_also_needs_mark_agents_gone() {
+    let acls = r#"{"permissive": true,
+        "drain_agents": [{"principals": {"values": ["ops"]}, "agents": {"type": "ANY"}}],
+        "mark_agents_gone": [{"principals": {"values": ["ops"]}, "agents": {"type": "NONE"}}]}"#;
+    let cluster = Secured::master(acls, &[]);
+    let drain = |mark_gone: bool| {
+        v1(
+            &cluster.master,
+            "ops",
+            &format!(
+                r#"{{"type":"DRAIN_AGENT","drain_agent":{{"agent_id":{{"value":"nope"}},"mark_gone":{mark_gone}}}}}"#
+            ),
+        )
+        .0
+    };
+    assert_eq!(drain(true), 403);
+    // Authorized: the unknown agent is the master's 400.
+    assert_eq!(drain(false), 400);
+}

@@ -483,11 +483,14 @@ fn operator_api_serves_state_streams_events_and_refuses_bad_input() {
             ["hostname"],
         "maintained-host"
     );
+    // Draining is answered by the master (the scenarios are in
+    // `agent_draining.rs`); an agent it does not know is upstream's 400.
     let r = call_json(
         &addr,
-        &json!({"type": "DRAIN_AGENT", "drain_agent": {"agent_id": {"value": agent_id}}}),
+        &json!({"type": "DRAIN_AGENT", "drain_agent": {"agent_id": {"value": "no-such-agent"}}}),
     );
-    assert_eq!(r.status, 501, "{}", r.text());
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert!(r.text().contains("Unknown agent"), "{}", r.text());
 
     // ---- TEARDOWN and MARK_AGENT_GONE work for real -------------------------
     let fw = live[0]["framework_info"]["id"]["value"]

@@ -74,6 +74,9 @@ pub struct AgentView {
     pub offered: Vec<Resource>,
     pub active: bool,
     pub deactivated: bool,
+    pub drain_info: Option<mesos_proto::mesos::v1::DrainInfo>,
+    /// Seconds since the epoch.
+    pub estimated_drain_start_time: Option<f64>,
     pub version: String,
     /// Capability names (`MULTI_ROLE`, ...).
     pub capabilities: Vec<String>,

@@ -464,6 +464,7 @@ impl Agent {
                 self.completed_frameworks.pop_front();
             }
         }
+        self.update_drain_status();
         if self.state == AgentState::Terminating && self.frameworks.is_empty() {
             self.done = true;
         }

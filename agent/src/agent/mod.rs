@@ -13,6 +13,7 @@
 //! runs in spawned tasks that report back as inputs.
 
 mod authentication;
+mod drain;
 pub mod executor_info;
 mod executors;
 mod operator_views;
@@ -310,6 +311,10 @@ pub struct Agent {
     pub(crate) authenticatee: Option<Authenticatee>,
     /// Messages refused for their sender (see `trust`), logged per sender.
     pub(crate) refusals: libprocess::RefusalLog,
+    /// Set while draining (checkpointed in `drain.config`).
+    pub(crate) drain_config: Option<mesos_proto::mesos::DrainConfig>,
+    /// When this run started draining, seconds since the epoch.
+    pub(crate) drain_started: Option<f64>,
 }
 
 pub fn now_secs() -> f64 {
@@ -359,6 +364,8 @@ impl Agent {
             next_connection_id: 1,
             done: false,
             refusals: libprocess::RefusalLog::default(),
+            drain_config: None,
+            drain_started: None,
         }
     }
 
@@ -605,10 +612,13 @@ impl Agent {
                 let m = decode!(msgs::CheckpointResourcesMessage);
                 self.checkpoint_resources(&from, m);
             }
+            "mesos.internal.DrainSlaveMessage" => {
+                let m = decode!(msgs::DrainSlaveMessage);
+                self.drain(m);
+            }
             "mesos.internal.ApplyOperationMessage"
             | "mesos.internal.ReconcileOperationsMessage"
-            | "mesos.internal.AcknowledgeOperationStatusMessage"
-            | "mesos.internal.DrainSlaveMessage" => {
+            | "mesos.internal.AcknowledgeOperationStatusMessage" => {
                 tracing::warn!("Ignoring unsupported {} from {}", message.name, from);
             }
             other => tracing::warn!("Dropping unknown message {other} from {from}"),

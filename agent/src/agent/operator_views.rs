@@ -91,13 +91,17 @@ impl Agent {
         }
     }
 
-    /// `GET_AGENT`: the agent's info; no drain config (draining is not
-    /// supported by this agent).
+    /// `GET_AGENT`: the agent's info and, while draining, the drain
+    /// config and when draining started (whole seconds, as upstream).
     pub(crate) fn v1_agent(&self) -> response::GetAgent {
         response::GetAgent {
             agent_info: Some(evolve(&self.info)),
-            drain_config: None,
-            estimated_drain_start_time: None,
+            drain_config: self.drain_config.as_ref().map(evolve),
+            estimated_drain_start_time: self.drain_config.and(self.drain_started).map(|secs| {
+                mesos_proto::mesos::v1::TimeInfo {
+                    nanoseconds: (secs.trunc() * 1e9) as i64,
+                }
+            }),
         }
     }
 }

@@ -275,6 +275,8 @@ impl Agent {
                 self.flags.executor_reregistration_timeout.0,
                 Input::ReregisterExecutorTimeout,
             );
+        } else {
+            self.replay_drain();
         }
         true
     }
@@ -305,6 +307,7 @@ impl Agent {
         self.info.id = Some(SlaveId {
             value: slave_id.clone(),
         });
+        self.drain_config = state.drain_config;
         let work_dir = self.flags.work_dir().to_path_buf();
         for (framework_id, recovered) in state.frameworks {
             let framework_id = FrameworkId::from(framework_id);
@@ -455,6 +458,7 @@ impl Agent {
             return;
         }
         self.recovering = false;
+        self.replay_drain();
         tracing::info!("Finished recovery");
         self.detect_master(std::time::Duration::ZERO);
     }

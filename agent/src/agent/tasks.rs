@@ -240,6 +240,25 @@ impl Agent {
         let existing = framework.executors.get(&executor_id).map(|e| e.state());
         let dropped_state = lost_or_dropped(&framework_info);
 
+        if self.drain_config.is_some() {
+            tracing::warn!(
+                "Ignoring running task(s) of framework {framework_id} because the agent is draining"
+            );
+            self.drop_tasks(
+                &framework_id,
+                &tasks,
+                dropped_state,
+                Reason::SlaveDraining,
+                "Task was received while agent was already draining",
+                None,
+            );
+            self.remove_framework_if_idle(&framework_id);
+            if launch_executor == Some(true) {
+                self.send_exited_executor(&framework_id, &executor_id, -1);
+            }
+            return;
+        }
+
         if let Some(launch) = launch_executor {
             if !is_command_task {
                 if launch && existing.is_some() {
@@ -440,8 +459,22 @@ impl Agent {
             return;
         }
         let framework_id = FrameworkId::from(&message.framework_id);
-        let task_id = message.task_id.value.clone();
-        tracing::info!("Asked to kill task {task_id} of framework {framework_id}");
+        tracing::info!(
+            "Asked to kill task {} of framework {framework_id}",
+            message.task_id.value
+        );
+        self.kill(&framework_id, message.task_id, message.kill_policy);
+    }
+
+    /// Kills a task for the master or for draining (upstream `kill`).
+    pub(crate) fn kill(
+        &mut self,
+        framework_id: &FrameworkId,
+        task: mesos_proto::mesos::TaskId,
+        kill_policy: Option<mesos_proto::mesos::KillPolicy>,
+    ) {
+        let framework_id = framework_id.clone();
+        let task_id = task.value.clone();
         if self.state == AgentState::Terminating {
             tracing::warn!("Cannot kill task {task_id} because the agent is terminating");
             return;
@@ -493,8 +526,8 @@ impl Agent {
                 &framework_id,
                 &executor_id,
                 ToExecutor::Kill {
-                    task_id: message.task_id,
-                    kill_policy: message.kill_policy,
+                    task_id: task,
+                    kill_policy,
                 },
             );
             return;
@@ -583,6 +616,15 @@ impl Agent {
             );
             self.counters.invalid_status_updates += 1;
             return;
+        }
+        if let Some(config) = &self.drain_config {
+            let partition_aware = framework.info.capabilities.iter().any(|c| {
+                c.r#type
+                    == Some(
+                        mesos_proto::mesos::framework_info::capability::Type::PartitionAware as i32,
+                    )
+            });
+            super::drain::draining_update(config, partition_aware, &mut update.status);
         }
         tracing::info!(
             "Handling status update {} for task {task_id} of framework {framework_id}",

@@ -23,6 +23,9 @@ use super::*;
 use crate::files::Files;
 use crate::flags::Parsed;
 
+#[path = "drain_tests.rs"]
+mod drain;
+
 const WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Default)]

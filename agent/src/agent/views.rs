@@ -251,6 +251,15 @@ impl Agent {
             .map(|t| t.as_str_name())
             .collect();
         o.insert("capabilities".into(), json!(capabilities));
+        if let Some(config) = &self.drain_config {
+            o.insert("drain_config".into(), mesos_proto::json::to_value(config));
+            if let Some(started) = self.drain_started {
+                o.insert(
+                    "estimated_drain_start_time_seconds".into(),
+                    json!(started.trunc()),
+                );
+            }
+        }
 
         let total = &self.total_resources;
         let reserved = total.reservations();

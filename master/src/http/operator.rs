@@ -174,7 +174,19 @@ async fn authorize_call(
         CallType::GetFlags => simple(Action::ViewFlags),
         CallType::SetLoggingLevel => simple(Action::SetLogLevel),
         CallType::MarkAgentGone => simple(Action::MarkAgentGone),
-        CallType::DrainAgent => simple(Action::DrainAgent),
+        CallType::DrainAgent => {
+            simple(Action::DrainAgent)?;
+            // Draining that ends in marking the agent gone needs that
+            // permission too.
+            if call
+                .drain_agent
+                .as_ref()
+                .is_some_and(|d| d.mark_gone == Some(true))
+            {
+                simple(Action::MarkAgentGone)?;
+            }
+            Ok(())
+        }
         CallType::DeactivateAgent => simple(Action::DeactivateAgent),
         CallType::ReactivateAgent => simple(Action::ReactivateAgent),
         CallType::UpdateMaintenanceSchedule => simple(Action::UpdateMaintenanceSchedule),
@@ -620,6 +632,13 @@ pub fn agent(view: &AgentView) -> get_agents::Agent {
         agent_info: view.info.clone(),
         active: view.active,
         deactivated: Some(view.deactivated),
+        drain_info: view.drain_info,
+        estimated_drain_start_time: view.drain_info.and(view.estimated_drain_start_time).map(
+            |secs| TimeInfo {
+                // Whole seconds, as upstream reports it.
+                nanoseconds: (secs.trunc() * 1e9) as i64,
+            },
+        ),
         version: view.version.clone(),
         pid: Some(view.pid.clone()),
         registered_time: Some(time(view.registered_time)),

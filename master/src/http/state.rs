@@ -592,6 +592,15 @@ fn agent(view: &AgentView) -> Value {
     object.insert("deactivated".into(), json!(view.deactivated));
     object.insert("version".into(), json!(view.version));
     object.insert("capabilities".into(), json!(view.capabilities));
+    if let Some(drain_info) = &view.drain_info {
+        object.insert("drain_info".into(), mesos_proto::json::to_value(drain_info));
+        if let Some(started) = view.estimated_drain_start_time {
+            object.insert(
+                "estimated_drain_start_time_seconds".into(),
+                json_number(started.trunc()),
+            );
+        }
+    }
     Value::Object(object)
 }
 

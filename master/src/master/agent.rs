@@ -717,16 +717,22 @@ impl Master {
             .update_agent(&alloc::AgentId::from(id), total);
         self.reconcile_known_agent(id, &from, &message);
         if !was_connected {
+            let deactivated = self.drain.is_deactivated(id);
             if let Some(agent) = self.agents.get_mut(id) {
                 agent.connected = true;
-                agent.active = true;
+                agent.active = !deactivated;
                 agent.disconnect_epoch = 0;
             }
-            info!("Reactivating re-registered agent {id}");
-            self.allocator.activate_agent(&alloc::AgentId::from(id));
-            self.request_allocation();
+            // A deactivated agent stays out of the allocator until the
+            // operator reactivates it.
+            if !deactivated {
+                info!("Reactivating re-registered agent {id}");
+                self.allocator.activate_agent(&alloc::AgentId::from(id));
+                self.request_allocation();
+            }
         }
         self.update_agent_frameworks(&from, &message.frameworks);
+        self.reapply_drain(id);
     }
 
     /// `Master::reconcileKnownSlave`: sends `SlaveReregisteredMessage` with
@@ -1020,6 +1026,7 @@ impl Master {
             }
         }
         self.update_agent_frameworks(&from, &message.frameworks);
+        self.reapply_drain(id);
     }
 
     /// Tells the agent the current info of each framework it runs
@@ -1305,6 +1312,11 @@ impl Master {
             Removal::Unreachable(time) => Some(time),
             Removal::Removed | Removal::Gone => None,
         };
+        // An unreachable agent keeps its drain state for when it comes
+        // back; a removed or gone one will not.
+        if unreachable_time.is_none() {
+            self.drain.forget(agent_id);
+        }
         self.allocator.remove_agent(&alloc::AgentId::from(agent_id));
         let Some(agent) = self.agents.get(agent_id) else {
             return;

@@ -100,6 +100,19 @@ impl MaintenanceState {
         status
     }
 
+    /// The scheduled machine (in any window of the schedule) that names
+    /// the agent at `hostname`/`ip`.
+    pub fn scheduled_machine(&self, hostname: &str, ip: &str) -> Option<MachineId> {
+        self.registry
+            .schedules
+            .first()
+            .into_iter()
+            .flat_map(|s| &s.windows)
+            .flat_map(|w| &w.machine_ids)
+            .find(|id| machine_matches(id, hostname, ip))
+            .cloned()
+    }
+
     /// Whether the machine an agent runs on (its hostname and IP) is DOWN.
     pub fn is_down(&self, hostname: &str, ip: &str) -> bool {
         self.machines().iter().any(|m| {

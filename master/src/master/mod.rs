@@ -30,6 +30,7 @@ mod agent;
 mod authentication;
 pub mod authorization;
 pub mod connection;
+pub mod drain;
 mod driver;
 pub mod events;
 pub mod maintenance;
@@ -163,6 +164,11 @@ pub enum Command {
     },
     /// A v0 authentication session ended.
     Authentication(authentication::Completed),
+    /// DRAIN_AGENT, DEACTIVATE_AGENT, REACTIVATE_AGENT.
+    Drain {
+        command: drain::DrainCommand,
+        reply: drain::DrainReply,
+    },
 }
 
 /// What a scheduler call did, when it succeeded.
@@ -309,8 +315,8 @@ impl MasterHandle {
             .map_err(|_| requests::TeardownError::ShuttingDown)?
     }
 
-    /// Applies a reservation, volume, quota, weight or maintenance request
-    /// (draining answers `NotSupported`).
+    /// Applies a reservation, volume, quota, weight, maintenance or
+    /// draining request.
     pub async fn apply_operation(
         &self,
         request: requests::OperationRequest,
@@ -952,6 +958,8 @@ pub struct Master {
     removed_agents: BTreeSet<String>,
     /// The maintenance schedule and machine modes, as committed.
     maintenance: maintenance::MaintenanceState,
+    /// Deactivated and draining agents, as committed.
+    drain: drain::DrainState,
     /// Tasks of unreachable agents: agent id → framework id → task ids.
     unreachable_tasks: BTreeMap<String, BTreeMap<String, Vec<String>>>,
     offers: BTreeMap<String, OfferRecord>,
@@ -1047,6 +1055,7 @@ impl Master {
             removed_agents: BTreeSet::new(),
             unreachable_tasks: BTreeMap::new(),
             maintenance: maintenance::MaintenanceState::default(),
+            drain: drain::DrainState::default(),
             offers: BTreeMap::new(),
             next_framework_id: 0,
             next_offer_id: 0,
@@ -1225,6 +1234,10 @@ impl Master {
                 let _ = reply.send(Err(quota::OperatorError::NotRecovered));
                 return;
             }
+            Command::Drain { reply, .. } if !self.recovery.is_done() => {
+                let _ = reply.send(Err(requests::OperationError::NotRecovered));
+                return;
+            }
             Command::GetWeights { reply } if !self.recovery.is_done() => {
                 let _ = reply.send(Err(quota::OperatorError::NotRecovered));
                 return;
@@ -1298,6 +1311,7 @@ impl Master {
                 let _ = reply.send(Ok(self.weight_infos()));
             }
             Command::Authentication(completed) => self.authentication_completed(completed),
+            Command::Drain { command, reply } => self.drain_command(command, reply),
         }
     }
 
@@ -2000,6 +2014,8 @@ impl Master {
     }
 }
 
+#[cfg(test)]
+mod drain_tests;
 #[cfg(test)]
 mod registry_tests;
 #[cfg(test)]

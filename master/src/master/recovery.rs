@@ -80,6 +80,13 @@ pub enum Continuation {
         weights: Vec<v0::WeightInfo>,
         reply: Option<super::quota::OperatorReply>,
     },
+    /// `_drainAgent`, `_deactivateAgent`, `_reactivateAgent`.
+    Drain {
+        command: super::drain::DrainCommand,
+        reply: super::drain::DrainReply,
+    },
+    /// `checkAndTransitionDrainingAgent` after `MarkAgentDrained`.
+    Drained { agent_id: String },
 }
 
 /// Why recovery did not complete.
@@ -208,6 +215,12 @@ impl Master {
                         Continuation::Pruned { .. } => "prune the registry".to_string(),
                         Continuation::QuotaUpdated { .. } => "update quota".to_string(),
                         Continuation::WeightsUpdated { .. } => "update weights".to_string(),
+                        Continuation::Drain { command, .. } => {
+                            format!("update the drain state of the agent: {command:?}")
+                        }
+                        Continuation::Drained { agent_id } => {
+                            format!("mark agent {agent_id} drained")
+                        }
                     };
                     self.abort(format!("Failed to {what}: {error}"));
                 }
@@ -261,6 +274,8 @@ impl Master {
                     let _ = reply.send(Ok(()));
                 }
             }
+            Continuation::Drain { command, reply } => self.drain_applied(command, reply),
+            Continuation::Drained { agent_id } => self.agent_drained(&agent_id, applied),
         }
     }
 
@@ -286,6 +301,7 @@ impl Master {
     /// they re-register or `--agent_reregister_timeout` passes.
     fn recovered(&mut self, registry: &RegistryState) {
         self.maintenance = super::maintenance::MaintenanceState::from_registry(registry);
+        self.drain = super::drain::DrainState::from_registry(registry);
         let slaves = registry
             .slaves
             .as_ref()
@@ -461,6 +477,7 @@ impl Master {
     /// `Master::markGone`, after the registry committed.
     fn agent_marked_gone(&mut self, agent_id: &str, time: v0::TimeInfo) {
         self.marking_gone.remove(agent_id);
+        self.drain.forget(agent_id);
         self.gone_agents.insert(agent_id.to_string(), time);
         let message = "Agent has been marked gone";
         if let Some(agent) = self.agents.get(agent_id) {

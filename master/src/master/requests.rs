@@ -96,7 +96,7 @@ pub enum TeardownError {
 
 /// Applies `request` through the typed handle method that owns it:
 /// reservations and volumes and quota and weights (`operations`, `quota`),
-/// maintenance (`maintenance`). Draining is not built yet.
+/// maintenance (`maintenance`), draining and deactivation (`drain`).
 pub(super) async fn apply(
     master: &super::MasterHandle,
     request: OperationRequest,
@@ -244,10 +244,42 @@ pub(super) async fn apply(
                 .stop_maintenance(call.machines.iter().map(devolve).collect())
                 .await,
         ),
-        other @ (OperationRequest::DrainAgent(_)
-        | OperationRequest::DeactivateAgent(_)
-        | OperationRequest::ReactivateAgent(_)) => Err(OperationError::NotSupported(other.name())),
+        OperationRequest::DrainAgent(call) => {
+            let config = mesos_proto::mesos::DrainConfig {
+                max_grace_period: call
+                    .max_grace_period
+                    .as_ref()
+                    .map(|d| super::drain::grace_period(d.seconds, d.nanos)),
+                mark_gone: Some(call.mark_gone.unwrap_or(false)),
+            };
+            drain(
+                master
+                    .drain(super::drain::DrainCommand::Drain {
+                        agent_id: call.agent_id.value,
+                        config,
+                    })
+                    .await,
+            )
+        }
+        OperationRequest::DeactivateAgent(call) => drain(
+            master
+                .drain(super::drain::DrainCommand::Deactivate {
+                    agent_id: call.agent_id.value,
+                })
+                .await,
+        ),
+        OperationRequest::ReactivateAgent(call) => drain(
+            master
+                .drain(super::drain::DrainCommand::Reactivate {
+                    agent_id: call.agent_id.value,
+                })
+                .await,
+        ),
     }
+}
+
+fn drain(result: Result<(), OperationError>) -> Result<OperationOutcome, OperationError> {
+    result.map(|()| OperationOutcome::Done)
 }
 
 impl From<super::quota::OperatorError> for OperationError {

@@ -1224,6 +1224,7 @@ impl Master {
             });
         if acknowledged_terminal {
             self.remove_task(framework_id, &task_id, false);
+            self.check_drained(&agent_id);
         }
         info!("Processing ACKNOWLEDGE call for task {task_id} of framework {framework_id} on agent {agent_id}");
         let message = StatusUpdateAcknowledgementMessage {

@@ -149,7 +149,12 @@ impl Master {
             used: self.agent_used(agent).into_vec(),
             offered: offered.into_vec(),
             active: agent.active,
-            deactivated: false,
+            deactivated: self.drain.is_deactivated(&agent.id),
+            drain_info: self
+                .drain
+                .drain_info(&agent.id)
+                .map(mesos_proto::convert::evolve),
+            estimated_drain_start_time: self.drain.started(&agent.id),
             version: agent.version.clone(),
             capabilities: agent.capabilities.names.clone(),
         }

@@ -208,6 +208,7 @@ pub struct AgentCapabilities {
     pub resource_provider: bool,
     pub agent_operation_feedback: bool,
     pub task_resource_limits: bool,
+    pub agent_draining: bool,
 }
 
 impl AgentCapabilities {
@@ -225,6 +226,7 @@ impl AgentCapabilities {
                 Type::ResourceProvider => out.resource_provider = true,
                 Type::AgentOperationFeedback => out.agent_operation_feedback = true,
                 Type::TaskResourceLimits => out.task_resource_limits = true,
+                Type::AgentDraining => out.agent_draining = true,
                 _ => {}
             }
         }

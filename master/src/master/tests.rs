@@ -96,7 +96,7 @@ pub(super) async fn next_of(stream: &mut Stream, kind: EventType) -> Event {
     }
 }
 
-fn status_update(
+pub(super) fn status_update(
     agent: &FakeAgent,
     agent_id: &str,
     framework_id: &str,
@@ -470,7 +470,7 @@ async fn updating_the_weight_of_a_used_role_rescinds_outstanding_offers() {
     assert_eq!(rescind.rescind.unwrap().offer_id.value, second.id.value);
 }
 
-fn base64_of(bytes: &[u8]) -> String {
+pub(super) fn base64_of(bytes: &[u8]) -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -18,6 +18,7 @@ use mesos_proto::mesos::internal::Registry;
 use mesos_proto::mesos::machine_info::Mode;
 use mesos_proto::mesos::maintenance::Schedule;
 use mesos_proto::mesos::quota::QuotaConfig;
+use mesos_proto::mesos::{DrainConfig, DrainInfo, DrainState};
 use mesos_proto::mesos::{MachineId, MachineInfo};
 use mesos_proto::mesos::{MasterInfo, SlaveId, SlaveInfo, TimeInfo, WeightInfo};
 use tracing::warn;
@@ -62,6 +63,16 @@ pub enum Operation {
     UpdateQuota(Vec<QuotaConfig>),
     /// `UpdateWeights`: each weight replaces its role's.
     UpdateWeights(Vec<WeightInfo>),
+    /// `DrainAgent`: an admitted or unreachable agent starts DRAINING with
+    /// this config, and is deactivated.
+    DrainAgent { id: SlaveId, config: DrainConfig },
+    /// `MarkAgentDrained`: a DRAINING agent is DRAINED.
+    MarkAgentDrained(SlaveId),
+    /// `DeactivateAgent`: an admitted or unreachable agent is no longer
+    /// offered.
+    DeactivateAgent(SlaveId),
+    /// `ReactivateAgent`: the agent's drain and deactivation are forgotten.
+    ReactivateAgent(SlaveId),
 }
 
 impl Operation {
@@ -81,6 +92,10 @@ impl Operation {
             Operation::StopMaintenance(_) => "StopMaintenance",
             Operation::UpdateQuota(_) => "UpdateQuota",
             Operation::UpdateWeights(_) => "UpdateWeights",
+            Operation::DrainAgent { .. } => "DrainAgent",
+            Operation::MarkAgentDrained(_) => "MarkAgentDrained",
+            Operation::DeactivateAgent(_) => "DeactivateAgent",
+            Operation::ReactivateAgent(_) => "ReactivateAgent",
         }
     }
 }
@@ -371,7 +386,110 @@ pub fn apply(operation: &Operation, registry: &mut Registry, ids: &mut AgentInde
         Operation::UpdateSchedule(_)
         | Operation::StartMaintenance(_)
         | Operation::StopMaintenance(_) => apply_maintenance(operation, registry),
+        Operation::DrainAgent { id, config } => {
+            let found = with_drain_state(registry, ids, id, |drain_info, deactivated| {
+                *drain_info = Some(DrainInfo {
+                    state: DrainState::Draining as i32,
+                    config: *config,
+                });
+                *deactivated = Some(true);
+            });
+            if found {
+                add_capability(registry, AGENT_DRAINING);
+            }
+            found
+        }
+        Operation::MarkAgentDrained(id) => {
+            // Only a DRAINING agent becomes DRAINED; the master checks this
+            // before asking, so a mismatch changes nothing.
+            let mut draining = false;
+            let found = with_drain_state(registry, ids, id, |drain_info, _| {
+                if let Some(info) = drain_info
+                    .as_mut()
+                    .filter(|info| info.state == DrainState::Draining as i32)
+                {
+                    info.state = DrainState::Drained as i32;
+                    draining = true;
+                }
+            });
+            if found && !draining {
+                warn!("Agent {} is not DRAINING; not marking it DRAINED", id.value);
+            }
+            found && draining
+        }
+        Operation::DeactivateAgent(id) => {
+            let found = with_drain_state(registry, ids, id, |_, deactivated| {
+                *deactivated = Some(true);
+            });
+            if found {
+                add_capability(registry, AGENT_DRAINING);
+            }
+            found
+        }
+        Operation::ReactivateAgent(id) => {
+            let found = with_drain_state(registry, ids, id, |drain_info, deactivated| {
+                *drain_info = None;
+                *deactivated = None;
+            });
+            // An older master could not honour deactivations, so the
+            // capability stays while any agent is still deactivated.
+            let any_deactivated = registry
+                .slaves
+                .iter()
+                .flat_map(|s| &s.slaves)
+                .any(|s| s.deactivated == Some(true))
+                || registry
+                    .unreachable
+                    .iter()
+                    .flat_map(|u| &u.slaves)
+                    .any(|s| s.deactivated == Some(true));
+            if found && !any_deactivated {
+                registry
+                    .minimum_capabilities
+                    .retain(|c| c.capability != AGENT_DRAINING);
+            }
+            found
+        }
     }
+}
+
+/// The minimum capability a registry holding drain or deactivation state
+/// carries, so that a master unaware of them refuses to recover it.
+const AGENT_DRAINING: &str = "AGENT_DRAINING";
+
+fn add_capability(registry: &mut Registry, capability: &str) {
+    if !registry
+        .minimum_capabilities
+        .iter()
+        .any(|c| c.capability == capability)
+    {
+        registry.minimum_capabilities.push(MinimumCapability {
+            capability: capability.to_string(),
+        });
+    }
+}
+
+/// Runs `change` on the drain info and deactivated flag of the admitted or
+/// unreachable agent `id`; false if the registry has neither.
+fn with_drain_state(
+    registry: &mut Registry,
+    ids: &AgentIndex,
+    id: &SlaveId,
+    change: impl FnOnce(&mut Option<DrainInfo>, &mut Option<bool>),
+) -> bool {
+    if let Some(&at) = ids.admitted.get(&id.value) {
+        if let Some(slave) = admitted(registry).get_mut(at) {
+            change(&mut slave.drain_info, &mut slave.deactivated);
+            return true;
+        }
+    }
+    if let Some(&at) = ids.unreachable.get(&id.value) {
+        if let Some(slave) = unreachable(registry).get_mut(at) {
+            change(&mut slave.drain_info, &mut slave.deactivated);
+            return true;
+        }
+    }
+    false
 }
 
 /// The maintenance operations on the registry's `machines` and
@@ -694,6 +812,107 @@ mod tests {
         assert_eq!(ids.admitted, fresh.admitted);
         assert_eq!(ids.unreachable, fresh.unreachable);
         assert_eq!(ids.gone, fresh.gone);
+    }
+
+    fn drain_of(registry: &Registry, id: &str) -> (Option<DrainInfo>, Option<bool>) {
+        let admitted = registry
+            .slaves
+            .iter()
+            .flat_map(|s| &s.slaves)
+            .find(|s| s.info.id.as_ref().is_some_and(|i| i.value == id))
+            .map(|s| (s.drain_info, s.deactivated));
+        let unreachable = || {
+            registry
+                .unreachable
+                .iter()
+                .flat_map(|u| &u.slaves)
+                .find(|s| s.id.value == id)
+                .map(|s| (s.drain_info, s.deactivated))
+        };
+        admitted.or_else(unreachable).unwrap_or_default()
+    }
+
+    fn has_draining_capability(registry: &Registry) -> bool {
+        registry
+            .minimum_capabilities
+            .iter()
+            .any(|c| c.capability == AGENT_DRAINING)
+    }
+
+    // Upstream `RegistrarTest.DrainAgent`: DRAINING then DRAINED, the
+    // capability added, and reactivation clearing it all.
+    #[test]
+    fn drain_then_drained_then_reactivated() {
+        let mut registry = Registry::default();
+        run(&mut registry, Operation::AdmitAgent(Box::new(info("S0"))));
+        let id = SlaveId { value: "S0".into() };
+        let config = DrainConfig {
+            max_grace_period: Some(mesos_proto::mesos::DurationInfo { nanoseconds: 7 }),
+            mark_gone: Some(false),
+        };
+        // Not DRAINING yet: nothing to mark.
+        assert!(!run(&mut registry, Operation::MarkAgentDrained(id.clone())));
+        assert!(run(
+            &mut registry,
+            Operation::DrainAgent {
+                id: id.clone(),
+                config
+            }
+        ));
+        assert_eq!(
+            drain_of(&registry, "S0"),
+            (
+                Some(DrainInfo {
+                    state: DrainState::Draining as i32,
+                    config
+                }),
+                Some(true)
+            )
+        );
+        assert!(has_draining_capability(&registry));
+        assert!(run(&mut registry, Operation::MarkAgentDrained(id.clone())));
+        assert_eq!(
+            drain_of(&registry, "S0").0.map(|d| d.state),
+            Some(DrainState::Drained as i32)
+        );
+        assert!(run(&mut registry, Operation::ReactivateAgent(id)));
+        assert_eq!(drain_of(&registry, "S0"), (None, None));
+        assert!(!has_draining_capability(&registry));
+    }
+
+    // The capability stays while another agent is still deactivated, and
+    // an unreachable agent keeps its deactivation.
+    #[test]
+    fn deactivation_of_unreachable_agents_and_the_capability() {
+        let mut registry = Registry::default();
+        for id in ["S0", "S1"] {
+            run(&mut registry, Operation::AdmitAgent(Box::new(info(id))));
+        }
+        let s0 = SlaveId { value: "S0".into() };
+        let s1 = SlaveId { value: "S1".into() };
+        assert!(!run(
+            &mut registry,
+            Operation::DeactivateAgent(SlaveId { value: "S9".into() })
+        ));
+        assert!(run(&mut registry, Operation::DeactivateAgent(s0.clone())));
+        run(
+            &mut registry,
+            Operation::MarkAgentUnreachable {
+                info: Box::new(info("S1")),
+                time: time(),
+            },
+        );
+        assert!(run(&mut registry, Operation::DeactivateAgent(s1.clone())));
+        assert_eq!(drain_of(&registry, "S1"), (None, Some(true)));
+        run(
+            &mut registry,
+            Operation::MarkAgentReachable(Box::new(info("S1"))),
+        );
+        assert_eq!(drain_of(&registry, "S1"), (None, Some(true)));
+        assert!(run(&mut registry, Operation::ReactivateAgent(s0)));
+        assert!(has_draining_capability(&registry));
+        assert!(run(&mut registry, Operation::ReactivateAgent(s1)));
+        assert!(!has_draining_capability(&registry));
     }
 
     #[test]
