@@ -69,6 +69,7 @@ fn authenticator_names(flags: &Flags) -> Result<Vec<&str>, String> {
 /// (upstream's `initializeHttpAuthenticators`).
 fn realm_authenticator(
     realm: &str,
+    flag: &str,
     names: &[&str],
     credentials: Option<&Credentials>,
     key: Option<&SecretKey>,
@@ -87,7 +88,7 @@ fn realm_authenticator(
                     return Err(format!(
                         "Failed to create HTTP authenticator module 'basic': No credentials \
                          provided for the default 'basic' HTTP authenticator for realm '{realm}' \
-                         (see --http_credentials)"
+                         (--{flag} needs --http_credentials)"
                     ))
                 }
             },
@@ -97,7 +98,7 @@ fn realm_authenticator(
                     return Err(format!(
                         "Failed to create HTTP authenticator module 'jwt': No secret key \
                          provided for the default 'jwt' HTTP authenticator for realm '{realm}' \
-                         (see --jwt_secret_key)"
+                         (--{flag} needs --jwt_secret_key)"
                     ))
                 }
             },
@@ -132,14 +133,26 @@ pub fn from_flags(
         authentication = authentication.with_authorization(authorize_endpoints(authorizer));
     }
     // Upstream's order, so the first failing realm is the one named.
-    for (on, realm) in [
-        (flags.authenticate_http_executors, EXECUTOR_REALM),
-        (flags.authenticate_http_readonly, READONLY_REALM),
-        (flags.authenticate_http_readwrite, READWRITE_REALM),
+    for (on, realm, flag) in [
+        (
+            flags.authenticate_http_executors,
+            EXECUTOR_REALM,
+            "authenticate_http_executors",
+        ),
+        (
+            flags.authenticate_http_readonly,
+            READONLY_REALM,
+            "authenticate_http_readonly",
+        ),
+        (
+            flags.authenticate_http_readwrite,
+            READWRITE_REALM,
+            "authenticate_http_readwrite",
+        ),
     ] {
         if on {
             let authenticator =
-                realm_authenticator(realm, &names, credentials.as_ref(), key.as_ref())?;
+                realm_authenticator(realm, flag, &names, credentials.as_ref(), key.as_ref())?;
             authentication = authentication.with(realm, authenticator);
         }
     }
@@ -175,6 +188,7 @@ fn authorize_endpoints(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
@@ -186,5 +200,35 @@ mod tests {
         assert_eq!(realm_of("files", "/browse"), Some(READONLY_REALM));
         assert_eq!(realm_of("version", "/"), None);
         assert_eq!(realm_of(AGENT_ID, "/new-endpoint"), Some(READWRITE_REALM));
+    }
+
+    fn flags(extra: &[&str]) -> Flags {
+        let mut args = vec![
+            "mesos-agent",
+            "--master=127.0.0.1:5050",
+            "--work_dir=/tmp/x",
+        ];
+        args.extend_from_slice(extra);
+        stout::flags::load(args).unwrap()
+    }
+
+    #[test]
+    fn http_authenticators_default_as_upstream() {
+        assert_eq!(authenticator_names(&flags(&[])).unwrap(), ["basic"]);
+        assert_eq!(
+            authenticator_names(&flags(&["--authenticate_http_executors"])).unwrap(),
+            ["basic", "jwt"]
+        );
+        assert_eq!(
+            authenticator_names(&flags(&[
+                "--authenticate_http_executors",
+                "--http_authenticators=jwt"
+            ]))
+            .unwrap(),
+            ["jwt"]
+        );
+        let module = flags(&["--http_authenticators=basic,my_module"]);
+        let refused = authenticator_names(&module).unwrap_err();
+        assert!(refused.contains("'my_module' is a module"), "{refused}");
     }
 }
