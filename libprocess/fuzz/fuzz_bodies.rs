@@ -85,8 +85,10 @@ pub fn send(bytes: &[u8]) -> Vec<u8> {
 pub fn request_decode(data: &[u8]) {
     let answer = send(data);
     if !answer.is_empty() {
+        // An HTTP/1.0 request is answered in HTTP/1.0.
+        let status_line = answer.starts_with(b"HTTP/1.1 ") || answer.starts_with(b"HTTP/1.0 ");
         assert!(
-            answer.starts_with(b"HTTP/1.1 "),
+            status_line && answer.len() >= 12 && answer[9..12].iter().all(u8::is_ascii_digit),
             "not an HTTP answer: {:?}",
             String::from_utf8_lossy(&answer[..answer.len().min(80)])
         );
