@@ -126,7 +126,7 @@ pub enum Outcome {
 /// An HTTP authenticator for one realm (upstream's
 /// `process::http::authentication::Authenticator`).
 pub trait Authenticator: Send + Sync {
-    /// The scheme name, `basic` for the built-in one.
+    /// The scheme name, `Basic` for the built-in one (as upstream's).
     fn scheme(&self) -> &str;
     fn authenticate(&self, headers: &lhttp::HeaderMap) -> Outcome;
 }
@@ -159,7 +159,7 @@ impl BasicAuthenticator {
 
 impl Authenticator for BasicAuthenticator {
     fn scheme(&self) -> &str {
-        "basic"
+        "Basic"
     }
 
     fn authenticate(&self, headers: &lhttp::HeaderMap) -> Outcome {
@@ -510,7 +510,7 @@ mod tests {
         let body = String::from_utf8_lossy(r.body().as_bytes().unwrap()).to_string();
         assert_eq!(
             body,
-            "\"basic\" authenticator returned:\nMissing authorization header"
+            "\"Basic\" authenticator returned:\nMissing authorization header"
         );
     }
 }
