@@ -225,16 +225,19 @@ pub struct Flags {
           default_missing_value = "true", value_parser = boolean)]
     pub authenticate_http_readwrite: bool,
 
-    /// Authenticate HTTP executors with tokens; refused when true.
+    /// Authenticate HTTP executors: the executor API admits only requests
+    /// with a token the agent signed (needs `--jwt_secret_key`).
     #[arg(long = "authenticate_http_executors", env = "MESOS_AUTHENTICATE_HTTP_EXECUTORS",
           default_value_t = false, action = ArgAction::Set, num_args = 0..=1,
           default_missing_value = "true", value_parser = boolean)]
     pub authenticate_http_executors: bool,
 
-    /// HTTP authenticator modules; refused unless the default.
+    /// HTTP authenticators, comma-separated: the built-in `basic` and
+    /// `jwt` only (modules are not loaded). Unset: `basic`, and
+    /// `basic,jwt` with `--authenticate_http_executors`, as upstream.
     #[arg(long = "http_authenticators", env = "MESOS_HTTP_AUTHENTICATORS",
-          default_value = "basic", value_parser = string)]
-    pub http_authenticators: String,
+          value_parser = string)]
+    pub http_authenticators: Option<String>,
 
     /// Authorizer module; refused unless the default.
     #[arg(long = "authorizer", env = "MESOS_AUTHORIZER", default_value = "local",
@@ -245,7 +248,8 @@ pub struct Flags {
     #[arg(long = "acls", env = "MESOS_ACLS", value_parser = string)]
     pub acls: Option<String>,
 
-    /// Secret key for executor tokens; refused.
+    /// File with the key executor tokens are signed with; every executor
+    /// then gets one in `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`.
     #[arg(long = "jwt_secret_key", alias = "executor_secret_key", env = "MESOS_JWT_SECRET_KEY",
           value_parser = string)]
     pub jwt_secret_key: Option<String>,
@@ -319,49 +323,34 @@ impl Flags {
         Ok(Parsed::Run(Box::new(flags)))
     }
 
-    /// Executor authentication, ACLs and modules are not implemented yet,
-    /// so a command line that asks for them is refused, naming the flag,
-    /// rather than accepted and ignored. Each flag at its upstream default
-    /// (or `=false`) is harmless and kept.
+    /// Modules are not loaded, so a command line that names one (an
+    /// authenticatee or authorizer other than the built-in) is refused,
+    /// naming the flag, rather than accepted and ignored. The security
+    /// flags that are implemented are checked here as upstream checks them
+    /// at start: files are read, and combinations that cannot work fail.
     fn refuse_unsupported_security(&self) -> Result<(), AgentError> {
         let refuse = |flag: &str, value: &str| {
             Err(AgentError::Flag(format!(
-                "Flag '--{flag}={value}' is not supported: executor authentication, \
-                 authorization and modules are not implemented by this build yet; refusing to \
-                 start rather than run unprotected (remove the flag or set it to its default)"
+                "Flag '--{flag}={value}' is not supported: modules are not loaded by this \
+                 build; refusing to start rather than run unprotected (remove the flag or set \
+                 it to its default)"
             )))
         };
-        // `--authenticate_http_readonly`/`_readwrite` with
-        // `--http_credentials` are enforced (`http::authentication`).
+        // `--jwt_secret_key` is read, and `--authenticate_http_executors`
+        // needs it (`agent::executor_token`).
+        crate::agent::executor_secret_key(self).map_err(AgentError::Flag)?;
+        // `--authenticate_http_readonly`/`_readwrite`/`_executors` with
+        // `--http_credentials` and the key are enforced
+        // (`http::authentication`).
         let authorizer = mesos_authorizer::Authorizer::from_flag(self.acls.as_deref())
             .map_err(AgentError::Flag)?;
         crate::http::authentication::from_flags(self, std::sync::Arc::new(authorizer))
             .map_err(AgentError::Flag)?;
-        for (flag, on) in [(
-            "authenticate_http_executors",
-            self.authenticate_http_executors,
-        )] {
-            if on {
-                return refuse(flag, "true");
-            }
-        }
         // `--credential` is read and used to authenticate with CRAM-MD5
         // (`agent::authentication`); an unreadable file fails the start.
         crate::agent::credential(self).map_err(AgentError::Flag)?;
-        for (flag, value) in [
-            // The secret itself is never echoed.
-            (
-                "jwt_secret_key",
-                &self.jwt_secret_key.as_ref().map(|_| "...".to_string()),
-            ),
-        ] {
-            if let Some(value) = value {
-                return refuse(flag, value);
-            }
-        }
         for (flag, value, default) in [
             ("authenticatee", &self.authenticatee, "crammd5"),
-            ("http_authenticators", &self.http_authenticators, "basic"),
             ("authorizer", &self.authorizer, "local"),
         ] {
             if value != default {
@@ -492,7 +481,9 @@ impl Flags {
             "authenticate_http_executors",
             self.authenticate_http_executors.to_string(),
         );
-        put("http_authenticators", self.http_authenticators.clone());
+        if let Some(v) = &self.http_authenticators {
+            put("http_authenticators", v.clone());
+        }
         put("authorizer", self.authorizer.clone());
         put(
             "authentication_backoff_factor",

@@ -132,6 +132,7 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
     tracing::info!("Agent resources: {resources}");
     tracing::info!("Agent hostname: {}", slave_info.hostname);
 
+    let executor_secret = agent::executor_secret_key(&flags).map_err(AgentError::Flag)?;
     let (transport, exited_rx) = Transport::new();
     let authenticatee = agent::credential(&flags)
         .map_err(AgentError::Flag)?
@@ -184,6 +185,7 @@ pub async fn start(flags: Flags) -> Result<Running, AgentError> {
         native_library,
         recovered,
         authenticatee,
+        executor_secret,
     };
     let agent = Agent::new(
         config,

@@ -3,11 +3,15 @@
 //! ordinary test `authentication/tests/fuzz_corpus_replay.rs`, which replays
 //! every corpus and regression file through it.
 //!
-//! The input is what a client sends an authenticator: as the raw data of
-//! the STEP that answers the challenge, and as the protobuf body of a START
-//! or STEP message. Beyond "no panic" it checks that every input ends the
-//! session (one reply, one outcome) and that a session only authenticates a
-//! principal whose secret produced exactly that response.
+//! `sasl_exchange`: the input is what a client sends an authenticator: as
+//! the raw data of the STEP that answers the challenge, and as the protobuf
+//! body of a START or STEP message. Beyond "no panic" it checks that every
+//! input ends the session (one reply, one outcome) and that a session only
+//! authenticates a principal whose secret produced exactly that response.
+//!
+//! `jwt_verify`: the input is an executor's bearer token. Beyond "no
+//! panic" it checks that a token accepted under one key is refused under
+//! another, and that its claims, signed again, verify to the same claims.
 
 #![allow(dead_code)]
 
@@ -96,5 +100,33 @@ pub fn sasl_exchange(data: &[u8]) {
             Err(_) => {}
         }
         let _ = messages::decode_client(&m);
+    }
+}
+
+const JWT_KEY: &[u8] = b"fuzzing key";
+
+pub fn jwt_verify(data: &[u8]) {
+    use libprocess::authentication::Authenticator as _;
+    use mesos_authentication::jwt::{self, JwtAuthenticator, SecretKey};
+    let key = SecretKey::new(JWT_KEY.to_vec());
+    let token = String::from_utf8_lossy(data);
+    if let Ok(claims) = jwt::verify(&token, &key, 0) {
+        let other = SecretKey::new(b"another key".to_vec());
+        assert!(
+            jwt::verify(&token, &other, 0).is_err(),
+            "a token verified under two keys"
+        );
+        // Claims that were all strings survive a new signature unchanged.
+        let again = jwt::create(&claims, &key);
+        if let Ok(reparsed) = jwt::verify(&again, &key, 0) {
+            if !claims.contains_key("exp") {
+                assert_eq!(reparsed, claims, "claims changed when signed again");
+            }
+        }
+    }
+    if let Ok(value) = libprocess::http::HeaderValue::from_bytes(&[b"Bearer ", data].concat()) {
+        let mut headers = libprocess::http::HeaderMap::new();
+        headers.insert(libprocess::http::header::AUTHORIZATION, value);
+        let _ = JwtAuthenticator::new("fuzz", key).authenticate(&headers);
     }
 }

@@ -19,6 +19,7 @@
 //! - [`authenticator`]: the server's state machine (no I/O).
 //! - [`authenticatee`]: the client's state machine (no I/O).
 //! - [`session`]: both state machines run as libprocess processes.
+//! - [`jwt`]: HS256 tokens for executors and their `Bearer` authenticator.
 //!
 //! Owns the exchange only. Never decides what an authenticated principal
 //! may do, never logs a secret, and never panics on what a peer sends.
@@ -26,6 +27,7 @@
 pub mod authenticatee;
 pub mod authenticator;
 pub mod cram_md5;
+pub mod jwt;
 pub mod messages;
 pub mod session;
 

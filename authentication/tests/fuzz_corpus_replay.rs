@@ -1,6 +1,7 @@
 //! Replays every seed-corpus (and, once there are any, regression) file
-//! under `authentication/fuzz/` through the body the cargo-fuzz target runs,
-//! so the seeds keep exercising the SASL exchange in plain `cargo test`.
+//! under `authentication/fuzz/` through the body each cargo-fuzz target runs, so
+//! the seeds keep exercising the SASL exchange and the JWT parser in plain
+//! `cargo test`.
 
 #![allow(clippy::unwrap_used)]
 
@@ -21,31 +22,38 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
-fn replay(kind: &str) -> usize {
+type Body = fn(&[u8]);
+
+const TARGETS: &[(&str, Body)] = &[
+    ("sasl_exchange", fuzz_bodies::sasl_exchange),
+    ("jwt_verify", fuzz_bodies::jwt_verify),
+];
+
+fn replay(kind: &str, target: &str, body: Body) -> usize {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("fuzz")
         .join(kind)
-        .join("sasl_exchange");
+        .join(target);
     let files = files_under(&dir);
     for file in &files {
         let data = std::fs::read(file).unwrap();
-        let outcome = std::panic::catch_unwind(|| fuzz_bodies::sasl_exchange(&data));
-        assert!(
-            outcome.is_ok(),
-            "sasl_exchange panicked on {}",
-            file.display()
-        );
+        let outcome = std::panic::catch_unwind(|| body(&data));
+        assert!(outcome.is_ok(), "{target} panicked on {}", file.display());
     }
     files.len()
 }
 
 #[test]
 fn seed_corpus_does_not_panic() {
-    // The seeds exist, so this test cannot pass vacuously.
-    assert!(replay("corpus") >= 5);
+    for (target, body) in TARGETS {
+        // The seeds exist, so this test cannot pass vacuously.
+        assert!(replay("corpus", target, *body) >= 5, "{target}");
+    }
 }
 
 #[test]
 fn regressions_do_not_panic() {
-    replay("regressions");
+    for (target, body) in TARGETS {
+        replay("regressions", target, *body);
+    }
 }

@@ -6,6 +6,7 @@ when its scenario is complete, non-zero on error or timeout. Scenarios:
   command          launch `echo hello` as a command task
   custom-executor  launch a task through a pymesos custom executor
   kill             launch `sleep 1000`, kill it once RUNNING
+  hold             launch `sleep 1000` and keep it (until killed or --timeout)
   executor-exits   custom executor that exits without a terminal update
   disconnect       launch `sleep 1000`, then vanish (no teardown) once RUNNING
   resubscribe      subscribe again with --framework-id and reconcile

@@ -164,9 +164,13 @@ fn wait_or_fail(
     );
 }
 
-/// `SlaveRecoveryTest.ReconnectExecutor` with the agent stopped by `signal`.
-fn reconnect_executor(signal: &str) {
-    let mut cluster = Cluster::start(ClusterOptions::default());
+/// `SlaveRecoveryTest.ReconnectExecutor` with the agent stopped by `signal`
+/// and started with `agent_flags`.
+fn reconnect_executor(signal: &str, agent_flags: Vec<String>) {
+    let mut cluster = Cluster::start(ClusterOptions {
+        agent_flags,
+        ..ClusterOptions::default()
+    });
     let (mut client, stop) = scheduler(
         &cluster,
         &[
@@ -271,12 +275,30 @@ fn reconnect_executor(signal: &str) {
 
 #[test]
 fn slave_recovery_reconnect_executor_sigkill() {
-    reconnect_executor("KILL");
+    reconnect_executor("KILL", Vec::new());
 }
 
 #[test]
 fn slave_recovery_reconnect_executor_sigterm() {
-    reconnect_executor("TERM");
+    reconnect_executor("TERM", Vec::new());
+}
+
+/// With executor authentication the executors resubscribe to the restarted
+/// agent with the tokens of their first launch: the recovered container
+/// ids still match the claims, so the finished task is reported.
+#[test]
+fn slave_recovery_reconnect_executor_with_executor_authentication() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("jwt_secret_key");
+    std::fs::write(&key, "recovery key").expect("key");
+    reconnect_executor(
+        "TERM",
+        vec![
+            "--authenticate_http_executors".to_string(),
+            format!("--jwt_secret_key={}", key.display()),
+            "--http_authenticators=jwt".to_string(),
+        ],
+    );
 }
 
 /// An executor killed with SIGKILL takes every process of its task with it,

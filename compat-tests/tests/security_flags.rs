@@ -125,6 +125,8 @@ const AGENT_REFUSED: &[(&str, &str)] = &[
         "--authenticate_http_readwrite",
         "authenticate_http_readwrite",
     ),
+    // Executor authentication without a key, or with one that cannot be
+    // read (enforced: `executor_authentication.rs`).
     (
         "--authenticate_http_executors=true",
         "authenticate_http_executors",
@@ -280,5 +282,62 @@ fn v0_authentication_flags_start_master_and_agent_with_credentials() {
         &[&format!("--credential={}", empty.display())],
         &[],
         "--credential",
+    );
+}
+
+#[test]
+fn executor_authentication_starts_only_with_what_it_needs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = dir.path().join("jwt_secret_key");
+    std::fs::write(&key, "a-secret-key").expect("write");
+    let credentials = dir.path().join("credentials");
+    std::fs::write(&credentials, "ops s3cret\n").expect("write");
+    let key_flag = format!("--jwt_secret_key={}", key.display());
+    let credentials_flag = format!("--http_credentials={}", credentials.display());
+    // Upstream's message, naming both flags.
+    assert_refused(
+        "mesos-agent",
+        &["--authenticate_http_executors"],
+        &[],
+        "--jwt_secret_key must be specified when --authenticate_http_executors is set to true",
+    );
+    // Unset `--http_authenticators` means `basic,jwt`, and `basic` needs
+    // credentials, as upstream.
+    assert_refused(
+        "mesos-agent",
+        &["--authenticate_http_executors", &key_flag],
+        &[],
+        "No credentials provided for the default 'basic' HTTP authenticator for realm \
+         'mesos-agent-executor'",
+    );
+    assert_serving(
+        "mesos-agent",
+        &[
+            "--authenticate_http_executors",
+            &key_flag,
+            &credentials_flag,
+        ],
+        &[],
+    );
+    assert_serving(
+        "mesos-agent",
+        &[
+            "--authenticate_http_executors",
+            &key_flag,
+            "--http_authenticators=jwt",
+        ],
+        &[],
+    );
+    // A key alone signs tokens and authenticates nothing.
+    assert_serving("mesos-agent", &[&key_flag], &[]);
+    assert_refused(
+        "mesos-agent",
+        &[
+            "--authenticate_http_readonly",
+            &key_flag,
+            "--http_authenticators=jwt,digest",
+        ],
+        &[],
+        "http_authenticators",
     );
 }

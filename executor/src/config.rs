@@ -54,6 +54,16 @@ pub struct Flags {
 }
 
 /// Everything the executor needs to run.
+/// The agent's token for this executor. `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(pub String);
+
+impl std::fmt::Debug for Token {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Token(..)")
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `MESOS_FRAMEWORK_ID`.
@@ -75,7 +85,7 @@ pub struct Config {
     /// `MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD`.
     pub shutdown_grace_period: Duration,
     /// `MESOS_EXECUTOR_AUTHENTICATION_TOKEN`, sent as a bearer token.
-    pub authentication_token: Option<String>,
+    pub authentication_token: Option<Token>,
     /// Encoding of calls and events (protobuf, like upstream).
     pub content_type: ContentType,
     /// How long to wait for the ACK of the terminal update before giving up.
@@ -172,7 +182,10 @@ impl Config {
             recovery_timeout,
             max_backoff,
             shutdown_grace_period,
-            authentication_token: env.get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN").cloned(),
+            authentication_token: env
+                .get("MESOS_EXECUTOR_AUTHENTICATION_TOKEN")
+                .cloned()
+                .map(Token),
             content_type: ContentType::Protobuf,
             terminal_ack_timeout: DEFAULT_TERMINAL_ACK_TIMEOUT,
             subscribe_retry_interval: Duration::from_secs(1),

@@ -986,7 +986,7 @@ fn build_request(
     let bearer = config
         .authentication_token
         .as_ref()
-        .map(|token| format!("Bearer {token}"));
+        .map(|token| format!("Bearer {}", token.0));
     let mut headers = Vec::new();
     if let Some(bearer) = &bearer {
         headers.push(("Authorization", bearer.as_str()));

@@ -2,13 +2,15 @@
 //! route belongs to at most one realm, and a realm with an authenticator
 //! installed admits only requests that authenticate (401 with
 //! `WWW-Authenticate` otherwise). The authenticated principal travels with
-//! the request as a [`Principal`] extension.
+//! the request as a [`Principal`] extension, or, for a principal known only
+//! by the claims of a token, as a [`Claims`] extension.
 //!
-//! Owns credential parsing, the Basic authenticator and the realm table.
+//! Owns credential parsing, the Basic authenticator, the combination of
+//! several authenticators in one realm, and the realm table.
 //! Never decides what a principal may do (that is authorization) and never
 //! logs secrets; secrets are compared in constant time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use base64::Engine as _;
@@ -19,6 +21,11 @@ use crate::http::{self as lhttp, Response, StatusCode};
 /// The principal a request authenticated as.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Principal(pub String);
+
+/// The claims of a principal that has no value (upstream's
+/// `Principal::claims`, as a bearer token carries them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claims(pub BTreeMap<String, String>);
 
 /// Principals and their secrets (upstream's `Credentials` message).
 #[derive(Clone, Default)]
@@ -110,6 +117,8 @@ impl Credentials {
 /// What an authenticator made of a request.
 pub enum Outcome {
     Authenticated(Principal),
+    /// A principal known only by its claims.
+    Claimed(Claims),
     /// Answer this instead of calling the handler (401 or 403).
     Refused(Response),
 }
@@ -117,7 +126,7 @@ pub enum Outcome {
 /// An HTTP authenticator for one realm (upstream's
 /// `process::http::authentication::Authenticator`).
 pub trait Authenticator: Send + Sync {
-    /// The scheme name, `basic` for the built-in one.
+    /// The scheme name, `Basic` for the built-in one (as upstream's).
     fn scheme(&self) -> &str;
     fn authenticate(&self, headers: &lhttp::HeaderMap) -> Outcome;
 }
@@ -150,7 +159,7 @@ impl BasicAuthenticator {
 
 impl Authenticator for BasicAuthenticator {
     fn scheme(&self) -> &str {
-        "basic"
+        "Basic"
     }
 
     fn authenticate(&self, headers: &lhttp::HeaderMap) -> Outcome {
@@ -184,6 +193,91 @@ impl Authenticator for BasicAuthenticator {
             self.unauthorized("Authentication failed")
         }
     }
+}
+
+/// Several authenticators in one realm, tried in order (upstream's
+/// `CombinedAuthenticator`): the first that authenticates wins. When all
+/// refuse, any 401 makes a 401 whose `WWW-Authenticate` joins theirs with
+/// `,` and whose body joins their non-empty bodies, each introduced by its
+/// scheme; otherwise the 403s are joined the same way.
+pub struct CombinedAuthenticator {
+    authenticators: Vec<Arc<dyn Authenticator>>,
+    scheme: String,
+}
+
+impl CombinedAuthenticator {
+    pub fn new(authenticators: Vec<Arc<dyn Authenticator>>) -> CombinedAuthenticator {
+        let scheme = authenticators
+            .iter()
+            .map(|a| a.scheme().to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        CombinedAuthenticator {
+            authenticators,
+            scheme,
+        }
+    }
+}
+
+impl Authenticator for CombinedAuthenticator {
+    fn scheme(&self) -> &str {
+        &self.scheme
+    }
+
+    fn authenticate(&self, headers: &lhttp::HeaderMap) -> Outcome {
+        let mut refusals = Vec::with_capacity(self.authenticators.len());
+        for authenticator in &self.authenticators {
+            match authenticator.authenticate(headers) {
+                Outcome::Refused(response) => refusals.push((authenticator.scheme(), response)),
+                admitted => return admitted,
+            }
+        }
+        let unauthorized = refusals
+            .iter()
+            .any(|(_, r)| r.status() == StatusCode::UNAUTHORIZED);
+        let wanted = if unauthorized {
+            StatusCode::UNAUTHORIZED
+        } else {
+            StatusCode::FORBIDDEN
+        };
+        let mut challenges = Vec::new();
+        let mut bodies = Vec::new();
+        for (scheme, response) in &refusals {
+            if response.status() != wanted {
+                continue;
+            }
+            if let Some(challenge) = response
+                .headers()
+                .get(lhttp::header::WWW_AUTHENTICATE)
+                .and_then(|v| v.to_str().ok())
+            {
+                challenges.push(challenge.to_string());
+            }
+            if let Some(body) = response.body().as_bytes().filter(|b| !b.is_empty()) {
+                bodies.push(format!(
+                    "\"{scheme}\" authenticator returned:\n{}",
+                    String::from_utf8_lossy(body)
+                ));
+            }
+        }
+        let mut response = lhttp::response(wanted, bodies.join("\n\n"));
+        if unauthorized {
+            if let Ok(value) = lhttp::HeaderValue::from_str(&challenges.join(",")) {
+                response
+                    .headers_mut()
+                    .insert(lhttp::header::WWW_AUTHENTICATE, value);
+            }
+        }
+        Outcome::Refused(response)
+    }
+}
+
+/// Who a request authenticated as: a principal, or claims, or neither
+/// (an open route).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admitted {
+    pub principal: Option<Principal>,
+    pub claims: Option<Claims>,
 }
 
 /// Which realm a route is in: `realm(process_id, route)`, `None` for
@@ -235,28 +329,36 @@ impl Authentication {
     }
 
     /// Authenticates and authorizes a request to `route` of `process_id`:
-    /// `Err` is the answer to give instead (401 or 403); `Ok(None)` lets
-    /// it through unauthenticated.
+    /// `Err` is the answer to give instead (401 or 403); an empty
+    /// [`Admitted`] lets it through unauthenticated.
     pub fn admit(
         &self,
         process_id: &str,
         route: &str,
         headers: &lhttp::HeaderMap,
-    ) -> Result<Option<Principal>, Box<Response>> {
-        let principal = match self.authenticate(process_id, route, headers) {
-            None => None,
-            Some(Outcome::Authenticated(principal)) => Some(principal),
+    ) -> Result<Admitted, Box<Response>> {
+        let admitted = match self.authenticate(process_id, route, headers) {
+            None => Admitted::default(),
+            Some(Outcome::Authenticated(principal)) => Admitted {
+                principal: Some(principal),
+                claims: None,
+            },
+            Some(Outcome::Claimed(claims)) => Admitted {
+                principal: None,
+                claims: Some(claims),
+            },
             Some(Outcome::Refused(response)) => return Err(Box::new(response)),
         };
+        let principal = admitted.principal.as_ref();
         if let Some(authorize) = &self.authorize {
-            if !authorize(principal.as_ref(), process_id, route) {
+            if !authorize(principal, process_id, route) {
                 return Err(Box::new(lhttp::response(
                     StatusCode::FORBIDDEN,
                     lhttp::Body::empty(),
                 )));
             }
         }
-        Ok(principal)
+        Ok(admitted)
     }
 
     /// Authenticates a request to `route` of `process_id`: `None` lets it
@@ -308,7 +410,7 @@ mod tests {
         let auth = BasicAuthenticator::new("mesos-master-readonly", credentials());
         match auth.authenticate(&basic("ops", "s:3cret")) {
             Outcome::Authenticated(p) => assert_eq!(p, Principal("ops".into())),
-            Outcome::Refused(_) => panic!("refused the right secret"),
+            _ => panic!("refused the right secret"),
         }
         for headers in [
             basic("ops", "wrong"),
@@ -316,7 +418,9 @@ mod tests {
             lhttp::HeaderMap::new(),
         ] {
             match auth.authenticate(&headers) {
-                Outcome::Authenticated(_) => panic!("admitted a wrong secret"),
+                Outcome::Authenticated(_) | Outcome::Claimed(_) => {
+                    panic!("admitted a wrong secret")
+                }
                 Outcome::Refused(r) => {
                     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
                     assert_eq!(
@@ -346,5 +450,67 @@ mod tests {
         assert!(a
             .authenticate("master", "/health", &lhttp::HeaderMap::new())
             .is_none());
+    }
+
+    /// Admits a fixed `Authorization` value as claims; refuses anything
+    /// else with its own challenge.
+    struct Token;
+
+    impl Authenticator for Token {
+        fn scheme(&self) -> &str {
+            "Bearer"
+        }
+
+        fn authenticate(&self, headers: &lhttp::HeaderMap) -> Outcome {
+            if headers
+                .get(lhttp::header::AUTHORIZATION)
+                .map(|v| v.as_bytes())
+                == Some(b"Bearer t")
+            {
+                let claims = [("fid".to_string(), "f".to_string())].into();
+                return Outcome::Claimed(Claims(claims));
+            }
+            let mut r = lhttp::response(StatusCode::UNAUTHORIZED, lhttp::Body::empty());
+            r.headers_mut().insert(
+                lhttp::header::WWW_AUTHENTICATE,
+                lhttp::HeaderValue::from_static("Bearer realm=\"x\""),
+            );
+            Outcome::Refused(r)
+        }
+    }
+
+    #[test]
+    fn combined_authenticator_admits_either_and_joins_challenges() {
+        let combined = CombinedAuthenticator::new(vec![
+            Arc::new(BasicAuthenticator::new("x", credentials())),
+            Arc::new(Token),
+        ]);
+        assert!(matches!(
+            combined.authenticate(&basic("ops", "s:3cret")),
+            Outcome::Authenticated(_)
+        ));
+        let mut bearer = lhttp::HeaderMap::new();
+        bearer.insert(
+            lhttp::header::AUTHORIZATION,
+            lhttp::HeaderValue::from_static("Bearer t"),
+        );
+        match combined.authenticate(&bearer) {
+            Outcome::Claimed(Claims(c)) => assert_eq!(c.get("fid").map(String::as_str), Some("f")),
+            _ => panic!("the second authenticator's token was refused"),
+        }
+        let Outcome::Refused(r) = combined.authenticate(&lhttp::HeaderMap::new()) else {
+            panic!("admitted a request without credentials");
+        };
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            r.headers()[lhttp::header::WWW_AUTHENTICATE],
+            "Basic realm=\"x\",Bearer realm=\"x\""
+        );
+        // Only non-empty bodies are kept, each naming its scheme.
+        let body = String::from_utf8_lossy(r.body().as_bytes().unwrap()).to_string();
+        assert_eq!(
+            body,
+            "\"Basic\" authenticator returned:\nMissing authorization header"
+        );
     }
 }

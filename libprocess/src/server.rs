@@ -719,12 +719,12 @@ async fn handle(
     };
 
     // Before the body is read: an unauthenticated client costs nothing.
-    let principal = match shared.processes.authentication().admit(
+    let admitted = match shared.processes.authentication().admit(
         &matched.process_id,
         &matched.route,
         &parts.headers,
     ) {
-        Ok(principal) => principal,
+        Ok(admitted) => admitted,
         Err(response) => return *response,
     };
 
@@ -755,8 +755,11 @@ async fn handle(
         remaining: matched.remaining,
         peer: Some(peer),
     });
-    if let Some(principal) = principal {
+    if let Some(principal) = admitted.principal {
         request.extensions_mut().insert(principal);
+    }
+    if let Some(claims) = admitted.claims {
+        request.extensions_mut().insert(claims);
     }
 
     let response = match call(&handler, request).await {

@@ -21,7 +21,9 @@ use super::state::{
     MAX_COMPLETED_FRAMEWORKS,
 };
 use super::tasks::{agent_update, executor_update, UpdateSource};
-use super::{Agent, AgentState, CallError, CallReply, ExecutorStream, Input, StreamClosed};
+use super::{
+    Agent, AgentState, CallError, CallReply, ExecutorPrincipal, ExecutorStream, Input, StreamClosed,
+};
 use crate::containerizer::environment::{executor_environment, shutdown_grace_period, ExecutorEnv};
 use crate::containerizer::{ContainerEvent, LaunchSpec};
 use crate::paths;
@@ -192,6 +194,11 @@ impl Agent {
             info.resources.extend(task.resources.iter().cloned());
         }
         let endpoint = format!("{}:{}", self.self_pid.ip, self.self_pid.port);
+        let token = self.executor_token(
+            framework_id.as_str(),
+            executor_id.as_str(),
+            executor.durable.container_id.as_str(),
+        );
         let input = ExecutorEnv {
             executor: &info,
             directory: &executor.durable.directory,
@@ -200,6 +207,7 @@ impl Agent {
             agent_endpoint: &endpoint,
             checkpoint: framework.info.checkpoint.unwrap_or(false),
             native_library: self.native_library.clone(),
+            authentication_token: token.as_deref(),
         };
         let environment = executor_environment(&self.flags, &input, self.agent_environment());
         let container_id = executor.durable.container_id.clone();
@@ -846,7 +854,11 @@ impl Agent {
     }
 
     /// A v1 executor API call (the HTTP handler already validated it).
-    pub(crate) fn executor_call(&mut self, call: ExecutorCall) -> CallReply {
+    pub(crate) fn executor_call(
+        &mut self,
+        call: ExecutorCall,
+        principal: Option<&ExecutorPrincipal>,
+    ) -> CallReply {
         let framework_id = FrameworkId::new(&call.framework_id.value);
         let executor_id = ExecutorId::new(&call.executor_id.value);
         let kind = call
@@ -859,22 +871,22 @@ impl Agent {
         let Some(executor) = framework.executors.get(&executor_id) else {
             return CallReply::Error(CallError::Invalid("Executor cannot be found".into()));
         };
-        if executor.state() == ExecutorState::Registering && kind != call::Type::Subscribe {
-            return CallReply::Error(CallError::Forbidden("Executor is not subscribed".into()));
+        let registering = executor.state() == ExecutorState::Registering;
+        let task_id = call.update.as_ref().map(|u| u.status.task_id.value.clone());
+        // The token's claims first (upstream's order), then, beyond
+        // upstream, an update or message only over the executor's own live
+        // subscription and only for its own tasks.
+        if let Err(why) = self.executor_call_allowed(
+            framework_id.as_str(),
+            executor_id.as_str(),
+            principal,
+            task_id.as_deref(),
+            kind,
+        ) {
+            return CallReply::Error(CallError::Forbidden(why));
         }
-        // Beyond upstream: an executor speaks only over its own live
-        // subscription, and only for its own tasks.
-        if matches!(kind, call::Type::Update | call::Type::Message) {
-            let task_id = call.update.as_ref().map(|u| u.status.task_id.value.clone());
-            let kind_name = kind.as_str_name();
-            if let Err(why) = self.executor_call_allowed(
-                framework_id.as_str(),
-                executor_id.as_str(),
-                task_id.as_deref(),
-                kind_name,
-            ) {
-                return CallReply::Error(CallError::Forbidden(why));
-            }
+        if registering && kind != call::Type::Subscribe {
+            return CallReply::Error(CallError::Forbidden("Executor is not subscribed".into()));
         }
         match kind {
             call::Type::Subscribe => {

@@ -15,6 +15,7 @@
 mod authentication;
 mod drain;
 pub mod executor_info;
+mod executor_token;
 mod executors;
 mod operator_views;
 mod recover;
@@ -50,6 +51,7 @@ use crate::registration::{
 use crate::status_update_manager::{RetryTimer, StatusUpdateManager};
 
 pub use authentication::{credential, Authenticatee};
+pub use executor_token::{secret_key as executor_secret_key, ExecutorPrincipal};
 pub use state::{ExecutorState, FrameworkState};
 
 /// The agent's libprocess process id (`ID::generate("slave")`).
@@ -168,6 +170,9 @@ pub enum Input {
     /// A v1 executor API call (already decoded and validated).
     ExecutorCall {
         call: Box<ExecutorCall>,
+        /// Who the request authenticated as, when the executor realm
+        /// authenticates (`--authenticate_http_executors`).
+        principal: Option<ExecutorPrincipal>,
         reply: oneshot::Sender<CallReply>,
     },
     /// The HTTP stream of a subscribed executor ended.
@@ -264,6 +269,8 @@ pub struct AgentConfig {
     pub recovered: Option<crate::recovery::RecoveredAgent>,
     /// Set with `--credential`: authenticate before (re-)registering.
     pub authenticatee: Option<Authenticatee>,
+    /// `--jwt_secret_key`: executors get tokens signed with it.
+    pub executor_secret: Option<mesos_authentication::jwt::SecretKey>,
 }
 
 /// The channels the actor reads.
@@ -309,6 +316,7 @@ pub struct Agent {
     /// until they are back or timed out.
     pub(crate) recovering: bool,
     pub(crate) authenticatee: Option<Authenticatee>,
+    pub(crate) executor_secret: Option<mesos_authentication::jwt::SecretKey>,
     /// Messages refused for their sender (see `trust`), logged per sender.
     pub(crate) refusals: libprocess::RefusalLog,
     /// Set while draining (checkpointed in `drain.config`).
@@ -339,6 +347,7 @@ impl Agent {
             recovered: config.recovered,
             recovering: false,
             authenticatee: config.authenticatee,
+            executor_secret: config.executor_secret,
             flags: config.flags,
             self_pid: config.self_pid,
             info: config.info,
@@ -435,8 +444,12 @@ impl Agent {
 
     pub(crate) fn handle_input(&mut self, input: Input) {
         match input {
-            Input::ExecutorCall { call, reply } => {
-                let answer = self.executor_call(*call);
+            Input::ExecutorCall {
+                call,
+                principal,
+                reply,
+            } => {
+                let answer = self.executor_call(*call, principal.as_ref());
                 // The client may have hung up; nothing to answer then.
                 let _ = reply.send(answer);
             }

@@ -120,6 +120,7 @@ fn harness_in(work_dir: tempfile::TempDir, extra: &[&str]) -> Harness {
         native_library: None,
         recovered,
         authenticatee: None,
+        executor_secret: crate::agent::executor_secret_key(&flags).unwrap(),
     };
     let (inbox_tx, inbox_rx) = mpsc::unbounded_channel();
     let (messages_tx, messages_rx) = mpsc::unbounded_channel();
@@ -285,10 +286,17 @@ impl Harness {
     }
 
     async fn call(&self, call: Call) -> CallReply {
+        self.call_as(call, None).await
+    }
+
+    /// A call as libprocess passes it on once the executor realm
+    /// authenticated it as `principal`.
+    async fn call_as(&self, call: Call, principal: Option<ExecutorPrincipal>) -> CallReply {
         let (tx, rx) = oneshot::channel();
         self.inbox
             .send(Input::ExecutorCall {
                 call: Box::new(call),
+                principal,
                 reply: tx,
             })
             .unwrap();
@@ -747,6 +755,64 @@ async fn command_task_runs_through_the_executor_api() {
 }
 
 #[tokio::test]
+async fn executor_gets_a_token_naming_it_and_only_that_token_speaks_for_it() {
+    let secret = tempfile::tempdir().unwrap();
+    let key_path = secret.path().join("jwt_secret_key");
+    std::fs::write(&key_path, "harness key").unwrap();
+    let key_flag = format!("--jwt_secret_key={}", key_path.display());
+    let h = harness(&[
+        "--authenticate_http_executors",
+        &key_flag,
+        "--http_authenticators=jwt",
+    ]);
+    h.register().await;
+    h.deliver(&h.master, &run_task(command_task("t1", "sleep 1000"), None));
+    let env = wait_for_file(&h.sandbox("F1", "t1").join("env.txt")).await;
+    let token = env
+        .lines()
+        .find_map(|l| l.strip_prefix("MESOS_EXECUTOR_AUTHENTICATION_TOKEN="))
+        .unwrap_or_else(|| panic!("no token in\n{env}"));
+    let key = mesos_authentication::jwt::SecretKey::new(b"harness key".to_vec());
+    let claims = mesos_authentication::jwt::verify(token, &key, 0).unwrap();
+    let state = h.state().await;
+    let container = state["frameworks"][0]["executors"][0]["container"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(claims.get("fid").map(String::as_str), Some("F1"));
+    assert_eq!(claims.get("eid").map(String::as_str), Some("t1"));
+    assert_eq!(claims.get("cid"), Some(&container));
+
+    let subscribe = || Call {
+        subscribe: Some(call::Subscribe::default()),
+        ..executor_call("F1", "t1", call::Type::Subscribe)
+    };
+    // Another executor's token, and a Basic principal, are forbidden.
+    let mut other = claims.clone();
+    other.insert("eid".into(), "t2".into());
+    for principal in [
+        ExecutorPrincipal::Claims(other),
+        ExecutorPrincipal::Value("ops".into()),
+    ] {
+        match h.call_as(subscribe(), Some(principal)).await {
+            CallReply::Error(CallError::Forbidden(m)) => {
+                assert!(m.starts_with("Authenticated principal"), "{m}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Its own token subscribes.
+    match h
+        .call_as(subscribe(), Some(ExecutorPrincipal::Claims(claims)))
+        .await
+    {
+        CallReply::Stream(_) => {}
+        other => panic!("its own token was refused: {other:?}"),
+    }
+    h.finish().await;
+}
+
+#[tokio::test]
 async fn unknown_framework_and_executor_are_bad_requests() {
     let h = harness(&[]);
     h.register().await;
@@ -1113,6 +1179,21 @@ mod recovery {
         fn running(&mut self) -> bool {
             self.0.try_wait().unwrap().is_none()
         }
+
+        /// Whether the process is gone within 10 s of real time: a SIGKILL
+        /// is delivered asynchronously, so "killed" is a condition to wait
+        /// for, not a state to read at once (the tests run on paused tokio
+        /// time, so this waits on the OS clock).
+        fn exits(&mut self) -> bool {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while self.running() {
+                if std::time::Instant::now() > deadline {
+                    return false;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            true
+        }
     }
 
     impl Drop for Dummy {
@@ -1271,7 +1352,7 @@ mod recovery {
             "no registration before the executor is back: {:?}",
             h.names()
         );
-        assert!(!orphan.running(), "the orphan container was killed");
+        assert!(orphan.exits(), "the orphan container was killed");
 
         let mut events = h.subscribe("F1", "E1").await;
         let subscribed = events.expect(event::Type::Subscribed).await;
@@ -1321,7 +1402,7 @@ mod recovery {
         assert_eq!(m.slave.id.unwrap().value, "S1");
         h.deliver(&h.master, &reregistered());
         let lost = next_terminal(&h).await;
-        assert!(!executor.running(), "the late executor was killed");
+        assert!(executor.exits(), "the late executor was killed");
         assert_eq!(lost.update.status.state, TaskState::TaskLost as i32);
         assert_eq!(
             lost.update.status.reason,
@@ -1389,13 +1470,7 @@ mod recovery {
             .await
             .expect("the agent exits after cleaning up")
             .unwrap();
-        for _ in 0..200 {
-            if !executor.running() {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        assert!(!executor.running(), "the recovered executor was killed");
+        assert!(executor.exits(), "the recovered executor was killed");
         assert!(
             !crate::paths::latest_slave_path(h.work_dir.path()).exists(),
             "the next start is a new agent"

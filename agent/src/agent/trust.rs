@@ -8,15 +8,18 @@
 //! - an acknowledgement or a framework message, only from that master or
 //!   from the framework's own scheduler pid;
 //! - an executor's message, only from that executor's registered pid, for
-//!   its own tasks; a v1 executor call, only on a live subscription.
+//!   its own tasks; a v1 executor call, only on a live subscription and,
+//!   when executors authenticate, only with a token naming that executor.
 //!
 //! Owns these checks and the rate-limited log of refusals (one line per
 //! sender per minute, with a count). Never acts on a message itself.
 
 use libprocess::Upid;
+use mesos_proto::mesos::v1::executor::call;
 
+use super::executor_token::verify_executor_claims;
 use super::state::{Connection, ExecutorState};
-use super::{Agent, AgentState};
+use super::{Agent, AgentState, ExecutorPrincipal};
 
 /// Who may send a message, by its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -172,24 +175,39 @@ impl Agent {
         }
     }
 
-    /// Whether a v1 executor call (UPDATE, MESSAGE) for `executor_id` comes
-    /// over a live subscription of that executor and, for an update, is for
-    /// one of its own tasks. `Err` carries the reason for a 403.
+    /// Whether a v1 executor call may be acted on. With an authenticated
+    /// `principal` (`--authenticate_http_executors`), only when its claims
+    /// name this framework, this executor and the executor's current
+    /// container (upstream's `verifyExecutorClaims`). An UPDATE or MESSAGE,
+    /// beyond that, only over a live subscription of that executor and, for
+    /// an update, for one of its own tasks. `Err` carries the reason for a
+    /// 403.
     pub(crate) fn executor_call_allowed(
         &mut self,
         framework_id: &str,
         executor_id: &str,
+        principal: Option<&ExecutorPrincipal>,
         task_id: Option<&str>,
-        kind: &str,
+        kind: call::Type,
     ) -> Result<(), String> {
         let Some(framework) = self.frameworks.get(framework_id) else {
             return Ok(()); // the caller answers 400 for unknown ids
         };
-        let subscribed = framework
-            .executors
-            .get(executor_id)
-            .is_some_and(|e| matches!(e.live.connection, Some(Connection::Http { .. })));
-        let why = if !subscribed {
+        let Some(executor) = framework.executors.get(executor_id) else {
+            return Ok(());
+        };
+        let why = if let Some(Err(why)) = principal.map(|p| {
+            verify_executor_claims(
+                p,
+                framework_id,
+                executor_id,
+                executor.durable.container_id.as_str(),
+            )
+        }) {
+            why
+        } else if !matches!(kind, call::Type::Update | call::Type::Message) {
+            return Ok(());
+        } else if !matches!(executor.live.connection, Some(Connection::Http { .. })) {
             "Executor is not subscribed".to_string()
         } else {
             match task_id.and_then(|t| framework.executor_id_for_task(t)) {
@@ -201,8 +219,11 @@ impl Agent {
             }
         };
         let caller = format!("executor '{executor_id}' of framework {framework_id}");
-        self.refusals
-            .refuse(&caller, &format!("executor call {kind}"), &why);
+        self.refusals.refuse(
+            &caller,
+            &format!("executor call {}", kind.as_str_name()),
+            &why,
+        );
         Err(why)
     }
 }

@@ -208,6 +208,7 @@ async fn reregister(
         native_library: None,
         recovered: Some(recovered),
         authenticatee: None,
+        executor_secret: None,
     };
     let started = Instant::now();
     let agent = Agent::new(
@@ -243,6 +244,7 @@ async fn reregister(
         inbox_tx
             .send(Input::ExecutorCall {
                 call: Box::new(call),
+                principal: None,
                 reply,
             })
             .map_err(|_| "the actor stopped".to_string())?;

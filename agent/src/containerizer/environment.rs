@@ -31,6 +31,8 @@ pub struct ExecutorEnv<'a> {
     pub checkpoint: bool,
     /// A JNI/native library to advertise, when one was found.
     pub native_library: Option<PathBuf>,
+    /// The executor's token, when the agent signs them (`--jwt_secret_key`).
+    pub authentication_token: Option<&'a str>,
 }
 
 /// Builds the executor's complete environment.
@@ -105,6 +107,13 @@ pub fn executor_environment(
         env.insert(
             "MESOS_SUBSCRIPTION_BACKOFF_MAX".into(),
             flags.executor_reregistration_timeout.to_string(),
+        );
+    }
+
+    if let Some(token) = input.authentication_token {
+        env.insert(
+            "MESOS_EXECUTOR_AUTHENTICATION_TOKEN".into(),
+            token.to_string(),
         );
     }
 
@@ -199,6 +208,7 @@ mod tests {
             agent_endpoint: "10.0.0.2:5051",
             checkpoint,
             native_library: None,
+            authentication_token: None,
         };
         let agent_env = vec![
             ("HOME".to_string(), "/root".to_string()),
@@ -206,6 +216,26 @@ mod tests {
             ("LIBPROCESS_PORT".to_string(), "5051".to_string()),
         ];
         executor_environment(flags, &input, agent_env)
+    }
+
+    #[test]
+    fn executor_gets_its_authentication_token() {
+        let executor = executor();
+        let mut input = ExecutorEnv {
+            executor: &executor,
+            directory: Path::new("/w"),
+            slave_id: "S",
+            slave_pid: "slave(1)@10.0.0.2:5051",
+            agent_endpoint: "10.0.0.2:5051",
+            checkpoint: false,
+            native_library: None,
+            authentication_token: None,
+        };
+        let env = executor_environment(&flags(&[]), &input, Vec::new());
+        assert!(!env.contains_key("MESOS_EXECUTOR_AUTHENTICATION_TOKEN"));
+        input.authentication_token = Some("a.b.c");
+        let env = executor_environment(&flags(&[]), &input, Vec::new());
+        assert_eq!(env["MESOS_EXECUTOR_AUTHENTICATION_TOKEN"], "a.b.c");
     }
 
     #[test]

@@ -49,7 +49,7 @@ use tokio::sync::{mpsc, Notify};
 use crate::fetcher::Fetcher;
 
 /// Everything needed to start one executor container.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct LaunchSpec {
     pub container_id: String,
     /// The sandbox (run directory), already created.
@@ -58,6 +58,20 @@ pub struct LaunchSpec {
     pub environment: BTreeMap<String, String>,
     /// The user the executor should run as, if any.
     pub user: Option<String>,
+}
+
+impl std::fmt::Debug for LaunchSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Variable names only: the environment carries the executor's
+        // authentication token.
+        f.debug_struct("LaunchSpec")
+            .field("container_id", &self.container_id)
+            .field("directory", &self.directory)
+            .field("command", &self.command)
+            .field("environment", &self.environment.keys().collect::<Vec<_>>())
+            .field("user", &self.user)
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,13 +6,16 @@
 //! `validateExecutorCall`, 406 for an unacceptable `Accept` on SUBSCRIBE,
 //! 202 for HEARTBEAT before any lookup — and the event stream encoding
 //! (RecordIO records of JSON or protobuf `Event`s, `Content-Type` = the
-//! message type, a HEARTBEAT every 30 minutes). Framework/executor lookups
-//! (400/403) and everything else happen in the actor.
+//! message type, a HEARTBEAT every 30 minutes). Authentication (401) has
+//! happened before, in libprocess; the authenticated principal is passed
+//! on. Framework/executor lookups (400), the token's claims (403) and
+//! everything else happen in the actor.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
+use libprocess::authentication::{Claims, Principal};
 use libprocess::{Body, Request, Response};
 use mesos_proto::mesos::task_status::Source;
 use mesos_proto::mesos::v1::executor::{call, event, Call, Event};
@@ -24,7 +27,7 @@ use super::{
     accepts_media_type, error, reply, ContentType, HttpContext, APPLICATION_JSON,
     APPLICATION_PROTOBUF,
 };
-use crate::agent::{CallError, CallReply, ExecutorStream, Input};
+use crate::agent::{CallError, CallReply, ExecutorPrincipal, ExecutorStream, Input};
 
 /// `DEFAULT_EXECUTOR_HEARTBEAT_INTERVAL`.
 pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(30 * 60);
@@ -79,6 +82,7 @@ pub async fn handle(ctx: Arc<HttpContext>, request: Request) -> Response {
     let (tx, rx) = oneshot::channel();
     let sent = ctx.agent.inbox.send(Input::ExecutorCall {
         call: Box::new(call),
+        principal: principal_of(&request),
         reply: tx,
     });
     let answer = match sent {
@@ -98,6 +102,19 @@ pub async fn handle(ctx: Arc<HttpContext>, request: Request) -> Response {
             Some(accept.as_str()),
         ),
     }
+}
+
+/// Who libprocess authenticated the request as (the executor realm is
+/// authenticated only with `--authenticate_http_executors`): a token's
+/// claims, or a Basic principal.
+fn principal_of(request: &Request) -> Option<ExecutorPrincipal> {
+    let extensions = request.extensions();
+    if let Some(Claims(claims)) = extensions.get::<Claims>() {
+        return Some(ExecutorPrincipal::Claims(claims.clone()));
+    }
+    extensions
+        .get::<Principal>()
+        .map(|Principal(value)| ExecutorPrincipal::Value(value.clone()))
 }
 
 /// Upstream's codes for the actor's refusals.

@@ -127,6 +127,7 @@ impl Agent {
             native_library: None,
             recovered: None,
             authenticatee: None,
+            executor_secret: None,
         };
         let (transport, exited_rx) = Transport::with_faults(faults);
         let out = Arc::new(TransportOutbox {
@@ -212,6 +213,7 @@ impl Agent {
         self.inbox
             .send(Input::ExecutorCall {
                 call: Box::new(call),
+                principal: None,
                 reply: tx,
             })
             .unwrap();
