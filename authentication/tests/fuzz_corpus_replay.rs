@@ -1,5 +1,5 @@
-//! Replays every seed-corpus (and, once there are any, regression) file
-//! under `authentication/fuzz/` through the body each cargo-fuzz target runs, so
+//! Replays every seed-corpus and regression file under
+//! `authentication/fuzz/` through the body each cargo-fuzz target runs, so
 //! the seeds keep exercising the SASL exchange and the JWT parser in plain
 //! `cargo test`.
 
@@ -8,19 +8,8 @@
 #[path = "../fuzz/fuzz_bodies.rs"]
 mod fuzz_bodies;
 
-use std::path::{Path, PathBuf};
-
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
+use std::path::Path;
+use stout::corpus::{replay, Kind};
 
 type Body = fn(&[u8]);
 
@@ -29,31 +18,24 @@ const TARGETS: &[(&str, Body)] = &[
     ("jwt_verify", fuzz_bodies::jwt_verify),
 ];
 
-fn replay(kind: &str, target: &str, body: Body) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz")
-        .join(kind)
-        .join(target);
-    let files = files_under(&dir);
-    for file in &files {
-        let data = std::fs::read(file).unwrap();
-        let outcome = std::panic::catch_unwind(|| body(&data));
-        assert!(outcome.is_ok(), "{target} panicked on {}", file.display());
-    }
-    files.len()
+fn fuzz_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz"))
 }
 
 #[test]
 fn seed_corpus_does_not_panic() {
     for (target, body) in TARGETS {
+        let replayed = replay(fuzz_dir(), Kind::Seeds, target, *body)
+            .unwrap_or_else(|failure| panic!("{failure}"));
         // The seeds exist, so this test cannot pass vacuously.
-        assert!(replay("corpus", target, *body) >= 5, "{target}");
+        assert!(replayed >= 5, "{target}: {replayed} seeds");
     }
 }
 
 #[test]
 fn regressions_do_not_panic() {
     for (target, body) in TARGETS {
-        replay("regressions", target, *body);
+        replay(fuzz_dir(), Kind::Regressions, target, *body)
+            .unwrap_or_else(|failure| panic!("{failure}"));
     }
 }

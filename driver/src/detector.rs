@@ -13,19 +13,11 @@
 use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
 
 use libprocess::Upid;
+use mesos_detector::MasterUrl;
 use mesos_proto::mesos::{Address, MasterInfo};
 use tokio::sync::watch;
 
 use crate::Error;
-
-/// A master string, parsed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum MasterSpec {
-    /// One master at this pid (`master@ip:port` after resolution).
-    Standalone { id: String, host: String, port: u16 },
-    /// A ZooKeeper URL (`zk://[auth@]hosts/path`).
-    ZooKeeper(String),
-}
 
 fn invalid(master: &str, reason: impl Into<String>) -> Error {
     Error::Detector {
@@ -34,46 +26,27 @@ fn invalid(master: &str, reason: impl Into<String>) -> Error {
     }
 }
 
-/// Parses a master string as libmesos does. A `file://` string is replaced by
-/// the (trimmed) content of the file it names, read once, as upstream does.
-pub fn parse(master: &str) -> Result<MasterSpec, Error> {
-    let trimmed = master.trim();
-    if let Some(path) = trimmed.strip_prefix("file://") {
-        let content = std::fs::read_to_string(path)
-            .map_err(|e| invalid(master, format!("failed to read '{path}': {e}")))?;
-        if content.trim().starts_with("file://") {
-            return Err(invalid(
-                master,
-                "a file:// master may not name another file",
-            ));
-        }
-        return parse(content.trim());
-    }
-    if trimmed.starts_with("zk://") {
-        return Ok(MasterSpec::ZooKeeper(trimmed.to_string()));
-    }
-    let (id, address) = match trimmed.split_once('@') {
-        Some((id, address)) if !id.is_empty() => (id.to_string(), address),
-        Some(_) => return Err(invalid(master, "empty process id before '@'")),
-        None => ("master".to_string(), trimmed),
-    };
+/// Parses a master string as libmesos does, with the one parser the master,
+/// the agent and every client share (a `file://` string is read once and
+/// replaced by its content; `master@` is the only process id accepted).
+pub fn parse(master: &str) -> Result<MasterUrl, Error> {
+    mesos_detector::parse_master(master).map_err(|e| invalid(master, e.to_string()))
+}
+
+/// Host and port of a standalone master's `host:port`, brackets dropped
+/// from an IPv6 literal. The shared parser has already checked the form.
+fn host_and_port(master: &str, address: &str) -> Result<(String, u16), Error> {
     let (host, port) = address
         .rsplit_once(':')
         .ok_or_else(|| invalid(master, "expected host:port"))?;
     let port: u16 = port
         .parse()
         .map_err(|_| invalid(master, format!("invalid port '{port}'")))?;
-    if host.is_empty() || port == 0 {
-        return Err(invalid(master, "expected host:port"));
+    if port == 0 {
+        return Err(invalid(master, "port 0 names no master"));
     }
-    Ok(MasterSpec::Standalone {
-        id,
-        host: host
-            .trim_start_matches('[')
-            .trim_end_matches(']')
-            .to_string(),
-        port,
-    })
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Ok((host.to_string(), port))
 }
 
 /// The `MasterInfo` upstream builds from a standalone master's pid (the
@@ -128,10 +101,12 @@ pub struct Detection {
 /// changes when it does.
 pub fn detect(master: &str, runtime: &tokio::runtime::Handle) -> Result<Detection, Error> {
     let _context = runtime.enter();
-    match parse(master)? {
-        MasterSpec::Standalone { id, host, port } => {
+    let parsed = parse(master)?;
+    match &parsed {
+        MasterUrl::Standalone(address) => {
+            let (host, port) = host_and_port(master, address)?;
             let ip = resolve(master, &host, port)?;
-            let upid = Upid::new(id, ip, port);
+            let upid = Upid::new("master", ip, port);
             let (tx, rx) = watch::channel(Some(master_info(&upid, &host)));
             // A standalone leader never changes; dropping the sender keeps
             // the value readable and ends the watch after the first read.
@@ -143,9 +118,7 @@ pub fn detect(master: &str, runtime: &tokio::runtime::Handle) -> Result<Detectio
         }
         // The ZooKeeper detector (one copy, shared with master, agent and
         // clients) keeps its session alive for as long as it is held.
-        MasterSpec::ZooKeeper(url) => {
-            let parsed =
-                mesos_detector::parse_master(&url).map_err(|e| invalid(master, e.to_string()))?;
+        MasterUrl::ZooKeeper(_) => {
             let detector = mesos_detector::MasterDetector::start(
                 &parsed,
                 mesos_detector::DEFAULT_SESSION_TIMEOUT,
@@ -165,29 +138,27 @@ mod tests {
 
     #[test]
     fn parses_the_master_string_forms() {
+        let standalone = |s: &str| match parse(s).unwrap() {
+            MasterUrl::Standalone(address) => host_and_port(s, &address).unwrap(),
+            other => panic!("{s} parsed as {other:?}"),
+        };
+        assert_eq!(standalone("127.0.0.1:5050"), ("127.0.0.1".into(), 5050));
         assert_eq!(
-            parse("127.0.0.1:5050").unwrap(),
-            MasterSpec::Standalone {
-                id: "master".into(),
-                host: "127.0.0.1".into(),
-                port: 5050
-            }
+            standalone("master@10.0.0.1:5051"),
+            ("10.0.0.1".into(), 5051)
         );
-        assert_eq!(
-            parse("master@10.0.0.1:5051").unwrap(),
-            MasterSpec::Standalone {
-                id: "master".into(),
-                host: "10.0.0.1".into(),
-                port: 5051
-            }
-        );
+        assert_eq!(standalone("[::1]:5052"), ("::1".into(), 5052));
         assert!(matches!(
             parse("zk://127.0.0.1:2181/mesos").unwrap(),
-            MasterSpec::ZooKeeper(_)
+            MasterUrl::ZooKeeper(_)
         ));
         assert!(parse("127.0.0.1").is_err());
         assert!(parse("127.0.0.1:notaport").is_err());
         assert!(parse("@1.2.3.4:5").is_err());
+        // libmesos builds the pid as `master@<host:port>`, so another id is
+        // not a master string.
+        assert!(parse("other@1.2.3.4:5").is_err());
+        assert!(host_and_port("x:0", "x:0").is_err());
     }
 
     #[test]

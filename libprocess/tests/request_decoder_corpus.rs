@@ -11,47 +11,35 @@
 #[path = "../fuzz/fuzz_bodies.rs"]
 mod fuzz_bodies;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use stout::corpus::{replay, Kind};
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
-
-fn replay(kind: &str) -> usize {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz")
-        .join(kind)
-        .join("request_decode");
-    let files = files_under(&dir);
-    for file in &files {
-        let data = std::fs::read(file).unwrap();
-        let outcome = std::panic::catch_unwind(|| fuzz_bodies::request_decode(&data));
-        assert!(
-            outcome.is_ok(),
-            "request_decode failed on {}",
-            file.display()
-        );
-    }
-    files.len()
+fn fuzz_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz"))
 }
 
 #[test]
 fn seed_corpus_is_answered_or_closed_and_the_server_keeps_serving() {
+    let replayed = replay(
+        fuzz_dir(),
+        Kind::Seeds,
+        "request_decode",
+        fuzz_bodies::request_decode,
+    )
+    .unwrap_or_else(|failure| panic!("{failure}"));
     // The seeds exist, so this test cannot pass vacuously.
-    assert!(replay("corpus") >= 5);
+    assert!(replayed >= 5, "{replayed} seeds");
 }
 
 #[test]
 fn regressions_are_answered_or_closed() {
-    replay("regressions");
+    replay(
+        fuzz_dir(),
+        Kind::Regressions,
+        "request_decode",
+        fuzz_bodies::request_decode,
+    )
+    .unwrap_or_else(|failure| panic!("{failure}"));
 }
 
 #[test]

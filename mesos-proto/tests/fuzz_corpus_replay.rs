@@ -8,7 +8,8 @@
 #[path = "../fuzz/fuzz_bodies.rs"]
 mod fuzz_bodies;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use stout::corpus::{replay, Kind};
 
 type Body = fn(&[u8]);
 
@@ -21,50 +22,24 @@ const TARGETS: &[(&str, Body)] = &[
     ("resources_parse", fuzz_bodies::resources_parse),
 ];
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return Vec::new();
-    };
-    let mut files: Vec<PathBuf> = entries
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_file())
-        .collect();
-    files.sort();
-    files
-}
-
-fn replay(kind: &str) -> usize {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz")
-        .join(kind);
-    let mut replayed = 0;
-    for (target, body) in TARGETS {
-        for file in files_under(&root.join(target)) {
-            let data = std::fs::read(&file).unwrap();
-            let outcome = std::panic::catch_unwind(|| body(&data));
-            assert!(outcome.is_ok(), "{target} panicked on {}", file.display());
-            replayed += 1;
-        }
-    }
-    replayed
+fn fuzz_dir() -> &'static Path {
+    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/fuzz"))
 }
 
 #[test]
 fn seed_corpora_do_not_panic() {
-    // Every target has seeds, so this test cannot pass vacuously.
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("fuzz")
-        .join("corpus");
-    for (target, _) in TARGETS {
-        assert!(
-            !files_under(&root.join(target)).is_empty(),
-            "no seed corpus for {target}"
-        );
+    for (target, body) in TARGETS {
+        let replayed = replay(fuzz_dir(), Kind::Seeds, target, *body)
+            .unwrap_or_else(|failure| panic!("{failure}"));
+        // Every target has seeds, so this test cannot pass vacuously.
+        assert!(replayed > 0, "no seed corpus for {target}");
     }
-    assert!(replay("corpus") >= TARGETS.len());
 }
 
 #[test]
 fn regressions_do_not_panic() {
-    replay("regressions");
+    for (target, body) in TARGETS {
+        replay(fuzz_dir(), Kind::Regressions, target, *body)
+            .unwrap_or_else(|failure| panic!("{failure}"));
+    }
 }
