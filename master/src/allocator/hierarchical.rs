@@ -29,7 +29,7 @@ use mesos_proto::resources::{
     Resources,
 };
 
-use super::quantities::{Caps, Names, Qty};
+use super::quantities::{Caps, Names, PlainSet, Qty};
 use super::sorter::RoleTree;
 use super::{
     AgentId, Allocation, Allocator, AllocatorOptions, Explain, FrameworkExplain, FrameworkId,
@@ -42,6 +42,22 @@ use super::{
 struct OfferFilter {
     expires: Instant,
     refused: Resources,
+    /// `refused` in compact form, when it is plain.
+    plain: Option<PlainSet>,
+}
+
+impl OfferFilter {
+    /// Whether the filter refuses an offer of `offer` at `now`; `plain` is
+    /// `offer` in compact form, when the caller has it.
+    fn refuses(&self, offer: &Resources, plain: Option<&PlainSet>, now: Instant) -> bool {
+        if self.expires <= now {
+            return false;
+        }
+        match (&self.plain, plain) {
+            (Some(refused), Some(offer)) => refused.contains(offer),
+            _ => self.refused.contains(offer),
+        }
+    }
 }
 
 /// Per (framework, role) counts of [`Reason`]s, stamped with the cycle
@@ -109,6 +125,8 @@ struct Agent {
     reserved: Vec<(u32, Qty)>,
     /// Unreserved non-revocable scalars of `available`.
     available_unreserved: Qty,
+    /// `available` in compact form, when it is plain.
+    available_plain: Option<PlainSet>,
     queued: bool,
 }
 
@@ -281,7 +299,12 @@ impl HierarchicalDrf {
             return;
         };
         if add {
-            *a.allocated.entry(framework).or_default() += resources;
+            match a.allocated.get_mut(&framework) {
+                Some(held) => *held += resources,
+                None => {
+                    a.allocated.insert(framework, resources.clone());
+                }
+            }
         } else if let Some(allocation) = a.allocated.get_mut(&framework) {
             *allocation -= resources;
             if allocation.is_empty() {
@@ -302,7 +325,7 @@ impl HierarchicalDrf {
     fn change_available(&mut self, agent: u32, delta: &Resources, add: bool) {
         self.names.register(delta);
         let unreserved = self.names.unreserved(delta);
-        let Some(a) = self.agent_mut(agent) else {
+        let Some(a) = self.agents.get_mut(agent as usize).and_then(Option::as_mut) else {
             return;
         };
         if add {
@@ -312,6 +335,7 @@ impl HierarchicalDrf {
             a.available -= delta;
             a.available_unreserved.sub(&unreserved);
         }
+        a.available_plain = PlainSet::of(&a.available, &self.names);
         let active = a.active;
         if active {
             if add {
@@ -512,9 +536,10 @@ impl HierarchicalDrf {
                 return Err(Some(Reason::BelowMinAllocatable));
             }
             if let Some(filters) = framework.filters.get(&(role, agent_index)) {
+                let plain = agent.available_plain.as_ref();
                 if filters
                     .iter()
-                    .any(|f| f.expires > now && f.refused.contains(&agent.available))
+                    .any(|f| f.refuses(&agent.available, plain, now))
                 {
                     return Err(Some(Reason::Filtered));
                 }
@@ -606,10 +631,7 @@ impl HierarchicalDrf {
             return Err(Some(Reason::BelowMinAllocatable));
         }
         if let Some(filters) = framework.filters.get(&(role, agent_index)) {
-            if filters
-                .iter()
-                .any(|f| f.expires > now && f.refused.contains(&offer))
-            {
+            if filters.iter().any(|f| f.refuses(&offer, None, now)) {
                 return Err(Some(Reason::Filtered));
             }
         }
@@ -768,9 +790,16 @@ impl HierarchicalDrf {
         let role_name = self.tree.node(role).role.clone();
         let a = self.agent_mut(agent)?;
         let qty = std::mem::take(&mut a.available_unreserved);
+        a.available_plain = Some(PlainSet::default());
         let mut allocated = std::mem::take(&mut a.available);
         allocated.allocate(role_name.as_str());
-        *a.allocated.entry(framework).or_default() += &allocated;
+        // A copy keeps the merge index; adding would rebuild it.
+        match a.allocated.get_mut(&framework) {
+            Some(held) => *held += &allocated,
+            None => {
+                a.allocated.insert(framework, allocated.clone());
+            }
+        }
         if a.active {
             self.free_unreserved.sub(&qty);
         }
@@ -1043,6 +1072,7 @@ impl Allocator for HierarchicalDrf {
             total_qty: Qty::default(),
             reserved: Vec::new(),
             available_unreserved: Qty::default(),
+            available_plain: Some(PlainSet::default()),
             queued: false,
         };
         let index = match self.free_agent_slots.pop() {
@@ -1208,10 +1238,15 @@ impl Allocator for HierarchicalDrf {
             let mut refused =
                 recovered.allocated_to_role_subtree(self.tree.node(role).role.as_str());
             refused.unallocate();
+            let plain = PlainSet::of(&refused, &self.names);
             if let Some(f) = self.framework_mut(framework) {
                 let filters = f.filters.entry((role, agent)).or_default();
                 filters.retain(|f| f.expires > now);
-                filters.push(OfferFilter { expires, refused });
+                filters.push(OfferFilter {
+                    expires,
+                    refused,
+                    plain,
+                });
             }
         }
         self.filter_expiry.push(Reverse((expires, agent)));

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use mesos_proto::mesos::v1::value::Type as ValueType;
 use mesos_proto::mesos::v1::Resource;
-use mesos_proto::resources::{is_revocable, is_unreserved, Resources};
+use mesos_proto::resources::{coalesce_ranges, is_revocable, is_unreserved, Resources};
 
 use super::ResourceQuantities;
 
@@ -191,5 +191,185 @@ impl Caps {
     /// Some name is capped at zero.
     pub fn any_zero(&self) -> bool {
         self.0.contains(&Some(0))
+    }
+}
+
+/// Resources with no reservation, allocation, disk info, revocability,
+/// provider or sharing, by interned name: for these, containment is a
+/// comparison per name and type, so offer filters are checked without
+/// hashing or copying a `Resource`.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct PlainSet {
+    scalars: Qty,
+    /// Coalesced ranges per name index, sorted by index.
+    ranges: Vec<(usize, Vec<(u64, u64)>)>,
+    /// Sorted, distinct items per name index, sorted by index.
+    sets: Vec<(usize, Vec<String>)>,
+}
+
+impl PlainSet {
+    /// The compact form of `resources`, or `None` when one of them is not
+    /// plain (or its name was never registered with `names`).
+    pub fn of(resources: &Resources, names: &Names) -> Option<PlainSet> {
+        let mut out = PlainSet::default();
+        for resource in resources.iter() {
+            if !is_plain(resource) {
+                return None;
+            }
+            let i = names.lookup(&resource.name)?;
+            match ValueType::try_from(resource.r#type) {
+                Ok(ValueType::Scalar) => {
+                    out.scalars
+                        .add_at(i, resource.scalar.map_or(0.0, |s| s.value));
+                }
+                Ok(ValueType::Ranges) => {
+                    let spans = resource
+                        .ranges
+                        .as_ref()
+                        .map(|r| r.range.iter().map(|r| (r.begin, r.end)).collect())
+                        .unwrap_or_default();
+                    merge_ranges(&mut out.ranges, i, spans);
+                }
+                Ok(ValueType::Set) => {
+                    let items = resource
+                        .set
+                        .as_ref()
+                        .map(|s| s.item.clone())
+                        .unwrap_or_default();
+                    merge_set(&mut out.sets, i, items);
+                }
+                _ => return None,
+            }
+        }
+        Some(out)
+    }
+
+    /// Whether all of `that` is in `self` (`Resources::contains` for plain
+    /// resources).
+    pub fn contains(&self, that: &PlainSet) -> bool {
+        let scalars = that
+            .scalars
+            .0
+            .iter()
+            .enumerate()
+            .all(|(i, v)| *v <= self.scalars.raw(i));
+        scalars
+            && that.ranges.iter().all(|(i, inner)| {
+                let outer = lookup(&self.ranges, *i).map_or(&[][..], Vec::as_slice);
+                inner.iter().all(|&(begin, end)| {
+                    let at = outer.partition_point(|&(b, _)| b <= begin);
+                    at > 0 && outer[at - 1].1 >= end
+                })
+            })
+            && that.sets.iter().all(|(i, inner)| {
+                let outer = lookup(&self.sets, *i).map_or(&[][..], Vec::as_slice);
+                inner.iter().all(|item| outer.binary_search(item).is_ok())
+            })
+    }
+}
+
+fn is_plain(resource: &Resource) -> bool {
+    resource.reservations.is_empty()
+        && resource.allocation_info.is_none()
+        && resource.disk.is_none()
+        && resource.revocable.is_none()
+        && resource.provider_id.is_none()
+        && resource.shared.is_none()
+}
+
+fn lookup<T>(entries: &[(usize, T)], i: usize) -> Option<&T> {
+    entries
+        .binary_search_by_key(&i, |(at, _)| *at)
+        .ok()
+        .map(|at| &entries[at].1)
+}
+
+fn merge_ranges(entries: &mut Vec<(usize, Vec<(u64, u64)>)>, i: usize, spans: Vec<(u64, u64)>) {
+    match entries.binary_search_by_key(&i, |(at, _)| *at) {
+        Ok(at) => {
+            let mut all = std::mem::take(&mut entries[at].1);
+            all.extend(spans);
+            entries[at].1 = coalesce_ranges(all);
+        }
+        Err(at) => entries.insert(at, (i, coalesce_ranges(spans))),
+    }
+}
+
+fn merge_set(entries: &mut Vec<(usize, Vec<String>)>, i: usize, items: Vec<String>) {
+    let at = match entries.binary_search_by_key(&i, |(at, _)| *at) {
+        Ok(at) => at,
+        Err(at) => {
+            entries.insert(at, (i, Vec::new()));
+            at
+        }
+    };
+    let set = &mut entries[at].1;
+    set.extend(items);
+    set.sort_unstable();
+    set.dedup();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(text: &str) -> Resources {
+        Resources::parse(text, "*").expect("valid test resources")
+    }
+
+    #[test]
+    fn plain_containment_agrees_with_resources() {
+        let samples = [
+            "cpus:1;mem:512",
+            "cpus:1.001;mem:512",
+            "cpus:2;mem:256;disk:100",
+            "cpus:24;mem:4096;disk:4096;ports:[31000-32000]",
+            "cpus:23;mem:3968;disk:3968;ports:[31000-32000]",
+            "cpus:1;ports:[31000-31500]",
+            "cpus:1;ports:[31000-31500, 31600-31700]",
+            "ports:[31501-31599]",
+            "ports:[30000-31000]",
+            "zones:{a,b}",
+            "zones:{b}",
+            "zones:{c}",
+            "gpus:1;cpus:1",
+            "cpus:0.5",
+        ];
+        let mut names = Names::default();
+        let parsed: Vec<Resources> = samples.iter().map(|s| res(s)).collect();
+        for r in &parsed {
+            names.register(r);
+        }
+        for (a, outer) in parsed.iter().enumerate() {
+            for (b, inner) in parsed.iter().enumerate() {
+                let (Some(x), Some(y)) = (PlainSet::of(outer, &names), PlainSet::of(inner, &names))
+                else {
+                    panic!("all samples are plain");
+                };
+                assert_eq!(
+                    x.contains(&y),
+                    outer.contains(inner),
+                    "{} contains {}",
+                    samples[a],
+                    samples[b]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn reserved_or_revocable_resources_have_no_plain_form() {
+        let mut names = Names::default();
+        let reserved = Resources::parse("cpus(eng):1", "*").expect("valid");
+        names.register(&reserved);
+        assert!(PlainSet::of(&reserved, &names).is_none());
+        let mut allocated = res("cpus:1");
+        names.register(&allocated);
+        allocated.allocate("eng");
+        assert!(PlainSet::of(&allocated, &names).is_none());
+        assert!(
+            PlainSet::of(&res("mem:1"), &names).is_none(),
+            "name not registered"
+        );
     }
 }
