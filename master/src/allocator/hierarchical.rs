@@ -60,6 +60,18 @@ impl OfferFilter {
     }
 }
 
+/// Adds `resources` to what `framework` holds on an agent. A first
+/// allocation is stored as a copy, which keeps its merge index; adding it
+/// to an empty set would rebuild that index entry by entry.
+fn hold(allocated: &mut HashMap<u32, Resources>, framework: u32, resources: &Resources) {
+    match allocated.get_mut(&framework) {
+        Some(held) => *held += resources,
+        None => {
+            allocated.insert(framework, resources.clone());
+        }
+    }
+}
+
 /// Per (framework, role) counts of [`Reason`]s, stamped with the cycle
 /// they belong to so nothing has to be reset between cycles.
 #[derive(Clone, Debug, Default)]
@@ -299,12 +311,7 @@ impl HierarchicalDrf {
             return;
         };
         if add {
-            match a.allocated.get_mut(&framework) {
-                Some(held) => *held += resources,
-                None => {
-                    a.allocated.insert(framework, resources.clone());
-                }
-            }
+            hold(&mut a.allocated, framework, resources);
         } else if let Some(allocation) = a.allocated.get_mut(&framework) {
             *allocation -= resources;
             if allocation.is_empty() {
@@ -793,13 +800,7 @@ impl HierarchicalDrf {
         a.available_plain = Some(PlainSet::default());
         let mut allocated = std::mem::take(&mut a.available);
         allocated.allocate(role_name.as_str());
-        // A copy keeps the merge index; adding would rebuild it.
-        match a.allocated.get_mut(&framework) {
-            Some(held) => *held += &allocated,
-            None => {
-                a.allocated.insert(framework, allocated.clone());
-            }
-        }
+        hold(&mut a.allocated, framework, &allocated);
         if a.active {
             self.free_unreserved.sub(&qty);
         }
