@@ -273,6 +273,12 @@ impl Checkpointer {
         write_text(&ids.forked_pid(&self.work_dir), &pid.to_string())
     }
 
+    /// Where the containerizer writes an executor's pid before the executor
+    /// may run.
+    pub fn forked_pid_path(&self, ids: &RunIds<'_>) -> PathBuf {
+        ids.forked_pid(&self.work_dir)
+    }
+
     pub fn libprocess_pid(&self, ids: &RunIds<'_>, pid: &str) -> Result<(), AgentError> {
         write_text(&ids.libprocess_pid(&self.work_dir), pid)
     }

@@ -66,6 +66,8 @@ async fn leftovers_of_an_exited_executor_die_before_it_is_reported_terminated() 
         },
         environment,
         user: None,
+        // Through the helper: it waits for the go-ahead until this is written.
+        forked_pid_file: Some(dir.path().join("meta/forked.pid")),
     });
     let pid = match next(&mut rx).await {
         ContainerEvent::Launched { pid, .. } => pid,
@@ -85,6 +87,11 @@ async fn leftovers_of_an_exited_executor_die_before_it_is_reported_terminated() 
             == pid.to_string()
     );
 
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("meta/forked.pid")).expect("forked pid"),
+        pid.to_string()
+    );
+
     std::fs::write(dir.path().join("go"), b"").expect("go");
     match next(&mut rx).await {
         ContainerEvent::Terminated { status, .. } => assert_eq!(status, Some(0)),
@@ -102,8 +109,11 @@ async fn a_recovered_executor_is_watched_and_destroyed_by_pid() {
     // As a previous agent run would have left it: a session of its own.
     let mut executor = std::process::Command::new(helper())
         .args(["launch", "/bin/sh", "sh", "-c", "sleep 1000 & wait"])
+        .stdin(std::process::Stdio::piped())
         .spawn()
         .expect("spawn");
+    // The go-ahead the agent sends once it recorded the pid.
+    std::io::Write::write_all(&mut executor.stdin.take().expect("stdin"), b"1").expect("go-ahead");
     let pid = executor.id() as i32;
     for _ in 0..500 {
         if session_members(pid).len() >= 2 {

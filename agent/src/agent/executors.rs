@@ -217,6 +217,10 @@ impl Agent {
             command,
             environment,
             user: executor.live.user.clone(),
+            forked_pid_file: executor.durable.checkpoint.then(|| {
+                self.checkpointer
+                    .forked_pid_path(&executor.durable.run_ids(&slave_id))
+            }),
         };
         tracing::info!("Launching container {container_id} for executor '{executor_id}' of framework {framework_id}");
         self.containerizer.launch(spec);
@@ -300,17 +304,8 @@ impl Agent {
                 let Some(executor) = self.executor_mut(&framework_id, &executor_id) else {
                     return;
                 };
+                // The containerizer checkpointed the pid already.
                 executor.live.os_pid = Some(pid);
-                if let Some(executor) = self
-                    .frameworks
-                    .get(&framework_id)
-                    .and_then(|f| f.executors.get(&executor_id))
-                {
-                    self.checkpoint_forked_pid(&executor.durable, pid);
-                }
-                let Some(executor) = self.executor_mut(&framework_id, &executor_id) else {
-                    return;
-                };
                 if executor.state() == ExecutorState::Terminating || framework_terminating {
                     tracing::warn!("Killing executor '{executor_id}' because it is terminating");
                     self.containerizer.destroy(&container_id);

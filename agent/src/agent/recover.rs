@@ -142,19 +142,6 @@ impl Agent {
         }
     }
 
-    pub(crate) fn checkpoint_forked_pid(&self, executor: &ExecutorRecord, pid: i32) {
-        if !executor.checkpoint {
-            return;
-        }
-        let slave_id = self.slave_id();
-        if let Err(e) = self
-            .checkpointer
-            .forked_pid(&executor.run_ids(&slave_id), pid)
-        {
-            self.checkpoint_failed(e);
-        }
-    }
-
     pub(crate) fn checkpoint_connection(
         &self,
         executor: &ExecutorRecord,

@@ -58,6 +58,11 @@ pub struct LaunchSpec {
     pub environment: BTreeMap<String, String>,
     /// The user the executor should run as, if any.
     pub user: Option<String>,
+    /// Where the executor's pid is checkpointed (a checkpointing
+    /// framework's executor). It is written before the executor may run, so
+    /// an agent that dies mid-launch never leaves behind an executor that
+    /// its next run cannot find.
+    pub forked_pid_file: Option<PathBuf>,
 }
 
 impl std::fmt::Debug for LaunchSpec {
@@ -70,6 +75,7 @@ impl std::fmt::Debug for LaunchSpec {
             .field("command", &self.command)
             .field("environment", &self.environment.keys().collect::<Vec<_>>())
             .field("user", &self.user)
+            .field("forked_pid_file", &self.forked_pid_file)
             .finish()
     }
 }
@@ -406,11 +412,18 @@ async fn run_container(spec: LaunchSpec, container: Arc<Container>, setup: Setup
             return;
         }
     };
+    // The helper waits on its stdin for the go-ahead (see below); without
+    // it the executor reads nothing.
+    let stdin = if launcher.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
     command
         .env_clear()
         .envs(&spec.environment)
         .current_dir(&spec.directory)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(stdout)
         .stderr(stderr)
         .kill_on_drop(false);
@@ -449,6 +462,22 @@ async fn run_container(spec: LaunchSpec, container: Arc<Container>, setup: Setup
         Some(Ok(child)) => child,
     };
     let pid = child.id().map(|p| p as i32).unwrap_or(-1);
+    // The pid is durable before the executor runs: the helper blocks until
+    // it reads the go-ahead byte, and exits without running anything when
+    // its stdin closes first (this agent died in between).
+    if let Some(path) = &spec.forked_pid_file {
+        if let Err(e) = crate::checkpoint::write_text(path, &pid.to_string()) {
+            kill_tree(pid);
+            let _ = child.wait().await;
+            fail(format!("Failed to checkpoint the executor's pid: {e}"));
+            return;
+        }
+    }
+    if let Some(mut go) = child.stdin.take() {
+        use tokio::io::AsyncWriteExt;
+        // A helper that already died is reported by the wait below.
+        let _ = go.write_all(b"1").await;
+    }
     tracing::info!("Launched container {container_id} with pid {pid}");
     if let Some(record) = &record {
         // Best effort: without it only an orphan of a non-checkpointing
@@ -736,6 +765,7 @@ mod tests {
             command,
             environment,
             user: None,
+            forked_pid_file: None,
         }
     }
 
@@ -790,6 +820,26 @@ mod tests {
             std::fs::read_to_string(dir.path().join("stderr")).unwrap(),
             "oops\n"
         );
+    }
+
+    #[tokio::test]
+    async fn a_checkpointing_executors_pid_is_on_disk_once_it_is_launched() {
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("meta").join("forked.pid");
+        let (mut c, mut rx) = containerizer();
+        c.launch(LaunchSpec {
+            forked_pid_file: Some(pid_file.clone()),
+            ..spec(dir.path(), shell("sleep 30"))
+        });
+        let ContainerEvent::Launched { pid, .. } = next(&mut rx).await else {
+            panic!("not launched");
+        };
+        assert_eq!(std::fs::read_to_string(&pid_file).unwrap(), pid.to_string());
+        c.destroy("c1");
+        assert!(matches!(
+            next(&mut rx).await,
+            ContainerEvent::Terminated { .. }
+        ));
     }
 
     #[tokio::test]
