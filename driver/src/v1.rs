@@ -852,64 +852,8 @@ async fn send_calls(
     }
 }
 
-/// Upstream's `validation::scheduler::call::validate`, as far as a client
-/// can check: the type, the framework id, and the message the type needs.
-pub fn validate(call: &Call) -> Result<(), String> {
-    let Some(kind) = call.r#type.and_then(|t| call::Type::try_from(t).ok()) else {
-        return Err("Expecting 'type' to be present".to_string());
-    };
-    let framework_id = call.framework_id.as_ref().map(|id| id.value.as_str());
-    if kind == call::Type::Subscribe {
-        let Some(subscribe) = &call.subscribe else {
-            return Err("Expecting 'subscribe' to be present".to_string());
-        };
-        let info_id = subscribe
-            .framework_info
-            .id
-            .as_ref()
-            .map(|id| id.value.as_str());
-        if info_id.unwrap_or("") != framework_id.unwrap_or("") {
-            return Err("'framework_id' differs from 'subscribe.framework_info.id'".to_string());
-        }
-        return Ok(());
-    }
-    if framework_id.is_none() {
-        return Err("Expecting 'framework_id' to be present".to_string());
-    }
-    let missing = |name: &str| Err(format!("Expecting '{name}' to be present"));
-    use call::Type as T;
-    match kind {
-        T::Accept if call.accept.is_none() => missing("accept"),
-        T::Decline if call.decline.is_none() => missing("decline"),
-        T::AcceptInverseOffers if call.accept_inverse_offers.is_none() => {
-            missing("accept_inverse_offers")
-        }
-        T::DeclineInverseOffers if call.decline_inverse_offers.is_none() => {
-            missing("decline_inverse_offers")
-        }
-        T::Kill if call.kill.is_none() => missing("kill"),
-        T::Shutdown if call.shutdown.is_none() => missing("shutdown"),
-        T::Acknowledge => match &call.acknowledge {
-            None => missing("acknowledge"),
-            Some(ack) if ack.uuid.len() != 16 => Err(format!(
-                "Invalid UUID: {} bytes instead of 16",
-                ack.uuid.len()
-            )),
-            Some(_) => Ok(()),
-        },
-        T::AcknowledgeOperationStatus if call.acknowledge_operation_status.is_none() => {
-            missing("acknowledge_operation_status")
-        }
-        T::Reconcile if call.reconcile.is_none() => missing("reconcile"),
-        T::ReconcileOperations if call.reconcile_operations.is_none() => {
-            missing("reconcile_operations")
-        }
-        T::Message if call.message.is_none() => missing("message"),
-        T::Request if call.request.is_none() => missing("request"),
-        T::UpdateFramework if call.update_framework.is_none() => missing("update_framework"),
-        _ => Ok(()),
-    }
-}
+/// The call's structure, by the same rules the master applies.
+pub use mesos_proto::scheduler_call::validate_call as validate;
 
 #[cfg(test)]
 mod tests {

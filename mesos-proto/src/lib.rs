@@ -27,6 +27,7 @@ pub mod legacy_json;
 pub mod protobuf;
 pub mod recordio;
 pub mod resources;
+pub mod scheduler_call;
 
 pub use protobuf::{decode_checked, is_terminal_state, DecodeError};
 

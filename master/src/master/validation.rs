@@ -7,8 +7,7 @@
 
 use std::collections::BTreeSet;
 
-use mesos_proto::mesos::v1::scheduler::call::Type as CallType;
-use mesos_proto::mesos::v1::scheduler::{Call, OfferConstraints};
+use mesos_proto::mesos::v1::scheduler::OfferConstraints;
 use mesos_proto::mesos::v1::{
     executor_info, ExecutorInfo, FrameworkInfo, Resource, TaskGroupInfo, TaskInfo,
 };
@@ -16,107 +15,7 @@ use mesos_proto::resources::Resources;
 
 use super::state::{framework_roles, Capabilities};
 
-/// The call type if it is one we know (proto2 drops unknown enum values, so
-/// an unknown number counts as absent, as upstream sees it).
-pub fn call_type(call: &Call) -> Option<CallType> {
-    call.r#type.and_then(|t| CallType::try_from(t).ok())
-}
-
-/// `validation::scheduler::call::validate` (the principal checks are not
-/// needed: there is no authentication).
-pub fn validate_call(call: &Call) -> Result<(), String> {
-    let Some(kind) = call_type(call) else {
-        return Err("Expecting 'type' to be present".to_string());
-    };
-    let framework_id = call
-        .framework_id
-        .as_ref()
-        .map(|id| id.value.as_str())
-        .unwrap_or("");
-    if kind == CallType::Subscribe {
-        let Some(subscribe) = &call.subscribe else {
-            return Err("Expecting 'subscribe' to be present".to_string());
-        };
-        let info_id = subscribe
-            .framework_info
-            .id
-            .as_ref()
-            .map(|id| id.value.as_str())
-            .unwrap_or("");
-        if info_id != framework_id {
-            return Err("'framework_id' differs from 'subscribe.framework_info.id'".to_string());
-        }
-        return Ok(());
-    }
-    if call.framework_id.is_none() {
-        return Err("Expecting 'framework_id' to be present".to_string());
-    }
-    let missing = |name: &str| Err(format!("Expecting '{name}' to be present"));
-    match kind {
-        CallType::Subscribe | CallType::Teardown | CallType::Revive | CallType::Suppress => Ok(()),
-        CallType::Unknown => Ok(()),
-        CallType::Accept if call.accept.is_none() => missing("accept"),
-        CallType::Decline if call.decline.is_none() => missing("decline"),
-        CallType::AcceptInverseOffers if call.accept_inverse_offers.is_none() => {
-            missing("accept_inverse_offers")
-        }
-        CallType::DeclineInverseOffers if call.decline_inverse_offers.is_none() => {
-            missing("decline_inverse_offers")
-        }
-        CallType::Kill if call.kill.is_none() => missing("kill"),
-        CallType::Shutdown if call.shutdown.is_none() => missing("shutdown"),
-        CallType::Acknowledge => match &call.acknowledge {
-            None => missing("acknowledge"),
-            Some(ack) => validate_uuid(&ack.uuid),
-        },
-        CallType::AcknowledgeOperationStatus => match &call.acknowledge_operation_status {
-            None => missing("acknowledge_operation_status"),
-            Some(ack) => {
-                validate_uuid(&ack.uuid)?;
-                if ack.agent_id.is_none() {
-                    return missing("agent_id");
-                }
-                Ok(())
-            }
-        },
-        CallType::Reconcile if call.reconcile.is_none() => missing("reconcile"),
-        CallType::ReconcileOperations if call.reconcile_operations.is_none() => {
-            missing("reconcile_operations")
-        }
-        CallType::Message if call.message.is_none() => missing("message"),
-        CallType::Request if call.request.is_none() => missing("request"),
-        CallType::UpdateFramework => match &call.update_framework {
-            None => missing("update_framework"),
-            Some(update) => {
-                let info_id = update
-                    .framework_info
-                    .id
-                    .as_ref()
-                    .map(|id| id.value.as_str())
-                    .unwrap_or("");
-                if info_id != framework_id {
-                    return Err(
-                        "'framework_id' differs from 'update_framework.framework_info.id'"
-                            .to_string(),
-                    );
-                }
-                Ok(())
-            }
-        },
-        _ => Ok(()),
-    }
-}
-
-/// stout's `UUID::fromBytes`: exactly 16 bytes.
-pub fn validate_uuid(bytes: &[u8]) -> Result<(), String> {
-    if bytes.len() != 16 {
-        return Err(format!(
-            "Not a valid UUID: expected 16 bytes, got {}",
-            bytes.len()
-        ));
-    }
-    Ok(())
-}
+pub use mesos_proto::scheduler_call::{call_type, validate_call, validate_uuid};
 
 /// `common::validation::validateID`.
 pub fn validate_id(id: &str) -> Result<(), String> {
@@ -610,7 +509,8 @@ pub fn validate_task_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesos_proto::mesos::v1::scheduler::call;
+    use mesos_proto::mesos::v1::scheduler::call::{self, Type as CallType};
+    use mesos_proto::mesos::v1::scheduler::Call;
     use mesos_proto::mesos::v1::{framework_info, CommandInfo, FrameworkId, TaskId};
 
     fn call(kind: CallType) -> Call {
