@@ -332,3 +332,175 @@ async fn inverse_offers_are_rescinded_when_the_machine_leaves_draining() {
     assert!(snapshot.frameworks[0].inverse_offers.is_empty());
     assert_eq!(snapshot.maintenance_status.down_machines, vec![machine()]);
 }
+
+// A v0 driver hears `InverseOffersMessage` (with the agent's pid beside
+// each inverse offer) and `RescindInverseOfferMessage`; it answers with a
+// scheduler `Call` message, as libmesos drivers send calls.
+#[tokio::test(start_paused = true)]
+async fn v0_driver_gets_inverse_offers_as_messages_and_answers_with_calls() {
+    use mesos_proto::mesos::internal::{
+        FrameworkRegisteredMessage, InverseOffersMessage, LaunchTasksMessage,
+        RescindInverseOfferMessage, ResourceOffersMessage, RunTaskMessage,
+    };
+    use mesos_proto::mesos::scheduler as v0_scheduler;
+    use mesos_proto::mesos::{self as v0};
+    use mesos_proto::resources::Resources;
+
+    let master = start_master(&[]).await;
+    let mut agent = FakeAgent::start().await;
+    let agent_id = register(&master, &mut agent).await;
+    let agent_pid = agent.pid.to_string();
+    let mut driver = FakeAgent::start_as("scheduler-1").await;
+    driver.send(
+        &master.pid,
+        &v0_scheduler::Call {
+            r#type: Some(v0_scheduler::call::Type::Subscribe as i32),
+            subscribe: Some(v0_scheduler::call::Subscribe {
+                framework_info: v0::FrameworkInfo {
+                    user: "root".into(),
+                    name: "v0".into(),
+                    ..Default::default()
+                },
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+    );
+    let framework_id = driver
+        .expect::<FrameworkRegisteredMessage>()
+        .await
+        .1
+        .framework_id;
+    let (_, offers) = driver.expect::<ResourceOffersMessage>().await;
+    let offer = &offers.offers[0];
+    driver.send(
+        &master.pid,
+        &LaunchTasksMessage {
+            framework_id: framework_id.clone(),
+            offer_ids: vec![offer.id.clone()],
+            filters: v0::Filters::default(),
+            tasks: vec![v0::TaskInfo {
+                name: "t".into(),
+                task_id: v0::TaskId { value: "t".into() },
+                slave_id: offer.slave_id.clone(),
+                resources: Resources::parse("cpus:1;mem:64", "*")
+                    .expect("resources")
+                    .to_v0(),
+                command: Some(v0::CommandInfo {
+                    value: Some("sleep 1000".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+        },
+    );
+    agent.expect::<RunTaskMessage>().await;
+    drop(keep_alive(agent));
+
+    master
+        .handle
+        .update_maintenance_schedule(schedule())
+        .await
+        .expect("schedule");
+    let (_, message) = driver.expect::<InverseOffersMessage>().await;
+    assert_eq!(message.pids, vec![agent_pid]);
+    let inverse = &message.inverse_offers[0];
+    assert_eq!(
+        inverse.slave_id.as_ref().map(|s| s.value.as_str()),
+        Some(agent_id.as_str())
+    );
+    assert_eq!(inverse.unavailability.start.nanoseconds, START_NANOS);
+
+    driver.send(
+        &master.pid,
+        &v0_scheduler::Call {
+            r#type: Some(v0_scheduler::call::Type::DeclineInverseOffers as i32),
+            framework_id: Some(framework_id.clone()),
+            decline_inverse_offers: Some(v0_scheduler::call::DeclineInverseOffers {
+                inverse_offer_ids: vec![inverse.id.clone()],
+                filters: Some(v0::Filters {
+                    refuse_seconds: Some(0.0),
+                }),
+            }),
+            ..Default::default()
+        },
+    );
+    let (_, second) = driver.expect::<InverseOffersMessage>().await;
+    assert_eq!(
+        statuses(&master).await,
+        vec![(framework_id.value.clone(), Status::Decline as i32)]
+    );
+    master
+        .handle
+        .update_maintenance_schedule(Schedule::default())
+        .await
+        .expect("unschedule");
+    let (_, rescinded) = driver.expect::<RescindInverseOfferMessage>().await;
+    assert_eq!(rescinded.inverse_offer_id, second.inverse_offers[0].id);
+}
+
+// Upstream `Master::deactivate(Slave*)` and `removeFramework`: a
+// deactivated agent's inverse offer is rescinded and asked again once it
+// is reactivated; a framework that leaves takes its inverse offers with
+// it, while its recorded answer stays in the status.
+#[tokio::test(start_paused = true)]
+async fn agent_deactivation_rescinds_and_teardown_removes_inverse_offers() {
+    use super::drain::DrainCommand;
+
+    let (master, mut stream, framework_id, agent_id) = framework_with_task().await;
+    master
+        .handle
+        .update_maintenance_schedule(schedule())
+        .await
+        .expect("schedule");
+    let offer = next_inverse_offer(&mut stream).await;
+    master
+        .handle
+        .drain(DrainCommand::Deactivate {
+            agent_id: agent_id.clone(),
+        })
+        .await
+        .expect("deactivate");
+    assert_eq!(next_rescinded(&mut stream).await, offer.id.value);
+    // Not asked while deactivated.
+    while let Some(event) = stream.next_within(Duration::from_secs(5)).await {
+        assert_ne!(event.r#type, Some(EventType::InverseOffers as i32));
+    }
+    master
+        .handle
+        .drain(DrainCommand::Reactivate {
+            agent_id: agent_id.clone(),
+        })
+        .await
+        .expect("reactivate");
+    let again = next_inverse_offer(&mut stream).await;
+    send(
+        &master,
+        &stream,
+        &answer("ACCEPT_INVERSE_OFFERS", &framework_id, &again, None),
+    )
+    .await;
+    next_inverse_offer(&mut stream).await;
+    assert_eq!(
+        master.handle.snapshot().await.frameworks[0]
+            .inverse_offers
+            .len(),
+        1
+    );
+
+    master
+        .handle
+        .teardown(&framework_id)
+        .await
+        .expect("teardown");
+    let snapshot = master.handle.snapshot().await;
+    assert!(snapshot.frameworks.is_empty());
+    assert!(snapshot
+        .completed_frameworks
+        .iter()
+        .all(|f| f.inverse_offers.is_empty()));
+    assert_eq!(
+        statuses(&master).await,
+        vec![(framework_id, Status::Accept as i32)]
+    );
+}
