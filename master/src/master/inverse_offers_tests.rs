@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 
 use super::drain_tests::running_task;
 use super::registry_tests::keep_alive;
-use super::tests::{framework_info, next_of, register, subscribed};
+use super::tests::{framework_info, register, subscribed};
 use crate::testing::{call, http, start_master, FakeAgent, Stream};
 use crate::Running;
 
@@ -50,7 +50,11 @@ fn schedule() -> Schedule {
 /// A master, an agent on `agent-host` kept healthy, and a framework with
 /// a running task on it.
 async fn framework_with_task() -> (Running, Stream, String, String) {
-    let master = start_master(&[]).await;
+    framework_with_task_on(&[]).await
+}
+
+async fn framework_with_task_on(flags: &[&str]) -> (Running, Stream, String, String) {
+    let master = start_master(flags).await;
     let mut agent = FakeAgent::start().await;
     let agent_id = register(&master, &mut agent).await;
     let (mut stream, framework_id) = subscribed(&master, framework_info(json!({}))).await;
@@ -272,12 +276,15 @@ async fn declined_inverse_offer_is_not_resent_until_its_filter_expires() {
 
 /// Waits for RESCIND_INVERSE_OFFER; returns the id.
 async fn next_rescinded(stream: &mut Stream) -> String {
-    next_of(stream, EventType::RescindInverseOffer)
-        .await
-        .rescind_inverse_offer
-        .expect("rescind_inverse_offer")
-        .inverse_offer_id
-        .value
+    loop {
+        let event = stream
+            .next_within(Duration::from_secs(120))
+            .await
+            .expect("stream ended waiting for a rescinded inverse offer");
+        if let Some(rescind) = event.rescind_inverse_offer {
+            return rescind.inverse_offer_id.value;
+        }
+    }
 }
 
 // The machine leaves DRAINING: taken out of the schedule, the inverse
@@ -503,4 +510,27 @@ async fn agent_deactivation_rescinds_and_teardown_removes_inverse_offers() {
         statuses(&master).await,
         vec![(framework_id, Status::Accept as i32)]
     );
+}
+
+// Upstream `inverseOfferTimeout`: `--offer_timeout` rescinds an unanswered
+// inverse offer (no answer recorded) and a new one follows.
+#[tokio::test(start_paused = true)]
+async fn unanswered_inverse_offer_is_rescinded_after_the_offer_timeout() {
+    let (master, mut stream, _, _) = framework_with_task_on(&["--offer_timeout=30secs"]).await;
+    master
+        .handle
+        .update_maintenance_schedule(schedule())
+        .await
+        .expect("schedule");
+    let offer = next_inverse_offer(&mut stream).await;
+    let sent_at = tokio::time::Instant::now();
+    assert_eq!(next_rescinded(&mut stream).await, offer.id.value);
+    let waited = sent_at.elapsed();
+    assert!(
+        waited >= Duration::from_secs(29) && waited < Duration::from_secs(32),
+        "{waited:?}"
+    );
+    assert!(statuses(&master).await.is_empty());
+    let again = next_inverse_offer(&mut stream).await;
+    assert_ne!(again.id.value, offer.id.value);
 }
