@@ -288,6 +288,12 @@ impl Master {
             .chain(self.inverse_offers.agents().map(|a| a.to_string()))
             .collect();
         for agent_id in known {
+            if self.removing.contains(&agent_id) {
+                // Going (its machine went DOWN): its removal rescinds its
+                // inverse offers; rescinding its offers now would only
+                // have them made again before it goes.
+                continue;
+            }
             if self.agents.contains_key(&agent_id) {
                 self.sync_unavailability(&agent_id);
             } else {
