@@ -534,3 +534,89 @@ async fn unanswered_inverse_offer_is_rescinded_after_the_offer_timeout() {
     let again = next_inverse_offer(&mut stream).await;
     assert_ne!(again.id.value, offer.id.value);
 }
+
+// Upstream keeps answers in memory only: a new leader, recovering the
+// schedule from the registry, asks the frameworks again once the agent
+// re-registers with their tasks and they re-subscribe.
+#[tokio::test(start_paused = true)]
+async fn a_new_leader_asks_again_after_the_agent_reregisters() {
+    use crate::registry::operations::{apply_maintenance, Operation};
+    use crate::testing::{start_master_with, subscribe, TestStore};
+    use mesos_proto::mesos::internal::{
+        Registry, ReregisterSlaveMessage, SlaveReregisteredMessage,
+    };
+    use mesos_proto::mesos::{self as v0};
+    use mesos_proto::resources::Resources;
+
+    let mut registry = Registry::default();
+    apply_maintenance(
+        &Operation::UpdateSchedule(Box::new(schedule())),
+        &mut registry,
+    );
+    let store = TestStore::with(&registry).await;
+    let master = start_master_with(&[], store).await;
+    let mut agent = FakeAgent::start().await;
+    let mut resources = Resources::parse("cpus:1;mem:64", "*")
+        .expect("resources")
+        .to_v0();
+    for r in &mut resources {
+        r.allocation_info = Some(v0::resource::AllocationInfo {
+            role: Some("*".into()),
+        });
+    }
+    let mut slave = super::tests::register_message(&agent).slave;
+    slave.id = Some(v0::SlaveId {
+        value: "old-agent".into(),
+    });
+    agent.send(
+        &master.pid,
+        &ReregisterSlaveMessage {
+            slave,
+            tasks: vec![v0::Task {
+                name: "running".into(),
+                task_id: v0::TaskId {
+                    value: "running".into(),
+                },
+                framework_id: v0::FrameworkId {
+                    value: "old-framework".into(),
+                },
+                slave_id: v0::SlaveId {
+                    value: "old-agent".into(),
+                },
+                state: v0::TaskState::TaskRunning as i32,
+                resources,
+                ..Default::default()
+            }],
+            frameworks: vec![v0::FrameworkInfo {
+                user: "root".into(),
+                name: "old".into(),
+                id: Some(v0::FrameworkId {
+                    value: "old-framework".into(),
+                }),
+                failover_timeout: Some(600.0),
+                ..Default::default()
+            }],
+            version: Some("1.11.0".into()),
+            ..Default::default()
+        },
+    );
+    agent.expect::<SlaveReregisteredMessage>().await;
+    drop(keep_alive(agent));
+    // No answers survive the failover.
+    assert!(statuses(&master).await.is_empty());
+
+    let mut info = framework_info(json!({"failover_timeout": 600.0}));
+    info["id"] = json!({"value": "old-framework"});
+    let mut stream = subscribe(
+        master.local_addr,
+        &json!({"type": "SUBSCRIBE", "framework_id": {"value": "old-framework"},
+                "subscribe": {"framework_info": info}}),
+    )
+    .await;
+    let offer = next_inverse_offer(&mut stream).await;
+    assert_eq!(offer.framework_id.value, "old-framework");
+    assert_eq!(
+        offer.agent_id.as_ref().map(|a| a.value.as_str()),
+        Some("old-agent")
+    );
+}
