@@ -33,6 +33,9 @@ pub struct Snapshot {
     pub metrics: BTreeMap<String, f64>,
     /// The maintenance schedule and machine modes.
     pub maintenance: crate::master::maintenance::MaintenanceState,
+    /// `/maintenance/status`: the machines with the frameworks' answers to
+    /// inverse offers.
+    pub maintenance_status: mesos_proto::mesos::maintenance::ClusterStatus,
     /// Every role's quota, as the registry holds it.
     pub quotas: Vec<mesos_proto::mesos::quota::QuotaConfig>,
     /// Role → weight, for roles whose weight was set.
@@ -57,6 +60,9 @@ pub struct FrameworkView {
     pub unreachable_tasks: Vec<Task>,
     pub completed_tasks: Vec<Task>,
     pub offers: Vec<Offer>,
+    /// Outstanding inverse offers (GET_FRAMEWORKS shows them; `/state`
+    /// does not, as upstream).
+    pub inverse_offers: Vec<mesos_proto::mesos::v1::InverseOffer>,
     /// (agent id, executor).
     pub executors: Vec<(String, ExecutorInfo)>,
     pub offer_constraints: Option<OfferConstraints>,

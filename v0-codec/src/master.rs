@@ -9,10 +9,11 @@ use libprocess::Message;
 use mesos_proto::convert::{evolve, evolve_scheduler_call};
 use mesos_proto::mesos::internal::{
     DeactivateFrameworkMessage, ExecutorToFrameworkMessage, ExitedExecutorMessage,
-    FrameworkErrorMessage, FrameworkToExecutorMessage, KillTaskMessage, LaunchTasksMessage,
-    LostSlaveMessage, ReconcileTasksMessage, RegisterFrameworkMessage, ReregisterFrameworkMessage,
-    RescindResourceOfferMessage, ResourceRequestMessage, ReviveOffersMessage,
-    StatusUpdateAcknowledgementMessage, UnregisterFrameworkMessage,
+    FrameworkErrorMessage, FrameworkToExecutorMessage, InverseOffersMessage, KillTaskMessage,
+    LaunchTasksMessage, LostSlaveMessage, ReconcileTasksMessage, RegisterFrameworkMessage,
+    ReregisterFrameworkMessage, RescindInverseOfferMessage, RescindResourceOfferMessage,
+    ResourceRequestMessage, ReviveOffersMessage, StatusUpdateAcknowledgementMessage,
+    UnregisterFrameworkMessage,
 };
 use mesos_proto::mesos::v1::scheduler::call::{self, Type as CallType};
 use mesos_proto::mesos::v1::scheduler::{event, Call, Event};
@@ -214,6 +215,8 @@ pub fn decode(message: &Message) -> Option<Result<DriverMessage, DecodeError>> {
 pub enum DriverEvent {
     Offers(v0::internal::ResourceOffersMessage),
     Rescind(RescindResourceOfferMessage),
+    InverseOffers(InverseOffersMessage),
+    RescindInverseOffer(RescindInverseOfferMessage),
     Message(ExecutorToFrameworkMessage),
     LostAgent(LostSlaveMessage),
     ExitedExecutor(ExitedExecutorMessage),
@@ -221,7 +224,8 @@ pub enum DriverEvent {
 }
 
 /// The driver form of `event` for framework `framework_id`. `agent_pid`
-/// gives the agent UPID string for offers (`ResourceOffersMessage.pids`).
+/// gives the agent UPID string for offers and inverse offers (their
+/// messages' `pids`).
 /// SUBSCRIBED and UPDATE are sent by the actor directly (they need facts
 /// the event lacks); HEARTBEAT and operation updates have no v0 form.
 pub fn to_driver(
@@ -247,6 +251,23 @@ pub fn to_driver(
         event::Type::Rescind => Some(DriverEvent::Rescind(RescindResourceOfferMessage {
             offer_id: mesos_proto::convert::devolve(&event.rescind.as_ref()?.offer_id),
         })),
+        event::Type::InverseOffers => {
+            let offers = &event.inverse_offers.as_ref()?.inverse_offers;
+            Some(DriverEvent::InverseOffers(InverseOffersMessage {
+                inverse_offers: offers.iter().map(mesos_proto::convert::devolve).collect(),
+                pids: offers
+                    .iter()
+                    .map(|o| agent_pid(o.agent_id.as_ref().map_or("", |id| id.value.as_str())))
+                    .collect(),
+            }))
+        }
+        event::Type::RescindInverseOffer => Some(DriverEvent::RescindInverseOffer(
+            RescindInverseOfferMessage {
+                inverse_offer_id: mesos_proto::convert::devolve(
+                    &event.rescind_inverse_offer.as_ref()?.inverse_offer_id,
+                ),
+            },
+        )),
         event::Type::Message => {
             let message = event.message.as_ref()?;
             Some(DriverEvent::Message(ExecutorToFrameworkMessage {
@@ -387,5 +408,46 @@ mod tests {
             to_driver(&lost, "F", |_| String::new()),
             Some(DriverEvent::LostAgent(_))
         ));
+    }
+
+    #[test]
+    fn inverse_offers_carry_parallel_pids_and_rescinds_their_id() {
+        let event = Event {
+            r#type: Some(event::Type::InverseOffers as i32),
+            inverse_offers: Some(event::InverseOffers {
+                inverse_offers: vec![v1::InverseOffer {
+                    id: v1::OfferId { value: "O7".into() },
+                    agent_id: Some(v1::AgentId { value: "S1".into() }),
+                    framework_id: v1::FrameworkId { value: "F".into() },
+                    ..Default::default()
+                }],
+            }),
+            ..Default::default()
+        };
+        match to_driver(&event, "F", |id| format!("slave(1)@{id}:5051")).unwrap() {
+            DriverEvent::InverseOffers(m) => {
+                assert_eq!(m.pids, vec!["slave(1)@S1:5051".to_string()]);
+                assert_eq!(m.inverse_offers[0].id.value, "O7");
+                assert_eq!(
+                    m.inverse_offers[0]
+                        .slave_id
+                        .as_ref()
+                        .map(|s| s.value.as_str()),
+                    Some("S1")
+                );
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let rescind = Event {
+            r#type: Some(event::Type::RescindInverseOffer as i32),
+            rescind_inverse_offer: Some(event::RescindInverseOffer {
+                inverse_offer_id: v1::OfferId { value: "O7".into() },
+            }),
+            ..Default::default()
+        };
+        match to_driver(&rescind, "F", |_| String::new()).unwrap() {
+            DriverEvent::RescindInverseOffer(m) => assert_eq!(m.inverse_offer_id.value, "O7"),
+            other => panic!("unexpected {other:?}"),
+        }
     }
 }

@@ -552,7 +552,7 @@ fn answer(
         CallType::GetMaintenanceStatus => {
             out.r#type = typed(R::GetMaintenanceStatus);
             out.get_maintenance_status = Some(response::GetMaintenanceStatus {
-                status: mesos_proto::convert::evolve(&snapshot.maintenance.status()),
+                status: mesos_proto::convert::evolve(&snapshot.maintenance_status),
             });
         }
         CallType::GetMaintenanceSchedule => {
@@ -671,10 +671,10 @@ pub fn framework(view: &FrameworkView, completed: bool) -> get_frameworks::Frame
         unregistered_time: (completed && view.unregistered_time > 0.0)
             .then(|| time(view.unregistered_time)),
         offers: view.offers.clone(),
+        inverse_offers: view.inverse_offers.clone(),
         allocated_resources: view.used_resources.clone(),
         offered_resources: view.offered_resources.clone(),
         offer_constraints: view.offer_constraints.clone(),
-        ..Default::default()
     }
 }
 

@@ -450,6 +450,8 @@ impl Master {
             .collect();
         self.allocator
             .add_agent(&alloc::AgentId::from(agent_id), total, used);
+        // An agent on a DRAINING machine joins with its unavailability.
+        self.sync_unavailability(agent_id);
         self.request_allocation();
     }
 
@@ -732,6 +734,9 @@ impl Master {
             }
         }
         self.update_agent_frameworks(&from, &message.frameworks);
+        // Its hostname or address may have moved it onto (or off) a
+        // scheduled machine.
+        self.sync_unavailability(id);
         self.reapply_drain(id);
     }
 
@@ -1026,6 +1031,9 @@ impl Master {
             }
         }
         self.update_agent_frameworks(&from, &message.frameworks);
+        // Its hostname or address may have moved it onto (or off) a
+        // scheduled machine.
+        self.sync_unavailability(id);
         self.reapply_drain(id);
     }
 
@@ -1076,6 +1084,7 @@ impl Master {
         for offer_id in offers {
             self.rescind_offer(&offer_id, None);
         }
+        self.rescind_agent_inverse_offers(agent_id);
         for framework_id in framework_ids {
             let checkpoint = self
                 .frameworks
@@ -1377,6 +1386,7 @@ impl Master {
         for offer_id in offers {
             self.rescind_offer(&offer_id, None);
         }
+        self.forget_agent_inverse_offers(agent_id);
         if let Some(agent) = self.agents.remove(agent_id) {
             self.agent_pids.remove(&agent.pid);
             self.agent_observers.remove(&agent.observer.id);

@@ -304,6 +304,7 @@ impl Master {
         for offer_id in offers {
             self.rescind_offer(&offer_id, None);
         }
+        self.rescind_agent_inverse_offers(agent_id);
     }
 
     /// A known agent re-registered: it stays deactivated, and a draining

@@ -71,7 +71,7 @@ fn drain_state(master: &crate::snapshot::Snapshot) -> Option<i32> {
 }
 
 /// Launches `task` on the agent's offer and has it RUNNING, acknowledged.
-async fn running_task(
+pub(super) async fn running_task(
     master: &Running,
     agent: &mut FakeAgent,
     agent_id: &str,

@@ -234,6 +234,8 @@ impl Master {
                 self.rescind_offer(&offer_id, None);
             }
         }
+        // Inverse offers likewise (upstream `failoverFramework`, `_subscribe`).
+        self.drop_framework_inverse_offers(&id, !failover);
         self.transport.link(&from);
         let Some(framework) = self.frameworks.get_mut(&id) else {
             return;
@@ -295,6 +297,8 @@ impl Master {
         match drivers::to_driver(event, framework_id, agent_pid) {
             Some(DriverEvent::Offers(m)) => self.send(pid, &m),
             Some(DriverEvent::Rescind(m)) => self.send(pid, &m),
+            Some(DriverEvent::InverseOffers(m)) => self.send(pid, &m),
+            Some(DriverEvent::RescindInverseOffer(m)) => self.send(pid, &m),
             Some(DriverEvent::Message(m)) => self.send(pid, &m),
             Some(DriverEvent::LostAgent(m)) => self.send(pid, &m),
             Some(DriverEvent::ExitedExecutor(m)) => self.send(pid, &m),

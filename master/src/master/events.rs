@@ -54,6 +54,25 @@ pub fn rescind(offer_id: &str) -> Event {
     }
 }
 
+/// INVERSE_OFFERS (upstream's `InverseOffersMessage` evolved).
+pub fn inverse_offers(inverse_offers: Vec<v1::InverseOffer>) -> Event {
+    Event {
+        inverse_offers: Some(event::InverseOffers { inverse_offers }),
+        ..event(event::Type::InverseOffers)
+    }
+}
+
+pub fn rescind_inverse_offer(inverse_offer_id: &str) -> Event {
+    Event {
+        rescind_inverse_offer: Some(event::RescindInverseOffer {
+            inverse_offer_id: v1::OfferId {
+                value: inverse_offer_id.to_string(),
+            },
+        }),
+        ..event(event::Type::RescindInverseOffer)
+    }
+}
+
 pub fn error(message: &str) -> Event {
     Event {
         error: Some(event::Error {

@@ -7,17 +7,19 @@
 //! acted on only after the write committed: then the actor's copy takes
 //! the same change (the one rule, `registry::operations::apply_maintenance`)
 //! and agents on machines that went DOWN are shut down and removed. Agents
-//! on DOWN machines are refused when they (re-)register. Inverse offers are
-//! not made. Never formats HTTP answers.
+//! on DOWN machines are refused when they (re-)register. Once a change is
+//! applied, every agent's unavailability is brought in line with it
+//! (`inverse_offers`). Never formats HTTP answers.
 
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+use mesos_proto::mesos::allocator::InverseOfferStatus;
 use mesos_proto::mesos::internal::Registry;
 use mesos_proto::mesos::internal::ShutdownMessage;
 use mesos_proto::mesos::machine_info::Mode;
 use mesos_proto::mesos::maintenance::{cluster_status::DrainingMachine, ClusterStatus, Schedule};
-use mesos_proto::mesos::{MachineId, MachineInfo};
+use mesos_proto::mesos::{MachineId, MachineInfo, Unavailability};
 use tokio::sync::oneshot;
 use tracing::info;
 
@@ -84,14 +86,24 @@ impl MaintenanceState {
         self.registry.schedules.first().cloned().unwrap_or_default()
     }
 
-    /// `/maintenance/status`: DRAINING and DOWN machines.
+    /// `/maintenance/status`: DRAINING and DOWN machines, without the
+    /// frameworks' answers to inverse offers.
     pub fn status(&self) -> ClusterStatus {
+        self.status_with(|_| Vec::new())
+    }
+
+    /// `/maintenance/status` with each DRAINING machine's answers to
+    /// inverse offers, as `statuses` gives them.
+    pub fn status_with(
+        &self,
+        mut statuses: impl FnMut(&MachineId) -> Vec<InverseOfferStatus>,
+    ) -> ClusterStatus {
         let mut status = ClusterStatus::default();
         for machine in self.machines() {
             match machine.info.mode.and_then(|m| Mode::try_from(m).ok()) {
                 Some(Mode::Draining) => status.draining_machines.push(DrainingMachine {
                     id: machine.info.id.clone(),
-                    statuses: Vec::new(),
+                    statuses: statuses(&machine.info.id),
                 }),
                 Some(Mode::Down) => status.down_machines.push(machine.info.id.clone()),
                 _ => {}
@@ -111,6 +123,21 @@ impl MaintenanceState {
             .flat_map(|w| &w.machine_ids)
             .find(|id| machine_matches(id, hostname, ip))
             .cloned()
+    }
+
+    /// The unavailability of the DRAINING machine the agent at
+    /// `hostname`/`ip` runs on: its window's (upstream keeps it on the
+    /// machine from the schedule until the machine comes back UP).
+    pub fn unavailability(&self, hostname: &str, ip: &str) -> Option<Unavailability> {
+        let window = self.registry.schedules.first()?.windows.iter().find(|w| {
+            w.machine_ids
+                .iter()
+                .any(|id| machine_matches(id, hostname, ip))
+        })?;
+        let draining = self.machines().iter().any(|m| {
+            m.info.mode == Some(Mode::Draining as i32) && machine_matches(&m.info.id, hostname, ip)
+        });
+        draining.then_some(window.unavailability)
     }
 
     /// Whether the machine an agent runs on (its hostname and IP) is DOWN.
@@ -323,6 +350,7 @@ impl Master {
                 );
             }
         }
+        self.sync_all_unavailability();
         let _ = reply.send(Ok(()));
     }
 }

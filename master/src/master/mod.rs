@@ -33,6 +33,7 @@ pub mod connection;
 pub mod drain;
 mod driver;
 pub mod events;
+pub mod inverse_offers;
 pub mod maintenance;
 pub mod operations;
 pub mod quota;
@@ -225,6 +226,10 @@ pub enum Timer {
     OfferTimeout {
         offer_id: String,
     },
+    /// `--offer_timeout` for an inverse offer.
+    InverseOfferTimeout {
+        offer_id: String,
+    },
     FailoverTimeout {
         framework_id: String,
         epoch: u64,
@@ -404,10 +409,11 @@ impl MasterHandle {
             .await
     }
 
-    /// DRAINING and DOWN machines (`/maintenance/status`,
-    /// GET_MAINTENANCE_STATUS), including every change made so far.
+    /// DRAINING and DOWN machines with the frameworks' answers to inverse
+    /// offers (`/maintenance/status`, GET_MAINTENANCE_STATUS), including
+    /// every change made so far.
     pub async fn maintenance_status(&self) -> mesos_proto::mesos::maintenance::ClusterStatus {
-        self.snapshot().await.maintenance.status()
+        self.snapshot().await.maintenance_status.clone()
     }
 
     /// The schedule (`/maintenance/schedule` GET, GET_MAINTENANCE_SCHEDULE).
@@ -958,6 +964,8 @@ pub struct Master {
     removed_agents: BTreeSet<String>,
     /// The maintenance schedule and machine modes, as committed.
     maintenance: maintenance::MaintenanceState,
+    /// Agents' unavailability, outstanding inverse offers and answers.
+    inverse_offers: inverse_offers::InverseOfferState,
     /// Deactivated and draining agents, as committed.
     drain: drain::DrainState,
     /// Tasks of unreachable agents: agent id → framework id → task ids.
@@ -1055,6 +1063,7 @@ impl Master {
             removed_agents: BTreeSet::new(),
             unreachable_tasks: BTreeMap::new(),
             maintenance: maintenance::MaintenanceState::default(),
+            inverse_offers: inverse_offers::InverseOfferState::default(),
             drain: drain::DrainState::default(),
             offers: BTreeMap::new(),
             next_framework_id: 0,
@@ -1324,6 +1333,7 @@ impl Master {
                     self.rescind_offer(&offer_id, None);
                 }
             }
+            Timer::InverseOfferTimeout { offer_id } => self.inverse_offer_timeout(&offer_id),
             Timer::FailoverTimeout {
                 framework_id,
                 epoch,
@@ -1572,7 +1582,11 @@ impl Master {
                 resources: allocation.resources.to_vec(),
                 attributes: agent.info.attributes.clone(),
                 executor_ids,
-                unavailability: None,
+                // Offers of an agent on a DRAINING machine say when it goes.
+                unavailability: self
+                    .inverse_offers
+                    .unavailability(&allocation.agent_id)
+                    .map(mesos_proto::convert::evolve),
                 allocation_info: Some(mesos_proto::mesos::v1::resource::AllocationInfo {
                     role: Some(allocation.role.clone()),
                 }),
@@ -1604,6 +1618,8 @@ impl Master {
             );
             self.send_event(&framework_id, &events::offers(offers));
         }
+        // Upstream makes inverse offers in the same cycle, after offers.
+        self.generate_inverse_offers();
     }
 
     /// Forgets an offer (no message), returning it.
@@ -1659,6 +1675,7 @@ impl Master {
         info!("Deactivating framework {framework_id}");
         framework.active = false;
         let offers: Vec<String> = framework.offers.iter().cloned().collect();
+        self.remove_framework_inverse_offers(framework_id, rescind);
         self.allocator
             .deactivate_framework(&alloc::FrameworkId::from(framework_id));
         for offer_id in offers {
@@ -2016,6 +2033,8 @@ impl Master {
 
 #[cfg(test)]
 mod drain_tests;
+#[cfg(test)]
+mod inverse_offers_tests;
 #[cfg(test)]
 mod registry_tests;
 #[cfg(test)]

@@ -204,6 +204,8 @@ impl Master {
         for offer_id in offers {
             self.discard_offer(&offer_id, None);
         }
+        // Inverse offers likewise (upstream `failoverFramework`).
+        self.drop_framework_inverse_offers(&id, false);
         let Some(framework) = self.frameworks.get_mut(&id) else {
             return;
         };
@@ -387,9 +389,16 @@ impl Master {
                 }
                 accepted
             }
-            Some(CallType::AcceptInverseOffers) | Some(CallType::DeclineInverseOffers) => {
-                // No maintenance here, so no inverse offer is ever valid.
-                info!("Ignoring inverse offers call of framework {framework_id}: no inverse offers exist");
+            Some(CallType::AcceptInverseOffers) => {
+                if let Some(accept) = call.accept_inverse_offers {
+                    self.accept_inverse_offers(&framework_id, accept);
+                }
+                accepted
+            }
+            Some(CallType::DeclineInverseOffers) => {
+                if let Some(decline) = call.decline_inverse_offers {
+                    self.decline_inverse_offers(&framework_id, decline);
+                }
                 accepted
             }
             Some(CallType::Revive) => {
@@ -1093,6 +1102,8 @@ impl Master {
             &alloc::FrameworkId::from(framework_id),
             &roles.iter().map(alloc::Role::from).collect(),
         );
+        // Upstream's revive also lifts the inverse offer filters.
+        self.inverse_offers.clear_filters(framework_id);
         self.request_allocation();
     }
 

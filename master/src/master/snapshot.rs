@@ -48,6 +48,7 @@ impl Master {
             unreachable_agents: self.unreachable_agents.len(),
             metrics: self.metrics(),
             maintenance: self.maintenance.clone(),
+            maintenance_status: self.maintenance_cluster_status(),
             quotas: self.quota_configs(),
             weights: self.weights.clone(),
         }
@@ -120,6 +121,7 @@ impl Master {
                 .filter_map(|id| self.offers.get(id))
                 .map(|r| r.offer.clone())
                 .collect(),
+            inverse_offers: self.framework_inverse_offers(&framework.id),
             executors,
             offer_constraints: framework.offer_constraints.clone(),
         }

@@ -1,0 +1,111 @@
+"""A pymesos framework for the maintenance inverse offer scenario.
+
+It launches one long command task (--command) on the first offer big
+enough and declines every later offer for one second. It answers the first
+inverse offer it gets with ACCEPT_INVERSE_OFFERS (no filters, so the master
+asks again in a later cycle) and leaves later ones unanswered. Each event
+is a JSON line on stdout: {"event": "offer", "agent_id", "unavailability"},
+{"event": "update", "task_id", "state"}, {"event": "inverse_offer", "id",
+"agent_id", "framework_id", "unavailability", "url"}, {"event": "accepted",
+"id"}, {"event": "inverse_offer_rescinded", "id"}. It runs until the file
+given by --stop-file exists or --timeout passes. It never decides what
+passed: the test reads its records.
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+from pymesos import MesosSchedulerDriver, Scheduler
+
+
+def report(**kw):
+    kw["time"] = time.time()
+    sys.stdout.write(json.dumps(kw) + "\n")
+    sys.stdout.flush()
+
+
+def scalar(offer, name):
+    return sum(r["scalar"]["value"] for r in offer.get("resources", [])
+               if r["name"] == name and "scalar" in r)
+
+
+class Framework(Scheduler):
+    def __init__(self, command):
+        self.command = command
+        self.launched = False
+        self.answered = False
+
+    def registered(self, driver, framework_id, master_info):
+        report(event="registered", framework_id=framework_id["value"])
+
+    def resourceOffers(self, driver, offers):
+        for offer in offers:
+            report(event="offer", agent_id=offer["agent_id"]["value"],
+                   unavailability=offer.get("unavailability"))
+            if self.launched or scalar(offer, "cpus") < 0.1:
+                driver.declineOffer(offer["id"], {"refuse_seconds": 1})
+                continue
+            self.launched = True
+            task = {
+                "name": "maintained",
+                "task_id": {"value": "maintained"},
+                "agent_id": {"value": offer["agent_id"]["value"]},
+                "resources": [
+                    {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.1}},
+                    {"name": "mem", "type": "SCALAR", "scalar": {"value": 32}},
+                ],
+                "command": {"value": self.command},
+            }
+            report(event="launch", task_id="maintained")
+            driver.launchTasks(offer["id"], [task])
+
+    def inverseOffers(self, driver, offers):
+        for offer in offers:
+            report(event="inverse_offer", id=offer["id"]["value"],
+                   agent_id=(offer.get("agent_id") or {}).get("value"),
+                   framework_id=offer["framework_id"]["value"],
+                   unavailability=offer.get("unavailability"),
+                   url=offer.get("url"))
+            if not self.answered:
+                self.answered = True
+                driver.acceptInverseOffers([offer["id"]])
+                report(event="accepted", id=offer["id"]["value"])
+
+    def inverseOfferRescinded(self, driver, offer_id):
+        report(event="inverse_offer_rescinded", id=offer_id["value"])
+
+    def statusUpdate(self, driver, update):
+        report(event="update", task_id=update["task_id"]["value"],
+               state=update["state"])
+
+    def error(self, driver, message):
+        report(event="error", message=message)
+
+
+def main():
+    p = argparse.ArgumentParser()
+    p.add_argument("--master", required=True)
+    p.add_argument("--command", required=True)
+    p.add_argument("--stop-file", required=True)
+    p.add_argument("--timeout", type=float, default=120)
+    args = p.parse_args()
+    framework = {
+        "user": os.environ.get("USER", "root"),
+        "name": "pymesos inverse offers",
+        "hostname": "127.0.0.1",
+    }
+    driver = MesosSchedulerDriver(Framework(args.command), framework,
+                                  args.master, use_addict=False)
+    driver.start()
+    deadline = time.time() + args.timeout
+    while time.time() < deadline and not os.path.exists(args.stop_file):
+        time.sleep(0.05)
+    driver.stop()
+    driver.join()
+    report(event="exit")
+
+
+if __name__ == "__main__":
+    main()
