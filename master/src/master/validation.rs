@@ -7,6 +7,8 @@
 
 use std::collections::BTreeSet;
 
+use libprocess::authentication::Principal;
+
 use mesos_proto::mesos::v1::scheduler::call::Type as CallType;
 use mesos_proto::mesos::v1::scheduler::{Call, OfferConstraints};
 use mesos_proto::mesos::v1::{
@@ -16,15 +18,26 @@ use mesos_proto::resources::Resources;
 
 use super::state::{framework_roles, Capabilities};
 
+/// Upstream's refusal of a call whose authenticated principal is not the
+/// framework's.
+pub fn principal_mismatch(authenticated: &str, framework: &str) -> String {
+    format!(
+        "Authenticated principal '{authenticated}' does not match principal '{framework}' set \
+         in `FrameworkInfo`"
+    )
+}
+
 /// The call type if it is one we know (proto2 drops unknown enum values, so
 /// an unknown number counts as absent, as upstream sees it).
 pub fn call_type(call: &Call) -> Option<CallType> {
     call.r#type.and_then(|t| CallType::try_from(t).ok())
 }
 
-/// `validation::scheduler::call::validate` (the principal checks are not
-/// needed: there is no authentication).
-pub fn validate_call(call: &Call) -> Result<(), String> {
+/// `validation::scheduler::call::validate`: `principal` is the one the
+/// request authenticated as (HTTP frameworks with
+/// `--authenticate_http_frameworks`), which a SUBSCRIBE's FrameworkInfo
+/// must not contradict.
+pub fn validate_call(call: &Call, principal: Option<&Principal>) -> Result<(), String> {
     let Some(kind) = call_type(call) else {
         return Err("Expecting 'type' to be present".to_string());
     };
@@ -45,6 +58,13 @@ pub fn validate_call(call: &Call) -> Result<(), String> {
             .unwrap_or("");
         if info_id != framework_id {
             return Err("'framework_id' differs from 'subscribe.framework_info.id'".to_string());
+        }
+        if let (Some(Principal(authenticated)), Some(claimed)) =
+            (principal, &subscribe.framework_info.principal)
+        {
+            if authenticated != claimed {
+                return Err(principal_mismatch(authenticated, claimed));
+            }
         }
         return Ok(());
     }
@@ -625,22 +645,22 @@ mod tests {
     fn call_validation_messages() {
         let mut c = call(CallType::Accept);
         assert_eq!(
-            validate_call(&c).unwrap_err(),
+            validate_call(&c, None).unwrap_err(),
             "Expecting 'accept' to be present"
         );
         c.accept = Some(Default::default());
-        assert!(validate_call(&c).is_ok());
+        assert!(validate_call(&c, None).is_ok());
 
         let mut c = call(CallType::Decline);
         c.framework_id = None;
         assert_eq!(
-            validate_call(&c).unwrap_err(),
+            validate_call(&c, None).unwrap_err(),
             "Expecting 'framework_id' to be present"
         );
 
         let c = Call::default();
         assert_eq!(
-            validate_call(&c).unwrap_err(),
+            validate_call(&c, None).unwrap_err(),
             "Expecting 'type' to be present"
         );
         let c = Call {
@@ -648,7 +668,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            validate_call(&c).unwrap_err(),
+            validate_call(&c, None).unwrap_err(),
             "Expecting 'type' to be present"
         );
     }
@@ -657,16 +677,36 @@ mod tests {
     fn subscribe_ids_must_agree() {
         let mut c = call(CallType::Subscribe);
         assert_eq!(
-            validate_call(&c).unwrap_err(),
+            validate_call(&c, None).unwrap_err(),
             "Expecting 'subscribe' to be present"
         );
         c.subscribe = Some(call::Subscribe::default());
         assert_eq!(
-            validate_call(&c).unwrap_err(),
+            validate_call(&c, None).unwrap_err(),
             "'framework_id' differs from 'subscribe.framework_info.id'"
         );
         c.framework_id = None;
-        assert!(validate_call(&c).is_ok());
+        assert!(validate_call(&c, None).is_ok());
+    }
+
+    #[test]
+    fn a_subscription_may_not_claim_another_principal_than_the_authenticated_one() {
+        let mut c = call(CallType::Subscribe);
+        c.framework_id = None;
+        c.subscribe = Some(call::Subscribe::default());
+        let fw = Principal("fw".to_string());
+        // No principal in FrameworkInfo: the HTTP layer fills it in later.
+        assert!(validate_call(&c, Some(&fw)).is_ok());
+        if let Some(subscribe) = c.subscribe.as_mut() {
+            subscribe.framework_info.principal = Some("ops".to_string());
+        }
+        assert_eq!(
+            validate_call(&c, Some(&fw)).unwrap_err(),
+            "Authenticated principal 'fw' does not match principal 'ops' set in `FrameworkInfo`"
+        );
+        // Without authentication any principal may be claimed.
+        assert!(validate_call(&c, None).is_ok());
+        assert!(validate_call(&c, Some(&Principal("ops".to_string()))).is_ok());
     }
 
     #[test]
@@ -676,11 +716,11 @@ mod tests {
             uuid: vec![1, 2, 3],
             ..Default::default()
         });
-        assert!(validate_call(&c)
+        assert!(validate_call(&c, None)
             .unwrap_err()
             .starts_with("Not a valid UUID"));
         c.acknowledge.as_mut().unwrap().uuid = vec![0; 16];
-        assert!(validate_call(&c).is_ok());
+        assert!(validate_call(&c, None).is_ok());
     }
 
     #[test]

@@ -1,0 +1,548 @@
+//! A framework and an agent are bound to the principal they authenticated
+//! as, seen from outside with real `mesos-master` and `mesos-agent`
+//! processes (upstream `master_authorization_tests.cpp` and
+//! `authentication_tests.cpp` scenarios):
+//! - agent registration is authorized (`register_agents`) as the principal
+//!   the agent proved with CRAM-MD5, and an agent whose connection broke
+//!   must authenticate again before it re-registers;
+//! - a v0 framework (mesos-go 0.0.6) that authenticated without naming a
+//!   principal is registered, and authorized (`register_frameworks`), as
+//!   the principal it proved;
+//! - on the v1 scheduler API with HTTP Basic, a SUBSCRIBE naming another
+//!   principal and any call sent as another principal than the
+//!   framework's are answered 400 with upstream's text, and a
+//!   re-subscription cannot change the framework's principal.
+
+use std::io::{BufReader, Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use compat_tests::*;
+use mesos_proto::mesos as v0;
+use mesos_proto::mesos::internal as msgs;
+use prost::Message as _;
+use serde_json::{json, Value};
+
+const CREDENTIALS: &str = r#"{"credentials": [
+  {"principal": "a", "secret": "a-secret"},
+  {"principal": "b", "secret": "b-secret"},
+  {"principal": "framework", "secret": "framework-secret"}
+]}"#;
+
+fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write file");
+    path
+}
+
+fn master_log(cluster: &Cluster) -> String {
+    std::fs::read_to_string(cluster.work_dir.join("master.log")).unwrap_or_default()
+}
+
+/// Waits for each of `lines` in the master's log; on timeout shows the logs.
+fn wait_for_master_log(cluster: &Cluster, what: &str, lines: &[&str]) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let log = master_log(cluster);
+        if lines.iter().all(|line| log.contains(line)) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}: {lines:?}\n{}",
+            cluster.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Another agent against `cluster`'s master with `credential`.
+fn extra_agent(cluster: &Cluster, dir: &Path, name: &str, credential: &Path) -> (Spawned, u16) {
+    let port = free_port();
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
+    let child = Command::new(our_binary("mesos-agent"))
+        .arg(format!("--master={}", cluster.master))
+        .arg("--ip=127.0.0.1")
+        .arg("--hostname=127.0.0.1")
+        .arg(format!("--port={port}"))
+        .arg(format!("--work_dir={}", dir.join(name).display()))
+        .arg("--resources=cpus:1;mem:512;disk:512")
+        .arg("--registration_backoff_factor=10ms")
+        .arg("--authentication_backoff_factor=100ms")
+        .arg(format!("--credential={}", credential.display()))
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("spawn mesos-agent");
+    (
+        Spawned {
+            name: name.to_string(),
+            child,
+        },
+        port,
+    )
+}
+
+fn agent_ports(cluster: &Cluster) -> Vec<(i64, bool)> {
+    let slaves = http_get(&cluster.master, "/master/slaves").expect("/master/slaves");
+    slaves.json()["slaves"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| Some((s["port"].as_i64()?, s["active"].as_bool()?)))
+        .collect()
+}
+
+#[test]
+fn agent_registration_is_authorized_as_the_authenticated_principal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = write(dir.path(), "credentials.json", CREDENTIALS);
+    let a = write(
+        dir.path(),
+        "a.json",
+        r#"{"principal": "a", "secret": "a-secret"}"#,
+    );
+    let b = write(
+        dir.path(),
+        "b.json",
+        r#"{"principal": "b", "secret": "b-secret"}"#,
+    );
+    let acls = r#"{"register_agents": [
+        {"principals": {"values": ["a"]}, "agents": {"type": "ANY"}},
+        {"principals": {"type": "ANY"}, "agents": {"type": "NONE"}}
+    ]}"#;
+    // Cluster::start waits for the registration of its agent, which
+    // authenticates as `a`.
+    let mut cluster = Cluster::start(ClusterOptions {
+        master_flags: vec![
+            "--authenticate_agents=true".to_string(),
+            format!("--credentials={}", credentials.display()),
+            format!("--acls={acls}"),
+        ],
+        agent_flags: vec![
+            format!("--credential={}", a.display()),
+            "--authentication_backoff_factor=100ms".to_string(),
+        ],
+        ..Default::default()
+    });
+    let a_port: i64 = cluster
+        .agent
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("agent port");
+    let a_pid = format!("slave(1)@127.0.0.1:{a_port}");
+    assert!(
+        master_log(&cluster).contains(&format!(
+            "Successfully authenticated principal 'a' at {a_pid}"
+        )),
+        "{}",
+        cluster.logs()
+    );
+
+    // `b` proves who it is, and is then not authorized to register.
+    let (mut b_agent, b_port) = extra_agent(&cluster, dir.path(), "b", &b);
+    let b_pid = format!("slave(1)@127.0.0.1:{b_port}");
+    wait_for_master_log(
+        &cluster,
+        "b's refusal",
+        &[
+            &format!("Successfully authenticated principal 'b' at {b_pid}"),
+            &format!(
+                "Refusing registration of agent at {b_pid} (127.0.0.1): Not authorized to \
+                 register agent providing resources 'cpus:1; mem:512; disk:512; ports:[31000-32000]' \
+                 with principal 'b'"
+            ),
+        ],
+    );
+    assert!(matches!(b_agent.child.try_wait(), Ok(None)));
+    assert_eq!(agent_ports(&cluster), vec![(a_port, true)]);
+
+    // `a`'s process dies: its connection breaks and the master forgets
+    // its authentication, so a re-registration from its pid that did not
+    // authenticate again is refused.
+    let agent_id = cluster.master_state().expect("/master/state")["slaves"][0]["id"]
+        .as_str()
+        .expect("agent id")
+        .to_string();
+    cluster.stop_agent("KILL", Duration::from_secs(10));
+    wait_for_master_log(
+        &cluster,
+        "the master to see a's exit",
+        &[&format!("Agent {agent_id} at {a_pid} disconnected")],
+    );
+    let forged = msgs::ReregisterSlaveMessage {
+        slave: v0::SlaveInfo {
+            hostname: "127.0.0.1".to_string(),
+            port: Some(a_port as i32),
+            id: Some(v0::SlaveId {
+                value: agent_id.clone(),
+            }),
+            ..Default::default()
+        },
+        version: Some("1.11.0".to_string()),
+        ..Default::default()
+    };
+    let status = http_request(
+        &cluster.master,
+        "POST",
+        "/master/mesos.internal.ReregisterSlaveMessage",
+        &[("Libprocess-From", &a_pid)],
+        &forged.encode_to_vec(),
+    )
+    .expect("post")
+    .status;
+    assert_eq!(status, 202);
+    wait_for_master_log(
+        &cluster,
+        "the re-registration's refusal",
+        &[&format!(
+            "Refusing re-registration of agent at {a_pid} because it is not authenticated"
+        )],
+    );
+    assert_eq!(agent_ports(&cluster), vec![(a_port, false)]);
+
+    // Restarted, `a` authenticates again and re-registers (authorized as
+    // `a` again).
+    cluster.start_agent();
+    wait_for(Duration::from_secs(30), "a's re-registration", || {
+        agent_ports(&cluster) == vec![(a_port, true)]
+    });
+    assert_eq!(
+        master_log(&cluster)
+            .matches(&format!(
+                "Successfully authenticated principal 'a' at {a_pid}"
+            ))
+            .count(),
+        2,
+        "{}",
+        cluster.logs()
+    );
+    cluster.assert_alive();
+}
+
+fn go_client(dir: &Path, cluster: &Cluster, extra: &[&str]) -> Command {
+    let bin = build_mesos_go_scheduler(dir);
+    let mut cmd = Command::new(bin);
+    cmd.arg(format!("--master={}", cluster.master))
+        .arg("--scenario=command")
+        .arg("--timeout=60s")
+        .args(extra)
+        .arg("-logtostderr")
+        .arg("-v=1");
+    cmd
+}
+
+#[test]
+fn v0_framework_is_registered_and_authorized_as_its_authenticated_principal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = write(dir.path(), "credentials.json", CREDENTIALS);
+    // Only `framework` may register; a registration without a principal
+    // (as a missing FrameworkInfo.principal would be) may not.
+    let acls = r#"{"register_frameworks": [
+        {"principals": {"values": ["framework"]}, "roles": {"type": "ANY"}},
+        {"principals": {"type": "ANY"}, "roles": {"type": "NONE"}}
+    ]}"#;
+    let mut cluster = Cluster::start(ClusterOptions {
+        master_flags: vec![
+            "--authenticate_frameworks=true".to_string(),
+            format!("--credentials={}", credentials.display()),
+            format!("--acls={acls}"),
+            "--authentication_v0_timeout=5secs".to_string(),
+        ],
+        ..Default::default()
+    });
+    let (events, output, status) = run_client(
+        go_client(
+            dir.path(),
+            &cluster,
+            &[
+                "--principal=framework",
+                "--secret=framework-secret",
+                "--omit-framework-principal",
+            ],
+        ),
+        Duration::from_secs(90),
+    );
+    assert!(
+        status.success(),
+        "mesos-go framework failed ({status}):\n{output}\n{}",
+        cluster.logs()
+    );
+    let states: Vec<&str> = events
+        .iter()
+        .filter(|e| e["event"] == "update")
+        .filter_map(|e| e["state"].as_str())
+        .collect();
+    assert_eq!(states.last(), Some(&"TASK_FINISHED"), "{events:?}");
+    assert!(
+        master_log(&cluster).contains(
+            "Setting 'principal' in FrameworkInfo to 'framework' because the framework \
+             authenticated with that principal but did not set it in FrameworkInfo"
+        ),
+        "{}",
+        cluster.logs()
+    );
+    let state = cluster.master_state().expect("/master/state");
+    let all: Vec<Value> = ["frameworks", "completed_frameworks"]
+        .iter()
+        .flat_map(|k| state[*k].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(all.len(), 1, "{state}");
+    assert_eq!(all[0]["principal"], "framework", "{state}");
+
+    // Another proven principal, filled in the same way, is not authorized.
+    let (events, output, _status) = run_client(
+        go_client(
+            dir.path(),
+            &cluster,
+            &[
+                "--principal=a",
+                "--secret=a-secret",
+                "--omit-framework-principal",
+            ],
+        ),
+        Duration::from_secs(90),
+    );
+    let error = events
+        .iter()
+        .find(|e| e["event"] == "error")
+        .unwrap_or_else(|| panic!("no error callback: {output}"));
+    assert!(
+        error["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("Not authorized to register framework")),
+        "{error}"
+    );
+    assert!(
+        !events.iter().any(|e| e["event"] == "registered"),
+        "{events:?}"
+    );
+    cluster.assert_alive();
+}
+
+// ---- v1 scheduler API with HTTP Basic ---------------------------------------
+
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn basic(user: &str, password: &str) -> String {
+    format!("Basic {}", base64(format!("{user}:{password}").as_bytes()))
+}
+
+/// A SUBSCRIBE stream: the answer's head, then RecordIO events.
+struct Subscription {
+    status: u16,
+    headers: Vec<(String, String)>,
+    reader: BufReader<TcpStream>,
+    pending: Vec<u8>,
+}
+
+impl Subscription {
+    fn open(master: &str, authorization: &str, body: &Value) -> Subscription {
+        let mut s = TcpStream::connect(master).expect("connect");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let body = body.to_string();
+        let request = format!(
+            "POST /api/v1/scheduler HTTP/1.1\r\nHost: {master}\r\nContent-Type: \
+             application/json\r\nAccept: application/json\r\nAuthorization: \
+             {authorization}\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        s.write_all(request.as_bytes()).expect("write");
+        let mut reader = BufReader::new(s);
+        let (status, headers) = read_response_head(&mut reader).expect("response head");
+        Subscription {
+            status,
+            headers,
+            reader,
+            pending: Vec::new(),
+        }
+    }
+
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body of a non-200 answer (Content-Length).
+    fn body(&mut self) -> String {
+        let len: usize = self
+            .header("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        self.reader.read_exact(&mut body).expect("body");
+        String::from_utf8_lossy(&body).into_owned()
+    }
+
+    /// The next event that is not a heartbeat (None when the stream ends).
+    fn next_event(&mut self) -> Option<Value> {
+        loop {
+            if let Some(newline) = self.pending.iter().position(|b| *b == b'\n') {
+                let len: usize = std::str::from_utf8(&self.pending[..newline])
+                    .ok()?
+                    .trim()
+                    .parse()
+                    .ok()?;
+                if self.pending.len() > newline + len {
+                    let record: Vec<u8> = self.pending.drain(..=newline + len).collect();
+                    let event: Value = serde_json::from_slice(&record[newline + 1..]).ok()?;
+                    if event["type"] != "HEARTBEAT" {
+                        return Some(event);
+                    }
+                    continue;
+                }
+            }
+            let size = read_chunk_size(&mut self.reader).ok()?;
+            if size == 0 {
+                return None;
+            }
+            let mut chunk = vec![0; size + 2];
+            self.reader.read_exact(&mut chunk).ok()?;
+            chunk.truncate(size);
+            self.pending.extend_from_slice(&chunk);
+        }
+    }
+}
+
+fn subscribe_body(framework_id: Option<&str>, principal: Option<&str>) -> Value {
+    let mut info = json!({"user": "root", "name": "principal-binding", "roles": ["*"],
+                          "capabilities": [{"type": "MULTI_ROLE"}]});
+    let mut call = json!({"type": "SUBSCRIBE"});
+    if let Some(id) = framework_id {
+        info["id"] = json!({"value": id});
+        call["framework_id"] = json!({"value": id});
+    }
+    if let Some(principal) = principal {
+        info["principal"] = json!(principal);
+    }
+    call["subscribe"] = json!({ "framework_info": info });
+    call
+}
+
+fn call(master: &str, authorization: &str, stream_id: &str, body: &Value) -> (u16, String) {
+    let r = http_request(
+        master,
+        "POST",
+        "/api/v1/scheduler",
+        &[
+            ("Content-Type", "application/json"),
+            ("Authorization", authorization),
+            ("Mesos-Stream-Id", stream_id),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .expect("call");
+    (r.status, r.text())
+}
+
+#[test]
+fn http_framework_calls_must_come_from_the_framework_principal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = write(
+        dir.path(),
+        "credentials.json",
+        r#"{"credentials":[{"principal":"fw","secret":"fw-pass"},{"principal":"ops","secret":"s3cret"}]}"#,
+    );
+    let mut cluster = Cluster::start(ClusterOptions {
+        master_flags: vec![
+            "--authenticate_http_frameworks".to_string(),
+            "--http_framework_authenticators=basic".to_string(),
+            format!("--credentials={}", credentials.display()),
+        ],
+        ..Default::default()
+    });
+    let fw = basic("fw", "fw-pass");
+    let ops = basic("ops", "s3cret");
+
+    // A SUBSCRIBE claiming another principal than the authenticated one.
+    let mut refused = Subscription::open(&cluster.master, &fw, &subscribe_body(None, Some("ops")));
+    assert_eq!(refused.status, 400);
+    assert_eq!(
+        refused.body(),
+        "Failed to validate scheduler::Call: Authenticated principal 'fw' does not match \
+         principal 'ops' set in `FrameworkInfo`"
+    );
+
+    // Without a principal the framework gets the authenticated one.
+    let mut stream = Subscription::open(&cluster.master, &fw, &subscribe_body(None, None));
+    assert_eq!(stream.status, 200);
+    let stream_id = stream
+        .header("mesos-stream-id")
+        .expect("Mesos-Stream-Id")
+        .to_string();
+    let subscribed = stream.next_event().expect("SUBSCRIBED");
+    assert_eq!(subscribed["type"], "SUBSCRIBED", "{subscribed}");
+    let framework_id = subscribed["subscribed"]["framework_id"]["value"]
+        .as_str()
+        .expect("framework id")
+        .to_string();
+    let state = cluster.master_state().expect("/master/state");
+    assert_eq!(state["frameworks"][0]["principal"], "fw", "{state}");
+
+    // Any other call must come from the framework's principal.
+    let revive = json!({"type": "REVIVE", "framework_id": {"value": framework_id}});
+    assert_eq!(
+        call(&cluster.master, &ops, &stream_id, &revive),
+        (
+            400,
+            "Authenticated principal 'ops' does not match principal 'fw' set in `FrameworkInfo`"
+                .to_string()
+        )
+    );
+    assert_eq!(
+        call(&cluster.master, &fw, &stream_id, &revive),
+        (202, String::new())
+    );
+    // Upstream's order: an unknown framework is reported first.
+    let unknown = json!({"type": "REVIVE", "framework_id": {"value": "no-such-framework"}});
+    assert_eq!(
+        call(&cluster.master, &ops, &stream_id, &unknown),
+        (400, "Framework cannot be found".to_string())
+    );
+
+    // A re-subscription as another principal cannot take the framework.
+    let mut takeover = Subscription::open(
+        &cluster.master,
+        &ops,
+        &subscribe_body(Some(&framework_id), None),
+    );
+    assert_eq!(takeover.status, 200);
+    let error = takeover.next_event().expect("ERROR");
+    assert_eq!(error["type"], "ERROR", "{error}");
+    assert_eq!(
+        error["error"]["message"], "Changing framework's principal is not allowed.",
+        "{error}"
+    );
+    // The framework is still the first stream's, with its principal.
+    assert_eq!(
+        call(&cluster.master, &fw, &stream_id, &revive),
+        (202, String::new())
+    );
+    let state = cluster.master_state().expect("/master/state");
+    assert_eq!(state["frameworks"][0]["principal"], "fw", "{state}");
+    assert_eq!(state["frameworks"][0]["active"], true, "{state}");
+    cluster.assert_alive();
+}
