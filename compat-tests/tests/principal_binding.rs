@@ -323,6 +323,113 @@ fn v0_framework_is_registered_and_authorized_as_its_authenticated_principal() {
     cluster.assert_alive();
 }
 
+fn master_framework(cluster: &Cluster, id: &str) -> Option<Value> {
+    cluster.master_state()?["frameworks"]
+        .as_array()?
+        .iter()
+        .find(|f| f["id"] == id)
+        .cloned()
+}
+
+#[test]
+fn v0_scheduler_that_failed_over_must_authenticate_again() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = write(dir.path(), "credentials.json", CREDENTIALS);
+    let mut cluster = Cluster::start(ClusterOptions {
+        master_flags: vec![
+            "--authenticate_frameworks=true".to_string(),
+            format!("--credentials={}", credentials.display()),
+            "--authentication_v0_timeout=5secs".to_string(),
+        ],
+        ..Default::default()
+    });
+    let auth = ["--principal=framework", "--secret=framework-secret"];
+    let mut first = go_client(dir.path(), &cluster, &auth);
+    first.args(["--scenario=failover-first", "--failover-timeout=300"]);
+    let (events, output, status) = run_client(first, Duration::from_secs(90));
+    assert!(status.success(), "{output}\n{}", cluster.logs());
+    let framework_id = events
+        .iter()
+        .find(|e| e["event"] == "registered")
+        .and_then(|e| e["framework_id"].as_str())
+        .unwrap_or_else(|| panic!("not registered: {output}"))
+        .to_string();
+
+    // The driver exited without unregistering: its pid's link broke.
+    wait_for(
+        Duration::from_secs(20),
+        "the framework to disconnect",
+        || master_framework(&cluster, &framework_id).is_some_and(|f| f["active"] == false),
+    );
+    let old_pid = master_framework(&cluster, &framework_id).expect("framework")["pid"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(old_pid.starts_with("scheduler"), "{old_pid}");
+
+    // A failover from the old pid that did not authenticate again is
+    // refused, although that pid once proved the principal.
+    let forged = msgs::ReregisterFrameworkMessage {
+        framework: v0::FrameworkInfo {
+            user: "root".to_string(),
+            name: "forged".to_string(),
+            id: Some(v0::FrameworkId {
+                value: framework_id.clone(),
+            }),
+            principal: Some("framework".to_string()),
+            failover_timeout: Some(300.0),
+            ..Default::default()
+        },
+        failover: true,
+    };
+    let status = http_request(
+        &cluster.master,
+        "POST",
+        "/master/mesos.internal.ReregisterFrameworkMessage",
+        &[("Libprocess-From", &old_pid)],
+        &forged.encode_to_vec(),
+    )
+    .expect("post")
+    .status;
+    assert_eq!(status, 202);
+    wait_for_master_log(
+        &cluster,
+        "the unauthenticated failover's refusal",
+        &[&format!(
+            "Refusing subscription of framework at {old_pid}: Framework at {old_pid} is not \
+             authenticated"
+        )],
+    );
+    let framework = master_framework(&cluster, &framework_id).expect("framework");
+    assert_eq!(framework["active"], false, "{framework}");
+    assert_eq!(framework["pid"], old_pid.as_str(), "{framework}");
+
+    // A new driver that authenticates takes the framework over.
+    let mut second = go_client(dir.path(), &cluster, &auth);
+    second.args([
+        "--scenario=failover-second",
+        "--failover-timeout=300",
+        &format!("--framework-id={framework_id}"),
+    ]);
+    let (events, output, status) = run_client(second, Duration::from_secs(90));
+    assert!(status.success(), "{output}\n{}", cluster.logs());
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "registered" && e["framework_id"] == framework_id.as_str()),
+        "{events:?}"
+    );
+    assert_eq!(
+        master_log(&cluster)
+            .matches("Successfully authenticated principal 'framework' at scheduler")
+            .count(),
+        2,
+        "{}",
+        cluster.logs()
+    );
+    cluster.assert_alive();
+}
+
 // ---- v1 scheduler API with HTTP Basic ---------------------------------------
 
 fn base64(bytes: &[u8]) -> String {
