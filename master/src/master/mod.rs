@@ -2034,6 +2034,8 @@ impl Master {
 }
 
 #[cfg(test)]
+mod authentication_tests;
+#[cfg(test)]
 mod drain_tests;
 #[cfg(test)]
 mod registry_tests;
