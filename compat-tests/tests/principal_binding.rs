@@ -653,3 +653,166 @@ fn http_framework_calls_must_come_from_the_framework_principal() {
     assert_eq!(state["frameworks"][0]["active"], true, "{state}");
     cluster.assert_alive();
 }
+
+// ---- nested containers on the agent's operator API ------------------------
+
+/// Subscribes a framework (user `root`) that runs one long command task;
+/// returns once the task runs, keeping the scheduler in the background.
+fn run_sleeping_task(cluster: &Cluster) -> tokio::runtime::Runtime {
+    use mesos_proto::mesos::v1::scheduler::event;
+    use mesos_proto::mesos::v1::{
+        value, CommandInfo, FrameworkInfo, Resource, TaskId, TaskInfo, TaskState,
+    };
+    use mesos_scheduler_client::{Client, ContentType};
+    let scalar = |name: &str, v: f64| Resource {
+        name: name.into(),
+        r#type: value::Type::Scalar as i32,
+        scalar: Some(value::Scalar { value: v }),
+        ..Default::default()
+    };
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let (running_tx, running_rx) = std::sync::mpsc::channel();
+    let master = cluster.master.clone();
+    rt.spawn(async move {
+        let client = Client::connect(&master, ContentType::Protobuf)
+            .await
+            .expect("connect");
+        let info = FrameworkInfo {
+            user: "root".into(),
+            name: "nested".into(),
+            ..Default::default()
+        };
+        let mut sub = client.subscribe(info).await.expect("subscribe");
+        let mut launched = false;
+        while let Some(Ok(ev)) = sub.recv().await {
+            if let Some(event::Offers { offers }) = ev.offers {
+                for offer in offers {
+                    if launched {
+                        let _ = client.decline(vec![offer.id.clone()], None).await;
+                        continue;
+                    }
+                    launched = true;
+                    let task = TaskInfo {
+                        name: "sleeper".into(),
+                        task_id: TaskId {
+                            value: "sleeper".into(),
+                        },
+                        agent_id: offer.agent_id.clone(),
+                        resources: vec![scalar("cpus", 0.1), scalar("mem", 32.0)],
+                        command: Some(CommandInfo {
+                            value: Some("sleep 600".into()),
+                            shell: Some(true),
+                            ..Default::default()
+                        }),
+                        ..Default::default()
+                    };
+                    client.launch(&offer, vec![task]).await.expect("launch");
+                }
+            }
+            if let Some(event::Update { status }) = ev.update {
+                let _ = client.acknowledge(&status).await;
+                if status.state == TaskState::TaskRunning as i32 {
+                    let _ = running_tx.send(());
+                }
+            }
+        }
+    });
+    running_rx
+        .recv_timeout(Duration::from_secs(60))
+        .unwrap_or_else(|_| panic!("task never ran\n{}", cluster.logs()));
+    rt
+}
+
+fn agent_call(cluster: &Cluster, authorization: &str, body: &Value) -> (u16, String) {
+    let r = http_request(
+        &cluster.agent,
+        "POST",
+        "/api/v1",
+        &[
+            ("Content-Type", "application/json"),
+            ("Accept", "application/json"),
+            ("Authorization", authorization),
+        ],
+        body.to_string().as_bytes(),
+    )
+    .expect("agent call");
+    (r.status, r.text())
+}
+
+#[test]
+fn nested_container_calls_are_authorized_on_the_parent_executor() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = write(
+        dir.path(),
+        "http_credentials.json",
+        r#"{"credentials":[{"principal":"ops","secret":"s3cret"},{"principal":"guest","secret":"g"}]}"#,
+    );
+    let acls = write(
+        dir.path(),
+        "acls.json",
+        r#"{
+          "launch_nested_containers_as_user": [
+            {"principals": {"values": ["ops"]}, "users": {"values": ["alice"]}},
+            {"principals": {"type": "ANY"}, "users": {"type": "NONE"}}],
+          "kill_nested_containers": [
+            {"principals": {"values": ["ops"]}, "users": {"values": ["root"]}},
+            {"principals": {"type": "ANY"}, "users": {"type": "NONE"}}]
+        }"#,
+    );
+    let mut cluster = Cluster::start(ClusterOptions {
+        agent_flags: vec![
+            "--switch_user=false".to_string(),
+            "--authenticate_http_readwrite".to_string(),
+            format!("--http_credentials={}", credentials.display()),
+            format!("--acls={}", acls.display()),
+        ],
+        ..Default::default()
+    });
+    let _scheduler = run_sleeping_task(&cluster);
+    let ops = basic("ops", "s3cret");
+    let guest = basic("guest", "g");
+
+    let (code, body) = agent_call(&cluster, &ops, &json!({"type": "GET_CONTAINERS"}));
+    assert_eq!(code, 200, "{body}");
+    let containers: Value = serde_json::from_str(&body).expect("json");
+    let parent = containers["get_containers"]["containers"][0]["container_id"]["value"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no container: {containers}"))
+        .to_string();
+
+    let launch = |parent: &str, user: Option<&str>| {
+        let mut command = json!({"value": "true"});
+        if let Some(user) = user {
+            command["user"] = json!(user);
+        }
+        json!({"type": "LAUNCH_NESTED_CONTAINER", "launch_nested_container": {
+            "container_id": {"value": "nested", "parent": {"value": parent}},
+            "command": command}})
+    };
+    let kill = |parent: &str| {
+        json!({"type": "KILL_NESTED_CONTAINER", "kill_nested_container": {
+            "container_id": {"value": "nested", "parent": {"value": parent}}}})
+    };
+    // Authorized, this agent then answers that it runs no nested
+    // containers (501); refused, 403.
+    let unsupported = |(code, body): (u16, String)| {
+        assert_eq!(code, 501, "{body}");
+    };
+    let forbidden = |(code, body): (u16, String)| {
+        assert_eq!(code, 403, "{body}");
+    };
+    // A launch is judged by the user its command names.
+    unsupported(agent_call(&cluster, &ops, &launch(&parent, Some("alice"))));
+    forbidden(agent_call(&cluster, &ops, &launch(&parent, Some("bob"))));
+    forbidden(agent_call(
+        &cluster,
+        &guest,
+        &launch(&parent, Some("alice")),
+    ));
+    // A kill by the user of the executor running the parent (the
+    // framework's, `root`); under an unknown parent, by the container id.
+    unsupported(agent_call(&cluster, &ops, &kill(&parent)));
+    forbidden(agent_call(&cluster, &guest, &kill(&parent)));
+    forbidden(agent_call(&cluster, &ops, &kill("no-such-container")));
+    cluster.assert_alive();
+}
