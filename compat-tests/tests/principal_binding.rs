@@ -8,10 +8,15 @@
 //! - a v0 framework (mesos-go 0.0.6) that authenticated without naming a
 //!   principal is registered, and authorized (`register_frameworks`), as
 //!   the principal it proved;
+//! - a v0 scheduler whose driver went away (its pid's link broke) must
+//!   authenticate again before it fails over;
 //! - on the v1 scheduler API with HTTP Basic, a SUBSCRIBE naming another
 //!   principal and any call sent as another principal than the
 //!   framework's are answered 400 with upstream's text, and a
-//!   re-subscription cannot change the framework's principal.
+//!   re-subscription cannot change the framework's principal;
+//! - nested-container calls on the agent's operator API are authorized
+//!   for the request's principal on the executor running the parent
+//!   container.
 
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
