@@ -392,6 +392,9 @@ pub struct FakeAgent {
     pub pid: Upid,
     pub transport: Transport,
     pub messages: mpsc::UnboundedReceiver<Message>,
+    /// The server's processes, for helpers the peer runs (e.g. a v0
+    /// authenticatee).
+    pub processes: libprocess::Processes,
     /// The fake agent's server; abort it to make the agent vanish.
     #[allow(dead_code)]
     pub server: tokio::task::JoinHandle<()>,
@@ -417,17 +420,47 @@ impl FakeAgent {
             .await
             .expect("fake peer binds");
         let pid = Upid::from_addr(id, server.local_addr());
+        let processes = server.processes();
         let (transport, _exited) = Transport::with_faults(faults);
         FakeAgent {
             pid,
             transport,
             messages,
+            processes,
             server: server.serve(),
         }
     }
 
     pub fn send<M: prost::Message + Name>(&self, to: &Upid, message: &M) {
         self.transport.send_message(&self.pid, to, message);
+    }
+
+    /// Authenticates this peer's pid with the master at `master` (v0
+    /// CRAM-MD5, from an authenticatee process of the peer's server).
+    pub async fn authenticate(
+        &self,
+        master: &Upid,
+        principal: &str,
+        secret: &str,
+    ) -> mesos_authentication::authenticatee::ClientOutcome {
+        let credential = mesos_authentication::Credential {
+            principal: principal.to_string(),
+            secret: secret.as_bytes().to_vec(),
+        };
+        tokio::time::timeout(
+            Duration::from_secs(10),
+            mesos_authentication::session::authenticate(
+                &self.transport,
+                &self.processes,
+                self.pid.ip,
+                self.pid.port,
+                master,
+                &self.pid,
+                credential,
+            ),
+        )
+        .await
+        .unwrap_or_else(|_| panic!("no authentication outcome within 10s"))
     }
 
     /// The next message named `M`, answering pings on the way unless

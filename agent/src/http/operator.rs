@@ -11,7 +11,9 @@
 //! The container calls (nested containers, sessions, attach, standalone
 //! containers), the resource provider configuration calls and
 //! PRUNE_IMAGES need a containerizer this agent does not have: they answer
-//! 501 Not Implemented with the call's name, never 404.
+//! 501 Not Implemented with the call's name, never 404, once authorized as
+//! upstream authorizes them (a nested-container call on the executor and
+//! framework that run the top-level container it descends from).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -100,7 +102,7 @@ pub async fn api(ctx: Arc<HttpContext>, request: Request) -> Response {
             format!("Expecting '{MESSAGE_ACCEPT}' to be not set for non-streaming responses"),
         );
     }
-    if let Some(refused) = authorize_call(&ctx, &request, kind) {
+    if let Some(refused) = authorize_call(&ctx, &request, kind, &call).await {
         return refused;
     }
     let file = call
@@ -124,19 +126,28 @@ pub async fn api(ctx: Arc<HttpContext>, request: Request) -> Response {
 /// The 403 for a call the principal may not make. Container calls are
 /// checked before this agent answers that it has no containers (501), so
 /// a refused principal learns nothing more than upstream would tell it.
-fn authorize_call(ctx: &HttpContext, request: &Request, kind: call::Type) -> Option<Response> {
+async fn authorize_call(
+    ctx: &HttpContext,
+    request: &Request,
+    kind: call::Type,
+    call: &Call,
+) -> Option<Response> {
     use call::Type as T;
     use mesos_authorizer::{Action, Object};
+    if let Some(nested) = nested_call(kind, call) {
+        if !ctx.authorizer.restricts(nested.action) {
+            return None;
+        }
+        let executor = match parent_executor(ctx, nested.container).await {
+            Ok(executor) => executor,
+            Err(response) => return Some(response),
+        };
+        let object = nested_object(&nested, executor.as_ref().map(|(e, f)| (e, f)));
+        return ctx.forbidden(request, nested.action, object);
+    }
     let action = match kind {
         T::GetFlags => Action::ViewFlags,
         T::SetLoggingLevel => Action::SetLogLevel,
-        T::LaunchNestedContainer => Action::LaunchNestedContainer,
-        T::LaunchNestedContainerSession => Action::LaunchNestedContainerSession,
-        T::WaitNestedContainer => Action::WaitNestedContainer,
-        T::KillNestedContainer => Action::KillNestedContainer,
-        T::RemoveNestedContainer => Action::RemoveNestedContainer,
-        T::AttachContainerInput => Action::AttachContainerInput,
-        T::AttachContainerOutput => Action::AttachContainerOutput,
         T::LaunchContainer => Action::LaunchStandaloneContainer,
         T::WaitContainer => Action::WaitStandaloneContainer,
         T::KillContainer => Action::KillStandaloneContainer,
@@ -149,6 +160,160 @@ fn authorize_call(ctx: &HttpContext, request: &Request, kind: call::Type) -> Opt
         _ => return None,
     };
     ctx.forbidden(request, action, Object::Any)
+}
+
+/// A call on a nested container: the action it is authorized as, the
+/// container and the command it would run.
+#[derive(Debug)]
+struct NestedCall<'a> {
+    action: mesos_authorizer::Action,
+    container: &'a v1::ContainerId,
+    command: Option<&'a v1::CommandInfo>,
+}
+
+/// The nested-container calls, including the container calls naming a
+/// parent (upstream authorizes those as the nested actions).
+#[allow(deprecated)] // The nested-container calls are deprecated upstream, still valid.
+fn nested_call(kind: call::Type, call: &Call) -> Option<NestedCall<'_>> {
+    use call::Type as T;
+    use mesos_authorizer::Action;
+    fn nested<'a>(
+        action: Action,
+        container: &'a v1::ContainerId,
+        command: Option<&'a v1::CommandInfo>,
+    ) -> NestedCall<'a> {
+        NestedCall {
+            action,
+            container,
+            command,
+        }
+    }
+    let has_parent = |c: &v1::ContainerId| c.parent.is_some();
+    match kind {
+        T::LaunchNestedContainer => call.launch_nested_container.as_ref().map(|c| {
+            nested(
+                Action::LaunchNestedContainer,
+                &c.container_id,
+                c.command.as_ref(),
+            )
+        }),
+        T::LaunchNestedContainerSession => call.launch_nested_container_session.as_ref().map(|c| {
+            nested(
+                Action::LaunchNestedContainerSession,
+                &c.container_id,
+                c.command.as_ref(),
+            )
+        }),
+        T::WaitNestedContainer => call
+            .wait_nested_container
+            .as_ref()
+            .map(|c| nested(Action::WaitNestedContainer, &c.container_id, None)),
+        T::KillNestedContainer => call
+            .kill_nested_container
+            .as_ref()
+            .map(|c| nested(Action::KillNestedContainer, &c.container_id, None)),
+        T::RemoveNestedContainer => call
+            .remove_nested_container
+            .as_ref()
+            .map(|c| nested(Action::RemoveNestedContainer, &c.container_id, None)),
+        T::AttachContainerInput => call
+            .attach_container_input
+            .as_ref()
+            .and_then(|c| c.container_id.as_ref())
+            .map(|c| nested(Action::AttachContainerInput, c, None)),
+        T::AttachContainerOutput => call
+            .attach_container_output
+            .as_ref()
+            .map(|c| nested(Action::AttachContainerOutput, &c.container_id, None)),
+        T::LaunchContainer => call
+            .launch_container
+            .as_ref()
+            .filter(|c| has_parent(&c.container_id))
+            .map(|c| {
+                nested(
+                    Action::LaunchNestedContainer,
+                    &c.container_id,
+                    c.command.as_ref(),
+                )
+            }),
+        T::WaitContainer => call
+            .wait_container
+            .as_ref()
+            .filter(|c| has_parent(&c.container_id))
+            .map(|c| nested(Action::WaitNestedContainer, &c.container_id, None)),
+        T::KillContainer => call
+            .kill_container
+            .as_ref()
+            .filter(|c| has_parent(&c.container_id))
+            .map(|c| nested(Action::KillNestedContainer, &c.container_id, None)),
+        T::RemoveContainer => call
+            .remove_container
+            .as_ref()
+            .filter(|c| has_parent(&c.container_id))
+            .map(|c| nested(Action::RemoveNestedContainer, &c.container_id, None)),
+        _ => None,
+    }
+}
+
+/// The executor (and its framework) running the top-level container
+/// `container` descends from, when one does.
+async fn parent_executor(
+    ctx: &HttpContext,
+    container: &v1::ContainerId,
+) -> Result<Option<(v1::ExecutorInfo, v1::FrameworkInfo)>, Response> {
+    let mut root = container;
+    while let Some(parent) = root.parent.as_deref() {
+        root = parent;
+    }
+    let entries = ask(ctx, Query::Containers).await?;
+    let Some(entry) = entries.iter().find(|e| e.container_id == root.value) else {
+        return Ok(None);
+    };
+    let executors = ask(ctx, Query::Executors).await?;
+    let executor = executors
+        .executors
+        .into_iter()
+        .map(|e| e.executor_info)
+        .find(|e| {
+            e.executor_id.value == entry.executor_id
+                && e.framework_id
+                    .as_ref()
+                    .is_some_and(|f| f.value == entry.framework_id)
+        });
+    let frameworks = ask(ctx, Query::Frameworks).await?;
+    let framework = frameworks
+        .frameworks
+        .into_iter()
+        .map(|f| f.framework_info)
+        .find(|f| {
+            f.id.as_ref()
+                .is_some_and(|id| id.value == entry.framework_id)
+        });
+    Ok(executor.zip(framework))
+}
+
+/// What a nested-container call is authorized on, as upstream's local
+/// authorizer reads it: a launch by the user its command names (any
+/// user when it names none or no executor runs the parent); the other
+/// calls by the executor's user (its command's, else its framework's),
+/// else by the container id.
+fn nested_object<'a>(
+    nested: &NestedCall<'a>,
+    executor: Option<(&'a v1::ExecutorInfo, &'a v1::FrameworkInfo)>,
+) -> mesos_authorizer::Object<'a> {
+    use mesos_authorizer::{Action, Object};
+    match nested.action {
+        Action::LaunchNestedContainer | Action::LaunchNestedContainerSession => {
+            match (executor, nested.command.and_then(|c| c.user.as_deref())) {
+                (Some(_), Some(user)) => Object::Value(user),
+                _ => Object::Any,
+            }
+        }
+        _ => match executor {
+            Some((executor, framework)) => Object::Executor(executor, framework),
+            None => Object::Value(&nested.container.value),
+        },
+    }
 }
 
 /// The read answers without the frameworks (`view_frameworks`),
@@ -647,6 +812,92 @@ mod tests {
 
     async fn text(r: Response) -> String {
         String::from_utf8(r.into_body().collect_bytes().await.to_vec()).unwrap()
+    }
+
+    fn container(value: &str, parent: Option<&str>) -> v1::ContainerId {
+        v1::ContainerId {
+            value: value.to_string(),
+            parent: parent.map(|p| Box::new(container(p, None))),
+        }
+    }
+
+    #[test]
+    #[allow(deprecated)]
+    fn container_calls_naming_a_parent_are_nested_calls() {
+        use mesos_authorizer::Action;
+        let launch = |id: v1::ContainerId| Call {
+            r#type: Some(call::Type::LaunchContainer as i32),
+            launch_container: Some(call::LaunchContainer {
+                container_id: id,
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let nested = launch(container("c", Some("p")));
+        assert_eq!(
+            nested_call(call::Type::LaunchContainer, &nested).map(|n| n.action),
+            Some(Action::LaunchNestedContainer)
+        );
+        let standalone = launch(container("c", None));
+        assert!(nested_call(call::Type::LaunchContainer, &standalone).is_none());
+        let kill = Call {
+            r#type: Some(call::Type::KillNestedContainer as i32),
+            kill_nested_container: Some(call::KillNestedContainer {
+                container_id: container("c", Some("p")),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let n = nested_call(call::Type::KillNestedContainer, &kill).expect("nested");
+        assert_eq!(n.action, Action::KillNestedContainer);
+        assert_eq!(n.container.value, "c");
+    }
+
+    #[test]
+    fn nested_container_calls_are_authorized_on_the_parent_executor() {
+        use mesos_authorizer::{Acls, Action, Authorizer};
+        let authorizer = Authorizer::new(Some(
+            Acls::parse(
+                r#"{"permissive": false,
+                    "launch_nested_containers_as_user": [
+                        {"principals": {"values": ["ops"]}, "users": {"values": ["alice"]}}],
+                    "kill_nested_containers": [
+                        {"principals": {"values": ["ops"]}, "users": {"values": ["fwuser"]}}]}"#,
+            )
+            .unwrap(),
+        ));
+        let framework = v1::FrameworkInfo {
+            user: "fwuser".into(),
+            ..Default::default()
+        };
+        let executor = v1::ExecutorInfo::default();
+        let id = container("c", Some("p"));
+        let command = |user: Option<&str>| v1::CommandInfo {
+            user: user.map(str::to_string),
+            ..Default::default()
+        };
+        let allowed = |action, command: Option<&v1::CommandInfo>, found: bool| {
+            let nested = NestedCall {
+                action,
+                container: &id,
+                command,
+            };
+            let object = nested_object(&nested, found.then_some((&executor, &framework)));
+            authorizer.authorized(action, Some("ops"), object)
+        };
+        let alice = command(Some("alice"));
+        let root = command(Some("root"));
+        let nobody = command(None);
+        // A launch is judged by the user its command names.
+        assert!(allowed(Action::LaunchNestedContainer, Some(&alice), true));
+        assert!(!allowed(Action::LaunchNestedContainer, Some(&root), true));
+        // No user named, or no executor under the parent: any user, which
+        // an ACL naming users does not grant.
+        assert!(!allowed(Action::LaunchNestedContainer, Some(&nobody), true));
+        assert!(!allowed(Action::LaunchNestedContainer, Some(&alice), false));
+        // Kill (and wait, remove, attach): the executor's user.
+        assert!(allowed(Action::KillNestedContainer, None, true));
+        assert!(!allowed(Action::KillNestedContainer, None, false));
     }
 
     #[tokio::test]

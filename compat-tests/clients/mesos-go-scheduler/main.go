@@ -19,7 +19,8 @@
 //
 // With --principal (and --secret) the driver authenticates with CRAM-MD5
 // before registering; FrameworkInfo.principal is set to the same value
-// unless --framework-principal names another.
+// unless --framework-principal names another, or is left unset with
+// --omit-framework-principal (the master then fills it in).
 //
 // Exit status: 0 on the scenario's expected outcome (the driver is stopped
 // first; without failover except in failover-first), 1 on any error,
@@ -241,6 +242,7 @@ func main() {
 	principal := flag.String("principal", "", "authenticate (CRAM-MD5) as this principal")
 	secret := flag.String("secret", "", "the principal's secret")
 	frameworkPrincipal := flag.String("framework-principal", "", "FrameworkInfo.principal, if not --principal")
+	omitFrameworkPrincipal := flag.Bool("omit-framework-principal", false, "leave FrameworkInfo.principal unset")
 	flag.Parse()
 
 	cmd := *command
@@ -279,6 +281,9 @@ func main() {
 		config.Framework.Principal = proto.String(*principal)
 		if *frameworkPrincipal != "" {
 			config.Framework.Principal = proto.String(*frameworkPrincipal)
+		}
+		if *omitFrameworkPrincipal {
+			config.Framework.Principal = nil
 		}
 		config.Credential = &mesos.Credential{
 			Principal: proto.String(*principal),

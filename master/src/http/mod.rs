@@ -165,6 +165,7 @@ impl From<CallError> for HttpError {
             CallError::FrameworkNotFound
             | CallError::MissingStreamId
             | CallError::StreamIdMismatch { .. }
+            | CallError::PrincipalMismatch { .. }
             | CallError::InvalidCall(_) => HttpError::BadRequest(error.to_string()),
             CallError::NotRecovered | CallError::ShuttingDown => {
                 HttpError::ServiceUnavailable(error.to_string())
@@ -436,6 +437,15 @@ mod tests {
             StatusCode::SERVICE_UNAVAILABLE
         );
         assert_eq!(status(CallError::UnknownCall), StatusCode::NOT_IMPLEMENTED);
+        let mismatch = HttpError::from(CallError::PrincipalMismatch {
+            authenticated: "ops".into(),
+            framework: "fw".into(),
+        });
+        assert_eq!(mismatch.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            mismatch.into_response().body().as_bytes().unwrap(),
+            b"Authenticated principal 'ops' does not match principal 'fw' set in `FrameworkInfo`"
+        );
         let response = HttpError::from(CallError::NotSubscribed).into_response();
         assert_eq!(
             response.body().as_bytes().unwrap(),

@@ -38,7 +38,10 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
     context.check_leader(&request)?;
     require_method(&request, &[Method::POST], "POST")?;
     let call = parse_call(&request)?;
-    validation::validate_call(&call)
+    // With `--authenticate_http_frameworks` the request carries the
+    // principal it authenticated as; the framework must be that one.
+    let principal = request.extensions().get::<Principal>().cloned();
+    validation::validate_call(&call, principal.as_ref())
         .map_err(|e| HttpError::BadRequest(format!("Failed to validate scheduler::Call: {e}")))?;
     let kind = validation::call_type(&call);
 
@@ -63,19 +66,17 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
                 "Expecting 'subscribe' to be present".to_string(),
             ));
         };
-        // With `--authenticate_http_frameworks` the request carries the
-        // principal it authenticated as; the framework must be that one.
-        if let Some(Principal(principal)) = request.extensions().get::<Principal>() {
+        // A framework that authenticated without naming a principal is
+        // registered (and authorized) as the one it proved; a different
+        // one was refused by the validation above.
+        if let Some(Principal(principal)) = principal {
             let info = &mut subscribe.framework_info;
-            match info.principal.as_deref() {
-                Some(claimed) if claimed != principal => {
-                    return Err(HttpError::BadRequest(format!(
-                        "Authenticated principal '{principal}' does not match principal \
-                         '{claimed}' set in `FrameworkInfo`"
-                    )));
-                }
-                Some(_) => {}
-                None => info.principal = Some(principal.clone()),
+            if info.principal.is_none() {
+                tracing::warn!(
+                    "Setting 'principal' in FrameworkInfo to '{principal}' because the framework \
+                     authenticated with that principal but did not set it in FrameworkInfo"
+                );
+                info.principal = Some(principal);
             }
         }
         let (connection, body) =
@@ -99,7 +100,7 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
     }
 
     let stream_id = request.header_str(STREAM_ID_HEADER).map(str::to_string);
-    let status = match context.master.call(call, stream_id).await? {
+    let status = match context.master.call(call, stream_id, principal).await? {
         CallOutcome::Accepted => StatusCode::ACCEPTED,
         CallOutcome::Done => StatusCode::OK,
     };

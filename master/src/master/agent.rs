@@ -71,6 +71,36 @@ fn v1_agent_info(info: &v0::SlaveInfo) -> AgentInfo {
     agent
 }
 
+/// `REGISTER_AGENT` for `principal`, and `RESERVE_RESOURCES` on the
+/// reserved resources `info` brings (upstream `authorizeSlave`); `Err` is
+/// upstream's refusal text.
+fn authorize_agent(
+    authorizer: &mesos_authorizer::Authorizer,
+    principal: Option<&str>,
+    info: &v0::SlaveInfo,
+) -> Result<(), String> {
+    use mesos_authorizer::{Action, Object};
+    let resources: Vec<v1::Resource> = info.resources.iter().map(evolve).collect();
+    let reserved: Vec<v1::Resource> = resources
+        .iter()
+        .filter(|r| !r.reservations.is_empty() || r.role.as_deref().is_some_and(|role| role != "*"))
+        .cloned()
+        .collect();
+    let reserved_ok = reserved.is_empty()
+        || authorizer.authorized_resources(Action::ReserveResources, principal, &reserved);
+    if reserved_ok && authorizer.authorized(Action::RegisterAgent, principal, Object::Any) {
+        return Ok(());
+    }
+    Err(format!(
+        "Not authorized to register agent providing resources '{}' {}",
+        Resources::from(resources),
+        match principal {
+            Some(principal) => format!("with principal '{principal}'"),
+            None => "without a principal".to_string(),
+        }
+    ))
+}
+
 /// How an agent leaves the master's registered agents, which decides
 /// what its tasks become (upstream `_removeSlave` vs `__removeSlave`).
 #[derive(Debug, Clone, Copy)]
@@ -161,6 +191,12 @@ impl Master {
 
     /// The outbound connection to `pid` broke (upstream `Master::exited`).
     pub(super) fn handle_exited(&mut self, pid: Upid) {
+        // Whatever the pid was, it authenticates again before it
+        // (re-)registers (upstream erases it when disconnecting a framework
+        // or an agent).
+        if self.authentication.forget(&pid) {
+            info!("Forgot the authentication of {pid}: it disconnected");
+        }
         if self.driver_exited(&pid) {
             return;
         }
@@ -223,46 +259,16 @@ impl Master {
     }
 
     /// `REGISTER_AGENT`, and `RESERVE_RESOURCES` for the reservations
-    /// the agent brings. Agents do not authenticate here yet, so the
-    /// subject is always none (upstream's unauthenticated agent).
-    fn authorize_agent(&self, info: &v0::SlaveInfo) -> Result<(), String> {
-        use mesos_authorizer::{Action, Object};
-        let principal: Option<&str> = None;
-        let resources: Vec<mesos_proto::mesos::v1::Resource> = info
-            .resources
-            .iter()
-            .map(mesos_proto::convert::evolve)
-            .filter(|r: &mesos_proto::mesos::v1::Resource| {
-                !r.reservations.is_empty() || r.role.as_deref().is_some_and(|role| role != "*")
-            })
-            .collect();
-        let reserved_ok = resources.is_empty()
-            || self.authorizer.authorized_resources(
-                Action::ReserveResources,
-                principal,
-                &resources,
-            );
-        if reserved_ok
-            && self
-                .authorizer
-                .authorized(Action::RegisterAgent, principal, Object::Any)
-        {
-            return Ok(());
-        }
-        Err(format!(
-            "Not authorized to register agent providing resources '{}' without a principal",
-            mesos_proto::resources::Resources::from(
-                info.resources
-                    .iter()
-                    .map(mesos_proto::convert::evolve)
-                    .collect::<Vec<mesos_proto::mesos::v1::Resource>>()
-            )
-        ))
+    /// the agent brings, as the principal the agent at `from` authenticated
+    /// as (none when it did not: upstream's unauthenticated agent).
+    fn authorize_agent(&self, from: &Upid, info: &v0::SlaveInfo) -> Result<(), String> {
+        let principal = self.authentication.principal(from);
+        authorize_agent(&self.authorizer, principal, info)
     }
 
     fn register_agent(&mut self, from: Upid, message: RegisterSlaveMessage) {
         self.count("master/messages_register_slave");
-        if !self.agent_authenticated(&from) {
+        if !self.agent_authenticated(&from, false) {
             return;
         }
         if !message.checkpointed_resources.is_empty() && !message.slave.checkpoint.unwrap_or(false)
@@ -294,7 +300,7 @@ impl Master {
                 return;
             }
         }
-        if let Err(error) = self.authorize_agent(&message.slave) {
+        if let Err(error) = self.authorize_agent(&from, &message.slave) {
             warn!(
                 "Refusing registration of agent at {from} ({}): {error}",
                 message.slave.hostname
@@ -519,7 +525,7 @@ impl Master {
 
     fn reregister_agent(&mut self, from: Upid, message: ReregisterSlaveMessage) {
         self.count("master/messages_reregister_slave");
-        if !self.agent_authenticated(&from) {
+        if !self.agent_authenticated(&from, true) {
             return;
         }
         let Some(id) = message.slave.id.as_ref().map(|id| id.value.clone()) else {
@@ -535,7 +541,7 @@ impl Master {
         } else {
             None
         };
-        if let Err(error) = self.authorize_agent(&message.slave) {
+        if let Err(error) = self.authorize_agent(&from, &message.slave) {
             warn!(
                 "Refusing re-registration of agent {id} at {from} ({}): {error}",
                 message.slave.hostname
@@ -1388,6 +1394,7 @@ impl Master {
         }
         self.forget_agent_inverse_offers(agent_id);
         if let Some(agent) = self.agents.remove(agent_id) {
+            self.authentication.forget(&agent.pid);
             self.agent_pids.remove(&agent.pid);
             self.agent_observers.remove(&agent.observer.id);
         }
@@ -1650,5 +1657,60 @@ mod tests {
         assert_eq!(parse_version("0.28"), Some((0, 28, 0)));
         assert_eq!(parse_version("x"), None);
         assert!(parse_version("0.28.2").unwrap() < MINIMUM_AGENT_VERSION);
+    }
+
+    fn only_a_registers() -> mesos_authorizer::Authorizer {
+        let acls = mesos_authorizer::Acls::parse(
+            r#"{"permissive": false,
+                "register_agents": [{"principals": {"values": ["a"]}, "agents": {"type": "ANY"}}],
+                "reserve_resources": [{"principals": {"values": ["a"]}, "roles": {"values": ["r"]}}]}"#,
+        )
+        .expect("acls");
+        mesos_authorizer::Authorizer::new(Some(acls))
+    }
+
+    fn slave_info(resources: &str) -> v0::SlaveInfo {
+        let resources: Vec<v0::Resource> = Resources::parse(resources, "*")
+            .expect("resources")
+            .iter()
+            .map(mesos_proto::convert::devolve)
+            .collect();
+        v0::SlaveInfo {
+            hostname: "h".to_string(),
+            resources,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn agents_are_authorized_as_the_principal_they_authenticated_as() {
+        let authorizer = only_a_registers();
+        let info = slave_info("cpus:1");
+        assert_eq!(authorize_agent(&authorizer, Some("a"), &info), Ok(()));
+        assert_eq!(
+            authorize_agent(&authorizer, Some("b"), &info),
+            Err(
+                "Not authorized to register agent providing resources 'cpus:1' with principal 'b'"
+                    .to_string()
+            )
+        );
+        assert_eq!(
+            authorize_agent(&authorizer, None, &info),
+            Err(
+                "Not authorized to register agent providing resources 'cpus:1' without a \
+                 principal"
+                    .to_string()
+            )
+        );
+    }
+
+    #[test]
+    fn static_reservations_of_an_agent_need_reserve_resources() {
+        let authorizer = only_a_registers();
+        assert_eq!(
+            authorize_agent(&authorizer, Some("a"), &slave_info("cpus(r):1")),
+            Ok(())
+        );
+        assert!(authorize_agent(&authorizer, Some("a"), &slave_info("cpus(other):1")).is_err());
     }
 }

@@ -138,10 +138,11 @@ impl V0Authentication {
         self.authenticated.get(pid).map(String::as_str)
     }
 
-    /// Forgets `pid`'s authentication (its framework or agent was
-    /// removed; it authenticates again before registering).
-    pub fn forget(&mut self, pid: &Upid) {
-        self.authenticated.remove(pid);
+    /// Forgets `pid`'s authentication (it disconnected, or its framework
+    /// or agent was removed or failed over elsewhere; it authenticates
+    /// again before registering). Whether there was one.
+    pub fn forget(&mut self, pid: &Upid) -> bool {
+        self.authenticated.remove(pid).is_some()
     }
 
     /// Upstream `validateFrameworkAuthentication`.
@@ -275,12 +276,20 @@ impl Master {
         }
     }
 
-    /// Whether an agent at `from` may (re-)register; logs the refusal.
-    pub(super) fn agent_authenticated(&mut self, from: &Upid) -> bool {
+    /// Whether an agent at `from` may register (`reregistration` false)
+    /// or re-register; logs the refusal.
+    pub(super) fn agent_authenticated(&mut self, from: &Upid, reregistration: bool) -> bool {
         if !self.flags.authenticate_agents || self.authentication.principal(from).is_some() {
             return true;
         }
-        warn!("Refusing registration of agent at {from} because it is not authenticated");
+        warn!(
+            "Refusing {} of agent at {from} because it is not authenticated",
+            if reregistration {
+                "re-registration"
+            } else {
+                "registration"
+            }
+        );
         false
     }
 

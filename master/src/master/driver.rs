@@ -46,7 +46,7 @@ impl Master {
 
     /// `Master::receive(const UPID&, scheduler::Call&&)`.
     fn driver_call(&mut self, from: Upid, call: Call, force: bool) {
-        if let Err(error) = validation::validate_call(&call) {
+        if let Err(error) = validation::validate_call(&call, None) {
             warn!("Dropping call from {from}: {error}");
             return;
         }
@@ -110,16 +110,14 @@ impl Master {
             master.send(&from, &FrameworkErrorMessage { message });
         };
         let suppressed = match self.validate_subscription(
-            &info,
+            &mut info,
             &subscribe.suppressed_roles,
             subscribe.offer_constraints.as_ref(),
+            Some(&from),
         ) {
             Ok(suppressed) => suppressed,
             Err(error) => return refuse(self, error),
         };
-        if let Err(error) = self.framework_authenticated(&mut info, &from) {
-            return refuse(self, error);
-        }
         info!(
             "Received SUBSCRIBE call for framework '{}' at {from}",
             info.name
@@ -204,6 +202,7 @@ impl Master {
             framework.registered_time = now;
         }
         let was_connected = framework.connected();
+        let previous_pid = framework.last_pid.clone();
         let old = framework.connection.take();
         let offers: Vec<String> = framework.offers.iter().cloned().collect();
         // Without `force` the pid is the known one (checked above): a plain
@@ -224,6 +223,18 @@ impl Master {
                 );
             }
             _ => {}
+        }
+        // The pid the framework leaves (failed over to `from`, or moved
+        // from HTTP) keeps no authentication: were it to register again
+        // it would have to prove who it is again.
+        if let Some(pid) = old
+            .as_ref()
+            .and_then(Connection::pid)
+            .or(previous_pid.as_ref())
+        {
+            if pid != &from {
+                self.authentication.forget(pid);
+            }
         }
         drop(old);
         for offer_id in offers {

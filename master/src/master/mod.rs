@@ -52,6 +52,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use libprocess::authentication::Principal;
 use libprocess::{Message, Processes, Transport, Upid};
 use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{StatusUpdate, StatusUpdateMessage};
@@ -88,6 +89,9 @@ pub enum Command {
         call: Box<Call>,
         /// The `Mesos-Stream-Id` request header, if present.
         stream_id: Option<String>,
+        /// Who the request authenticated as (`--authenticate_http_frameworks`);
+        /// it must be the framework's principal.
+        principal: Option<Principal>,
         reply: oneshot::Sender<CallResult>,
     },
     /// The client side of a subscription stream went away.
@@ -201,6 +205,13 @@ pub enum CallError {
     StreamIdMismatch {
         stream_id: String,
         framework_id: String,
+    },
+    /// The request authenticated as another principal than the
+    /// framework's (HTTP 400, as upstream).
+    #[error("{}", validation::principal_mismatch(.authenticated, .framework))]
+    PrincipalMismatch {
+        authenticated: String,
+        framework: String,
     },
     #[error("{0}")]
     InvalidCall(String),
@@ -329,13 +340,20 @@ impl MasterHandle {
         requests::apply(self, request).await
     }
 
-    /// Runs a non-SUBSCRIBE call.
-    pub async fn call(&self, call: Call, stream_id: Option<String>) -> CallResult {
+    /// Runs a non-SUBSCRIBE call, sent by a request that authenticated as
+    /// `principal` (if it did).
+    pub async fn call(
+        &self,
+        call: Call,
+        stream_id: Option<String>,
+        principal: Option<Principal>,
+    ) -> CallResult {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::Call {
                 call: Box::new(call),
                 stream_id,
+                principal,
                 reply,
             })
             .map_err(|_| CallError::ShuttingDown)?;
@@ -1273,9 +1291,10 @@ impl Master {
             Command::Call {
                 call,
                 stream_id,
+                principal,
                 reply,
             } => {
-                let answer = self.handle_call(*call, stream_id);
+                let answer = self.handle_call(*call, stream_id, principal.as_ref());
                 // The client may have gone; nothing to do then.
                 let _ = reply.send(answer);
             }
@@ -2031,6 +2050,8 @@ impl Master {
     }
 }
 
+#[cfg(test)]
+mod authentication_tests;
 #[cfg(test)]
 mod drain_tests;
 #[cfg(test)]

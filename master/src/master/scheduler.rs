@@ -9,6 +9,7 @@ use crate::allocator as alloc;
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use libprocess::authentication::Principal;
 use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{
     FrameworkToExecutorMessage, ShutdownExecutorMessage, StatusUpdateAcknowledgementMessage,
@@ -56,14 +57,19 @@ pub fn refuse_duration(filters: Option<&v1::Filters>) -> Option<Duration> {
 impl Master {
     // ---- SUBSCRIBE ----------------------------------------------------------
 
-    /// The checks every subscription passes, HTTP or driver: the
-    /// FrameworkInfo itself, then the suppressed roles and offer
-    /// constraints. Returns the suppressed roles.
+    /// The checks every subscription passes, HTTP or driver, in upstream's
+    /// order: the FrameworkInfo itself; for a driver at `driver`, its v0
+    /// authentication, which settles the principal (a missing one becomes
+    /// the authenticated one; an HTTP framework's was settled by the HTTP
+    /// layer); the suppressed roles and offer constraints; then
+    /// REGISTER_FRAMEWORK as the settled principal, so an ACL never sees a
+    /// principal the framework did not prove. Returns the suppressed roles.
     pub(super) fn validate_subscription(
         &self,
-        info: &v1::FrameworkInfo,
+        info: &mut v1::FrameworkInfo,
         suppressed_roles: &[String],
         offer_constraints: Option<&v1::scheduler::OfferConstraints>,
+        driver: Option<&libprocess::Upid>,
     ) -> Result<BTreeSet<String>, String> {
         validation::validate_framework(
             info,
@@ -71,6 +77,9 @@ impl Master {
             self.flags.root_submissions,
             |id| self.completed_frameworks.iter().any(|f| f.id == id),
         )?;
+        if let Some(from) = driver {
+            self.framework_authenticated(info, from)?;
+        }
         let suppressed =
             validation::validate_framework_options(info, suppressed_roles, offer_constraints)?;
         authorization::authorize_registration(&self.authorizer, info)?;
@@ -92,20 +101,19 @@ impl Master {
             info.name
         );
 
+        let name = info.name.clone();
         let refuse = |connection: HttpConnection, message: String| {
-            info!(
-                "Refusing subscription of framework '{}': {message}",
-                info.name
-            );
+            info!("Refusing subscription of framework '{name}': {message}");
             connection.send(&events::error(&message));
             // Dropping the connection closes the stream.
             drop(connection);
         };
 
         let suppressed = match self.validate_subscription(
-            &info,
+            &mut info,
             &subscribe.suppressed_roles,
             subscribe.offer_constraints.as_ref(),
+            None,
         ) {
             Ok(suppressed) => suppressed,
             Err(error) => return refuse(connection, error),
@@ -179,6 +187,9 @@ impl Master {
         if recovered {
             framework.registered_time = now;
         }
+        // A driver framework moving to HTTP leaves its pid's v0
+        // authentication behind (upstream clears it on this upgrade).
+        let upgraded_pid = framework.pid().cloned();
         // Only one subscription per framework: the old stream hears why.
         let old_driver = match framework.connection.take() {
             Some(Connection::Http(old)) if framework.state == FrameworkState::Connected => {
@@ -191,6 +202,9 @@ impl Master {
         framework.state = FrameworkState::Connected;
         framework.last_pid = None;
         let offers: Vec<String> = framework.offers.iter().cloned().collect();
+        if let Some(pid) = upgraded_pid {
+            self.authentication.forget(&pid);
+        }
         if let Some(pid) = old_driver {
             self.send(
                 &pid,
@@ -332,9 +346,15 @@ impl Master {
 
     // ---- other calls --------------------------------------------------------
 
-    /// Step 9 of the scheduler handler (framework, connection, stream id)
-    /// and dispatch.
-    pub(super) fn handle_call(&mut self, call: Call, stream_id: Option<String>) -> CallResult {
+    /// Step 9 of the scheduler handler (framework, principal, connection,
+    /// stream id) and dispatch. `principal` is who the request
+    /// authenticated as; a framework without a principal matches none.
+    pub(super) fn handle_call(
+        &mut self,
+        call: Call,
+        stream_id: Option<String>,
+        principal: Option<&Principal>,
+    ) -> CallResult {
         let framework_id = call
             .framework_id
             .as_ref()
@@ -343,6 +363,15 @@ impl Master {
         let Some(framework) = self.frameworks.get(&framework_id) else {
             return Err(CallError::FrameworkNotFound);
         };
+        if let Some(Principal(authenticated)) = principal {
+            let own = framework.info.principal.as_deref().unwrap_or("");
+            if authenticated != own {
+                return Err(CallError::PrincipalMismatch {
+                    authenticated: authenticated.clone(),
+                    framework: own.to_string(),
+                });
+            }
+        }
         if !framework.connected() {
             return Err(CallError::NotSubscribed);
         }

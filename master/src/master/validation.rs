@@ -7,7 +7,10 @@
 
 use std::collections::BTreeSet;
 
-use mesos_proto::mesos::v1::scheduler::OfferConstraints;
+use libprocess::authentication::Principal;
+
+use mesos_proto::mesos::v1::scheduler::call::Type as CallType;
+use mesos_proto::mesos::v1::scheduler::{Call, OfferConstraints};
 use mesos_proto::mesos::v1::{
     executor_info, ExecutorInfo, FrameworkInfo, Resource, TaskGroupInfo, TaskInfo,
 };
@@ -15,7 +18,36 @@ use mesos_proto::resources::Resources;
 
 use super::state::{framework_roles, Capabilities};
 
-pub use mesos_proto::scheduler_call::{call_type, validate_call, validate_uuid};
+pub use mesos_proto::scheduler_call::{call_type, validate_uuid};
+
+/// Upstream's refusal of a call whose authenticated principal is not the
+/// framework's.
+pub fn principal_mismatch(authenticated: &str, framework: &str) -> String {
+    format!(
+        "Authenticated principal '{authenticated}' does not match principal '{framework}' set \
+         in `FrameworkInfo`"
+    )
+}
+
+/// `validation::scheduler::call::validate`: the call's structure (the rules
+/// the drivers share), then `principal`, the one the request authenticated
+/// as (HTTP frameworks with `--authenticate_http_frameworks`), which a
+/// SUBSCRIBE's FrameworkInfo must not contradict.
+pub fn validate_call(call: &Call, principal: Option<&Principal>) -> Result<(), String> {
+    mesos_proto::scheduler_call::validate_call(call)?;
+    if call_type(call) == Some(CallType::Subscribe) {
+        let claimed = call
+            .subscribe
+            .as_ref()
+            .and_then(|s| s.framework_info.principal.as_deref());
+        if let (Some(Principal(authenticated)), Some(claimed)) = (principal, claimed) {
+            if authenticated != claimed {
+                return Err(principal_mismatch(authenticated, claimed));
+            }
+        }
+    }
+    Ok(())
+}
 
 /// `common::validation::validateID`.
 pub fn validate_id(id: &str) -> Result<(), String> {
@@ -509,8 +541,7 @@ pub fn validate_task_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use mesos_proto::mesos::v1::scheduler::call::{self, Type as CallType};
-    use mesos_proto::mesos::v1::scheduler::Call;
+    use mesos_proto::mesos::v1::scheduler::call;
     use mesos_proto::mesos::v1::{framework_info, CommandInfo, FrameworkId, TaskId};
 
     fn call(kind: CallType) -> Call {
@@ -525,22 +556,22 @@ mod tests {
     fn call_validation_messages() {
         let mut c = call(CallType::Accept);
         assert_eq!(
-            validate_call(&c).unwrap_err(),
+            validate_call(&c, None).unwrap_err(),
             "Expecting 'accept' to be present"
         );
         c.accept = Some(Default::default());
-        assert!(validate_call(&c).is_ok());
+        assert!(validate_call(&c, None).is_ok());
 
         let mut c = call(CallType::Decline);
         c.framework_id = None;
         assert_eq!(
-            validate_call(&c).unwrap_err(),
+            validate_call(&c, None).unwrap_err(),
             "Expecting 'framework_id' to be present"
         );
 
         let c = Call::default();
         assert_eq!(
-            validate_call(&c).unwrap_err(),
+            validate_call(&c, None).unwrap_err(),
             "Expecting 'type' to be present"
         );
         let c = Call {
@@ -548,7 +579,7 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(
-            validate_call(&c).unwrap_err(),
+            validate_call(&c, None).unwrap_err(),
             "Expecting 'type' to be present"
         );
     }
@@ -557,16 +588,36 @@ mod tests {
     fn subscribe_ids_must_agree() {
         let mut c = call(CallType::Subscribe);
         assert_eq!(
-            validate_call(&c).unwrap_err(),
+            validate_call(&c, None).unwrap_err(),
             "Expecting 'subscribe' to be present"
         );
         c.subscribe = Some(call::Subscribe::default());
         assert_eq!(
-            validate_call(&c).unwrap_err(),
+            validate_call(&c, None).unwrap_err(),
             "'framework_id' differs from 'subscribe.framework_info.id'"
         );
         c.framework_id = None;
-        assert!(validate_call(&c).is_ok());
+        assert!(validate_call(&c, None).is_ok());
+    }
+
+    #[test]
+    fn a_subscription_may_not_claim_another_principal_than_the_authenticated_one() {
+        let mut c = call(CallType::Subscribe);
+        c.framework_id = None;
+        c.subscribe = Some(call::Subscribe::default());
+        let fw = Principal("fw".to_string());
+        // No principal in FrameworkInfo: the HTTP layer fills it in later.
+        assert!(validate_call(&c, Some(&fw)).is_ok());
+        if let Some(subscribe) = c.subscribe.as_mut() {
+            subscribe.framework_info.principal = Some("ops".to_string());
+        }
+        assert_eq!(
+            validate_call(&c, Some(&fw)).unwrap_err(),
+            "Authenticated principal 'fw' does not match principal 'ops' set in `FrameworkInfo`"
+        );
+        // Without authentication any principal may be claimed.
+        assert!(validate_call(&c, None).is_ok());
+        assert!(validate_call(&c, Some(&Principal("ops".to_string()))).is_ok());
     }
 
     #[test]
@@ -576,11 +627,11 @@ mod tests {
             uuid: vec![1, 2, 3],
             ..Default::default()
         });
-        assert!(validate_call(&c)
+        assert!(validate_call(&c, None)
             .unwrap_err()
             .starts_with("Not a valid UUID"));
         c.acknowledge.as_mut().unwrap().uuid = vec![0; 16];
-        assert!(validate_call(&c).is_ok());
+        assert!(validate_call(&c, None).is_ok());
     }
 
     #[test]
