@@ -16,8 +16,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
+use base64::Engine as _;
 use http_body_util::BodyExt;
-use hyper::header::LOCATION;
+use hyper::header::{AUTHORIZATION, LOCATION, WWW_AUTHENTICATE};
 use hyper::StatusCode;
 use mesos_proto::mesos::v1::scheduler::{call, event, Call, Event};
 use mesos_proto::mesos::v1::{
@@ -55,6 +56,8 @@ pub struct Client {
 
 struct Inner {
     content_type: ContentType,
+    /// `Authorization` for every request, from the caller's credential.
+    authorization: Option<String>,
     /// The master we currently talk to (changes when a 307 names the leader).
     master: StdMutex<Endpoint>,
     /// Set by a successful SUBSCRIBE; filled into calls.
@@ -75,6 +78,56 @@ type CallSlot = tokio::sync::Mutex<Option<(Endpoint, Connection)>>;
 /// How many calls may be in flight at once.
 const CALL_CONNECTIONS: usize = 4;
 
+/// A principal and its secret, sent as HTTP Basic on every request (as
+/// upstream's scheduler library does with `--authenticate_http_frameworks`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The principal.
+    pub principal: String,
+    /// The secret.
+    pub secret: String,
+}
+
+impl Credential {
+    /// The `Authorization` header value.
+    fn authorization(&self) -> String {
+        let token = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", self.principal, self.secret));
+        format!("Basic {token}")
+    }
+}
+
+// Secrets never reach logs.
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credential")
+            .field("principal", &self.principal)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The realm of a `WWW-Authenticate` challenge (`Basic realm="..."`).
+fn challenge_realm<B>(response: &hyper::Response<B>) -> String {
+    response
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|v| {
+            let (_, after) = v.split_once("realm=")?;
+            let after = after.trim_start();
+            Some(match after.strip_prefix('"') {
+                Some(quoted) => quoted.split('"').next().unwrap_or_default().to_string(),
+                None => after
+                    .split([',', ' '])
+                    .next()
+                    .unwrap_or_default()
+                    .to_string(),
+            })
+        })
+        .unwrap_or_default()
+}
+
 #[derive(Clone)]
 struct Session {
     framework_id: FrameworkId,
@@ -87,6 +140,16 @@ impl Client {
     /// `file://` holding one) it waits for ZooKeeper to name a leader and
     /// then follows the leader as it changes.
     pub async fn connect(master: &str, content_type: ContentType) -> Result<Client, Error> {
+        Client::connect_with(master, content_type, None).await
+    }
+
+    /// [`Client::connect`], sending `credential` (if any) as HTTP Basic on
+    /// every request. A 401 answer is [`Error::Unauthorized`].
+    pub async fn connect_with(
+        master: &str,
+        content_type: ContentType,
+        credential: Option<Credential>,
+    ) -> Result<Client, Error> {
         let (endpoint, detector) = if master.starts_with("zk://") || master.starts_with("file://") {
             let invalid = |reason: String| Error::InvalidAddress {
                 address: master.to_string(),
@@ -127,6 +190,7 @@ impl Client {
         let client = Client {
             inner: Arc::new(Inner {
                 content_type,
+                authorization: credential.as_ref().map(Credential::authorization),
                 master: StdMutex::new(endpoint.clone()),
                 session: StdMutex::new(None),
                 calls: {
@@ -191,8 +255,20 @@ impl Client {
         let (endpoint, sender, response) = loop {
             let endpoint = self.master();
             let (mut sender, _driver) = http::connect(&endpoint).await?;
-            let request =
-                http::post_request(&endpoint, SCHEDULER_PATH, content_type, body.clone(), &[])?;
+            let extra: Vec<(&str, &str)> = self
+                .inner
+                .authorization
+                .as_deref()
+                .map(|a| (AUTHORIZATION.as_str(), a))
+                .into_iter()
+                .collect();
+            let request = http::post_request(
+                &endpoint,
+                SCHEDULER_PATH,
+                content_type,
+                body.clone(),
+                &extra,
+            )?;
             let response = sender
                 .send_request(request)
                 .await
@@ -205,6 +281,13 @@ impl Client {
                 StatusCode::TEMPORARY_REDIRECT => {
                     redirects += 1;
                     self.follow_redirect(&response, redirects)?;
+                }
+                StatusCode::UNAUTHORIZED => {
+                    return Err(Error::Unauthorized {
+                        call: "SUBSCRIBE".to_string(),
+                        realm: challenge_realm(&response),
+                        body: http::body_text(response.into_body()).await,
+                    })
                 }
                 status => {
                     return Err(Error::Status {
@@ -289,6 +372,9 @@ impl Client {
         if let Some(session) = &session {
             extra.push(("Mesos-Stream-Id", session.stream_id.as_str()));
         }
+        if let Some(authorization) = &self.inner.authorization {
+            extra.push((AUTHORIZATION.as_str(), authorization.as_str()));
+        }
 
         let mut redirects = 0;
         loop {
@@ -338,6 +424,13 @@ impl Client {
                 // Drain so the next call can use the connection.
                 let _ = response.into_body().collect().await;
                 return Ok(status);
+            }
+            if status == StatusCode::UNAUTHORIZED {
+                return Err(Error::Unauthorized {
+                    call: call_name,
+                    realm: challenge_realm(&response),
+                    body: http::body_text(response.into_body()).await,
+                });
             }
             return Err(Error::Status {
                 call: call_name,
@@ -909,6 +1002,77 @@ mod tests {
         );
         request.respond(202, &[], "");
         assert_eq!(tearing_down.await.unwrap().unwrap(), StatusCode::ACCEPTED);
+    }
+
+    #[tokio::test]
+    async fn a_credential_goes_on_every_request_and_a_401_names_the_realm() {
+        let mut server = FakeServer::start().await.unwrap();
+        let credential = Credential {
+            principal: "alice".into(),
+            secret: "s3cret".into(),
+        };
+        assert!(!format!("{credential:?}").contains("s3cret"));
+        let client =
+            Client::connect_with(&server.authority(), ContentType::Protobuf, Some(credential))
+                .await
+                .unwrap();
+        // base64("alice:s3cret")
+        let expected = "Basic YWxpY2U6czNjcmV0";
+        let subscribing = tokio::spawn({
+            let client = client.clone();
+            async move { client.subscribe(framework_info()).await }
+        });
+        let request = server.next_request().await.unwrap();
+        assert_eq!(request.header("authorization"), expected);
+        let feed = accept_subscribe(request, ContentType::Protobuf);
+        feed.send(record(ContentType::Protobuf, &subscribed_event(15.0)))
+            .await
+            .unwrap();
+        let _subscription = subscribing.await.unwrap().unwrap();
+
+        let tearing_down = tokio::spawn({
+            let client = client.clone();
+            async move { client.teardown().await }
+        });
+        let request = server.next_request().await.unwrap();
+        assert_eq!(request.header("authorization"), expected);
+        request.respond(
+            401,
+            &[("WWW-Authenticate", "Basic realm=\"mesos-master-scheduler\"")],
+            "",
+        );
+        match tearing_down.await.unwrap() {
+            Err(Error::Unauthorized { call, realm, .. }) => {
+                assert_eq!(
+                    (call.as_str(), realm.as_str()),
+                    ("TEARDOWN", "mesos-master-scheduler")
+                );
+            }
+            other => panic!("expected Unauthorized, got {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_401_refuses_the_subscription_with_the_realm() {
+        let mut server = FakeServer::start().await.unwrap();
+        let client = Client::connect(&server.authority(), ContentType::Protobuf)
+            .await
+            .unwrap();
+        let subscribing = tokio::spawn(async move { client.subscribe(framework_info()).await });
+        let request = server.next_request().await.unwrap();
+        assert_eq!(request.header("authorization"), "");
+        request.respond(
+            401,
+            &[("WWW-Authenticate", "Basic realm=\"mesos-master-scheduler\"")],
+            "",
+        );
+        let Err(error) = subscribing.await.unwrap() else {
+            panic!("a 401 must refuse the subscription");
+        };
+        assert!(
+            error.to_string().contains("realm 'mesos-master-scheduler'"),
+            "{error}"
+        );
     }
 
     #[tokio::test]

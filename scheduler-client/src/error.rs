@@ -43,6 +43,17 @@ pub enum Error {
         /// The body text (upstream puts the reason there).
         body: String,
     },
+    /// The peer answered 401: no credential, or one it does not accept.
+    #[error("{call} answered 401 Unauthorized (realm '{realm}'): {body}")]
+    Unauthorized {
+        /// The call type (`SUBSCRIBE`, `ACCEPT`, ...).
+        call: String,
+        /// The realm of the peer's `WWW-Authenticate` challenge (empty
+        /// when it sent none).
+        realm: String,
+        /// The body text.
+        body: String,
+    },
     /// A 307 without a usable `Location`, or too many redirects in a row.
     #[error("redirect failed: {0}")]
     Redirect(String),

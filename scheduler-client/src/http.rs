@@ -42,7 +42,19 @@ impl Endpoint {
     /// Parses `host:port`, `http://host:port[/...]` or the protocol-relative
     /// `//host:port[/...]` that upstream masters put in a 307 `Location`.
     /// Any path is dropped: callers keep their own.
+    ///
+    /// `https://host:port` is accepted only when this process's
+    /// `LIBPROCESS_SSL_*` environment turns TLS on: every connection then
+    /// uses TLS (as upstream's libprocess does), and without it an `https`
+    /// address must not silently become plaintext.
     pub fn parse(address: &str) -> Result<Endpoint, Error> {
+        let tls = libprocess::ssl::process_tls().map(|tls| tls.is_some());
+        Endpoint::parse_with(address, tls)
+    }
+
+    /// [`Endpoint::parse`] with TLS on (`Ok(true)`), off (`Ok(false)`) or
+    /// misconfigured (`Err`, why) whatever the environment says.
+    fn parse_with(address: &str, tls: Result<bool, String>) -> Result<Endpoint, Error> {
         let invalid = |reason: &str| Error::InvalidAddress {
             address: address.to_string(),
             reason: reason.to_string(),
@@ -50,12 +62,23 @@ impl Endpoint {
         let trimmed = address.trim();
         let rest = if let Some(rest) = trimmed.strip_prefix("http://") {
             rest
+        } else if let Some(rest) = trimmed.strip_prefix("https://") {
+            match tls {
+                Ok(true) => rest,
+                Ok(false) => {
+                    return Err(invalid(
+                        "'https://' needs TLS, and LIBPROCESS_SSL_ENABLED is not true",
+                    ))
+                }
+                Err(why) => return Err(invalid(&format!("'https://' needs TLS: {why}"))),
+            }
         } else if let Some(rest) = trimmed.strip_prefix("//") {
             rest
         } else if trimmed.contains("://") {
             return Err(invalid(
-                "only plain 'host:port' or 'http://host:port' is supported \
-                 (no 'zk://' detection, no TLS)",
+                "only plain 'host:port', 'http://host:port' or (with \
+                 LIBPROCESS_SSL_ENABLED=true) 'https://host:port' is supported \
+                 (no 'zk://' detection here)",
             ));
         } else {
             trimmed
@@ -351,6 +374,19 @@ mod tests {
         ] {
             assert!(Endpoint::parse(bad).is_err(), "{bad} should be refused");
         }
+    }
+
+    #[test]
+    fn https_only_with_tls() {
+        let tls = Endpoint::parse_with("https://127.0.0.1:5050/", Ok(true)).unwrap();
+        assert_eq!((tls.host.as_str(), tls.port), ("127.0.0.1", 5050));
+        let off = Endpoint::parse_with("https://127.0.0.1:5050", Ok(false)).unwrap_err();
+        assert!(off.to_string().contains("LIBPROCESS_SSL_ENABLED"), "{off}");
+        let broken =
+            Endpoint::parse_with("https://127.0.0.1:5050", Err("no key".to_string())).unwrap_err();
+        assert!(broken.to_string().contains("no key"), "{broken}");
+        // Plain forms are unaffected by TLS (the connection decides).
+        assert!(Endpoint::parse_with("127.0.0.1:5050", Ok(true)).is_ok());
     }
 
     #[test]

@@ -15,6 +15,6 @@ pub mod resources;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
 
-pub use client::{launch_operation, Client, Subscription};
+pub use client::{launch_operation, Client, Credential, Subscription};
 pub use error::Error;
 pub use http::{ContentType, Endpoint};

@@ -21,7 +21,7 @@ use mesos_proto::mesos::v1::{
 };
 use mesos_proto::resources::Resources;
 use mesos_scheduler_client::resources::{self, OfferResources};
-use mesos_scheduler_client::{Client, ContentType};
+use mesos_scheduler_client::{Client, ContentType, Credential};
 
 /// Flags, named as upstream names them (`--name=value`; booleans also as
 /// `--flag`, `--flag=false` or `--no-flag`).
@@ -87,9 +87,15 @@ struct Flags {
     #[arg(long, value_parser = parse_duration)]
     kill_after: Option<Duration>,
 
-    /// The principal to put in FrameworkInfo.
+    /// The principal to use for framework authentication (also put in
+    /// FrameworkInfo).
     #[arg(long)]
     principal: Option<String>,
+
+    /// The secret to use for framework authentication: with --principal,
+    /// sent as HTTP Basic on every call.
+    #[arg(long)]
+    secret: Option<String>,
 
     /// `json` or `protobuf` (the default), for calls and events.
     #[arg(long, default_value = "protobuf")]
@@ -353,7 +359,16 @@ async fn run(flags: Flags) -> Result<ExitCode, String> {
     let content_type: ContentType = flags.content_type.parse().map_err(|e| format!("{e}"))?;
     let plan = plan(&flags)?;
 
-    let client = Client::connect(&flags.master, content_type)
+    let credential = match (&flags.principal, &flags.secret) {
+        (Some(principal), Some(secret)) => Some(Credential {
+            principal: principal.clone(),
+            secret: secret.clone(),
+        }),
+        // A secret nobody would send must not look like authentication.
+        (None, Some(_)) => return Err("--secret requires --principal".to_string()),
+        _ => None,
+    };
+    let client = Client::connect_with(&flags.master, content_type, credential)
         .await
         .map_err(|e| e.to_string())?;
     let mut subscription = client
