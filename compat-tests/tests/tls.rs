@@ -442,3 +442,207 @@ fn tls_pymesos_runs_a_command_task_with_the_executor_on_tls() {
         agent.logs()
     );
 }
+
+/// `curl` POSTing `body` over https without a client certificate: the status
+/// code, or `None` when no HTTP answer came (handshake refused).
+fn curl_post_without_certificate(
+    pki: &Pki,
+    addr: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (Option<u16>, String) {
+    let file = pki.dir.path().join("forged.bin");
+    std::fs::write(&file, body).expect("body");
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "--max-time", "10", "-o", "-", "-w", "\n%{http_code}"])
+        .arg("--cacert")
+        .arg(pki.path("ca.pem"));
+    for (name, value) in headers {
+        cmd.arg("-H").arg(format!("{name}: {value}"));
+    }
+    let out = cmd
+        .arg("--data-binary")
+        .arg(format!("@{}", file.display()))
+        .arg(format!("https://{addr}{path}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl is installed (.ci/setup-tls.sh)");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let (body, code) = text.rsplit_once('\n').unwrap_or(("", text.as_str()));
+    let code = code.trim().parse::<u16>().ok().filter(|c| *c != 0);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    (code, format!("{body}{stderr}"))
+}
+
+fn mesos_execute(env: &[(String, String)], master: &str, extra: &[&str]) -> (String, bool) {
+    let mut cmd = Command::new(our_binary("mesos-execute"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .arg(format!("--master={master}"))
+        .arg("--name=tls-execute")
+        .arg("--command=echo hi over tls")
+        .arg("--resources=cpus:0.1;mem:32")
+        .args(extra);
+    let (_, output, status) = compat_tests::run_client(cmd, Duration::from_secs(90));
+    (output, status.success())
+}
+
+/// Issue #10's TLS scenario with client certificates required everywhere:
+/// our `mesos-execute` (the Rust scheduler client) runs a task over TLS,
+/// authenticating with HTTP Basic, and a forged RunTaskMessage is refused
+/// by the agent both in plaintext and over TLS without a client
+/// certificate.
+#[test]
+fn tls_required_client_certs_mesos_execute_runs_a_task_and_forged_run_task_is_refused() {
+    use mesos_proto::mesos as v0;
+    use mesos_proto::mesos::internal as msgs;
+    use prost::{Message, Name};
+
+    let pki = Pki::new();
+    let credentials = pki.dir.path().join("credentials.json");
+    std::fs::write(
+        &credentials,
+        r#"{"credentials":[{"principal":"fw","secret":"fw-pass"}]}"#,
+    )
+    .expect("credentials");
+    let env = pki.env(&[("LIBPROCESS_SSL_REQUIRE_CERT", "true")]);
+    let mut master = start(
+        "mesos-master",
+        &env,
+        &[
+            "--authenticate_http_frameworks=true".to_string(),
+            "--http_framework_authenticators=basic".to_string(),
+            format!("--credentials={}", credentials.display()),
+        ],
+    );
+    wait_https_health(&pki, &mut master, Some("node"));
+    let marker = pki.dir.path().join("forged-task-ran");
+    let mut agent = start(
+        "mesos-agent",
+        &env,
+        &[
+            format!("--master={}", master.addr),
+            "--hostname=127.0.0.1".to_string(),
+            "--resources=cpus:2;mem:1024".to_string(),
+            "--registration_backoff_factor=10ms".to_string(),
+        ],
+    );
+    wait_https_health(&pki, &mut agent, Some("node"));
+    let mut agent_id = String::new();
+    wait_for(
+        Duration::from_secs(30),
+        "agent registration over TLS",
+        || {
+            let (code, body) = curl(&pki, &master.addr, "/master/state", Some("node"));
+            let state: serde_json::Value = if code == Some(200) {
+                serde_json::from_str(body.trim()).unwrap_or_default()
+            } else {
+                serde_json::Value::Null
+            };
+            agent_id = state["slaves"][0]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            !agent_id.is_empty()
+        },
+    );
+    let https_master = format!("https://{}", master.addr);
+
+    // Without TLS in its environment the client refuses an https address
+    // instead of speaking plaintext.
+    let (output, ok) = mesos_execute(&[], &https_master, &[]);
+    assert!(!ok && output.contains("LIBPROCESS_SSL_ENABLED"), "{output}");
+    // Over TLS without a secret: the master's 401 names its realm.
+    let (output, ok) = mesos_execute(&env, &https_master, &["--principal=fw"]);
+    assert!(
+        !ok && output.contains("401") && output.contains("mesos-master-scheduler"),
+        "{output}"
+    );
+    // Over TLS with the credential: the task runs to completion.
+    let (output, ok) = mesos_execute(&env, &https_master, &["--principal=fw", "--secret=fw-pass"]);
+    assert!(
+        ok && output.contains("TASK_RUNNING") && output.contains("TASK_FINISHED"),
+        "{output}\n---- master ----\n{}\n---- agent ----\n{}",
+        master.logs(),
+        agent.logs()
+    );
+
+    // A RunTaskMessage "from the master" asking for a command as root.
+    let run = msgs::RunTaskMessage {
+        framework: v0::FrameworkInfo {
+            user: "root".into(),
+            name: "forged".into(),
+            id: Some(v0::FrameworkId {
+                value: "forged-framework".into(),
+            }),
+            ..Default::default()
+        },
+        task: v0::TaskInfo {
+            name: "forged".into(),
+            task_id: v0::TaskId {
+                value: "forged".into(),
+            },
+            slave_id: v0::SlaveId {
+                value: agent_id.clone(),
+            },
+            command: Some(v0::CommandInfo {
+                value: Some(format!("touch {}", marker.display())),
+                shell: Some(true),
+                ..Default::default()
+            }),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let path = format!("/slave(1)/{}", msgs::RunTaskMessage::full_name());
+    let from = format!("master@{}", master.addr);
+    let headers = [("Libprocess-From", from.as_str())];
+    let handshakes_failed = |log: &str| {
+        log.lines()
+            .filter(|l| l.contains("TLS handshake with") && l.contains("failed"))
+            .count()
+    };
+    let failed_before = handshakes_failed(&agent.logs());
+
+    // Plaintext: the connection is closed without an answer.
+    let plain = http_request(&agent.addr, "POST", &path, &headers, &run.encode_to_vec());
+    assert!(
+        plain.is_err(),
+        "plaintext forgery answered {:?}",
+        plain.map(|r| r.status)
+    );
+    // TLS without a client certificate: refused in the handshake.
+    let (code, output) =
+        curl_post_without_certificate(&pki, &agent.addr, &path, &headers, &run.encode_to_vec());
+    assert!(
+        code.is_none_or(|c| c >= 400),
+        "forgery without a client certificate answered {code:?}: {output}"
+    );
+    // The agent's TLS layer refused that handshake (plaintext refusals are
+    // only logged at debug level).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while handshakes_failed(&agent.logs()) <= failed_before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no refused handshake in the agent's log:\n{}",
+            agent.logs()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // No task ran: the agent knows none but mesos-execute's, and the
+    // forged command left no trace.
+    let (code, body) = curl(&pki, &agent.addr, "/state", Some("node"));
+    assert_eq!(code, Some(200), "{body}");
+    assert!(
+        !body.contains("forged"),
+        "the agent knows the forged task: {body}"
+    );
+    assert!(!marker.exists(), "the forged task ran");
+    assert!(
+        agent.process.child.try_wait().ok().flatten().is_none(),
+        "agent exited:\n{}",
+        agent.logs()
+    );
+}

@@ -24,7 +24,7 @@ use mesos_proto::mesos::v1::{
 };
 use mesos_proto::resources::Resources;
 use mesos_scheduler_client::resources::{self, OfferResources};
-use mesos_scheduler_client::{Client, ContentType, Subscription};
+use mesos_scheduler_client::{Client, ContentType, Credential, Subscription};
 use tokio::sync::mpsc;
 
 #[derive(Parser, Debug)]
@@ -34,9 +34,18 @@ use tokio::sync::mpsc;
     rename_all = "snake_case"
 )]
 struct Flags {
-    /// The master (host:port).
+    /// The master (host:port, or https://host:port with
+    /// LIBPROCESS_SSL_ENABLED=true; TLS follows the LIBPROCESS_SSL_*
+    /// environment as in every libprocess process).
     #[arg(long)]
     master: String,
+    /// The framework's principal (put in FrameworkInfo; with --secret also
+    /// sent as HTTP Basic on every call).
+    #[arg(long)]
+    principal: Option<String>,
+    /// The principal's secret.
+    #[arg(long)]
+    secret: Option<String>,
     /// Tasks launched one at a time (and direct spawns for the baseline).
     #[arg(long, default_value_t = 200)]
     tasks: usize,
@@ -461,13 +470,22 @@ async fn operator_subscribers(
 async fn run(flags: Flags) -> Result<(), String> {
     let content_type: ContentType = flags.content_type.parse().map_err(|e| format!("{e}"))?;
     let requests = resources::parse(&flags.resources).map_err(|e| e.to_string())?;
-    let client = Client::connect(&flags.master, content_type)
+    let credential = match (&flags.principal, &flags.secret) {
+        (Some(principal), Some(secret)) => Some(Credential {
+            principal: principal.clone(),
+            secret: secret.clone(),
+        }),
+        (None, Some(_)) => return Err("--secret requires --principal".to_string()),
+        _ => None,
+    };
+    let client = Client::connect_with(&flags.master, content_type, credential)
         .await
         .map_err(|e| e.to_string())?;
     #[allow(deprecated)] // A single-role framework, like most benchmarks.
     let framework_info = FrameworkInfo {
         user: std::env::var("USER").unwrap_or_else(|_| "root".to_string()),
         name: "bench-launch".to_string(),
+        principal: flags.principal.clone(),
         role: Some(flags.role.clone()),
         ..Default::default()
     };
