@@ -997,7 +997,10 @@ pub struct Master {
     next_epoch: u64,
     counters: BTreeMap<&'static str, u64>,
     start_time: f64,
-    elected_time: f64,
+    /// When this master was last elected (upstream `electedTime`): set when
+    /// the leadership code asks it to recover, so before recovery finishes;
+    /// `None` on a master that was never elected.
+    elected_time: Option<f64>,
     allocation_requested: bool,
     /// When the oldest unserved allocation request was made.
     allocation_requested_at: Option<std::time::Instant>,
@@ -1091,7 +1094,7 @@ impl Master {
             next_epoch: 1,
             counters: COUNTERS.iter().map(|name| (*name, 0)).collect(),
             start_time: now,
-            elected_time: now,
+            elected_time: None,
             allocation_requested: false,
             allocation_requested_at: None,
             allocation_run: libprocess::metrics::Timer::new(),

@@ -40,7 +40,7 @@ impl Master {
             master_info: self.info.clone(),
             pid: self.pid.to_string(),
             start_time: self.start_time,
-            elected_time: Some(self.elected_time),
+            elected_time: self.elected_time,
             frameworks,
             completed_frameworks,
             agents,
@@ -173,9 +173,11 @@ impl Master {
         let mut put = |name: &str, value: f64| {
             metrics.insert(name.to_string(), value);
         };
+        // Upstream's `elected()` is true from the election on, while the
+        // registry is still being recovered.
         put(
             "master/elected",
-            if self.recovery.is_done() { 1.0 } else { 0.0 },
+            if self.recovery.is_elected() { 1.0 } else { 0.0 },
         );
         let [messages, dispatches, http_requests] = self.event_queue;
         put("master/event_queue_messages", messages as f64);
