@@ -61,7 +61,7 @@ impl Master {
             .as_ref()
             .map(|id| id.value.clone())
             .unwrap_or_default();
-        let Some(framework) = self.frameworks.get(&framework_id) else {
+        let Some(framework) = self.frameworks.get_mut(&framework_id) else {
             warn!("Dropping call from {from}: Framework cannot be found");
             return;
         };
@@ -69,6 +69,10 @@ impl Master {
             warn!("Dropping call from {from}: Call is not from registered framework");
             return;
         }
+        if let Some(kind) = validation::call_type(&call) {
+            framework.metrics.call(kind);
+        }
+        let framework = &*framework;
         if !framework.connected() {
             info!("Refusing call from framework {framework_id}: Framework disconnected");
             self.send(

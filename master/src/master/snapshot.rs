@@ -339,8 +339,8 @@ impl Master {
 /// Upstream's per-framework gauges under `master/frameworks/<name>/<id>/`
 /// (the name percent-encoded as libprocess encodes it): `subscribed`,
 /// `tasks/active/<state>` for every non-terminal state, and the allocator's
-/// `roles/<role>/suppressed`. The per-framework counters (calls, events,
-/// offers, operations, terminal tasks) are not counted here.
+/// `roles/<role>/suppressed`, and the counters the framework's record keeps
+/// (calls, events, offers, operations, terminal tasks).
 fn framework_gauges(framework: &Framework, out: &mut BTreeMap<String, f64>) {
     let prefix = format!(
         "master/frameworks/{}/{}/",
@@ -383,6 +383,7 @@ fn framework_gauges(framework: &Framework, out: &mut BTreeMap<String, f64>) {
             if suppressed { 1.0 } else { 0.0 },
         );
     }
+    framework.metrics.export(&prefix, out);
 }
 
 /// Percent-encodes what libprocess's `http::encode` encodes: reserved and

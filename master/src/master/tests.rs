@@ -334,6 +334,68 @@ async fn register_offer_launch_update_acknowledge() {
         .await
         .json();
     assert_eq!(metrics["master/tasks_finished"], 1.0);
+
+    // Upstream's per-framework metrics saw the same story: SUBSCRIBE,
+    // ACCEPT and two ACKNOWLEDGEs; SUBSCRIBED, at least one OFFERS and two
+    // UPDATEs; the accepted offer and its LAUNCH; a finished task.
+    let framework = |name: &str| {
+        metrics[format!("master/frameworks/test-framework/{framework_id}/{name}")].clone()
+    };
+    assert_eq!(framework("subscribed"), 1.0);
+    assert_eq!(framework("calls/subscribe"), 1.0);
+    assert_eq!(framework("calls/accept"), 1.0);
+    assert_eq!(framework("calls/acknowledge"), 2.0);
+    assert_eq!(framework("calls"), 4.0);
+    assert_eq!(framework("events/subscribed"), 1.0);
+    assert_eq!(framework("events/update"), 2.0);
+    assert!(framework("events/offers").as_f64().unwrap() >= 1.0);
+    assert!(framework("offers/sent").as_f64().unwrap() >= 1.0);
+    assert_eq!(framework("offers/accepted"), 1.0);
+    assert_eq!(framework("offers/declined"), 0.0);
+    assert_eq!(framework("operations/launch"), 1.0);
+    assert_eq!(framework("operations"), 1.0);
+    assert_eq!(framework("tasks/terminal/task_finished"), 1.0);
+    assert_eq!(framework("tasks/terminal/task_failed"), 0.0);
+    assert_eq!(framework("tasks/active/task_running"), 0.0);
+
+    // And /metrics/prometheus types them: counters end in `_total`.
+    let text = http(master.local_addr, "GET", "/metrics/prometheus", &[], b"")
+        .await
+        .text();
+    let family = format!(
+        "mesos_master_frameworks_test_framework_{}_calls_accept_total",
+        framework_id.replace('-', "_")
+    );
+    assert!(
+        text.contains(&format!("# TYPE {family} counter\n{family} 1\n")),
+        "{text}"
+    );
+    let subscribed = format!(
+        "mesos_master_frameworks_test_framework_{}_subscribed",
+        framework_id.replace('-', "_")
+    );
+    assert!(text.contains(&format!("# TYPE {subscribed} gauge\n")));
+
+    // Removed with the framework.
+    let teardown = json!({"type": "TEARDOWN", "framework_id": {"value": framework_id}});
+    assert_eq!(
+        call(master.local_addr, Some(&stream.stream_id()), &teardown)
+            .await
+            .status,
+        202
+    );
+    let metrics = http(master.local_addr, "GET", "/metrics/snapshot", &[], b"")
+        .await
+        .json();
+    let prefix = format!("master/frameworks/test-framework/{framework_id}/");
+    assert!(
+        metrics
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| !k.starts_with(&prefix)),
+        "{metrics}"
+    );
 }
 
 /// A task that ends before its TASK_RUNNING is acknowledged: the agent
