@@ -1109,6 +1109,25 @@ async fn v0_driver_registers_launches_and_acknowledges() {
     let s = state(&master).await;
     assert_eq!(s["frameworks"][0]["pid"], driver.pid.to_string());
 
+    // Per-framework metrics of a driver, as upstream counts them: its
+    // `Call` messages but not their SUBSCRIBE nor the legacy
+    // LaunchTasksMessage (upstream counts neither), and what it was sent.
+    let metrics = http(master.local_addr, "GET", "/metrics/snapshot", &[], b"")
+        .await
+        .json();
+    let framework =
+        |name: &str| metrics[format!("master/frameworks/v0/{framework_id}/{name}")].clone();
+    assert_eq!(framework("calls/acknowledge"), 1.0, "{metrics}");
+    assert_eq!(framework("calls/subscribe"), 0.0);
+    assert_eq!(framework("calls/accept"), 0.0);
+    assert_eq!(framework("calls"), 1.0);
+    assert_eq!(framework("events/subscribed"), 1.0);
+    assert_eq!(framework("events/update"), 1.0);
+    assert!(framework("events/offers").as_f64().unwrap() >= 1.0);
+    assert!(framework("offers/sent").as_f64().unwrap() >= 1.0);
+    assert_eq!(framework("offers/accepted"), 1.0);
+    assert_eq!(framework("operations/launch"), 1.0);
+
     // The driver process goes away: with the default failover timeout of 0
     // the framework is removed and the agent told to shut it down.
     driver.server.abort();
