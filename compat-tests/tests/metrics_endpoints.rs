@@ -465,6 +465,7 @@ fn per_framework_metrics_follow_a_pymesos_framework() {
     assert_eq!(value("events/subscribed"), 1.0);
     assert!(value("events/offers") >= 1.0);
     assert!(value("events/update") >= 2.0);
+    assert!(value("events/heartbeat") >= 1.0);
     assert_eq!(value("tasks/terminal/task_finished"), 1.0);
     assert_eq!(value("tasks/terminal/task_failed"), 0.0);
     assert_eq!(value("tasks/active/task_running"), 0.0);

@@ -31,6 +31,8 @@ pub struct FrameworkMetrics {
     offers_accepted: u64,
     offers_declined: u64,
     offers_rescinded: u64,
+    /// HEARTBEAT events, counted by the stream that sends them.
+    heartbeats: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl FrameworkMetrics {
@@ -77,6 +79,11 @@ impl FrameworkMetrics {
         }
     }
 
+    /// Where the framework's HTTP stream counts the heartbeats it sends.
+    pub fn heartbeats(&self) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        std::sync::Arc::clone(&self.heartbeats)
+    }
+
     pub fn offers_accepted(&mut self, n: usize) {
         self.offers_accepted += n as u64;
     }
@@ -101,10 +108,17 @@ impl FrameworkMetrics {
                 put(format!("calls/{}", lower(kind.as_str_name())), count);
             }
         }
-        put("events".into(), self.events.values().sum());
+        let heartbeats = self.heartbeats.load(std::sync::atomic::Ordering::Relaxed);
+        put(
+            "events".into(),
+            self.events.values().sum::<u64>() + heartbeats,
+        );
         for kind in ENUM_RANGE.filter_map(|n| event::Type::try_from(n).ok()) {
             if kind != event::Type::Unknown {
-                let count = self.events.get(&(kind as i32)).copied().unwrap_or(0);
+                let mut count = self.events.get(&(kind as i32)).copied().unwrap_or(0);
+                if kind == event::Type::Heartbeat {
+                    count += heartbeats;
+                }
                 put(format!("events/{}", lower(kind.as_str_name())), count);
             }
         }

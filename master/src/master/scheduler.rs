@@ -142,7 +142,7 @@ impl Master {
             framework.metrics.call(CallType::Subscribe);
             framework.metrics.event_of(EventType::Subscribed);
             connection.send(&events::subscribed(&id, &self.info));
-            connection.start_heartbeats();
+            connection.start_heartbeats(framework.metrics.heartbeats());
             framework.connection = Some(Connection::Http(connection));
             let spec = Self::allocator_spec(&framework);
             self.frameworks.insert(id.clone(), framework);
@@ -229,7 +229,7 @@ impl Master {
         framework.metrics.call(CallType::Subscribe);
         framework.metrics.event_of(EventType::Subscribed);
         connection.send(&events::subscribed(&id, &self.info));
-        connection.start_heartbeats();
+        connection.start_heartbeats(framework.metrics.heartbeats());
         framework.connection = Some(Connection::Http(connection));
         if !framework.active {
             framework.active = true;

@@ -348,6 +348,8 @@ async fn register_offer_launch_update_acknowledge() {
     assert_eq!(framework("calls"), 4.0);
     assert_eq!(framework("events/subscribed"), 1.0);
     assert_eq!(framework("events/update"), 2.0);
+    // The first HEARTBEAT follows SUBSCRIBED at once.
+    assert!(framework("events/heartbeat").as_f64().unwrap() >= 1.0);
     assert!(framework("events/offers").as_f64().unwrap() >= 1.0);
     assert!(framework("offers/sent").as_f64().unwrap() >= 1.0);
     assert_eq!(framework("offers/accepted"), 1.0);
