@@ -150,6 +150,8 @@ def main():
     p.add_argument("--capabilities", default="",
                    help="comma-separated FrameworkInfo capability types")
     p.add_argument("--timeout", type=float, default=60)
+    p.add_argument("--leave", action="store_true",
+                   help="leave without tearing the framework down")
     p.add_argument("--principal", help="HTTP Basic principal (with --secret)")
     p.add_argument("--secret")
     p.add_argument("--framework-principal",
@@ -177,7 +179,7 @@ def main():
                                   principal=args.principal, secret=args.secret)
     driver.start()
     finished = sched.done.wait(args.timeout)
-    if args.scenario == "resubscribe":
+    if args.scenario == "resubscribe" or args.leave:
         # Leave without tearing the framework down.
         driver.stop(failover=True)
     else:

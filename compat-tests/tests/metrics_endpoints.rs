@@ -2,7 +2,9 @@
 //! agent that have running, finished and killed tasks and a completed
 //! framework: upstream's names are present, the values match what the
 //! state endpoints show, both Prometheus scrapes pass `promtool check
-//! metrics`, and bad input gets upstream's status codes.
+//! metrics`, and bad input gets upstream's status codes. A pymesos
+//! framework's calls, offers and finished task move upstream's
+//! per-framework metrics.
 
 use std::io::Write;
 use std::process::{Command, Stdio};
@@ -412,4 +414,75 @@ fn allocator_role_quota_and_filter_metrics_follow_an_offer() {
         ),
         Some(filters)
     );
+}
+
+/// Upstream's per-framework metrics (`master/frameworks/<encoded name>/<id>/…`)
+/// for a pymesos framework that launches `echo hello` and sees it finish,
+/// then leaves without tearing down (so its record, and the metrics, stay
+/// for its failover timeout).
+#[test]
+fn per_framework_metrics_follow_a_pymesos_framework() {
+    let cluster = Cluster::start(ClusterOptions::default());
+    let mut cmd = Command::new(venv_python());
+    cmd.arg(client_script("pymesos_scheduler.py"))
+        .arg(format!("--master={}", cluster.master))
+        .arg("--scenario=command")
+        .arg("--failover-timeout=600")
+        .arg("--leave");
+    let (events, output, status) = run_client(cmd, Duration::from_secs(90));
+    assert!(status.success(), "{output}\n{}", cluster.logs());
+    let framework_id = events
+        .iter()
+        .find(|e| e["event"] == "registered")
+        .and_then(|e| e["framework_id"].as_str())
+        .unwrap_or_else(|| panic!("never registered: {output}"))
+        .to_string();
+    let prefix = format!("master/frameworks/pymesos%20compat%20command/{framework_id}");
+
+    // The driver's link closing reaches the master asynchronously.
+    let mut m = serde_json::Value::Null;
+    wait_for(
+        Duration::from_secs(20),
+        "the framework disconnected",
+        || {
+            m = snapshot(&cluster.master);
+            m[format!("{prefix}/subscribed")] == 0.0
+        },
+    );
+    let value = |name: &str| {
+        m[format!("{prefix}/{name}")]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{prefix}/{name} missing from {m}"))
+    };
+    // pymesos's launchTasks is an ACCEPT; every update is acknowledged.
+    assert_eq!(value("calls/accept"), 1.0);
+    assert!(value("calls/acknowledge") >= 1.0);
+    assert_eq!(value("calls/subscribe"), 1.0);
+    assert!(value("calls") >= 3.0);
+    assert!(value("offers/sent") >= 1.0);
+    assert_eq!(value("offers/accepted"), 1.0);
+    assert_eq!(value("operations/launch"), 1.0);
+    assert_eq!(value("events/subscribed"), 1.0);
+    assert!(value("events/offers") >= 1.0);
+    assert!(value("events/update") >= 2.0);
+    assert!(value("events/heartbeat") >= 1.0);
+    assert_eq!(value("tasks/terminal/task_finished"), 1.0);
+    assert_eq!(value("tasks/terminal/task_failed"), 0.0);
+    assert_eq!(value("tasks/active/task_running"), 0.0);
+
+    // The exposition with these families still passes promtool, and the
+    // counters are typed as such.
+    let text = http_get(&cluster.master, "/metrics/prometheus")
+        .expect("prometheus")
+        .text();
+    promtool_check(&text);
+    let family = format!(
+        "mesos_master_frameworks_pymesos_20compat_20command_{}_tasks_terminal_task_finished_total",
+        framework_id.replace('-', "_")
+    );
+    assert!(
+        text.contains(&format!("# TYPE {family} counter\n")),
+        "{family} missing from\n{text}"
+    );
+    assert_eq!(sample(&text, &family), Some(1.0));
 }

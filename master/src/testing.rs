@@ -29,6 +29,8 @@ pub struct TestStore {
     fail: std::sync::atomic::AtomicBool,
     permits: tokio::sync::Semaphore,
     writes: tokio::sync::watch::Sender<usize>,
+    hold_fetch: std::sync::atomic::AtomicBool,
+    fetch_permits: tokio::sync::Semaphore,
 }
 
 impl TestStore {
@@ -40,6 +42,8 @@ impl TestStore {
             fail: Default::default(),
             permits: tokio::sync::Semaphore::new(0),
             writes: tokio::sync::watch::channel(0).0,
+            hold_fetch: Default::default(),
+            fetch_permits: tokio::sync::Semaphore::new(0),
         });
         let bytes = bytes::Bytes::from(prost::Message::encode_to_vec(registry));
         store
@@ -58,6 +62,18 @@ impl TestStore {
     /// Lets `n` held writes through.
     pub fn release(&self, n: usize) {
         self.permits.add_permits(n);
+    }
+
+    /// Fetches (registry recovery) from now on wait for
+    /// [`TestStore::release_fetches`].
+    pub fn hold_fetches(&self) {
+        self.hold_fetch
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Lets `n` held fetches through.
+    pub fn release_fetches(&self, n: usize) {
+        self.fetch_permits.add_permits(n);
     }
 
     /// Writes from now on fail (a held one too, once released).
@@ -84,7 +100,16 @@ impl TestStore {
 
 impl Store for TestStore {
     fn fetch(&self) -> StoreFuture<'_, Fetched> {
-        self.inner.fetch()
+        Box::pin(async move {
+            if self.hold_fetch.load(std::sync::atomic::Ordering::SeqCst) {
+                self.fetch_permits
+                    .acquire()
+                    .await
+                    .map_err(|_| StoreError::new("closed"))?
+                    .forget();
+            }
+            self.inner.fetch().await
+        })
     }
 
     fn store(&self, bytes: bytes::Bytes, expected: Version) -> StoreFuture<'_, Option<Version>> {

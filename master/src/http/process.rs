@@ -149,7 +149,10 @@ pub fn prometheus(context: Arc<HttpContext>, request: Request) -> ResponseFuture
             Ok(metrics) => metrics,
             Err(error) => return error.into_response(),
         };
-        let text = libprocess::metrics::render_prometheus(&metrics, &crate::master::METRIC_TABLES);
+        let text = libprocess::metrics::render_prometheus(
+            &metrics,
+            &crate::master::framework_metrics::MasterMetrics,
+        );
         let mut response = libprocess::http::response(StatusCode::OK, text);
         response.headers_mut().insert(
             libprocess::http::header::CONTENT_TYPE,

@@ -137,7 +137,15 @@ impl Master {
             Err(DecodeError::Unknown(name)) => {
                 match crate::drivers::decode(&message) {
                     Some(Ok(driver)) if !message.from.is_empty() && message.to == "master" => {
-                        self.handle_driver_message(message.from, driver)
+                        {
+                            // Upstream counts a driver's `scheduler::Call`
+                            // messages in its per-framework metrics, not the
+                            // legacy messages it translates into calls.
+                            let counted = message.name
+                                == <mesos_proto::mesos::scheduler::Call as prost::Name>::full_name(
+                                );
+                            self.handle_driver_message(message.from, driver, counted)
+                        }
                     }
                     Some(Err(error)) => {
                         warn!("Dropping message from {}: {error}", message.from);

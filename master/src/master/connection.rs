@@ -77,8 +77,9 @@ struct Budget {
 #[derive(Debug)]
 enum Outgoing {
     Record(Bytes),
-    /// Send a HEARTBEAT now and every 15 s from here on (after SUBSCRIBED).
-    StartHeartbeats,
+    /// Send a HEARTBEAT now and every 15 s from here on (after SUBSCRIBED),
+    /// each counted in the framework's metrics.
+    StartHeartbeats(Arc<std::sync::atomic::AtomicU64>),
 }
 
 impl HttpConnection {
@@ -151,8 +152,10 @@ impl HttpConnection {
     /// Starts the heartbeats: one right away (upstream's heartbeater has no
     /// initial delay), then every [`HEARTBEAT_INTERVAL`]. Called right after
     /// SUBSCRIBED, so nothing can come between the two.
-    pub fn start_heartbeats(&self) {
-        let _ = self.sender.send(Outgoing::StartHeartbeats);
+    /// Starts the heartbeats; each one sent adds to `sent` (they leave from
+    /// the stream's task, not the actor, so the count is shared).
+    pub fn start_heartbeats(&self, sent: Arc<std::sync::atomic::AtomicU64>) {
+        let _ = self.sender.send(Outgoing::StartHeartbeats(sent));
     }
 }
 
@@ -168,6 +171,7 @@ async fn forward(
 ) {
     let heartbeat = encode_event(&heartbeat_event(), content_type);
     let mut heartbeats: Option<tokio::time::Interval> = None;
+    let mut heartbeats_sent: Option<Arc<std::sync::atomic::AtomicU64>> = None;
     loop {
         let record = tokio::select! {
             // Queued events first: an ERROR followed by close must end the
@@ -181,13 +185,20 @@ async fn forward(
                     budget.queued.fetch_sub(record.len(), Ordering::Relaxed);
                     record
                 }
-                Some(Outgoing::StartHeartbeats) => {
+                Some(Outgoing::StartHeartbeats(sent)) => {
                     let start = tokio::time::Instant::now() + HEARTBEAT_INTERVAL;
                     heartbeats = Some(tokio::time::interval_at(start, HEARTBEAT_INTERVAL));
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    heartbeats_sent = Some(sent);
                     heartbeat.clone()
                 }
             },
-            _ = tick(&mut heartbeats) => heartbeat.clone(),
+            _ = tick(&mut heartbeats) => {
+                if let Some(sent) = &heartbeats_sent {
+                    sent.fetch_add(1, Ordering::Relaxed);
+                }
+                heartbeat.clone()
+            }
             _ = body.closed() => break,
         };
         // A reader that stopped keeps this send waiting: the overflow
@@ -281,7 +292,8 @@ mod tests {
             ContentType::Json,
         )))
         .unwrap();
-        tx.send(Outgoing::StartHeartbeats).unwrap();
+        tx.send(Outgoing::StartHeartbeats(Default::default()))
+            .unwrap();
         tx.send(Outgoing::Record(encode_event(
             &error_event("later"),
             ContentType::Json,

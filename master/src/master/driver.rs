@@ -21,9 +21,16 @@ use super::{now_secs, validation, Master};
 use crate::drivers::{self, DriverEvent, DriverMessage};
 
 impl Master {
-    pub(super) fn handle_driver_message(&mut self, from: Upid, message: DriverMessage) {
+    /// `counted`: the message was a `scheduler::Call` (counted in the
+    /// framework's metrics), not a legacy message translated into one.
+    pub(super) fn handle_driver_message(
+        &mut self,
+        from: Upid,
+        message: DriverMessage,
+        counted: bool,
+    ) {
         match message {
-            DriverMessage::Call { call, force } => self.driver_call(from, *call, force),
+            DriverMessage::Call { call, force } => self.driver_call(from, *call, force, counted),
             DriverMessage::Deactivate { framework_id } => {
                 self.count("master/messages_deactivate_framework");
                 let ok = self
@@ -45,7 +52,7 @@ impl Master {
     }
 
     /// `Master::receive(const UPID&, scheduler::Call&&)`.
-    fn driver_call(&mut self, from: Upid, call: Call, force: bool) {
+    fn driver_call(&mut self, from: Upid, call: Call, force: bool, counted: bool) {
         if let Err(error) = validation::validate_call(&call, None) {
             warn!("Dropping call from {from}: {error}");
             return;
@@ -61,7 +68,7 @@ impl Master {
             .as_ref()
             .map(|id| id.value.clone())
             .unwrap_or_default();
-        let Some(framework) = self.frameworks.get(&framework_id) else {
+        let Some(framework) = self.frameworks.get_mut(&framework_id) else {
             warn!("Dropping call from {from}: Framework cannot be found");
             return;
         };
@@ -69,6 +76,10 @@ impl Master {
             warn!("Dropping call from {from}: Call is not from registered framework");
             return;
         }
+        if let Some(kind) = validation::call_type(&call).filter(|_| counted) {
+            framework.metrics.call(kind);
+        }
+        let framework = &*framework;
         if !framework.connected() {
             info!("Refusing call from framework {framework_id}: Framework disconnected");
             self.send(
@@ -273,7 +284,13 @@ impl Master {
         self.request_allocation();
     }
 
-    fn send_registered(&self, to: &Upid, framework_id: &str, reregistered: bool) {
+    fn send_registered(&mut self, to: &Upid, framework_id: &str, reregistered: bool) {
+        // The driver's SUBSCRIBED event (upstream counts either message so).
+        if let Some(framework) = self.frameworks.get_mut(framework_id) {
+            framework
+                .metrics
+                .event_of(mesos_proto::mesos::v1::scheduler::event::Type::Subscribed);
+        }
         let framework_id = v0::FrameworkId {
             value: framework_id.to_string(),
         };

@@ -33,6 +33,7 @@ pub mod connection;
 pub mod drain;
 mod driver;
 pub mod events;
+pub mod framework_metrics;
 pub mod inverse_offers;
 pub mod maintenance;
 pub mod operations;
@@ -997,7 +998,10 @@ pub struct Master {
     next_epoch: u64,
     counters: BTreeMap<&'static str, u64>,
     start_time: f64,
-    elected_time: f64,
+    /// When this master was last elected (upstream `electedTime`): set when
+    /// the leadership code asks it to recover, so before recovery finishes;
+    /// `None` on a master that was never elected.
+    elected_time: Option<f64>,
     allocation_requested: bool,
     /// When the oldest unserved allocation request was made.
     allocation_requested_at: Option<std::time::Instant>,
@@ -1091,7 +1095,7 @@ impl Master {
             next_epoch: 1,
             counters: COUNTERS.iter().map(|name| (*name, 0)).collect(),
             start_time: now,
-            elected_time: now,
+            elected_time: None,
             allocation_requested: false,
             allocation_requested_at: None,
             allocation_run: libprocess::metrics::Timer::new(),
@@ -1420,19 +1424,27 @@ impl Master {
     /// Sends an event to a connected framework; silently dropped otherwise
     /// (upstream drops events for disconnected frameworks).
     fn send_event(&mut self, framework_id: &str, event: &Event) {
-        let Some(framework) = self.frameworks.get(framework_id) else {
+        let Some(framework) = self.frameworks.get_mut(framework_id) else {
             return;
         };
+        // Counted even when dropped, as upstream's `Framework::send`.
+        framework.metrics.event(event);
+        let framework = &*framework;
         if !framework.connected() {
             return;
         }
-        match &framework.connection {
-            Some(Connection::Http(http)) if !http.send(event) => {
-                debug!("Stream of framework {framework_id} is gone; event dropped");
+        let driver = match &framework.connection {
+            Some(Connection::Http(http)) => {
+                if !http.send(event) {
+                    debug!("Stream of framework {framework_id} is gone; event dropped");
+                }
+                None
             }
-            Some(Connection::Http(_)) => {}
-            Some(Connection::Pid(pid)) => self.send_to_driver(pid, framework_id, event),
-            None => {}
+            Some(Connection::Pid(pid)) => Some(pid.clone()),
+            None => None,
+        };
+        if let Some(pid) = driver {
+            self.send_to_driver(&pid, framework_id, event);
         }
     }
 
@@ -1458,6 +1470,11 @@ impl Master {
             }
         }
         if let Some(driver) = driver {
+            if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+                framework
+                    .metrics
+                    .event_of(mesos_proto::mesos::v1::scheduler::event::Type::Update);
+            }
             self.send_update_to_driver(&driver, update, pid);
             return;
         }
@@ -1677,6 +1694,9 @@ impl Master {
         else {
             return;
         };
+        if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+            framework.metrics.offer_rescinded();
+        }
         self.send_event(&framework_id, &events::rescind(offer_id));
         self.discard_offer(offer_id, refuse);
     }
@@ -1890,6 +1910,9 @@ impl Master {
         let state_changed = !is_terminal_state(task.state) && task.state != new_state;
         if !is_terminal_state(task.state) {
             task.state = new_state;
+        }
+        if state_changed {
+            framework.metrics.task_state(new_state);
         }
         if task
             .statuses

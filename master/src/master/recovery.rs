@@ -137,6 +137,12 @@ impl Recovery {
         matches!(self, Recovery::Done { .. })
     }
 
+    /// Whether this master was elected: recovery began (it begins only on
+    /// election) and did not fail (a failure ends leadership).
+    pub(super) fn is_elected(&self) -> bool {
+        !matches!(self, Recovery::NotStarted)
+    }
+
     /// Tells whoever waits that recovery will not finish.
     pub(super) fn fail(&mut self, error: RecoverError) {
         if let Recovery::InProgress(waiters) = std::mem::take(self) {
@@ -290,6 +296,7 @@ impl Master {
             Recovery::InProgress(waiters) => waiters.push(reply),
             Recovery::NotStarted => {
                 info!("Recovering from registrar");
+                self.elected_time = Some(now_secs());
                 self.recovery = Recovery::InProgress(vec![reply]);
                 self.registrar
                     .recover(mesos_proto::convert::devolve(&self.info));
@@ -331,7 +338,6 @@ impl Master {
         );
         self.schedule(timeout.to_std(), Timer::RecoveredAgentsTimeout);
         self.start_registry_gc();
-        self.elected_time = now_secs();
         let waiters = match std::mem::replace(
             &mut self.recovery,
             Recovery::Done {

@@ -21,7 +21,7 @@ use serde_json::{json, Value};
 
 use super::tests::{framework_info, next_of, register_message};
 use super::MarkGoneError;
-use crate::testing::{call, start_master_with, FakeAgent, Stream, TestStore};
+use crate::testing::{call, spawn_master, start_master_with, FakeAgent, Stream, TestStore};
 use crate::Running;
 
 /// Lets every runnable task finish: with time paused, a sleep only
@@ -178,6 +178,59 @@ async fn next_update(stream: &mut Stream) -> mesos_proto::mesos::v1::TaskStatus 
         .update
         .unwrap()
         .status
+}
+
+// ---- election -------------------------------------------------------------
+
+// Upstream's `master/elected` is `Master::elected()`: 0 on a contender that
+// was not elected, 1 from the moment the election names this master, while
+// its registry is still being recovered (not only once recovery finished).
+#[tokio::test(start_paused = true)]
+async fn elected_is_set_by_the_election_before_recovery_finishes() {
+    let store = TestStore::with(&Registry::default()).await;
+    store.hold_fetches();
+    // Its ZooKeeper never answers, so this contender is never elected.
+    let master = spawn_master(&["--zk=zk://127.0.0.1:1/mesos"], store.clone()).await;
+    settle().await;
+    assert_eq!(master.handle.metrics().await["master/elected"], 0.0);
+    assert_eq!(master.handle.snapshot().await.elected_time, None);
+
+    // Upon election the leadership code recovers the registry; its fetch
+    // is held, so the master is elected but not yet recovered.
+    let handle = master.handle.clone();
+    let recovery = tokio::spawn(async move { handle.recover().await });
+    let mut elected = false;
+    for _ in 0..100 {
+        if master.handle.metrics().await["master/elected"] == 1.0 {
+            elected = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(elected, "master/elected stayed 0 after the election");
+    assert!(
+        !recovery.is_finished(),
+        "recovery finished with its fetch held"
+    );
+    assert!(master.handle.snapshot().await.elected_time.is_some());
+    // Still recovering: framework calls are refused.
+    let refused = master
+        .handle
+        .call(
+            mesos_proto::mesos::v1::scheduler::Call {
+                r#type: Some(mesos_proto::mesos::v1::scheduler::call::Type::Teardown as i32),
+                framework_id: Some(mesos_proto::mesos::v1::FrameworkId { value: "f".into() }),
+                ..Default::default()
+            },
+            None,
+            None,
+        )
+        .await;
+    assert!(matches!(refused, Err(super::CallError::NotRecovered)));
+
+    store.release_fetches(1);
+    recovery.await.unwrap().expect("recovers");
+    assert_eq!(master.handle.metrics().await["master/elected"], 1.0);
 }
 
 // ---- acting after commit --------------------------------------------------

@@ -16,6 +16,7 @@ use mesos_proto::mesos::internal::{
 };
 use mesos_proto::mesos::v1::offer::operation::Type as OperationType;
 use mesos_proto::mesos::v1::scheduler::call::{self, Type as CallType};
+use mesos_proto::mesos::v1::scheduler::event::Type as EventType;
 use mesos_proto::mesos::v1::scheduler::Call;
 use mesos_proto::mesos::v1::{
     self, health_check, offer, FrameworkId, FrameworkInfo, OperationState, TaskInfo, TaskState,
@@ -138,8 +139,10 @@ impl Master {
             framework.offer_constraints = subscribe.offer_constraints;
             framework.epoch = self.next_epoch();
             framework.active = true;
+            framework.metrics.call(CallType::Subscribe);
+            framework.metrics.event_of(EventType::Subscribed);
             connection.send(&events::subscribed(&id, &self.info));
-            connection.start_heartbeats();
+            connection.start_heartbeats(framework.metrics.heartbeats());
             framework.connection = Some(Connection::Http(connection));
             let spec = Self::allocator_spec(&framework);
             self.frameworks.insert(id.clone(), framework);
@@ -223,8 +226,10 @@ impl Master {
         let Some(framework) = self.frameworks.get_mut(&id) else {
             return;
         };
+        framework.metrics.call(CallType::Subscribe);
+        framework.metrics.event_of(EventType::Subscribed);
         connection.send(&events::subscribed(&id, &self.info));
-        connection.start_heartbeats();
+        connection.start_heartbeats(framework.metrics.heartbeats());
         framework.connection = Some(Connection::Http(connection));
         if !framework.active {
             framework.active = true;
@@ -360,9 +365,14 @@ impl Master {
             .as_ref()
             .map(|id| id.value.clone())
             .unwrap_or_default();
-        let Some(framework) = self.frameworks.get(&framework_id) else {
+        let Some(framework) = self.frameworks.get_mut(&framework_id) else {
             return Err(CallError::FrameworkNotFound);
         };
+        // Upstream counts every call of a known framework, refused or not.
+        if let Some(kind) = validation::call_type(&call) {
+            framework.metrics.call(kind);
+        }
+        let framework = &*framework;
         if let Some(Principal(authenticated)) = principal {
             let own = framework.info.principal.as_deref().unwrap_or("");
             if authenticated != own {
@@ -762,10 +772,15 @@ impl Master {
             .unwrap_or_else(|| "*".to_string());
 
         let mut offered = Resources::new();
+        let mut accepted = 0;
         for id in &accept.offer_ids {
             if let Some(record) = self.remove_offer(&id.value) {
                 offered += &record.resources;
+                accepted += 1;
             }
+        }
+        if let Some(framework) = self.frameworks.get_mut(framework_id) {
+            framework.metrics.offers_accepted(accepted);
         }
         let refuse = refuse_duration(accept.filters.as_ref());
 
@@ -802,7 +817,21 @@ impl Master {
         let mut remaining = offered.clone();
         for operation in accept.operations {
             let operation = normalize_operation(operation, framework_id, &role);
-            match OperationType::try_from(operation.r#type.unwrap_or(0)) {
+            let kind = OperationType::try_from(operation.r#type.unwrap_or(0));
+            // Upstream counts the operations it carries out: launches and
+            // resource operations, not those it drops.
+            if let Ok(kind) = kind {
+                let carried_out =
+                    matches!(kind, OperationType::Launch | OperationType::LaunchGroup)
+                        && operation.id.is_none()
+                        || operations::is_resource_operation(kind);
+                if carried_out {
+                    if let Some(framework) = self.frameworks.get_mut(framework_id) {
+                        framework.metrics.operation(kind);
+                    }
+                }
+            }
+            match kind {
                 Ok(OperationType::Launch) => {
                     if operation.id.is_some() {
                         self.fail_launch(
@@ -1073,6 +1102,7 @@ impl Master {
                 .join(", ")
         );
         self.count("master/messages_decline_offers");
+        let mut declined = 0;
         for id in &decline.offer_ids {
             let ours = self
                 .offers
@@ -1080,12 +1110,16 @@ impl Master {
                 .is_some_and(|r| r.offer.framework_id.value == framework_id);
             if ours {
                 self.discard_offer(&id.value, refuse);
+                declined += 1;
             } else {
                 warn!(
                     "Ignoring decline of offer {} since it is no longer valid",
                     id.value
                 );
             }
+        }
+        if let Some(framework) = self.frameworks.get_mut(framework_id) {
+            framework.metrics.offers_declined(declined);
         }
     }
 

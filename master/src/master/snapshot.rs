@@ -40,7 +40,7 @@ impl Master {
             master_info: self.info.clone(),
             pid: self.pid.to_string(),
             start_time: self.start_time,
-            elected_time: Some(self.elected_time),
+            elected_time: self.elected_time,
             frameworks,
             completed_frameworks,
             agents,
@@ -173,9 +173,11 @@ impl Master {
         let mut put = |name: &str, value: f64| {
             metrics.insert(name.to_string(), value);
         };
+        // Upstream's `elected()` is true from the election on, while the
+        // registry is still being recovered.
         put(
             "master/elected",
-            if self.recovery.is_done() { 1.0 } else { 0.0 },
+            if self.recovery.is_elected() { 1.0 } else { 0.0 },
         );
         let [messages, dispatches, http_requests] = self.event_queue;
         put("master/event_queue_messages", messages as f64);
@@ -337,8 +339,8 @@ impl Master {
 /// Upstream's per-framework gauges under `master/frameworks/<name>/<id>/`
 /// (the name percent-encoded as libprocess encodes it): `subscribed`,
 /// `tasks/active/<state>` for every non-terminal state, and the allocator's
-/// `roles/<role>/suppressed`. The per-framework counters (calls, events,
-/// offers, operations, terminal tasks) are not counted here.
+/// `roles/<role>/suppressed`, and the counters the framework's record keeps
+/// (calls, events, offers, operations, terminal tasks).
 fn framework_gauges(framework: &Framework, out: &mut BTreeMap<String, f64>) {
     let prefix = format!(
         "master/frameworks/{}/{}/",
@@ -381,6 +383,7 @@ fn framework_gauges(framework: &Framework, out: &mut BTreeMap<String, f64>) {
             if suppressed { 1.0 } else { 0.0 },
         );
     }
+    framework.metrics.export(&prefix, out);
 }
 
 /// Percent-encodes what libprocess's `http::encode` encodes: reserved and

@@ -105,6 +105,8 @@ pub struct Framework {
     /// framework has not re-subscribed since it was set.
     pub epoch: u64,
     pub suppressed_roles: BTreeSet<String>,
+    /// Upstream's per-framework counters.
+    pub metrics: super::framework_metrics::FrameworkMetrics,
     pub offer_constraints: Option<v1::scheduler::OfferConstraints>,
     /// Non-terminal (or terminal but unacknowledged) tasks.
     pub tasks: BTreeMap<String, Task>,
@@ -133,6 +135,7 @@ impl Framework {
             unregistered_time: 0.0,
             epoch: 0,
             suppressed_roles: BTreeSet::new(),
+            metrics: Default::default(),
             offer_constraints: None,
             tasks: BTreeMap::new(),
             unreachable_tasks: BTreeMap::new(),

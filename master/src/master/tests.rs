@@ -334,6 +334,70 @@ async fn register_offer_launch_update_acknowledge() {
         .await
         .json();
     assert_eq!(metrics["master/tasks_finished"], 1.0);
+
+    // Upstream's per-framework metrics saw the same story: SUBSCRIBE,
+    // ACCEPT and two ACKNOWLEDGEs; SUBSCRIBED, at least one OFFERS and two
+    // UPDATEs; the accepted offer and its LAUNCH; a finished task.
+    let framework = |name: &str| {
+        metrics[format!("master/frameworks/test-framework/{framework_id}/{name}")].clone()
+    };
+    assert_eq!(framework("subscribed"), 1.0);
+    assert_eq!(framework("calls/subscribe"), 1.0);
+    assert_eq!(framework("calls/accept"), 1.0);
+    assert_eq!(framework("calls/acknowledge"), 2.0);
+    assert_eq!(framework("calls"), 4.0);
+    assert_eq!(framework("events/subscribed"), 1.0);
+    assert_eq!(framework("events/update"), 2.0);
+    // The first HEARTBEAT follows SUBSCRIBED at once.
+    assert!(framework("events/heartbeat").as_f64().unwrap() >= 1.0);
+    assert!(framework("events/offers").as_f64().unwrap() >= 1.0);
+    assert!(framework("offers/sent").as_f64().unwrap() >= 1.0);
+    assert_eq!(framework("offers/accepted"), 1.0);
+    assert_eq!(framework("offers/declined"), 0.0);
+    assert_eq!(framework("operations/launch"), 1.0);
+    assert_eq!(framework("operations"), 1.0);
+    assert_eq!(framework("tasks/terminal/task_finished"), 1.0);
+    assert_eq!(framework("tasks/terminal/task_failed"), 0.0);
+    assert_eq!(framework("tasks/active/task_running"), 0.0);
+
+    // And /metrics/prometheus types them: counters end in `_total`.
+    let text = http(master.local_addr, "GET", "/metrics/prometheus", &[], b"")
+        .await
+        .text();
+    let family = format!(
+        "mesos_master_frameworks_test_framework_{}_calls_accept_total",
+        framework_id.replace('-', "_")
+    );
+    assert!(
+        text.contains(&format!("# TYPE {family} counter\n{family} 1\n")),
+        "{text}"
+    );
+    let subscribed = format!(
+        "mesos_master_frameworks_test_framework_{}_subscribed",
+        framework_id.replace('-', "_")
+    );
+    assert!(text.contains(&format!("# TYPE {subscribed} gauge\n")));
+
+    // Removed with the framework.
+    let teardown = json!({"type": "TEARDOWN", "framework_id": {"value": framework_id}});
+    assert_eq!(
+        call(master.local_addr, Some(&stream.stream_id()), &teardown)
+            .await
+            .status,
+        202
+    );
+    let metrics = http(master.local_addr, "GET", "/metrics/snapshot", &[], b"")
+        .await
+        .json();
+    let prefix = format!("master/frameworks/test-framework/{framework_id}/");
+    assert!(
+        metrics
+            .as_object()
+            .unwrap()
+            .keys()
+            .all(|k| !k.starts_with(&prefix)),
+        "{metrics}"
+    );
 }
 
 /// A task that ends before its TASK_RUNNING is acknowledged: the agent
@@ -1046,6 +1110,25 @@ async fn v0_driver_registers_launches_and_acknowledges() {
 
     let s = state(&master).await;
     assert_eq!(s["frameworks"][0]["pid"], driver.pid.to_string());
+
+    // Per-framework metrics of a driver, as upstream counts them: its
+    // `Call` messages but not their SUBSCRIBE nor the legacy
+    // LaunchTasksMessage (upstream counts neither), and what it was sent.
+    let metrics = http(master.local_addr, "GET", "/metrics/snapshot", &[], b"")
+        .await
+        .json();
+    let framework =
+        |name: &str| metrics[format!("master/frameworks/v0/{framework_id}/{name}")].clone();
+    assert_eq!(framework("calls/acknowledge"), 1.0, "{metrics}");
+    assert_eq!(framework("calls/subscribe"), 0.0);
+    assert_eq!(framework("calls/accept"), 0.0);
+    assert_eq!(framework("calls"), 1.0);
+    assert_eq!(framework("events/subscribed"), 1.0);
+    assert_eq!(framework("events/update"), 1.0);
+    assert!(framework("events/offers").as_f64().unwrap() >= 1.0);
+    assert!(framework("offers/sent").as_f64().unwrap() >= 1.0);
+    assert_eq!(framework("offers/accepted"), 1.0);
+    assert_eq!(framework("operations/launch"), 1.0);
 
     // The driver process goes away: with the default failover timeout of 0
     // the framework is removed and the agent told to shut it down.
