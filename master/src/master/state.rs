@@ -479,3 +479,68 @@ pub struct OfferRecord {
 pub fn task_resources(task: &Task) -> Resources {
     Resources::from(task.resources.clone())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesos_proto::mesos::v1::{TaskId, TaskStatus};
+
+    fn task(id: &str) -> Task {
+        let mut task = Task {
+            task_id: TaskId { value: id.into() },
+            ..Default::default()
+        };
+        // Pushed one by one, as decoding does, so capacity runs ahead.
+        for resource in Resources::parse("cpus:1;mem:2;disk:3", "*")
+            .expect("resources")
+            .to_vec()
+        {
+            task.resources.push(resource);
+        }
+        task.statuses.push(TaskStatus::default());
+        task
+    }
+
+    #[test]
+    fn stored_tasks_hold_no_spare_capacity() {
+        let mut tasks = TaskMap::default();
+        let unstored = task("t");
+        assert!(unstored.resources.capacity() > unstored.resources.len());
+        tasks.insert("t".into(), unstored);
+        let stored = tasks.get("t").expect("stored");
+        assert_eq!(stored.resources.capacity(), stored.resources.len());
+        assert_eq!(stored.statuses.capacity(), stored.statuses.len());
+    }
+
+    #[test]
+    fn a_snapshot_shares_tasks_and_keeps_its_copy_when_one_changes() {
+        let mut tasks = TaskMap::default();
+        tasks.insert("t".into(), task("t"));
+        let snapshot: Vec<Arc<Task>> = tasks.shared().cloned().collect();
+        assert!(std::ptr::eq(
+            snapshot[0].as_ref(),
+            tasks.get("t").expect("stored")
+        ));
+        let before = snapshot[0].state;
+        tasks.get_mut("t").expect("stored").state = before + 1;
+        assert_eq!(snapshot[0].state, before);
+        assert_eq!(tasks.get("t").expect("stored").state, before + 1);
+    }
+
+    #[test]
+    fn registry_info_tells_a_changed_agent_info_and_decodes_back() {
+        let info = mesos_proto::mesos::SlaveInfo {
+            hostname: "host".into(),
+            resources: Resources::parse("cpus:4;mem:1024", "*")
+                .expect("resources")
+                .to_v0(),
+            ..Default::default()
+        };
+        let stored = RegistryInfo::new(&info);
+        assert!(stored.matches(&info.clone()));
+        assert_eq!(stored.decode(), info);
+        let mut changed = info.clone();
+        changed.hostname = "other".into();
+        assert!(!stored.matches(&changed));
+    }
+}
