@@ -5,6 +5,7 @@
 //! Plain data only: no references into the actor, no behaviour.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use mesos_proto::mesos::v1::scheduler::OfferConstraints;
 use mesos_proto::mesos::v1::{
@@ -27,7 +28,8 @@ pub struct Snapshot {
     pub completed_frameworks: Vec<FrameworkView>,
     pub agents: Vec<AgentView>,
     /// Agents known from the registry that have not re-registered yet.
-    pub recovered_agents: Vec<AgentInfo>,
+    /// Converted once when recovered, shared by every snapshot.
+    pub recovered_agents: Vec<Arc<AgentInfo>>,
     pub unreachable_agents: usize,
     /// `/metrics/snapshot` values (flat names).
     pub metrics: BTreeMap<String, f64>,
@@ -56,9 +58,10 @@ pub struct FrameworkView {
     pub unregistered_time: f64,
     pub used_resources: Vec<Resource>,
     pub offered_resources: Vec<Resource>,
-    pub tasks: Vec<Task>,
-    pub unreachable_tasks: Vec<Task>,
-    pub completed_tasks: Vec<Task>,
+    /// Shared with the actor's records: a snapshot copies no task.
+    pub tasks: Vec<Arc<Task>>,
+    pub unreachable_tasks: Vec<Arc<Task>>,
+    pub completed_tasks: Vec<Arc<Task>>,
     pub offers: Vec<Offer>,
     /// Outstanding inverse offers (GET_FRAMEWORKS shows them; `/state`
     /// does not, as upstream).

@@ -182,7 +182,7 @@ fn filter_framework(
     let mut view = view.clone();
     if !tasks.approves_all() {
         let info = &view.info;
-        let keep = |list: &mut Vec<mesos_proto::mesos::v1::Task>| {
+        let keep = |list: &mut Vec<Arc<mesos_proto::mesos::v1::Task>>| {
             list.retain(|t| tasks.approved(Object::Task(t, info)));
         };
         keep(&mut view.tasks);

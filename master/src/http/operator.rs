@@ -681,7 +681,11 @@ pub fn framework(view: &FrameworkView, completed: bool) -> get_frameworks::Frame
 fn get_agents_of(snapshot: &Snapshot) -> GetAgents {
     GetAgents {
         agents: snapshot.agents.iter().map(agent).collect(),
-        recovered_agents: snapshot.recovered_agents.clone(),
+        recovered_agents: snapshot
+            .recovered_agents
+            .iter()
+            .map(|info| (**info).clone())
+            .collect(),
     }
 }
 
@@ -721,19 +725,21 @@ fn get_executors_of(snapshot: &Snapshot) -> GetExecutors {
 fn get_tasks_of(snapshot: &Snapshot) -> GetTasks {
     let mut tasks = GetTasks::default();
     for view in &snapshot.frameworks {
-        tasks.tasks.extend(view.tasks.iter().cloned());
+        tasks.tasks.extend(view.tasks.iter().map(|t| (**t).clone()));
         tasks
             .unreachable_tasks
-            .extend(view.unreachable_tasks.iter().cloned());
+            .extend(view.unreachable_tasks.iter().map(|t| (**t).clone()));
         tasks
             .completed_tasks
-            .extend(view.completed_tasks.iter().cloned());
+            .extend(view.completed_tasks.iter().map(|t| (**t).clone()));
     }
     for view in &snapshot.completed_frameworks {
-        tasks.completed_tasks.extend(view.tasks.iter().cloned());
         tasks
             .completed_tasks
-            .extend(view.completed_tasks.iter().cloned());
+            .extend(view.tasks.iter().map(|t| (**t).clone()));
+        tasks
+            .completed_tasks
+            .extend(view.completed_tasks.iter().map(|t| (**t).clone()));
     }
     tasks
 }

@@ -258,6 +258,7 @@ fn all_tasks(framework: &FrameworkView) -> impl Iterator<Item = &Task> {
         .iter()
         .chain(framework.unreachable_tasks.iter())
         .chain(framework.completed_tasks.iter())
+        .map(|task| &**task)
 }
 
 /// `/state-summary`.
@@ -712,20 +713,25 @@ fn framework_full(view: &FrameworkView) -> Value {
     }
     object.insert(
         "tasks".into(),
-        Value::Array(view.tasks.iter().map(legacy_json::task).collect()),
+        Value::Array(view.tasks.iter().map(|t| legacy_json::task(t)).collect()),
     );
     object.insert(
         "unreachable_tasks".into(),
         Value::Array(
             view.unreachable_tasks
                 .iter()
-                .map(legacy_json::task)
+                .map(|t| legacy_json::task(t))
                 .collect(),
         ),
     );
     object.insert(
         "completed_tasks".into(),
-        Value::Array(view.completed_tasks.iter().map(legacy_json::task).collect()),
+        Value::Array(
+            view.completed_tasks
+                .iter()
+                .map(|t| legacy_json::task(t))
+                .collect(),
+        ),
     );
     object.insert(
         "offers".into(),
@@ -789,8 +795,8 @@ mod tests {
                     name: "n".into(),
                     ..Default::default()
                 },
-                tasks: vec![task_at("a", 1.0), task_at("b", 3.0)],
-                completed_tasks: vec![task_at("c", 2.0)],
+                tasks: vec![Arc::new(task_at("a", 1.0)), Arc::new(task_at("b", 3.0))],
+                completed_tasks: vec![Arc::new(task_at("c", 2.0))],
                 ..Default::default()
             }],
             ..Default::default()

@@ -26,7 +26,7 @@ use mesos_proto::mesos::{self as v0, task_status};
 use mesos_proto::resources::Resources;
 use tracing::{debug, info, warn};
 
-use super::state::{Agent, AgentCapabilities, Observer};
+use super::state::{Agent, AgentCapabilities, Observer, RegistryInfo};
 use super::{events, now_secs, Continuation, Master, Timer};
 use crate::agents::{self, DecodeError, Inbound};
 use crate::registry::Operation;
@@ -396,7 +396,7 @@ impl Master {
         let agent = Agent {
             id: id.clone(),
             info: v1_agent_info(&info),
-            registry_info: info.clone(),
+            registry_info: RegistryInfo::new(&info),
             pid: from.clone(),
             version: message.version.clone().unwrap_or_default(),
             capabilities: AgentCapabilities::from_v0(&message.agent_capabilities),
@@ -614,7 +614,7 @@ impl Master {
                 return;
             }
             // Skip the registry when the agent's info did not change.
-            if agent.registry_info == message.slave {
+            if agent.registry_info.matches(&message.slave) {
                 self.reregister_known_agent(&id, from, message);
                 return;
             }
@@ -631,7 +631,7 @@ impl Master {
         let operation = match self.recovered_agents.get(&id) {
             // A recovered agent with unchanged info needs no write
             // (MESOS-7711).
-            Some(recovered) if *recovered == message.slave => {
+            Some(recovered) if recovered.info == message.slave => {
                 self.readmit_agent(&id, from, message);
                 return;
             }
@@ -688,7 +688,7 @@ impl Master {
             return;
         }
         if let Some(agent) = self.agents.get_mut(&id) {
-            agent.registry_info = message.slave.clone();
+            agent.registry_info = RegistryInfo::new(&message.slave);
         }
         self.reregister_known_agent(&id, from, message);
     }
@@ -935,7 +935,7 @@ impl Master {
         let mut agent = Agent {
             id: id.to_string(),
             info: v1_agent_info(&message.slave),
-            registry_info: message.slave.clone(),
+            registry_info: RegistryInfo::new(&message.slave),
             pid: from.clone(),
             version: message.version.clone().unwrap_or_default(),
             capabilities,
@@ -1217,7 +1217,7 @@ impl Master {
             "Marking agent {agent_id} ({}) unreachable: {reason}",
             agent.info.hostname
         );
-        let info = agent.registry_info.clone();
+        let info = agent.registry_info.decode();
         self.marking_unreachable.insert(agent_id.to_string());
         let time = time_info(now_secs());
         self.registrar.apply(
@@ -1294,7 +1294,7 @@ impl Master {
             return;
         }
         info!("Removing agent {agent_id}: {cause}");
-        let info = agent.registry_info.clone();
+        let info = agent.registry_info.decode();
         self.removing.insert(agent_id.to_string());
         self.registrar.apply(
             Operation::RemoveAgent(Box::new(info)),

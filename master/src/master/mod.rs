@@ -976,7 +976,7 @@ pub struct Master {
     /// Agents' messages refused for their sender, logged per sender.
     refusals: libprocess::RefusalLog,
     /// Agents in the registry that have not re-registered since we started.
-    recovered_agents: BTreeMap<String, v0::SlaveInfo>,
+    recovered_agents: BTreeMap<String, state::RecoveredAgent>,
     unreachable_agents: BTreeMap<String, v0::TimeInfo>,
     gone_agents: BTreeMap<String, v0::TimeInfo>,
     /// Agents removed while this master ran (upstream `slaves.removed`).
@@ -1831,15 +1831,17 @@ impl Master {
         // Unreachable tasks become completed too.
         if let Some(framework) = self.frameworks.get_mut(framework_id) {
             let unreachable: Vec<_> = std::mem::take(&mut framework.unreachable_tasks)
-                .into_values()
+                .into_iter()
+                .map(|(_, task)| task)
                 .collect();
             for mut task in unreachable {
-                task.state = TaskState::TaskKilled as i32;
+                let task_mut = Arc::make_mut(&mut task);
+                task_mut.state = TaskState::TaskKilled as i32;
                 let status = mesos_proto::convert::evolve::<_, TaskStatus>(
                     &events::master_update(
                         framework_id,
-                        Some(&task.agent_id.value.clone()),
-                        &task.task_id.value.clone(),
+                        Some(&task_mut.agent_id.value.clone()),
+                        &task_mut.task_id.value.clone(),
                         TaskState::TaskKilled,
                         &message,
                         task_status::Reason::FrameworkRemoved,
@@ -1848,7 +1850,7 @@ impl Master {
                     )
                     .status,
                 );
-                task.statuses.push(status);
+                task_mut.statuses.push(status);
                 framework.add_completed_task(task, self.flags.max_completed_tasks_per_framework);
             }
         }

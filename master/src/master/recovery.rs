@@ -316,7 +316,10 @@ impl Master {
             .unwrap_or_default();
         for slave in slaves {
             if let Some(id) = slave.info.id.clone() {
-                self.recovered_agents.insert(id.value, slave.info.clone());
+                self.recovered_agents.insert(
+                    id.value,
+                    super::state::RecoveredAgent::new(slave.info.clone()),
+                );
             }
         }
         for unreachable in registry.unreachable.iter().flat_map(|u| &u.slaves) {
@@ -400,7 +403,7 @@ impl Master {
 
     /// `markUnreachable(duringMasterFailover = true)`.
     fn mark_recovered_unreachable(&mut self, agent_id: &str, reason: &str) {
-        let Some(info) = self.recovered_agents.get(agent_id).cloned() else {
+        let Some(info) = self.recovered_agents.get(agent_id).map(|r| r.info.clone()) else {
             return;
         };
         if self.marking_unreachable.contains(agent_id)
@@ -536,11 +539,12 @@ impl Master {
                     task.executor_id.as_ref().map(|e| e.value.as_str()),
                     now,
                 );
-                task.state = state as i32;
+                let stored = std::sync::Arc::make_mut(&mut task);
+                stored.state = state as i32;
                 let mut status: mesos_proto::mesos::v1::TaskStatus =
                     mesos_proto::convert::evolve(&update.status);
                 status.data = None;
-                task.statuses.push(status);
+                stored.statuses.push(status);
                 framework.add_completed_task(task, self.flags.max_completed_tasks_per_framework);
                 updates.push(update);
             }

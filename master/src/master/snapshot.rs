@@ -28,12 +28,7 @@ impl Master {
         let recovered_agents = self
             .recovered_agents
             .values()
-            .map(|info| {
-                let mut agent: mesos_proto::mesos::v1::AgentInfo =
-                    mesos_proto::convert::evolve(info);
-                mesos_proto::resources::from_pre_refinement(&mut agent.resources);
-                agent
-            })
+            .map(|recovered| std::sync::Arc::clone(&recovered.view))
             .collect();
         Snapshot {
             generation: self.generation,
@@ -112,8 +107,8 @@ impl Master {
             unregistered_time: framework.unregistered_time,
             used_resources: self.framework_used(framework).into_vec(),
             offered_resources: self.framework_offered(framework).into_vec(),
-            tasks: framework.tasks.values().cloned().collect(),
-            unreachable_tasks: framework.unreachable_tasks.values().cloned().collect(),
+            tasks: framework.tasks.shared().cloned().collect(),
+            unreachable_tasks: framework.unreachable_tasks.shared().cloned().collect(),
             completed_tasks: framework.completed_tasks.iter().cloned().collect(),
             offers: framework
                 .offers

@@ -4,6 +4,7 @@
 //! (`master::Master`) owns and mutates these. Nothing here sends messages.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::sync::Arc;
 
 use libprocess::Upid;
 use mesos_proto::mesos::v1::{
@@ -109,9 +110,9 @@ pub struct Framework {
     pub metrics: super::framework_metrics::FrameworkMetrics,
     pub offer_constraints: Option<v1::scheduler::OfferConstraints>,
     /// Non-terminal (or terminal but unacknowledged) tasks.
-    pub tasks: BTreeMap<String, Task>,
-    pub unreachable_tasks: BTreeMap<String, Task>,
-    pub completed_tasks: VecDeque<Task>,
+    pub tasks: TaskMap,
+    pub unreachable_tasks: TaskMap,
+    pub completed_tasks: VecDeque<Arc<Task>>,
     pub offers: BTreeSet<String>,
     /// The last driver UPID of a v0 framework.
     pub last_pid: Option<Upid>,
@@ -137,8 +138,8 @@ impl Framework {
             suppressed_roles: BTreeSet::new(),
             metrics: Default::default(),
             offer_constraints: None,
-            tasks: BTreeMap::new(),
-            unreachable_tasks: BTreeMap::new(),
+            tasks: TaskMap::default(),
+            unreachable_tasks: TaskMap::default(),
             completed_tasks: VecDeque::new(),
             offers: BTreeSet::new(),
             last_pid: None,
@@ -177,7 +178,7 @@ impl Framework {
     }
 
     /// Keeps at most `limit` completed tasks, dropping the oldest.
-    pub fn add_completed_task(&mut self, task: Task, limit: usize) {
+    pub fn add_completed_task(&mut self, task: Arc<Task>, limit: usize) {
         if limit == 0 {
             return;
         }
@@ -187,7 +188,7 @@ impl Framework {
         self.completed_tasks.push_back(task);
     }
 
-    pub fn add_unreachable_task(&mut self, task: Task, limit: usize) {
+    pub fn add_unreachable_task(&mut self, task: Arc<Task>, limit: usize) {
         if limit == 0 {
             return;
         }
@@ -198,7 +199,145 @@ impl Framework {
             self.unreachable_tasks.remove(&first);
         }
         self.unreachable_tasks
-            .insert(task.task_id.value.clone(), task);
+            .insert_shared(task.task_id.value.clone(), task);
+    }
+}
+
+/// Tasks by id. Each is kept behind an `Arc` shared with the published
+/// snapshots, so building a snapshot copies a pointer per task instead of
+/// the task; a change copies the task only while a snapshot still holds it.
+/// Reads hand out `&Task`, so callers see plain tasks.
+#[derive(Debug, Default)]
+pub struct TaskMap(BTreeMap<String, Arc<Task>>);
+
+impl TaskMap {
+    pub fn get(&self, task_id: &str) -> Option<&Task> {
+        self.0.get(task_id).map(Arc::as_ref)
+    }
+
+    pub fn get_mut(&mut self, task_id: &str) -> Option<&mut Task> {
+        self.0.get_mut(task_id).map(Arc::make_mut)
+    }
+
+    pub fn contains_key(&self, task_id: &str) -> bool {
+        self.0.contains_key(task_id)
+    }
+
+    /// Stores a task decoded or built here, trimmed first.
+    pub fn insert(&mut self, task_id: String, task: Task) -> Option<Arc<Task>> {
+        self.0.insert(task_id, stored_task(task))
+    }
+
+    /// Stores a task already in stored form (moved between lists).
+    pub fn insert_shared(&mut self, task_id: String, task: Arc<Task>) -> Option<Arc<Task>> {
+        self.0.insert(task_id, task)
+    }
+
+    pub fn remove(&mut self, task_id: &str) -> Option<Arc<Task>> {
+        self.0.remove(task_id)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.keys()
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &Task> {
+        self.0.values().map(Arc::as_ref)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &Task)> {
+        self.0.iter().map(|(id, task)| (id, task.as_ref()))
+    }
+
+    /// The shared tasks, for snapshots.
+    pub fn shared(&self) -> impl Iterator<Item = &Arc<Task>> {
+        self.0.values()
+    }
+}
+
+impl IntoIterator for TaskMap {
+    type Item = (String, Arc<Task>);
+    type IntoIter = std::collections::btree_map::IntoIter<String, Arc<Task>>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+/// A task as the master keeps it: shared, with its lists trimmed to their
+/// length (decoding grows them by doubling, and at hundreds of thousands of
+/// tasks the spare capacity costs more than what the tasks hold).
+pub fn stored_task(mut task: Task) -> Arc<Task> {
+    compact_task(&mut task);
+    Arc::new(task)
+}
+
+/// Gives back the spare capacity of a task's lists.
+pub fn compact_task(task: &mut Task) {
+    task.resources.shrink_to_fit();
+    for resource in &mut task.resources {
+        resource.reservations.shrink_to_fit();
+    }
+    task.statuses.shrink_to_fit();
+    if let Some(labels) = task.labels.as_mut() {
+        labels.labels.shrink_to_fit();
+    }
+}
+
+/// An agent's `SlaveInfo` as the registry holds it, kept encoded: `info`
+/// already has it decoded, and this copy is only compared on
+/// re-registration and decoded again for the rare registry operation, so
+/// holding a second decoded struct per agent would be wasted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryInfo(Box<[u8]>);
+
+impl RegistryInfo {
+    pub fn new(info: &mesos_proto::mesos::SlaveInfo) -> Self {
+        RegistryInfo(prost::Message::encode_to_vec(info).into_boxed_slice())
+    }
+
+    /// Whether `info` is what the registry holds. Encoding is deterministic,
+    /// so equal infos encode alike; the rare false "changed" (a float such
+    /// as -0.0 against 0.0) only costs a registry write.
+    pub fn matches(&self, info: &mesos_proto::mesos::SlaveInfo) -> bool {
+        *self == RegistryInfo::new(info)
+    }
+
+    pub fn decode(&self) -> mesos_proto::mesos::SlaveInfo {
+        // Bytes this type encoded itself always decode.
+        prost::Message::decode(&*self.0).unwrap_or_default()
+    }
+}
+
+/// An agent from the registry that has not re-registered since this
+/// master recovered: its `SlaveInfo` and the v1 form the state endpoints
+/// show, converted once here rather than in every snapshot.
+#[derive(Debug)]
+pub struct RecoveredAgent {
+    pub info: mesos_proto::mesos::SlaveInfo,
+    pub view: Arc<v1::AgentInfo>,
+}
+
+impl RecoveredAgent {
+    pub fn new(info: mesos_proto::mesos::SlaveInfo) -> Self {
+        let mut view: v1::AgentInfo = mesos_proto::convert::evolve(&info);
+        mesos_proto::resources::from_pre_refinement(&mut view.resources);
+        RecoveredAgent {
+            info,
+            view: Arc::new(view),
+        }
     }
 }
 
@@ -259,7 +398,7 @@ pub struct Agent {
     pub info: v1::AgentInfo,
     /// The `SlaveInfo` as the registry holds it, to tell whether a
     /// re-registration changes it (and needs a registry write).
-    pub registry_info: mesos_proto::mesos::SlaveInfo,
+    pub registry_info: RegistryInfo,
     pub pid: Upid,
     pub version: String,
     pub capabilities: AgentCapabilities,
@@ -342,4 +481,69 @@ pub struct OfferRecord {
 /// Resources a task holds while alive.
 pub fn task_resources(task: &Task) -> Resources {
     Resources::from(task.resources.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mesos_proto::mesos::v1::{TaskId, TaskStatus};
+
+    fn task(id: &str) -> Task {
+        let mut task = Task {
+            task_id: TaskId { value: id.into() },
+            ..Default::default()
+        };
+        // Pushed one by one, as decoding does, so capacity runs ahead.
+        for resource in Resources::parse("cpus:1;mem:2;disk:3", "*")
+            .expect("resources")
+            .to_vec()
+        {
+            task.resources.push(resource);
+        }
+        task.statuses.push(TaskStatus::default());
+        task
+    }
+
+    #[test]
+    fn stored_tasks_hold_no_spare_capacity() {
+        let mut tasks = TaskMap::default();
+        let unstored = task("t");
+        assert!(unstored.resources.capacity() > unstored.resources.len());
+        tasks.insert("t".into(), unstored);
+        let stored = tasks.get("t").expect("stored");
+        assert_eq!(stored.resources.capacity(), stored.resources.len());
+        assert_eq!(stored.statuses.capacity(), stored.statuses.len());
+    }
+
+    #[test]
+    fn a_snapshot_shares_tasks_and_keeps_its_copy_when_one_changes() {
+        let mut tasks = TaskMap::default();
+        tasks.insert("t".into(), task("t"));
+        let snapshot: Vec<Arc<Task>> = tasks.shared().cloned().collect();
+        assert!(std::ptr::eq(
+            snapshot[0].as_ref(),
+            tasks.get("t").expect("stored")
+        ));
+        let before = snapshot[0].state;
+        tasks.get_mut("t").expect("stored").state = before + 1;
+        assert_eq!(snapshot[0].state, before);
+        assert_eq!(tasks.get("t").expect("stored").state, before + 1);
+    }
+
+    #[test]
+    fn registry_info_tells_a_changed_agent_info_and_decodes_back() {
+        let info = mesos_proto::mesos::SlaveInfo {
+            hostname: "host".into(),
+            resources: Resources::parse("cpus:4;mem:1024", "*")
+                .expect("resources")
+                .to_v0(),
+            ..Default::default()
+        };
+        let stored = RegistryInfo::new(&info);
+        assert!(stored.matches(&info.clone()));
+        assert_eq!(stored.decode(), info);
+        let mut changed = info.clone();
+        changed.hostname = "other".into();
+        assert!(!stored.matches(&changed));
+    }
 }
