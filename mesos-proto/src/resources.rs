@@ -36,8 +36,9 @@
 use std::collections::hash_map::RandomState;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::fmt;
-use std::hash::BuildHasher;
+use std::hash::{BuildHasher, Hash, Hasher};
 use std::ops::{Add, AddAssign, Sub, SubAssign};
+use std::sync::OnceLock;
 
 use crate::mesos;
 use crate::mesos::v1::resource::disk_info::source::Type as SourceType;
@@ -1073,16 +1074,59 @@ impl Entry {
 ///
 /// Adding, subtracting and looking up one resource costs time proportional
 /// to that resource (plus the few entries it could combine with), not to
-/// the collection: entries are indexed by a hash of their merge key, with
-/// per-collection random hash keys so crafted names cannot collide.
+/// the collection: a large collection indexes its entries by a hash of
+/// their merge key (with a process-wide random key, so crafted names cannot
+/// collide, and one hash is good in every collection: adding, filtering and
+/// comparing reuse it). A small one, as typical offers and allocations are,
+/// is scanned instead, which beats hashing a handful of entries.
 #[derive(Debug, Clone, Default)]
 pub struct Resources {
     entries: Vec<Entry>,
-    /// Merge-key hash of each entry, parallel to `entries`.
+    /// Merge-key hash of each entry, parallel to `entries` when indexed;
+    /// empty while the collection is small.
     hashes: Vec<u64>,
-    /// Merge-key hash → positions in `entries` with that hash.
+    /// Merge-key hash → positions in `entries` with that hash, when indexed.
     index: HashMap<u64, Vec<usize>>,
-    hasher: RandomState,
+}
+
+/// Collections with more entries than this are indexed; at half of it the
+/// index is dropped again.
+const INDEXED_ABOVE: usize = 16;
+
+/// The keys of every merge-key hash, drawn once per process.
+fn merge_keys() -> &'static RandomState {
+    static KEYS: OnceLock<RandomState> = OnceLock::new();
+    KEYS.get_or_init(RandomState::new)
+}
+
+/// A hash of what [`same_kind`] compares (and, for kinds that only combine
+/// when equal, of the value too): two resources that may combine always
+/// hash alike. Equal hashes are then confirmed with the real predicates.
+fn merge_hash(resource: &Resource) -> u64 {
+    let mut hasher = merge_keys().build_hasher();
+    // Whether a resource takes the short form depends only on fields that
+    // `same_kind` compares exactly, so combinable resources take the same.
+    if resource.reservations.is_empty()
+        && resource.disk.is_none()
+        && resource.provider_id.is_none()
+        && resource.shared.is_none()
+    {
+        hasher.write_u8(0);
+        resource.name.hash(&mut hasher);
+        hasher.write_i32(resource.r#type);
+        match &resource.allocation_info {
+            None => hasher.write_u8(0),
+            Some(info) => {
+                hasher.write_u8(1);
+                info.role.hash(&mut hasher);
+            }
+        }
+        hasher.write_u8(u8::from(resource.revocable.is_some()));
+    } else {
+        hasher.write_u8(1);
+        hasher.write(&merge_key_bytes(resource));
+    }
+    hasher.finish()
 }
 
 impl Resources {
@@ -1091,24 +1135,67 @@ impl Resources {
         Resources::default()
     }
 
-    fn hash_of(&self, resource: &Resource) -> u64 {
-        self.hasher.hash_one(merge_key_bytes(resource))
+    fn indexed(&self) -> bool {
+        !self.hashes.is_empty()
     }
 
-    /// Positions of the entries that may combine with `resource`.
-    fn candidates(&self, hash: u64) -> &[usize] {
-        self.index.get(&hash).map_or(&[], Vec::as_slice)
+    /// The merge-key hash of entry `i`, when the collection keeps them.
+    fn known_hash(&self, i: usize) -> Option<u64> {
+        self.hashes.get(i).copied()
+    }
+
+    /// The first entry that may combine with `resource` (whose merge-key
+    /// hash may be `known`) and satisfies `matches`.
+    fn find_entry(
+        &self,
+        resource: &Resource,
+        known: Option<u64>,
+        matches: impl Fn(&Entry) -> bool,
+    ) -> Option<usize> {
+        if !self.indexed() {
+            return self.entries.iter().position(matches);
+        }
+        let hash = known.unwrap_or_else(|| merge_hash(resource));
+        self.index
+            .get(&hash)?
+            .iter()
+            .copied()
+            .find(|&i| matches(&self.entries[i]))
     }
 
     /// Appends an entry without trying to merge it.
-    fn push_entry(&mut self, entry: Entry, hash: u64) {
-        self.index.entry(hash).or_default().push(self.entries.len());
-        self.entries.push(entry);
-        self.hashes.push(hash);
+    fn push_entry(&mut self, entry: Entry, known: Option<u64>) {
+        if self.indexed() {
+            let hash = known.unwrap_or_else(|| merge_hash(&entry.resource));
+            self.index.entry(hash).or_default().push(self.entries.len());
+            self.hashes.push(hash);
+            self.entries.push(entry);
+        } else {
+            self.entries.push(entry);
+            if self.entries.len() > INDEXED_ABOVE {
+                self.hashes = self
+                    .entries
+                    .iter()
+                    .map(|e| merge_hash(&e.resource))
+                    .collect();
+                self.rebuild_index();
+            }
+        }
+    }
+
+    fn rebuild_index(&mut self) {
+        self.index.clear();
+        for (i, hash) in self.hashes.iter().enumerate() {
+            self.index.entry(*hash).or_default().push(i);
+        }
     }
 
     /// Removes the entry at `i` (the last one takes its place).
     fn remove_entry(&mut self, i: usize) {
+        if !self.indexed() {
+            self.entries.swap_remove(i);
+            return;
+        }
         let last = self.entries.len() - 1;
         let hash = self.hashes[i];
         if let Some(bucket) = self.index.get_mut(&hash) {
@@ -1126,16 +1213,28 @@ impl Resources {
         }
         self.entries.swap_remove(i);
         self.hashes.swap_remove(i);
+        if self.entries.len() <= INDEXED_ABOVE / 2 {
+            self.hashes = Vec::new();
+            self.index = HashMap::new();
+        }
     }
 
-    /// A collection of already-merged entries (a subset of a `Resources`).
-    fn from_merged(entries: impl IntoIterator<Item = Entry>) -> Resources {
+    /// A collection of already-merged entries (a subset of a `Resources`)
+    /// with their hashes where known.
+    fn from_merged(entries: impl IntoIterator<Item = (Entry, Option<u64>)>) -> Resources {
         let mut out = Resources::new();
-        for entry in entries {
-            let hash = out.hash_of(&entry.resource);
-            out.push_entry(entry, hash);
+        for (entry, known) in entries {
+            out.push_entry(entry, known);
         }
         out
+    }
+
+    /// Entries with their hashes where known.
+    fn hashed_entries(&self) -> impl Iterator<Item = (&Entry, Option<u64>)> + '_ {
+        self.entries
+            .iter()
+            .enumerate()
+            .map(|(i, e)| (e, self.known_hash(i)))
     }
 
     /// Builds from resources in either format, failing on the first invalid
@@ -1175,26 +1274,43 @@ impl Resources {
     }
 
     fn add_entry(&mut self, entry: Entry) {
-        if entry.is_empty() {
-            return;
+        self.add_hashed(entry, None);
+    }
+
+    /// Adds an entry whose merge-key hash may be known.
+    fn add_hashed(&mut self, entry: Entry, known: Option<u64>) {
+        if let Some(i) = self.merge_target(&entry, known) {
+            self.merge_into(i, &entry);
+        } else if !entry.is_empty() {
+            self.push_entry(entry, known);
         }
-        let hash = self.hash_of(&entry.resource);
-        if merging(&entry.resource) != Merging::Never {
-            let found = self
-                .candidates(hash)
-                .iter()
-                .copied()
-                .find(|&i| addable(&self.entries[i].resource, &entry.resource));
-            if let Some(i) = found {
-                let existing = &mut self.entries[i];
-                match (existing.shared_count.as_mut(), entry.shared_count) {
-                    (Some(count), Some(more)) => *count = count.saturating_add(more),
-                    _ => add_value(&mut existing.resource, &entry.resource),
-                }
-                return;
-            }
+    }
+
+    /// [`Self::add_hashed`] that copies `entry` only when it is not merged.
+    fn add_ref(&mut self, entry: &Entry, known: Option<u64>) {
+        if let Some(i) = self.merge_target(entry, known) {
+            self.merge_into(i, entry);
+        } else if !entry.is_empty() {
+            self.push_entry(entry.clone(), known);
         }
-        self.push_entry(entry, hash);
+    }
+
+    /// The entry `entry` would be merged into.
+    fn merge_target(&self, entry: &Entry, known: Option<u64>) -> Option<usize> {
+        if entry.is_empty() || merging(&entry.resource) == Merging::Never {
+            return None;
+        }
+        self.find_entry(&entry.resource, known, |e| {
+            addable(&e.resource, &entry.resource)
+        })
+    }
+
+    fn merge_into(&mut self, i: usize, entry: &Entry) {
+        let existing = &mut self.entries[i];
+        match (existing.shared_count.as_mut(), entry.shared_count) {
+            (Some(count), Some(more)) => *count = count.saturating_add(more),
+            _ => add_value(&mut existing.resource, &entry.resource),
+        }
     }
 
     /// Removes one resource (either format). What is not there is ignored;
@@ -1209,16 +1325,17 @@ impl Resources {
     }
 
     fn subtract_entry(&mut self, that: &Entry) {
+        self.subtract_hashed(that, None);
+    }
+
+    /// Subtracts an entry whose merge-key hash may be known.
+    fn subtract_hashed(&mut self, that: &Entry, known: Option<u64>) {
         if that.is_empty() {
             return;
         }
-        let hash = self.hash_of(&that.resource);
-        let Some(i) = self
-            .candidates(hash)
-            .iter()
-            .copied()
-            .find(|&i| subtractable(&self.entries[i].resource, &that.resource))
-        else {
+        let Some(i) = self.find_entry(&that.resource, known, |e| {
+            subtractable(&e.resource, &that.resource)
+        }) else {
             return;
         };
         let entry = &mut self.entries[i];
@@ -1247,26 +1364,25 @@ impl Resources {
             .iter()
             .any(|e| is_persistent_volume(&e.resource))
             .then(|| self.clone());
-        for entry in &that.entries {
+        for (entry, known) in that.hashed_entries() {
             let pool = remaining.as_ref().unwrap_or(self);
-            if !pool.contains_entry(entry) {
+            if !pool.contains_hashed(entry, known) {
                 return false;
             }
             if is_persistent_volume(&entry.resource) {
                 if let Some(remaining) = remaining.as_mut() {
-                    remaining.subtract_entry(entry);
+                    remaining.subtract_hashed(entry, known);
                 }
             }
         }
         true
     }
 
-    fn contains_entry(&self, entry: &Entry) -> bool {
+    fn contains_hashed(&self, entry: &Entry, known: Option<u64>) -> bool {
         // Containment needs `subtractable` (same kind) or, for shared
         // resources, equality: both imply the same merge key.
-        self.candidates(self.hash_of(&entry.resource))
-            .iter()
-            .any(|&i| self.entries[i].contains(entry))
+        self.find_entry(&entry.resource, known, |e| e.contains(entry))
+            .is_some()
     }
 
     /// Whether one resource (either format) is in `self`; an invalid one
@@ -1277,19 +1393,17 @@ impl Resources {
         }
         let mut resource = resource.clone();
         upgrade(&mut resource);
-        self.contains_entry(&Entry::new(resource))
+        self.contains_hashed(&Entry::new(resource), None)
     }
 
     /// How many copies of `resource` are held: the count for a shared
     /// resource, 1 for a non-shared one that is present with exactly that value.
     pub fn count(&self, resource: &Resource) -> usize {
         // Equal resources have equal merge keys.
-        self.candidates(self.hash_of(resource))
-            .iter()
-            .map(|&i| &self.entries[i])
-            .find(|e| resource_eq(&e.resource, resource))
-            .map_or(0, |e| {
-                e.shared_count
+        self.find_entry(resource, None, |e| resource_eq(&e.resource, resource))
+            .map_or(0, |i| {
+                self.entries[i]
+                    .shared_count
                     .map_or(1, |c| usize::try_from(c).unwrap_or(0))
             })
     }
@@ -1338,10 +1452,9 @@ impl Resources {
     /// only removes).
     pub fn filter(&self, predicate: impl Fn(&Resource) -> bool) -> Resources {
         Resources::from_merged(
-            self.entries
-                .iter()
-                .filter(|e| predicate(&e.resource))
-                .cloned(),
+            self.hashed_entries()
+                .filter(|(e, _)| predicate(&e.resource))
+                .map(|(e, known)| (e.clone(), known)),
         )
     }
 
@@ -1378,11 +1491,11 @@ impl Resources {
     /// Reserved resources grouped by (innermost) reservation role.
     pub fn reservations(&self) -> BTreeMap<String, Resources> {
         let mut out: BTreeMap<String, Resources> = BTreeMap::new();
-        for entry in &self.entries {
+        for (entry, known) in self.hashed_entries() {
             if let Some(role) = reservation_role(&entry.resource) {
                 out.entry(role.to_string())
                     .or_default()
-                    .add_entry(entry.clone());
+                    .add_ref(entry, known);
             }
         }
         out
@@ -1392,7 +1505,7 @@ impl Resources {
     /// without allocation info are left out (upstream `CHECK`s they are absent).
     pub fn allocations(&self) -> BTreeMap<String, Resources> {
         let mut out: BTreeMap<String, Resources> = BTreeMap::new();
-        for entry in &self.entries {
+        for (entry, known) in self.hashed_entries() {
             if let Some(role) = entry
                 .resource
                 .allocation_info
@@ -1401,7 +1514,7 @@ impl Resources {
             {
                 out.entry(role.to_string())
                     .or_default()
-                    .add_entry(entry.clone());
+                    .add_ref(entry, known);
             }
         }
         out
@@ -1409,22 +1522,42 @@ impl Resources {
 
     /// Marks every resource as allocated to `role`.
     pub fn allocate(&mut self, role: &str) {
-        // Every merge key changes: rebuild the index from scratch.
-        let entries = std::mem::take(self).entries;
-        for mut entry in entries {
-            entry.resource.allocation_info = Some(mesos::v1::resource::AllocationInfo {
-                role: Some(role.to_string()),
-            });
-            self.add_entry(entry);
-        }
+        self.set_allocation_info(Some(mesos::v1::resource::AllocationInfo {
+            role: Some(role.to_string()),
+        }));
     }
 
     /// Clears every `allocation_info`.
     pub fn unallocate(&mut self) {
-        // Every merge key changes: rebuild the index from scratch.
+        self.set_allocation_info(None);
+    }
+
+    fn set_allocation_info(&mut self, info: Option<mesos::v1::resource::AllocationInfo>) {
+        let role = |e: &Entry| e.resource.allocation_info.as_ref().map(|a| a.role.clone());
+        let uniform = self
+            .entries
+            .split_first()
+            .is_none_or(|(first, rest)| rest.iter().all(|e| role(e) == role(first)));
+        if uniform {
+            // Entries that differed in something other than allocation
+            // still differ: none merge, only the hashes change.
+            for entry in &mut self.entries {
+                entry.resource.allocation_info = info.clone();
+            }
+            if self.indexed() {
+                self.hashes = self
+                    .entries
+                    .iter()
+                    .map(|e| merge_hash(&e.resource))
+                    .collect();
+                self.rebuild_index();
+            }
+            return;
+        }
+        // Every merge key changes and some entries merge: rebuild.
         let entries = std::mem::take(self).entries;
         for mut entry in entries {
-            entry.resource.allocation_info = None;
+            entry.resource.allocation_info = info.clone();
             self.add_entry(entry);
         }
     }
@@ -1640,10 +1773,9 @@ impl Resources {
         // Candidates always share the target's name: split the pool by name
         // once, so each target only walks resources it could use.
         let mut pools: HashMap<&str, Resources> = HashMap::new();
-        for entry in &self.entries {
+        for (entry, known) in self.hashed_entries() {
             let pool = pools.entry(entry.resource.name.as_str()).or_default();
-            let hash = pool.hash_of(&entry.resource);
-            pool.push_entry(entry.clone(), hash);
+            pool.push_entry(entry.clone(), known);
         }
         let mut empty = Resources::new();
         let mut found = Resources::new();
@@ -2004,16 +2136,17 @@ impl<'a> IntoIterator for &'a Resources {
 
 impl AddAssign<&Resources> for Resources {
     fn add_assign(&mut self, that: &Resources) {
-        for entry in &that.entries {
-            self.add_entry(entry.clone());
+        for (entry, known) in that.hashed_entries() {
+            self.add_ref(entry, known);
         }
     }
 }
 
 impl AddAssign<Resources> for Resources {
     fn add_assign(&mut self, that: Resources) {
-        for entry in that.entries {
-            self.add_entry(entry);
+        let hashes = that.hashes;
+        for (i, entry) in that.entries.into_iter().enumerate() {
+            self.add_hashed(entry, hashes.get(i).copied());
         }
     }
 }
@@ -2026,8 +2159,8 @@ impl AddAssign<Resource> for Resources {
 
 impl SubAssign<&Resources> for Resources {
     fn sub_assign(&mut self, that: &Resources) {
-        for entry in &that.entries {
-            self.subtract_entry(entry);
+        for (entry, known) in that.hashed_entries() {
+            self.subtract_hashed(entry, known);
         }
     }
 }

@@ -29,7 +29,7 @@ use mesos_proto::resources::{
     Resources,
 };
 
-use super::quantities::{Caps, Names, PlainSet, Qty};
+use super::quantities::{Caps, Names, PlainSet, Qty, SlotMap, SlotSet};
 use super::sorter::RoleTree;
 use super::{
     AgentId, Allocation, Allocator, AllocatorOptions, Explain, FrameworkExplain, FrameworkId,
@@ -63,7 +63,7 @@ impl OfferFilter {
 /// Adds `resources` to what `framework` holds on an agent. A first
 /// allocation is stored as a copy, which keeps its merge index; adding it
 /// to an empty set would rebuild that index entry by entry.
-fn hold(allocated: &mut HashMap<u32, Resources>, framework: u32, resources: &Resources) {
+fn hold(allocated: &mut SlotMap<u32, Resources>, framework: u32, resources: &Resources) {
     match allocated.get_mut(&framework) {
         Some(held) => *held += resources,
         None => {
@@ -107,14 +107,14 @@ struct Framework {
     active: bool,
     /// Role indices of `spec.roles` and of `spec.suppressed_roles`.
     roles: Vec<u32>,
-    suppressed: HashSet<u32>,
+    suppressed: SlotSet<u32>,
     /// (role, agent) → filters.
-    filters: HashMap<(u32, u32), Vec<OfferFilter>>,
+    filters: SlotMap<(u32, u32), Vec<OfferFilter>>,
     /// Agents holding resources allocated to this framework.
-    allocated_on: HashSet<u32>,
+    allocated_on: SlotSet<u32>,
     /// Roles of allocations, including roles the framework has left.
-    allocated_roles: HashSet<u32>,
-    explain: HashMap<u32, Counters>,
+    allocated_roles: SlotSet<u32>,
+    explain: SlotMap<u32, Counters>,
 }
 
 #[derive(Debug)]
@@ -126,7 +126,7 @@ struct Agent {
     available: Resources,
     /// framework → resources allocated (offered or used), with
     /// `allocation_info`.
-    allocated: HashMap<u32, Resources>,
+    allocated: SlotMap<u32, Resources>,
     active: bool,
     draining: bool,
     has_gpus: bool,
@@ -149,7 +149,7 @@ pub struct HierarchicalDrf {
     names: Names,
     tree: RoleTree,
     weights: HashMap<Role, f64>,
-    quotas: HashMap<u32, (Qty, Vec<(usize, f64)>)>,
+    quotas: SlotMap<u32, (Qty, Vec<(usize, f64)>)>,
     frameworks: Vec<Option<Framework>>,
     framework_index: HashMap<FrameworkId, u32>,
     agents: Vec<Option<Agent>>,
@@ -173,6 +173,79 @@ pub struct HierarchicalDrf {
     /// Scalar-only `--min_allocatable_resources` alternatives, or `None`
     /// when some alternative names a non-scalar resource.
     min_allocatable: Option<Vec<Vec<(usize, f64)>>>,
+}
+
+/// What one cycle keeps while it visits agents.
+#[derive(Debug, Default)]
+struct CycleState {
+    /// Unmet guarantees of top-most guaranteed roles (headroom).
+    required: Qty,
+    /// Stage 1: guaranteed roles, lowest share first, until met.
+    quota_order: Vec<u32>,
+    /// Roles at their limit for every resource (see
+    /// [`HierarchicalDrf::role_at_limit`]).
+    at_limit: LimitMemo,
+    /// Per role: times a visit skipped it for being at its limit. Each
+    /// counts once for every framework of the role when the cycle ends,
+    /// so a cycle costs one increment per skip, not one per framework.
+    limit_skips: Vec<u64>,
+    limit_skipped: Vec<u32>,
+}
+
+impl CycleState {
+    fn skip_at_limit(&mut self, role: u32) {
+        let i = role as usize;
+        if self.limit_skips.len() <= i {
+            self.limit_skips.resize(i + 1, 0);
+        }
+        if self.limit_skips[i] == 0 {
+            self.limit_skipped.push(role);
+        }
+        self.limit_skips[i] += 1;
+    }
+}
+
+/// A memo by role index, forgotten all at once by moving to a new stamp.
+#[derive(Debug)]
+struct LimitMemo {
+    stamp: u64,
+    entries: Vec<(u64, bool)>,
+}
+
+impl Default for LimitMemo {
+    fn default() -> Self {
+        LimitMemo {
+            stamp: 1,
+            entries: Vec::new(),
+        }
+    }
+}
+
+impl LimitMemo {
+    fn get(&self, role: u32) -> Option<bool> {
+        self.entries
+            .get(role as usize)
+            .filter(|(stamp, _)| *stamp == self.stamp)
+            .map(|(_, known)| *known)
+    }
+
+    fn set(&mut self, role: u32, value: bool) {
+        let i = role as usize;
+        if self.entries.len() <= i {
+            self.entries.resize(i + 1, (0, false));
+        }
+        self.entries[i] = (self.stamp, value);
+    }
+
+    fn forget(&mut self, role: u32) {
+        if let Some(entry) = self.entries.get_mut(role as usize) {
+            entry.0 = 0;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.stamp += 1;
+    }
 }
 
 /// Which stage of a cycle an offer is computed for.
@@ -208,7 +281,7 @@ impl HierarchicalDrf {
             names,
             tree: RoleTree::default(),
             weights,
-            quotas: HashMap::new(),
+            quotas: SlotMap::default(),
             frameworks: Vec::new(),
             framework_index: HashMap::new(),
             agents: Vec::new(),
@@ -290,23 +363,27 @@ impl HierarchicalDrf {
         for (role, allocated) in resources.allocations() {
             let role_index = self.role_index(&Role::new(&role));
             self.names.register(&allocated);
-            let all = self.names.all(&allocated);
-            let unreserved = self.names.unreserved(&allocated);
-            self.tree.add_client(role_index, framework);
-            self.tree.allocate(
-                role_index,
-                framework,
-                &all,
-                &unreserved,
-                &self.cluster_total,
-                add,
-            );
-            if add {
-                if let Some(f) = self.framework_mut(framework) {
-                    f.allocated_roles.insert(role_index);
-                }
+            let (all, unreserved) = self.names.all_and_unreserved(&allocated);
+            self.account_role(framework, role_index, &all, &unreserved, add);
+        }
+        self.account_agent(framework, agent, resources, add);
+    }
+
+    /// The sorters' part of [`Self::account`] for an allocation of one
+    /// role, given as quantities.
+    fn account_role(&mut self, framework: u32, role: u32, all: &Qty, unreserved: &Qty, add: bool) {
+        self.tree.add_client(role, framework);
+        self.tree
+            .allocate(role, framework, all, unreserved, &self.cluster_total, add);
+        if add {
+            if let Some(f) = self.framework_mut(framework) {
+                f.allocated_roles.insert(role);
             }
         }
+    }
+
+    /// The agent's and framework's part of [`Self::account`].
+    fn account_agent(&mut self, framework: u32, agent: u32, resources: &Resources, add: bool) {
         let Some(a) = self.agent_mut(agent) else {
             return;
         };
@@ -332,23 +409,29 @@ impl HierarchicalDrf {
     fn change_available(&mut self, agent: u32, delta: &Resources, add: bool) {
         self.names.register(delta);
         let unreserved = self.names.unreserved(delta);
+        self.change_available_by(agent, delta, &unreserved, add);
+    }
+
+    /// [`Self::change_available`] with `delta`'s names registered and its
+    /// unreserved quantities known.
+    fn change_available_by(&mut self, agent: u32, delta: &Resources, unreserved: &Qty, add: bool) {
         let Some(a) = self.agents.get_mut(agent as usize).and_then(Option::as_mut) else {
             return;
         };
         if add {
             a.available += delta;
-            a.available_unreserved.add(&unreserved);
+            a.available_unreserved.add(unreserved);
         } else {
             a.available -= delta;
-            a.available_unreserved.sub(&unreserved);
+            a.available_unreserved.sub(unreserved);
         }
         a.available_plain = PlainSet::of(&a.available, &self.names);
         let active = a.active;
         if active {
             if add {
-                self.free_unreserved.add(&unreserved);
+                self.free_unreserved.add(unreserved);
             } else {
-                self.free_unreserved.sub(&unreserved);
+                self.free_unreserved.sub(unreserved);
             }
         }
         if add {
@@ -646,12 +729,16 @@ impl HierarchicalDrf {
     }
 
     fn note(&mut self, framework: u32, role: u32, reason: Reason) {
+        self.note_times(framework, role, reason, 1);
+    }
+
+    fn note_times(&mut self, framework: u32, role: u32, reason: Reason, times: u64) {
         let cycle = self.cycles;
         if let Some(f) = self.framework_mut(framework) {
             let counters = f.explain.entry(role).or_default();
             counters.touch(cycle);
-            counters.last[reason_index(reason)] += 1;
-            counters.totals[reason_index(reason)] += 1;
+            counters.last[reason_index(reason)] += times;
+            counters.totals[reason_index(reason)] += times;
         }
     }
 
@@ -661,9 +748,7 @@ impl HierarchicalDrf {
         &mut self,
         agent: u32,
         stage: Stage,
-        required: &mut Qty,
-        quota_order: &mut Vec<u32>,
-        at_limit: &mut HashMap<u32, bool>,
+        cycle: &mut CycleState,
         now: Instant,
         out: &mut Vec<Allocation>,
     ) {
@@ -677,11 +762,12 @@ impl HierarchicalDrf {
                 return;
             };
             let mut notes: Vec<(u32, u32, Reason)> = Vec::new();
+            let mut skipped: Vec<u32> = Vec::new();
             let mut chosen: Option<(u32, u32, Option<Resources>, Option<u32>)> = None;
             let root = [RoleTree::ROOT];
             let starts: &[u32] = match stage {
                 Stage::Rest => &root,
-                Stage::Guarantees => quota_order,
+                Stage::Guarantees => &cycle.quota_order,
             };
             'search: for start in starts {
                 let unmet = match stage {
@@ -697,18 +783,22 @@ impl HierarchicalDrf {
                 for role in self.tree.walk(*start) {
                     // A role at its limit for every resource can only take
                     // reservations, which a plain agent has none of.
-                    if plain && self.role_at_limit(role, at_limit) {
-                        for framework in self.tree.node(role).frameworks() {
-                            notes.push((framework, role, Reason::QuotaLimitReached));
-                        }
+                    if plain && self.role_at_limit(role, &mut cycle.at_limit) {
+                        skipped.push(role);
                         continue;
                     }
                     for framework in self.tree.node(role).frameworks() {
                         if served.contains(&(framework, role)) {
                             continue;
                         }
-                        match self.offerable(agent, framework, role, unmet.as_ref(), required, now)
-                        {
+                        match self.offerable(
+                            agent,
+                            framework,
+                            role,
+                            unmet.as_ref(),
+                            &cycle.required,
+                            now,
+                        ) {
                             Ok(offer) => {
                                 let quota_root = (stage == Stage::Guarantees).then_some(*start);
                                 chosen = Some((framework, role, offer, quota_root));
@@ -723,6 +813,9 @@ impl HierarchicalDrf {
             for (framework, role, reason) in notes {
                 self.note(framework, role, reason);
             }
+            for role in skipped {
+                cycle.skip_at_limit(role);
+            }
             let Some((framework, role, offer, quota_root)) = chosen else {
                 return;
             };
@@ -734,10 +827,10 @@ impl HierarchicalDrf {
                 .path(role)
                 .any(|r| self.tree.node(r).has_active_children())
             {
-                at_limit.clear();
+                cycle.at_limit.clear();
             } else {
                 for node in self.tree.path(role) {
-                    at_limit.remove(&node);
+                    cycle.at_limit.forget(node);
                 }
             }
 
@@ -746,10 +839,14 @@ impl HierarchicalDrf {
             let role_name = self.tree.node(role).role.clone();
             let allocated = match offer {
                 Some(offer) => {
-                    self.change_available(agent, &offer, false);
+                    // The offer is made of the agent's resources, whose
+                    // names are registered, and goes to one role.
+                    let (all, unreserved) = self.names.all_and_unreserved(&offer);
+                    self.change_available_by(agent, &offer, &unreserved, false);
                     let mut allocated = offer;
                     allocated.allocate(role_name.as_str());
-                    self.account(framework, agent, &allocated, true);
+                    self.account_role(framework, role, &all, &unreserved, true);
+                    self.account_agent(framework, agent, &allocated, true);
                     allocated
                 }
                 None => {
@@ -763,9 +860,9 @@ impl HierarchicalDrf {
                 let after = self.unmet_guarantee(root);
                 let mut met = before;
                 met.sub(&after);
-                required.sub(&met);
+                cycle.required.sub(&met);
             }
-            let cycle = self.cycles;
+            let cycle_number = self.cycles;
             let Some(agent_id) = self.agent(agent).map(|a| a.id.clone()) else {
                 return;
             };
@@ -773,7 +870,7 @@ impl HierarchicalDrf {
                 return;
             };
             let counters = f.explain.entry(role).or_default();
-            counters.touch(cycle);
+            counters.touch(cycle_number);
             counters.offers_last += 1;
             counters.offers_total += 1;
             let framework_id = f.id.clone();
@@ -785,7 +882,7 @@ impl HierarchicalDrf {
             });
             if let Some(quota_root) = quota_root {
                 if self.unmet_guarantee(quota_root).is_zero() {
-                    quota_order.retain(|r| *r != quota_root);
+                    cycle.quota_order.retain(|r| *r != quota_root);
                 }
             }
         }
@@ -815,12 +912,12 @@ impl HierarchicalDrf {
 
     /// The role (or an ancestor) has reached its limit for every resource
     /// the cluster has; memoized for the cycle, forgotten on allocation.
-    fn role_at_limit(&self, role: u32, memo: &mut HashMap<u32, bool>) -> bool {
+    fn role_at_limit(&self, role: u32, memo: &mut LimitMemo) -> bool {
         if self.quotas.is_empty() {
             return false;
         }
-        if let Some(known) = memo.get(&role) {
-            return *known;
+        if let Some(known) = memo.get(role) {
+            return known;
         }
         let caps = self.limit_caps(role);
         let at_limit = !caps.is_unlimited()
@@ -828,7 +925,7 @@ impl HierarchicalDrf {
                 .cluster_total
                 .entries()
                 .all(|(i, _)| caps.cap(i) == Some(0.0));
-        memo.insert(role, at_limit);
+        memo.set(role, at_limit);
         at_limit
     }
 
@@ -845,7 +942,7 @@ impl HierarchicalDrf {
         roles.into_iter().map(|(_, role)| role).collect()
     }
 
-    fn remove_filters_of(&mut self, framework: u32, roles: &HashSet<u32>) {
+    fn remove_filters_of(&mut self, framework: u32, roles: &SlotSet<u32>) {
         let mut agents = Vec::new();
         if let Some(f) = self.framework_mut(framework) {
             f.filters.retain(|(role, agent), _| {
@@ -861,7 +958,7 @@ impl HierarchicalDrf {
         }
     }
 
-    fn role_set(&mut self, roles: &BTreeSet<Role>) -> HashSet<u32> {
+    fn role_set(&mut self, roles: &BTreeSet<Role>) -> SlotSet<u32> {
         roles.iter().map(|r| self.role_index(r)).collect()
     }
 }
@@ -931,10 +1028,10 @@ impl Allocator for HierarchicalDrf {
             active,
             roles,
             suppressed,
-            filters: HashMap::new(),
-            allocated_on: HashSet::new(),
-            allocated_roles: HashSet::new(),
-            explain: HashMap::new(),
+            filters: SlotMap::default(),
+            allocated_on: SlotSet::default(),
+            allocated_roles: SlotSet::default(),
+            explain: SlotMap::default(),
         };
         let index = match self.free_framework_slots.pop() {
             Some(slot) => {
@@ -966,7 +1063,7 @@ impl Allocator for HierarchicalDrf {
         };
         let roles: Vec<u32> = spec.roles.iter().map(|r| self.role_index(r)).collect();
         let suppressed = self.role_set(&spec.suppressed_roles);
-        let mut cleared = HashSet::new();
+        let mut cleared = SlotSet::default();
         if let Some(f) = self.framework(index) {
             for role in &f.roles {
                 if !roles.contains(role)
@@ -1065,7 +1162,7 @@ impl Allocator for HierarchicalDrf {
             id: agent_id.clone(),
             total: Resources::new(),
             available: Resources::new(),
-            allocated: HashMap::new(),
+            allocated: SlotMap::default(),
             active: true,
             draining: false,
             has_gpus: false,
@@ -1417,35 +1514,27 @@ impl Allocator for HierarchicalDrf {
             }
         }
         let mut out = Vec::new();
-        let mut required = self.required_headroom();
-        let mut at_limit = HashMap::new();
-        // Stage 1 serves guaranteed roles in the order of their shares at
-        // the start of the cycle; a role leaves the list once met.
-        let mut quota_order = self.guaranteed_roles_in_order();
-        if !quota_order.is_empty() {
+        let mut cycle = CycleState {
+            required: self.required_headroom(),
+            // Stage 1 serves guaranteed roles in the order of their shares
+            // at the start of the cycle; a role leaves the list once met.
+            quota_order: self.guaranteed_roles_in_order(),
+            ..Default::default()
+        };
+        if !cycle.quota_order.is_empty() {
             for agent in &candidates {
-                self.allocate_agent(
-                    *agent,
-                    Stage::Guarantees,
-                    &mut required,
-                    &mut quota_order,
-                    &mut at_limit,
-                    now,
-                    &mut out,
-                );
+                self.allocate_agent(*agent, Stage::Guarantees, &mut cycle, now, &mut out);
             }
         }
-        let mut none = Vec::new();
         for agent in &candidates {
-            self.allocate_agent(
-                *agent,
-                Stage::Rest,
-                &mut required,
-                &mut none,
-                &mut at_limit,
-                now,
-                &mut out,
-            );
+            self.allocate_agent(*agent, Stage::Rest, &mut cycle, now, &mut out);
+        }
+        for role in std::mem::take(&mut cycle.limit_skipped) {
+            let times = cycle.limit_skips[role as usize];
+            let frameworks: Vec<u32> = self.tree.node(role).frameworks().collect();
+            for framework in frameworks {
+                self.note_times(framework, role, Reason::QuotaLimitReached, times);
+            }
         }
         self.last_cycle_agents = candidates.len() as u64;
         self.last_cycle_offers = out.len() as u64;

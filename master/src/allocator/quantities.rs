@@ -2,13 +2,65 @@
 //! arithmetic of shares, quota and headroom, which runs on every allocation
 //! and so must not touch `Resource` messages or allocate strings.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasher, Hasher};
 
 use mesos_proto::mesos::v1::value::Type as ValueType;
 use mesos_proto::mesos::v1::Resource;
 use mesos_proto::resources::{coalesce_ranges, is_revocable, is_unreserved, Resources};
 
 use super::ResourceQuantities;
+
+/// Hashing for maps keyed by the allocator's own slot indices (agents,
+/// frameworks, roles): the keys are small integers the allocator hands
+/// out, never chosen by a client, so a multiplicative hash is safe and
+/// several times cheaper than the default keyed one.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SlotHash;
+
+impl BuildHasher for SlotHash {
+    type Hasher = SlotHasher;
+
+    fn build_hasher(&self) -> SlotHasher {
+        SlotHasher(0)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct SlotHasher(u64);
+
+impl SlotHasher {
+    fn mix(&mut self, value: u64) {
+        self.0 = (self.0.rotate_left(5) ^ value).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for SlotHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for byte in bytes {
+            self.mix(u64::from(*byte));
+        }
+    }
+
+    fn write_u32(&mut self, value: u32) {
+        self.mix(u64::from(value));
+    }
+
+    fn write_u64(&mut self, value: u64) {
+        self.mix(value);
+    }
+
+    fn write_usize(&mut self, value: usize) {
+        self.mix(value as u64);
+    }
+}
+
+pub type SlotMap<K, V> = HashMap<K, V, SlotHash>;
+pub type SlotSet<K> = HashSet<K, SlotHash>;
 
 /// Resource names seen so far, each given a small index.
 #[derive(Debug, Default)]
@@ -69,6 +121,24 @@ impl Names {
     /// Unreserved, non-revocable scalars: what quota headroom is made of.
     pub fn unreserved(&self, resources: &Resources) -> Qty {
         self.of(resources, |r| is_unreserved(r) && !is_revocable(r))
+    }
+
+    /// [`Names::all`] and [`Names::unreserved`] in one pass.
+    pub fn all_and_unreserved(&self, resources: &Resources) -> (Qty, Qty) {
+        let mut all = Qty::default();
+        let mut unreserved = Qty::default();
+        for resource in resources.iter() {
+            if resource.r#type != ValueType::Scalar as i32 {
+                continue;
+            }
+            if let (Some(scalar), Some(i)) = (&resource.scalar, self.lookup(&resource.name)) {
+                all.add_at(i, scalar.value);
+                if is_unreserved(resource) && !is_revocable(resource) {
+                    unreserved.add_at(i, scalar.value);
+                }
+            }
+        }
+        (all, unreserved)
     }
 
     pub fn of_map(&mut self, quantities: &ResourceQuantities) -> Qty {

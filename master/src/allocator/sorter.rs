@@ -18,7 +18,7 @@
 use std::cmp::Ordering;
 use std::collections::{btree_set, BTreeSet, HashMap};
 
-use super::quantities::Qty;
+use super::quantities::{Qty, SlotMap};
 use super::Role;
 
 /// A share as a totally ordered key.
@@ -77,7 +77,7 @@ pub struct RoleNode {
     key: Share,
     own_key: Share,
     children: BTreeSet<(Share, u32)>,
-    clients: HashMap<u32, Client>,
+    clients: SlotMap<u32, Client>,
     order: BTreeSet<(Share, u32)>,
 }
 
@@ -96,7 +96,7 @@ impl RoleNode {
             key: Share::default(),
             own_key: Share::default(),
             children: BTreeSet::new(),
-            clients: HashMap::new(),
+            clients: SlotMap::default(),
             order: BTreeSet::new(),
         }
     }

@@ -938,3 +938,72 @@ fn property_find() {
     }
     assert!(hits > 100, "only {hits} hits");
 }
+
+/// A random resource under one of `kinds` names per type, so that a list
+/// of them makes collections large enough to be indexed.
+fn random_named_resource(rng: &mut Rng, kinds: u64) -> Resource {
+    let mut r = random_resource(rng);
+    r.name = format!("{}{}", r.name, rng.below(kinds));
+    r
+}
+
+#[test]
+fn property_large_collections_agree_with_small_ones() {
+    // Collections past the indexing threshold must combine exactly as the
+    // small per-name collections they split into.
+    let mut rng = Rng(0x0123_4567_89ab_cdef);
+    for _ in 0..200 {
+        let items: Vec<Resource> = (0..60)
+            .map(|_| random_named_resource(&mut rng, 12))
+            .collect();
+        let big: Resources = items.iter().cloned().collect();
+        let names = big.names();
+        assert!(big.len() > INDEXED_ABOVE, "only {} entries", big.len());
+        let per_name = |list: &[Resource], name: &str| -> Resources {
+            list.iter().filter(|r| r.name == name).cloned().collect()
+        };
+        for name in &names {
+            assert_eq!(big.get(name), per_name(&items, name), "{name} in {big}");
+        }
+        // Subtracting most of it goes back through the small form.
+        let (gone, kept): (Vec<Resource>, Vec<Resource>) =
+            items.iter().cloned().partition(|_| rng.below(5) != 0);
+        let taken: Resources = gone.iter().cloned().collect();
+        let rest = &big - &taken;
+        for name in &names {
+            let expected = &per_name(&items, name) - &per_name(&gone, name);
+            assert_eq!(rest.get(name), expected, "{name} in {rest}");
+        }
+        assert!(big.contains(&rest));
+        let kept: Resources = kept.into_iter().collect();
+        assert!(big.contains(&kept));
+        assert!((&big - &big).is_empty());
+        // Allocation changes every merge key and none may merge; taking
+        // it away again gives the same collection back.
+        let mut allocated = big.clone();
+        allocated.allocate("web");
+        assert_eq!(allocated.len(), big.len());
+        assert_eq!(allocated.allocated_to_role_subtree("web").len(), big.len());
+        let mut back = allocated.clone();
+        back.unallocate();
+        assert_eq!(back, big);
+        assert!(!allocated.contains(&big) || big.is_empty());
+    }
+}
+
+#[test]
+fn unallocating_mixed_roles_merges_what_only_the_role_kept_apart() {
+    let mut web = res(vec![scalar("cpus", 1.0), ranges("ports", &[(1, 5)])]);
+    web.allocate("web");
+    let mut db = res(vec![scalar("cpus", 2.0), ranges("ports", &[(6, 9)])]);
+    db.allocate("db");
+    let mut both = &web + &db;
+    assert_eq!(both.len(), 4);
+    both.unallocate();
+    assert_eq!(both.len(), 2);
+    assert_eq!(both.cpus(), Some(3.0));
+    assert_eq!(both.ports(), vec![(1, 9)]);
+    both.allocate("eng");
+    assert_eq!(both.len(), 2);
+    assert_eq!(both.allocations().len(), 1);
+}
