@@ -13,6 +13,7 @@
 //! room for the HTTP layer's encodings, so a change is encoded once for all
 //! subscribers instead of once per subscriber.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use mesos_proto::mesos::v1::{FrameworkInfo, Task, TaskStatus};
@@ -118,6 +119,12 @@ impl Subscribers {
         self.queues.len()
     }
 
+    /// Subscribers whose stream is still open (the others leave the list
+    /// at the next event or subscription).
+    pub fn connected(&self) -> usize {
+        self.queues.iter().filter(|q| !q.events.is_closed()).count()
+    }
+
     /// Queues the event for everyone; drops subscribers that went away or
     /// whose queue is full.
     pub fn send(&mut self, event: StateEvent) {
@@ -191,25 +198,35 @@ impl Master {
     }
 
     /// The operator's SUBSCRIBE: the state as of now, then every change.
+    ///
+    /// The state is the published snapshot when nothing changed since it
+    /// was published, else a newly published one: subscribers that arrive
+    /// together share one snapshot (and the HTTP layer one rendering of
+    /// it per media type), where each used to get its own.
     pub(super) fn operator_subscribe(
         &mut self,
         reply: oneshot::Sender<Result<Subscription, SubscribeError>>,
     ) {
         let limit = self.flags.max_operator_event_stream_subscribers;
-        let answer = self
-            .subscribers
-            .add(limit, SUBSCRIBER_QUEUE)
-            .map(|(events, dropped)| {
+        let answer = match self.subscribers.add(limit, SUBSCRIBER_QUEUE) {
+            Ok((events, dropped)) => {
                 info!(
                     "Added an operator event stream subscriber ({} now)",
                     self.subscribers.len()
                 );
-                Subscription {
-                    state: Arc::new(self.build_snapshot()),
+                let state = if self.stale.load(Ordering::Acquire) {
+                    self.publish_snapshot()
+                } else {
+                    self.snapshot_tx.borrow().clone()
+                };
+                Ok(Subscription {
+                    state,
                     events,
                     dropped,
-                }
-            });
+                })
+            }
+            Err(e) => Err(e),
+        };
         let _ = reply.send(answer);
     }
 }
