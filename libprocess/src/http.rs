@@ -130,7 +130,18 @@ pub trait ChunkSource: Send + 'static {
     /// carries it); `Ready(None)` ends the stream. Returning `Pending`
     /// registers `cx`'s waker as usual.
     fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>>;
+
+    /// Taken once, when the answer starts: resolves when the stream must
+    /// be cut even though its client is not reading (nothing is polled
+    /// then, as no write completes). The connection is closed at once,
+    /// whatever is still unwritten. `None`: never.
+    fn take_abort(&mut self) -> Option<Abort> {
+        None
+    }
 }
+
+/// See [`ChunkSource::take_abort`].
+pub type Abort = Pin<Box<dyn Future<Output = ()> + Send>>;
 
 enum Kind {
     /// `None` once the frame has been yielded.
@@ -206,6 +217,14 @@ impl Body {
 
     pub fn is_stream(&self) -> bool {
         matches!(self.kind, Kind::Stream { .. } | Kind::Source(_))
+    }
+
+    /// A source's [`ChunkSource::take_abort`].
+    pub fn take_abort(&mut self) -> Option<Abort> {
+        match &mut self.kind {
+            Kind::Source(source) => source.take_abort(),
+            _ => None,
+        }
     }
 
     /// A stream that lasts as long as its client (see [`Body::stream`]).

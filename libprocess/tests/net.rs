@@ -874,6 +874,94 @@ async fn a_source_body_is_dropped_when_its_client_goes_away() {
         .unwrap_err();
 }
 
+/// A source with more to write than any socket buffer holds, which can be
+/// cut through its abort signal.
+struct Flood {
+    cut: Option<tokio::sync::oneshot::Receiver<()>>,
+    _gone: tokio::sync::oneshot::Sender<()>,
+}
+
+impl libprocess::ChunkSource for Flood {
+    fn poll_chunk(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Bytes>> {
+        std::task::Poll::Ready(Some(Bytes::from(vec![b'f'; 64 * 1024])))
+    }
+
+    fn take_abort(&mut self) -> Option<libprocess::Abort> {
+        let cut = self.cut.take()?;
+        Some(Box::pin(async move {
+            let _ = cut.await;
+        }))
+    }
+}
+
+// A client that stopped reading blocks every write, so its stream is never
+// polled again; the producer's abort signal still closes the connection.
+#[tokio::test]
+async fn an_aborted_source_closes_a_connection_whose_client_stopped_reading() {
+    type Ends = (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::sync::oneshot::Receiver<()>,
+    );
+    let slot: Arc<Mutex<Option<Ends>>> = Arc::new(Mutex::new(None));
+    let s = slot.clone();
+    let server = Server::builder("master")
+        .route(
+            "master",
+            "/api/v1",
+            handler(move |_| {
+                let s = s.clone();
+                async move {
+                    let (cut_tx, cut) = tokio::sync::oneshot::channel();
+                    let (gone_tx, gone) = tokio::sync::oneshot::channel();
+                    *s.lock().unwrap() = Some((cut_tx, gone));
+                    response(
+                        StatusCode::OK,
+                        Body::source(Flood {
+                            cut: Some(cut),
+                            _gone: gone_tx,
+                        }),
+                    )
+                }
+            }),
+        )
+        .bind(localhost())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let _s = server.serve();
+    let mut c = Raw::connect(addr).await;
+    c.write(&get("/api/v1", "")).await;
+    assert_eq!(c.head().await.0, 200);
+    let (cut, mut gone) = loop {
+        if let Some(ends) = slot.lock().unwrap().take() {
+            break ends;
+        }
+        tokio::task::yield_now().await;
+    };
+    // The client reads nothing more: the server fills the socket and
+    // blocks. The stream lives on until it is cut.
+    assert!(timeout(Duration::from_millis(200), &mut gone)
+        .await
+        .is_err());
+    drop(cut);
+    timeout(WAIT, gone)
+        .await
+        .expect("the connection outlived the abort")
+        .unwrap_err();
+    // The client sees the connection end (after what was buffered).
+    let mut sink = vec![0u8; 1 << 20];
+    let ended = timeout(WAIT, async {
+        loop {
+            match c.stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the client never saw the connection close");
+}
+
 #[tokio::test]
 async fn a_half_closed_client_still_gets_its_whole_answer() {
     let server = Server::builder("slave(1)")

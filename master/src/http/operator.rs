@@ -942,6 +942,12 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// Changes taken from the queue per look at it.
 const RECV_BATCH: usize = 64;
 
+/// How long a dropped subscriber's stream has to end before its connection
+/// is closed: a client still reading gets the stream's end; one that
+/// stopped reading (no write completes, so the stream is never polled to
+/// its end) is disconnected.
+const CUT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// A SUBSCRIBE stream's body: SUBSCRIBED and a first HEARTBEAT, then each
 /// change the subscriber may see, and a HEARTBEAT every 15 s.
 ///
@@ -957,6 +963,9 @@ struct EventStream {
     /// Resolves when the actor dropped this subscriber: the stream ends at
     /// once, without writing what is still queued.
     dropped: tokio::sync::oneshot::Receiver<()>,
+    /// Resolves with `dropped`: taken by the server, which closes the
+    /// connection [`CUT_GRACE`] later unless the stream ended by then.
+    cut: Option<tokio::sync::oneshot::Receiver<()>>,
     filter: Option<EventFilter>,
     accept: ContentType,
     beat: Bytes,
@@ -979,6 +988,7 @@ impl EventStream {
             state,
             events,
             dropped,
+            cut,
         } = subscription;
         // The filter has what it needs from the state.
         drop(state);
@@ -991,6 +1001,7 @@ impl EventStream {
             head: Some(head),
             events,
             dropped,
+            cut: Some(cut),
             filter,
             accept,
             beat: encode_event(&heartbeat(), accept),
@@ -1060,6 +1071,14 @@ impl libprocess::ChunkSource for EventStream {
             None => Poll::Pending,
         }
     }
+
+    fn take_abort(&mut self) -> Option<libprocess::Abort> {
+        let cut = self.cut.take()?;
+        Some(Box::pin(async move {
+            let _ = cut.await;
+            tokio::time::sleep(CUT_GRACE).await;
+        }))
+    }
 }
 
 /// Encoded records bound for one write: a single record is passed on as
@@ -1100,18 +1119,23 @@ impl Batch {
 mod tests {
     use super::*;
 
-    type Kick = tokio::sync::oneshot::Sender<()>;
+    type Kick = (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::sync::oneshot::Sender<()>,
+    );
 
     fn subscription() -> (mpsc::Sender<Arc<Published>>, Kick, Subscription) {
         let (tx, rx) = mpsc::channel(8);
         let (kick, dropped) = tokio::sync::oneshot::channel();
+        let (kick_cut, cut) = tokio::sync::oneshot::channel();
         (
             tx,
-            kick,
+            (kick, kick_cut),
             Subscription {
                 state: Arc::new(Snapshot::default()),
                 events: rx,
                 dropped,
+                cut,
             },
         )
     }
@@ -1160,6 +1184,24 @@ mod tests {
         drop(kick);
         assert!(next(&mut stream).await.is_none());
         assert!(next(&mut stream).await.is_none());
+    }
+
+    // The server closes the connection of a dropped subscriber whose stream
+    // has not ended a grace period later (its client stopped reading).
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_subscriber_is_cut_after_the_grace_period() {
+        use libprocess::ChunkSource as _;
+        let (_tx, kick, subscription) = subscription();
+        let mut stream = stream(subscription, ContentType::Json);
+        let abort = stream.take_abort().unwrap();
+        assert!(stream.take_abort().is_none());
+        let started = tokio::time::Instant::now();
+        let cut = tokio::spawn(abort);
+        tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+        assert!(!cut.is_finished());
+        drop(kick);
+        cut.await.unwrap();
+        assert!(tokio::time::Instant::now() - started >= HEARTBEAT_INTERVAL + CUT_GRACE);
     }
 
     #[tokio::test(start_paused = true)]

@@ -84,14 +84,18 @@ pub struct Subscription {
     /// Resolves when the actor drops this subscriber (too slow, or the
     /// actor stopped): the stream must end now, without draining.
     pub dropped: oneshot::Receiver<()>,
+    /// Resolves with `dropped`, for whoever must close the connection of a
+    /// stream that cannot end because its client stopped reading.
+    pub cut: oneshot::Receiver<()>,
 }
 
 /// The actor's end of one subscriber.
 #[derive(Debug)]
 struct Queue {
     events: mpsc::Sender<Arc<Published>>,
-    /// Dropped with the queue, which resolves [`Subscription::dropped`].
-    _dropped: oneshot::Sender<()>,
+    /// Dropped with the queue, which resolves [`Subscription::dropped`]
+    /// and [`Subscription::cut`].
+    _dropped: [oneshot::Sender<()>; 2],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -102,6 +106,14 @@ pub enum SubscribeError {
     NotRecovered,
     #[error("Master is shutting down")]
     ShuttingDown,
+}
+
+/// A new subscriber's ends (see [`Subscription`]).
+#[derive(Debug)]
+pub struct Added {
+    pub events: mpsc::Receiver<Arc<Published>>,
+    pub dropped: oneshot::Receiver<()>,
+    pub cut: oneshot::Receiver<()>,
 }
 
 /// The actor's list of subscribers.
@@ -141,22 +153,23 @@ impl Subscribers {
     }
 
     /// Adds a subscriber unless `limit` are already connected.
-    pub fn add(
-        &mut self,
-        limit: usize,
-        queue: usize,
-    ) -> Result<(mpsc::Receiver<Arc<Published>>, oneshot::Receiver<()>), SubscribeError> {
+    pub fn add(&mut self, limit: usize, queue: usize) -> Result<Added, SubscribeError> {
         self.queues.retain(|q| !q.events.is_closed());
         if self.queues.len() >= limit {
             return Err(SubscribeError::TooManySubscribers);
         }
-        let (tx, rx) = mpsc::channel(queue);
-        let (dropped_tx, dropped_rx) = oneshot::channel();
+        let (tx, events) = mpsc::channel(queue);
+        let (dropped_tx, dropped) = oneshot::channel();
+        let (cut_tx, cut) = oneshot::channel();
         self.queues.push(Queue {
             events: tx,
-            _dropped: dropped_tx,
+            _dropped: [dropped_tx, cut_tx],
         });
-        Ok((rx, dropped_rx))
+        Ok(Added {
+            events,
+            dropped,
+            cut,
+        })
     }
 }
 
@@ -209,7 +222,11 @@ impl Master {
     ) {
         let limit = self.flags.max_operator_event_stream_subscribers;
         let answer = match self.subscribers.add(limit, SUBSCRIBER_QUEUE) {
-            Ok((events, dropped)) => {
+            Ok(Added {
+                events,
+                dropped,
+                cut,
+            }) => {
                 info!(
                     "Added an operator event stream subscriber ({} now)",
                     self.subscribers.len()
@@ -223,6 +240,7 @@ impl Master {
                     state,
                     events,
                     dropped,
+                    cut,
                 })
             }
             Err(e) => Err(e),
@@ -244,7 +262,7 @@ mod tests {
     #[tokio::test]
     async fn events_arrive_in_order() {
         let mut subscribers = Subscribers::default();
-        let (mut rx, _dropped) = subscribers.add(10, 8).unwrap();
+        let mut rx = subscribers.add(10, 8).unwrap().events;
         for id in ["a", "b", "c"] {
             subscribers.send(removed(id));
         }
@@ -276,15 +294,23 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_disconnects_only_that_subscriber() {
         let mut subscribers = Subscribers::default();
-        let (mut slow, slow_dropped) = subscribers.add(10, 2).unwrap();
-        let (mut fast, _fast_dropped) = subscribers.add(10, 2).unwrap();
+        let Added {
+            events: mut slow,
+            dropped: slow_dropped,
+            cut: slow_cut,
+        } = subscribers.add(10, 2).unwrap();
+        let Added {
+            events: mut fast, ..
+        } = subscribers.add(10, 2).unwrap();
         for round in 0..5 {
             subscribers.send(removed(&round.to_string()));
             fast.recv().await.unwrap();
         }
         assert_eq!(subscribers.len(), 1);
-        // Its stream is told at once.
+        // Its stream is told at once, and so is whoever closes its
+        // connection.
         assert!(slow_dropped.await.is_err());
+        assert!(slow_cut.await.is_err());
         // The slow one keeps what was queued, then its stream ends.
         assert!(slow.recv().await.is_some());
         assert!(slow.recv().await.is_some());
