@@ -5,8 +5,10 @@
 //! FRAMEWORK_ADDED/UPDATED/REMOVED). Events are built only when someone
 //! listens, so a master without subscribers pays nothing. Each subscriber
 //! has a bounded queue: the actor never blocks on it, and a subscriber
-//! whose queue is full is dropped (its stream then ends) rather than
-//! buffered without limit.
+//! whose queue is full is dropped (its stream then ends, and its
+//! connection is closed if its client stopped reading) rather than
+//! buffered without limit. The queue is the only buffer between the actor
+//! and the subscriber's connection, which reads it directly.
 //!
 //! This module never encodes anything: media types, RecordIO and
 //! heartbeats belong to the HTTP layer. A [`Published`] event only keeps
