@@ -51,6 +51,8 @@ pub struct Connection {
     /// The reader told "not yet" about an EOF (see [`Connection::eof_due`]).
     parked_reader: Mutex<Option<Waker>>,
     close: Notify,
+    /// Set when an answer's producer cuts its stream (see [`Connection::abort`]).
+    abort: Notify,
     epoch: Instant,
 }
 
@@ -89,6 +91,17 @@ impl Connection {
     /// being written is finished first).
     pub async fn closed(&self) {
         self.close.notified().await;
+    }
+
+    /// Closes the connection now, whatever is left unwritten: for an event
+    /// stream whose client stopped reading, where no write can complete.
+    pub fn abort(&self) {
+        self.abort.notify_one();
+    }
+
+    /// Resolves once [`Connection::abort`] was called.
+    pub async fn aborted(&self) {
+        self.abort.notified().await;
     }
 
     /// An event-stream answer started (see `http::Body::stream`).
@@ -234,6 +247,7 @@ impl Table {
             bodies_pending: AtomicUsize::new(0),
             parked_reader: Mutex::new(None),
             close: Notify::new(),
+            abort: Notify::new(),
             epoch: self.epoch,
         });
         connection

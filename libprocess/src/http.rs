@@ -122,7 +122,27 @@ pub struct Body {
     kind: Kind,
 }
 
-#[derive(Debug)]
+/// Where an event stream's chunks come from when a component feeds it
+/// without a task of its own (see [`Body::source`]): the connection that
+/// writes the stream polls it whenever it can take more bytes.
+pub trait ChunkSource: Send + 'static {
+    /// The next chunk (ideally everything ready, in one piece, so one write
+    /// carries it); `Ready(None)` ends the stream. Returning `Pending`
+    /// registers `cx`'s waker as usual.
+    fn poll_chunk(&mut self, cx: &mut Context<'_>) -> Poll<Option<Bytes>>;
+
+    /// Taken once, when the answer starts: resolves when the stream must
+    /// be cut even though its client is not reading (nothing is polled
+    /// then, as no write completes). The connection is closed at once,
+    /// whatever is still unwritten. `None`: never.
+    fn take_abort(&mut self) -> Option<Abort> {
+        None
+    }
+}
+
+/// See [`ChunkSource::take_abort`].
+pub type Abort = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 enum Kind {
     /// `None` once the frame has been yielded.
     Full(Option<Bytes>),
@@ -132,6 +152,20 @@ enum Kind {
         rx: mpsc::Receiver<Bytes>,
         finite: bool,
     },
+    /// An event stream polled straight from its producer.
+    Source(Box<dyn ChunkSource>),
+}
+
+impl std::fmt::Debug for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Kind::Full(b) => f.debug_tuple("Full").field(b).finish(),
+            Kind::Stream { finite, .. } => {
+                f.debug_struct("Stream").field("finite", finite).finish()
+            }
+            Kind::Source(_) => f.write_str("Source"),
+        }
+    }
 }
 
 impl Body {
@@ -171,13 +205,34 @@ impl Body {
         }
     }
 
+    /// An event stream (as [`Body::stream`]) whose chunks the connection
+    /// writing it polls from `source` directly: no task and no channel sit
+    /// between the producer and the socket, and whatever the source has
+    /// ready goes out in one write.
+    pub fn source(source: impl ChunkSource) -> Body {
+        Body {
+            kind: Kind::Source(Box::new(source)),
+        }
+    }
+
     pub fn is_stream(&self) -> bool {
-        matches!(self.kind, Kind::Stream { .. })
+        matches!(self.kind, Kind::Stream { .. } | Kind::Source(_))
+    }
+
+    /// A source's [`ChunkSource::take_abort`].
+    pub fn take_abort(&mut self) -> Option<Abort> {
+        match &mut self.kind {
+            Kind::Source(source) => source.take_abort(),
+            _ => None,
+        }
     }
 
     /// A stream that lasts as long as its client (see [`Body::stream`]).
     pub fn is_event_stream(&self) -> bool {
-        matches!(self.kind, Kind::Stream { finite: false, .. })
+        matches!(
+            self.kind,
+            Kind::Stream { finite: false, .. } | Kind::Source(_)
+        )
     }
 
     /// The bytes of a full body (`None` for a stream). Handy in tests.
@@ -185,7 +240,7 @@ impl Body {
         match &self.kind {
             Kind::Full(Some(b)) => Some(b),
             Kind::Full(None) => Some(&[]),
-            Kind::Stream { .. } => None,
+            Kind::Stream { .. } | Kind::Source(_) => None,
         }
     }
 
@@ -196,6 +251,13 @@ impl Body {
             Kind::Stream { mut rx, .. } => {
                 let mut out = Vec::new();
                 while let Some(chunk) = rx.recv().await {
+                    out.extend_from_slice(&chunk);
+                }
+                Bytes::from(out)
+            }
+            Kind::Source(mut source) => {
+                let mut out = Vec::new();
+                while let Some(chunk) = std::future::poll_fn(|cx| source.poll_chunk(cx)).await {
                     out.extend_from_slice(&chunk);
                 }
                 Bytes::from(out)
@@ -250,6 +312,14 @@ impl hyper::body::Body for Body {
                     Poll::Pending => return Poll::Pending,
                 }
             },
+            Kind::Source(source) => loop {
+                match source.poll_chunk(cx) {
+                    Poll::Ready(Some(chunk)) if chunk.is_empty() => continue,
+                    Poll::Ready(Some(chunk)) => return Poll::Ready(Some(Ok(Frame::data(chunk)))),
+                    Poll::Ready(None) => return Poll::Ready(None),
+                    Poll::Pending => return Poll::Pending,
+                }
+            },
         }
     }
 
@@ -260,7 +330,7 @@ impl hyper::body::Body for Body {
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
-            Kind::Stream { .. } => SizeHint::default(),
+            Kind::Stream { .. } | Kind::Source(_) => SizeHint::default(),
         }
     }
 }

@@ -35,7 +35,7 @@ pub mod transport;
 pub mod upid;
 
 pub use faults::{FaultFilter, Faults, FilterAction};
-pub use http::{handler, Body, Handler, Request, RequestExt, Response};
+pub use http::{handler, Abort, Body, ChunkSource, Handler, Request, RequestExt, Response};
 pub use message::Message;
 pub use refusals::RefusalLog;
 pub use server::{Processes, Server, ServerBuilder};

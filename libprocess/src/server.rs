@@ -31,7 +31,7 @@ use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::task::{JoinHandle, JoinSet};
 
 use crate::authentication::Authentication;
@@ -495,15 +495,20 @@ where
             let pending = (!hyper::body::Body::is_end_stream(req.body()))
                 .then(|| BodyPending::new(connection.clone()));
             async move {
-                let response = handle(&shared, &connection, peer, req, pending).await;
+                let mut response = handle(&shared, &connection, peer, req, pending).await;
                 // Busy until the answer (maybe a long stream) is written.
                 let stream = response
                     .body()
                     .is_event_stream()
                     .then(|| EventStream::new(connection.clone()));
+                let written = response
+                    .body_mut()
+                    .take_abort()
+                    .map(|abort| watch_abort(abort, connection.clone()));
                 Ok::<_, Infallible>(response.map(|body| Tracked {
                     body,
                     _stream: stream,
+                    _written: written,
                     _busy: guard,
                 }))
             }
@@ -540,6 +545,10 @@ where
                 if let Err(e) = result {
                     tracing::debug!("connection from {peer} ended: {e}");
                 }
+                return;
+            }
+            _ = connection.aborted() => {
+                tracing::debug!("closing connection from {peer}: its event stream was cut");
                 return;
             }
             _ = connection.closed(), if !closing => {
@@ -603,10 +612,27 @@ impl Drop for EventStream {
     }
 }
 
+/// Aborts `connection` when `abort` resolves, unless the answer that gave
+/// it ended first (dropping the returned sender): a later answer on a
+/// kept-alive connection must not be cut for an earlier one.
+fn watch_abort(abort: lhttp::Abort, connection: Arc<Connection>) -> oneshot::Sender<()> {
+    let (written, ended) = oneshot::channel::<()>();
+    tokio::spawn(async move {
+        tokio::select! {
+            biased;
+            _ = ended => {}
+            () = abort => connection.abort(),
+        }
+    });
+    written
+}
+
 /// An answer's body, keeping its connection busy while it is written.
 struct Tracked {
     body: Body,
     _stream: Option<EventStream>,
+    /// Held while the answer is written (see [`watch_abort`]).
+    _written: Option<oneshot::Sender<()>>,
     _busy: Busy,
 }
 

@@ -775,6 +775,193 @@ Content-Type: application/json\r\nContent-Length: 20\r\n\r\n{\"type\":\"SUBSCRIB
     assert!(tx.send(Bytes::from_static(b"late")).await.is_err());
 }
 
+/// A `Body::source` fed by a channel: everything ready goes out joined.
+struct Joined {
+    rx: mpsc::UnboundedReceiver<Bytes>,
+    /// Dropped with the source: tells the test the body was dropped.
+    _gone: tokio::sync::oneshot::Sender<()>,
+}
+
+impl libprocess::ChunkSource for Joined {
+    fn poll_chunk(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Bytes>> {
+        use std::task::Poll;
+        let mut out = Vec::new();
+        loop {
+            match self.rx.poll_recv(cx) {
+                Poll::Ready(Some(chunk)) => out.extend_from_slice(&chunk),
+                Poll::Ready(None) if out.is_empty() => return Poll::Ready(None),
+                Poll::Ready(None) | Poll::Pending if !out.is_empty() => {
+                    return Poll::Ready(Some(Bytes::from(out)))
+                }
+                Poll::Ready(None) | Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+type SourceSlot = Arc<
+    Mutex<
+        Option<(
+            mpsc::UnboundedSender<Bytes>,
+            tokio::sync::oneshot::Receiver<()>,
+        )>,
+    >,
+>;
+
+async fn source_server() -> (SocketAddr, SourceSlot, tokio::task::JoinHandle<()>) {
+    let slot: SourceSlot = Arc::new(Mutex::new(None));
+    let s = slot.clone();
+    let server = Server::builder("master")
+        .route(
+            "master",
+            "/api/v1",
+            handler(move |_| {
+                let s = s.clone();
+                async move {
+                    let (tx, rx) = mpsc::unbounded_channel();
+                    let (gone_tx, gone_rx) = tokio::sync::oneshot::channel();
+                    // Ready before the answer's head is even written.
+                    tx.send(Bytes::from_static(b"first;")).unwrap();
+                    tx.send(Bytes::from_static(b"second;")).unwrap();
+                    *s.lock().unwrap() = Some((tx, gone_rx));
+                    response(StatusCode::OK, Body::source(Joined { rx, _gone: gone_tx }))
+                }
+            }),
+        )
+        .bind(localhost())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    (addr, slot, server.serve())
+}
+
+#[tokio::test]
+async fn a_source_body_writes_what_is_ready_in_one_chunk() {
+    let (addr, slot, _s) = source_server().await;
+    let mut c = Raw::connect(addr).await;
+    c.write(&get("/api/v1", "Accept-Encoding: gzip\r\n")).await;
+    let (status, headers) = c.head().await;
+    assert_eq!(status, 200);
+    assert!(headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v == "chunked"));
+    assert!(!headers
+        .iter()
+        .any(|(k, _)| k.eq_ignore_ascii_case("content-encoding")));
+    assert_eq!(c.chunk().await.unwrap(), b"first;second;");
+    let (tx, _gone) = slot.lock().unwrap().take().unwrap();
+    tx.send(Bytes::from_static(b"third")).unwrap();
+    assert_eq!(c.chunk().await.unwrap(), b"third");
+    // The source ending ends the stream; the connection stays usable.
+    drop(tx);
+    assert_eq!(c.chunk().await, None);
+    c.write(&get("/nope", "")).await;
+    assert_eq!(c.response().await.status, 404);
+}
+
+#[tokio::test]
+async fn a_source_body_is_dropped_when_its_client_goes_away() {
+    let (addr, slot, _s) = source_server().await;
+    let mut c = Raw::connect(addr).await;
+    c.write(&get("/api/v1", "")).await;
+    assert_eq!(c.head().await.0, 200);
+    assert_eq!(c.chunk().await.unwrap(), b"first;second;");
+    let (_tx, gone) = slot.lock().unwrap().take().unwrap();
+    drop(c);
+    timeout(WAIT, gone)
+        .await
+        .expect("the source outlived its client")
+        .unwrap_err();
+}
+
+/// A source with more to write than any socket buffer holds, which can be
+/// cut through its abort signal.
+struct Flood {
+    cut: Option<tokio::sync::oneshot::Receiver<()>>,
+    _gone: tokio::sync::oneshot::Sender<()>,
+}
+
+impl libprocess::ChunkSource for Flood {
+    fn poll_chunk(&mut self, _: &mut std::task::Context<'_>) -> std::task::Poll<Option<Bytes>> {
+        std::task::Poll::Ready(Some(Bytes::from(vec![b'f'; 64 * 1024])))
+    }
+
+    fn take_abort(&mut self) -> Option<libprocess::Abort> {
+        let cut = self.cut.take()?;
+        Some(Box::pin(async move {
+            let _ = cut.await;
+        }))
+    }
+}
+
+// A client that stopped reading blocks every write, so its stream is never
+// polled again; the producer's abort signal still closes the connection.
+#[tokio::test]
+async fn an_aborted_source_closes_a_connection_whose_client_stopped_reading() {
+    type Ends = (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::sync::oneshot::Receiver<()>,
+    );
+    let slot: Arc<Mutex<Option<Ends>>> = Arc::new(Mutex::new(None));
+    let s = slot.clone();
+    let server = Server::builder("master")
+        .route(
+            "master",
+            "/api/v1",
+            handler(move |_| {
+                let s = s.clone();
+                async move {
+                    let (cut_tx, cut) = tokio::sync::oneshot::channel();
+                    let (gone_tx, gone) = tokio::sync::oneshot::channel();
+                    *s.lock().unwrap() = Some((cut_tx, gone));
+                    response(
+                        StatusCode::OK,
+                        Body::source(Flood {
+                            cut: Some(cut),
+                            _gone: gone_tx,
+                        }),
+                    )
+                }
+            }),
+        )
+        .bind(localhost())
+        .await
+        .unwrap();
+    let addr = server.local_addr();
+    let _s = server.serve();
+    let mut c = Raw::connect(addr).await;
+    c.write(&get("/api/v1", "")).await;
+    assert_eq!(c.head().await.0, 200);
+    let (cut, mut gone) = loop {
+        if let Some(ends) = slot.lock().unwrap().take() {
+            break ends;
+        }
+        tokio::task::yield_now().await;
+    };
+    // The client reads nothing more: the server fills the socket and
+    // blocks. The stream lives on until it is cut.
+    assert!(timeout(Duration::from_millis(200), &mut gone)
+        .await
+        .is_err());
+    drop(cut);
+    timeout(WAIT, gone)
+        .await
+        .expect("the connection outlived the abort")
+        .unwrap_err();
+    // The client sees the connection end (after what was buffered).
+    let mut sink = vec![0u8; 1 << 20];
+    let ended = timeout(WAIT, async {
+        loop {
+            match c.stream.read(&mut sink).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    assert!(ended.is_ok(), "the client never saw the connection close");
+}
+
 #[tokio::test]
 async fn a_half_closed_client_still_gets_its_whole_answer() {
     let server = Server::builder("slave(1)")

@@ -36,12 +36,9 @@ use super::{parse_call_body, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
 use crate::master::connection::{ContentType, HEARTBEAT_INTERVAL};
 use crate::master::requests::{OperationError, OperationOutcome, OperationRequest, TeardownError};
-use crate::master::state_events::{StateEvent, SubscribeError, Subscription};
+use crate::master::state_events::{Published, StateEvent, SubscribeError, Subscription};
 use crate::master::MarkGoneError;
 use crate::snapshot::{AgentView, FrameworkView, Snapshot};
-
-/// Chunks buffered towards the HTTP body of a SUBSCRIBE stream.
-const BODY_BUFFER: usize = 64;
 
 pub fn handle(context: Arc<HttpContext>, request: Request) -> ResponseFuture {
     Box::pin(async move {
@@ -820,20 +817,42 @@ async fn subscribe(
             | SubscribeError::NotRecovered
             | SubscribeError::ShuttingDown => HttpError::ServiceUnavailable(e.to_string()),
         })?;
-    subscription.state = context.viewable(request, subscription.state);
+    // Changes queue up in the subscription meanwhile: none is lost or
+    // shown twice, whatever the render takes.
+    let render = move |state: &Snapshot| stream_head(state, accept);
+    let head = if context.views_restricted() {
+        subscription.state = context.viewable(request, subscription.state);
+        super::render::render_uncached(Arc::clone(&subscription.state), render).await?
+    } else {
+        // Subscribers arriving together share the actor's snapshot, so
+        // they share this one rendering of it too.
+        let key = RenderKey::Subscribed {
+            protobuf: accept == ContentType::Protobuf,
+        };
+        context
+            .renders
+            .render(key, &subscription.state, render)
+            .await?
+    };
     let filter = EventFilter::new(
         context.authorizer.clone(),
         principal(request).map(str::to_string),
         &subscription.state,
     );
-    let (body_tx, body_rx) = mpsc::channel(BODY_BUFFER);
-    tokio::spawn(forward(subscription, filter, accept, body_tx));
-    let mut response = libprocess::http::response(StatusCode::OK, Body::stream(body_rx));
+    let stream = EventStream::new(subscription, head, filter, accept);
+    let mut response = libprocess::http::response(StatusCode::OK, Body::source(stream));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static(accept.mime()),
     );
     Ok(response)
+}
+
+/// SUBSCRIBED with `state`, then the first HEARTBEAT.
+fn stream_head(state: &Snapshot, accept: ContentType) -> Bytes {
+    let mut head = encode_event(&subscribed(state), accept).to_vec();
+    head.extend_from_slice(&encode_event(&heartbeat(), accept));
+    Bytes::from(head)
 }
 
 /// One operator event as a RecordIO record.
@@ -922,56 +941,182 @@ pub fn to_event(change: &StateEvent) -> Event {
     out
 }
 
-/// Writes SUBSCRIBED, a first HEARTBEAT, then each change as it comes and
-/// a HEARTBEAT every 15 s. Ends when the actor drops the subscription (a
-/// full queue) or the client goes away; the body channel is bounded, so a
-/// reader that stops reading makes the actor's queue fill, and the actor
-/// then drops it.
-async fn forward(
-    subscription: Subscription,
-    mut filter: Option<EventFilter>,
+/// Bytes of queued changes put into one write at most (past it, the rest
+/// goes in the next one).
+const WRITE_BATCH: usize = 64 * 1024;
+
+/// Changes taken from the queue per look at it.
+const RECV_BATCH: usize = 64;
+
+/// How long a dropped subscriber's stream has to end before its connection
+/// is closed: a client still reading gets the stream's end; one that
+/// stopped reading (no write completes, so the stream is never polled to
+/// its end) is disconnected.
+const CUT_GRACE: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// A SUBSCRIBE stream's body: SUBSCRIBED and a first HEARTBEAT, then each
+/// change the subscriber may see, and a HEARTBEAT every 15 s.
+///
+/// The connection that writes the stream polls it directly, so the actor's
+/// queue wakes that connection and nothing else; whatever has queued up
+/// since the last write goes out as one chunk (one write), each change
+/// encoded once per media type for every subscriber. Ends when the actor
+/// drops the subscriber (its queue was full: it does not keep up) or stops.
+struct EventStream {
+    /// SUBSCRIBED and the first HEARTBEAT, until written.
+    head: Option<Bytes>,
+    events: mpsc::Receiver<Arc<Published>>,
+    /// Resolves when the actor dropped this subscriber: the stream ends at
+    /// once, without writing what is still queued.
+    dropped: tokio::sync::oneshot::Receiver<()>,
+    /// Resolves with `dropped`: taken by the server, which closes the
+    /// connection [`CUT_GRACE`] later unless the stream ended by then.
+    cut: Option<tokio::sync::oneshot::Receiver<()>>,
+    filter: Option<EventFilter>,
     accept: ContentType,
-    body: mpsc::Sender<Bytes>,
-) {
-    let Subscription {
-        state,
-        mut events,
-        mut dropped,
-    } = subscription;
-    let beat = encode_event(&heartbeat(), accept);
-    // Every write also watches for the actor dropping this subscriber: a
-    // reader that stopped reading must not keep the stream open.
-    macro_rules! write {
-        ($chunk:expr) => {
-            tokio::select! {
-                sent = body.send($chunk) => if sent.is_err() { return },
-                _ = &mut dropped => return,
-            }
-        };
+    beat: Bytes,
+    heartbeats: tokio::time::Interval,
+    /// Taken from the queue, to be encoded (kept for its allocation).
+    received: Vec<Arc<Published>>,
+    /// The actor dropped this subscriber or stopped: nothing more comes
+    /// (what the queue held is written first in the latter case).
+    ended: bool,
+}
+
+impl EventStream {
+    fn new(
+        subscription: Subscription,
+        head: Bytes,
+        filter: Option<EventFilter>,
+        accept: ContentType,
+    ) -> EventStream {
+        let Subscription {
+            state,
+            events,
+            dropped,
+            cut,
+        } = subscription;
+        // The filter has what it needs from the state.
+        drop(state);
+        let start = tokio::time::Instant::now() + HEARTBEAT_INTERVAL;
+        let mut heartbeats = tokio::time::interval_at(start, HEARTBEAT_INTERVAL);
+        // A stream that could not be written for a while gets one beat,
+        // not every one it missed.
+        heartbeats.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        EventStream {
+            head: Some(head),
+            events,
+            dropped,
+            cut: Some(cut),
+            filter,
+            accept,
+            beat: encode_event(&heartbeat(), accept),
+            heartbeats,
+            received: Vec::with_capacity(RECV_BATCH),
+            ended: false,
+        }
     }
-    write!(encode_event(&subscribed(&state), accept));
-    drop(state);
-    write!(beat.clone());
-    let start = tokio::time::Instant::now() + HEARTBEAT_INTERVAL;
-    let mut heartbeats = tokio::time::interval_at(start, HEARTBEAT_INTERVAL);
-    loop {
-        tokio::select! {
-            biased;
-            _ = &mut dropped => break,
-            next = events.recv() => {
-                let Some(published) = next else { break };
-                if filter.as_mut().is_some_and(|f| !f.admits(&published.change)) {
-                    continue;
-                }
-                // Encoded once for every subscriber that takes this type.
-                let slot = match accept {
-                    ContentType::Json => 0,
-                    ContentType::Protobuf => 1,
-                };
-                write!(published.encoded(slot, |change| encode_event(&to_event(change), accept)));
+
+    /// The encoded changes the subscriber may see among those received.
+    fn encode_received(&mut self, out: &mut Batch) {
+        // One memo slot per media type on the shared event.
+        let slot = match self.accept {
+            ContentType::Json => 0,
+            ContentType::Protobuf => 1,
+        };
+        let accept = self.accept;
+        for published in self.received.drain(..) {
+            if self
+                .filter
+                .as_mut()
+                .is_some_and(|f| !f.admits(&published.change))
+            {
+                continue;
             }
-            _ = heartbeats.tick() => write!(beat.clone()),
-            _ = body.closed() => break,
+            out.push(published.encoded(slot, |change| encode_event(&to_event(change), accept)));
+        }
+    }
+}
+
+impl libprocess::ChunkSource for EventStream {
+    fn poll_chunk(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<Bytes>> {
+        use std::future::Future as _;
+        use std::task::Poll;
+        if let Some(head) = self.head.take() {
+            return Poll::Ready(Some(head));
+        }
+        if self.ended {
+            return Poll::Ready(None);
+        }
+        if std::pin::Pin::new(&mut self.dropped).poll(cx).is_ready() {
+            self.ended = true;
+            return Poll::Ready(None);
+        }
+        let mut out = Batch::default();
+        while out.len() < WRITE_BATCH {
+            match self
+                .events
+                .poll_recv_many(cx, &mut self.received, RECV_BATCH)
+            {
+                Poll::Ready(0) => {
+                    self.ended = true;
+                    break;
+                }
+                Poll::Ready(_) => self.encode_received(&mut out),
+                Poll::Pending => break,
+            }
+        }
+        // After the changes, as the event order had it when a change and a
+        // beat were due together.
+        if self.heartbeats.poll_tick(cx).is_ready() {
+            out.push(self.beat.clone());
+        }
+        match out.take() {
+            Some(chunk) => Poll::Ready(Some(chunk)),
+            None if self.ended => Poll::Ready(None),
+            None => Poll::Pending,
+        }
+    }
+
+    fn take_abort(&mut self) -> Option<libprocess::Abort> {
+        let cut = self.cut.take()?;
+        Some(Box::pin(async move {
+            let _ = cut.await;
+            tokio::time::sleep(CUT_GRACE).await;
+        }))
+    }
+}
+
+/// Encoded records bound for one write: a single record is passed on as
+/// it is (shared with every subscriber), several are joined.
+#[derive(Default)]
+struct Batch {
+    first: Option<Bytes>,
+    joined: Vec<u8>,
+}
+
+impl Batch {
+    fn push(&mut self, record: Bytes) {
+        match self.first.take() {
+            None if self.joined.is_empty() => self.first = Some(record),
+            first => {
+                if let Some(first) = first {
+                    self.joined.extend_from_slice(&first);
+                }
+                self.joined.extend_from_slice(&record);
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.first.as_ref().map_or(self.joined.len(), Bytes::len)
+    }
+
+    fn take(&mut self) -> Option<Bytes> {
+        match self.first.take() {
+            Some(first) => Some(first),
+            None if self.joined.is_empty() => None,
+            None => Some(Bytes::from(std::mem::take(&mut self.joined))),
         }
     }
 }
@@ -979,77 +1124,166 @@ async fn forward(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::master::state_events::Published;
 
-    type Kick = tokio::sync::oneshot::Sender<()>;
+    type Kick = (
+        tokio::sync::oneshot::Sender<()>,
+        tokio::sync::oneshot::Sender<()>,
+    );
 
     fn subscription() -> (mpsc::Sender<Arc<Published>>, Kick, Subscription) {
         let (tx, rx) = mpsc::channel(8);
         let (kick, dropped) = tokio::sync::oneshot::channel();
+        let (kick_cut, cut) = tokio::sync::oneshot::channel();
         (
             tx,
-            kick,
+            (kick, kick_cut),
             Subscription {
                 state: Arc::new(Snapshot::default()),
                 events: rx,
                 dropped,
+                cut,
             },
         )
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn a_dropped_subscriber_ends_even_while_its_reader_is_stuck() {
-        let (tx, kick, subscription) = subscription();
-        // Room for one chunk, never read: the forwarder blocks on writing.
-        let (body_tx, mut body_rx) = mpsc::channel(1);
-        let task = tokio::spawn(forward(subscription, None, ContentType::Json, body_tx));
-        tx.send(Arc::new(Published::new(StateEvent::AgentRemoved {
-            agent_id: "a1".into(),
-        })))
-        .await
-        .unwrap();
-        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
-        assert!(!task.is_finished());
-        drop(kick);
-        task.await.unwrap();
-        // What was written stays readable, then the stream ends.
-        assert!(body_rx.recv().await.is_some());
-        assert!(body_rx.recv().await.is_none());
+    fn removed(id: &str) -> Arc<Published> {
+        Arc::new(Published::new(StateEvent::AgentRemoved {
+            agent_id: id.into(),
+        }))
     }
 
-    fn decode(chunk: &Bytes) -> serde_json::Value {
-        let text = std::str::from_utf8(chunk).unwrap();
-        let (_, json) = text.split_once('\n').unwrap();
-        serde_json::from_str(json).unwrap()
+    fn stream(subscription: Subscription, accept: ContentType) -> EventStream {
+        let head = stream_head(&subscription.state, accept);
+        EventStream::new(subscription, head, None, accept)
+    }
+
+    async fn next(stream: &mut EventStream) -> Option<Bytes> {
+        use libprocess::ChunkSource as _;
+        std::future::poll_fn(|cx| stream.poll_chunk(cx)).await
+    }
+
+    /// The records of a JSON chunk.
+    fn decode(chunk: &Bytes) -> Vec<serde_json::Value> {
+        let mut decoder = mesos_proto::recordio::Decoder::new(usize::MAX);
+        decoder.feed(chunk);
+        let mut out = Vec::new();
+        while let Some(record) = decoder.next_record().unwrap() {
+            out.push(serde_json::from_slice(&record).unwrap());
+        }
+        assert!(!decoder.has_partial_record());
+        out
+    }
+
+    fn types(chunk: &Bytes) -> Vec<String> {
+        decode(chunk)
+            .iter()
+            .map(|e| e["type"].as_str().unwrap().to_string())
+            .collect()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_subscriber_ends_without_what_is_still_queued() {
+        let (tx, kick, subscription) = subscription();
+        let mut stream = stream(subscription, ContentType::Json);
+        assert!(next(&mut stream).await.is_some());
+        tx.send(removed("a1")).await.unwrap();
+        drop(kick);
+        assert!(next(&mut stream).await.is_none());
+        assert!(next(&mut stream).await.is_none());
+    }
+
+    // The server closes the connection of a dropped subscriber whose stream
+    // has not ended a grace period later (its client stopped reading).
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_subscriber_is_cut_after_the_grace_period() {
+        use libprocess::ChunkSource as _;
+        let (_tx, kick, subscription) = subscription();
+        let mut stream = stream(subscription, ContentType::Json);
+        let abort = stream.take_abort().unwrap();
+        assert!(stream.take_abort().is_none());
+        let started = tokio::time::Instant::now();
+        let cut = tokio::spawn(abort);
+        tokio::time::sleep(HEARTBEAT_INTERVAL).await;
+        assert!(!cut.is_finished());
+        drop(kick);
+        cut.await.unwrap();
+        assert!(tokio::time::Instant::now() - started >= HEARTBEAT_INTERVAL + CUT_GRACE);
     }
 
     #[tokio::test(start_paused = true)]
     async fn subscribed_then_heartbeat_then_events_then_heartbeat_every_15s() {
         let (tx, _kick, subscription) = subscription();
-        let (body_tx, mut body_rx) = mpsc::channel(8);
-        tokio::spawn(forward(subscription, None, ContentType::Json, body_tx));
-        let first = decode(&body_rx.recv().await.unwrap());
-        assert_eq!(first["type"], "SUBSCRIBED");
-        assert_eq!(first["subscribed"]["heartbeat_interval_seconds"], 15.0);
-        assert!(first["subscribed"]["get_state"].is_object());
-        assert_eq!(decode(&body_rx.recv().await.unwrap())["type"], "HEARTBEAT");
-        tx.send(Arc::new(Published::new(StateEvent::AgentRemoved {
-            agent_id: "a1".into(),
-        })))
-        .await
-        .unwrap();
-        let removed = decode(&body_rx.recv().await.unwrap());
-        assert_eq!(removed["type"], "AGENT_REMOVED");
-        assert_eq!(removed["agent_removed"]["agent_id"]["value"], "a1");
+        let mut stream = stream(subscription, ContentType::Json);
+        let head = decode(&next(&mut stream).await.unwrap());
+        assert_eq!(head.len(), 2);
+        assert_eq!(head[0]["type"], "SUBSCRIBED");
+        assert_eq!(head[0]["subscribed"]["heartbeat_interval_seconds"], 15.0);
+        assert!(head[0]["subscribed"]["get_state"].is_object());
+        assert_eq!(head[1]["type"], "HEARTBEAT");
+        tx.send(removed("a1")).await.unwrap();
+        let removed = decode(&next(&mut stream).await.unwrap());
+        assert_eq!(removed.len(), 1);
+        assert_eq!(removed[0]["type"], "AGENT_REMOVED");
+        assert_eq!(removed[0]["agent_removed"]["agent_id"]["value"], "a1");
         let before = tokio::time::Instant::now();
-        assert_eq!(decode(&body_rx.recv().await.unwrap())["type"], "HEARTBEAT");
+        assert_eq!(types(&next(&mut stream).await.unwrap()), ["HEARTBEAT"]);
         assert!(
             tokio::time::Instant::now() - before
                 >= HEARTBEAT_INTERVAL - std::time::Duration::from_millis(1)
         );
         // The actor dropping the subscription ends the stream.
         drop(tx);
-        assert!(body_rx.recv().await.is_none());
+        assert!(next(&mut stream).await.is_none());
+    }
+
+    // What queued up while the connection was busy goes out in one write,
+    // in the actor's order; once the queue has ended, what it held is
+    // still written before the stream ends.
+    #[tokio::test(start_paused = true)]
+    async fn queued_changes_go_out_in_one_chunk_in_order() {
+        let (tx, _kick, subscription) = subscription();
+        let mut stream = stream(subscription, ContentType::Json);
+        next(&mut stream).await.unwrap();
+        for id in ["a1", "a2", "a3"] {
+            tx.send(removed(id)).await.unwrap();
+        }
+        drop(tx);
+        let chunk = decode(&next(&mut stream).await.unwrap());
+        let ids: Vec<_> = chunk
+            .iter()
+            .map(|e| e["agent_removed"]["agent_id"]["value"].as_str().unwrap())
+            .collect();
+        assert_eq!(ids, ["a1", "a2", "a3"]);
+        assert!(next(&mut stream).await.is_none());
+    }
+
+    // A change is encoded once per media type: every subscriber taking that
+    // type writes the very same bytes.
+    #[tokio::test(start_paused = true)]
+    async fn subscribers_of_one_media_type_share_a_change_encoding() {
+        let mut senders = Vec::new();
+        let mut streams = Vec::new();
+        for accept in [ContentType::Json, ContentType::Json, ContentType::Protobuf] {
+            let (tx, kick, subscription) = subscription();
+            let mut stream = stream(subscription, accept);
+            next(&mut stream).await.unwrap();
+            senders.push((tx, kick));
+            streams.push(stream);
+        }
+        let change = removed("a1");
+        for (tx, _) in &senders {
+            tx.send(Arc::clone(&change)).await.unwrap();
+        }
+        let mut chunks = Vec::new();
+        for stream in &mut streams {
+            chunks.push(next(stream).await.unwrap());
+        }
+        assert_eq!(chunks[0].as_ptr(), chunks[1].as_ptr());
+        assert_ne!(chunks[0], chunks[2]);
+        let mut decoder = mesos_proto::recordio::Decoder::new(usize::MAX);
+        decoder.feed(&chunks[2]);
+        let event = Event::decode(decoder.next_record().unwrap().unwrap()).unwrap();
+        assert_eq!(event.r#type, Some(event::Type::AgentRemoved as i32));
     }
 
     #[test]

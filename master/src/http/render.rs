@@ -41,6 +41,11 @@ pub enum RenderKey {
         call: i32,
         protobuf: bool,
     },
+    /// The start of an operator event stream (SUBSCRIBED with the state,
+    /// then the first HEARTBEAT), by encoding.
+    Subscribed {
+        protobuf: bool,
+    },
 }
 
 struct Slot {

@@ -1281,9 +1281,13 @@ impl Master {
         // read would rebuild the snapshot.
         // Allocation ticks likewise: an allocation that makes offers marks
         // the change itself.
+        // A new operator subscriber changes only the subscriber gauge,
+        // which metrics readers get computed afresh; were it a change, each
+        // of many subscribers arriving together would rebuild the snapshot.
         if !matches!(
             command,
             Command::Timer(Timer::Ping { .. } | Timer::Allocate)
+                | Command::OperatorSubscribe { .. }
         ) {
             self.mark_changed();
         }

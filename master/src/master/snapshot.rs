@@ -301,8 +301,10 @@ impl Master {
                 percent(sum.revocable_used, sum.revocable_total),
             );
         }
-        // There is no operator event stream yet, so this count is exact.
-        put("master/operator_event_stream_subscribers", 0.0);
+        put(
+            "master/operator_event_stream_subscribers",
+            self.subscribers.connected() as f64,
+        );
 
         // The allocator's view of the pool (upstream
         // `allocator/mesos/resources/<name>/{total,offered_or_allocated}`).

@@ -5,14 +5,17 @@
 //! FRAMEWORK_ADDED/UPDATED/REMOVED). Events are built only when someone
 //! listens, so a master without subscribers pays nothing. Each subscriber
 //! has a bounded queue: the actor never blocks on it, and a subscriber
-//! whose queue is full is dropped (its stream then ends) rather than
-//! buffered without limit.
+//! whose queue is full is dropped (its stream then ends, and its
+//! connection is closed if its client stopped reading) rather than
+//! buffered without limit. The queue is the only buffer between the actor
+//! and the subscriber's connection, which reads it directly.
 //!
 //! This module never encodes anything: media types, RecordIO and
 //! heartbeats belong to the HTTP layer. A [`Published`] event only keeps
 //! room for the HTTP layer's encodings, so a change is encoded once for all
 //! subscribers instead of once per subscriber.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use mesos_proto::mesos::v1::{FrameworkInfo, Task, TaskStatus};
@@ -83,14 +86,18 @@ pub struct Subscription {
     /// Resolves when the actor drops this subscriber (too slow, or the
     /// actor stopped): the stream must end now, without draining.
     pub dropped: oneshot::Receiver<()>,
+    /// Resolves with `dropped`, for whoever must close the connection of a
+    /// stream that cannot end because its client stopped reading.
+    pub cut: oneshot::Receiver<()>,
 }
 
 /// The actor's end of one subscriber.
 #[derive(Debug)]
 struct Queue {
     events: mpsc::Sender<Arc<Published>>,
-    /// Dropped with the queue, which resolves [`Subscription::dropped`].
-    _dropped: oneshot::Sender<()>,
+    /// Dropped with the queue, which resolves [`Subscription::dropped`]
+    /// and [`Subscription::cut`].
+    _dropped: [oneshot::Sender<()>; 2],
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -101,6 +108,14 @@ pub enum SubscribeError {
     NotRecovered,
     #[error("Master is shutting down")]
     ShuttingDown,
+}
+
+/// A new subscriber's ends (see [`Subscription`]).
+#[derive(Debug)]
+pub struct Added {
+    pub events: mpsc::Receiver<Arc<Published>>,
+    pub dropped: oneshot::Receiver<()>,
+    pub cut: oneshot::Receiver<()>,
 }
 
 /// The actor's list of subscribers.
@@ -116,6 +131,12 @@ impl Subscribers {
 
     pub fn len(&self) -> usize {
         self.queues.len()
+    }
+
+    /// Subscribers whose stream is still open (the others leave the list
+    /// at the next event or subscription).
+    pub fn connected(&self) -> usize {
+        self.queues.iter().filter(|q| !q.events.is_closed()).count()
     }
 
     /// Queues the event for everyone; drops subscribers that went away or
@@ -134,22 +155,23 @@ impl Subscribers {
     }
 
     /// Adds a subscriber unless `limit` are already connected.
-    pub fn add(
-        &mut self,
-        limit: usize,
-        queue: usize,
-    ) -> Result<(mpsc::Receiver<Arc<Published>>, oneshot::Receiver<()>), SubscribeError> {
+    pub fn add(&mut self, limit: usize, queue: usize) -> Result<Added, SubscribeError> {
         self.queues.retain(|q| !q.events.is_closed());
         if self.queues.len() >= limit {
             return Err(SubscribeError::TooManySubscribers);
         }
-        let (tx, rx) = mpsc::channel(queue);
-        let (dropped_tx, dropped_rx) = oneshot::channel();
+        let (tx, events) = mpsc::channel(queue);
+        let (dropped_tx, dropped) = oneshot::channel();
+        let (cut_tx, cut) = oneshot::channel();
         self.queues.push(Queue {
             events: tx,
-            _dropped: dropped_tx,
+            _dropped: [dropped_tx, cut_tx],
         });
-        Ok((rx, dropped_rx))
+        Ok(Added {
+            events,
+            dropped,
+            cut,
+        })
     }
 }
 
@@ -191,25 +213,40 @@ impl Master {
     }
 
     /// The operator's SUBSCRIBE: the state as of now, then every change.
+    ///
+    /// The state is the published snapshot when nothing changed since it
+    /// was published, else a newly published one: subscribers that arrive
+    /// together share one snapshot (and the HTTP layer one rendering of
+    /// it per media type), where each used to get its own.
     pub(super) fn operator_subscribe(
         &mut self,
         reply: oneshot::Sender<Result<Subscription, SubscribeError>>,
     ) {
         let limit = self.flags.max_operator_event_stream_subscribers;
-        let answer = self
-            .subscribers
-            .add(limit, SUBSCRIBER_QUEUE)
-            .map(|(events, dropped)| {
+        let answer = match self.subscribers.add(limit, SUBSCRIBER_QUEUE) {
+            Ok(Added {
+                events,
+                dropped,
+                cut,
+            }) => {
                 info!(
                     "Added an operator event stream subscriber ({} now)",
                     self.subscribers.len()
                 );
-                Subscription {
-                    state: Arc::new(self.build_snapshot()),
+                let state = if self.stale.load(Ordering::Acquire) {
+                    self.publish_snapshot()
+                } else {
+                    self.snapshot_tx.borrow().clone()
+                };
+                Ok(Subscription {
+                    state,
                     events,
                     dropped,
-                }
-            });
+                    cut,
+                })
+            }
+            Err(e) => Err(e),
+        };
         let _ = reply.send(answer);
     }
 }
@@ -227,7 +264,7 @@ mod tests {
     #[tokio::test]
     async fn events_arrive_in_order() {
         let mut subscribers = Subscribers::default();
-        let (mut rx, _dropped) = subscribers.add(10, 8).unwrap();
+        let mut rx = subscribers.add(10, 8).unwrap().events;
         for id in ["a", "b", "c"] {
             subscribers.send(removed(id));
         }
@@ -259,15 +296,23 @@ mod tests {
     #[tokio::test]
     async fn a_full_queue_disconnects_only_that_subscriber() {
         let mut subscribers = Subscribers::default();
-        let (mut slow, slow_dropped) = subscribers.add(10, 2).unwrap();
-        let (mut fast, _fast_dropped) = subscribers.add(10, 2).unwrap();
+        let Added {
+            events: mut slow,
+            dropped: slow_dropped,
+            cut: slow_cut,
+        } = subscribers.add(10, 2).unwrap();
+        let Added {
+            events: mut fast, ..
+        } = subscribers.add(10, 2).unwrap();
         for round in 0..5 {
             subscribers.send(removed(&round.to_string()));
             fast.recv().await.unwrap();
         }
         assert_eq!(subscribers.len(), 1);
-        // Its stream is told at once.
+        // Its stream is told at once, and so is whoever closes its
+        // connection.
         assert!(slow_dropped.await.is_err());
+        assert!(slow_cut.await.is_err());
         // The slow one keeps what was queued, then its stream ends.
         assert!(slow.recv().await.is_some());
         assert!(slow.recv().await.is_some());

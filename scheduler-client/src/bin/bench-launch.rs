@@ -12,7 +12,9 @@
 //! With `--operator_subscribers N`, the sequential phase runs a second time
 //! while N operator API event streams are open (`--stalled_operator_subscribers`
 //! of them never read a byte), to show that a slow or stuck operator client
-//! does not slow task launches.
+//! does not slow task launches. `--operator_subscribers_apart` reads them on
+//! a thread of their own, so that only the machine's CPUs are shared with
+//! the scheduler being timed, not its runtime.
 
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
@@ -77,6 +79,12 @@ struct Flags {
     /// How many of those streams never read anything.
     #[arg(long, default_value_t = 1)]
     stalled_operator_subscribers: usize,
+    /// Read the operator streams on a thread (and runtime) of their own, as
+    /// separate clients would: their reads then never queue ahead of the
+    /// scheduler's events in the runtime that times them (they still share
+    /// the machine's CPUs).
+    #[arg(long, default_value_t = false)]
+    operator_subscribers_apart: bool,
 }
 
 fn main() -> ExitCode {
@@ -467,6 +475,79 @@ async fn operator_subscribers(
     Ok(out)
 }
 
+/// The open operator streams, closed when dropped.
+enum Open {
+    Here(#[allow(dead_code)] OperatorSubscribers),
+    Apart(#[allow(dead_code)] ApartSubscribers),
+}
+
+/// Operator streams opened by [`operator_subscribers`] on a thread of their
+/// own; closed when dropped.
+struct ApartSubscribers {
+    drained: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for ApartSubscribers {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// [`operator_subscribers`] on a current-thread runtime in a thread of its
+/// own; returns once they are all ready.
+async fn operator_subscribers_apart(
+    master: String,
+    n: usize,
+    stalled: usize,
+) -> Result<ApartSubscribers, String> {
+    type Ready = Result<std::sync::Arc<std::sync::atomic::AtomicU64>, String>;
+    let (ready_tx, ready_rx) = tokio::sync::oneshot::channel::<Ready>();
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let thread = std::thread::Builder::new()
+        .name("operator-subscribers".to_string())
+        .spawn(move || {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(runtime) => runtime,
+                Err(e) => {
+                    let _ = ready_tx.send(Err(format!("operator subscribers' runtime: {e}")));
+                    return;
+                }
+            };
+            runtime.block_on(async move {
+                match operator_subscribers(&master, n, stalled).await {
+                    Ok(subscribers) => {
+                        let _ = ready_tx.send(Ok(subscribers.drained.clone()));
+                        let _ = stop_rx.await;
+                        drop(subscribers);
+                    }
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e));
+                    }
+                }
+            });
+        })
+        .map_err(|e| format!("operator subscribers' thread: {e}"))?;
+    let mut apart = ApartSubscribers {
+        drained: Default::default(),
+        stop: Some(stop_tx),
+        thread: Some(thread),
+    };
+    apart.drained = ready_rx
+        .await
+        .map_err(|_| "the operator subscribers' thread ended".to_string())??;
+    Ok(apart)
+}
+
 async fn run(flags: Flags) -> Result<(), String> {
     let content_type: ContentType = flags.content_type.parse().map_err(|e| format!("{e}"))?;
     let requests = resources::parse(&flags.resources).map_err(|e| e.to_string())?;
@@ -534,23 +615,29 @@ async fn run(flags: Flags) -> Result<(), String> {
     bench.deadline = Instant::now() + phase;
     let with_subscribers = if flags.operator_subscribers > 0 {
         let master = format!("{}:{}", client.master().host, client.master().port);
-        match operator_subscribers(
-            &master,
-            flags.operator_subscribers,
-            flags.stalled_operator_subscribers,
-        )
-        .await
-        {
-            Ok(subscribers) => {
-                let before = subscribers
-                    .drained
-                    .load(std::sync::atomic::Ordering::Relaxed);
+        let opened = if flags.operator_subscribers_apart {
+            operator_subscribers_apart(
+                master,
+                flags.operator_subscribers,
+                flags.stalled_operator_subscribers,
+            )
+            .await
+            .map(|apart| (apart.drained.clone(), Open::Apart(apart)))
+        } else {
+            operator_subscribers(
+                &master,
+                flags.operator_subscribers,
+                flags.stalled_operator_subscribers,
+            )
+            .await
+            .map(|here| (here.drained.clone(), Open::Here(here)))
+        };
+        match opened {
+            Ok((drained_bytes, _open)) => {
+                let before = drained_bytes.load(std::sync::atomic::Ordering::Relaxed);
                 let result = sequential(&mut bench, flags.tasks).await;
                 bench.deadline = Instant::now() + phase;
-                let drained = subscribers
-                    .drained
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                    - before;
+                let drained = drained_bytes.load(std::sync::atomic::Ordering::Relaxed) - before;
                 Some(result.map(|r| (r, drained)))
             }
             Err(e) => Some(Err(e)),
@@ -587,11 +674,16 @@ async fn run(flags: Flags) -> Result<(), String> {
         None => {}
         Some(Ok((with, drained))) => {
             let label = format!(
-                "  with {} operator streams ({} stalled)",
+                "  with {} operator streams ({} stalled){}",
                 flags.operator_subscribers,
                 flags
                     .stalled_operator_subscribers
-                    .min(flags.operator_subscribers)
+                    .min(flags.operator_subscribers),
+                if flags.operator_subscribers_apart {
+                    ", read on their own thread"
+                } else {
+                    ""
+                }
             );
             println!("{label}");
             let running = row("sequential: ACCEPT -> TASK_RUNNING", &with.to_running);
