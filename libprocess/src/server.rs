@@ -692,14 +692,24 @@ async fn collect(
             continue;
         }
         // Bigger than the whole budget can never fit.
-        if buffer.len() + data.len() > shared.max_buffered_bodies {
+        let permit = match u32::try_from(data.len()) {
+            Ok(n) if buffer.len() + data.len() <= shared.max_buffered_bodies => {
+                let wait = shared.body_budget.clone().acquire_many_owned(n);
+                tokio::time::timeout(BODY_BUDGET_WAIT, wait)
+                    .await
+                    .ok()
+                    .and_then(Result::ok)
+            }
+            _ => None,
+        };
+        let Some(permit) = permit else {
+            // Refused: give back what it holds, then read the rest without
+            // keeping it, so that a client still sending gets the 503
+            // instead of a reset that loses it.
+            drop(held);
+            drop(buffer);
+            discard_rest(&mut body).await;
             return Err(BodyError::OverBudget);
-        }
-        let n = u32::try_from(data.len()).map_err(|_| BodyError::OverBudget)?;
-        let wait = shared.body_budget.clone().acquire_many_owned(n);
-        let permit = match tokio::time::timeout(BODY_BUDGET_WAIT, wait).await {
-            Ok(Ok(permit)) => permit,
-            _ => return Err(BodyError::OverBudget),
         };
         match held.as_mut() {
             Some(held) => held.merge(permit),
@@ -708,6 +718,13 @@ async fn collect(
         buffer.extend_from_slice(&data);
     }
     Ok((buffer.freeze(), held))
+}
+
+/// Reads and drops what is left of a refused body: at most the body size
+/// limit, for at most [`BODY_BUDGET_WAIT`].
+async fn discard_rest(body: &mut Limited<Incoming>) {
+    let drain = async { while let Some(Ok(_)) = body.frame().await {} };
+    let _ = tokio::time::timeout(BODY_BUDGET_WAIT, drain).await;
 }
 
 fn over_budget() -> Response {
