@@ -288,6 +288,10 @@ public class V1Framework {
     if (mode.equals("throw")) {
       // The library stops delivering; the JVM goes on.
       await("threw", 60);
+      // connected() is still unwinding on the library's thread, which
+      // reports the stop once it is back in the library; exiting at once
+      // could end the JVM before that line is written.
+      Thread.sleep(2000);
       out("ALIVE");
       out("DONE");
       return;
