@@ -34,10 +34,53 @@ impl Drop for Spawned {
     }
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
+/// A port that was free a moment ago on 127.0.0.1, for a process we start
+/// to listen on.
+///
+/// It is taken below the kernel's ephemeral range: a port the kernel hands
+/// out for `bind(0)` is also what it hands out as the local end of outgoing
+/// connections, and one of the many connections the tests make could take
+/// it between this call and the process's own bind. Ports are never handed
+/// out twice by one test binary, whose tests run in parallel. The task port
+/// range agents offer (31000-32000) is avoided too.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
+    use std::collections::HashSet;
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::Mutex;
+    static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
+
+    let (low, high) = listen_port_range();
+    let state = RandomState::new();
+    for attempt in 0u32..10_000 {
+        let port = if high > low {
+            low + (state.hash_one((std::process::id(), attempt)) % u64::from(high - low)) as u16
+        } else {
+            // No room below the ephemeral range on this machine: fall back to
+            // a port the kernel picks.
+            let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+            l.local_addr().expect("local addr").port()
+        };
+        let mut given = GIVEN.lock().unwrap_or_else(|e| e.into_inner());
+        let given = given.get_or_insert_with(HashSet::new);
+        if given.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            given.insert(port);
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1 in {low}..{high}");
+}
+
+/// `[low, high)` for [`free_port`]: from 10000 up to the start of the
+/// kernel's ephemeral range, skipping agents' default task ports.
+fn listen_port_range() -> (u16, u16) {
+    let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    (10_000, ephemeral_low.min(31_000))
 }
 
 /// The workspace's target directory for the current profile
@@ -163,11 +206,6 @@ impl Cluster {
             child: master,
         };
         let master_addr = format!("127.0.0.1:{mport}");
-        wait_for(Duration::from_secs(20), "master /health", || {
-            http_get(&master_addr, "/health")
-                .map(|r| r.status == 200)
-                .unwrap_or(false)
-        });
         let mut agent_args = vec![
             format!("--master={master_addr}"),
             "--ip=127.0.0.1".to_string(),
@@ -187,11 +225,47 @@ impl Cluster {
             agent_args,
             _tmp: Some(tmp),
         };
+        cluster.wait_while_alive(Duration::from_secs(20), "master /health", |c| {
+            http_get(&c.master, "/health")
+                .map(|r| r.status == 200)
+                .unwrap_or(false)
+        });
         cluster.start_agent();
-        wait_for(Duration::from_secs(30), "agent registration", || {
-            cluster.registered_agents() >= 1
+        cluster.wait_while_alive(Duration::from_secs(30), "agent registration", |c| {
+            c.registered_agents() >= 1
         });
         cluster
+    }
+
+    /// Waits until `f` holds, failing at once, with both logs, when a
+    /// process we started exits, and with both logs on the timeout: a bare
+    /// timeout says nothing about why in CI.
+    pub fn wait_while_alive(
+        &mut self,
+        timeout: Duration,
+        what: &str,
+        mut f: impl FnMut(&Cluster) -> bool,
+    ) {
+        let deadline = Instant::now() + timeout;
+        while !f(self) {
+            let dead = self
+                .procs
+                .iter_mut()
+                .find_map(|p| match p.child.try_wait() {
+                    Ok(Some(status)) => Some(format!("{} exited: {status}", p.name)),
+                    _ => None,
+                });
+            if let Some(dead) = dead {
+                panic!("{dead} while waiting for {what}\n{}", self.logs());
+            }
+            if Instant::now() >= deadline {
+                panic!(
+                    "timed out after {timeout:?} waiting for {what}\n{}",
+                    self.logs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// Starts the agent (again) with the command line it was first given,
