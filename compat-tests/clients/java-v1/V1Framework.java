@@ -194,13 +194,19 @@ public class V1Framework {
 
   // Native threads the library starts, by the names it gives them.
   static int libraryThreads() {
+    return threadsNamed("mesos-");
+  }
+
+  // Threads whose name (as the kernel keeps it: at most 15 characters)
+  // starts with `prefix`.
+  static int threadsNamed(String prefix) {
     int n = 0;
     File[] tasks = new File("/proc/self/task").listFiles();
     if (tasks == null) return -1;
     for (File task : tasks) {
       try {
         String comm = new String(java.nio.file.Files.readAllBytes(new File(task, "comm").toPath())).trim();
-        if (comm.startsWith("mesos-")) n++;
+        if (comm.startsWith(prefix)) n++;
       } catch (IOException e) {
         // The thread ended while we looked.
       }
@@ -288,10 +294,19 @@ public class V1Framework {
     if (mode.equals("throw")) {
       // The library stops delivering; the JVM goes on.
       await("threw", 60);
-      // connected() is still unwinding on the library's thread, which
-      // reports the stop once it is back in the library; exiting at once
-      // could end the JVM before that line is written.
-      Thread.sleep(2000);
+      // connected() is still unwinding on the library's callback thread,
+      // which reports the stop once back in the library and then ends:
+      // its end is the library's signal that the report is written.
+      // (The V0Mesos adapter's thread lives on until the driver is
+      // collected, so there the V1 thread is the only one to wait for.)
+      long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+      while (threadsNamed("mesos-v1-schedu") > 0) {
+        if (System.nanoTime() > deadline) {
+          out("TIMEOUT waiting for the library's callback thread to end");
+          System.exit(2);
+        }
+        Thread.sleep(20);
+      }
       out("ALIVE");
       out("DONE");
       return;
