@@ -46,10 +46,24 @@ MESOS_COMPAT_LIBMESOS="${CARGO_TARGET_DIR:-$PWD/target}/x86_64-unknown-linux-gnu
 echo "== conformance kit: the client tests against an already running cluster"
 # The same third-party client tests, pointed by MESOS_COMPAT_MASTER/_AGENT at
 # a cluster started separately (here our own mesos-local; any Mesos works).
-read -r MPORT APORT < <(python3 -c 'import socket
-s=[socket.socket() for _ in range(2)]
-[x.bind(("127.0.0.1",0)) for x in s]
-print(*[x.getsockname()[1] for x in s])')
+# Ports below the kernel's ephemeral range (as the test harness picks
+# them): a bind(0) port can be taken by an outgoing connection's local end
+# before mesos-local binds it.
+read -r MPORT APORT < <(python3 -c 'import random, socket
+low = min(int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0]), 31000)
+found = []
+while len(found) < 2:
+    p = random.randrange(10000, low)
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", p))
+    except OSError:
+        continue
+    finally:
+        s.close()
+    if p not in found:
+        found.append(p)
+print(*found)')
 KIT_DIR=$(mktemp -d)
 ./target/debug/mesos-local --port="$MPORT" --agent_port="$APORT" --work_dir="$KIT_DIR" > "$KIT_DIR/mesos-local.log" 2>&1 &
 KIT_PID=$!
