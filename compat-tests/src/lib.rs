@@ -12,8 +12,11 @@
 //! ever killed by name.
 
 pub mod busy;
+pub mod fixture;
 pub mod hostile;
 pub mod zookeeper;
+
+pub use fixture::*;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};

@@ -6,7 +6,6 @@
 //! REACTIVATE_AGENT brings its offers back; a deactivated agent stays
 //! deactivated across a master restart with the file registry.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -49,39 +48,8 @@ fn now() -> f64 {
         .unwrap_or(0.0)
 }
 
-fn scheduler(cluster: &Cluster) -> (BackgroundClient, PathBuf) {
-    let stop = cluster.work_dir.join("stop-scheduler");
-    let mut cmd = Command::new(venv_python());
-    cmd.arg(client_script("pymesos_drain_scheduler.py"))
-        .arg(format!("--master={}", cluster.master))
-        .arg("--command=sleep 1000")
-        .arg(format!("--stop-file={}", stop.display()));
-    (BackgroundClient::start(cmd), stop)
-}
-
 fn has_event(client: &BackgroundClient, check: impl Fn(&Value) -> bool) -> bool {
     client.events().iter().any(check)
-}
-
-fn wait_or_fail(
-    cluster: &mut Cluster,
-    client: &BackgroundClient,
-    what: &str,
-    mut check: impl FnMut(&Cluster, &BackgroundClient) -> bool,
-) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while std::time::Instant::now() < deadline {
-        if check(cluster, client) {
-            return;
-        }
-        cluster.assert_alive();
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "timed out waiting for {what}\n--- scheduler ---\n{}\n{}",
-        client.output(),
-        cluster.logs()
-    );
 }
 
 #[test]
@@ -91,8 +59,8 @@ fn drain_agent_kills_the_task_and_reactivation_brings_offers_back() {
         .as_str()
         .expect("agent id")
         .to_string();
-    let (client, stop) = scheduler(&cluster);
-    wait_or_fail(&mut cluster, &client, "TASK_RUNNING", |_, c| {
+    let (client, stop) = stoppable_pymesos(&cluster, "pymesos_drain_scheduler.py");
+    cluster.wait_with_client(&client, "TASK_RUNNING", |_, c| {
         has_event(c, |e| {
             e["event"] == "update" && e["state"] == "TASK_RUNNING"
         })
@@ -113,19 +81,14 @@ fn drain_agent_kills_the_task_and_reactivation_brings_offers_back() {
     assert_eq!(agent["deactivated"], true, "{agent}");
     assert_eq!(agent["active"], false, "{agent}");
 
-    wait_or_fail(
-        &mut cluster,
-        &client,
-        "TASK_KILLED while draining",
-        |_, c| {
-            has_event(c, |e| {
-                e["event"] == "update"
-                    && e["state"] == "TASK_KILLED"
-                    && e["reason"] == "REASON_AGENT_DRAINING"
-            })
-        },
-    );
-    wait_or_fail(&mut cluster, &client, "the agent DRAINED", |cl, _| {
+    cluster.wait_with_client(&client, "TASK_KILLED while draining", |_, c| {
+        has_event(c, |e| {
+            e["event"] == "update"
+                && e["state"] == "TASK_KILLED"
+                && e["reason"] == "REASON_AGENT_DRAINING"
+        })
+    });
+    cluster.wait_with_client(&client, "the agent DRAINED", |cl, _| {
         slaves(&cl.master)[0]["drain_info"]["state"] == "DRAINED"
     });
     let agent = &slaves(&cluster.master)[0];
@@ -160,16 +123,11 @@ fn drain_agent_kills_the_task_and_reactivation_brings_offers_back() {
     let agent = &slaves(&cluster.master)[0];
     assert_eq!(agent["deactivated"], false, "{agent}");
     assert!(agent.get("drain_info").is_none(), "{agent}");
-    wait_or_fail(
-        &mut cluster,
-        &client,
-        "an offer after reactivation",
-        |_, c| {
-            has_event(c, |e| {
-                e["event"] == "offer" && e["time"].as_f64().is_some_and(|t| t > reactivated_at)
-            })
-        },
-    );
+    cluster.wait_with_client(&client, "an offer after reactivation", |_, c| {
+        has_event(c, |e| {
+            e["event"] == "offer" && e["time"].as_f64().is_some_and(|t| t > reactivated_at)
+        })
+    });
     let during: Vec<Value> = client
         .events()
         .into_iter()

@@ -8,8 +8,7 @@
 //! unauthenticated framework gets `FrameworkErrorMessage`; an agent with a
 //! credential registers while one without, or with a wrong secret, does not.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use compat_tests::*;
@@ -20,21 +19,10 @@ const CREDENTIALS_JSON: &str = r#"{"credentials": [
   {"principal": "framework", "secret": "framework-secret"}
 ]}"#;
 
-/// Writes `text` to `dir/name` and returns the path.
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write file");
-    path
-}
-
-fn master_log(cluster: &Cluster) -> String {
-    std::fs::read_to_string(cluster.work_dir.join("master.log")).unwrap_or_default()
-}
-
 /// A cluster whose master requires authentication of `what` ("frameworks"
 /// or "agents"), with the agent configured by `agent_flags`.
 fn cluster(dir: &Path, what: &str, agent_flags: Vec<String>) -> Cluster {
-    let credentials = write(dir, "credentials.json", CREDENTIALS_JSON);
+    let credentials = write_file(dir, "credentials.json", CREDENTIALS_JSON);
     Cluster::start(ClusterOptions {
         master_flags: vec![
             format!("--authenticate_{what}=true"),
@@ -44,18 +32,6 @@ fn cluster(dir: &Path, what: &str, agent_flags: Vec<String>) -> Cluster {
         agent_flags,
         ..Default::default()
     })
-}
-
-fn go_client(dir: &Path, cluster: &Cluster, extra: &[&str]) -> Command {
-    let bin = build_mesos_go_scheduler(dir);
-    let mut cmd = Command::new(bin);
-    cmd.arg(format!("--master={}", cluster.master))
-        .arg("--scenario=command")
-        .arg("--timeout=60s")
-        .args(extra)
-        .arg("-logtostderr")
-        .arg("-v=1");
-    cmd
 }
 
 fn frameworks(cluster: &Cluster) -> Vec<Value> {
@@ -69,9 +45,9 @@ fn frameworks(cluster: &Cluster) -> Vec<Value> {
 fn authenticated_v0_framework_registers_and_runs_a_task() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cluster = cluster(dir.path(), "frameworks", vec![]);
-    let cmd = go_client(
+    let cmd = mesos_go_command(
         dir.path(),
-        &cluster,
+        &cluster.master,
         &["--principal=framework", "--secret=framework-secret"],
     );
     let (events, output, status) = run_client(cmd, Duration::from_secs(90));
@@ -91,7 +67,7 @@ fn authenticated_v0_framework_registers_and_runs_a_task() {
         .filter_map(|e| e["state"].as_str())
         .collect();
     assert_eq!(states.last(), Some(&"TASK_FINISHED"), "{events:?}");
-    let log = master_log(&cluster);
+    let log = cluster.master_log();
     assert!(
         log.contains("Successfully authenticated principal 'framework' at scheduler(1)@127.0.0.1:"),
         "{}",
@@ -111,14 +87,16 @@ fn authenticated_v0_framework_registers_and_runs_a_task() {
 fn v0_framework_with_a_wrong_secret_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cluster = cluster(dir.path(), "frameworks", vec![]);
-    let client = BackgroundClient::start(go_client(
+    let client = BackgroundClient::start(mesos_go_command(
         dir.path(),
-        &cluster,
+        &cluster.master,
         &["--principal=framework", "--secret=not-the-secret"],
     ));
     // The master refuses the exchange and the driver hears it.
     wait_for(Duration::from_secs(30), "the master's refusal", || {
-        master_log(&cluster).contains("was unsuccessful: Invalid credentials")
+        cluster
+            .master_log()
+            .contains("was unsuccessful: Invalid credentials")
     });
     wait_for(Duration::from_secs(30), "the driver's refusal", || {
         client.output().contains("refused authentication")
@@ -137,7 +115,7 @@ fn unauthenticated_v0_framework_gets_a_framework_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cluster = cluster(dir.path(), "frameworks", vec![]);
     let (events, output, _status) = run_client(
-        go_client(dir.path(), &cluster, &[]),
+        mesos_go_command(dir.path(), &cluster.master, &[]),
         Duration::from_secs(90),
     );
     let error = events
@@ -163,9 +141,9 @@ fn framework_principal_must_match_the_authenticated_one() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cluster = cluster(dir.path(), "frameworks", vec![]);
     let (events, output, _status) = run_client(
-        go_client(
+        mesos_go_command(
             dir.path(),
-            &cluster,
+            &cluster.master,
             &[
                 "--principal=framework",
                 "--secret=framework-secret",
@@ -187,46 +165,16 @@ fn framework_principal_must_match_the_authenticated_one() {
     cluster.assert_alive();
 }
 
-/// Another agent against `cluster`'s master, on its own port and work dir.
-fn extra_agent(
-    cluster: &Cluster,
-    dir: &Path,
-    name: &str,
-    credential: Option<&Path>,
-) -> (Spawned, u16) {
-    let port = free_port();
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
-    let mut cmd = Command::new(our_binary("mesos-agent"));
-    cmd.arg(format!("--master={}", cluster.master))
-        .arg("--ip=127.0.0.1")
-        .arg("--hostname=127.0.0.1")
-        .arg(format!("--port={port}"))
-        .arg(format!("--work_dir={}", dir.join(name).display()))
-        .arg("--resources=cpus:1;mem:512;disk:512")
-        .arg("--registration_backoff_factor=10ms")
-        .arg("--authentication_backoff_factor=100ms")
-        .arg("--authentication_timeout_min=1secs");
-    if let Some(path) = credential {
-        cmd.arg(format!("--credential={}", path.display()));
-    }
-    let child = cmd
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("spawn mesos-agent");
-    (
-        Spawned {
-            name: name.to_string(),
-            child,
-        },
-        port,
-    )
+/// A short first authentication timeout, so an agent whose attempt fails
+/// retries within the test's wait.
+fn fast_retry() -> String {
+    "--authentication_timeout_min=1secs".to_string()
 }
 
 #[test]
 fn agent_with_credential_registers_and_agents_without_or_with_a_wrong_secret_do_not() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let good = write(
+    let good = write_file(
         dir.path(),
         "credential.json",
         r#"{"principal": "agent", "secret": "agent-secret"}"#,
@@ -238,21 +186,27 @@ fn agent_with_credential_registers_and_agents_without_or_with_a_wrong_secret_do_
         vec![format!("--credential={}", good.display())],
     );
     assert!(
-        master_log(&cluster).contains("Successfully authenticated principal 'agent' at slave(1)@"),
+        cluster
+            .master_log()
+            .contains("Successfully authenticated principal 'agent' at slave(1)@"),
         "{}",
         cluster.logs()
     );
 
-    let (mut without, without_port) = extra_agent(&cluster, dir.path(), "without", None);
+    let (mut without, without_port) = cluster.extra_agent(dir.path(), "without", &[fast_retry()]);
     // The text form of a credential file.
-    let wrong = write(dir.path(), "wrong.txt", "agent not-the-secret\n");
-    let (mut wrong_agent, wrong_port) = extra_agent(&cluster, dir.path(), "wrong", Some(&wrong));
+    let wrong = write_file(dir.path(), "wrong.txt", "agent not-the-secret\n");
+    let (mut wrong_agent, wrong_port) = cluster.extra_agent(
+        dir.path(),
+        "wrong",
+        &[fast_retry(), format!("--credential={}", wrong.display())],
+    );
 
     wait_for(
         Duration::from_secs(30),
         "the unauthenticated agent's refusal",
         || {
-            master_log(&cluster).contains(&format!(
+            cluster.master_log().contains(&format!(
             "Refusing registration of agent at slave(1)@127.0.0.1:{without_port} because it is \
              not authenticated"
         ))
@@ -262,7 +216,7 @@ fn agent_with_credential_registers_and_agents_without_or_with_a_wrong_secret_do_
         Duration::from_secs(30),
         "the wrong secret's refusal",
         || {
-            master_log(&cluster).contains(&format!(
+            cluster.master_log().contains(&format!(
                 "Authentication of slave(1)@127.0.0.1:{wrong_port} was unsuccessful: Invalid \
              credentials"
             ))

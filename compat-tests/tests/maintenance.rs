@@ -10,17 +10,6 @@ use std::time::Duration;
 use compat_tests::*;
 use serde_json::{json, Value};
 
-fn post(addr: &str, path: &str, body: &str) -> RawResponse {
-    http_request(
-        addr,
-        "POST",
-        path,
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    )
-    .expect("post")
-}
-
 fn machine() -> Value {
     json!({"hostname": "127.0.0.1", "ip": "127.0.0.1"})
 }
@@ -45,7 +34,7 @@ fn status(addr: &str) -> Value {
 #[test]
 fn machine_down_removes_its_agent_and_machine_up_forgets_it() {
     let mut cluster = Cluster::start(ClusterOptions::default());
-    let r = post(
+    let r = post_json(
         &cluster.master,
         "/master/maintenance/schedule",
         &schedule_for(json!([machine()])),
@@ -59,7 +48,7 @@ fn machine_down_removes_its_agent_and_machine_up_forgets_it() {
     assert_eq!(s["draining_machines"][0]["id"], machine(), "{s}");
 
     // Up before down is refused: the machine is DRAINING.
-    let r = post(
+    let r = post_json(
         &cluster.master,
         "/master/machine/up",
         &json!([machine()]).to_string(),
@@ -67,7 +56,7 @@ fn machine_down_removes_its_agent_and_machine_up_forgets_it() {
     assert_eq!(r.status, 400);
     assert!(r.text().contains("is not in DOWN mode"), "{}", r.text());
 
-    let r = post(
+    let r = post_json(
         &cluster.master,
         "/machine/down",
         &json!([machine()]).to_string(),
@@ -95,11 +84,11 @@ fn machine_down_removes_its_agent_and_machine_up_forgets_it() {
         .master_state()
         .is_some_and(|s| s["slaves"].as_array().is_some_and(|a| a.is_empty())));
     // A DOWN machine cannot leave the schedule.
-    let r = post(&cluster.master, "/master/maintenance/schedule", "{}");
+    let r = post_json(&cluster.master, "/master/maintenance/schedule", "{}");
     assert_eq!(r.status, 400);
     assert!(r.text().contains("is deactivated"), "{}", r.text());
 
-    let r = post(
+    let r = post_json(
         &cluster.master,
         "/master/machine/up",
         &json!([machine()]).to_string(),
@@ -150,13 +139,13 @@ fn maintenance_survives_a_master_restart() {
     };
     let master = start();
     let other = json!({"hostname": "other.example", "ip": "10.0.0.2"});
-    let r = post(
+    let r = post_json(
         &addr,
         "/master/maintenance/schedule",
         &schedule_for(json!([machine(), other])),
     );
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = post(&addr, "/master/machine/down", &json!([other]).to_string());
+    let r = post_json(&addr, "/master/machine/down", &json!([other]).to_string());
     assert_eq!(r.status, 200, "{}", r.text());
     let before = status(&addr);
     drop(master); // SIGKILL
@@ -216,7 +205,7 @@ fn bad_maintenance_input_gets_upstream_400s() {
             "is not part of a maintenance schedule",
         ),
     ] {
-        let r = post(m, path, body);
+        let r = post_json(m, path, body);
         assert_eq!(r.status, 400, "{path} {body}: {}", r.text());
         assert!(r.text().contains(message), "{path} {body}: {}", r.text());
     }

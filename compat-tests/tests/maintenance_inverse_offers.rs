@@ -7,10 +7,6 @@
 //! shows ACCEPT from that framework. Taking the machine out of the schedule
 //! rescinds the inverse offer outstanding then.
 
-use std::path::PathBuf;
-use std::process::Command;
-use std::time::Duration;
-
 use compat_tests::*;
 use serde_json::{json, Value};
 
@@ -21,31 +17,10 @@ fn machine() -> Value {
     json!({"hostname": "127.0.0.1", "ip": "127.0.0.1"})
 }
 
-fn post(addr: &str, path: &str, body: &str) -> RawResponse {
-    http_request(
-        addr,
-        "POST",
-        path,
-        &[("Content-Type", "application/json")],
-        body.as_bytes(),
-    )
-    .expect("post")
-}
-
 fn status(addr: &str) -> Value {
     let r = http_get(addr, "/master/maintenance/status").expect("status");
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
-}
-
-fn scheduler(cluster: &Cluster) -> (BackgroundClient, PathBuf) {
-    let stop = cluster.work_dir.join("stop-scheduler");
-    let mut cmd = Command::new(venv_python());
-    cmd.arg(client_script("pymesos_inverse_offers.py"))
-        .arg(format!("--master={}", cluster.master))
-        .arg("--command=sleep 1000")
-        .arg(format!("--stop-file={}", stop.display()));
-    (BackgroundClient::start(cmd), stop)
 }
 
 fn events_of(client: &BackgroundClient, kind: &str) -> Vec<Value> {
@@ -56,32 +31,11 @@ fn events_of(client: &BackgroundClient, kind: &str) -> Vec<Value> {
         .collect()
 }
 
-fn wait_or_fail(
-    cluster: &mut Cluster,
-    client: &BackgroundClient,
-    what: &str,
-    mut check: impl FnMut(&Cluster, &BackgroundClient) -> bool,
-) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while std::time::Instant::now() < deadline {
-        if check(cluster, client) {
-            return;
-        }
-        cluster.assert_alive();
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    panic!(
-        "timed out waiting for {what}\n--- scheduler ---\n{}\n{}",
-        client.output(),
-        cluster.logs()
-    );
-}
-
 #[test]
 fn framework_with_a_task_accepts_the_inverse_offer_of_a_scheduled_machine() {
     let mut cluster = Cluster::start(ClusterOptions::default());
-    let (client, stop) = scheduler(&cluster);
-    wait_or_fail(&mut cluster, &client, "TASK_RUNNING", |_, c| {
+    let (client, stop) = stoppable_pymesos(&cluster, "pymesos_inverse_offers.py");
+    cluster.wait_with_client(&client, "TASK_RUNNING", |_, c| {
         events_of(c, "update")
             .iter()
             .any(|e| e["state"] == "TASK_RUNNING")
@@ -107,19 +61,16 @@ fn framework_with_a_task_accepts_the_inverse_offer_of_a_scheduled_machine() {
             "duration": {"nanoseconds": 3_600_000_000_000i64}
         }
     }]});
-    let r = post(
+    let r = post_json(
         &cluster.master,
         "/master/maintenance/schedule",
         &schedule.to_string(),
     );
     assert_eq!(r.status, 200, "{}", r.text());
 
-    wait_or_fail(
-        &mut cluster,
-        &client,
-        "the inverse offer accepted",
-        |_, c| !events_of(c, "accepted").is_empty(),
-    );
+    cluster.wait_with_client(&client, "the inverse offer accepted", |_, c| {
+        !events_of(c, "accepted").is_empty()
+    });
     let inverse = &events_of(&client, "inverse_offer")[0];
     assert_eq!(inverse["agent_id"], agent_id.as_str(), "{inverse}");
     assert_eq!(inverse["framework_id"], framework_id.as_str(), "{inverse}");
@@ -134,7 +85,7 @@ fn framework_with_a_task_accepts_the_inverse_offer_of_a_scheduled_machine() {
     );
     assert_eq!(inverse["url"]["address"]["ip"], "127.0.0.1", "{inverse}");
 
-    wait_or_fail(&mut cluster, &client, "ACCEPT in the status", |c, _| {
+    cluster.wait_with_client(&client, "ACCEPT in the status", |c, _| {
         let s = status(&c.master);
         let machine_status = &s["draining_machines"][0];
         machine_status["id"] == machine()
@@ -145,36 +96,26 @@ fn framework_with_a_task_accepts_the_inverse_offer_of_a_scheduled_machine() {
             })
     });
     // Offers made since the schedule say when the agent goes.
-    wait_or_fail(
-        &mut cluster,
-        &client,
-        "an offer with unavailability",
-        |_, c| {
-            events_of(c, "offer")
-                .iter()
-                .skip(offers_before)
-                .any(|o| o["unavailability"].is_object())
-        },
-    );
+    cluster.wait_with_client(&client, "an offer with unavailability", |_, c| {
+        events_of(c, "offer")
+            .iter()
+            .skip(offers_before)
+            .any(|o| o["unavailability"].is_object())
+    });
 
     // Accepted without a filter: asked again; that one stays unanswered
     // until the machine leaves the schedule, which rescinds it.
-    wait_or_fail(&mut cluster, &client, "a second inverse offer", |_, c| {
+    cluster.wait_with_client(&client, "a second inverse offer", |_, c| {
         events_of(c, "inverse_offer").len() >= 2
     });
     let second = events_of(&client, "inverse_offer")[1]["id"].clone();
-    let r = post(&cluster.master, "/master/maintenance/schedule", "{}");
+    let r = post_json(&cluster.master, "/master/maintenance/schedule", "{}");
     assert_eq!(r.status, 200, "{}", r.text());
-    wait_or_fail(
-        &mut cluster,
-        &client,
-        "the inverse offer rescinded",
-        |_, c| {
-            events_of(c, "inverse_offer_rescinded")
-                .iter()
-                .any(|e| e["id"] == second)
-        },
-    );
+    cluster.wait_with_client(&client, "the inverse offer rescinded", |_, c| {
+        events_of(c, "inverse_offer_rescinded")
+            .iter()
+            .any(|e| e["id"] == second)
+    });
     assert_eq!(status(&cluster.master), json!({}));
     std::fs::write(&stop, b"").expect("stop file");
 }

@@ -20,8 +20,6 @@
 
 use std::io::{BufReader, Read, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::Duration;
 
 use compat_tests::*;
@@ -36,60 +34,6 @@ const CREDENTIALS: &str = r#"{"credentials": [
   {"principal": "framework", "secret": "framework-secret"}
 ]}"#;
 
-fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write file");
-    path
-}
-
-fn master_log(cluster: &Cluster) -> String {
-    std::fs::read_to_string(cluster.work_dir.join("master.log")).unwrap_or_default()
-}
-
-/// Waits for each of `lines` in the master's log; on timeout shows the logs.
-fn wait_for_master_log(cluster: &Cluster, what: &str, lines: &[&str]) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let log = master_log(cluster);
-        if lines.iter().all(|line| log.contains(line)) {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "timed out waiting for {what}: {lines:?}\n{}",
-            cluster.logs()
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-/// Another agent against `cluster`'s master with `credential`.
-fn extra_agent(cluster: &Cluster, dir: &Path, name: &str, credential: &Path) -> (Spawned, u16) {
-    let port = free_port();
-    let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
-    let child = Command::new(our_binary("mesos-agent"))
-        .arg(format!("--master={}", cluster.master))
-        .arg("--ip=127.0.0.1")
-        .arg("--hostname=127.0.0.1")
-        .arg(format!("--port={port}"))
-        .arg(format!("--work_dir={}", dir.join(name).display()))
-        .arg("--resources=cpus:1;mem:512;disk:512")
-        .arg("--registration_backoff_factor=10ms")
-        .arg("--authentication_backoff_factor=100ms")
-        .arg(format!("--credential={}", credential.display()))
-        .stdout(log.try_clone().expect("log"))
-        .stderr(log)
-        .spawn()
-        .expect("spawn mesos-agent");
-    (
-        Spawned {
-            name: name.to_string(),
-            child,
-        },
-        port,
-    )
-}
-
 fn agent_ports(cluster: &Cluster) -> Vec<(i64, bool)> {
     let slaves = http_get(&cluster.master, "/master/slaves").expect("/master/slaves");
     slaves.json()["slaves"]
@@ -103,13 +47,13 @@ fn agent_ports(cluster: &Cluster) -> Vec<(i64, bool)> {
 #[test]
 fn agent_registration_is_authorized_as_the_authenticated_principal() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let credentials = write(dir.path(), "credentials.json", CREDENTIALS);
-    let a = write(
+    let credentials = write_file(dir.path(), "credentials.json", CREDENTIALS);
+    let a = write_file(
         dir.path(),
         "a.json",
         r#"{"principal": "a", "secret": "a-secret"}"#,
     );
-    let b = write(
+    let b = write_file(
         dir.path(),
         "b.json",
         r#"{"principal": "b", "secret": "b-secret"}"#,
@@ -140,7 +84,7 @@ fn agent_registration_is_authorized_as_the_authenticated_principal() {
         .expect("agent port");
     let a_pid = format!("slave(1)@127.0.0.1:{a_port}");
     assert!(
-        master_log(&cluster).contains(&format!(
+        cluster.master_log().contains(&format!(
             "Successfully authenticated principal 'a' at {a_pid}"
         )),
         "{}",
@@ -148,10 +92,10 @@ fn agent_registration_is_authorized_as_the_authenticated_principal() {
     );
 
     // `b` proves who it is, and is then not authorized to register.
-    let (mut b_agent, b_port) = extra_agent(&cluster, dir.path(), "b", &b);
+    let (mut b_agent, b_port) =
+        cluster.extra_agent(dir.path(), "b", &[format!("--credential={}", b.display())]);
     let b_pid = format!("slave(1)@127.0.0.1:{b_port}");
-    wait_for_master_log(
-        &cluster,
+    cluster.wait_for_master_log(
         "b's refusal",
         &[
             &format!("Successfully authenticated principal 'b' at {b_pid}"),
@@ -173,8 +117,7 @@ fn agent_registration_is_authorized_as_the_authenticated_principal() {
         .expect("agent id")
         .to_string();
     cluster.stop_agent("KILL", Duration::from_secs(10));
-    wait_for_master_log(
-        &cluster,
+    cluster.wait_for_master_log(
         "the master to see a's exit",
         &[&format!("Agent {agent_id} at {a_pid} disconnected")],
     );
@@ -200,8 +143,7 @@ fn agent_registration_is_authorized_as_the_authenticated_principal() {
     .expect("post")
     .status;
     assert_eq!(status, 202);
-    wait_for_master_log(
-        &cluster,
+    cluster.wait_for_master_log(
         "the re-registration's refusal",
         &[&format!(
             "Refusing re-registration of agent at {a_pid} because it is not authenticated"
@@ -216,7 +158,8 @@ fn agent_registration_is_authorized_as_the_authenticated_principal() {
         agent_ports(&cluster) == vec![(a_port, true)]
     });
     assert_eq!(
-        master_log(&cluster)
+        cluster
+            .master_log()
             .matches(&format!(
                 "Successfully authenticated principal 'a' at {a_pid}"
             ))
@@ -228,22 +171,10 @@ fn agent_registration_is_authorized_as_the_authenticated_principal() {
     cluster.assert_alive();
 }
 
-fn go_client(dir: &Path, cluster: &Cluster, extra: &[&str]) -> Command {
-    let bin = build_mesos_go_scheduler(dir);
-    let mut cmd = Command::new(bin);
-    cmd.arg(format!("--master={}", cluster.master))
-        .arg("--scenario=command")
-        .arg("--timeout=60s")
-        .args(extra)
-        .arg("-logtostderr")
-        .arg("-v=1");
-    cmd
-}
-
 #[test]
 fn v0_framework_is_registered_and_authorized_as_its_authenticated_principal() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let credentials = write(dir.path(), "credentials.json", CREDENTIALS);
+    let credentials = write_file(dir.path(), "credentials.json", CREDENTIALS);
     // Only `framework` may register; a registration without a principal
     // (as a missing FrameworkInfo.principal would be) may not.
     let acls = r#"{"register_frameworks": [
@@ -260,9 +191,9 @@ fn v0_framework_is_registered_and_authorized_as_its_authenticated_principal() {
         ..Default::default()
     });
     let (events, output, status) = run_client(
-        go_client(
+        mesos_go_command(
             dir.path(),
-            &cluster,
+            &cluster.master,
             &[
                 "--principal=framework",
                 "--secret=framework-secret",
@@ -283,7 +214,7 @@ fn v0_framework_is_registered_and_authorized_as_its_authenticated_principal() {
         .collect();
     assert_eq!(states.last(), Some(&"TASK_FINISHED"), "{events:?}");
     assert!(
-        master_log(&cluster).contains(
+        cluster.master_log().contains(
             "Setting 'principal' in FrameworkInfo to 'framework' because the framework \
              authenticated with that principal but did not set it in FrameworkInfo"
         ),
@@ -300,9 +231,9 @@ fn v0_framework_is_registered_and_authorized_as_its_authenticated_principal() {
 
     // Another proven principal, filled in the same way, is not authorized.
     let (events, output, _status) = run_client(
-        go_client(
+        mesos_go_command(
             dir.path(),
-            &cluster,
+            &cluster.master,
             &[
                 "--principal=a",
                 "--secret=a-secret",
@@ -339,7 +270,7 @@ fn master_framework(cluster: &Cluster, id: &str) -> Option<Value> {
 #[test]
 fn v0_scheduler_that_failed_over_must_authenticate_again() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let credentials = write(dir.path(), "credentials.json", CREDENTIALS);
+    let credentials = write_file(dir.path(), "credentials.json", CREDENTIALS);
     let mut cluster = Cluster::start(ClusterOptions {
         master_flags: vec![
             "--authenticate_frameworks=true".to_string(),
@@ -349,7 +280,7 @@ fn v0_scheduler_that_failed_over_must_authenticate_again() {
         ..Default::default()
     });
     let auth = ["--principal=framework", "--secret=framework-secret"];
-    let mut first = go_client(dir.path(), &cluster, &auth);
+    let mut first = mesos_go_command(dir.path(), &cluster.master, &auth);
     first.args(["--scenario=failover-first", "--failover-timeout=300"]);
     let (events, output, status) = run_client(first, Duration::from_secs(90));
     assert!(status.success(), "{output}\n{}", cluster.logs());
@@ -397,8 +328,7 @@ fn v0_scheduler_that_failed_over_must_authenticate_again() {
     .expect("post")
     .status;
     assert_eq!(status, 202);
-    wait_for_master_log(
-        &cluster,
+    cluster.wait_for_master_log(
         "the unauthenticated failover's refusal",
         &[&format!(
             "Refusing subscription of framework at {old_pid}: Framework at {old_pid} is not \
@@ -410,7 +340,7 @@ fn v0_scheduler_that_failed_over_must_authenticate_again() {
     assert_eq!(framework["pid"], old_pid.as_str(), "{framework}");
 
     // A new driver that authenticates takes the framework over.
-    let mut second = go_client(dir.path(), &cluster, &auth);
+    let mut second = mesos_go_command(dir.path(), &cluster.master, &auth);
     second.args([
         "--scenario=failover-second",
         "--failover-timeout=300",
@@ -425,7 +355,8 @@ fn v0_scheduler_that_failed_over_must_authenticate_again() {
         "{events:?}"
     );
     assert_eq!(
-        master_log(&cluster)
+        cluster
+            .master_log()
             .matches("Successfully authenticated principal 'framework' at scheduler")
             .count(),
         2,
@@ -573,7 +504,7 @@ fn call(master: &str, authorization: &str, stream_id: &str, body: &Value) -> (u1
 #[test]
 fn http_framework_calls_must_come_from_the_framework_principal() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let credentials = write(
+    let credentials = write_file(
         dir.path(),
         "credentials.json",
         r#"{"credentials":[{"principal":"fw","secret":"fw-pass"},{"principal":"ops","secret":"s3cret"}]}"#,
@@ -747,12 +678,12 @@ fn agent_call(cluster: &Cluster, authorization: &str, body: &Value) -> (u16, Str
 #[test]
 fn nested_container_calls_are_authorized_on_the_parent_executor() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let credentials = write(
+    let credentials = write_file(
         dir.path(),
         "http_credentials.json",
         r#"{"credentials":[{"principal":"ops","secret":"s3cret"},{"principal":"guest","secret":"g"}]}"#,
     );
-    let acls = write(
+    let acls = write_file(
         dir.path(),
         "acls.json",
         r#"{
