@@ -1,5 +1,5 @@
 //! Typed ids for the entities the daemons keep state about: frameworks,
-//! executors, tasks, containers and agents.
+//! executors, tasks, containers and agents, and the roles they run as.
 //!
 //! The wire carries these as `{ value: string }` messages; state keyed by a
 //! bare `String` lets a framework id be looked up where an executor id was
@@ -15,7 +15,36 @@ use std::fmt;
 use std::sync::Arc;
 
 macro_rules! typed_id {
+    // An id the wire carries in a `{ value }` message: the text type plus
+    // conversions to and from that message.
     ($(#[$doc:meta])* $name:ident, $proto:ty) => {
+        typed_id!($(#[$doc])* $name);
+
+        impl $name {
+            /// The protobuf message carrying this id.
+            pub fn to_proto(&self) -> $proto {
+                <$proto>::from(self)
+            }
+        }
+
+        impl From<&$proto> for $name {
+            fn from(value: &$proto) -> Self {
+                $name::new(&value.value)
+            }
+        }
+
+        impl From<&$name> for $proto {
+            // One macro for messages with and without fields besides `value`.
+            #[allow(clippy::field_reassign_with_default)]
+            fn from(value: &$name) -> Self {
+                let mut proto = <$proto>::default();
+                proto.value = value.0.to_string();
+                proto
+            }
+        }
+    };
+    // An id the wire carries as a bare string (a role).
+    ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
         pub struct $name(Arc<str>);
@@ -27,11 +56,6 @@ macro_rules! typed_id {
 
             pub fn as_str(&self) -> &str {
                 &self.0
-            }
-
-            /// The protobuf message carrying this id.
-            pub fn to_proto(&self) -> $proto {
-                <$proto>::from(self)
             }
         }
 
@@ -50,22 +74,6 @@ macro_rules! typed_id {
         impl From<String> for $name {
             fn from(value: String) -> Self {
                 $name(Arc::from(value))
-            }
-        }
-
-        impl From<&$proto> for $name {
-            fn from(value: &$proto) -> Self {
-                $name::new(&value.value)
-            }
-        }
-
-        impl From<&$name> for $proto {
-            // One macro for messages with and without fields besides `value`.
-            #[allow(clippy::field_reassign_with_default)]
-            fn from(value: &$name) -> Self {
-                let mut proto = <$proto>::default();
-                proto.value = value.0.to_string();
-                proto
             }
         }
 
@@ -132,6 +140,17 @@ typed_id!(
     AgentId,
     crate::mesos::SlaveId
 );
+typed_id!(
+    /// A role (`*`, `eng`, `eng/web`): a path in the role tree.
+    Role
+);
+
+impl Role {
+    /// `eng` for `eng/web`; `None` for a top-level role.
+    pub fn parent(&self) -> Option<Role> {
+        self.0.rfind('/').map(|at| Role::new(&self.0[..at]))
+    }
+}
 
 #[cfg(test)]
 mod tests {

@@ -20,81 +20,15 @@ mod sorter;
 mod tests;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use hierarchical::HierarchicalDrf;
 
 use mesos_proto::resources::Resources;
 
-macro_rules! typed_id {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub struct $name(Arc<str>);
-
-        impl $name {
-            pub fn new(value: &str) -> Self {
-                $name(Arc::from(value))
-            }
-
-            pub fn as_str(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl From<&str> for $name {
-            fn from(value: &str) -> Self {
-                $name::new(value)
-            }
-        }
-
-        impl From<&String> for $name {
-            fn from(value: &String) -> Self {
-                $name::new(value)
-            }
-        }
-
-        impl From<String> for $name {
-            fn from(value: String) -> Self {
-                $name(Arc::from(value))
-            }
-        }
-
-        impl fmt::Display for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(&self.0)
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({:?})", stringify!($name), &*self.0)
-            }
-        }
-    };
-}
-
-typed_id!(
-    /// A framework id as the allocator knows it.
-    FrameworkId
-);
-typed_id!(
-    /// An agent id as the allocator knows it.
-    AgentId
-);
-typed_id!(
-    /// A role (`*`, `eng`, `eng/web`): a path in the role tree.
-    Role
-);
-
-impl Role {
-    /// `eng` for `eng/web`; `None` for a top-level role.
-    pub fn parent(&self) -> Option<Role> {
-        self.0.rfind('/').map(|at| Role::new(&self.0[..at]))
-    }
-}
+// The allocator keys its state by the same typed ids as the rest of the
+// master, so no conversion sits between the actor and the allocator.
+pub use mesos_proto::ids::{AgentId, FrameworkId, Role};
 
 /// Resource quantities by name (upstream `ResourceQuantities`): what quota
 /// guarantees and limits are written in.
