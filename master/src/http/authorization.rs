@@ -92,7 +92,8 @@ impl HttpContext {
     }
 }
 
-fn forbidden(request: &Request, action: Action) -> HttpError {
+/// The 403 for a refused `action`.
+pub fn forbidden(request: &Request, action: Action) -> HttpError {
     let who = match principal(request) {
         Some(p) => format!("Principal '{p}'"),
         None => "An anonymous request".to_string(),

@@ -35,6 +35,7 @@ use super::render::RenderKey;
 use super::{parse_call_body, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
 use crate::master::connection::{ContentType, HEARTBEAT_INTERVAL};
+use crate::master::maintenance::MaintenanceCommand;
 use crate::master::requests::{OperationError, OperationOutcome, OperationRequest, TeardownError};
 use crate::master::state_events::{Published, StateEvent, SubscribeError, Subscription};
 use crate::master::MarkGoneError;
@@ -117,6 +118,34 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
                 })?;
             Ok(ok_empty())
         }
+        CallType::UpdateMaintenanceSchedule
+        | CallType::StartMaintenance
+        | CallType::StopMaintenance => {
+            use mesos_proto::convert::devolve;
+            let command = match kind {
+                CallType::UpdateMaintenanceSchedule => MaintenanceCommand::UpdateSchedule(devolve(
+                    &call.update_maintenance_schedule.unwrap_or_default().schedule,
+                )),
+                CallType::StartMaintenance => MaintenanceCommand::Start(
+                    call.start_maintenance
+                        .unwrap_or_default()
+                        .machines
+                        .iter()
+                        .map(devolve)
+                        .collect(),
+                ),
+                _ => MaintenanceCommand::Stop(
+                    call.stop_maintenance
+                        .unwrap_or_default()
+                        .machines
+                        .iter()
+                        .map(devolve)
+                        .collect(),
+                ),
+            };
+            super::maintenance::change(context, &request, command).await?;
+            Ok(ok_empty())
+        }
         kind => match operation_request(kind, call) {
             Some(request) => match context.master.apply_operation(request).await {
                 Ok(OperationOutcome::Done) => Ok(ok_empty()),
@@ -146,7 +175,7 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
             }
             None => {
                 let snapshot = context.viewable(&request, context.master.snapshot().await);
-                let mut response = answer(context, kind, &snapshot)?;
+                let mut response = answer(context, &request, kind, &snapshot)?;
                 if let Some(roles) = response.get_roles.as_mut() {
                     roles
                         .roles
@@ -159,7 +188,8 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
 }
 
 /// The authorization each call needs (upstream's checks per call), 403
-/// when refused. Read calls are filtered instead ([`HttpContext::viewable`]).
+/// when refused. Read calls are filtered instead ([`HttpContext::viewable`]);
+/// maintenance calls are authorized per machine (`super::maintenance`).
 async fn authorize_call(
     context: &HttpContext,
     request: &Request,
@@ -186,11 +216,6 @@ async fn authorize_call(
         }
         CallType::DeactivateAgent => simple(Action::DeactivateAgent),
         CallType::ReactivateAgent => simple(Action::ReactivateAgent),
-        CallType::UpdateMaintenanceSchedule => simple(Action::UpdateMaintenanceSchedule),
-        CallType::GetMaintenanceSchedule => simple(Action::GetMaintenanceSchedule),
-        CallType::StartMaintenance => simple(Action::StartMaintenance),
-        CallType::StopMaintenance => simple(Action::StopMaintenance),
-        CallType::GetMaintenanceStatus => simple(Action::GetMaintenanceStatus),
         CallType::Teardown => {
             let id = call
                 .teardown
@@ -395,15 +420,6 @@ fn operation_request(kind: CallType, call: Call) -> Option<OperationRequest> {
         CallType::SetQuota => OperationRequest::SetQuota(Box::new(call.set_quota?)),
         CallType::RemoveQuota => OperationRequest::RemoveQuota(Box::new(call.remove_quota?)),
         CallType::UpdateWeights => OperationRequest::UpdateWeights(Box::new(call.update_weights?)),
-        CallType::UpdateMaintenanceSchedule => {
-            OperationRequest::UpdateMaintenanceSchedule(Box::new(call.update_maintenance_schedule?))
-        }
-        CallType::StartMaintenance => {
-            OperationRequest::StartMaintenance(Box::new(call.start_maintenance?))
-        }
-        CallType::StopMaintenance => {
-            OperationRequest::StopMaintenance(Box::new(call.stop_maintenance?))
-        }
         CallType::DrainAgent => OperationRequest::DrainAgent(Box::new(call.drain_agent?)),
         CallType::DeactivateAgent => {
             OperationRequest::DeactivateAgent(Box::new(call.deactivate_agent?))
@@ -462,6 +478,7 @@ fn is_state_read(kind: CallType) -> bool {
 
 fn answer(
     context: &HttpContext,
+    request: &Request,
     kind: CallType,
     snapshot: &Snapshot,
 ) -> Result<MasterResponse, HttpError> {
@@ -549,13 +566,21 @@ fn answer(
         CallType::GetMaintenanceStatus => {
             out.r#type = typed(R::GetMaintenanceStatus);
             out.get_maintenance_status = Some(response::GetMaintenanceStatus {
-                status: mesos_proto::convert::evolve(&snapshot.maintenance_status),
+                status: mesos_proto::convert::evolve(&super::maintenance::visible_status(
+                    context,
+                    request,
+                    snapshot.maintenance_status.clone(),
+                )),
             });
         }
         CallType::GetMaintenanceSchedule => {
             out.r#type = typed(R::GetMaintenanceSchedule);
             out.get_maintenance_schedule = Some(response::GetMaintenanceSchedule {
-                schedule: mesos_proto::convert::evolve(&snapshot.maintenance.schedule()),
+                schedule: mesos_proto::convert::evolve(&super::maintenance::visible_schedule(
+                    context,
+                    request,
+                    snapshot.maintenance.schedule(),
+                )),
             });
         }
         CallType::GetQuota => {

@@ -32,6 +32,9 @@ use crate::registry::operations::{apply_maintenance, Operation};
 pub enum MaintenanceError {
     #[error("{0}")]
     Invalid(String),
+    /// The request may not act on this machine (its id as JSON).
+    #[error("Not authorized to change the maintenance of machine '{0}'")]
+    Refused(String),
     #[error("Master has not finished recovery")]
     NotRecovered,
     #[error("The master actor stopped")]
@@ -46,6 +49,37 @@ pub enum MaintenanceCommand {
     Start(Vec<MachineId>),
     /// Machines DOWN → UP (and out of the schedule).
     Stop(Vec<MachineId>),
+}
+
+/// Whether the request behind a change may act on a machine: the HTTP
+/// layer's answer (from the authorizer), asked per machine once the change
+/// is otherwise valid, in upstream's order (a request both invalid and
+/// refused gets the validation's error).
+pub struct MachineApproval(Box<dyn Fn(&MachineId) -> bool + Send>);
+
+impl MachineApproval {
+    pub fn new(approved: impl Fn(&MachineId) -> bool + Send + 'static) -> MachineApproval {
+        MachineApproval(Box::new(approved))
+    }
+
+    /// Every machine (changes made by the actor's own callers and tests).
+    pub fn all() -> MachineApproval {
+        MachineApproval::new(|_| true)
+    }
+
+    fn check(&self, id: &MachineId) -> Result<(), MaintenanceError> {
+        if (self.0)(id) {
+            Ok(())
+        } else {
+            Err(MaintenanceError::Refused(describe(id)))
+        }
+    }
+}
+
+impl std::fmt::Debug for MachineApproval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MachineApproval")
+    }
 }
 
 /// The scheduled machines and the schedule, as the registry holds them.
@@ -250,12 +284,13 @@ impl Master {
     pub(super) fn maintenance(
         &mut self,
         command: MaintenanceCommand,
+        approval: MachineApproval,
         reply: oneshot::Sender<Result<(), MaintenanceError>>,
     ) {
-        let operation = match self.validate_maintenance(command) {
+        let operation = match self.validate_maintenance(command, &approval) {
             Ok(operation) => operation,
-            Err(message) => {
-                let _ = reply.send(Err(MaintenanceError::Invalid(message)));
+            Err(error) => {
+                let _ = reply.send(Err(error));
                 return;
             }
         };
@@ -266,49 +301,60 @@ impl Master {
         );
     }
 
-    fn validate_maintenance(&self, command: MaintenanceCommand) -> Result<Operation, String> {
+    fn validate_maintenance(
+        &self,
+        command: MaintenanceCommand,
+        approval: &MachineApproval,
+    ) -> Result<Operation, MaintenanceError> {
+        let invalid = MaintenanceError::Invalid;
         match command {
-            MaintenanceCommand::UpdateSchedule(schedule) => Ok(Operation::UpdateSchedule(
-                Box::new(validate_schedule(&schedule, &self.maintenance)?),
-            )),
+            MaintenanceCommand::UpdateSchedule(schedule) => {
+                let schedule = validate_schedule(&schedule, &self.maintenance).map_err(invalid)?;
+                // Every machine of the new schedule; machines it drops are
+                // not asked about (upstream's rule).
+                for id in schedule.windows.iter().flat_map(|w| &w.machine_ids) {
+                    approval.check(id)?;
+                }
+                Ok(Operation::UpdateSchedule(Box::new(schedule)))
+            }
             MaintenanceCommand::Start(ids) => {
-                let ids = validate_machines(&ids)?;
+                let ids = validate_machines(&ids).map_err(invalid)?;
                 for id in &ids {
                     match self.maintenance.machine(id) {
                         None => {
-                            return Err(format!(
+                            return Err(invalid(format!(
                                 "Machine '{}' is not part of a maintenance schedule",
                                 describe(id)
-                            ))
+                            )))
                         }
                         Some(info) if info.mode != Some(Mode::Draining as i32) => {
-                            return Err(format!(
+                            return Err(invalid(format!(
                                 "Machine '{}' is not in DRAINING mode and cannot be brought down",
                                 describe(id)
-                            ))
+                            )))
                         }
-                        Some(_) => {}
+                        Some(_) => approval.check(id)?,
                     }
                 }
                 Ok(Operation::StartMaintenance(ids))
             }
             MaintenanceCommand::Stop(ids) => {
-                let ids = validate_machines(&ids)?;
+                let ids = validate_machines(&ids).map_err(invalid)?;
                 for id in &ids {
                     match self.maintenance.machine(id) {
                         None => {
-                            return Err(format!(
+                            return Err(invalid(format!(
                                 "Machine '{}' is not part of a maintenance schedule",
                                 describe(id)
-                            ))
+                            )))
                         }
                         Some(info) if info.mode != Some(Mode::Down as i32) => {
-                            return Err(format!(
+                            return Err(invalid(format!(
                                 "Machine '{}' is not in DOWN mode and cannot be brought up",
                                 describe(id)
-                            ))
+                            )))
                         }
-                        Some(_) => {}
+                        Some(_) => approval.check(id)?,
                     }
                 }
                 Ok(Operation::StopMaintenance(ids))
