@@ -29,7 +29,7 @@ use tokio::sync::mpsc;
 
 use mesos_authorizer::{Action, Object};
 
-use super::authorization::{principal, EventFilter};
+use super::authorization::{principal, Admitted, EventFilter};
 use super::futures_response::ResponseFuture;
 use super::render::RenderKey;
 use super::{parse_call_body, require_method, HttpContext, HttpError};
@@ -1051,14 +1051,18 @@ impl EventStream {
         };
         let accept = self.accept;
         for published in self.received.drain(..) {
-            if self
-                .filter
-                .as_mut()
-                .is_some_and(|f| !f.admits(&published.change))
-            {
-                continue;
+            let admitted = match self.filter.as_mut() {
+                Some(filter) => filter.admit(&published.change),
+                None => Admitted::Whole,
+            };
+            match admitted {
+                Admitted::Hidden => {}
+                Admitted::Whole => out.push(
+                    published.encoded(slot, |change| encode_event(&to_event(change), accept)),
+                ),
+                // This subscriber's own copy: not the shared encoding.
+                Admitted::Redacted(change) => out.push(encode_event(&to_event(&change), accept)),
             }
-            out.push(published.encoded(slot, |change| encode_event(&to_event(change), accept)));
         }
     }
 }

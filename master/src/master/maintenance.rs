@@ -485,4 +485,63 @@ mod tests {
         assert!(state.machines().is_empty());
         assert!(state.schedule().windows.is_empty());
     }
+
+    // Upstream's order: a change both invalid and refused is invalid; a
+    // refusal is for the first machine refused and changes nothing.
+    #[tokio::test(start_paused = true)]
+    async fn approval_is_asked_per_machine_after_validation() {
+        let master = crate::testing::start_master(&[]).await;
+        let handle = &master.handle;
+        let (a, b) = (id("a", "10.0.0.1"), id("b", "10.0.0.2"));
+        let refuse_b = || MachineApproval::new(|m| m.hostname.as_deref() != Some("b"));
+        let change = |command, approval| handle.change_maintenance(command, approval);
+        let both = Schedule {
+            windows: vec![window(vec![a.clone()]), window(vec![b.clone()])],
+        };
+        assert_eq!(
+            change(MaintenanceCommand::UpdateSchedule(both.clone()), refuse_b()).await,
+            Err(MaintenanceError::Refused(describe(&b)))
+        );
+        assert!(handle.maintenance_schedule().await.windows.is_empty());
+        let twice = Schedule {
+            windows: vec![window(vec![b.clone(), b.clone()])],
+        };
+        assert!(matches!(
+            change(MaintenanceCommand::UpdateSchedule(twice), refuse_b()).await,
+            Err(MaintenanceError::Invalid(_))
+        ));
+        // `b` is not scheduled: that is said before the refusal.
+        assert!(matches!(
+            change(MaintenanceCommand::Start(vec![b.clone()]), refuse_b()).await,
+            Err(MaintenanceError::Invalid(_))
+        ));
+        change(
+            MaintenanceCommand::UpdateSchedule(both),
+            MachineApproval::all(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            change(
+                MaintenanceCommand::Start(vec![a.clone(), b.clone()]),
+                refuse_b()
+            )
+            .await,
+            Err(MaintenanceError::Refused(describe(&b)))
+        );
+        assert_eq!(handle.maintenance_status().await.draining_machines.len(), 2);
+        change(MaintenanceCommand::Start(vec![a.clone()]), refuse_b())
+            .await
+            .unwrap();
+        assert_eq!(handle.maintenance_status().await.down_machines, vec![a]);
+        // Only what the new schedule names is asked about: dropping `b`
+        // needs no approval for it.
+        let only_a = Schedule {
+            windows: vec![window(vec![id("a", "10.0.0.1")])],
+        };
+        change(MaintenanceCommand::UpdateSchedule(only_a), refuse_b())
+            .await
+            .unwrap();
+        assert_eq!(handle.maintenance_schedule().await.windows.len(), 1);
+    }
 }
