@@ -378,7 +378,10 @@ const ANY_OR_NONE: &[(&str, &str)] = &[
     ("view_standalone_containers", "ViewStandaloneContainer"),
     ("mark_resource_providers_gone", "MarkResourceProvidersGone"),
     ("view_resource_providers", "ViewResourceProvider"),
-    ("modify_resource_provider_configs", "ModifyResourceProviderConfig"),
+    (
+        "modify_resource_provider_configs",
+        "ModifyResourceProviderConfig",
+    ),
     ("prune_images", "PruneImages"),
 ];
 
@@ -589,7 +592,11 @@ mod tests {
         ] {
             assert!(Acls::parse(bad).is_err(), "{bad}");
         }
-        for kind in ["update_maintenance_schedules", "get_maintenance_statuses", "view_flags"] {
+        for kind in [
+            "update_maintenance_schedules",
+            "get_maintenance_statuses",
+            "view_flags",
+        ] {
             let (_, name) = ANY_OR_NONE.iter().find(|(k, _)| *k == kind).unwrap();
             let object = KINDS.iter().find(|k| k.key == kind).unwrap().object;
             let some = format!(

@@ -1039,15 +1039,25 @@ fn maintenance_schedule_is_filtered_and_updates_need_every_machine() {
             assert_ne!(code, 401, "{path} as {who}: {body}");
             code
         };
-        let schedule = format!(r#"{{"windows":[{},{}]}}"#, window(&["h1"]), window(&["h2", "h3"]));
+        let schedule = format!(
+            r#"{{"windows":[{},{}]}}"#,
+            window(&["h1"]),
+            window(&["h2", "h3"])
+        );
         let scheduled = vec![set(&["h1"]), set(&["h2", "h3"])];
 
         // UPDATE: refused for a principal not approved for the machines;
         // the schedule stays as it was.
         assert_eq!(post("/master/maintenance/schedule", "ops", &schedule), 200);
-        assert_eq!(post("/master/maintenance/schedule", "guest", &schedule), 403);
+        assert_eq!(
+            post("/master/maintenance/schedule", "guest", &schedule),
+            403
+        );
         let other = if permissive { 200 } else { 403 };
-        assert_eq!(post("/master/maintenance/schedule", "other", &schedule), other);
+        assert_eq!(
+            post("/master/maintenance/schedule", "other", &schedule),
+            other
+        );
         let v1_update = format!(
             r#"{{"type":"UPDATE_MAINTENANCE_SCHEDULE","update_maintenance_schedule":{{"schedule":{schedule}}}}}"#
         );
@@ -1077,7 +1087,11 @@ fn maintenance_schedule_is_filtered_and_updates_need_every_machine() {
             };
             let (code, got) = get(m, "/master/maintenance/status", who);
             assert_eq!(code, 200, "{who}");
-            assert_eq!(status_hosts(&got), (draining.clone(), set(&[])), "{who}: {got}");
+            assert_eq!(
+                status_hosts(&got),
+                (draining.clone(), set(&[])),
+                "{who}: {got}"
+            );
             let (_, got) = v1(m, who, r#"{"type":"GET_MAINTENANCE_STATUS"}"#);
             assert_eq!(
                 status_hosts(&got["get_maintenance_status"]["status"]),
@@ -1090,16 +1104,24 @@ fn maintenance_schedule_is_filtered_and_updates_need_every_machine() {
         let h1 = r#"[{"hostname":"h1"}]"#;
         assert_eq!(post("/master/machine/down", "guest", h1), 403);
         // Not scheduled: invalid before any authorization.
-        assert_eq!(post("/master/machine/down", "guest", r#"[{"hostname":"h9"}]"#), 400);
+        assert_eq!(
+            post("/master/machine/down", "guest", r#"[{"hostname":"h9"}]"#),
+            400
+        );
         assert_eq!(post("/master/machine/down", "other", h1), other);
         if !permissive {
             assert_eq!(post("/master/machine/down", "ops", h1), 200);
         }
-        let start = r#"{"type":"START_MAINTENANCE","start_maintenance":{"machines":[{"hostname":"h2"}]}}"#;
+        let start =
+            r#"{"type":"START_MAINTENANCE","start_maintenance":{"machines":[{"hostname":"h2"}]}}"#;
         assert_eq!(v1(m, "guest", start).0, 403);
         assert_eq!(v1(m, "ops", start).0, 200);
         let (_, got) = get(m, "/master/maintenance/status", "ops");
-        assert_eq!(status_hosts(&got), (set(&["h3"]), set(&["h1", "h2"])), "{got}");
+        assert_eq!(
+            status_hosts(&got),
+            (set(&["h3"]), set(&["h1", "h2"])),
+            "{got}"
+        );
         let (_, got) = get(m, "/master/maintenance/status", "guest");
         assert_eq!(status_hosts(&got), (set(&[]), set(&[])), "{got}");
 
@@ -1108,7 +1130,8 @@ fn maintenance_schedule_is_filtered_and_updates_need_every_machine() {
         if !permissive {
             assert_eq!(post("/master/machine/up", "ops", h1), 200);
         }
-        let stop = r#"{"type":"STOP_MAINTENANCE","stop_maintenance":{"machines":[{"hostname":"h2"}]}}"#;
+        let stop =
+            r#"{"type":"STOP_MAINTENANCE","stop_maintenance":{"machines":[{"hostname":"h2"}]}}"#;
         assert_eq!(v1(m, "guest", stop).0, 403);
         assert_eq!(v1(m, "ops", stop).0, 200);
         let (_, got) = get(m, "/master/maintenance/schedule", "ops");
@@ -1116,7 +1139,10 @@ fn maintenance_schedule_is_filtered_and_updates_need_every_machine() {
 
         // A schedule naming no machine asks about none (upstream's rule):
         // even a principal refused every machine may post it.
-        assert_eq!(post("/master/maintenance/schedule", "guest", r#"{"windows":[]}"#), 200);
+        assert_eq!(
+            post("/master/maintenance/schedule", "guest", r#"{"windows":[]}"#),
+            200
+        );
         let (_, got) = get(m, "/master/maintenance/schedule", "ops");
         assert!(windows(&got).is_empty(), "{got}");
     }
@@ -1230,15 +1256,32 @@ fn operator_stream_hides_reservations_of_unviewable_roles() {
     let mut cluster = Secured::master(acls, &[]);
     let streams: Vec<(&str, OperatorStream)> = ["ops", "alice-ops", "guest", "other"]
         .into_iter()
-        .map(|who| (who, OperatorStream::start(&cluster.master, who, cluster.work.path())))
+        .map(|who| {
+            (
+                who,
+                OperatorStream::start(&cluster.master, who, cluster.work.path()),
+            )
+        })
         .collect();
-    wait_for(Duration::from_secs(20), "SUBSCRIBED on every stream", || {
-        streams.iter().all(|(_, s)| s.of_type("SUBSCRIBED").is_some())
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "SUBSCRIBED on every stream",
+        || {
+            streams
+                .iter()
+                .all(|(_, s)| s.of_type("SUBSCRIBED").is_some())
+        },
+    );
     cluster.agent_with(None, false, "cpus:2;cpus(r):1;cpus(s):1;mem:1024;disk:1024");
-    wait_for(Duration::from_secs(20), "AGENT_ADDED on every stream", || {
-        streams.iter().all(|(_, s)| s.of_type("AGENT_ADDED").is_some())
-    });
+    wait_for(
+        Duration::from_secs(20),
+        "AGENT_ADDED on every stream",
+        || {
+            streams
+                .iter()
+                .all(|(_, s)| s.of_type("AGENT_ADDED").is_some())
+        },
+    );
     for (who, stream) in &streams {
         let expected = match *who {
             "ops" | "other" => set(&["*", "r", "s"]),
@@ -1247,7 +1290,11 @@ fn operator_stream_hides_reservations_of_unviewable_roles() {
         };
         let added = stream.of_type("AGENT_ADDED").expect("AGENT_ADDED");
         let streamed = agent_roles(&added["agent_added"]["agent"]);
-        assert_eq!(streamed, (expected.clone(), expected.clone()), "{who}: {added}");
+        assert_eq!(
+            streamed,
+            (expected.clone(), expected.clone()),
+            "{who}: {added}"
+        );
         // The same as the principal's GET_STATE.
         let (code, state) = v1(&cluster.master, who, r#"{"type":"GET_STATE"}"#);
         assert_eq!(code, 200, "{who}");

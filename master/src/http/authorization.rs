@@ -166,10 +166,7 @@ pub fn viewable(
 #[allow(deprecated)]
 fn resource_viewable(resource: &Resource, roles: &Approver<'_>) -> bool {
     let role = |role: &str| roles.approved(Object::Role(role));
-    resource
-        .role
-        .as_deref()
-        .is_none_or(|r| r == "*" || role(r))
+    resource.role.as_deref().is_none_or(|r| r == "*" || role(r))
         && resource
             .reservations
             .iter()
@@ -442,8 +439,11 @@ mod tests {
         resources
             .iter()
             .map(|r| {
-                let mut roles: Vec<&str> =
-                    r.reservations.iter().filter_map(|r| r.role.as_deref()).collect();
+                let mut roles: Vec<&str> = r
+                    .reservations
+                    .iter()
+                    .filter_map(|r| r.role.as_deref())
+                    .collect();
                 roles.extend(r.allocation_info.as_ref().and_then(|a| a.role.as_deref()));
                 roles.join(",")
             })
@@ -486,8 +486,8 @@ mod tests {
     #[test]
     fn framework_events_hide_resources_of_unviewable_roles() {
         let authorizer = authorizer();
-        let mut bob = EventFilter::new(authorizer, Some("bob".into()), &Snapshot::default())
-            .unwrap();
+        let mut bob =
+            EventFilter::new(authorizer, Some("bob".into()), &Snapshot::default()).unwrap();
         let view = FrameworkView {
             info: FrameworkInfo {
                 user: "u".into(),

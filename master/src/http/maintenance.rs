@@ -142,8 +142,12 @@ pub fn handle(context: Arc<HttpContext>, endpoint: Endpoint, request: Request) -
                     }
                     let schedule = mesos_proto::json::from_value::<Schedule>(&value)
                         .map_err(|e| HttpError::BadRequest(e.to_string()))?;
-                    change(&context, &request, MaintenanceCommand::UpdateSchedule(schedule))
-                        .await?;
+                    change(
+                        &context,
+                        &request,
+                        MaintenanceCommand::UpdateSchedule(schedule),
+                    )
+                    .await?;
                     Ok(None)
                 }
                 Endpoint::Status => {

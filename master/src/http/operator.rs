@@ -124,7 +124,10 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
             use mesos_proto::convert::devolve;
             let command = match kind {
                 CallType::UpdateMaintenanceSchedule => MaintenanceCommand::UpdateSchedule(devolve(
-                    &call.update_maintenance_schedule.unwrap_or_default().schedule,
+                    &call
+                        .update_maintenance_schedule
+                        .unwrap_or_default()
+                        .schedule,
                 )),
                 CallType::StartMaintenance => MaintenanceCommand::Start(
                     call.start_maintenance

@@ -417,7 +417,7 @@ impl MasterHandle {
             maintenance::MaintenanceCommand::UpdateSchedule(schedule),
             maintenance::MachineApproval::all(),
         )
-            .await
+        .await
     }
 
     /// Takes DRAINING machines DOWN (`/machine/down`, START_MAINTENANCE);
@@ -430,7 +430,7 @@ impl MasterHandle {
             maintenance::MaintenanceCommand::Start(machines),
             maintenance::MachineApproval::all(),
         )
-            .await
+        .await
     }
 
     /// Brings DOWN machines UP (`/machine/up`, STOP_MAINTENANCE).
@@ -442,7 +442,7 @@ impl MasterHandle {
             maintenance::MaintenanceCommand::Stop(machines),
             maintenance::MachineApproval::all(),
         )
-            .await
+        .await
     }
 
     /// DRAINING and DOWN machines with the frameworks' answers to inverse

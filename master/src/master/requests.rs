@@ -268,4 +268,3 @@ impl From<super::quota::OperatorError> for OperationError {
         }
     }
 }
-
