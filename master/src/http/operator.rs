@@ -121,31 +121,7 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
         CallType::UpdateMaintenanceSchedule
         | CallType::StartMaintenance
         | CallType::StopMaintenance => {
-            use mesos_proto::convert::devolve;
-            let command = match kind {
-                CallType::UpdateMaintenanceSchedule => MaintenanceCommand::UpdateSchedule(devolve(
-                    &call
-                        .update_maintenance_schedule
-                        .unwrap_or_default()
-                        .schedule,
-                )),
-                CallType::StartMaintenance => MaintenanceCommand::Start(
-                    call.start_maintenance
-                        .unwrap_or_default()
-                        .machines
-                        .iter()
-                        .map(devolve)
-                        .collect(),
-                ),
-                _ => MaintenanceCommand::Stop(
-                    call.stop_maintenance
-                        .unwrap_or_default()
-                        .machines
-                        .iter()
-                        .map(devolve)
-                        .collect(),
-                ),
-            };
+            let command = maintenance_command(kind, call);
             super::maintenance::change(context, &request, command).await?;
             Ok(ok_empty())
         }
@@ -432,6 +408,27 @@ fn operation_request(kind: CallType, call: Call) -> Option<OperationRequest> {
         }
         _ => return None,
     })
+}
+
+/// The maintenance change a (validated) UPDATE_MAINTENANCE_SCHEDULE,
+/// START_MAINTENANCE or STOP_MAINTENANCE call asks for.
+fn maintenance_command(kind: CallType, call: Call) -> MaintenanceCommand {
+    use mesos_proto::convert::devolve;
+    let machines = |ids: &[mesos_proto::mesos::v1::MachineId]| ids.iter().map(devolve).collect();
+    match kind {
+        CallType::StartMaintenance => MaintenanceCommand::Start(machines(
+            &call.start_maintenance.unwrap_or_default().machines,
+        )),
+        CallType::StopMaintenance => MaintenanceCommand::Stop(machines(
+            &call.stop_maintenance.unwrap_or_default().machines,
+        )),
+        _ => MaintenanceCommand::UpdateSchedule(devolve(
+            &call
+                .update_maintenance_schedule
+                .unwrap_or_default()
+                .schedule,
+        )),
+    }
 }
 
 /// Answers a read call from the snapshot.
