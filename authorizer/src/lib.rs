@@ -355,6 +355,36 @@ const KINDS: &[Kind] = &[
     },
 ];
 
+/// Kinds whose object may only be `ANY` or `NONE` (the local authorizer
+/// compares nothing of their objects, so listed values could never
+/// match), with the name their refusal gives.
+const ANY_OR_NONE: &[(&str, &str)] = &[
+    ("access_mesos_logs", "AccessMesosLog"),
+    ("view_flags", "ViewFlags"),
+    ("set_log_level", "SetLogLevel"),
+    ("register_agents", "RegisterAgent"),
+    ("update_maintenance_schedules", "UpdateMaintenanceSchedule"),
+    ("get_maintenance_schedules", "GetMaintenanceSchedule"),
+    ("start_maintenances", "StartMaintenance"),
+    ("stop_maintenances", "StopMaintenance"),
+    ("get_maintenance_statuses", "GetMaintenanceStatus"),
+    ("drain_agents", "DrainAgent"),
+    ("deactivate_agents", "DeactivateAgent"),
+    ("reactivate_agents", "ReactivateAgent"),
+    ("launch_standalone_containers", "LaunchStandaloneContainer"),
+    ("kill_standalone_containers", "KillStandaloneContainer"),
+    ("wait_standalone_containers", "WaitStandaloneContainer"),
+    ("remove_standalone_containers", "RemoveStandaloneContainer"),
+    ("view_standalone_containers", "ViewStandaloneContainer"),
+    ("mark_resource_providers_gone", "MarkResourceProvidersGone"),
+    ("view_resource_providers", "ViewResourceProvider"),
+    (
+        "modify_resource_provider_configs",
+        "ModifyResourceProviderConfig",
+    ),
+    ("prune_images", "PruneImages"),
+];
+
 /// The parsed `--acls`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Acls {
@@ -373,7 +403,8 @@ impl Default for Acls {
 
 impl Acls {
     /// Parses upstream's ACL JSON. Unknown kinds and fields are errors, so
-    /// a typo can never silently drop a rule.
+    /// a typo can never silently drop a rule; so are listed values for a
+    /// kind that compares no object value ([`ANY_OR_NONE`]).
     pub fn parse(text: &str) -> Result<Acls, String> {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|e| format!("Failed to parse ACLs as JSON: {e}"))?;
@@ -416,9 +447,15 @@ impl Acls {
                         None => Err(format!("Invalid ACL at '{at}': missing '{name}'")),
                     }
                 };
+                let object = entity(kind.object)?;
+                if let (Entity::Some(_), Some((_, name))) =
+                    (&object, ANY_OR_NONE.iter().find(|(k, _)| *k == kind.key))
+                {
+                    return Err(format!("ACL.{name} type must be either NONE or ANY"));
+                }
                 rules.push(Acl {
                     subject: entity(kind.subject)?,
-                    object: entity(kind.object)?,
+                    object,
                 });
             }
             acls.rules.insert(kind.key, rules);
@@ -554,6 +591,23 @@ mod tests {
             r#"{"run_tasks": [{"principals": {"type": "SOMETIMES"}, "users": {"type": "ANY"}}]}"#,
         ] {
             assert!(Acls::parse(bad).is_err(), "{bad}");
+        }
+        for kind in [
+            "update_maintenance_schedules",
+            "get_maintenance_statuses",
+            "view_flags",
+        ] {
+            let (_, name) = ANY_OR_NONE.iter().find(|(k, _)| *k == kind).unwrap();
+            let object = KINDS.iter().find(|k| k.key == kind).unwrap().object;
+            let some = format!(
+                r#"{{"{kind}": [{{"principals": {{"type": "ANY"}}, "{object}": {{"values": ["h1"]}}}}]}}"#
+            );
+            assert_eq!(
+                Acls::parse(&some),
+                Err(format!("ACL.{name} type must be either NONE or ANY"))
+            );
+            let none = some.replace(r#"{"values": ["h1"]}"#, r#"{"type": "NONE"}"#);
+            assert!(Acls::parse(&none).is_ok(), "{none}");
         }
         let ok = Acls::parse(
             r#"{"get_endpoints": [{"principals": {"type": "ANY"}, "paths": {"type": "ANY"}}]}"#,

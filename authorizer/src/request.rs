@@ -7,6 +7,7 @@
 //! a component enforces an action.
 
 use mesos_proto::mesos::v1::{ExecutorInfo, FrameworkInfo, Resource, Task, TaskInfo};
+use mesos_proto::mesos::MachineId;
 
 use crate::Acls;
 
@@ -194,6 +195,11 @@ pub enum Object<'a> {
     Executor(&'a ExecutorInfo, &'a FrameworkInfo),
     /// One resource of a reserve, unreserve, create or destroy operation.
     Resource(&'a Resource),
+    /// A machine a maintenance action is about. The local authorizer
+    /// compares no part of its id: a maintenance ACL's `machines` may only
+    /// be `ANY` or `NONE` (listed values are refused at parse), so the
+    /// answer is the same for every machine.
+    Machine(&'a MachineId),
 }
 
 /// The user a task runs as: its command's, else its executor's, else its
@@ -225,7 +231,7 @@ impl<'a> Object<'a> {
     #[allow(deprecated)]
     fn value(self, action: Action) -> Option<&'a str> {
         match self {
-            Object::Any => None,
+            Object::Any | Object::Machine(_) => None,
             Object::Role(role) | Object::Value(role) => Some(role),
             Object::Framework(info) => match action {
                 Action::TeardownFramework => info.principal.as_deref(),
@@ -415,6 +421,51 @@ mod tests {
         });
         assert!(authorizer.authorized(Action::RunTask, Some("fw"), Object::TaskInfo(&task, &fw)));
         assert!(authorizer.restricts(Action::GetQuota));
+    }
+
+    #[test]
+    fn machines_are_decided_by_the_principal_alone() {
+        let authorizer = Authorizer::new(Some(
+            Acls::parse(
+                r#"{"permissive": false,
+                    "get_maintenance_schedules": [
+                      {"principals": {"values": ["ops"]}, "machines": {"type": "ANY"}},
+                      {"principals": {"values": ["guest"]}, "machines": {"type": "NONE"}}],
+                    "start_maintenances": [
+                      {"principals": {"type": "ANY"}, "machines": {"type": "NONE"}}]}"#,
+            )
+            .unwrap(),
+        ));
+        let host = MachineId {
+            hostname: Some("h1".into()),
+            ip: None,
+        };
+        let ip = MachineId {
+            hostname: None,
+            ip: Some("10.0.0.1".into()),
+        };
+        for machine in [&host, &ip] {
+            let schedules = |who| {
+                authorizer
+                    .approver(Action::GetMaintenanceSchedule, Some(who))
+                    .approved(Object::Machine(machine))
+            };
+            assert!(schedules("ops"));
+            assert!(!schedules("guest"));
+            // Named by no ACL: not permissive.
+            assert!(!schedules("other"));
+            assert!(!authorizer.authorized(
+                Action::StartMaintenance,
+                Some("ops"),
+                Object::Machine(machine)
+            ));
+        }
+        // Permissive, with no rule for the kind: every machine.
+        let open = Authorizer::new(Some(Acls::parse(r#"{"permissive": true}"#).unwrap()));
+        assert!(open.authorized(Action::StopMaintenance, Some("x"), Object::Machine(&host)));
+        assert!(open
+            .approver(Action::GetMaintenanceStatus, None)
+            .approves_all());
     }
 
     #[test]

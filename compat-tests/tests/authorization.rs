@@ -151,6 +151,15 @@ impl Secured {
 
     /// Starts an agent; waits for it to register unless `expect_refusal`.
     fn agent(&mut self, acls: Option<&str>, expect_refusal: bool) {
+        self.agent_with(
+            acls,
+            expect_refusal,
+            "cpus:4;mem:4096;disk:4096;ports:[31000-32000]",
+        );
+    }
+
+    /// [`Secured::agent`] with the agent's `--resources`.
+    fn agent_with(&mut self, acls: Option<&str>, expect_refusal: bool, resources: &str) {
         let credentials = write(self.work.path(), "http_credentials.json", CREDENTIALS);
         let port = free_port();
         let log = std::fs::File::create(self.work.path().join("agent.log")).expect("log");
@@ -163,7 +172,7 @@ impl Secured {
                 "--work_dir={}",
                 self.work.path().join("agent").display()
             ))
-            .arg("--resources=cpus:4;mem:4096;disk:4096;ports:[31000-32000]")
+            .arg(format!("--resources={resources}"))
             .arg("--registration_backoff_factor=10ms")
             .arg("--switch_user=false")
             .arg("--authenticate_http_readonly")
@@ -269,33 +278,8 @@ const MASTER_KINDS: &[(&str, &str, Request)] = &[
             Some(format!(r#"[{{"role":"w-{who}","weight":2.0}}]"#)),
         )
     }),
-    ("get_maintenance_schedules", "machines", |_| {
-        ("GET", "/master/maintenance/schedule".into(), None)
-    }),
-    ("update_maintenance_schedules", "machines", |_| {
-        (
-            "POST",
-            "/master/maintenance/schedule".into(),
-            Some(r#"{"windows":[]}"#.into()),
-        )
-    }),
-    ("get_maintenance_statuses", "machines", |_| {
-        ("GET", "/master/maintenance/status".into(), None)
-    }),
-    ("start_maintenances", "machines", |who| {
-        (
-            "POST",
-            "/master/machine/down".into(),
-            Some(format!(r#"[{{"hostname":"h-{who}"}}]"#)),
-        )
-    }),
-    ("stop_maintenances", "machines", |who| {
-        (
-            "POST",
-            "/master/machine/up".into(),
-            Some(format!(r#"[{{"hostname":"h-{who}"}}]"#)),
-        )
-    }),
+    // The maintenance kinds are per machine: see
+    // `maintenance_schedule_is_filtered_and_updates_need_every_machine`.
     ("set_log_level", "level", |_| {
         v1_call(
             r#"{"type":"SET_LOGGING_LEVEL","set_logging_level":{"level":0,"duration":{"nanoseconds":1000000}}}"#
@@ -942,6 +926,10 @@ fn malformed_acls_refuse_to_start() {
             "paths",
         ),
         (r#"{"permissive": "no"}"#, "permissive"),
+        (
+            r#"{"start_maintenances": [{"principals": {"type": "ANY"}, "machines": {"values": ["h1"]}}]}"#,
+            "ACL.StartMaintenance type must be either NONE or ANY",
+        ),
         ("/nonexistent/acls.json", "/nonexistent/acls.json"),
     ] {
         for binary in ["mesos-master", "mesos-agent"] {
@@ -983,4 +971,334 @@ fn drain_with_mark_gone_also_needs_mark_agents_gone() {
     assert_eq!(drain(true), 403);
     // Authorized: the unknown agent is the master's 400.
     assert_eq!(drain(false), 400);
+}
+
+/// A window of one hour for `hosts`, starting far in the future.
+fn window(hosts: &[&str]) -> String {
+    let ids: Vec<String> = hosts
+        .iter()
+        .map(|h| format!(r#"{{"hostname":"{h}"}}"#))
+        .collect();
+    format!(
+        r#"{{"machine_ids":[{}],"unavailability":{{"start":{{"nanoseconds":4000000000000000000}},
+            "duration":{{"nanoseconds":3600000000000}}}}}}"#,
+        ids.join(",")
+    )
+}
+
+fn hostnames<'a>(ids: impl IntoIterator<Item = &'a Value>) -> BTreeSet<String> {
+    ids.into_iter()
+        .filter_map(|id| id["hostname"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// The hostnames of the schedule's windows, window by window.
+fn windows(schedule: &Value) -> Vec<BTreeSet<String>> {
+    schedule["windows"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|w| hostnames(w["machine_ids"].as_array().into_iter().flatten()))
+        .collect()
+}
+
+/// (draining, down) hostnames of a maintenance status.
+fn status_hosts(status: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
+    (
+        hostnames(
+            status["draining_machines"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|m| &m["id"]),
+        ),
+        hostnames(status["down_machines"].as_array().into_iter().flatten()),
+    )
+}
+
+// Upstream `Master::Http` maintenance handlers with the local authorizer:
+// reads leave out the machines the principal may not see (with machine
+// ACLs only ANY or NONE, all or none of them), a change is refused (403)
+// unless every machine it names is approved, and that is asked only after
+// the request was found valid.
+#[test]
+fn maintenance_schedule_is_filtered_and_updates_need_every_machine() {
+    let kinds = [
+        "get_maintenance_schedules",
+        "update_maintenance_schedules",
+        "start_maintenances",
+        "stop_maintenances",
+        "get_maintenance_statuses",
+    ];
+    let kinds: Vec<(&str, &str)> = kinds.iter().map(|k| (*k, "machines")).collect();
+    for permissive in [true, false] {
+        let cluster = Secured::master(&allow_ops_deny_guest(permissive, &kinds), &[]);
+        let m = &cluster.master;
+        let post = |path: &str, who: &str, body: &str| {
+            let (code, body) = curl(m, "POST", path, Some(who), Body::Json(body));
+            assert_ne!(code, 401, "{path} as {who}: {body}");
+            code
+        };
+        let schedule = format!(
+            r#"{{"windows":[{},{}]}}"#,
+            window(&["h1"]),
+            window(&["h2", "h3"])
+        );
+        let scheduled = vec![set(&["h1"]), set(&["h2", "h3"])];
+
+        // UPDATE: refused for a principal not approved for the machines;
+        // the schedule stays as it was.
+        assert_eq!(post("/master/maintenance/schedule", "ops", &schedule), 200);
+        assert_eq!(
+            post("/master/maintenance/schedule", "guest", &schedule),
+            403
+        );
+        let other = if permissive { 200 } else { 403 };
+        assert_eq!(
+            post("/master/maintenance/schedule", "other", &schedule),
+            other
+        );
+        let v1_update = format!(
+            r#"{{"type":"UPDATE_MAINTENANCE_SCHEDULE","update_maintenance_schedule":{{"schedule":{schedule}}}}}"#
+        );
+        assert_eq!(v1(m, "guest", &v1_update).0, 403);
+        assert_eq!(v1(m, "ops", &v1_update).0, 200);
+        // Invalid and refused: the validation answers first.
+        let invalid = format!(r#"{{"windows":[{}]}}"#, window(&["h1", "h1"]));
+        assert_eq!(post("/master/maintenance/schedule", "guest", &invalid), 400);
+
+        // GET schedule and status, legacy and v1: all machines or none.
+        for (who, sees) in [("ops", true), ("guest", false), ("other", permissive)] {
+            let (code, got) = get(m, "/master/maintenance/schedule", who);
+            assert_eq!(code, 200, "{who}");
+            let expected = if sees { scheduled.clone() } else { Vec::new() };
+            assert_eq!(windows(&got), expected, "schedule as {who}: {got}");
+            let (code, got) = v1(m, who, r#"{"type":"GET_MAINTENANCE_SCHEDULE"}"#);
+            assert_eq!(code, 200, "{who}");
+            assert_eq!(
+                windows(&got["get_maintenance_schedule"]["schedule"]),
+                expected,
+                "GET_MAINTENANCE_SCHEDULE as {who}: {got}"
+            );
+            let draining = if sees {
+                set(&["h1", "h2", "h3"])
+            } else {
+                set(&[])
+            };
+            let (code, got) = get(m, "/master/maintenance/status", who);
+            assert_eq!(code, 200, "{who}");
+            assert_eq!(
+                status_hosts(&got),
+                (draining.clone(), set(&[])),
+                "{who}: {got}"
+            );
+            let (_, got) = v1(m, who, r#"{"type":"GET_MAINTENANCE_STATUS"}"#);
+            assert_eq!(
+                status_hosts(&got["get_maintenance_status"]["status"]),
+                (draining, set(&[])),
+                "GET_MAINTENANCE_STATUS as {who}: {got}"
+            );
+        }
+
+        // START (machine/down) and STOP (machine/up), legacy and v1.
+        let h1 = r#"[{"hostname":"h1"}]"#;
+        assert_eq!(post("/master/machine/down", "guest", h1), 403);
+        // Not scheduled: invalid before any authorization.
+        assert_eq!(
+            post("/master/machine/down", "guest", r#"[{"hostname":"h9"}]"#),
+            400
+        );
+        assert_eq!(post("/master/machine/down", "other", h1), other);
+        if !permissive {
+            assert_eq!(post("/master/machine/down", "ops", h1), 200);
+        }
+        let start =
+            r#"{"type":"START_MAINTENANCE","start_maintenance":{"machines":[{"hostname":"h2"}]}}"#;
+        assert_eq!(v1(m, "guest", start).0, 403);
+        assert_eq!(v1(m, "ops", start).0, 200);
+        let (_, got) = get(m, "/master/maintenance/status", "ops");
+        assert_eq!(
+            status_hosts(&got),
+            (set(&["h3"]), set(&["h1", "h2"])),
+            "{got}"
+        );
+        let (_, got) = get(m, "/master/maintenance/status", "guest");
+        assert_eq!(status_hosts(&got), (set(&[]), set(&[])), "{got}");
+
+        assert_eq!(post("/master/machine/up", "guest", h1), 403);
+        assert_eq!(post("/master/machine/up", "other", h1), other);
+        if !permissive {
+            assert_eq!(post("/master/machine/up", "ops", h1), 200);
+        }
+        let stop =
+            r#"{"type":"STOP_MAINTENANCE","stop_maintenance":{"machines":[{"hostname":"h2"}]}}"#;
+        assert_eq!(v1(m, "guest", stop).0, 403);
+        assert_eq!(v1(m, "ops", stop).0, 200);
+        let (_, got) = get(m, "/master/maintenance/schedule", "ops");
+        assert_eq!(windows(&got), vec![set(&["h3"])], "{got}");
+
+        // A schedule naming no machine asks about none (upstream's rule):
+        // even a principal refused every machine may post it.
+        assert_eq!(
+            post("/master/maintenance/schedule", "guest", r#"{"windows":[]}"#),
+            200
+        );
+        let (_, got) = get(m, "/master/maintenance/schedule", "ops");
+        assert!(windows(&got).is_empty(), "{got}");
+    }
+}
+
+/// An operator SUBSCRIBE stream read by `curl` into a file, decoded on
+/// demand (JSON records).
+struct OperatorStream {
+    out: std::path::PathBuf,
+    _curl: Spawned,
+}
+
+impl OperatorStream {
+    fn start(addr: &str, user: &str, dir: &Path) -> OperatorStream {
+        let out = dir.join(format!("stream-{user}.recordio"));
+        let file = std::fs::File::create(&out).expect("stream file");
+        let child = Command::new("curl")
+            .args(["-s", "-N", "--max-time", "120", "-X", "POST"])
+            .arg("-u")
+            .arg(format!("{user}:{}", secret(user)))
+            .args([
+                "-H",
+                "Content-Type: application/json",
+                "-H",
+                "Accept: application/json",
+                "--data-binary",
+                r#"{"type":"SUBSCRIBE"}"#,
+            ])
+            .arg(format!("http://{addr}/api/v1"))
+            .stdin(Stdio::null())
+            .stdout(file)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("curl");
+        OperatorStream {
+            out,
+            _curl: Spawned {
+                name: "curl".into(),
+                child,
+            },
+        }
+    }
+
+    /// The complete records so far.
+    fn events(&self) -> Vec<Value> {
+        let bytes = std::fs::read(&self.out).unwrap_or_default();
+        let mut rest = bytes.as_slice();
+        let mut events = Vec::new();
+        while let Some(newline) = rest.iter().position(|b| *b == b'\n') {
+            let Some(length) = std::str::from_utf8(&rest[..newline])
+                .ok()
+                .and_then(|s| s.trim().parse::<usize>().ok())
+            else {
+                break;
+            };
+            let Some(record) = rest.get(newline + 1..newline + 1 + length) else {
+                break;
+            };
+            events.push(serde_json::from_slice(record).unwrap_or(Value::Null));
+            rest = &rest[newline + 1 + length..];
+        }
+        events
+    }
+
+    fn of_type(&self, kind: &str) -> Option<Value> {
+        self.events().into_iter().find(|e| e["type"] == kind)
+    }
+}
+
+/// The roles resources are reserved to (the innermost of each), with `*`
+/// for unreserved ones.
+fn reserved_roles<'a>(resources: impl IntoIterator<Item = &'a Value>) -> BTreeSet<String> {
+    resources
+        .into_iter()
+        .map(|r| {
+            r["reservations"]
+                .as_array()
+                .and_then(|list| list.last())
+                .and_then(|last| last["role"].as_str())
+                // The pre-refinement form.
+                .or(r["role"].as_str())
+                .unwrap_or("*")
+                .to_string()
+        })
+        .collect()
+}
+
+fn agent_roles(agent: &Value) -> (BTreeSet<String>, BTreeSet<String>) {
+    (
+        reserved_roles(agent["total_resources"].as_array().into_iter().flatten()),
+        reserved_roles(
+            agent["agent_info"]["resources"]
+                .as_array()
+                .into_iter()
+                .flatten(),
+        ),
+    )
+}
+
+// Upstream `Master::Subscribers::Subscriber::send`: AGENT_ADDED carries
+// only the resources of roles the subscriber may view (VIEW_ROLE), as its
+// GET_STATE shows them.
+#[test]
+fn operator_stream_hides_reservations_of_unviewable_roles() {
+    let acls = r#"{"permissive": true,
+        "view_roles": [
+            {"principals": {"values": ["ops"]}, "roles": {"type": "ANY"}},
+            {"principals": {"values": ["alice-ops"]}, "roles": {"values": ["r"]}},
+            {"principals": {"values": ["alice-ops"]}, "roles": {"type": "NONE"}},
+            {"principals": {"values": ["guest"]}, "roles": {"type": "NONE"}}]}"#;
+    let mut cluster = Secured::master(acls, &[]);
+    let streams: Vec<(&str, OperatorStream)> = ["ops", "alice-ops", "guest", "other"]
+        .into_iter()
+        .map(|who| {
+            (
+                who,
+                OperatorStream::start(&cluster.master, who, cluster.work.path()),
+            )
+        })
+        .collect();
+    wait_for(
+        Duration::from_secs(20),
+        "SUBSCRIBED on every stream",
+        || {
+            streams
+                .iter()
+                .all(|(_, s)| s.of_type("SUBSCRIBED").is_some())
+        },
+    );
+    cluster.agent_with(None, false, "cpus:2;cpus(r):1;cpus(s):1;mem:1024;disk:1024");
+    wait_for(
+        Duration::from_secs(20),
+        "AGENT_ADDED on every stream",
+        || {
+            streams
+                .iter()
+                .all(|(_, s)| s.of_type("AGENT_ADDED").is_some())
+        },
+    );
+    for (who, stream) in &streams {
+        let expected = match *who {
+            "ops" | "other" => set(&["*", "r", "s"]),
+            "alice-ops" => set(&["*", "r"]),
+            _ => set(&["*"]),
+        };
+        let added = stream.of_type("AGENT_ADDED").expect("AGENT_ADDED");
+        let streamed = agent_roles(&added["agent_added"]["agent"]);
+        assert_eq!(
+            streamed,
+            (expected.clone(), expected.clone()),
+            "{who}: {added}"
+        );
+        // The same as the principal's GET_STATE.
+        let (code, state) = v1(&cluster.master, who, r#"{"type":"GET_STATE"}"#);
+        assert_eq!(code, 200, "{who}");
+        let agent = &state["get_state"]["get_agents"]["agents"][0];
+        assert_eq!(agent_roles(agent), streamed, "GET_STATE as {who}: {state}");
+    }
 }

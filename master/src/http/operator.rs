@@ -29,12 +29,13 @@ use tokio::sync::mpsc;
 
 use mesos_authorizer::{Action, Object};
 
-use super::authorization::{principal, EventFilter};
+use super::authorization::{principal, Admitted, EventFilter};
 use super::futures_response::ResponseFuture;
 use super::render::RenderKey;
 use super::{parse_call_body, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
 use crate::master::connection::{ContentType, HEARTBEAT_INTERVAL};
+use crate::master::maintenance::MaintenanceCommand;
 use crate::master::requests::{OperationError, OperationOutcome, OperationRequest, TeardownError};
 use crate::master::state_events::{Published, StateEvent, SubscribeError, Subscription};
 use crate::master::MarkGoneError;
@@ -117,6 +118,13 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
                 })?;
             Ok(ok_empty())
         }
+        CallType::UpdateMaintenanceSchedule
+        | CallType::StartMaintenance
+        | CallType::StopMaintenance => {
+            let command = maintenance_command(kind, call);
+            super::maintenance::change(context, &request, command).await?;
+            Ok(ok_empty())
+        }
         kind => match operation_request(kind, call) {
             Some(request) => match context.master.apply_operation(request).await {
                 Ok(OperationOutcome::Done) => Ok(ok_empty()),
@@ -146,7 +154,7 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
             }
             None => {
                 let snapshot = context.viewable(&request, context.master.snapshot().await);
-                let mut response = answer(context, kind, &snapshot)?;
+                let mut response = answer(context, &request, kind, &snapshot)?;
                 if let Some(roles) = response.get_roles.as_mut() {
                     roles
                         .roles
@@ -159,7 +167,8 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
 }
 
 /// The authorization each call needs (upstream's checks per call), 403
-/// when refused. Read calls are filtered instead ([`HttpContext::viewable`]).
+/// when refused. Read calls are filtered instead ([`HttpContext::viewable`]);
+/// maintenance calls are authorized per machine (`super::maintenance`).
 async fn authorize_call(
     context: &HttpContext,
     request: &Request,
@@ -186,11 +195,6 @@ async fn authorize_call(
         }
         CallType::DeactivateAgent => simple(Action::DeactivateAgent),
         CallType::ReactivateAgent => simple(Action::ReactivateAgent),
-        CallType::UpdateMaintenanceSchedule => simple(Action::UpdateMaintenanceSchedule),
-        CallType::GetMaintenanceSchedule => simple(Action::GetMaintenanceSchedule),
-        CallType::StartMaintenance => simple(Action::StartMaintenance),
-        CallType::StopMaintenance => simple(Action::StopMaintenance),
-        CallType::GetMaintenanceStatus => simple(Action::GetMaintenanceStatus),
         CallType::Teardown => {
             let id = call
                 .teardown
@@ -395,15 +399,6 @@ fn operation_request(kind: CallType, call: Call) -> Option<OperationRequest> {
         CallType::SetQuota => OperationRequest::SetQuota(Box::new(call.set_quota?)),
         CallType::RemoveQuota => OperationRequest::RemoveQuota(Box::new(call.remove_quota?)),
         CallType::UpdateWeights => OperationRequest::UpdateWeights(Box::new(call.update_weights?)),
-        CallType::UpdateMaintenanceSchedule => {
-            OperationRequest::UpdateMaintenanceSchedule(Box::new(call.update_maintenance_schedule?))
-        }
-        CallType::StartMaintenance => {
-            OperationRequest::StartMaintenance(Box::new(call.start_maintenance?))
-        }
-        CallType::StopMaintenance => {
-            OperationRequest::StopMaintenance(Box::new(call.stop_maintenance?))
-        }
         CallType::DrainAgent => OperationRequest::DrainAgent(Box::new(call.drain_agent?)),
         CallType::DeactivateAgent => {
             OperationRequest::DeactivateAgent(Box::new(call.deactivate_agent?))
@@ -413,6 +408,27 @@ fn operation_request(kind: CallType, call: Call) -> Option<OperationRequest> {
         }
         _ => return None,
     })
+}
+
+/// The maintenance change a (validated) UPDATE_MAINTENANCE_SCHEDULE,
+/// START_MAINTENANCE or STOP_MAINTENANCE call asks for.
+fn maintenance_command(kind: CallType, call: Call) -> MaintenanceCommand {
+    use mesos_proto::convert::devolve;
+    let machines = |ids: &[mesos_proto::mesos::v1::MachineId]| ids.iter().map(devolve).collect();
+    match kind {
+        CallType::StartMaintenance => MaintenanceCommand::Start(machines(
+            &call.start_maintenance.unwrap_or_default().machines,
+        )),
+        CallType::StopMaintenance => MaintenanceCommand::Stop(machines(
+            &call.stop_maintenance.unwrap_or_default().machines,
+        )),
+        _ => MaintenanceCommand::UpdateSchedule(devolve(
+            &call
+                .update_maintenance_schedule
+                .unwrap_or_default()
+                .schedule,
+        )),
+    }
 }
 
 /// Answers a read call from the snapshot.
@@ -462,6 +478,7 @@ fn is_state_read(kind: CallType) -> bool {
 
 fn answer(
     context: &HttpContext,
+    request: &Request,
     kind: CallType,
     snapshot: &Snapshot,
 ) -> Result<MasterResponse, HttpError> {
@@ -549,13 +566,21 @@ fn answer(
         CallType::GetMaintenanceStatus => {
             out.r#type = typed(R::GetMaintenanceStatus);
             out.get_maintenance_status = Some(response::GetMaintenanceStatus {
-                status: mesos_proto::convert::evolve(&snapshot.maintenance_status),
+                status: mesos_proto::convert::evolve(&super::maintenance::visible_status(
+                    context,
+                    request,
+                    snapshot.maintenance_status.clone(),
+                )),
             });
         }
         CallType::GetMaintenanceSchedule => {
             out.r#type = typed(R::GetMaintenanceSchedule);
             out.get_maintenance_schedule = Some(response::GetMaintenanceSchedule {
-                schedule: mesos_proto::convert::evolve(&snapshot.maintenance.schedule()),
+                schedule: mesos_proto::convert::evolve(&super::maintenance::visible_schedule(
+                    context,
+                    request,
+                    snapshot.maintenance.schedule(),
+                )),
             });
         }
         CallType::GetQuota => {
@@ -1026,14 +1051,18 @@ impl EventStream {
         };
         let accept = self.accept;
         for published in self.received.drain(..) {
-            if self
-                .filter
-                .as_mut()
-                .is_some_and(|f| !f.admits(&published.change))
-            {
-                continue;
+            let admitted = match self.filter.as_mut() {
+                Some(filter) => filter.admit(&published.change),
+                None => Admitted::Whole,
+            };
+            match admitted {
+                Admitted::Hidden => {}
+                Admitted::Whole => out.push(
+                    published.encoded(slot, |change| encode_event(&to_event(change), accept)),
+                ),
+                // This subscriber's own copy: not the shared encoding.
+                Admitted::Redacted(change) => out.push(encode_event(&to_event(&change), accept)),
             }
-            out.push(published.encoded(slot, |change| encode_event(&to_event(change), accept)));
         }
     }
 }

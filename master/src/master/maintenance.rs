@@ -32,6 +32,9 @@ use crate::registry::operations::{apply_maintenance, Operation};
 pub enum MaintenanceError {
     #[error("{0}")]
     Invalid(String),
+    /// The request may not act on this machine (its id as JSON).
+    #[error("Not authorized to change the maintenance of machine '{0}'")]
+    Refused(String),
     #[error("Master has not finished recovery")]
     NotRecovered,
     #[error("The master actor stopped")]
@@ -46,6 +49,37 @@ pub enum MaintenanceCommand {
     Start(Vec<MachineId>),
     /// Machines DOWN → UP (and out of the schedule).
     Stop(Vec<MachineId>),
+}
+
+/// Whether the request behind a change may act on a machine: the HTTP
+/// layer's answer (from the authorizer), asked per machine once the change
+/// is otherwise valid, in upstream's order (a request both invalid and
+/// refused gets the validation's error).
+pub struct MachineApproval(Box<dyn Fn(&MachineId) -> bool + Send>);
+
+impl MachineApproval {
+    pub fn new(approved: impl Fn(&MachineId) -> bool + Send + 'static) -> MachineApproval {
+        MachineApproval(Box::new(approved))
+    }
+
+    /// Every machine (changes made by the actor's own callers and tests).
+    pub fn all() -> MachineApproval {
+        MachineApproval::new(|_| true)
+    }
+
+    fn check(&self, id: &MachineId) -> Result<(), MaintenanceError> {
+        if (self.0)(id) {
+            Ok(())
+        } else {
+            Err(MaintenanceError::Refused(describe(id)))
+        }
+    }
+}
+
+impl std::fmt::Debug for MachineApproval {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MachineApproval")
+    }
 }
 
 /// The scheduled machines and the schedule, as the registry holds them.
@@ -250,12 +284,13 @@ impl Master {
     pub(super) fn maintenance(
         &mut self,
         command: MaintenanceCommand,
+        approval: MachineApproval,
         reply: oneshot::Sender<Result<(), MaintenanceError>>,
     ) {
-        let operation = match self.validate_maintenance(command) {
+        let operation = match self.validate_maintenance(command, &approval) {
             Ok(operation) => operation,
-            Err(message) => {
-                let _ = reply.send(Err(MaintenanceError::Invalid(message)));
+            Err(error) => {
+                let _ = reply.send(Err(error));
                 return;
             }
         };
@@ -266,49 +301,60 @@ impl Master {
         );
     }
 
-    fn validate_maintenance(&self, command: MaintenanceCommand) -> Result<Operation, String> {
+    fn validate_maintenance(
+        &self,
+        command: MaintenanceCommand,
+        approval: &MachineApproval,
+    ) -> Result<Operation, MaintenanceError> {
+        let invalid = MaintenanceError::Invalid;
         match command {
-            MaintenanceCommand::UpdateSchedule(schedule) => Ok(Operation::UpdateSchedule(
-                Box::new(validate_schedule(&schedule, &self.maintenance)?),
-            )),
+            MaintenanceCommand::UpdateSchedule(schedule) => {
+                let schedule = validate_schedule(&schedule, &self.maintenance).map_err(invalid)?;
+                // Every machine of the new schedule; machines it drops are
+                // not asked about (upstream's rule).
+                for id in schedule.windows.iter().flat_map(|w| &w.machine_ids) {
+                    approval.check(id)?;
+                }
+                Ok(Operation::UpdateSchedule(Box::new(schedule)))
+            }
             MaintenanceCommand::Start(ids) => {
-                let ids = validate_machines(&ids)?;
+                let ids = validate_machines(&ids).map_err(invalid)?;
                 for id in &ids {
                     match self.maintenance.machine(id) {
                         None => {
-                            return Err(format!(
+                            return Err(invalid(format!(
                                 "Machine '{}' is not part of a maintenance schedule",
                                 describe(id)
-                            ))
+                            )))
                         }
                         Some(info) if info.mode != Some(Mode::Draining as i32) => {
-                            return Err(format!(
+                            return Err(invalid(format!(
                                 "Machine '{}' is not in DRAINING mode and cannot be brought down",
                                 describe(id)
-                            ))
+                            )))
                         }
-                        Some(_) => {}
+                        Some(_) => approval.check(id)?,
                     }
                 }
                 Ok(Operation::StartMaintenance(ids))
             }
             MaintenanceCommand::Stop(ids) => {
-                let ids = validate_machines(&ids)?;
+                let ids = validate_machines(&ids).map_err(invalid)?;
                 for id in &ids {
                     match self.maintenance.machine(id) {
                         None => {
-                            return Err(format!(
+                            return Err(invalid(format!(
                                 "Machine '{}' is not part of a maintenance schedule",
                                 describe(id)
-                            ))
+                            )))
                         }
                         Some(info) if info.mode != Some(Mode::Down as i32) => {
-                            return Err(format!(
+                            return Err(invalid(format!(
                                 "Machine '{}' is not in DOWN mode and cannot be brought up",
                                 describe(id)
-                            ))
+                            )))
                         }
-                        Some(_) => {}
+                        Some(_) => approval.check(id)?,
                     }
                 }
                 Ok(Operation::StopMaintenance(ids))
@@ -438,5 +484,64 @@ mod tests {
         );
         assert!(state.machines().is_empty());
         assert!(state.schedule().windows.is_empty());
+    }
+
+    // Upstream's order: a change both invalid and refused is invalid; a
+    // refusal is for the first machine refused and changes nothing.
+    #[tokio::test(start_paused = true)]
+    async fn approval_is_asked_per_machine_after_validation() {
+        let master = crate::testing::start_master(&[]).await;
+        let handle = &master.handle;
+        let (a, b) = (id("a", "10.0.0.1"), id("b", "10.0.0.2"));
+        let refuse_b = || MachineApproval::new(|m| m.hostname.as_deref() != Some("b"));
+        let change = |command, approval| handle.change_maintenance(command, approval);
+        let both = Schedule {
+            windows: vec![window(vec![a.clone()]), window(vec![b.clone()])],
+        };
+        assert_eq!(
+            change(MaintenanceCommand::UpdateSchedule(both.clone()), refuse_b()).await,
+            Err(MaintenanceError::Refused(describe(&b)))
+        );
+        assert!(handle.maintenance_schedule().await.windows.is_empty());
+        let twice = Schedule {
+            windows: vec![window(vec![b.clone(), b.clone()])],
+        };
+        assert!(matches!(
+            change(MaintenanceCommand::UpdateSchedule(twice), refuse_b()).await,
+            Err(MaintenanceError::Invalid(_))
+        ));
+        // `b` is not scheduled: that is said before the refusal.
+        assert!(matches!(
+            change(MaintenanceCommand::Start(vec![b.clone()]), refuse_b()).await,
+            Err(MaintenanceError::Invalid(_))
+        ));
+        change(
+            MaintenanceCommand::UpdateSchedule(both),
+            MachineApproval::all(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            change(
+                MaintenanceCommand::Start(vec![a.clone(), b.clone()]),
+                refuse_b()
+            )
+            .await,
+            Err(MaintenanceError::Refused(describe(&b)))
+        );
+        assert_eq!(handle.maintenance_status().await.draining_machines.len(), 2);
+        change(MaintenanceCommand::Start(vec![a.clone()]), refuse_b())
+            .await
+            .unwrap();
+        assert_eq!(handle.maintenance_status().await.down_machines, vec![a]);
+        // Only what the new schedule names is asked about: dropping `b`
+        // needs no approval for it.
+        let only_a = Schedule {
+            windows: vec![window(vec![id("a", "10.0.0.1")])],
+        };
+        change(MaintenanceCommand::UpdateSchedule(only_a), refuse_b())
+            .await
+            .unwrap();
+        assert_eq!(handle.maintenance_schedule().await.windows.len(), 1);
     }
 }

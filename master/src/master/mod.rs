@@ -132,6 +132,7 @@ pub enum Command {
     /// it.
     Maintenance {
         command: maintenance::MaintenanceCommand,
+        approval: maintenance::MachineApproval,
         reply: oneshot::Sender<Result<(), maintenance::MaintenanceError>>,
     },
     /// The operator API's SUBSCRIBE.
@@ -385,13 +386,20 @@ impl MasterHandle {
         answer.await.map_err(|_| MarkGoneError::Stopped)?
     }
 
-    async fn maintenance(
+    /// Applies a maintenance change for a request that may act on the
+    /// machines `approval` approves; returns once the registry holds it.
+    pub async fn change_maintenance(
         &self,
         command: maintenance::MaintenanceCommand,
+        approval: maintenance::MachineApproval,
     ) -> Result<(), maintenance::MaintenanceError> {
         let (reply, answer) = oneshot::channel();
         self.commands
-            .send(Command::Maintenance { command, reply })
+            .send(Command::Maintenance {
+                command,
+                approval,
+                reply,
+            })
             .map_err(|_| maintenance::MaintenanceError::Stopped)?;
         answer
             .await
@@ -405,8 +413,11 @@ impl MasterHandle {
         &self,
         schedule: mesos_proto::mesos::maintenance::Schedule,
     ) -> Result<(), maintenance::MaintenanceError> {
-        self.maintenance(maintenance::MaintenanceCommand::UpdateSchedule(schedule))
-            .await
+        self.change_maintenance(
+            maintenance::MaintenanceCommand::UpdateSchedule(schedule),
+            maintenance::MachineApproval::all(),
+        )
+        .await
     }
 
     /// Takes DRAINING machines DOWN (`/machine/down`, START_MAINTENANCE);
@@ -415,8 +426,11 @@ impl MasterHandle {
         &self,
         machines: Vec<mesos_proto::mesos::MachineId>,
     ) -> Result<(), maintenance::MaintenanceError> {
-        self.maintenance(maintenance::MaintenanceCommand::Start(machines))
-            .await
+        self.change_maintenance(
+            maintenance::MaintenanceCommand::Start(machines),
+            maintenance::MachineApproval::all(),
+        )
+        .await
     }
 
     /// Brings DOWN machines UP (`/machine/up`, STOP_MAINTENANCE).
@@ -424,8 +438,11 @@ impl MasterHandle {
         &self,
         machines: Vec<mesos_proto::mesos::MachineId>,
     ) -> Result<(), maintenance::MaintenanceError> {
-        self.maintenance(maintenance::MaintenanceCommand::Stop(machines))
-            .await
+        self.change_maintenance(
+            maintenance::MaintenanceCommand::Stop(machines),
+            maintenance::MachineApproval::all(),
+        )
+        .await
     }
 
     /// DRAINING and DOWN machines with the frameworks' answers to inverse
@@ -1327,7 +1344,11 @@ impl Master {
             Command::AllocatorExplain { reply } => {
                 let _ = reply.send(self.allocator.explain(allocator_now()));
             }
-            Command::Maintenance { command, reply } => self.maintenance(command, reply),
+            Command::Maintenance {
+                command,
+                approval,
+                reply,
+            } => self.maintenance(command, approval, reply),
             Command::UpdateQuota {
                 configs,
                 force,

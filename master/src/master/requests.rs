@@ -1,5 +1,6 @@
-//! Operator requests that change reservations, volumes, quota, weights,
-//! maintenance and agent draining: one typed enum, validated by the HTTP
+//! Operator requests that change reservations, volumes, quota, weights
+//! and agent draining (maintenance changes, asked per machine, go through
+//! `MasterHandle::change_maintenance`): one typed enum, validated by the HTTP
 //! layer before it gets here, so a single method connects every one of
 //! them to the actor.
 //!
@@ -22,9 +23,6 @@ pub enum OperationRequest {
     SetQuota(Box<call::SetQuota>),
     RemoveQuota(Box<call::RemoveQuota>),
     UpdateWeights(Box<call::UpdateWeights>),
-    UpdateMaintenanceSchedule(Box<call::UpdateMaintenanceSchedule>),
-    StartMaintenance(Box<call::StartMaintenance>),
-    StopMaintenance(Box<call::StopMaintenance>),
     DrainAgent(Box<call::DrainAgent>),
     DeactivateAgent(Box<call::DeactivateAgent>),
     ReactivateAgent(Box<call::ReactivateAgent>),
@@ -44,9 +42,6 @@ impl OperationRequest {
             OperationRequest::SetQuota(_) => "SET_QUOTA",
             OperationRequest::RemoveQuota(_) => "REMOVE_QUOTA",
             OperationRequest::UpdateWeights(_) => "UPDATE_WEIGHTS",
-            OperationRequest::UpdateMaintenanceSchedule(_) => "UPDATE_MAINTENANCE_SCHEDULE",
-            OperationRequest::StartMaintenance(_) => "START_MAINTENANCE",
-            OperationRequest::StopMaintenance(_) => "STOP_MAINTENANCE",
             OperationRequest::DrainAgent(_) => "DRAIN_AGENT",
             OperationRequest::DeactivateAgent(_) => "DEACTIVATE_AGENT",
             OperationRequest::ReactivateAgent(_) => "REACTIVATE_AGENT",
@@ -96,7 +91,7 @@ pub enum TeardownError {
 
 /// Applies `request` through the typed handle method that owns it:
 /// reservations and volumes and quota and weights (`operations`, `quota`),
-/// maintenance (`maintenance`), draining and deactivation (`drain`).
+/// draining and deactivation (`drain`).
 pub(super) async fn apply(
     master: &super::MasterHandle,
     request: OperationRequest,
@@ -114,11 +109,6 @@ pub(super) async fn apply(
             .map_err(OperationError::from)
     };
     let done = |result: Result<(), super::quota::OperatorError>| {
-        result
-            .map(|()| OperationOutcome::Done)
-            .map_err(OperationError::from)
-    };
-    let maintenance = |result: Result<(), super::maintenance::MaintenanceError>| {
         result
             .map(|()| OperationOutcome::Done)
             .map_err(OperationError::from)
@@ -229,21 +219,6 @@ pub(super) async fn apply(
             let weights = call.weight_infos.iter().map(devolve).collect();
             done(master.update_weights(weights).await)
         }
-        OperationRequest::UpdateMaintenanceSchedule(call) => maintenance(
-            master
-                .update_maintenance_schedule(devolve(&call.schedule))
-                .await,
-        ),
-        OperationRequest::StartMaintenance(call) => maintenance(
-            master
-                .start_maintenance(call.machines.iter().map(devolve).collect())
-                .await,
-        ),
-        OperationRequest::StopMaintenance(call) => maintenance(
-            master
-                .stop_maintenance(call.machines.iter().map(devolve).collect())
-                .await,
-        ),
         OperationRequest::DrainAgent(call) => {
             let config = mesos_proto::mesos::DrainConfig {
                 max_grace_period: call
@@ -288,17 +263,6 @@ impl From<super::quota::OperatorError> for OperationError {
         match error {
             E::Invalid(message) => OperationError::Invalid(message),
             E::Conflict(message) => OperationError::Conflict(message),
-            E::NotRecovered => OperationError::NotRecovered,
-            E::Stopped => OperationError::ShuttingDown,
-        }
-    }
-}
-
-impl From<super::maintenance::MaintenanceError> for OperationError {
-    fn from(error: super::maintenance::MaintenanceError) -> Self {
-        use super::maintenance::MaintenanceError as E;
-        match error {
-            E::Invalid(message) => OperationError::Invalid(message),
             E::NotRecovered => OperationError::NotRecovered,
             E::Stopped => OperationError::ShuttingDown,
         }
