@@ -1137,14 +1137,27 @@ fn maintenance_schedule_is_filtered_and_updates_need_every_machine() {
         let (_, got) = get(m, "/master/maintenance/schedule", "ops");
         assert_eq!(windows(&got), vec![set(&["h3"])], "{got}");
 
-        // A schedule naming no machine asks about none (upstream's rule):
-        // even a principal refused every machine may post it.
+        // Clearing the schedule changes every machine it held: a principal
+        // refused them may not (upstream asks only about the machines the
+        // new schedule names, so it would allow this).
         assert_eq!(
             post("/master/maintenance/schedule", "guest", r#"{"windows":[]}"#),
-            200
+            403
         );
         let (_, got) = get(m, "/master/maintenance/schedule", "ops");
-        assert!(windows(&got).is_empty(), "{got}");
+        assert_eq!(windows(&got), vec![set(&["h3"])], "{got}");
+        assert_eq!(
+            post("/master/maintenance/schedule", "other", r#"{"windows":[]}"#),
+            other
+        );
+        if !permissive {
+            assert_eq!(
+                post("/master/maintenance/schedule", "ops", r#"{"windows":[]}"#),
+                200
+            );
+            let (_, got) = get(m, "/master/maintenance/schedule", "ops");
+            assert!(windows(&got).is_empty(), "{got}");
+        }
     }
 }
 

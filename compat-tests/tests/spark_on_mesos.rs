@@ -542,12 +542,13 @@ fn java_framework_messages_kill_reconcile_failover_and_stop() {
             context()
         );
     }
-    wait_for(
+    // stop() returns once the teardown is with the master, so the JVM's
+    // exit right after it cannot lose it.
+    cluster.wait_while_alive(
         Duration::from_secs(30),
         "java-compat to be torn down",
-        || {
-            cluster
-                .master_state()
+        |c| {
+            c.master_state()
                 .is_some_and(|s| framework_named(&s["frameworks"], "java-compat").is_none())
         },
     );

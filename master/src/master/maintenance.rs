@@ -310,10 +310,22 @@ impl Master {
         match command {
             MaintenanceCommand::UpdateSchedule(schedule) => {
                 let schedule = validate_schedule(&schedule, &self.maintenance).map_err(invalid)?;
-                // Every machine of the new schedule; machines it drops are
-                // not asked about (upstream's rule).
-                for id in schedule.windows.iter().flat_map(|w| &w.machine_ids) {
+                // Every machine of the new schedule, and every machine it
+                // takes out of maintenance: upstream asks only about the
+                // first, so a principal refused every machine could still
+                // clear the whole schedule.
+                let named: Vec<&MachineId> = schedule
+                    .windows
+                    .iter()
+                    .flat_map(|w| &w.machine_ids)
+                    .collect();
+                for id in &named {
                     approval.check(id)?;
+                }
+                for machine in self.maintenance.machines() {
+                    if !named.contains(&&machine.info.id) {
+                        approval.check(&machine.info.id)?;
+                    }
                 }
                 Ok(Operation::UpdateSchedule(Box::new(schedule)))
             }
@@ -534,14 +546,26 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(handle.maintenance_status().await.down_machines, vec![a]);
-        // Only what the new schedule names is asked about: dropping `b`
-        // needs no approval for it.
+        // Dropping `b` from the schedule is a change to `b` too: refused,
+        // and the schedule keeps both windows; with approval it goes.
         let only_a = Schedule {
             windows: vec![window(vec![id("a", "10.0.0.1")])],
         };
-        change(MaintenanceCommand::UpdateSchedule(only_a), refuse_b())
-            .await
-            .unwrap();
+        assert_eq!(
+            change(
+                MaintenanceCommand::UpdateSchedule(only_a.clone()),
+                refuse_b()
+            )
+            .await,
+            Err(MaintenanceError::Refused(describe(&b)))
+        );
+        assert_eq!(handle.maintenance_schedule().await.windows.len(), 2);
+        change(
+            MaintenanceCommand::UpdateSchedule(only_a),
+            MachineApproval::all(),
+        )
+        .await
+        .unwrap();
         assert_eq!(handle.maintenance_schedule().await.windows.len(), 1);
     }
 }
