@@ -58,6 +58,10 @@ const REGISTRATION_RETRY_INTERVAL_MAX: Duration = Duration::from_secs(60);
 /// `MESOS_REGISTRATION_BACKOFF_FACTOR`'s default.
 const DEFAULT_REGISTRATION_BACKOFF_FACTOR: Duration = Duration::from_secs(2);
 
+/// How long `stop()` waits for the actor to hand the teardown to the
+/// master: the final send's own bound, plus what is queued before it.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
 /// What a framework gives the driver.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -71,6 +75,9 @@ pub struct Config {
 enum Command {
     Stop {
         failover: bool,
+        /// Told once the actor has sent its last message, so `stop()` can
+        /// return only after the master has the teardown.
+        sent: std::sync::mpsc::SyncSender<()>,
     },
     Abort,
     /// The driver object went away (`finalize`): end without TEARDOWN.
@@ -228,12 +235,26 @@ impl SchedulerDriver {
         // No callback runs once stop() has returned, even for events that
         // were already queued.
         self.shared.running.store(false, Ordering::SeqCst);
-        if let Some(tx) = &state.commands {
-            let _ = tx.send(Inbound::Command(Command::Stop { failover }));
-        }
+        let (sent, teardown_sent) = std::sync::mpsc::sync_channel(1);
+        let queued = state.commands.as_ref().is_some_and(|tx| {
+            tx.send(Inbound::Command(Command::Stop { failover, sent }))
+                .is_ok()
+        });
+        // A program commonly exits right after stop(): wait (bounded) until
+        // the actor has handed the teardown to the master, unless this is
+        // the actor's own thread (stop() called from a callback), which
+        // sends it once the callback returns.
+        let on_actor = state
+            .actor
+            .as_ref()
+            .is_some_and(|a| a.thread().id() == std::thread::current().id());
         let aborted = state.status == Status::Aborted;
         state.status = Status::Stopped;
         self.shared.changed.notify_all();
+        drop(state);
+        if queued && !on_actor {
+            let _ = teardown_sent.recv_timeout(STOP_WAIT);
+        }
         if aborted {
             Status::Aborted
         } else {
@@ -871,7 +892,7 @@ impl SchedulerProcess {
     /// Handles a command; `false` ends the actor.
     fn handle_command(&mut self, command: Command) -> bool {
         match command {
-            Command::Stop { failover } => {
+            Command::Stop { failover, sent } => {
                 if self.connected && !failover {
                     if let Some(master) = self.master_pid.clone() {
                         let call = Call {
@@ -882,6 +903,7 @@ impl SchedulerProcess {
                         self.endpoint.send_final(&master, &call);
                     }
                 }
+                let _ = sent.try_send(());
                 return false;
             }
             Command::Terminate => return false,
