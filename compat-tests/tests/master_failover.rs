@@ -549,6 +549,19 @@ fn master_failover_zookeeper_restart() {
 fn master_failover_leader_session_expires_while_alive() {
     let mut cluster = HaCluster::start(2);
     let leader = cluster.wait_leader(Duration::from_secs(60), None);
+    // An elected master serves `/master/state` while it still recovers;
+    // stopped then, it would fail its registry write on waking instead of
+    // noticing the lost session. Stop it once it leads.
+    let leader_log = cluster.dir.path().join(format!("master{leader}.log"));
+    wait_for_or(
+        Duration::from_secs(60),
+        "the leader to finish recovery",
+        || {
+            std::fs::read_to_string(&leader_log)
+                .is_ok_and(|log| log.contains("Recovered ") && log.contains(" from the registry"))
+        },
+        || cluster.logs(),
+    );
     let pid = cluster.pid(leader).to_string();
     let signal = |sig: &str| {
         let status = Command::new("kill")
