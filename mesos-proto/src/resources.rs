@@ -985,18 +985,18 @@ fn merge_key_bytes(resource: &Resource) -> Vec<u8> {
             .collect(),
         disk: resource.disk.as_ref().map(|d| {
             Box::new(DiskInfo {
-            source: d.source.as_ref().map(|source| {
-                let mut source = source.clone();
-                source.metadata = source.metadata.as_ref().map(sorted_labels);
-                source
-            }),
-            persistence: d.persistence.as_ref().map(|p| {
-                mesos::v1::resource::disk_info::Persistence {
-                    id: p.id.clone(),
-                    principal: None,
-                }
-            }),
-            volume: None,
+                source: d.source.as_ref().map(|source| {
+                    let mut source = source.clone();
+                    source.metadata = source.metadata.as_ref().map(sorted_labels);
+                    source
+                }),
+                persistence: d.persistence.as_ref().map(|p| {
+                    mesos::v1::resource::disk_info::Persistence {
+                        id: p.id.clone(),
+                        principal: None,
+                    }
+                }),
+                volume: None,
             })
         }),
         revocable: resource.revocable.as_ref().map(|_| Default::default()),
