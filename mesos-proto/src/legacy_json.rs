@@ -261,13 +261,13 @@ pub fn task(task: &Task) -> Value {
         object.insert("labels".into(), labels(l));
     }
     if let Some(discovery) = &task.discovery {
-        object.insert("discovery".into(), crate::json::to_value(discovery));
+        object.insert("discovery".into(), crate::json::to_value(&**discovery));
     }
     if let Some(container) = &task.container {
-        object.insert("container".into(), crate::json::to_value(container));
+        object.insert("container".into(), crate::json::to_value(&**container));
     }
     if let Some(check) = &task.health_check {
-        object.insert("health_check".into(), crate::json::to_value(check));
+        object.insert("health_check".into(), crate::json::to_value(&**check));
     }
     Value::Object(object)
 }

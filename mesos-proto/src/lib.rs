@@ -34,3 +34,24 @@ pub use protobuf::{decode_checked, is_terminal_state, DecodeError};
 /// The encoded `FileDescriptorSet` of every file under `vendor-protos/`.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/mesos_descriptor_set.bin"));
+
+#[cfg(test)]
+mod tests {
+    use super::mesos::{self as v0, v1};
+    use std::mem::size_of;
+
+    /// A master holds hundreds of thousands of tasks and their resources:
+    /// the rarely set big fields (`Resource.disk`, `Task.container`, ...)
+    /// must stay boxed (see build.rs), else every entry carries them inline.
+    #[test]
+    fn resources_and_tasks_stay_small() {
+        for (name, size, limit) in [
+            ("v1::Resource", size_of::<v1::Resource>(), 400),
+            ("v0::Resource", size_of::<v0::Resource>(), 400),
+            ("v1::Task", size_of::<v1::Task>(), 512),
+            ("v0::Task", size_of::<v0::Task>(), 512),
+        ] {
+            assert!(size <= limit, "{name} is {size} bytes (limit {limit})");
+        }
+    }
+}

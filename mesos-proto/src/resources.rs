@@ -396,7 +396,7 @@ fn same_kind(a: &Resource, b: &Resource) -> bool {
             .iter()
             .zip(&b.reservations)
             .all(|(x, y)| reservation_eq(x, y))
-        && option_eq(a.disk.as_ref(), b.disk.as_ref(), disk_eq)
+        && option_eq(a.disk.as_deref(), b.disk.as_deref(), disk_eq)
         && a.revocable.is_some() == b.revocable.is_some()
         && a.provider_id == b.provider_id
         && a.shared.is_some() == b.shared.is_some()
@@ -983,19 +983,21 @@ fn merge_key_bytes(resource: &Resource) -> Vec<u8> {
                 labels: r.labels.as_ref().map(sorted_labels),
             })
             .collect(),
-        disk: resource.disk.as_ref().map(|d| DiskInfo {
-            source: d.source.as_ref().map(|source| {
-                let mut source = source.clone();
-                source.metadata = source.metadata.as_ref().map(sorted_labels);
-                source
-            }),
-            persistence: d.persistence.as_ref().map(|p| {
-                mesos::v1::resource::disk_info::Persistence {
-                    id: p.id.clone(),
-                    principal: None,
-                }
-            }),
-            volume: None,
+        disk: resource.disk.as_ref().map(|d| {
+            Box::new(DiskInfo {
+                source: d.source.as_ref().map(|source| {
+                    let mut source = source.clone();
+                    source.metadata = source.metadata.as_ref().map(sorted_labels);
+                    source
+                }),
+                persistence: d.persistence.as_ref().map(|p| {
+                    mesos::v1::resource::disk_info::Persistence {
+                        id: p.id.clone(),
+                        principal: None,
+                    }
+                }),
+                volume: None,
+            })
         }),
         revocable: resource.revocable.as_ref().map(|_| Default::default()),
         provider_id: resource.provider_id.clone(),

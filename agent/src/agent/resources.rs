@@ -306,7 +306,7 @@ mod tests {
     }
 
     fn volume(mut disk: Resource, id: &str) -> Resource {
-        disk.disk = Some(DiskInfo {
+        disk.disk = Some(Box::new(DiskInfo {
             persistence: Some(Persistence {
                 id: id.to_string(),
                 principal: None,
@@ -317,7 +317,7 @@ mod tests {
                 ..Default::default()
             }),
             source: None,
-        });
+        }));
         disk
     }
 

@@ -827,7 +827,7 @@ mod tests {
     }
 
     fn volume(mut disk: Resource, id: &str, path: &str, principal: Option<&str>) -> Resource {
-        disk.disk = Some(DiskInfo {
+        disk.disk = Some(Box::new(DiskInfo {
             persistence: Some(Persistence {
                 id: id.to_string(),
                 principal: principal.map(str::to_string),
@@ -838,7 +838,7 @@ mod tests {
                 ..Default::default()
             }),
             source: None::<Source>,
-        });
+        }));
         disk
     }
 

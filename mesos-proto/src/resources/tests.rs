@@ -54,20 +54,20 @@ fn dynamic(r: Resource, role: &str) -> Resource {
 
 fn volume(id: &str, size: f64) -> Resource {
     let mut r = dynamic(scalar("disk", size), "db");
-    r.disk = Some(DiskInfo {
+    r.disk = Some(Box::new(DiskInfo {
         persistence: Some(Persistence {
             id: id.into(),
             principal: Some("ops".into()),
         }),
         volume: None,
         source: None,
-    });
+    }));
     r
 }
 
 fn mount_disk(root: &str, size: f64) -> Resource {
     let mut r = scalar("disk", size);
-    r.disk = Some(DiskInfo {
+    r.disk = Some(Box::new(DiskInfo {
         persistence: None,
         volume: None,
         source: Some(Source {
@@ -77,7 +77,7 @@ fn mount_disk(root: &str, size: f64) -> Resource {
             }),
             ..Default::default()
         }),
-    });
+    }));
     r
 }
 
@@ -311,7 +311,7 @@ fn validation_rules() {
 
     // Disk info only on disk; shared only on persistent volumes.
     let mut cpu_disk = scalar("cpus", 1.0);
-    cpu_disk.disk = Some(DiskInfo::default());
+    cpu_disk.disk = Some(Box::default());
     assert!(!ok(&cpu_disk));
     let mut shared_cpu = scalar("cpus", 1.0);
     shared_cpu.shared = Some(SharedInfo {});
