@@ -604,11 +604,11 @@ fn frameworks_register_launch_and_are_torn_down_as_acls_say() {
     assert_eq!(frameworks["frameworks"].as_array().map(Vec::len), Some(0));
 }
 
-/// The first event of an operator SUBSCRIBE stream (RecordIO over a
-/// response that stays open; curl stops reading after a few seconds).
-fn operator_subscribed(addr: &str, user: &str) -> Value {
-    let out = Command::new("curl")
-        .args(["-s", "-N", "--max-time", "3", "-X", "POST"])
+/// curl posting an operator SUBSCRIBE as `user`, reading the stream for
+/// at most `seconds`.
+fn subscribe_with_curl(addr: &str, user: &str, seconds: u32) -> Command {
+    let mut curl = Command::new("curl");
+    curl.args(["-s", "-N", "--max-time", &seconds.to_string(), "-X", "POST"])
         .arg("-u")
         .arg(format!("{user}:{}", secret(user)))
         .args([
@@ -620,9 +620,14 @@ fn operator_subscribed(addr: &str, user: &str) -> Value {
             r#"{"type":"SUBSCRIBE"}"#,
         ])
         .arg(format!("http://{addr}/api/v1"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("curl");
+        .stdin(Stdio::null());
+    curl
+}
+
+/// The first event of an operator SUBSCRIBE stream (RecordIO over a
+/// response that stays open; curl stops reading after a few seconds).
+fn operator_subscribed(addr: &str, user: &str) -> Value {
+    let out = subscribe_with_curl(addr, user, 3).output().expect("curl");
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let Some((length, rest)) = text.split_once('\n') else {
         return Value::Null;
@@ -1172,20 +1177,7 @@ impl OperatorStream {
     fn start(addr: &str, user: &str, dir: &Path) -> OperatorStream {
         let out = dir.join(format!("stream-{user}.recordio"));
         let file = std::fs::File::create(&out).expect("stream file");
-        let child = Command::new("curl")
-            .args(["-s", "-N", "--max-time", "120", "-X", "POST"])
-            .arg("-u")
-            .arg(format!("{user}:{}", secret(user)))
-            .args([
-                "-H",
-                "Content-Type: application/json",
-                "-H",
-                "Accept: application/json",
-                "--data-binary",
-                r#"{"type":"SUBSCRIBE"}"#,
-            ])
-            .arg(format!("http://{addr}/api/v1"))
-            .stdin(Stdio::null())
+        let child = subscribe_with_curl(addr, user, 120)
             .stdout(file)
             .stderr(Stdio::null())
             .spawn()
