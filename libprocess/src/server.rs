@@ -52,6 +52,13 @@ pub const DEFAULT_MAX_BUFFERED_BODIES: usize = 256 * 1024 * 1024;
 /// How long a body waits for room in the budget before it is refused.
 const BODY_BUDGET_WAIT: Duration = Duration::from_secs(30);
 
+/// How long the rest of a refused body is read (and dropped) before the
+/// answer goes out. Closing with unread bytes makes the kernel reset the
+/// connection, which loses the answer, so this is generous: draining keeps
+/// nothing, the body size limit bounds it, and the connection budget
+/// bounds how many drain at once.
+const REFUSED_BODY_DRAIN: Duration = Duration::from_secs(120);
+
 /// File descriptors kept out of the connection budget, for files, pipes,
 /// outbound links and the listener itself.
 const RESERVED_FDS: usize = 256;
@@ -721,10 +728,10 @@ async fn collect(
 }
 
 /// Reads and drops what is left of a refused body: at most the body size
-/// limit, for at most [`BODY_BUDGET_WAIT`].
+/// limit, for at most [`REFUSED_BODY_DRAIN`].
 async fn discard_rest(body: &mut Limited<Incoming>) {
     let drain = async { while let Some(Ok(_)) = body.frame().await {} };
-    let _ = tokio::time::timeout(BODY_BUDGET_WAIT, drain).await;
+    let _ = tokio::time::timeout(REFUSED_BODY_DRAIN, drain).await;
 }
 
 fn over_budget() -> Response {
