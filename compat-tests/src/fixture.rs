@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::{
     build_mesos_go_scheduler, client_script, free_port, http_request, our_binary, venv_python,
@@ -68,19 +68,15 @@ impl Cluster {
     /// Waits (30 s at most) until the master's log holds each of `lines`;
     /// on timeout fails with both logs.
     pub fn wait_for_master_log(&self, what: &str, lines: &[&str]) {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let log = self.master_log();
-            if lines.iter().all(|line| log.contains(line)) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out waiting for {what}: {lines:?}\n{}",
-                self.logs()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::wait_for_or(
+            Duration::from_secs(30),
+            &format!("{what}: {lines:?}"),
+            || {
+                let log = self.master_log();
+                lines.iter().all(|line| log.contains(line))
+            },
+            || self.logs(),
+        );
     }
 
     /// Another agent against this cluster's master, on its own port and
@@ -121,18 +117,11 @@ impl Cluster {
         what: &str,
         mut check: impl FnMut(&Cluster, &BackgroundClient) -> bool,
     ) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if check(self, client) {
-                return;
-            }
-            self.assert_alive();
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        panic!(
-            "timed out waiting for {what}\n--- client ---\n{}\n{}",
-            client.output(),
-            self.logs()
+        self.wait_while_alive_or(
+            Duration::from_secs(60),
+            what,
+            |cluster| check(cluster, client),
+            || format!("--- client ---\n{}\n", client.output()),
         );
     }
 }

@@ -247,7 +247,19 @@ impl Cluster {
         &mut self,
         timeout: Duration,
         what: &str,
+        f: impl FnMut(&Cluster) -> bool,
+    ) {
+        self.wait_while_alive_or(timeout, what, f, String::new);
+    }
+
+    /// [`Cluster::wait_while_alive`], with `context` (a client's output,
+    /// say) added to a failure's logs.
+    pub fn wait_while_alive_or(
+        &mut self,
+        timeout: Duration,
+        what: &str,
         mut f: impl FnMut(&Cluster) -> bool,
+        context: impl Fn() -> String,
     ) {
         let deadline = Instant::now() + timeout;
         while !f(self) {
@@ -259,11 +271,16 @@ impl Cluster {
                     _ => None,
                 });
             if let Some(dead) = dead {
-                panic!("{dead} while waiting for {what}\n{}", self.logs());
+                panic!(
+                    "{dead} while waiting for {what}\n{}{}",
+                    context(),
+                    self.logs()
+                );
             }
             if Instant::now() >= deadline {
                 panic!(
-                    "timed out after {timeout:?} waiting for {what}\n{}",
+                    "timed out after {timeout:?} waiting for {what}\n{}{}",
+                    context(),
                     self.logs()
                 );
             }
@@ -381,7 +398,17 @@ impl Cluster {
     }
 }
 
-pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
+pub fn wait_for(timeout: Duration, what: &str, f: impl FnMut() -> bool) {
+    wait_for_or(timeout, what, f, String::new);
+}
+
+/// [`wait_for`], with `context` (logs, say) in the failure.
+pub fn wait_for_or(
+    timeout: Duration,
+    what: &str,
+    mut f: impl FnMut() -> bool,
+    context: impl Fn() -> String,
+) {
     let deadline = Instant::now() + timeout;
     while Instant::now() < deadline {
         if f() {
@@ -389,7 +416,10 @@ pub fn wait_for(timeout: Duration, what: &str, mut f: impl FnMut() -> bool) {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("timed out after {timeout:?} waiting for {what}");
+    panic!(
+        "timed out after {timeout:?} waiting for {what}\n{}",
+        context()
+    );
 }
 
 /// One HTTP response as a client sees it.

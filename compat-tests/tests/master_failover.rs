@@ -182,22 +182,6 @@ impl HaCluster {
     }
 }
 
-fn wait_for_or(
-    timeout: Duration,
-    what: &str,
-    mut f: impl FnMut() -> bool,
-    logs: impl Fn() -> String,
-) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out after {timeout:?} waiting for {what}\n{}", logs());
-}
-
 fn running_tasks(state: &Value) -> usize {
     state["frameworks"]
         .as_array()

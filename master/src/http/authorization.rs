@@ -308,15 +308,17 @@ impl EventFilter {
                     return Admitted::Hidden;
                 }
                 let roles = self.roles();
-                if roles.approves_all() {
+                let visible = |list: &[Resource]| list.iter().all(|r| resource_viewable(r, &roles));
+                // Copied only when something is left out: a framework's
+                // view holds all its tasks and offers.
+                if roles.approves_all()
+                    || (visible(&view.used_resources) && visible(&view.offered_resources))
+                {
                     return Admitted::Whole;
                 }
                 let mut redacted = (**view).clone();
-                let hidden = retain_viewable(&mut redacted.used_resources, &roles)
-                    | retain_viewable(&mut redacted.offered_resources, &roles);
-                if !hidden {
-                    return Admitted::Whole;
-                }
+                retain_viewable(&mut redacted.used_resources, &roles);
+                retain_viewable(&mut redacted.offered_resources, &roles);
                 Admitted::Redacted(match event {
                     StateEvent::FrameworkAdded(_) => StateEvent::FrameworkAdded(Box::new(redacted)),
                     _ => StateEvent::FrameworkUpdated(Box::new(redacted)),
