@@ -763,6 +763,9 @@ impl Master {
             std::slice::from_ref(&conversion),
         );
         self.apply_to_agent(agent_id, &conversion);
+        if let Some(framework) = self.frameworks.get_mut(framework_id) {
+            framework.metrics.operation(kind);
+        }
         let mut left = &available - &conversion.consumed;
         left += &conversion.converted;
         left

@@ -818,19 +818,6 @@ impl Master {
         for operation in accept.operations {
             let operation = normalize_operation(operation, framework_id, &role);
             let kind = OperationType::try_from(operation.r#type.unwrap_or(0));
-            // Upstream counts the operations it carries out: launches and
-            // resource operations, not those it drops.
-            if let Ok(kind) = kind {
-                let carried_out =
-                    matches!(kind, OperationType::Launch | OperationType::LaunchGroup)
-                        && operation.id.is_none()
-                        || operations::is_resource_operation(kind);
-                if carried_out {
-                    if let Some(framework) = self.frameworks.get_mut(framework_id) {
-                        framework.metrics.operation(kind);
-                    }
-                }
-            }
             match kind {
                 Ok(OperationType::Launch) => {
                     if operation.id.is_some() {
@@ -995,6 +982,7 @@ impl Master {
             launch_executor,
             pre_refinement,
         );
+        framework.metrics.operation(OperationType::Launch);
         self.send(&agent_pid, &message);
         self.emit_task_added(framework_id, &task.task_id.value);
         &available - &consumed
@@ -1082,6 +1070,7 @@ impl Master {
             launch_executor,
             pre_refinement,
         );
+        framework.metrics.operation(OperationType::LaunchGroup);
         self.send(&agent_pid, &message);
         for task in &task_group.tasks {
             self.emit_task_added(framework_id, &task.task_id.value);

@@ -606,6 +606,63 @@ async fn invalid_tasks_and_offers_get_master_updates() {
     assert!(status.message.unwrap().contains("is no longer valid"));
 }
 
+/// Upstream counts a LAUNCH once per task it sends to the agent, so a
+/// LAUNCH of three tasks of which one is refused counts two; a refused
+/// LAUNCH_GROUP counts nothing.
+#[tokio::test]
+async fn launch_operations_are_counted_per_task_sent() {
+    let master = start_master(&["--publish_per_framework_metrics=true"]).await;
+    let mut agent = FakeAgent::start().await;
+    let agent_id = register(&master, &mut agent).await;
+    let (mut stream, framework_id) = subscribed(&master, framework_info(json!({}))).await;
+    let offer = next_of(&mut stream, EventType::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers[0]
+        .clone();
+    let task = |id: &str, cpus: f64| {
+        json!({
+            "name": id, "task_id": {"value": id},
+            "agent_id": {"value": agent_id},
+            "resources": [{"name": "cpus", "type": "SCALAR", "scalar": {"value": cpus}}],
+            "command": {"value": "true"}
+        })
+    };
+    let accept = json!({
+        "type": "ACCEPT",
+        "framework_id": {"value": framework_id},
+        "accept": {
+            "offer_ids": [{"value": offer.id.value}],
+            "operations": [
+                {"type": "LAUNCH", "launch": {"task_infos": [
+                    task("a", 0.5), task("too-big", 64.0), task("b", 0.5)
+                ]}},
+                {"type": "LAUNCH_GROUP", "launch_group": {
+                    "executor": {"executor_id": {"value": "e"}, "type": "DEFAULT",
+                                 "framework_id": {"value": framework_id}},
+                    "task_group": {"tasks": [task("group-too-big", 64.0)]}
+                }}
+            ]
+        }
+    });
+    call(master.local_addr, Some(&stream.stream_id()), &accept).await;
+    agent.expect::<RunTaskMessage>().await;
+    agent.expect::<RunTaskMessage>().await;
+    let metrics = http(master.local_addr, "GET", "/metrics/snapshot", &[], b"")
+        .await
+        .json();
+    let value = |name: &str| {
+        let key = format!("master/frameworks/test-framework/{framework_id}/{name}");
+        metrics[&key]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{key} missing from {metrics}"))
+    };
+    assert_eq!(value("operations/launch"), 2.0);
+    assert_eq!(value("operations/launch_group"), 0.0);
+    assert_eq!(value("operations"), 2.0);
+}
+
 #[tokio::test]
 async fn reconcile_and_kill_unknown_tasks() {
     let master = start_master(&[]).await;
