@@ -20,6 +20,8 @@ use std::fs::File;
 use std::io::{BufReader, Read};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Component, Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use mesos_proto::mesos::command_info::Uri;
@@ -33,6 +35,28 @@ pub struct Fetcher {
     frameworks_home: Option<PathBuf>,
     hadoop_home: Option<PathBuf>,
     stall_timeout: Duration,
+    /// Shared by every clone, so the agent's metrics see all fetches.
+    counts: Arc<FetchCounts>,
+}
+
+/// Container fetches that ended (upstream's
+/// `containerizer/fetcher/task_fetches_{succeeded,failed}`): one per
+/// container launch, whatever its number of URIs; a fetch cancelled by the
+/// container's destruction is neither.
+#[derive(Debug, Default)]
+pub struct FetchCounts {
+    succeeded: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl FetchCounts {
+    pub fn succeeded(&self) -> u64 {
+        self.succeeded.load(Ordering::Relaxed)
+    }
+
+    pub fn failed(&self) -> u64 {
+        self.failed.load(Ordering::Relaxed)
+    }
 }
 
 impl Fetcher {
@@ -50,17 +74,28 @@ impl Fetcher {
             frameworks_home,
             hadoop_home,
             stall_timeout,
+            counts: Arc::default(),
         })
+    }
+
+    /// How many container fetches succeeded and failed so far.
+    pub fn counts(&self) -> &FetchCounts {
+        &self.counts
     }
 
     /// Fetches all `uris` in order into `sandbox`; the first failure stops
     /// the fetch and is returned.
     pub async fn fetch_all(&self, uris: &[Uri], sandbox: &Path) -> Result<(), AgentError> {
         for uri in uris {
-            self.fetch(uri, sandbox)
-                .await
-                .map_err(|e| AgentError::Fetch(format!("Failed to fetch '{}': {e}", uri.value)))?;
+            if let Err(e) = self.fetch(uri, sandbox).await {
+                self.counts.failed.fetch_add(1, Ordering::Relaxed);
+                return Err(AgentError::Fetch(format!(
+                    "Failed to fetch '{}': {e}",
+                    uri.value
+                )));
+            }
         }
+        self.counts.succeeded.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -418,6 +453,24 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("framework home"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn each_container_fetch_is_counted_once_by_every_clone() {
+        let src = tempfile::tempdir().unwrap();
+        let sandbox = tempfile::tempdir().unwrap();
+        let file = src.path().join("a.txt");
+        std::fs::write(&file, "a").unwrap();
+        let fetcher = fetcher();
+        let clone = fetcher.clone();
+        // Two URIs are one fetch; a launch without URIs is a fetch too.
+        let two = [uri(file.to_str().unwrap()), uri(file.to_str().unwrap())];
+        clone.fetch_all(&two, sandbox.path()).await.unwrap();
+        fetcher.fetch_all(&[], sandbox.path()).await.unwrap();
+        let failing = [uri(file.to_str().unwrap()), uri("/no/such/file")];
+        assert!(clone.fetch_all(&failing, sandbox.path()).await.is_err());
+        assert_eq!(fetcher.counts().succeeded(), 2);
+        assert_eq!(fetcher.counts().failed(), 1);
     }
 
     #[tokio::test]

@@ -168,6 +168,12 @@ fn metrics_snapshot_and_prometheus_report_a_busy_cluster() {
     // The killed and the finished tasks' containers were destroyed, and
     // nothing of them survived: no destroy error.
     assert_eq!(a["containerizer/mesos/container_destroy_errors"], 0.0);
+    // Each of the three tasks' containers was fetched (no URIs), none failed.
+    assert_eq!(
+        a["containerizer/fetcher/task_fetches_succeeded"], 3.0,
+        "{a}"
+    );
+    assert_eq!(a["containerizer/fetcher/task_fetches_failed"], 0.0, "{a}");
 
     // The same values in the Prometheus text format.
     let mp = http_get(&cluster.master, "/metrics/prometheus").expect("prometheus");
@@ -199,6 +205,13 @@ fn metrics_snapshot_and_prometheus_report_a_busy_cluster() {
         Some(0.0)
     );
     assert_eq!(sample(&text, "mesos_slave_tasks_running"), Some(1.0));
+    assert_eq!(
+        sample(
+            &text,
+            "mesos_containerizer_fetcher_task_fetches_succeeded_total"
+        ),
+        Some(3.0)
+    );
 
     live.abort();
     drop(rt);

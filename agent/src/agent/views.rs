@@ -447,6 +447,15 @@ impl Agent {
             "containerizer/mesos/container_destroy_errors".into(),
             self.containerizer.destroy_errors() as f64,
         );
+        let fetches = self.containerizer.fetches();
+        m.insert(
+            "containerizer/fetcher/task_fetches_succeeded".into(),
+            fetches.succeeded() as f64,
+        );
+        m.insert(
+            "containerizer/fetcher/task_fetches_failed".into(),
+            fetches.failed() as f64,
+        );
         m
     }
 
@@ -494,6 +503,8 @@ pub const METRIC_TABLES: libprocess::metrics::Tables = libprocess::metrics::Tabl
         "slave/container_launch_errors",
         "slave/recovery_errors",
         "containerizer/mesos/container_destroy_errors",
+        "containerizer/fetcher/task_fetches_succeeded",
+        "containerizer/fetcher/task_fetches_failed",
     ],
     timers: &[],
     help: &[
@@ -537,6 +548,14 @@ pub const METRIC_TABLES: libprocess::metrics::Tables = libprocess::metrics::Tabl
         (
             "containerizer/mesos/container_destroy_errors",
             "Number of containers whose processes could not all be killed",
+        ),
+        (
+            "containerizer/fetcher/task_fetches_succeeded",
+            "Number of container fetches that succeeded",
+        ),
+        (
+            "containerizer/fetcher/task_fetches_failed",
+            "Number of container fetches that failed",
         ),
     ],
 };

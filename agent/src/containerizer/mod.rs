@@ -150,6 +150,11 @@ impl Containerizer {
         self.destroy_errors.load(Ordering::Relaxed)
     }
 
+    /// The fetcher's counts of container fetches.
+    pub fn fetches(&self) -> &crate::fetcher::FetchCounts {
+        self.fetcher.counts()
+    }
+
     /// Launches through the `mesos-containerizer` helper at `path`.
     pub fn with_launcher(mut self, path: Option<PathBuf>) -> Self {
         self.launcher = path;
@@ -362,18 +367,18 @@ async fn run_container(spec: LaunchSpec, container: Arc<Container>, setup: Setup
         });
     };
 
+    // Every launch goes through the fetcher, with or without URIs, so its
+    // counts are per container as upstream's are.
     let uris = spec.command.uris.clone();
-    if !uris.is_empty() {
-        let fetched = tokio::select! {
-            result = fetcher.fetch_all(&uris, &spec.directory) => result.map_err(|e| e.to_string()),
-            _ = container.cancel.notified() => Err("container destroyed during fetch".to_string()),
-        };
-        if let Err(e) = fetched {
-            fail(format!(
-                "Failed to fetch all URIs for container '{container_id}': {e}"
-            ));
-            return;
-        }
+    let fetched = tokio::select! {
+        result = fetcher.fetch_all(&uris, &spec.directory) => result.map_err(|e| e.to_string()),
+        _ = container.cancel.notified() => Err("container destroyed during fetch".to_string()),
+    };
+    if let Err(e) = fetched {
+        fail(format!(
+            "Failed to fetch all URIs for container '{container_id}': {e}"
+        ));
+        return;
     }
 
     if let Some((uid, gid)) = run_as {
