@@ -973,6 +973,16 @@ const WRITE_BATCH: usize = 64 * 1024;
 /// Changes taken from the queue per look at it.
 const RECV_BATCH: usize = 64;
 
+/// After a write of changes, the stream waits this long before it looks
+/// at its queue again, so a burst of changes goes out in a few writes
+/// rather than one per change, and the actor's sends meanwhile wake no
+/// one: a hundred subscribers then cost the master a few writes per
+/// interval instead of a hundred per change. A change after a quiet spell
+/// is written at once; a write of many changes does not wait (changes
+/// that come that fast already share writes, and waiting would only fill
+/// the subscriber's queue).
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// How long a dropped subscriber's stream has to end before its connection
 /// is closed: a client still reading gets the stream's end; one that
 /// stopped reading (no write completes, so the stream is never polled to
@@ -1003,6 +1013,9 @@ struct EventStream {
     heartbeats: tokio::time::Interval,
     /// Taken from the queue, to be encoded (kept for its allocation).
     received: Vec<Arc<Published>>,
+    /// Set after a write of changes: the queue is not looked at until it
+    /// fires (see [`COALESCE`]).
+    hold: Option<std::pin::Pin<Box<tokio::time::Sleep>>>,
     /// The actor dropped this subscriber or stopped: nothing more comes
     /// (what the queue held is written first in the latter case).
     ended: bool,
@@ -1038,6 +1051,7 @@ impl EventStream {
             beat: encode_event(&heartbeat(), accept),
             heartbeats,
             received: Vec::with_capacity(RECV_BATCH),
+            hold: None,
             ended: false,
         }
     }
@@ -1081,7 +1095,15 @@ impl libprocess::ChunkSource for EventStream {
             self.ended = true;
             return Poll::Ready(None);
         }
+        if let Some(hold) = self.hold.as_mut() {
+            if hold.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            self.hold = None;
+        }
         let mut out = Batch::default();
+        let mut drained = false;
+        let mut taken = 0;
         while out.len() < WRITE_BATCH {
             match self
                 .events
@@ -1091,17 +1113,31 @@ impl libprocess::ChunkSource for EventStream {
                     self.ended = true;
                     break;
                 }
-                Poll::Ready(_) => self.encode_received(&mut out),
-                Poll::Pending => break,
+                Poll::Ready(n) => {
+                    taken += n;
+                    self.encode_received(&mut out);
+                }
+                Poll::Pending => {
+                    drained = true;
+                    break;
+                }
             }
         }
+        let changes = out.len() > 0;
         // After the changes, as the event order had it when a change and a
         // beat were due together.
         if self.heartbeats.poll_tick(cx).is_ready() {
             out.push(self.beat.clone());
         }
         match out.take() {
-            Some(chunk) => Poll::Ready(Some(chunk)),
+            Some(chunk) => {
+                // Changes that come this fast already share writes; a hold
+                // would only let the queue fill up.
+                if changes && drained && taken < RECV_BATCH {
+                    self.hold = Some(Box::pin(tokio::time::sleep(COALESCE)));
+                }
+                Poll::Ready(Some(chunk))
+            }
             None if self.ended => Poll::Ready(None),
             None => Poll::Pending,
         }
@@ -1237,6 +1273,45 @@ mod tests {
         drop(kick);
         cut.await.unwrap();
         assert!(tokio::time::Instant::now() - started >= HEARTBEAT_INTERVAL + CUT_GRACE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn changes_after_a_write_wait_for_the_coalescing_interval_and_share_one_write() {
+        let (tx, _kick, subscription) = subscription();
+        let mut stream = stream(subscription, ContentType::Json);
+        next(&mut stream).await.unwrap();
+        // After a quiet spell a change is written at once.
+        let start = tokio::time::Instant::now();
+        tx.send(removed("a1")).await.unwrap();
+        assert_eq!(types(&next(&mut stream).await.unwrap()), ["AGENT_REMOVED"]);
+        assert_eq!(tokio::time::Instant::now(), start);
+        // The next two wait out the interval, then go out together.
+        tx.send(removed("a2")).await.unwrap();
+        tx.send(removed("a3")).await.unwrap();
+        let chunk = decode(&next(&mut stream).await.unwrap());
+        assert_eq!(tokio::time::Instant::now() - start, COALESCE);
+        let ids: Vec<_> = chunk
+            .iter()
+            .map(|e| e["agent_removed"]["agent_id"]["value"].clone())
+            .collect();
+        assert_eq!(ids, ["a2", "a3"]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_write_of_many_changes_does_not_wait() {
+        let (tx, rx) = mpsc::channel(4 * RECV_BATCH);
+        let (_tx, _kick, mut subscription) = subscription();
+        subscription.events = rx;
+        let mut stream = stream(subscription, ContentType::Json);
+        next(&mut stream).await.unwrap();
+        let start = tokio::time::Instant::now();
+        for i in 0..RECV_BATCH {
+            tx.send(removed(&format!("a{i}"))).await.unwrap();
+        }
+        assert_eq!(decode(&next(&mut stream).await.unwrap()).len(), RECV_BATCH);
+        tx.send(removed("late")).await.unwrap();
+        assert_eq!(types(&next(&mut stream).await.unwrap()), ["AGENT_REMOVED"]);
+        assert_eq!(tokio::time::Instant::now(), start);
     }
 
     #[tokio::test(start_paused = true)]
