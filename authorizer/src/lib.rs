@@ -355,6 +355,19 @@ const KINDS: &[Kind] = &[
     },
 ];
 
+/// The endpoints a `get_endpoints` ACL may list: the ones upstream's
+/// master and agent ask it about. Any other path in an ACL is refused when
+/// the ACLs are read, so a rule that could never apply is not mistaken for
+/// protection.
+pub const AUTHORIZABLE_ENDPOINTS: &[&str] = &[
+    "/containers",
+    "/containerizer/debug",
+    "/files/debug",
+    "/logging/toggle",
+    "/metrics/snapshot",
+    "/monitor/statistics",
+];
+
 /// Kinds whose object may only be `ANY` or `NONE` (the local authorizer
 /// compares nothing of their objects, so listed values could never
 /// match), with the name their refusal gives.
@@ -452,6 +465,14 @@ impl Acls {
                     (&object, ANY_OR_NONE.iter().find(|(k, _)| *k == kind.key))
                 {
                     return Err(format!("ACL.{name} type must be either NONE or ANY"));
+                }
+                if let (Entity::Some(paths), "get_endpoints") = (&object, kind.key) {
+                    if let Some(path) = paths
+                        .iter()
+                        .find(|p| !AUTHORIZABLE_ENDPOINTS.contains(&p.as_str()))
+                    {
+                        return Err(format!("Path: '{path}' is not an authorizable path"));
+                    }
                 }
                 rules.push(Acl {
                     subject: entity(kind.subject)?,
@@ -614,5 +635,15 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.kinds().collect::<Vec<_>>(), vec!["get_endpoints"]);
+        let listed = |paths: &str| {
+            Acls::parse(&format!(
+                r#"{{"get_endpoints": [{{"principals": {{"type": "ANY"}}, "paths": {{"values": {paths}}}}}]}}"#
+            ))
+        };
+        assert!(listed(r#"["/metrics/snapshot", "/monitor/statistics"]"#).is_ok());
+        assert_eq!(
+            listed(r#"["/metrics/snapshot", "/master/state"]"#),
+            Err("Path: '/master/state' is not an authorizable path".to_string())
+        );
     }
 }

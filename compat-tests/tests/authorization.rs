@@ -935,6 +935,10 @@ fn malformed_acls_refuse_to_start() {
             r#"{"start_maintenances": [{"principals": {"type": "ANY"}, "machines": {"values": ["h1"]}}]}"#,
             "ACL.StartMaintenance type must be either NONE or ANY",
         ),
+        (
+            r#"{"get_endpoints": [{"principals": {"type": "ANY"}, "paths": {"values": ["/master/state"]}}]}"#,
+            "Path: '/master/state' is not an authorizable path",
+        ),
         ("/nonexistent/acls.json", "/nonexistent/acls.json"),
     ] {
         for binary in ["mesos-master", "mesos-agent"] {
