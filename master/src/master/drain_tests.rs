@@ -19,7 +19,7 @@ use super::drain::DrainCommand;
 use super::registry_tests::{keep_alive, wait_until};
 use super::requests::OperationError;
 use super::tests::{
-    base64_of, framework_info, next_of, register_message, status_update, subscribed,
+    base64_of, first_offer, framework_info, next_of, register_message, status_update, subscribed,
 };
 use crate::testing::{call, start_master_with, FakeAgent, Stream, TestStore};
 use crate::Running;
@@ -310,12 +310,7 @@ async fn deactivate_agent_rescinds_its_offers_until_reactivated() {
     let mut agent = FakeAgent::start().await;
     let agent_id = register_capable(&master, &mut agent).await;
     let (mut stream, _) = subscribed(&master, framework_info(json!({}))).await;
-    let offer = next_of(&mut stream, EventType::Offers)
-        .await
-        .offers
-        .unwrap()
-        .offers[0]
-        .clone();
+    let offer = first_offer(&mut stream).await;
 
     master
         .handle

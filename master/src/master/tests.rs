@@ -96,6 +96,16 @@ pub(super) async fn next_of(stream: &mut Stream, kind: EventType) -> Event {
     }
 }
 
+/// The first offer of the next OFFERS event.
+pub(super) async fn first_offer(stream: &mut Stream) -> mesos_proto::mesos::v1::Offer {
+    next_of(stream, EventType::Offers)
+        .await
+        .offers
+        .unwrap()
+        .offers[0]
+        .clone()
+}
+
 pub(super) fn status_update(
     agent: &FakeAgent,
     agent_id: &str,
@@ -545,12 +555,7 @@ async fn invalid_tasks_and_offers_get_master_updates() {
     let mut agent = FakeAgent::start().await;
     let agent_id = register(&master, &mut agent).await;
     let (mut stream, framework_id) = subscribed(&master, framework_info(json!({}))).await;
-    let offer = next_of(&mut stream, EventType::Offers)
-        .await
-        .offers
-        .unwrap()
-        .offers[0]
-        .clone();
+    let offer = first_offer(&mut stream).await;
     let stream_id = stream.stream_id();
     let launch = |offer_id: &str, cpus: f64| {
         json!({
@@ -615,12 +620,7 @@ async fn launch_operations_are_counted_per_task_sent() {
     let mut agent = FakeAgent::start().await;
     let agent_id = register(&master, &mut agent).await;
     let (mut stream, framework_id) = subscribed(&master, framework_info(json!({}))).await;
-    let offer = next_of(&mut stream, EventType::Offers)
-        .await
-        .offers
-        .unwrap()
-        .offers[0]
-        .clone();
+    let offer = first_offer(&mut stream).await;
     let task = |id: &str, cpus: f64| {
         json!({
             "name": id, "task_id": {"value": id},
@@ -747,12 +747,7 @@ async fn decline_filters_and_revive() {
     )
     .await;
     let stream_id = stream.stream_id();
-    let offer = next_of(&mut stream, EventType::Offers)
-        .await
-        .offers
-        .unwrap()
-        .offers[0]
-        .clone();
+    let offer = first_offer(&mut stream).await;
     // MULTI_ROLE frameworks see the allocation role.
     assert_eq!(
         offer
@@ -778,12 +773,7 @@ async fn decline_filters_and_revive() {
         &decline(&offer.id.value, 0.3),
     )
     .await;
-    let again = next_of(&mut stream, EventType::Offers)
-        .await
-        .offers
-        .unwrap()
-        .offers[0]
-        .clone();
+    let again = first_offer(&mut stream).await;
     assert!(
         started.elapsed() >= Duration::from_millis(250),
         "{:?}",
@@ -837,12 +827,7 @@ async fn offer_timeout_rescinds() {
     let mut agent = FakeAgent::start().await;
     register(&master, &mut agent).await;
     let (mut stream, _) = subscribed(&master, framework_info(json!({}))).await;
-    let offer = next_of(&mut stream, EventType::Offers)
-        .await
-        .offers
-        .unwrap()
-        .offers[0]
-        .clone();
+    let offer = first_offer(&mut stream).await;
     let rescind = next_of(&mut stream, EventType::Rescind)
         .await
         .rescind
@@ -859,12 +844,7 @@ async fn silent_agent_is_marked_unreachable() {
     let (_, registered) = agent.expect::<SlaveRegisteredMessage>().await;
     let agent_id = registered.slave_id.value;
     let (mut stream, _) = subscribed(&master, framework_info(json!({}))).await;
-    let offer = next_of(&mut stream, EventType::Offers)
-        .await
-        .offers
-        .unwrap()
-        .offers[0]
-        .clone();
+    let offer = first_offer(&mut stream).await;
     let rescind = next_of(&mut stream, EventType::Rescind)
         .await
         .rescind
@@ -891,12 +871,7 @@ async fn unregistered_agent_loses_its_tasks() {
     let mut agent = FakeAgent::start().await;
     let agent_id = register(&master, &mut agent).await;
     let (mut stream, framework_id) = subscribed(&master, framework_info(json!({}))).await;
-    let offer = next_of(&mut stream, EventType::Offers)
-        .await
-        .offers
-        .unwrap()
-        .offers[0]
-        .clone();
+    let offer = first_offer(&mut stream).await;
     let accept = json!({
         "type": "ACCEPT",
         "framework_id": {"value": framework_id},
@@ -1028,12 +1003,7 @@ async fn teardown_kills_and_completes() {
     let mut agent = FakeAgent::start().await;
     let agent_id = register(&master, &mut agent).await;
     let (mut stream, framework_id) = subscribed(&master, framework_info(json!({}))).await;
-    let offer = next_of(&mut stream, EventType::Offers)
-        .await
-        .offers
-        .unwrap()
-        .offers[0]
-        .clone();
+    let offer = first_offer(&mut stream).await;
     let accept = json!({
         "type": "ACCEPT",
         "framework_id": {"value": framework_id},
@@ -1202,12 +1172,7 @@ async fn agent_link_break_deactivates_and_reregistration_reactivates() {
     let mut agent = FakeAgent::start().await;
     let agent_id = register(&master, &mut agent).await;
     let (mut stream, _) = subscribed(&master, framework_info(json!({}))).await;
-    let offer = next_of(&mut stream, EventType::Offers)
-        .await
-        .offers
-        .unwrap()
-        .offers[0]
-        .clone();
+    let offer = first_offer(&mut stream).await;
 
     // The agent's process goes away: the master's link breaks.
     agent.server.abort();
@@ -1253,12 +1218,7 @@ async fn unsupported_operations_with_an_id_get_operation_error() {
         framework_info(json!({"capabilities": [{"type": "MULTI_ROLE"}], "roles": ["db"]})),
     )
     .await;
-    let offer = next_of(&mut stream, EventType::Offers)
-        .await
-        .offers
-        .unwrap()
-        .offers[0]
-        .clone();
+    let offer = first_offer(&mut stream).await;
     let accept = json!({
         "type": "ACCEPT",
         "framework_id": {"value": framework_id},
@@ -1317,12 +1277,7 @@ async fn accept_reserve_create_then_launch_on_the_volume() {
         framework_info(json!({"role": "db", "principal": "ops"})),
     )
     .await;
-    let offer = next_of(&mut stream, EventType::Offers)
-        .await
-        .offers
-        .unwrap()
-        .offers[0]
-        .clone();
+    let offer = first_offer(&mut stream).await;
     let reserved = |name: &str, value: f64| {
         json!({"name": name, "type": "SCALAR", "scalar": {"value": value},
                "role": "db", "reservation": {"principal": "ops"}})
