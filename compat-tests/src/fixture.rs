@@ -1,19 +1,122 @@
 //! Set-up that several end-to-end tests share: files in a test's scratch
 //! directory, the master's log, a second agent against a running
-//! cluster, the mesos-go and pymesos clients started the usual way, and
-//! waiting on a condition while a client runs.
+//! cluster, the mesos-go and pymesos clients started the usual way,
+//! waiting on a condition while a client runs, and requests through
+//! `curl` (a client of its own, with HTTP Basic and form bodies).
 //!
 //! Owns nothing beyond the processes and files each call returns; the
 //! scenarios themselves stay in `tests/`.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::{
     build_mesos_go_scheduler, client_script, free_port, http_request, our_binary, venv_python,
     BackgroundClient, Cluster, RawResponse, Spawned,
 };
+
+/// The body of a [`curl`] request.
+pub enum CurlBody<'a> {
+    None,
+    /// Sent with `Content-Type` and `Accept` `application/json`.
+    Json(&'a str),
+    /// `key=value` pairs, each URL-encoded by curl.
+    Form(&'a [(&'a str, String)]),
+}
+
+/// What [`curl`] got back; `code` is 0 when no answer came.
+#[derive(Debug)]
+pub struct CurlAnswer {
+    pub code: u16,
+    /// Names in lower case.
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl CurlAnswer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(n, _)| *n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body as JSON (`Null` if it is not).
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// One request through `curl` to `http://addr/path`, with HTTP Basic when
+/// `user` (`name:secret`) is given; at most 10 s.
+pub fn curl(
+    addr: &str,
+    method: &str,
+    path: &str,
+    user: Option<&str>,
+    body: CurlBody<'_>,
+) -> CurlAnswer {
+    let mut cmd = Command::new("curl");
+    cmd.args(["-s", "-i", "--max-time", "10", "-X", method]);
+    if let Some(user) = user {
+        cmd.arg("-u").arg(user);
+    }
+    match body {
+        CurlBody::None => {}
+        CurlBody::Json(json) => {
+            cmd.args([
+                "-H",
+                "Content-Type: application/json",
+                "-H",
+                "Accept: application/json",
+                "--data-binary",
+                json,
+            ]);
+        }
+        CurlBody::Form(pairs) => {
+            for (key, value) in pairs {
+                cmd.arg("--data-urlencode").arg(format!("{key}={value}"));
+            }
+        }
+    }
+    let out = cmd
+        .arg(format!("http://{addr}{path}"))
+        .stdin(Stdio::null())
+        .output()
+        .expect("curl is installed (.ci/setup-tls.sh)");
+    parse_curl_output(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// Splits `curl -i` output into the final answer's status, headers and
+/// body (interim `1xx` heads are skipped).
+fn parse_curl_output(mut text: &str) -> CurlAnswer {
+    loop {
+        let (head, rest) = text.split_once("\r\n\r\n").unwrap_or((text, ""));
+        let mut lines = head.lines();
+        let code: u16 = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        if (100..200).contains(&code) && !rest.is_empty() {
+            text = rest;
+            continue;
+        }
+        let headers = lines
+            .filter_map(|l| {
+                let (name, value) = l.split_once(':')?;
+                Some((name.trim().to_ascii_lowercase(), value.trim().to_string()))
+            })
+            .collect();
+        return CurlAnswer {
+            code,
+            headers,
+            body: rest.to_string(),
+        };
+    }
+}
 
 /// Writes `text` to `dir/name` and returns the path.
 pub fn write_file(dir: &Path, name: &str, text: &str) -> PathBuf {
@@ -123,5 +226,25 @@ impl Cluster {
             |cluster| check(cluster, client),
             || format!("--- client ---\n{}\n", client.output()),
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_curl_output;
+
+    #[test]
+    fn curl_output_skips_interim_heads() {
+        let answer = parse_curl_output(
+            "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 Unauthorized\r\n\
+             WWW-Authenticate: Basic realm=\"mesos\"\r\n\r\n{\"a\":1}",
+        );
+        assert_eq!(answer.code, 401);
+        assert_eq!(
+            answer.header("www-authenticate"),
+            Some("Basic realm=\"mesos\"")
+        );
+        assert_eq!(answer.json()["a"], 1);
+        assert_eq!(parse_curl_output("").code, 0);
     }
 }

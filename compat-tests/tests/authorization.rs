@@ -35,70 +35,31 @@ fn secret(principal: &str) -> &'static str {
     }
 }
 
-/// One HTTP request through `curl`: (status, body).
-enum Body<'a> {
-    None,
-    Json(&'a str),
-    /// `key=value` pairs, each URL-encoded by curl.
-    Form(&'a [(&'a str, String)]),
-}
-
-fn curl(addr: &str, method: &str, path: &str, user: Option<&str>, body: Body<'_>) -> (u16, String) {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-s",
-        "--max-time",
-        "10",
-        "-X",
-        method,
-        "-w",
-        "\n%{http_code}",
-    ]);
-    if let Some(user) = user {
-        cmd.arg("-u").arg(format!("{user}:{}", secret(user)));
-    }
-    match body {
-        Body::None => {}
-        Body::Json(json) => {
-            cmd.args([
-                "-H",
-                "Content-Type: application/json",
-                "-H",
-                "Accept: application/json",
-                "--data-binary",
-                json,
-            ]);
-        }
-        Body::Form(pairs) => {
-            for (key, value) in pairs {
-                cmd.arg("--data-urlencode").arg(format!("{key}={value}"));
-            }
-        }
-    }
-    let out = cmd
-        .arg(format!("http://{addr}{path}"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("curl is installed (.ci/setup-tls.sh)");
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    let (body, code) = text.rsplit_once('\n').unwrap_or(("", &text));
-    (code.trim().parse().unwrap_or(0), body.to_string())
+/// One request through `curl` as `user` (with its secret): (status, body).
+fn curl(
+    addr: &str,
+    method: &str,
+    path: &str,
+    user: Option<&str>,
+    body: CurlBody<'_>,
+) -> (u16, String) {
+    let basic = user.map(|u| format!("{u}:{}", secret(u)));
+    let answer = fixture::curl(addr, method, path, basic.as_deref(), body);
+    (answer.code, answer.body)
 }
 
 fn get(addr: &str, path: &str, user: &str) -> (u16, Value) {
-    let (code, body) = curl(addr, "GET", path, Some(user), Body::None);
+    let (code, body) = curl(addr, "GET", path, Some(user), CurlBody::None);
     (code, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 fn v1(addr: &str, user: &str, call: &str) -> (u16, Value) {
-    let (code, body) = curl(addr, "POST", "/api/v1", Some(user), Body::Json(call));
+    let (code, body) = curl(addr, "POST", "/api/v1", Some(user), CurlBody::Json(call));
     (code, serde_json::from_str(&body).unwrap_or(Value::Null))
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {
-    let path = dir.join(name);
-    std::fs::write(&path, text).expect("write");
-    path.display().to_string()
+    fixture::write_file(dir, name, text).display().to_string()
 }
 
 /// A master with HTTP Basic on both operator realms and `acls`, plus
@@ -363,16 +324,16 @@ fn allow_ops_deny_guest(permissive: bool, kinds: &[(&str, &str)]) -> String {
 fn send(addr: &str, user: &str, request: (&'static str, String, Option<String>)) -> (u16, String) {
     let (method, path, body) = request;
     match body.as_deref() {
-        None => curl(addr, method, &path, Some(user), Body::None),
+        None => curl(addr, method, &path, Some(user), CurlBody::None),
         Some(form) if form.starts_with("F|") => {
             let pairs: Vec<(&str, String)> = form[2..]
                 .split('|')
                 .filter_map(|kv| kv.split_once('='))
                 .map(|(k, v)| (k, v.to_string()))
                 .collect();
-            curl(addr, method, &path, Some(user), Body::Form(&pairs))
+            curl(addr, method, &path, Some(user), CurlBody::Form(&pairs))
         }
-        Some(json) => curl(addr, method, &path, Some(user), Body::Json(json)),
+        Some(json) => curl(addr, method, &path, Some(user), CurlBody::Json(json)),
     }
 }
 
@@ -593,7 +554,7 @@ fn frameworks_register_launch_and_are_torn_down_as_acls_say() {
             "POST",
             "/master/teardown",
             Some(who),
-            Body::Form(&[("frameworkId", id.clone())]),
+            CurlBody::Form(&[("frameworkId", id.clone())]),
         )
         .0
     };
@@ -806,14 +767,21 @@ fn state_endpoints_show_each_principal_only_what_it_may_view() {
             "PUT",
             "/master/weights",
             Some("ops"),
-            Body::Json(weights)
+            CurlBody::Json(weights)
         )
         .0,
         200
     );
     let quota = r#"{"role":"analytics","force":true,"guarantee":[{"name":"cpus","type":"SCALAR","scalar":{"value":1}}]}"#;
     assert_eq!(
-        curl(m, "POST", "/master/quota", Some("ops"), Body::Json(quota)).0,
+        curl(
+            m,
+            "POST",
+            "/master/quota",
+            Some("ops"),
+            CurlBody::Json(quota)
+        )
+        .0,
         200
     );
     let roles = |who: &str| -> BTreeSet<String> {
@@ -846,7 +814,7 @@ fn state_endpoints_show_each_principal_only_what_it_may_view() {
         "POST",
         "/master/reserve",
         Some("ops"),
-        Body::Form(&[("slaveId", agent_id), ("resources", reserved("ops"))]),
+        CurlBody::Form(&[("slaveId", agent_id), ("resources", reserved("ops"))]),
     );
     assert_eq!(code, 202, "{body}");
     let reserved_roles = |who: &str| -> Vec<String> {
@@ -907,7 +875,7 @@ fn get_endpoints_acls_apply_to_unauthenticated_requests_as_any() {
             },
         )
     };
-    let code = |addr: &str, path: &str| curl(addr, "GET", path, None, Body::None).0;
+    let code = |addr: &str, path: &str| curl(addr, "GET", path, None, CurlBody::None).0;
     let (addr, master) =
         start(r#"{"get_endpoints": [{"principals": {"type": "ANY"}, "paths": {"type": "NONE"}}]}"#);
     assert_eq!(code(&addr, "/metrics/snapshot"), 403);
@@ -1044,7 +1012,7 @@ fn maintenance_schedule_is_filtered_and_updates_need_every_machine() {
         let cluster = Secured::master(&allow_ops_deny_guest(permissive, &kinds), &[]);
         let m = &cluster.master;
         let post = |path: &str, who: &str, body: &str| {
-            let (code, body) = curl(m, "POST", path, Some(who), Body::Json(body));
+            let (code, body) = curl(m, "POST", path, Some(who), CurlBody::Json(body));
             assert_ne!(code, 401, "{path} as {who}: {body}");
             code
         };

@@ -9,50 +9,9 @@ use compat_tests::*;
 
 const CREDENTIALS: &str = r#"{"credentials":[{"principal":"ops","secret":"s3cret"},{"principal":"fw","secret":"fw-pass"}]}"#;
 
-struct Answer {
-    code: u16,
-    www_authenticate: Option<String>,
-}
-
-/// `curl` with optional `user:password`; the status and the
-/// `WWW-Authenticate` header of the answer.
-fn curl(addr: &str, method: &str, path: &str, user: Option<&str>) -> Answer {
-    let mut cmd = Command::new("curl");
-    cmd.args([
-        "-sS",
-        "--max-time",
-        "10",
-        "-o",
-        "/dev/null",
-        "-D",
-        "-",
-        "-X",
-        method,
-    ]);
-    if let Some(user) = user {
-        cmd.arg("-u").arg(user);
-    }
-    let out = cmd
-        .arg(format!("http://{addr}{path}"))
-        .stdin(Stdio::null())
-        .output()
-        .expect("curl is installed (.ci/setup-tls.sh)");
-    let head = String::from_utf8_lossy(&out.stdout).to_string();
-    let code = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let www_authenticate = head.lines().find_map(|l| {
-        let (name, value) = l.split_once(':')?;
-        name.eq_ignore_ascii_case("www-authenticate")
-            .then(|| value.trim().to_string())
-    });
-    Answer {
-        code,
-        www_authenticate,
-    }
+/// `curl` with optional `user:password`, no body.
+fn curl(addr: &str, method: &str, path: &str, user: Option<&str>) -> CurlAnswer {
+    fixture::curl(addr, method, path, user, CurlBody::None)
 }
 
 fn start(binary: &str, flags: &[String]) -> (String, Spawned, tempfile::TempDir) {
@@ -108,7 +67,7 @@ fn master_readonly_and_readwrite_realms_demand_basic_credentials() {
         let a = curl(&addr, "GET", path, None);
         assert_eq!(a.code, 401, "{path} without credentials");
         assert_eq!(
-            a.www_authenticate.as_deref(),
+            a.header("www-authenticate"),
             Some("Basic realm=\"mesos-master-readonly\""),
             "{path}"
         );
@@ -164,7 +123,7 @@ fn agent_realms_demand_http_credentials() {
     let a = curl(&addr, "GET", "/slave(1)/state", None);
     assert_eq!(a.code, 401);
     assert_eq!(
-        a.www_authenticate.as_deref(),
+        a.header("www-authenticate"),
         Some("Basic realm=\"mesos-agent-readonly\"")
     );
     assert_eq!(
@@ -225,7 +184,7 @@ fn pymesos_authenticates_with_basic_and_its_principal_must_match() {
     let a = curl(&cluster.master, "POST", "/api/v1/scheduler", None);
     assert_eq!(a.code, 401);
     assert_eq!(
-        a.www_authenticate.as_deref(),
+        a.header("www-authenticate"),
         Some("Basic realm=\"mesos-master-scheduler\"")
     );
 
