@@ -18,11 +18,12 @@ It never decides what passed: the campaign reads the record.
 import argparse
 import json
 import os
-import sys
 import threading
 import time
 
 from pymesos import MesosSchedulerDriver, Scheduler
+
+from compat_client import scalar
 
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST",
             "TASK_ERROR", "TASK_DROPPED", "TASK_GONE", "TASK_GONE_BY_OPERATOR"}
@@ -40,11 +41,6 @@ class Record:
             self.f.write(json.dumps(kw) + "\n")
             self.f.flush()
             os.fsync(self.f.fileno())
-
-
-def scalar(offer, name):
-    return sum(r["scalar"]["value"] for r in offer.get("resources", [])
-               if r["name"] == name and "scalar" in r)
 
 
 class Framework(Scheduler):

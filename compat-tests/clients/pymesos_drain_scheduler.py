@@ -9,23 +9,17 @@ acknowledging updates implicitly. It runs until the file given by
 test reads its records.
 """
 import argparse
-import json
 import os
-import sys
 import time
 
 from pymesos import MesosSchedulerDriver, Scheduler
 
+import compat_client
+from compat_client import scalar, run_until_stopped
+
 
 def report(**kw):
-    kw["time"] = time.time()
-    sys.stdout.write(json.dumps(kw) + "\n")
-    sys.stdout.flush()
-
-
-def scalar(offer, name):
-    return sum(r["scalar"]["value"] for r in offer.get("resources", [])
-               if r["name"] == name and "scalar" in r)
+    compat_client.report(time=time.time(), **kw)
 
 
 class Framework(Scheduler):
@@ -80,13 +74,7 @@ def main():
     }
     driver = MesosSchedulerDriver(Framework(args.command), framework,
                                   args.master, use_addict=False)
-    driver.start()
-    deadline = time.time() + args.timeout
-    while time.time() < deadline and not os.path.exists(args.stop_file):
-        time.sleep(0.05)
-    driver.stop()
-    driver.join()
-    report(event="exit")
+    run_until_stopped(driver, args.stop_file, args.timeout)
 
 
 if __name__ == "__main__":

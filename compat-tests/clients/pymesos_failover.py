@@ -8,7 +8,6 @@ When --control names a file containing "kill", it kills every task and
 exits 0 once each has a terminal update; non-zero on error or timeout.
 """
 import argparse
-import json
 import os
 import sys
 import threading
@@ -16,13 +15,10 @@ import time
 
 from pymesos import MesosSchedulerDriver, Scheduler
 
+from compat_client import report
+
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST",
             "TASK_ERROR", "TASK_DROPPED", "TASK_GONE"}
-
-
-def report(**kw):
-    sys.stdout.write(json.dumps(kw) + "\n")
-    sys.stdout.flush()
 
 
 class Framework(Scheduler):

@@ -7,7 +7,6 @@ prints each event it hears as {"event": type, ...} for --listen seconds."""
 import argparse
 import json
 import sys
-import threading
 import time
 
 from pymesos.operator_v1 import MesosOperatorMasterDriver

@@ -10,23 +10,12 @@ until --stop-file exists or --timeout passes. It never decides what passed:
 the test reads its records.
 """
 import argparse
-import json
 import os
-import sys
 import threading
-import time
 
 from pymesos import MesosSchedulerDriver, Scheduler
 
-
-def report(**kw):
-    sys.stdout.write(json.dumps(kw) + "\n")
-    sys.stdout.flush()
-
-
-def scalar(offer, name):
-    return sum(r["scalar"]["value"] for r in offer.get("resources", [])
-               if r["name"] == name and "scalar" in r)
+from compat_client import report, run_until_stopped, scalar
 
 
 class Framework(Scheduler):
@@ -124,16 +113,14 @@ def main():
     sched = Framework(args.task)
     driver = MesosSchedulerDriver(sched, framework, args.master,
                                   use_addict=False)
-    driver.start()
-    deadline = time.time() + args.timeout
-    while time.time() < deadline and not os.path.exists(args.stop_file):
+
+    def reconcile_when_asked():
         if os.path.exists(args.reconcile_file):
             os.remove(args.reconcile_file)
             sched.reconcile(driver)
-        time.sleep(0.05)
-    driver.stop()
-    driver.join()
-    report(event="exit")
+
+    run_until_stopped(driver, args.stop_file, args.timeout,
+                      reconcile_when_asked)
 
 
 if __name__ == "__main__":

@@ -8,23 +8,11 @@ offer big enough), reports every update as a JSON line on stdout
 test reads its records.
 """
 import argparse
-import json
 import os
-import sys
-import threading
-import time
 
 from pymesos import MesosSchedulerDriver, Scheduler
 
-
-def report(**kw):
-    sys.stdout.write(json.dumps(kw) + "\n")
-    sys.stdout.flush()
-
-
-def scalar(offer, name):
-    return sum(r["scalar"]["value"] for r in offer.get("resources", [])
-               if r["name"] == name and "scalar" in r)
+from compat_client import report, scalar, run_until_stopped
 
 
 class Framework(Scheduler):
@@ -92,13 +80,7 @@ def main():
     }
     driver = MesosSchedulerDriver(Framework(tasks), framework, args.master,
                                   use_addict=False)
-    driver.start()
-    deadline = time.time() + args.timeout
-    while time.time() < deadline and not os.path.exists(args.stop_file):
-        time.sleep(0.05)
-    driver.stop()
-    driver.join()
-    report(event="exit")
+    run_until_stopped(driver, args.stop_file, args.timeout)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ the volume and unreserves everything in one ACCEPT and waits for an offer
 without them.
 """
 import argparse
-import json
 import os
 import sys
 import threading
@@ -18,16 +17,13 @@ import uuid
 
 from pymesos import MesosSchedulerDriver, Scheduler
 
+from compat_client import report
+
 ROLE = "eng"
 PRINCIPAL = "compat-principal"
 VOLUME_ID = "vol-" + uuid.uuid4().hex[:6]
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST",
             "TASK_ERROR", "TASK_DROPPED", "TASK_GONE"}
-
-
-def report(**kw):
-    sys.stdout.write(json.dumps(kw) + "\n")
-    sys.stdout.flush()
 
 
 def scalar(name, value, reserved=False):

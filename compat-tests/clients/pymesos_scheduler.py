@@ -14,27 +14,17 @@ when its scenario is complete, non-zero on error or timeout. Scenarios:
   fetch-fail       the same with a --uri that cannot be fetched
 """
 import argparse
-import json
 import os
 import sys
 import threading
-import time
 import uuid
 
 from pymesos import MesosSchedulerDriver, Scheduler
 
+from compat_client import report, scalar
+
 TERMINAL = {"TASK_FINISHED", "TASK_FAILED", "TASK_KILLED", "TASK_LOST",
             "TASK_ERROR", "TASK_DROPPED", "TASK_GONE"}
-
-
-def report(**kw):
-    sys.stdout.write(json.dumps(kw) + "\n")
-    sys.stdout.flush()
-
-
-def scalar(offer, name):
-    return sum(r["scalar"]["value"] for r in offer.get("resources", [])
-               if r["name"] == name and "scalar" in r)
 
 
 class Framework(Scheduler):
