@@ -349,15 +349,18 @@ impl EventFilter {
             ),
             StateEvent::AgentAdded(view) => {
                 let roles = self.roles();
-                if roles.approves_all() {
+                let visible = |list: &[Resource]| list.iter().all(|r| resource_viewable(r, &roles));
+                // Copied only when something is left out, as for frameworks.
+                if roles.approves_all()
+                    || [&view.info.resources, &view.total, &view.used, &view.offered]
+                        .into_iter()
+                        .all(|list| visible(list))
+                {
                     return Admitted::Whole;
                 }
                 let mut redacted = (**view).clone();
-                if filter_agent(&mut redacted, &roles) {
-                    Admitted::Redacted(StateEvent::AgentAdded(Box::new(redacted)))
-                } else {
-                    Admitted::Whole
-                }
+                filter_agent(&mut redacted, &roles);
+                Admitted::Redacted(StateEvent::AgentAdded(Box::new(redacted)))
             }
             StateEvent::AgentRemoved { .. } => Admitted::Whole,
         }
