@@ -175,7 +175,10 @@ pub async fn run(args: StateArgs) -> Result<(), String> {
     let changes = 3 * args.changed_reads;
     let mut frameworks = None;
     if args.complete_tasks + changes > 0 {
-        let tasks: Vec<RunningTask> = running.by_ref().take(args.complete_tasks + changes).collect();
+        let tasks: Vec<RunningTask> = running
+            .by_ref()
+            .take(args.complete_tasks + changes)
+            .collect();
         if tasks.len() < args.complete_tasks + changes {
             return Err(format!(
                 "the state has {} running tasks; --complete-tasks and --changed-reads need {}",
@@ -375,7 +378,9 @@ fn running_tasks(body: &[u8]) -> Vec<RunningTask> {
                 .and_then(serde_json::Value::as_array)
                 .unwrap_or(&empty)
                 .iter()
-                .filter(|t| t.get("state").and_then(serde_json::Value::as_str) == Some("TASK_RUNNING"))
+                .filter(|t| {
+                    t.get("state").and_then(serde_json::Value::as_str) == Some("TASK_RUNNING")
+                })
                 .filter_map(|t| {
                     Some(RunningTask {
                         framework_id: t.get("framework_id")?.as_str()?.to_string(),

@@ -723,9 +723,8 @@ pub fn spawn(
 /// thread meanwhile, so a cheap request never waits behind it. (A
 /// current-thread runtime, as in tests, has nowhere to move them.)
 fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
-    let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|handle| {
-        handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-    });
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
     if multi_thread {
         tokio::task::block_in_place(work)
     } else {

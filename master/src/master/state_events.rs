@@ -198,7 +198,9 @@ impl Master {
         self.emit(|master| {
             let agent = master.agents.get(agent_id)?;
             let used = master.agent_used(agent);
-            Some(StateEvent::AgentAdded(Box::new(master.agent_view(agent, &used))))
+            Some(StateEvent::AgentAdded(Box::new(
+                master.agent_view(agent, &used),
+            )))
         });
     }
 
