@@ -796,19 +796,17 @@ fn encode_get_state(snapshot: &Snapshot, fragments: &mut TaskFragments<Vec<u8>>)
     };
     // `GetTasks` fields in the order prost writes them (by field number).
     let mut get_tasks = Vec::new();
-    let lists: [(u32, Box<dyn Iterator<Item = &Arc<Task>>>); 3] = [
-        (2, Box::new(tasks())),
-        (3, Box::new(completed_tasks())),
-        (5, Box::new(unreachable())),
-    ];
-    for (tag, list) in lists {
+    let mut write = |tag: u32, list: &mut dyn Iterator<Item = &Arc<Task>>| {
         for task in list {
             match fragments.get(task) {
                 Some(encoded) => field(&mut get_tasks, tag, encoded),
                 None => field(&mut get_tasks, tag, &task.encode_to_vec()),
             }
         }
-    }
+    };
+    write(2, &mut tasks());
+    write(3, &mut completed_tasks());
+    write(5, &mut unreachable());
     let rest = response::GetState {
         get_tasks: None,
         get_executors: Some(get_executors_of(snapshot)),
