@@ -23,8 +23,8 @@ use bytes::Bytes;
 use clap::Parser;
 use libprocess::{Message, Server, Transport, Upid};
 use mesos_proto::mesos::internal::{
-    PingSlaveMessage, RegisterSlaveMessage, ReregisterSlaveMessage, SlaveRegisteredMessage,
-    SlaveReregisteredMessage,
+    KillTaskMessage, PingSlaveMessage, RegisterSlaveMessage, ReregisterSlaveMessage,
+    SlaveRegisteredMessage, SlaveReregisteredMessage, StatusUpdate, StatusUpdateMessage,
 };
 use mesos_proto::mesos::{self as v0, slave_info};
 use mesos_proto::resources::Resources;
@@ -235,11 +235,19 @@ impl Agents {
         self.transport.send_message(&self.pids[i], to, message);
     }
 
-    /// Handles one message: pings are answered; registrations recorded.
-    /// Returns the index of an agent that just got (re-)registered.
+    /// Handles one message: pings are answered, kills too (the task is
+    /// reported TASK_KILLED at once, as an agent whose executor obeys);
+    /// registrations recorded. Returns the index of an agent that just got
+    /// (re-)registered.
     pub(crate) fn handle(&mut self, message: Message) -> Option<(usize, &'static str)> {
         let i = *self.index.get(&message.to)?;
-        if message.name == PingSlaveMessage::full_name() {
+        if message.name == KillTaskMessage::full_name() {
+            let kill = KillTaskMessage::decode(message.body.as_ref()).ok()?;
+            let agent_id = self.ids[i].clone()?;
+            let update = killed(kill, agent_id, &self.pids[i]);
+            self.send(i, &message.from, &update);
+            None
+        } else if message.name == PingSlaveMessage::full_name() {
             self.transport.send(
                 &self.pids[i],
                 &message.from,
@@ -283,6 +291,37 @@ impl Agents {
             }
         }
         Ok(latencies.into_iter().flatten().collect())
+    }
+}
+
+/// The TASK_KILLED update an agent sends for the task `kill` names.
+fn killed(kill: KillTaskMessage, agent_id: String, pid: &Upid) -> StatusUpdateMessage {
+    let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
+    let slave_id = v0::SlaveId { value: agent_id };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default();
+    let state = v0::TaskState::TaskKilled as i32;
+    StatusUpdateMessage {
+        update: StatusUpdate {
+            framework_id: kill.framework_id,
+            slave_id: Some(slave_id.clone()),
+            status: v0::TaskStatus {
+                task_id: kill.task_id,
+                state,
+                source: Some(v0::task_status::Source::Slave as i32),
+                uuid: Some(uuid.clone()),
+                slave_id: Some(slave_id),
+                timestamp: Some(now),
+                ..Default::default()
+            },
+            timestamp: now,
+            uuid: Some(uuid),
+            latest_state: Some(state),
+            ..Default::default()
+        },
+        pid: Some(pid.to_string()),
     }
 }
 

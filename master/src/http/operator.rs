@@ -22,7 +22,8 @@ use mesos_proto::mesos::v1::master::response::{
 };
 use mesos_proto::mesos::v1::master::{event, Call, Event, Response as MasterResponse};
 use mesos_proto::mesos::v1::{
-    agent_info, quota, AgentId, FrameworkId, Resource, Role, TimeInfo, VersionInfo, WeightInfo,
+    agent_info, quota, AgentId, FrameworkId, Resource, Role, Task, TimeInfo, VersionInfo,
+    WeightInfo,
 };
 use prost::Message as _;
 use tokio::sync::mpsc;
@@ -31,7 +32,7 @@ use mesos_authorizer::{Action, Object};
 
 use super::authorization::{principal, Admitted, EventFilter};
 use super::futures_response::ResponseFuture;
-use super::render::RenderKey;
+use super::render::{RenderKey, TaskFragments};
 use super::{parse_call_body, require_method, HttpContext, HttpError};
 use crate::flags::MESOS_VERSION;
 use crate::master::connection::{ContentType, HEARTBEAT_INTERVAL};
@@ -142,9 +143,13 @@ async fn serve(context: &HttpContext, request: Request) -> Result<Response, Http
                     call: kind as i32,
                     protobuf: accept == ContentType::Protobuf,
                 };
+                let renders = Arc::clone(&context.renders);
                 let body = context
                     .renders
                     .render(key, &snapshot, move |snapshot| {
+                        if kind == CallType::GetState && accept == ContentType::Protobuf {
+                            return encode_get_state(snapshot, &mut renders.encoded_tasks());
+                        }
                         state_read(kind, snapshot)
                             .map(|response| encode(&response, accept))
                             .unwrap_or_default()
@@ -766,6 +771,63 @@ fn get_tasks_of(snapshot: &Snapshot) -> GetTasks {
     tasks
 }
 
+/// The GET_STATE response in protobuf, as `encode` writes it, each task
+/// copied from `fragments` (encoded once per version of the task).
+fn encode_get_state(snapshot: &Snapshot, fragments: &mut TaskFragments<Vec<u8>>) -> Bytes {
+    use prost::encoding::{encode_key, encode_varint, WireType};
+    let frameworks = || snapshot.frameworks.iter();
+    let completed = || snapshot.completed_frameworks.iter();
+    // In `get_tasks_of`'s lists and order.
+    let tasks = || frameworks().flat_map(|f| &f.tasks);
+    let unreachable = || frameworks().flat_map(|f| &f.unreachable_tasks);
+    let completed_tasks = || {
+        frameworks()
+            .flat_map(|f| &f.completed_tasks)
+            .chain(completed().flat_map(|f| f.tasks.iter().chain(&f.completed_tasks)))
+    };
+    fragments.refresh(
+        tasks().chain(unreachable()).chain(completed_tasks()),
+        |task| task.encode_to_vec(),
+    );
+    let field = |out: &mut Vec<u8>, tag: u32, bytes: &[u8]| {
+        encode_key(tag, WireType::LengthDelimited, out);
+        encode_varint(bytes.len() as u64, out);
+        out.extend_from_slice(bytes);
+    };
+    // `GetTasks` fields in the order prost writes them (by field number).
+    let mut get_tasks = Vec::new();
+    let mut write = |tag: u32, list: &mut dyn Iterator<Item = &Arc<Task>>| {
+        for task in list {
+            match fragments.get(task) {
+                Some(encoded) => field(&mut get_tasks, tag, encoded),
+                None => field(&mut get_tasks, tag, &task.encode_to_vec()),
+            }
+        }
+    };
+    write(2, &mut tasks());
+    write(3, &mut completed_tasks());
+    write(5, &mut unreachable());
+    let rest = response::GetState {
+        get_tasks: None,
+        get_executors: Some(get_executors_of(snapshot)),
+        get_frameworks: Some(get_frameworks_of(snapshot)),
+        get_agents: Some(get_agents_of(snapshot)),
+    }
+    .encode_to_vec();
+    let mut get_state = Vec::with_capacity(get_tasks.len() + rest.len() + 16);
+    field(&mut get_state, 1, &get_tasks);
+    drop(get_tasks);
+    get_state.extend_from_slice(&rest);
+    let mut out = MasterResponse {
+        r#type: Some(response::Type::GetState as i32),
+        ..Default::default()
+    }
+    .encode_to_vec();
+    out.reserve(get_state.len() + 16);
+    field(&mut out, 9, &get_state);
+    Bytes::from(out)
+}
+
 pub fn get_state(snapshot: &Snapshot) -> response::GetState {
     response::GetState {
         get_tasks: Some(get_tasks_of(snapshot)),
@@ -1209,6 +1271,66 @@ mod tests {
                 cut,
             },
         )
+    }
+
+    // The spliced GET_STATE must be the bytes the whole-message encode
+    // writes, with fragments cached, missing or stale.
+    #[test]
+    fn get_state_with_cached_task_encodings_matches_the_plain_encode() {
+        use crate::snapshot::FrameworkView;
+        use mesos_proto::mesos::v1::{FrameworkInfo, TaskId, TaskState};
+        let task = |id: &str, state: TaskState| {
+            Arc::new(Task {
+                name: id.into(),
+                task_id: TaskId { value: id.into() },
+                framework_id: FrameworkId { value: "F".into() },
+                agent_id: AgentId { value: "S".into() },
+                state: state as i32,
+                ..Default::default()
+            })
+        };
+        let view = FrameworkView {
+            info: FrameworkInfo {
+                id: Some(FrameworkId { value: "F".into() }),
+                user: "u".into(),
+                name: "n".into(),
+                ..Default::default()
+            },
+            tasks: vec![
+                task("a", TaskState::TaskRunning),
+                task("b", TaskState::TaskRunning),
+            ],
+            unreachable_tasks: vec![task("u", TaskState::TaskUnreachable)],
+            completed_tasks: vec![task("c", TaskState::TaskFinished)],
+            ..Default::default()
+        };
+        let mut snapshot = Snapshot {
+            frameworks: vec![view.clone()],
+            completed_frameworks: vec![view],
+            ..Default::default()
+        };
+        let plain = |snapshot: &Snapshot| {
+            encode(
+                &state_read(CallType::GetState, snapshot).unwrap(),
+                ContentType::Protobuf,
+            )
+        };
+        let mut fragments = TaskFragments::default();
+        assert_eq!(
+            encode_get_state(&snapshot, &mut fragments),
+            plain(&snapshot)
+        );
+        assert_eq!(
+            encode_get_state(&snapshot, &mut fragments),
+            plain(&snapshot)
+        );
+        let mut changed = Arc::clone(&snapshot.frameworks[0].tasks[1]);
+        Arc::make_mut(&mut changed).state = TaskState::TaskKilled as i32;
+        snapshot.frameworks[0].tasks[1] = changed;
+        assert_eq!(
+            encode_get_state(&snapshot, &mut fragments),
+            plain(&snapshot)
+        );
     }
 
     fn removed(id: &str) -> Arc<Published> {

@@ -18,9 +18,11 @@
 //! modules do.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, Weak};
 
 use bytes::Bytes;
+use mesos_proto::mesos::v1::Task;
+use serde_json::value::RawValue;
 use tokio::sync::OnceCell;
 
 use super::HttpError;
@@ -57,6 +59,69 @@ struct Slot {
 #[derive(Default)]
 pub struct RenderCache {
     slots: Mutex<HashMap<RenderKey, Slot>>,
+    /// The legacy JSON of every task of the last `/state` render.
+    tasks: Mutex<TaskFragments>,
+    /// The protobuf encoding of every task of the last GET_STATE render.
+    encoded_tasks: Mutex<TaskFragments<Vec<u8>>>,
+}
+
+/// Tasks' legacy JSON, each rendered once per version of the task, so
+/// that a body rendered after a change renders only the tasks that
+/// changed. The actor never changes a task a snapshot shares: it changes
+/// a copy in a new allocation (`Arc::make_mut`), and this cache keeps
+/// each allocation it knows alive (a `Weak`), so an address it has seen
+/// always holds the task rendered for it.
+pub struct TaskFragments<V = Box<RawValue>> {
+    rendered: HashMap<usize, (Weak<Task>, V)>,
+}
+
+impl<V> Default for TaskFragments<V> {
+    fn default() -> Self {
+        TaskFragments {
+            rendered: HashMap::new(),
+        }
+    }
+}
+
+impl<V> TaskFragments<V> {
+    /// Makes this hold exactly `tasks`: those rendered before are kept,
+    /// the others rendered with `render`, the ones no longer listed
+    /// dropped.
+    pub fn refresh<'a>(
+        &mut self,
+        tasks: impl Iterator<Item = &'a Arc<Task>>,
+        render: impl Fn(&Task) -> V,
+    ) {
+        let mut old = std::mem::take(&mut self.rendered);
+        let mut rendered = HashMap::with_capacity(old.len());
+        for task in tasks {
+            let key = Arc::as_ptr(task) as usize;
+            if rendered.contains_key(&key) {
+                continue;
+            }
+            let entry = match old.remove(&key) {
+                Some(entry) if std::ptr::eq(entry.0.as_ptr(), Arc::as_ptr(task)) => entry,
+                _ => (Arc::downgrade(task), render(task)),
+            };
+            rendered.insert(key, entry);
+        }
+        self.rendered = rendered;
+    }
+
+    /// The rendering of `task`, if [`TaskFragments::refresh`] saw it.
+    pub fn get(&self, task: &Arc<Task>) -> Option<&V> {
+        self.rendered
+            .get(&(Arc::as_ptr(task) as usize))
+            .map(|(_, rendered)| rendered)
+    }
+
+    pub fn len(&self) -> usize {
+        self.rendered.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rendered.is_empty()
+    }
 }
 
 impl std::fmt::Debug for RenderCache {
@@ -66,6 +131,22 @@ impl std::fmt::Debug for RenderCache {
 }
 
 impl RenderCache {
+    /// The task fragments, for one render at a time.
+    pub fn task_fragments(&self) -> MutexGuard<'_, TaskFragments> {
+        match self.tasks.lock() {
+            Ok(tasks) => tasks,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
+    /// The encoded tasks, for one render at a time.
+    pub fn encoded_tasks(&self) -> MutexGuard<'_, TaskFragments<Vec<u8>>> {
+        match self.encoded_tasks.lock() {
+            Ok(tasks) => tasks,
+            Err(poisoned) => poisoned.into_inner(),
+        }
+    }
+
     /// The body `key` for `snapshot`: the cached one when it was rendered
     /// from this generation, else rendered now by `render` on the blocking
     /// pool (once, however many requests wait for it).
@@ -173,6 +254,45 @@ mod tests {
             .await;
         assert_eq!(again.unwrap(), "generation 2");
         assert_eq!(renders.load(Ordering::SeqCst), 3);
+    }
+
+    fn task(id: &str) -> Arc<Task> {
+        Arc::new(Task {
+            task_id: mesos_proto::mesos::v1::TaskId { value: id.into() },
+            ..Default::default()
+        })
+    }
+
+    #[test]
+    fn task_fragments_render_only_tasks_not_seen_before() {
+        let renders = AtomicUsize::new(0);
+        let render = |task: &Task| {
+            renders.fetch_add(1, Ordering::SeqCst);
+            serde_json::value::to_raw_value(&task.task_id.value).unwrap()
+        };
+        let (a, b) = (task("a"), task("b"));
+        let mut fragments: TaskFragments = TaskFragments::default();
+        fragments.refresh([&a, &b, &a].into_iter(), render);
+        assert_eq!(renders.load(Ordering::SeqCst), 2);
+        assert_eq!(fragments.get(&a).unwrap().get(), r#""a""#);
+
+        // `b` changed the way the actor changes a shared task: a copy.
+        let mut changed = Arc::clone(&b);
+        Arc::make_mut(&mut changed).task_id.value = "b2".into();
+        drop(b);
+        fragments.refresh([&a, &changed].into_iter(), render);
+        assert_eq!(renders.load(Ordering::SeqCst), 3);
+        assert_eq!(fragments.get(&changed).unwrap().get(), r#""b2""#);
+        assert_eq!(fragments.len(), 2, "the old version is dropped");
+
+        // Unchanged, with the cache the only other holder: still not
+        // rendered again, and changing it in place is impossible.
+        let mut alone = task("c");
+        fragments.refresh([&alone].into_iter(), render);
+        Arc::make_mut(&mut alone).task_id.value = "c2".into();
+        fragments.refresh([&alone].into_iter(), render);
+        assert_eq!(fragments.get(&alone).unwrap().get(), r#""c2""#);
+        assert_eq!(renders.load(Ordering::SeqCst), 5);
     }
 
     #[tokio::test(start_paused = true)]

@@ -22,7 +22,7 @@ use mesos_proto::resources::Resources;
 use serde_json::{json, Map, Value};
 
 use super::futures_response::ResponseFuture;
-use super::render::{self, RenderKey};
+use super::render::{self, RenderKey, TaskFragments};
 use super::{require_method, HttpContext};
 use crate::flags::MESOS_VERSION;
 use crate::snapshot::{AgentView, FrameworkView, Snapshot};
@@ -68,7 +68,7 @@ pub fn handle(context: Arc<HttpContext>, endpoint: Endpoint, request: Request) -
                 Endpoint::Roles => Some(RenderKey::Roles),
                 _ => None,
             };
-            let render = renderer(Arc::clone(&context), endpoint, &request);
+            let render = renderer(Arc::clone(&context), endpoint, &request, restricted);
             match key {
                 Some(key) => context.renders.render(key, &snapshot, render).await,
                 None => render::render_uncached(snapshot, render).await,
@@ -91,6 +91,7 @@ fn renderer(
     context: Arc<HttpContext>,
     endpoint: Endpoint,
     request: &Request,
+    narrowed: bool,
 ) -> impl FnOnce(&Snapshot) -> Bytes + Send + 'static {
     let framework_id = request.query_param("framework_id");
     let slave_id = request.query_param("slave_id");
@@ -102,13 +103,21 @@ fn renderer(
     move |snapshot: &Snapshot| {
         let value = match endpoint {
             Endpoint::State => {
-                let mut value = state(snapshot, &context.flags.to_map(), &context);
+                let mut object = state(snapshot, &context.flags.to_map(), &context);
                 if !may_view_flags {
-                    if let Some(object) = value.as_object_mut() {
-                        object.remove("flags");
-                    }
+                    object.remove("flags");
                 }
-                value
+                // The shared fragments hold the whole state's tasks; a
+                // narrowed view renders its own rather than evict them.
+                let mut own = TaskFragments::default();
+                let mut shared = (!narrowed).then(|| context.renders.task_fragments());
+                let fragments = shared.as_deref_mut().unwrap_or(&mut own);
+                fragments.refresh(state_tasks(snapshot), task_fragment);
+                let mut out = Vec::with_capacity(fragments.len() * 400);
+                return match write_state(&mut out, &object, snapshot, fragments) {
+                    Ok(()) => Bytes::from(out),
+                    Err(e) => Bytes::from(format!("Failed to render the state: {e}")),
+                };
             }
             Endpoint::StateSummary => state_summary(snapshot, &context),
             Endpoint::Frameworks => frameworks(snapshot, framework_id),
@@ -154,7 +163,11 @@ fn master_capabilities(snapshot: &Snapshot) -> Value {
 }
 
 /// `/state`.
-fn state(snapshot: &Snapshot, flags: &BTreeMap<String, String>, context: &HttpContext) -> Value {
+fn state(
+    snapshot: &Snapshot,
+    flags: &BTreeMap<String, String>,
+    context: &HttpContext,
+) -> Map<String, Value> {
     let mut object = Map::new();
     object.insert("version".into(), json!(MESOS_VERSION));
     super::process::insert_build_info(&mut object);
@@ -212,23 +225,125 @@ fn state(snapshot: &Snapshot, flags: &BTreeMap<String, String>, context: &HttpCo
                 .collect(),
         ),
     );
-    object.insert(
-        "frameworks".into(),
-        Value::Array(snapshot.frameworks.iter().map(framework_full).collect()),
-    );
-    object.insert(
-        "completed_frameworks".into(),
-        Value::Array(
-            snapshot
-                .completed_frameworks
-                .iter()
-                .map(framework_full)
-                .collect(),
-        ),
-    );
+    // Written by `StateBody`, with the tasks' cached fragments.
+    object.insert("frameworks".into(), Value::Null);
+    object.insert("completed_frameworks".into(), Value::Null);
     object.insert("orphan_tasks".into(), json!([]));
     object.insert("unregistered_frameworks".into(), json!([]));
-    Value::Object(object)
+    object
+}
+
+/// Every task a `/state` body lists.
+fn state_tasks(snapshot: &Snapshot) -> impl Iterator<Item = &Arc<Task>> {
+    snapshot
+        .frameworks
+        .iter()
+        .chain(&snapshot.completed_frameworks)
+        .flat_map(|f| {
+            f.tasks
+                .iter()
+                .chain(&f.unreachable_tasks)
+                .chain(&f.completed_tasks)
+        })
+}
+
+fn task_fragment(task: &Task) -> Box<serde_json::value::RawValue> {
+    let json = legacy_json::task(task).to_string();
+    serde_json::value::RawValue::from_string(json)
+        .unwrap_or_else(|_| Box::<serde_json::value::RawValue>::default())
+}
+
+/// Writes a `/state` body: `object` (from [`state`]) with its frameworks,
+/// whose tasks are copied from `fragments`.
+fn write_state(
+    out: &mut Vec<u8>,
+    object: &Map<String, Value>,
+    snapshot: &Snapshot,
+    fragments: &TaskFragments,
+) -> serde_json::Result<()> {
+    write_object(out, object, |out, key| match key {
+        "frameworks" => Some(write_frameworks(out, &snapshot.frameworks, fragments)),
+        "completed_frameworks" => Some(write_frameworks(
+            out,
+            &snapshot.completed_frameworks,
+            fragments,
+        )),
+        _ => None,
+    })
+}
+
+/// Writes `object`, the values of the keys `special` writes (it answers
+/// `Some`) written by it.
+fn write_object(
+    out: &mut Vec<u8>,
+    object: &Map<String, Value>,
+    mut special: impl FnMut(&mut Vec<u8>, &str) -> Option<serde_json::Result<()>>,
+) -> serde_json::Result<()> {
+    out.push(b'{');
+    for (i, (key, value)) in object.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, key)?;
+        out.push(b':');
+        match special(out, key) {
+            Some(written) => written?,
+            None => serde_json::to_writer(&mut *out, value)?,
+        }
+    }
+    out.push(b'}');
+    Ok(())
+}
+
+fn write_frameworks(
+    out: &mut Vec<u8>,
+    views: &[FrameworkView],
+    fragments: &TaskFragments,
+) -> serde_json::Result<()> {
+    out.push(b'[');
+    for (i, view) in views.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        let object = framework_object(view);
+        write_object(out, &object, |out, key| {
+            let tasks = task_list(view, key)?;
+            Some(write_tasks(out, tasks, fragments))
+        })?;
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// A task list, each task its cached fragment (or rendered now if the
+/// fragments do not hold it).
+fn write_tasks(
+    out: &mut Vec<u8>,
+    tasks: &[Arc<Task>],
+    fragments: &TaskFragments,
+) -> serde_json::Result<()> {
+    out.push(b'[');
+    for (i, task) in tasks.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match fragments.get(task) {
+            Some(json) => out.extend_from_slice(json.get().as_bytes()),
+            None => serde_json::to_writer(&mut *out, &legacy_json::task(task))?,
+        }
+    }
+    out.push(b']');
+    Ok(())
+}
+
+/// The task list a framework object's `key` names, if it names one.
+fn task_list<'a>(view: &'a FrameworkView, key: &str) -> Option<&'a [Arc<Task>]> {
+    match key {
+        "tasks" => Some(&view.tasks),
+        "unreachable_tasks" => Some(&view.unreachable_tasks),
+        "completed_tasks" => Some(&view.completed_tasks),
+        _ => None,
+    }
 }
 
 /// Counts per task state, for `/state-summary`.
@@ -678,6 +793,18 @@ fn framework_summary(view: &FrameworkView) -> Map<String, Value> {
 
 /// `FullFrameworkWriter`.
 fn framework_full(view: &FrameworkView) -> Value {
+    let mut object = framework_object(view);
+    for (key, value) in object.iter_mut() {
+        if let Some(tasks) = task_list(view, key) {
+            *value = Value::Array(tasks.iter().map(|t| legacy_json::task(t)).collect());
+        }
+    }
+    Value::Object(object)
+}
+
+/// A framework's full object, its task lists left `null` for the caller
+/// to write.
+fn framework_object(view: &FrameworkView) -> Map<String, Value> {
     let info = &view.info;
     let mut object = framework_summary(view);
     object.insert("user".into(), json!(info.user));
@@ -711,28 +838,9 @@ fn framework_full(view: &FrameworkView) -> Value {
             json!(info.role.clone().unwrap_or_else(|| "*".to_string())),
         );
     }
-    object.insert(
-        "tasks".into(),
-        Value::Array(view.tasks.iter().map(|t| legacy_json::task(t)).collect()),
-    );
-    object.insert(
-        "unreachable_tasks".into(),
-        Value::Array(
-            view.unreachable_tasks
-                .iter()
-                .map(|t| legacy_json::task(t))
-                .collect(),
-        ),
-    );
-    object.insert(
-        "completed_tasks".into(),
-        Value::Array(
-            view.completed_tasks
-                .iter()
-                .map(|t| legacy_json::task(t))
-                .collect(),
-        ),
-    );
+    for key in ["tasks", "unreachable_tasks", "completed_tasks"] {
+        object.insert(key.into(), Value::Null);
+    }
     object.insert(
         "offers".into(),
         Value::Array(view.offers.iter().map(offer).collect()),
@@ -756,7 +864,7 @@ fn framework_full(view: &FrameworkView) -> Value {
             .map(mesos_proto::json::to_value)
             .unwrap_or_else(|| json!({})),
     );
-    Value::Object(object)
+    object
 }
 
 #[cfg(test)]
@@ -810,6 +918,41 @@ mod tests {
             .iter()
             .map(|t| t["id"].as_str().unwrap().to_string())
             .collect()
+    }
+
+    // The spliced writer must write what the whole-value render writes,
+    // whether a task's fragment is cached, missing or stale.
+    #[test]
+    fn state_frameworks_with_cached_task_fragments_match_the_plain_render() {
+        let mut snapshot = snapshot();
+        snapshot.completed_frameworks = vec![snapshot.frameworks[0].clone()];
+        let plain = |snapshot: &Snapshot| {
+            json!({
+                "frameworks": snapshot.frameworks.iter().map(framework_full).collect::<Vec<_>>(),
+                "completed_frameworks": snapshot.completed_frameworks.iter().map(framework_full).collect::<Vec<_>>(),
+            })
+            .to_string()
+        };
+        let spliced = |snapshot: &Snapshot, fragments: &TaskFragments| {
+            let mut object = Map::new();
+            object.insert("frameworks".into(), Value::Null);
+            object.insert("completed_frameworks".into(), Value::Null);
+            let mut out = Vec::new();
+            write_state(&mut out, &object, snapshot, fragments).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        let mut fragments = TaskFragments::default();
+        assert_eq!(spliced(&snapshot, &fragments), plain(&snapshot));
+        fragments.refresh(state_tasks(&snapshot), task_fragment);
+        assert_eq!(spliced(&snapshot, &fragments), plain(&snapshot));
+        // A task changed as the actor changes one: a new allocation.
+        let mut changed = Arc::clone(&snapshot.frameworks[0].tasks[0]);
+        Arc::make_mut(&mut changed).state = TaskState::TaskKilled as i32;
+        snapshot.frameworks[0].tasks[0] = changed;
+        assert_eq!(spliced(&snapshot, &fragments), plain(&snapshot));
+        fragments.refresh(state_tasks(&snapshot), task_fragment);
+        assert_eq!(spliced(&snapshot, &fragments), plain(&snapshot));
+        assert!(plain(&snapshot).contains("TASK_KILLED"));
     }
 
     #[test]

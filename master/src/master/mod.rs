@@ -717,6 +717,21 @@ pub fn spawn(
     )
 }
 
+/// Runs `work`, a walk over the whole state (hundreds of milliseconds for a
+/// large cluster), without holding up the other tasks queued on this
+/// runtime worker: on a multi-threaded runtime they move to another
+/// thread meanwhile, so a cheap request never waits behind it. (A
+/// current-thread runtime, as in tests, has nowhere to move them.)
+fn off_the_workers<T>(work: impl FnOnce() -> T) -> T {
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|handle| handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi_thread {
+        tokio::task::block_in_place(work)
+    } else {
+        work()
+    }
+}
+
 /// A pong only resets its agent's health check, which no reader sees (a
 /// canceled unreachable transition counts, and so marks the change).
 fn is_pong(message: &Message) -> bool {
@@ -1208,7 +1223,7 @@ impl Master {
                 ];
             }
             if self.snapshot_waiters.is_empty() && !self.metrics_waiters.is_empty() {
-                let metrics = self.metrics();
+                let metrics = off_the_workers(|| self.metrics());
                 for reply in self.metrics_waiters.drain(..) {
                     let _ = reply.send(metrics.clone());
                 }
@@ -2090,7 +2105,7 @@ impl Master {
 
     fn publish_snapshot(&mut self) -> Arc<Snapshot> {
         self.generation += 1;
-        let snapshot = Arc::new(self.build_snapshot());
+        let snapshot = Arc::new(off_the_workers(|| self.build_snapshot()));
         self.snapshot_tx.send_replace(Arc::clone(&snapshot));
         // Cleared only once the new snapshot is in the channel: a reader
         // who sees the flag clear finds this snapshot there, never the one

@@ -24,7 +24,15 @@ impl Master {
             .rev()
             .map(|f| self.framework_view(f))
             .collect();
-        let agents = self.agents.values().map(|a| self.agent_view(a)).collect();
+        // Each agent's use walks its tasks: computed once, for its view and
+        // for the metrics.
+        let used: Vec<Resources> = self.agents.values().map(|a| self.agent_used(a)).collect();
+        let agents = self
+            .agents
+            .values()
+            .zip(&used)
+            .map(|(a, used)| self.agent_view(a, used))
+            .collect();
         let recovered_agents = self
             .recovered_agents
             .values()
@@ -41,7 +49,7 @@ impl Master {
             agents,
             recovered_agents,
             unreachable_agents: self.unreachable_agents.len(),
-            metrics: self.metrics(),
+            metrics: self.metrics_with(&used),
             maintenance: self.maintenance.clone(),
             maintenance_status: self.maintenance_cluster_status(),
             quotas: self.quota_configs(),
@@ -122,7 +130,7 @@ impl Master {
         }
     }
 
-    fn agent_used(&self, agent: &Agent) -> Resources {
+    pub(super) fn agent_used(&self, agent: &Agent) -> Resources {
         let mut used = Resources::new();
         for resources_of in self.used_on_agent(agent).values() {
             used += resources_of;
@@ -130,7 +138,7 @@ impl Master {
         used
     }
 
-    pub(super) fn agent_view(&self, agent: &Agent) -> AgentView {
+    pub(super) fn agent_view(&self, agent: &Agent, used: &Resources) -> AgentView {
         let mut offered = Resources::new();
         for offer_id in &agent.offers {
             if let Some(record) = self.offers.get(offer_id) {
@@ -143,7 +151,7 @@ impl Master {
             registered_time: agent.registered_time,
             reregistered_time: agent.reregistered_time,
             total: agent.total.to_vec(),
-            used: self.agent_used(agent).into_vec(),
+            used: used.to_vec(),
             offered: offered.into_vec(),
             active: agent.active,
             deactivated: self.drain.is_deactivated(&agent.id),
@@ -160,6 +168,13 @@ impl Master {
     /// Upstream's master metrics (`src/master/metrics.cpp`) that have a
     /// meaning here.
     pub(super) fn metrics(&self) -> BTreeMap<String, f64> {
+        let used: Vec<Resources> = self.agents.values().map(|a| self.agent_used(a)).collect();
+        self.metrics_with(&used)
+    }
+
+    /// The metrics, given each agent's used resources (in `self.agents`
+    /// order).
+    fn metrics_with(&self, agents_used: &[Resources]) -> BTreeMap<String, f64> {
         let mut metrics: BTreeMap<String, f64> = self
             .counters
             .iter()
@@ -262,9 +277,9 @@ impl Master {
             taken: f64,
         }
         let mut sums = [Sums::default(); 4];
-        for agent in self.agents.values() {
+        for (agent, used) in self.agents.values().zip(agents_used) {
             let info_total = Resources::from(agent.info.resources.clone());
-            let used = self.agent_used(agent);
+            let used = used.clone();
             let used_plain = used.non_revocable();
             let used_revocable = used.revocable();
             let total_revocable = agent.total.revocable();

@@ -197,7 +197,10 @@ impl Master {
     pub(super) fn emit_agent_added(&mut self, agent_id: &str) {
         self.emit(|master| {
             let agent = master.agents.get(agent_id)?;
-            Some(StateEvent::AgentAdded(Box::new(master.agent_view(agent))))
+            let used = master.agent_used(agent);
+            Some(StateEvent::AgentAdded(Box::new(
+                master.agent_view(agent, &used),
+            )))
         });
     }
 
