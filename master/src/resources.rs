@@ -86,12 +86,12 @@ pub mod testing {
         Resource {
             name: name.to_string(),
             r#type: ValueType::Ranges as i32,
-            ranges: Some(Ranges {
+            ranges: Some(Box::new(Ranges {
                 range: spans
                     .iter()
                     .map(|(b, e)| Range { begin: *b, end: *e })
                     .collect(),
-            }),
+            })),
             ..Default::default()
         }
     }

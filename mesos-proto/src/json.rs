@@ -2254,7 +2254,7 @@ mod tests {
         let ports = v1::Resource {
             name: "ports".to_owned(),
             r#type: v1::value::Type::Ranges as i32,
-            ranges: Some(v1::value::Ranges {
+            ranges: Some(Box::new(v1::value::Ranges {
                 range: vec![
                     v1::value::Range {
                         begin: 31000,
@@ -2265,7 +2265,7 @@ mod tests {
                         end: 33000,
                     },
                 ],
-            }),
+            })),
             allocation_info: Some(v1::resource::AllocationInfo {
                 role: Some("*".to_owned()),
             }),
@@ -2274,9 +2274,9 @@ mod tests {
         let disks = v1::Resource {
             name: "disks".to_owned(),
             r#type: v1::value::Type::Set as i32,
-            set: Some(v1::value::Set {
+            set: Some(Box::new(v1::value::Set {
                 item: vec!["sda".to_owned(), "sdb".to_owned()],
-            }),
+            })),
             allocation_info: Some(v1::resource::AllocationInfo {
                 role: Some("*".to_owned()),
             }),

@@ -378,12 +378,12 @@ mod tests {
         Resource {
             name: name.into(),
             r#type: ValueType::Ranges as i32,
-            ranges: Some(Ranges {
+            ranges: Some(Box::new(Ranges {
                 range: spans
                     .iter()
                     .map(|&(begin, end)| Range { begin, end })
                     .collect(),
-            }),
+            })),
             ..Default::default()
         }
     }
@@ -392,9 +392,9 @@ mod tests {
         Resource {
             name: name.into(),
             r#type: ValueType::Set as i32,
-            set: Some(Set {
+            set: Some(Box::new(Set {
                 item: items.iter().map(|i| i.to_string()).collect(),
-            }),
+            })),
             ..Default::default()
         }
     }
@@ -529,11 +529,11 @@ mod tests {
             },
             Attribute {
                 // As declared: attributes are not coalesced.
-                ranges: ranges("", &[(5, 6), (1, 3)]).ranges,
+                ranges: ranges("", &[(5, 6), (1, 3)]).ranges.map(|r| *r),
                 ..attribute("span", ValueType::Ranges)
             },
             Attribute {
-                set: set("", &["linux", "bsd"]).set,
+                set: set("", &["linux", "bsd"]).set.map(|s| *s),
                 ..attribute("os", ValueType::Set)
             },
             Attribute {

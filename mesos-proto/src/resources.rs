@@ -181,13 +181,13 @@ fn ranges_of(ranges: Option<&value::Ranges>) -> Vec<(u64, u64)> {
         .unwrap_or_default()
 }
 
-fn to_ranges(ranges: Vec<(u64, u64)>) -> value::Ranges {
-    value::Ranges {
+fn to_ranges(ranges: Vec<(u64, u64)>) -> Box<value::Ranges> {
+    Box::new(value::Ranges {
         range: ranges
             .into_iter()
             .map(|(begin, end)| value::Range { begin, end })
             .collect(),
-    }
+    })
 }
 
 /// Formats ranges as upstream prints them: `[31000-32000, 33000-33010]`.
@@ -417,8 +417,8 @@ pub fn resource_eq(a: &Resource, b: &Resource) -> bool {
             b.scalar.map_or(0.0, |s| s.value),
         ),
         Ok(ValueType::Ranges) => {
-            coalesce_ranges(ranges_of(a.ranges.as_ref()))
-                == coalesce_ranges(ranges_of(b.ranges.as_ref()))
+            coalesce_ranges(ranges_of(a.ranges.as_deref()))
+                == coalesce_ranges(ranges_of(b.ranges.as_deref()))
         }
         Ok(ValueType::Set) => {
             let x: BTreeSet<&String> = set_items(a).iter().collect();
@@ -485,9 +485,10 @@ fn contains_one(a: &Resource, b: &Resource) -> bool {
             scalar_to_fixed(b.scalar.map_or(0.0, |s| s.value))
                 <= scalar_to_fixed(a.scalar.map_or(0.0, |s| s.value))
         }
-        Ok(ValueType::Ranges) => {
-            ranges_contain(&ranges_of(a.ranges.as_ref()), &ranges_of(b.ranges.as_ref()))
-        }
+        Ok(ValueType::Ranges) => ranges_contain(
+            &ranges_of(a.ranges.as_deref()),
+            &ranges_of(b.ranges.as_deref()),
+        ),
         Ok(ValueType::Set) => {
             let outer: BTreeSet<&String> = set_items(a).iter().collect();
             set_items(b).iter().all(|i| outer.contains(i))
@@ -506,8 +507,8 @@ fn add_value(into: &mut Resource, other: &Resource) {
             into.scalar = Some(value::Scalar { value: sum });
         }
         Ok(ValueType::Ranges) => {
-            let mut all = ranges_of(into.ranges.as_ref());
-            all.extend(ranges_of(other.ranges.as_ref()));
+            let mut all = ranges_of(into.ranges.as_deref());
+            all.extend(ranges_of(other.ranges.as_deref()));
             into.ranges = Some(to_ranges(coalesce_ranges(all)));
         }
         Ok(ValueType::Set) => {
@@ -533,10 +534,10 @@ fn subtract_value(from: &mut Resource, other: &Resource) {
             from.scalar = Some(value::Scalar { value: diff });
         }
         Ok(ValueType::Ranges) => {
-            let left = ranges_of(from.ranges.as_ref());
+            let left = ranges_of(from.ranges.as_deref());
             from.ranges = Some(to_ranges(subtract_ranges(
                 &left,
-                &ranges_of(other.ranges.as_ref()),
+                &ranges_of(other.ranges.as_deref()),
             )));
         }
         Ok(ValueType::Set) => {
@@ -567,8 +568,8 @@ fn overlap(available: &Resource, needed: &Resource) -> Option<Resource> {
         }
         Ok(ValueType::Ranges) => {
             // a ∩ b = a - (a - b)
-            let have = ranges_of(available.ranges.as_ref());
-            let outside = subtract_ranges(&have, &ranges_of(needed.ranges.as_ref()));
+            let have = ranges_of(available.ranges.as_deref());
+            let outside = subtract_ranges(&have, &ranges_of(needed.ranges.as_deref()));
             let common = subtract_ranges(&have, &outside);
             if common.is_empty() {
                 return None;
@@ -585,7 +586,7 @@ fn overlap(available: &Resource, needed: &Resource) -> Option<Resource> {
             if common.is_empty() {
                 return None;
             }
-            piece.set = Some(value::Set { item: common });
+            piece.set = Some(Box::new(value::Set { item: common }));
         }
         _ => return None,
     }
@@ -897,13 +898,14 @@ fn downgrade(resource: &mut Resource, keep_reservations: bool) {
         1 => {
             let only = &resource.reservations[0];
             resource.role = Some(only.role().to_string());
-            resource.reservation =
-                (only.r#type() == ReservationType::Dynamic).then(|| ReservationInfo {
+            resource.reservation = (only.r#type() == ReservationType::Dynamic).then(|| {
+                Box::new(ReservationInfo {
                     r#type: None,
                     role: None,
                     principal: only.principal.clone(),
                     labels: only.labels.clone(),
-                });
+                })
+            });
             if !keep_reservations {
                 resource.reservations.clear();
             }
@@ -1013,7 +1015,7 @@ fn merge_key_bytes(resource: &Resource) -> Vec<u8> {
                 &scalar_to_fixed(resource.scalar.map_or(0.0, |s| s.value)).to_le_bytes(),
             ),
             Ok(ValueType::Ranges) => {
-                for (begin, end) in coalesce_ranges(ranges_of(resource.ranges.as_ref())) {
+                for (begin, end) in coalesce_ranges(ranges_of(resource.ranges.as_deref())) {
                     bytes.extend_from_slice(&begin.to_le_bytes());
                     bytes.extend_from_slice(&end.to_le_bytes());
                 }
@@ -1695,7 +1697,7 @@ impl Resources {
         let all = self
             .iter()
             .filter(|r| r.name == name && r.r#type == ValueType::Ranges as i32)
-            .flat_map(|r| ranges_of(r.ranges.as_ref()))
+            .flat_map(|r| ranges_of(r.ranges.as_deref()))
             .collect();
         coalesce_ranges(all)
     }
@@ -1985,7 +1987,7 @@ fn parse_resource(name: &str, text: &str, role: &str) -> Result<Resource, Resour
         }
         ParsedValue::Set(items) => {
             resource.r#type = ValueType::Set as i32;
-            resource.set = Some(value::Set { item: items });
+            resource.set = Some(Box::new(value::Set { item: items }));
         }
         ParsedValue::Text => {
             return Err(parse_error(format!(
@@ -2277,7 +2279,9 @@ impl fmt::Display for DisplayResource<'_> {
                     scalar_from_fixed(scalar_to_fixed(r.scalar.map_or(0.0, |s| s.value)))
                 )
             }
-            Ok(ValueType::Ranges) => write!(f, "{}", format_ranges(&ranges_of(r.ranges.as_ref()))),
+            Ok(ValueType::Ranges) => {
+                write!(f, "{}", format_ranges(&ranges_of(r.ranges.as_deref())))
+            }
             Ok(ValueType::Set) => write!(f, "{{{}}}", set_items(r).join(", ")),
             _ => write!(f, "?"),
         }

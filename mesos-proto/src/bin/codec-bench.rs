@@ -38,9 +38,9 @@ fn ports(begin: u64, end: u64, role: &str) -> Resource {
     Resource {
         name: "ports".into(),
         r#type: value::Type::Ranges as i32,
-        ranges: Some(value::Ranges {
+        ranges: Some(Box::new(value::Ranges {
             range: vec![value::Range { begin, end }],
-        }),
+        })),
         allocation_info: Some(resource::AllocationInfo {
             role: Some(role.into()),
         }),

@@ -28,9 +28,9 @@ fn set(name: &str, items: &[&str]) -> Resource {
     Resource {
         name: name.into(),
         r#type: ValueType::Set as i32,
-        set: Some(value::Set {
+        set: Some(Box::new(value::Set {
             item: items.iter().map(|s| s.to_string()).collect(),
-        }),
+        })),
         ..Default::default()
     }
 }
@@ -303,7 +303,7 @@ fn validation_rules() {
     text.r#type = ValueType::Text as i32;
     assert!(!ok(&text));
     let mut both = scalar("cpus", 1.0);
-    both.set = Some(value::Set::default());
+    both.set = Some(Box::new(value::Set::default()));
     assert!(!ok(&both));
     let mut bad_type = scalar("cpus", 1.0);
     bad_type.r#type = 42;
@@ -358,10 +358,10 @@ fn validation_rules() {
     let mut legacy = scalar("cpus", 1.0);
     legacy.role = Some("web".into());
     assert!(ok(&legacy));
-    legacy.reservation = Some(ReservationInfo {
+    legacy.reservation = Some(Box::new(ReservationInfo {
         principal: Some("ops".into()),
         ..Default::default()
-    });
+    }));
     assert!(ok(&legacy));
     legacy.role = Some("*".into());
     assert!(!ok(&legacy));
@@ -370,10 +370,10 @@ fn validation_rules() {
     let mut endpoint = dynamic(scalar("cpus", 1.0), "web");
     endpoint.role = Some("web".into());
     assert!(!ok(&endpoint)); // role without reservation on a DYNAMIC one
-    endpoint.reservation = Some(ReservationInfo {
+    endpoint.reservation = Some(Box::new(ReservationInfo {
         principal: Some("ops".into()),
         ..Default::default()
-    });
+    }));
     assert!(ok(&endpoint));
     endpoint.role = Some("other".into());
     assert!(!ok(&endpoint));
