@@ -26,8 +26,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use libprocess::Upid;
 use mesos_proto::mesos::internal::{
-    RegisterSlaveMessage, RunTaskMessage, StatusUpdate, StatusUpdateAcknowledgementMessage,
-    StatusUpdateMessage,
+    RegisterSlaveMessage, RunTaskMessage, StatusUpdateAcknowledgementMessage, StatusUpdateMessage,
 };
 use mesos_proto::mesos::v1::scheduler::{event, Event};
 use mesos_proto::mesos::v1::{self as v1, Filters, FrameworkInfo, Offer, TaskInfo};
@@ -366,10 +365,6 @@ async fn serve_agents(
 
 /// The TASK_RUNNING update an agent sends for the task in `run`.
 fn running(run: &RunTaskMessage, agent_id: &str, pid: &Upid) -> StatusUpdateMessage {
-    let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
-    let slave_id = v0::SlaveId {
-        value: agent_id.to_string(),
-    };
     let framework_id = run
         .framework
         .id
@@ -379,31 +374,18 @@ fn running(run: &RunTaskMessage, agent_id: &str, pid: &Upid) -> StatusUpdateMess
             run.framework_id.clone()
         })
         .unwrap_or_default();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs_f64())
-        .unwrap_or_default();
-    StatusUpdateMessage {
-        update: StatusUpdate {
-            framework_id,
-            // A command task runs under an executor named after it.
-            executor_id: Some(v0::ExecutorId {
-                value: run.task.task_id.value.clone(),
-            }),
-            slave_id: Some(slave_id.clone()),
-            status: v0::TaskStatus {
-                task_id: run.task.task_id.clone(),
-                state: v0::TaskState::TaskRunning as i32,
-                source: Some(v0::task_status::Source::Executor as i32),
-                uuid: Some(uuid.clone()),
-                slave_id: Some(slave_id),
-                timestamp: Some(now),
-                ..Default::default()
-            },
-            timestamp: now,
-            uuid: Some(uuid),
-            latest_state: Some(v0::TaskState::TaskRunning as i32),
-        },
-        pid: Some(pid.to_string()),
-    }
+    sim_agents::status_update(
+        framework_id,
+        // A command task runs under an executor named after it.
+        Some(v0::ExecutorId {
+            value: run.task.task_id.value.clone(),
+        }),
+        agent_id.to_string(),
+        run.task.task_id.clone(),
+        (
+            v0::TaskState::TaskRunning,
+            v0::task_status::Source::Executor,
+        ),
+        pid,
+    )
 }

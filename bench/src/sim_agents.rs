@@ -296,21 +296,41 @@ impl Agents {
 
 /// The TASK_KILLED update an agent sends for the task `kill` names.
 fn killed(kill: KillTaskMessage, agent_id: String, pid: &Upid) -> StatusUpdateMessage {
+    status_update(
+        kill.framework_id,
+        None,
+        agent_id,
+        kill.task_id,
+        (v0::TaskState::TaskKilled, v0::task_status::Source::Slave),
+        pid,
+    )
+}
+
+/// A status update from the simulated agent at `pid`: `state`, reported
+/// by `source`, for `task_id` (of `executor_id`, if any), with a new uuid.
+pub(crate) fn status_update(
+    framework_id: v0::FrameworkId,
+    executor_id: Option<v0::ExecutorId>,
+    agent_id: String,
+    task_id: v0::TaskId,
+    (state, source): (v0::TaskState, v0::task_status::Source),
+    pid: &Upid,
+) -> StatusUpdateMessage {
     let uuid = uuid::Uuid::new_v4().as_bytes().to_vec();
     let slave_id = v0::SlaveId { value: agent_id };
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs_f64())
         .unwrap_or_default();
-    let state = v0::TaskState::TaskKilled as i32;
     StatusUpdateMessage {
         update: StatusUpdate {
-            framework_id: kill.framework_id,
+            framework_id,
+            executor_id,
             slave_id: Some(slave_id.clone()),
             status: v0::TaskStatus {
-                task_id: kill.task_id,
-                state,
-                source: Some(v0::task_status::Source::Slave as i32),
+                task_id,
+                state: state as i32,
+                source: Some(source as i32),
                 uuid: Some(uuid.clone()),
                 slave_id: Some(slave_id),
                 timestamp: Some(now),
@@ -318,8 +338,7 @@ fn killed(kill: KillTaskMessage, agent_id: String, pid: &Upid) -> StatusUpdateMe
             },
             timestamp: now,
             uuid: Some(uuid),
-            latest_state: Some(state),
-            ..Default::default()
+            latest_state: Some(state as i32),
         },
         pid: Some(pid.to_string()),
     }
