@@ -49,7 +49,10 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
 /// Default budget for request bodies buffered at once, over all connections.
 pub const DEFAULT_MAX_BUFFERED_BODIES: usize = 256 * 1024 * 1024;
 
-/// How long a body waits for room in the budget before it is refused.
+/// How long a body waits for room in the budget, over all its frames,
+/// before it is refused. A total, not a wait per frame: per frame, the
+/// frames still in flight when its sender is done could each wait in turn,
+/// and the sender would wait minutes for its answer.
 const BODY_BUDGET_WAIT: Duration = Duration::from_secs(30);
 
 /// How long the rest of a refused body is read (and dropped) before the
@@ -684,6 +687,8 @@ async fn collect(
     let mut body = Limited::new(body, limit);
     let mut held: Option<OwnedSemaphorePermit> = None;
     let mut buffer = bytes::BytesMut::new();
+    // What is left of BODY_BUDGET_WAIT for this body.
+    let mut patience = BODY_BUDGET_WAIT;
     while let Some(frame) = body.frame().await {
         let frame = match frame {
             Ok(frame) => frame,
@@ -702,10 +707,13 @@ async fn collect(
         let permit = match u32::try_from(data.len()) {
             Ok(n) if buffer.len() + data.len() <= shared.max_buffered_bodies => {
                 let wait = shared.body_budget.clone().acquire_many_owned(n);
-                tokio::time::timeout(BODY_BUDGET_WAIT, wait)
+                let started = tokio::time::Instant::now();
+                let permit = tokio::time::timeout(patience, wait)
                     .await
                     .ok()
-                    .and_then(Result::ok)
+                    .and_then(Result::ok);
+                patience = patience.saturating_sub(started.elapsed());
+                permit
             }
             _ => None,
         };
