@@ -300,16 +300,27 @@ fn write_frameworks(
     views: &[FrameworkView],
     fragments: &TaskFragments,
 ) -> serde_json::Result<()> {
-    out.push(b'[');
-    for (i, view) in views.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    write_array(out, views, |out, view| {
         let object = framework_object(view);
         write_object(out, &object, |out, key| {
             let tasks = task_list(view, key)?;
             Some(write_tasks(out, tasks, fragments))
-        })?;
+        })
+    })
+}
+
+/// A JSON array of `items`, each written by `each`.
+fn write_array<T>(
+    out: &mut Vec<u8>,
+    items: &[T],
+    mut each: impl FnMut(&mut Vec<u8>, &T) -> serde_json::Result<()>,
+) -> serde_json::Result<()> {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        each(out, item)?;
     }
     out.push(b']');
     Ok(())
@@ -322,18 +333,13 @@ fn write_tasks(
     tasks: &[Arc<Task>],
     fragments: &TaskFragments,
 ) -> serde_json::Result<()> {
-    out.push(b'[');
-    for (i, task) in tasks.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
+    write_array(out, tasks, |out, task| {
         match fragments.get(task) {
             Some(json) => out.extend_from_slice(json.get().as_bytes()),
             None => serde_json::to_writer(&mut *out, &legacy_json::task(task))?,
         }
-    }
-    out.push(b']');
-    Ok(())
+        Ok(())
+    })
 }
 
 /// The task list a framework object's `key` names, if it names one.
