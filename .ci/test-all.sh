@@ -11,6 +11,24 @@ for tool in cargo python3; do
   command -v "$tool" >/dev/null || { echo "test-all: '$tool' is required but not installed" >&2; exit 1; }
 done
 
+# A clean build keeps no incremental caches: they only cost disk here.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+# The debug and release builds take about 6 GiB (less what an earlier
+# build left in the target directory); say so up front rather than fail
+# deep inside a compile.
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+TARGET_PARENT="$TARGET_DIR"
+while [ ! -d "$TARGET_PARENT" ]; do TARGET_PARENT=$(dirname "$TARGET_PARENT"); done
+FREE_KB=$(df -Pk "$TARGET_PARENT" | awk 'NR==2 {print $4}')
+BUILT_KB=0
+[ -d "$TARGET_DIR" ] && BUILT_KB=$(du -sk "$TARGET_DIR" | awk '{print $1}')
+NEED_KB=$((6 * 1024 * 1024 - BUILT_KB))
+echo "test-all: $((FREE_KB / 1024)) MiB free for the build in $TARGET_PARENT, $((NEED_KB > 0 ? NEED_KB / 1024 : 0)) MiB needed"
+if [ "$FREE_KB" -lt "$NEED_KB" ]; then
+  echo "test-all: not enough free disk for the builds and test sandboxes" >&2
+  exit 1
+fi
+
 echo "== python clients (pymesos, kazoo)"
 bash .ci/setup-python.sh
 echo "== ZooKeeper 3.8 (Debian)"
