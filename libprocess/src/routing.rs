@@ -90,6 +90,19 @@ pub fn route(
     None
 }
 
+/// The path as the delegating process sees it: unchanged when its first
+/// segment names a known process, else prefixed with `/<delegate>` (the
+/// root becomes `/<delegate>`). Firewall rules compare this path, so a
+/// rule for `/master/state` also covers `/state`. The path is not
+/// normalized: a rule names an endpoint exactly as clients spell it.
+pub fn delegated_path(path: &str, delegate: &str, is_known: impl Fn(&str) -> bool) -> String {
+    match tokenize(path).first() {
+        None => format!("/{delegate}"),
+        Some(first) if percent_decode(first).is_some_and(|id| is_known(&id)) => path.to_string(),
+        Some(_) => format!("/{delegate}{path}"),
+    }
+}
+
 /// Splits a message path `/<receiver id>/<name>` into the percent-decoded
 /// receiver id and the (raw) message name. The name may be empty (upstream
 /// still delivers such a message). `None` if the path does not start with
@@ -360,5 +373,25 @@ mod tests {
             vec![("ok".to_string(), "1".to_string())]
         );
         assert!(decode_query("").is_empty());
+    }
+
+    #[test]
+    fn firewall_paths_are_seen_after_delegation() {
+        let known = |id: &str| id == "master" || id == "metrics";
+        assert_eq!(delegated_path("/", "master", known), "/master");
+        assert_eq!(delegated_path("/state", "master", known), "/master/state");
+        assert_eq!(
+            delegated_path("/master/state", "master", known),
+            "/master/state"
+        );
+        assert_eq!(
+            delegated_path("/metrics/snapshot", "master", known),
+            "/metrics/snapshot"
+        );
+        assert_eq!(delegated_path("/state/", "master", known), "/master/state/");
+        assert_eq!(
+            delegated_path("/nobody/x", "master", known),
+            "/master/nobody/x"
+        );
     }
 }

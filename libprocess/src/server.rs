@@ -13,7 +13,7 @@
 //! large non-streaming answers. Never interprets
 //! message bodies or negotiates content types; that is the components' job.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -171,6 +171,11 @@ impl Processes {
         self.read().contains_key(process_id)
     }
 
+    fn delegated_path(&self, path: &str, delegate: &str) -> String {
+        let table = self.read();
+        routing::delegated_path(path, delegate, |id| table.contains_key(id))
+    }
+
     fn route(&self, path: &str, delegate: &str) -> Option<(routing::RouteMatch, Handler)> {
         let table = self.read();
         let m = routing::route(
@@ -198,6 +203,7 @@ pub struct ServerBuilder {
     header_timeout: Duration,
     idle_timeout: Duration,
     tls: Option<Option<Arc<Tls>>>,
+    disabled_endpoints: HashSet<String>,
 }
 
 impl ServerBuilder {
@@ -264,6 +270,14 @@ impl ServerBuilder {
         self
     }
 
+    /// Refuses HTTP requests (never messages) to these paths with 403, as
+    /// upstream's `--firewall_rules` `disabled_endpoints` does. A path is
+    /// compared as the delegate sees it (see [`routing::delegated_path`]).
+    pub fn disabled_endpoints(mut self, paths: HashSet<String>) -> Self {
+        self.disabled_endpoints = paths;
+        self
+    }
+
     /// Binds the listener (port 0 picks a free port, see
     /// [`Server::local_addr`]). Nothing is served until [`Server::serve`].
     pub async fn bind(self, addr: SocketAddr) -> Result<Server, Error> {
@@ -289,6 +303,7 @@ impl ServerBuilder {
                 header_timeout: self.header_timeout,
                 idle_timeout: self.idle_timeout,
                 tls,
+                disabled_endpoints: self.disabled_endpoints,
             }),
             max_connections: self.max_connections,
         })
@@ -306,6 +321,7 @@ struct Shared {
     idle_timeout: Duration,
     /// TLS for every connection (see [`accept_tls`]); `None` is plaintext.
     tls: Option<Arc<Tls>>,
+    disabled_endpoints: HashSet<String>,
 }
 
 /// A bound libprocess HTTP server.
@@ -338,6 +354,7 @@ impl Server {
             header_timeout: connections::DEFAULT_HEADER_TIMEOUT,
             idle_timeout: connections::DEFAULT_IDLE_TIMEOUT,
             tls: None,
+            disabled_endpoints: HashSet::new(),
         }
     }
 
@@ -768,6 +785,21 @@ async fn handle(
     if message::is_message(&parts.method, &parts.headers) {
         connection.mark_link();
         return handle_message(shared, parts, body, pending).await;
+    }
+
+    // Before routing, as upstream's firewall: a disabled endpoint is 403
+    // whether or not it exists. Relative paths stay 404.
+    if !shared.disabled_endpoints.is_empty() && !parts.uri.path().contains("/..") {
+        let path = shared
+            .processes
+            .delegated_path(parts.uri.path(), &shared.delegate);
+        if shared.disabled_endpoints.contains(&path) {
+            tracing::debug!("403 for {} {} (firewall rule)", parts.method, path);
+            return status(
+                StatusCode::FORBIDDEN,
+                format!("Endpoint '{path}' is disabled"),
+            );
+        }
     }
 
     let Some((matched, handler)) = shared.processes.route(parts.uri.path(), &shared.delegate)

@@ -6,7 +6,7 @@
 //! Owns the master's flag list, defaults and validation, and their `/flags`
 //! text form. It never starts anything.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::OsString;
 use std::net::IpAddr;
 
@@ -175,18 +175,18 @@ pub struct Flags {
           value_parser = boolean)]
     pub authenticate_agents: bool,
 
-    /// Authenticate read-write HTTP endpoints; refused when true (not implemented yet).
+    /// Authenticate read-write HTTP endpoints.
     #[arg(long, alias = "authenticate_http", env = "MESOS_AUTHENTICATE_HTTP_READWRITE",
           default_value = "false", num_args = 0..=1, default_missing_value = "true",
           action = ArgAction::Set, value_parser = boolean)]
     pub authenticate_http_readwrite: bool,
 
-    /// Authenticate read-only HTTP endpoints; refused when true (not implemented yet).
+    /// Authenticate read-only HTTP endpoints.
     #[arg(long, env = "MESOS_AUTHENTICATE_HTTP_READONLY", default_value = "false", num_args = 0..=1,
           default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub authenticate_http_readonly: bool,
 
-    /// Authenticate HTTP frameworks; refused when true (not implemented yet).
+    /// Authenticate HTTP frameworks.
     #[arg(long, env = "MESOS_AUTHENTICATE_HTTP_FRAMEWORKS", default_value = "false", num_args = 0..=1,
           default_missing_value = "true", action = ArgAction::Set, value_parser = boolean)]
     pub authenticate_http_frameworks: bool,
@@ -224,7 +224,7 @@ pub struct Flags {
     #[arg(long, env = "MESOS_RATE_LIMITS", value_parser = string)]
     pub rate_limits: Option<String>,
 
-    /// Endpoint firewall rules (JSON or file).
+    /// Endpoint firewall rules (JSON or file): `disabled_endpoints` answer 403.
     #[arg(long, env = "MESOS_FIREWALL_RULES", value_parser = string)]
     pub firewall_rules: Option<String>,
 
@@ -416,6 +416,8 @@ impl Flags {
         }
         crate::master::recovery_removal_limit(&self.recovery_agent_removal_limit)?;
         self.refuse_unsupported_security()?;
+        self.refuse_unimplemented_features()?;
+        self.disabled_endpoints()?;
         libprocess::ssl::check_process_environment()?;
         Ok(())
     }
@@ -449,6 +451,83 @@ impl Flags {
             }
         }
         Ok(())
+    }
+
+    /// Flags for features this master does not have are accepted only at
+    /// their defaults: set, they would be ignored, and an operator would
+    /// believe the cluster behaves as they asked.
+    fn refuse_unimplemented_features(&self) -> Result<(), String> {
+        let refuse = |flag: &str, what: &str| {
+            Err(format!(
+                "Flag '--{flag}' is not supported: {what}; refusing to start rather than \
+                 ignore it (remove the flag)"
+            ))
+        };
+        for (flag, value, what) in [
+            ("modules", &self.modules, "modules are not loaded"),
+            ("modules_dir", &self.modules_dir, "modules are not loaded"),
+            ("hooks", &self.hooks, "hook modules are not loaded"),
+            (
+                "rate_limits",
+                &self.rate_limits,
+                "framework message rate limiting is not implemented",
+            ),
+            (
+                "whitelist",
+                &self.whitelist,
+                "the agent whitelist is not implemented (every agent is offered)",
+            ),
+        ] {
+            if value.is_some() {
+                return refuse(flag, what);
+            }
+        }
+        for (flag, value) in [
+            ("role_sorter", &self.role_sorter),
+            ("framework_sorter", &self.framework_sorter),
+        ] {
+            if value != "drf" {
+                return refuse(flag, "the only sorter is 'drf'");
+            }
+        }
+        if self.memory_profiling {
+            return refuse("memory_profiling", "memory profiling is not available");
+        }
+        Ok(())
+    }
+
+    /// The endpoints `--firewall_rules` disables (its `disabled_endpoints`
+    /// rule's `paths`), empty without the flag. The value is upstream's
+    /// `Firewall` message in JSON; fields it does not know are ignored, as
+    /// stout's protobuf parsing ignores them.
+    pub fn disabled_endpoints(&self) -> Result<HashSet<String>, String> {
+        let Some(rules) = &self.firewall_rules else {
+            return Ok(HashSet::new());
+        };
+        let invalid = |why: &str| format!("Failed to parse '--firewall_rules': {why}");
+        let value: serde_json::Value =
+            serde_json::from_str(rules).map_err(|e| invalid(&e.to_string()))?;
+        let object = value
+            .as_object()
+            .ok_or_else(|| invalid("expected a JSON object"))?;
+        let Some(rule) = object.get("disabled_endpoints") else {
+            return Ok(HashSet::new());
+        };
+        let paths = match rule.as_object().map(|rule| rule.get("paths")) {
+            None => return Err(invalid("'disabled_endpoints' must be an object")),
+            Some(None) => return Ok(HashSet::new()),
+            Some(Some(paths)) => paths
+                .as_array()
+                .ok_or_else(|| invalid("'disabled_endpoints.paths' must be an array"))?,
+        };
+        paths
+            .iter()
+            .map(|path| {
+                path.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| invalid("'disabled_endpoints.paths' must hold strings"))
+            })
+            .collect()
     }
 
     /// `--zk` parsed: a `zk://` URL, given directly or in a `file://`.
@@ -802,5 +881,58 @@ mod tests {
     #[test]
     fn version_flag() {
         assert!(matches!(load(&["--version"]), Err(FlagsOutcome::Version)));
+    }
+
+    #[test]
+    fn firewall_rules_name_disabled_endpoints_and_bad_rules_refuse_to_start() {
+        let flags = load(&[
+            "--registry=in_memory",
+            r#"--firewall_rules={"disabled_endpoints":{"paths":["/files/browse","/master/state"]}}"#,
+        ])
+        .expect("valid rules");
+        let paths = flags.disabled_endpoints().expect("parsed");
+        assert_eq!(paths.len(), 2);
+        assert!(paths.contains("/files/browse") && paths.contains("/master/state"));
+        for bad in [
+            "--firewall_rules=[]",
+            "--firewall_rules={not json",
+            r#"--firewall_rules={"disabled_endpoints":{"paths":"/master/state"}}"#,
+            r#"--firewall_rules={"disabled_endpoints":{"paths":[1]}}"#,
+        ] {
+            assert!(
+                matches!(
+                    load(&["--registry=in_memory", bad]),
+                    Err(FlagsOutcome::Invalid(_))
+                ),
+                "{bad} was accepted"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_for_features_we_lack_refuse_to_start_when_set() {
+        for flag in [
+            "--modules={}",
+            "--modules_dir=/tmp",
+            "--hooks=a",
+            "--rate_limits={}",
+            "--whitelist=/tmp/agents",
+            "--role_sorter=random",
+            "--framework_sorter=random",
+            "--memory_profiling",
+        ] {
+            match load(&["--registry=in_memory", flag]) {
+                Err(FlagsOutcome::Invalid(message)) => {
+                    let name = flag
+                        .trim_start_matches("--")
+                        .split('=')
+                        .next()
+                        .unwrap_or("");
+                    assert!(message.contains(name), "{flag}: {message}");
+                }
+                other => panic!("{flag} was not refused: {other:?}"),
+            }
+        }
+        assert!(load(&["--registry=in_memory", "--role_sorter=drf"]).is_ok());
     }
 }

@@ -120,8 +120,10 @@ pub async fn start_with_registry(flags: Flags, registry: Arc<dyn Store>) -> Resu
     });
     let (message_tx, message_rx) = mpsc::unbounded_channel();
     let (incoming_tx, incoming_rx) = mpsc::unbounded_channel();
+    let disabled_endpoints = flags.disabled_endpoints().map_err(Error::Config)?;
     let server = Server::builder("master")
         .messages("master", incoming_tx)
+        .disabled_endpoints(disabled_endpoints)
         .bind(SocketAddr::new(bind_ip, flags.port))
         .await?;
     let local_addr = server.local_addr();
