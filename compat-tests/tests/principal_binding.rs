@@ -331,8 +331,8 @@ fn v0_scheduler_that_failed_over_must_authenticate_again() {
     cluster.wait_for_master_log(
         "the unauthenticated failover's refusal",
         &[&format!(
-            "Refusing subscription of framework at {old_pid}: Framework at {old_pid} is not \
-             authenticated"
+            "Refusing subscription of framework 'forged' at {old_pid}: Framework at {old_pid} \
+             is not authenticated"
         )],
     );
     let framework = master_framework(&cluster, &framework_id).expect("framework");

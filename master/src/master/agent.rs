@@ -71,6 +71,14 @@ fn v1_agent_info(info: &v0::SlaveInfo) -> AgentInfo {
     agent
 }
 
+/// Which of an agent's two first messages is being authorized: upstream's
+/// refusal names the one it refuses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Admission {
+    Register,
+    Reregister,
+}
+
 /// `REGISTER_AGENT` for `principal`, and `RESERVE_RESOURCES` on the
 /// reserved resources `info` brings (upstream `authorizeSlave`); `Err` is
 /// upstream's refusal text.
@@ -78,6 +86,7 @@ fn authorize_agent(
     authorizer: &mesos_authorizer::Authorizer,
     principal: Option<&str>,
     info: &v0::SlaveInfo,
+    admission: Admission,
 ) -> Result<(), String> {
     use mesos_authorizer::{Action, Object};
     let resources: Vec<v1::Resource> = info.resources.iter().map(evolve).collect();
@@ -92,7 +101,11 @@ fn authorize_agent(
         return Ok(());
     }
     Err(format!(
-        "Not authorized to register agent providing resources '{}' {}",
+        "Not authorized to {} agent providing resources '{}' {}",
+        match admission {
+            Admission::Register => "register",
+            Admission::Reregister => "reregister",
+        },
         Resources::from(resources),
         match principal {
             Some(principal) => format!("with principal '{principal}'"),
@@ -269,9 +282,14 @@ impl Master {
     /// `REGISTER_AGENT`, and `RESERVE_RESOURCES` for the reservations
     /// the agent brings, as the principal the agent at `from` authenticated
     /// as (none when it did not: upstream's unauthenticated agent).
-    fn authorize_agent(&self, from: &Upid, info: &v0::SlaveInfo) -> Result<(), String> {
+    fn authorize_agent(
+        &self,
+        from: &Upid,
+        info: &v0::SlaveInfo,
+        admission: Admission,
+    ) -> Result<(), String> {
         let principal = self.authentication.principal(from);
-        authorize_agent(&self.authorizer, principal, info)
+        authorize_agent(&self.authorizer, principal, info, admission)
     }
 
     fn register_agent(&mut self, from: Upid, message: RegisterSlaveMessage) {
@@ -308,7 +326,7 @@ impl Master {
                 return;
             }
         }
-        if let Err(error) = self.authorize_agent(&from, &message.slave) {
+        if let Err(error) = self.authorize_agent(&from, &message.slave, Admission::Register) {
             warn!(
                 "Refusing registration of agent at {from} ({}): {error}",
                 message.slave.hostname
@@ -549,7 +567,7 @@ impl Master {
         } else {
             None
         };
-        if let Err(error) = self.authorize_agent(&from, &message.slave) {
+        if let Err(error) = self.authorize_agent(&from, &message.slave, Admission::Reregister) {
             warn!(
                 "Refusing re-registration of agent {id} at {from} ({}): {error}",
                 message.slave.hostname
@@ -1694,18 +1712,21 @@ mod tests {
     fn agents_are_authorized_as_the_principal_they_authenticated_as() {
         let authorizer = only_a_registers();
         let info = slave_info("cpus:1");
-        assert_eq!(authorize_agent(&authorizer, Some("a"), &info), Ok(()));
         assert_eq!(
-            authorize_agent(&authorizer, Some("b"), &info),
+            authorize_agent(&authorizer, Some("a"), &info, Admission::Register),
+            Ok(())
+        );
+        assert_eq!(
+            authorize_agent(&authorizer, Some("b"), &info, Admission::Register),
             Err(
                 "Not authorized to register agent providing resources 'cpus:1' with principal 'b'"
                     .to_string()
             )
         );
         assert_eq!(
-            authorize_agent(&authorizer, None, &info),
+            authorize_agent(&authorizer, None, &info, Admission::Reregister),
             Err(
-                "Not authorized to register agent providing resources 'cpus:1' without a \
+                "Not authorized to reregister agent providing resources 'cpus:1' without a \
                  principal"
                     .to_string()
             )
@@ -1716,9 +1737,20 @@ mod tests {
     fn static_reservations_of_an_agent_need_reserve_resources() {
         let authorizer = only_a_registers();
         assert_eq!(
-            authorize_agent(&authorizer, Some("a"), &slave_info("cpus(r):1")),
+            authorize_agent(
+                &authorizer,
+                Some("a"),
+                &slave_info("cpus(r):1"),
+                Admission::Register
+            ),
             Ok(())
         );
-        assert!(authorize_agent(&authorizer, Some("a"), &slave_info("cpus(other):1")).is_err());
+        assert!(authorize_agent(
+            &authorizer,
+            Some("a"),
+            &slave_info("cpus(other):1"),
+            Admission::Register
+        )
+        .is_err());
     }
 }

@@ -116,8 +116,9 @@ impl Master {
         } else {
             "master/messages_reregister_framework"
         });
+        let name = info.name.clone();
         let refuse = |master: &Master, message: String| {
-            info!("Refusing subscription of framework at {from}: {message}");
+            info!("Refusing subscription of framework '{name}' at {from}: {message}");
             master.send(&from, &FrameworkErrorMessage { message });
         };
         let suppressed = match self.validate_subscription(
