@@ -248,3 +248,149 @@ fn agent_with_credential_registers_and_agents_without_or_with_a_wrong_secret_do_
     assert_ne!(ports[0], i64::from(wrong_port));
     cluster.assert_alive();
 }
+
+/// A client that starts a v0 authentication and then never answers the
+/// mechanisms: the master gives up after `--authentication_v0_timeout`
+/// (not its 15 s default), drops the registration that waited behind the
+/// exchange, and lets the same pid start over.
+#[test]
+fn stalled_v0_authentication_times_out_after_authentication_v0_timeout() {
+    use mesos_proto::mesos::internal as msgs;
+    use prost::Message as _;
+    use std::io::{BufRead, BufReader, Read, Write};
+    use std::sync::{Arc, Mutex};
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let credentials = write_file(dir.path(), "credentials.json", CREDENTIALS_JSON);
+    let mut cluster = Cluster::start(ClusterOptions {
+        master_flags: vec![
+            "--authenticate_frameworks=true".to_string(),
+            format!("--credentials={}", credentials.display()),
+            "--authentication_v0_timeout=2secs".to_string(),
+        ],
+        ..Default::default()
+    });
+
+    // The stalled client's processes: it takes the master's messages (so
+    // the exchange really waits on it, not on a refused connection) and
+    // answers none of them.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    let received = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = received.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stream);
+                loop {
+                    let mut request = String::new();
+                    if reader.read_line(&mut request).unwrap_or(0) == 0 {
+                        return;
+                    }
+                    let mut length = 0usize;
+                    loop {
+                        let mut header = String::new();
+                        if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        if header == "\r\n" {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':') {
+                            if name.eq_ignore_ascii_case("content-length") {
+                                length = value.trim().parse().unwrap_or(0);
+                            }
+                        }
+                    }
+                    let mut body = vec![0; length];
+                    if reader.read_exact(&mut body).is_err() {
+                        return;
+                    }
+                    seen.lock().expect("lock").push(request.trim().to_string());
+                    let _ = reader
+                        .get_mut()
+                        .write_all(b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n");
+                }
+            });
+        }
+    });
+    let authenticatee = format!("authenticatee(1)@127.0.0.1:{port}");
+    let scheduler = format!("scheduler(1)@127.0.0.1:{port}");
+    let post = |from: &str, name: &str, body: Vec<u8>| {
+        let status = http_request(
+            &cluster.master,
+            "POST",
+            &format!("/master/mesos.internal.{name}"),
+            &[("Libprocess-From", from)],
+            &body,
+        )
+        .expect("post")
+        .status;
+        assert_eq!(status, 202, "{name}");
+    };
+    let authenticate = msgs::AuthenticateMessage {
+        pid: scheduler.clone(),
+    }
+    .encode_to_vec();
+    let register = msgs::RegisterFrameworkMessage {
+        framework: mesos_proto::mesos::FrameworkInfo {
+            user: "root".to_string(),
+            name: "stalled".to_string(),
+            principal: Some("framework".to_string()),
+            ..Default::default()
+        },
+    }
+    .encode_to_vec();
+
+    let started = std::time::Instant::now();
+    post(&authenticatee, "AuthenticateMessage", authenticate.clone());
+    post(&scheduler, "RegisterFrameworkMessage", register);
+    wait_for(Duration::from_secs(10), "the mechanisms offer", || {
+        received
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|r| r.contains("AuthenticationMechanismsMessage"))
+    });
+    cluster.wait_for_master_log(
+        "the timeout",
+        &[
+            &format!("Authentication of {authenticatee} timed out"),
+            &format!(
+                "An error occurred while attempting to authenticate {scheduler}: \
+                 Authentication timed out"
+            ),
+        ],
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_secs(2) && waited < Duration::from_secs(12),
+        "the exchange ended after {waited:?}, not after the 2 s flag"
+    );
+    // The registration that waited behind the exchange is dropped, not
+    // handled as an unauthenticated one.
+    assert!(frameworks(&cluster).is_empty(), "{}", cluster.logs());
+    assert!(
+        !cluster
+            .master_log()
+            .contains("Refusing subscription of framework 'stalled'"),
+        "{}",
+        cluster.master_log()
+    );
+
+    // The session is gone: the same pid can start again.
+    post(&authenticatee, "AuthenticateMessage", authenticate);
+    let attempt = format!("Authenticating {scheduler}");
+    wait_for(Duration::from_secs(10), "the second attempt", || {
+        cluster.master_log().matches(&attempt).count() == 2
+    });
+    let log = cluster.master_log();
+    assert!(
+        !log.contains(&format!(
+            "Re-authenticating {scheduler}; discarding outstanding authentication"
+        )),
+        "{log}"
+    );
+    cluster.assert_alive();
+}
