@@ -93,7 +93,7 @@ fn master_readonly_and_readwrite_realms_demand_basic_credentials() {
 }
 
 #[test]
-fn master_readwrite_alone_leaves_readonly_open() {
+fn master_readwrite_realm_guards_operator_endpoints_and_leaves_readonly_open() {
     let dir = tempfile::tempdir().expect("tempdir");
     let creds = credentials_file(&dir);
     let (addr, _master, _work) = start(
@@ -103,8 +103,42 @@ fn master_readwrite_alone_leaves_readonly_open() {
             format!("--credentials={creds}"),
         ],
     );
+    // Upstream's readwrite endpoints, reads among them (the quota, weights
+    // and schedule are operator data), and the operator API.
+    for (method, path) in [
+        ("POST", "/master/teardown"),
+        ("POST", "/master/reserve"),
+        ("POST", "/master/unreserve"),
+        ("POST", "/master/create-volumes"),
+        ("POST", "/master/destroy-volumes"),
+        ("POST", "/master/machine/down"),
+        ("POST", "/master/machine/up"),
+        ("GET", "/master/maintenance/schedule"),
+        ("GET", "/master/quota"),
+        ("GET", "/master/weights"),
+        ("POST", "/api/v1"),
+        ("POST", "/master/api/v1"),
+        ("GET", "/logging/toggle"),
+    ] {
+        let a = curl(&addr, method, path, None);
+        assert_eq!(a.code, 401, "{method} {path} without credentials");
+        assert_eq!(
+            a.header("www-authenticate"),
+            Some("Basic realm=\"mesos-master-readwrite\""),
+            "{method} {path}"
+        );
+        assert_eq!(
+            curl(&addr, method, path, Some("ops:wrong")).code,
+            401,
+            "{method} {path}"
+        );
+        // Past authentication the endpoint judges the (empty) request.
+        let code = curl(&addr, method, path, Some("ops:s3cret")).code;
+        assert!(code != 401 && code != 403, "{method} {path}: {code}");
+    }
     assert_eq!(curl(&addr, "GET", "/master/state", None).code, 200);
     assert_eq!(curl(&addr, "GET", "/master/flags", None).code, 200);
+    assert_eq!(curl(&addr, "GET", "/metrics/snapshot", None).code, 200);
 }
 
 #[test]
