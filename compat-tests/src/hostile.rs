@@ -40,6 +40,16 @@ impl Proc {
     }
 }
 
+/// The directory of the daemons the hostile-input tests start, when not the
+/// test's own profile.
+pub const BINARIES: &str = "MESOS_HOSTILE_BINARIES";
+
+/// Whether the daemons started are optimized builds: those of this
+/// profile, or of the directory [`BINARIES`] names (trusted to be release).
+pub fn release_daemons() -> bool {
+    !cfg!(debug_assertions) || std::env::var_os(BINARIES).is_some()
+}
+
 fn status_kib(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap_or_default()
@@ -49,9 +59,20 @@ fn status_kib(pid: u32, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A binary beside the running one (the benchmark lives in `target/<profile>`),
-/// else where the tests find it (`target/<profile>/deps/..`).
+/// Where `MESOS_HOSTILE_BINARIES` names a directory of our binaries (a
+/// debug test measuring release daemons), else a binary beside the running
+/// one (the benchmark lives in `target/<profile>`), else where the tests
+/// find it (`target/<profile>/deps/..`).
 fn binary_path(name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os(BINARIES) {
+        let path = PathBuf::from(dir).join(name);
+        assert!(
+            path.exists(),
+            "{BINARIES} names no {}: build it first",
+            path.display()
+        );
+        return path;
+    }
     let beside = std::env::current_exe()
         .ok()
         .and_then(|exe| exe.parent().map(|dir| dir.join(name)));
