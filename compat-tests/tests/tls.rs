@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use compat_tests::{free_port, http_get, http_request, our_binary, wait_for, Spawned};
 
-/// A CA, a certificate for 127.0.0.1 signed by it (used by master, agent
+/// A CA, a certificate for 127.0.0.1 (and `localhost`, its name in reverse
+/// DNS, which upstream's default hostname validation checks) signed by it (used by master, agent
 /// and as a trusted client certificate), and a self-signed certificate the
 /// CA never signed.
 struct Pki {
@@ -35,7 +36,7 @@ impl Pki {
         let d = dir.path();
         std::fs::write(
             d.join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n\
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\n\
              keyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth,clientAuth\n",
         )
         .expect("ext");

@@ -497,7 +497,7 @@ async fn accept_tls(
             return;
         }
     };
-    if let Err(e) = tls.verify_client(stream.get_ref().1, peer.ip()) {
+    if let Err(e) = tls.verify_client(stream.get_ref().1, peer.ip()).await {
         tracing::info!("refusing TLS connection from {peer}: {e}");
         return;
     }

@@ -20,11 +20,18 @@
 //!   telling the two apart by the first byte (a TLS handshake record);
 //! - every process presents its certificate, as server and as client.
 //!
-//! Peers are addressed by IP (UPIDs carry no host names), so a verified
-//! server certificate must name the peer's IP address in its subject
-//! alternative names, and with `VERIFY_IPADD` so must a required client
-//! certificate. Upstream's `legacy` scheme would instead match a reverse-DNS
-//! name; reverse lookups are not done here.
+//! Whose certificate it is (`HOSTNAME_VALIDATION_SCHEME`), as upstream:
+//! - `legacy` (the default): the handshake checks the chain only; then the
+//!   peer's IP is looked up in reverse DNS and the certificate must name that
+//!   host (a DNS subject alternative name, else the common name), or with
+//!   `VERIFY_IPADD` the IP itself. This applies to servers we connect to
+//!   with `VERIFY_CERT` and to clients with `REQUIRE_CERT`. When the lookup
+//!   finds no name and `VERIFY_IPADD` is off, only `REQUIRE_CERT` refuses
+//!   the peer;
+//! - `openssl`: a client checks the name it connected to during the
+//!   handshake; peers addressed by IP (every UPID) need `VERIFY_IPADD`,
+//!   without which no connection is made. A server checks client
+//!   certificates' chain only.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -93,6 +100,17 @@ pub struct Settings {
     pub ciphers: Option<String>,
     pub enable_tls_v1_2: bool,
     pub enable_tls_v1_3: bool,
+    pub hostname_validation: HostnameValidation,
+}
+
+/// `HOSTNAME_VALIDATION_SCHEME`: how a peer's identity is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HostnameValidation {
+    /// After the handshake, against the peer IP's reverse-DNS name.
+    #[default]
+    Legacy,
+    /// During the handshake, against the name the client connected to.
+    Openssl,
 }
 
 /// Reads the settings from `vars` (the process environment in binaries).
@@ -149,6 +167,16 @@ pub fn settings(vars: impl IntoIterator<Item = (String, String)>) -> Result<Sett
         ciphers: vars.get("CIPHERS").map(|(_, v)| v.clone()),
         enable_tls_v1_2: boolean("ENABLE_TLS_V1_2", true)?,
         enable_tls_v1_3: boolean("ENABLE_TLS_V1_3", false)?,
+        hostname_validation: match vars.get("HOSTNAME_VALIDATION_SCHEME") {
+            None => HostnameValidation::Legacy,
+            Some((_, value)) if value == "legacy" => HostnameValidation::Legacy,
+            Some((_, value)) if value == "openssl" => HostnameValidation::Openssl,
+            Some((name, value)) => {
+                return Err(format!(
+                    "Unknown value for hostname_validation_scheme ({name}): {value}"
+                ))
+            }
+        },
     };
 
     // Settings rustls cannot honour: refused by name instead of ignored.
@@ -185,13 +213,6 @@ pub fn settings(vars: impl IntoIterator<Item = (String, String)>) -> Result<Sett
             ));
         }
     }
-    if let Some((name, value)) = vars.get("HOSTNAME_VALIDATION_SCHEME") {
-        if value != "legacy" && value != "openssl" {
-            return Err(format!(
-                "Unknown value for hostname_validation_scheme ({name}): {value}"
-            ));
-        }
-    }
     Ok(settings)
 }
 
@@ -201,15 +222,28 @@ pub struct Tls {
     server: Arc<ServerConfig>,
     client: Arc<ClientConfig>,
     support_downgrade: bool,
-    /// A required client certificate must name the peer's IP address.
-    verify_client_ip: bool,
+    /// Who is checked after the handshake under the `legacy` scheme.
+    identity: Identity,
+}
+
+/// The post-handshake identity checks a process makes (none under the
+/// `openssl` scheme, which checks during the handshake or not at all).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Identity {
+    /// Servers we connect to (`VERIFY_CERT` under `legacy`).
+    servers: bool,
+    /// Clients that connect to us (`REQUIRE_CERT` under `legacy`).
+    clients: bool,
+    verify_ipadd: bool,
+    /// `REQUIRE_CERT`: a peer whose name is unknown is refused.
+    require_cert: bool,
 }
 
 impl std::fmt::Debug for Tls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Tls")
             .field("support_downgrade", &self.support_downgrade)
-            .field("verify_client_ip", &self.verify_client_ip)
+            .field("identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
@@ -279,6 +313,7 @@ impl Tls {
         let client = ClientConfig::builder_with_provider(provider.clone())
             .with_protocol_versions(&versions)
             .map_err(|e| format!("Failed to configure TLS: {e}"))?;
+        let legacy = settings.hostname_validation == HostnameValidation::Legacy;
         let client = match (&roots, verify_server) {
             (Some(roots), true) => {
                 let inner =
@@ -287,7 +322,19 @@ impl Tls {
                         .map_err(|e| format!("Failed to configure server verification: {e}"))?;
                 client
                     .dangerous()
-                    .with_custom_certificate_verifier(Arc::new(TrustedServer { inner, trusted }))
+                    .with_custom_certificate_verifier(Arc::new(TrustedServer {
+                        inner,
+                        trusted,
+                        roots: roots.clone(),
+                        provider: provider.clone(),
+                        names: if legacy {
+                            ServerNames::AfterHandshake
+                        } else if settings.verify_ipadd {
+                            ServerNames::Connected
+                        } else {
+                            ServerNames::ConnectedDnsOnly
+                        },
+                    }))
             }
             _ => client
                 .dangerous()
@@ -311,7 +358,12 @@ impl Tls {
             server: Arc::new(server),
             client: Arc::new(client),
             support_downgrade: settings.support_downgrade,
-            verify_client_ip: settings.require_cert && settings.verify_ipadd,
+            identity: Identity {
+                servers: legacy && verify_server,
+                clients: legacy && settings.require_cert,
+                verify_ipadd: settings.verify_ipadd,
+                require_cert: settings.require_cert,
+            },
         }))
     }
 
@@ -329,7 +381,7 @@ impl Tls {
     }
 
     /// Handshakes as a client on `stream` to `host` (an IP address or a
-    /// DNS name the server's certificate must name when verifying).
+    /// DNS name), then checks whose certificate the server presented.
     pub async fn connect(
         &self,
         host: &str,
@@ -338,31 +390,207 @@ impl Tls {
         let name = ServerName::try_from(host.to_string()).map_err(|e| {
             std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{host}: {e}"))
         })?;
-        self.connector().connect(name, stream).await
+        let peer = stream.peer_addr()?.ip();
+        let stream = self.connector().connect(name.clone(), stream).await?;
+        let given = match &name {
+            ServerName::DnsName(dns) => Some(dns.as_ref().to_string()),
+            _ => None,
+        };
+        self.verify_server(stream.get_ref().1, peer, given)
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok(stream)
     }
 
     pub(crate) fn connector(&self) -> tokio_rustls::TlsConnector {
         tokio_rustls::TlsConnector::from(self.client.clone())
     }
 
-    /// Checks a handshaken client's certificate against its address when
-    /// `VERIFY_IPADD` asks for it (the chain was checked in the handshake).
-    pub(crate) fn verify_client(
+    /// The `legacy` scheme's check of a handshaken server at `peer` (the
+    /// chain was checked in the handshake); `given` is the DNS name it was
+    /// reached by, used when reverse DNS knows no name.
+    pub(crate) async fn verify_server(
+        &self,
+        connection: &rustls::ClientConnection,
+        peer: IpAddr,
+        given: Option<String>,
+    ) -> Result<(), String> {
+        if !self.identity.servers {
+            return Ok(());
+        }
+        let hostname = reverse_dns(peer).await.or(given);
+        self.identity
+            .check(connection.peer_certificates(), peer, hostname.as_deref())
+    }
+
+    /// [`Tls::verify_server`] for the blocking client path.
+    pub(crate) fn verify_server_blocking(
+        &self,
+        connection: &rustls::ClientConnection,
+        peer: IpAddr,
+    ) -> Result<(), String> {
+        if !self.identity.servers {
+            return Ok(());
+        }
+        let hostname = reverse_dns_blocking(peer);
+        self.identity
+            .check(connection.peer_certificates(), peer, hostname.as_deref())
+    }
+
+    /// The `legacy` scheme's check of a handshaken client at `peer` when
+    /// `REQUIRE_CERT` is set (the chain was checked in the handshake).
+    pub(crate) async fn verify_client(
         &self,
         connection: &rustls::ServerConnection,
         peer: IpAddr,
     ) -> Result<(), String> {
-        if !self.verify_client_ip {
+        if !self.identity.clients {
             return Ok(());
         }
-        let Some(cert) = connection.peer_certificates().and_then(|c| c.first()) else {
+        let hostname = reverse_dns(peer).await;
+        self.identity
+            .check(connection.peer_certificates(), peer, hostname.as_deref())
+    }
+}
+
+/// The peer's name in reverse DNS, off the async threads (a slow resolver
+/// must not stall the loop, which is what it did upstream).
+async fn reverse_dns(peer: IpAddr) -> Option<String> {
+    tokio::task::spawn_blocking(move || reverse_dns_blocking(peer))
+        .await
+        .ok()
+        .flatten()
+}
+
+fn reverse_dns_blocking(peer: IpAddr) -> Option<String> {
+    match dns_lookup::lookup_addr(&peer) {
+        // A resolver that answers with the address itself knows no name.
+        Ok(name) if name.parse::<IpAddr>().is_err() => Some(name),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::warn!("Reverse DNS lookup for '{peer}' failed: {e}");
+            None
+        }
+    }
+}
+
+impl Identity {
+    /// Whether the end-entity certificate in `chain` names `hostname` (a DNS
+    /// subject alternative name, else the common name) or, with
+    /// `VERIFY_IPADD`, `peer`; `Err` is upstream's refusal.
+    fn check(
+        &self,
+        chain: Option<&[CertificateDer<'static>]>,
+        peer: IpAddr,
+        hostname: Option<&str>,
+    ) -> Result<(), String> {
+        let Some(der) = chain.and_then(|c| c.first()) else {
             return Err("Peer did not provide certificate".to_string());
         };
-        let cert = webpki::EndEntityCert::try_from(cert)
+        if !self.verify_ipadd && hostname.is_none() {
+            return if self.require_cert {
+                Err("Cannot verify peer certificate: peer hostname unknown".to_string())
+            } else {
+                Ok(())
+            };
+        }
+        let cert = webpki::EndEntityCert::try_from(der)
             .map_err(|e| format!("Could not parse peer certificate: {e}"))?;
-        cert.verify_is_valid_for_subject_name(&ServerName::IpAddress(peer.into()))
-            .map_err(|_| format!("Presented certificate does not name peer address {peer}"))
+        if let Some(name) = hostname.and_then(|h| ServerName::try_from(h).ok()) {
+            if matches!(name, ServerName::DnsName(_))
+                && cert.verify_is_valid_for_subject_name(&name).is_ok()
+            {
+                return Ok(());
+            }
+        }
+        if self.verify_ipadd
+            && cert
+                .verify_is_valid_for_subject_name(&ServerName::IpAddress(peer.into()))
+                .is_ok()
+        {
+            return Ok(());
+        }
+        if let Some(hostname) = hostname {
+            if let Some(common_name) = common_name(cert.subject()) {
+                return if common_name == hostname {
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "Presented Certificate Name: {common_name} does not match peer \
+                         hostname name: {hostname}"
+                    ))
+                };
+            }
+        }
+        let mut details = Vec::new();
+        if let Some(hostname) = hostname {
+            details.push(format!("hostname {hostname}"));
+        }
+        details.push(format!("IP {peer}"));
+        Err(format!(
+            "Could not verify presented certificate with {}",
+            details.join(", ")
+        ))
     }
+}
+
+/// The first common name (OID 2.5.4.3) in a certificate subject, given as
+/// the DER contents of its `Name` sequence; `None` when there is none or
+/// the encoding is not what it should be.
+fn common_name(subject: &[u8]) -> Option<String> {
+    const COMMON_NAME: &[u8] = &[0x55, 0x04, 0x03];
+    let mut rdns = subject;
+    while !rdns.is_empty() {
+        let (tag, set, rest) = der_element(rdns)?;
+        rdns = rest;
+        if tag != 0x31 {
+            return None;
+        }
+        let mut attributes = set;
+        while !attributes.is_empty() {
+            let (tag, attribute, rest) = der_element(attributes)?;
+            attributes = rest;
+            if tag != 0x30 {
+                return None;
+            }
+            let (tag, oid, value) = der_element(attribute)?;
+            if tag != 0x06 || oid != COMMON_NAME {
+                continue;
+            }
+            let (tag, text, _) = der_element(value)?;
+            // UTF8String, PrintableString, IA5String, TeletexString (read
+            // as Latin-1 text only when it is ASCII).
+            return match tag {
+                0x0c | 0x13 | 0x16 | 0x14 => std::str::from_utf8(text).ok().map(str::to_string),
+                _ => None,
+            };
+        }
+    }
+    None
+}
+
+/// One DER element of `input`: its tag, its contents and what follows it.
+fn der_element(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = input.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (length, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let octets = usize::from(first & 0x7f);
+        if octets == 0 || octets > 4 || rest.len() < octets {
+            return None;
+        }
+        let (bytes, rest) = rest.split_at(octets);
+        (
+            bytes.iter().fold(0usize, |n, b| (n << 8) | usize::from(*b)),
+            rest,
+        )
+    };
+    if rest.len() < length {
+        return None;
+    }
+    let (contents, after) = rest.split_at(length);
+    Some((tag, contents, after))
 }
 
 /// Whether the first byte a client sent opens a TLS handshake record.
@@ -513,12 +741,29 @@ fn is_trusted_itself(
     intermediates.is_empty() && trusted.iter().any(|t| t.as_ref() == end_entity.as_ref())
 }
 
+/// Which name the handshake holds a server's certificate to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ServerNames {
+    /// None: the chain only, the name is checked after the handshake
+    /// (`legacy`).
+    AfterHandshake,
+    /// The name connected to, an IP address too (`openssl` with
+    /// `VERIFY_IPADD`).
+    Connected,
+    /// The DNS name connected to; an IP address is refused (`openssl`
+    /// without `VERIFY_IPADD`).
+    ConnectedDnsOnly,
+}
+
 /// Server verification as webpki does it, plus OpenSSL's acceptance of a
 /// trusted self-signed certificate (whose name must still match).
 #[derive(Debug)]
 struct TrustedServer {
     inner: Arc<rustls::client::WebPkiServerVerifier>,
     trusted: Arc<Vec<CertificateDer<'static>>>,
+    roots: Arc<RootCertStore>,
+    provider: Arc<CryptoProvider>,
+    names: ServerNames,
 }
 
 impl ServerCertVerifier for TrustedServer {
@@ -530,6 +775,42 @@ impl ServerCertVerifier for TrustedServer {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
+        match (self.names, server_name) {
+            (ServerNames::AfterHandshake, _) => {
+                if is_trusted_itself(&self.trusted, end_entity, intermediates) {
+                    return Ok(ServerCertVerified::assertion());
+                }
+                let cert = webpki::EndEntityCert::try_from(end_entity).map_err(|e| {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+                        rustls::OtherError(Arc::new(e)),
+                    ))
+                })?;
+                cert.verify_for_usage(
+                    self.provider.signature_verification_algorithms.all,
+                    &self.roots.roots,
+                    intermediates,
+                    now,
+                    webpki::KeyUsage::server_auth(),
+                    None,
+                    None,
+                )
+                .map_err(|e| {
+                    rustls::Error::InvalidCertificate(rustls::CertificateError::Other(
+                        rustls::OtherError(Arc::new(e)),
+                    ))
+                })?;
+                return Ok(ServerCertVerified::assertion());
+            }
+            (ServerNames::ConnectedDnsOnly, ServerName::IpAddress(_)) => {
+                return Err(rustls::Error::General(
+                    "No DNS name given and IP address verification is disabled \
+                     (LIBPROCESS_SSL_HOSTNAME_VALIDATION_SCHEME=openssl needs \
+                     LIBPROCESS_SSL_VERIFY_IPADD for peers addressed by IP)"
+                        .to_string(),
+                ));
+            }
+            _ => {}
+        }
         match self.inner.verify_server_cert(
             end_entity,
             intermediates,

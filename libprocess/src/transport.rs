@@ -233,13 +233,15 @@ async fn connect(
             (Box::new(read), Box::new(write))
         }
         Ok(Some(tls)) => {
-            // Peers are addressed by IP: a verified server certificate
-            // must name that address.
+            // Peers are addressed by IP (UPIDs carry no host names).
             let name = rustls_pki_types::ServerName::IpAddress(addr.ip().into());
             let stream =
                 tokio::time::timeout(CONNECT_TIMEOUT, tls.connector().connect(name, stream))
                     .await
                     .map_err(|_| timed_out())??;
+            tls.verify_server(stream.get_ref().1, addr.ip(), None)
+                .await
+                .map_err(std::io::Error::other)?;
             let (read, write) = tokio::io::split(stream);
             (Box::new(read), Box::new(write))
         }
@@ -429,6 +431,13 @@ pub fn send_blocking_with(
             let connection = rustls::ClientConnection::new(tls.client_config(), name)
                 .map_err(std::io::Error::other)?;
             let mut stream = rustls::StreamOwned::new(connection, stream);
+            // The handshake first, so whose certificate it is can be
+            // checked before anything is sent.
+            while stream.conn.is_handshaking() {
+                stream.conn.complete_io(&mut stream.sock)?;
+            }
+            tls.verify_server_blocking(&stream.conn, addr.ip())
+                .map_err(std::io::Error::other)?;
             stream.write_all(bytes)?;
             stream.flush()?;
             let _ = stream.read(&mut answer)?;

@@ -26,7 +26,8 @@ fn openssl(dir: &Path, args: &[&str]) {
     assert!(ok, "openssl {args:?}");
 }
 
-/// A self-signed certificate for 127.0.0.1, and the TLS configuration of a
+/// A self-signed certificate for 127.0.0.1 and for the name reverse DNS
+/// gives it (`localhost`), and the TLS configuration of a
 /// process that presents it and (with `verify`) trusts only it.
 fn tls(dir: &Path, extra: &[(&str, &str)]) -> Arc<Tls> {
     if !dir.join("cert.pem").exists() {
@@ -47,7 +48,7 @@ fn tls(dir: &Path, extra: &[(&str, &str)]) -> Arc<Tls> {
                 "-subj",
                 "/CN=127.0.0.1",
                 "-addext",
-                "subjectAltName=IP:127.0.0.1",
+                "subjectAltName=IP:127.0.0.1,DNS:localhost",
             ],
         );
     }
@@ -151,4 +152,119 @@ async fn plaintext_transport_cannot_reach_a_tls_server_without_downgrade() {
 
 fn tls_downgrading(dir: &Path) -> Arc<Tls> {
     tls(dir, &[("LIBPROCESS_SSL_SUPPORT_DOWNGRADE", "true")])
+}
+
+/// A self-signed certificate with `subject` and `extension` (none when
+/// empty) in its own directory under `dir`, and a configuration presenting
+/// and trusting it with `extra` settings.
+fn tls_named(
+    dir: &Path,
+    name: &str,
+    subject: &str,
+    extension: &str,
+    extra: &[(&str, &str)],
+) -> Arc<Tls> {
+    let dir = dir.join(name);
+    if !dir.exists() {
+        std::fs::create_dir(&dir).unwrap();
+        let mut args = vec![
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out",
+            "cert.pem", "-days", "2", "-subj", subject,
+        ];
+        if !extension.is_empty() {
+            args.extend(["-addext", extension]);
+        }
+        openssl(&dir, &args);
+    }
+    let path = |f: &str| dir.join(f).display().to_string();
+    let mut vars = vec![
+        ("LIBPROCESS_SSL_ENABLED".to_string(), "true".to_string()),
+        ("LIBPROCESS_SSL_CERT_FILE".to_string(), path("cert.pem")),
+        ("LIBPROCESS_SSL_KEY_FILE".to_string(), path("key.pem")),
+        ("LIBPROCESS_SSL_CA_FILE".to_string(), path("cert.pem")),
+    ];
+    vars.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+    Arc::new(Tls::new(&settings(vars).unwrap()).unwrap().unwrap())
+}
+
+/// One blocking send with `client` to a server presenting `server`'s
+/// certificate: `Err` is why the client refused it.
+async fn send_to(server: Arc<Tls>, client: Arc<Tls>) -> Result<(), String> {
+    let (to, _rx, _server) = tls_server(Some(server)).await;
+    let from = Upid::new("source", "127.0.0.1".parse().unwrap(), 1);
+    let bytes = libprocess::message::encode(&from, &to, "ping", b"x");
+    let addr = to.address();
+    tokio::task::spawn_blocking(move || {
+        libprocess::transport::send_blocking_with(
+            Some(&client),
+            addr,
+            &bytes,
+            Duration::from_secs(10),
+        )
+    })
+    .await
+    .unwrap()
+    .map_err(|e| e.to_string())
+}
+
+#[tokio::test]
+async fn hostname_validation_schemes_check_the_names_upstream_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let verify = ("LIBPROCESS_SSL_VERIFY_CERT", "true");
+    let ipadd = ("LIBPROCESS_SSL_VERIFY_IPADD", "true");
+    let openssl_scheme = ("LIBPROCESS_SSL_HOSTNAME_VALIDATION_SCHEME", "openssl");
+    let ip_only = |extra: &[(&str, &str)]| {
+        tls_named(
+            d,
+            "ip",
+            "/CN=127.0.0.1",
+            "subjectAltName=IP:127.0.0.1",
+            extra,
+        )
+    };
+    let server = ip_only(&[]);
+
+    // legacy: 127.0.0.1 is `localhost` in reverse DNS, which the
+    // certificate does not name; its IP counts only with VERIFY_IPADD.
+    let refused = send_to(server.clone(), ip_only(&[verify])).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("does not match peer hostname name: localhost")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        send_to(server.clone(), ip_only(&[verify, ipadd])).await,
+        Ok(())
+    );
+    // The common name counts when no alternative name matches.
+    let by_name = |extra: &[(&str, &str)]| tls_named(d, "cn", "/CN=localhost", "", extra);
+    assert_eq!(send_to(by_name(&[]), by_name(&[verify])).await, Ok(()));
+
+    // openssl: the address connected to is checked, which needs VERIFY_IPADD.
+    let refused = send_to(server.clone(), ip_only(&[verify, openssl_scheme])).await;
+    assert!(
+        refused
+            .as_ref()
+            .is_err_and(|e| e.contains("No DNS name given and IP address verification is disabled")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        send_to(server.clone(), ip_only(&[verify, ipadd, openssl_scheme])).await,
+        Ok(())
+    );
+    let other_ip = tls_named(d, "other", "/CN=other", "subjectAltName=IP:10.1.2.3", &[]);
+    let refused = send_to(
+        other_ip,
+        tls_named(
+            d,
+            "other",
+            "/CN=other",
+            "",
+            &[verify, ipadd, openssl_scheme],
+        ),
+    )
+    .await;
+    assert!(refused.is_err(), "{refused:?}");
 }
