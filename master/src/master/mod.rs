@@ -55,6 +55,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libprocess::authentication::Principal;
 use libprocess::{Message, Processes, Transport, Upid};
+use mesos_proto::ids::{AgentId, FrameworkId, TaskId};
 use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{StatusUpdate, StatusUpdateMessage};
 use mesos_proto::mesos::v1::scheduler::{call, Call, Event};
@@ -119,7 +120,7 @@ pub enum Command {
     /// The operator's MARK_AGENT_GONE: answered once the registry recorded
     /// the agent as gone and its tasks were transitioned.
     MarkAgentGone {
-        agent_id: String,
+        agent_id: AgentId,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
     },
     /// The operator's TEARDOWN of a framework (`/master/teardown` and the
@@ -248,11 +249,11 @@ pub enum Timer {
         epoch: u64,
     },
     Ping {
-        agent_id: String,
+        agent_id: AgentId,
         epoch: u64,
     },
     AgentReregisterTimeout {
-        agent_id: String,
+        agent_id: AgentId,
         epoch: u64,
     },
     /// `--agent_reregister_timeout` after recovery: agents from the
@@ -379,7 +380,7 @@ impl MasterHandle {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::MarkAgentGone {
-                agent_id: agent_id.to_string(),
+                agent_id: agent_id.into(),
                 reply,
             })
             .map_err(|_| MarkGoneError::Stopped)?;
@@ -785,7 +786,7 @@ mod test_clock {
 /// An allocator decision with the master's string ids.
 struct OfferPlan {
     framework_id: String,
-    agent_id: String,
+    agent_id: AgentId,
     role: String,
     resources: Resources,
 }
@@ -990,29 +991,29 @@ pub struct Master {
     /// `reregistering`, `markingUnreachable`, `markingGone`, `removing`):
     /// each blocks conflicting transitions of the same agent.
     registering: BTreeSet<Upid>,
-    reregistering: BTreeSet<String>,
-    marking_unreachable: BTreeSet<String>,
-    marking_gone: BTreeSet<String>,
-    removing: BTreeSet<String>,
+    reregistering: BTreeSet<AgentId>,
+    marking_unreachable: BTreeSet<AgentId>,
+    marking_gone: BTreeSet<AgentId>,
+    removing: BTreeSet<AgentId>,
     /// `--agent_removal_rate_limit`, when set.
     removal_limiter: Option<removal::RemovalLimiter>,
     role_whitelist: Option<Vec<String>>,
 
     frameworks: BTreeMap<String, Framework>,
     completed_frameworks: VecDeque<Framework>,
-    agents: BTreeMap<String, Agent>,
+    agents: BTreeMap<AgentId, Agent>,
     /// Agent id by pid and by observer process id, so a message or an
     /// exited notice finds its agent without a scan of every agent.
-    agent_pids: HashMap<Upid, String>,
-    agent_observers: HashMap<String, String>,
+    agent_pids: HashMap<Upid, AgentId>,
+    agent_observers: HashMap<String, AgentId>,
     /// Agents' messages refused for their sender, logged per sender.
     refusals: libprocess::RefusalLog,
     /// Agents in the registry that have not re-registered since we started.
-    recovered_agents: BTreeMap<String, state::RecoveredAgent>,
-    unreachable_agents: BTreeMap<String, v0::TimeInfo>,
-    gone_agents: BTreeMap<String, v0::TimeInfo>,
+    recovered_agents: BTreeMap<AgentId, state::RecoveredAgent>,
+    unreachable_agents: BTreeMap<AgentId, v0::TimeInfo>,
+    gone_agents: BTreeMap<AgentId, v0::TimeInfo>,
     /// Agents removed while this master ran (upstream `slaves.removed`).
-    removed_agents: BTreeSet<String>,
+    removed_agents: BTreeSet<AgentId>,
     /// The maintenance schedule and machine modes, as committed.
     maintenance: maintenance::MaintenanceState,
     /// Agents' unavailability, outstanding inverse offers and answers.
@@ -1020,7 +1021,7 @@ pub struct Master {
     /// Deactivated and draining agents, as committed.
     drain: drain::DrainState,
     /// Tasks of unreachable agents: agent id → framework id → task ids.
-    unreachable_tasks: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    unreachable_tasks: BTreeMap<AgentId, BTreeMap<FrameworkId, Vec<TaskId>>>,
     offers: BTreeMap<String, OfferRecord>,
 
     next_framework_id: u64,
@@ -1537,8 +1538,8 @@ impl Master {
         id
     }
 
-    fn new_agent_id(&mut self) -> String {
-        let id = format!("{}-S{}", self.info.id, self.next_agent_id);
+    fn new_agent_id(&mut self) -> AgentId {
+        let id = AgentId::from(format!("{}-S{}", self.info.id, self.next_agent_id));
         self.next_agent_id += 1;
         id
     }
@@ -1597,7 +1598,7 @@ impl Master {
         for decision in allocations {
             let allocation = OfferPlan {
                 framework_id: decision.framework_id.to_string(),
-                agent_id: decision.agent_id.to_string(),
+                agent_id: decision.agent_id,
                 role: decision.role.to_string(),
                 resources: decision.resources,
             };
@@ -1612,7 +1613,7 @@ impl Master {
             if !framework_ok || !agent_ok {
                 self.allocator.recover_resources(
                     &alloc::FrameworkId::from(&allocation.framework_id),
-                    &alloc::AgentId::from(&allocation.agent_id),
+                    &allocation.agent_id,
                     &allocation.resources,
                     None,
                     allocator_now(),
@@ -1641,7 +1642,7 @@ impl Master {
                     value: allocation.framework_id.clone(),
                 },
                 agent_id: mesos_proto::mesos::v1::AgentId {
-                    value: agent.id.clone(),
+                    value: agent.id.to_string(),
                 },
                 hostname: agent.info.hostname.clone(),
                 url: Some(mesos_proto::mesos::v1::Url {
@@ -1661,7 +1662,7 @@ impl Master {
                 // Offers of an agent on a DRAINING machine say when it goes.
                 unavailability: self
                     .inverse_offers
-                    .unavailability(&allocation.agent_id)
+                    .unavailability(allocation.agent_id.as_str())
                     .map(mesos_proto::convert::evolve),
                 allocation_info: Some(mesos_proto::mesos::v1::resource::AllocationInfo {
                     role: Some(allocation.role.clone()),
@@ -1704,7 +1705,7 @@ impl Master {
         if let Some(framework) = self.frameworks.get_mut(&record.offer.framework_id.value) {
             framework.offers.remove(offer_id);
         }
-        if let Some(agent) = self.agents.get_mut(&record.offer.agent_id.value) {
+        if let Some(agent) = self.agents.get_mut(record.offer.agent_id.value.as_str()) {
             agent.offers.remove(offer_id);
         }
         debug!("Removing offer {offer_id}");
@@ -1895,7 +1896,7 @@ impl Master {
             }
         }
         // Executors: resources go back.
-        let executors: Vec<(String, String)> = self
+        let executors: Vec<(AgentId, String)> = self
             .agents
             .iter()
             .flat_map(|(agent_id, agent)| {
@@ -2013,7 +2014,7 @@ impl Master {
         let Some(task) = framework.tasks.remove(task_id) else {
             return;
         };
-        let agent_id = task.agent_id.value.clone();
+        let agent_id = AgentId::from(&task.agent_id.value);
         if !is_terminal_state(task.state) && task.state != TaskState::TaskUnreachable as i32 {
             warn!(
                 "Removing task {task_id} of framework {framework_id} in non-terminal state {}",
@@ -2021,7 +2022,7 @@ impl Master {
             );
             self.allocator.recover_resources(
                 &alloc::FrameworkId::from(framework_id),
-                &alloc::AgentId::from(&agent_id),
+                &agent_id,
                 &Resources::from(task.resources.clone()),
                 None,
                 allocator_now(),
@@ -2035,9 +2036,9 @@ impl Master {
             self.unreachable_tasks
                 .entry(agent_id.clone())
                 .or_default()
-                .entry(framework_id.to_string())
+                .entry(framework_id.into())
                 .or_default()
-                .push(task_id.to_string());
+                .push(task_id.into());
         } else {
             framework.add_completed_task(task, self.flags.max_completed_tasks_per_framework);
         }
@@ -2047,7 +2048,7 @@ impl Master {
     }
 
     /// Forgets an executor, giving its resources back.
-    fn remove_executor(&mut self, agent_id: &str, framework_id: &str, executor_id: &str) {
+    fn remove_executor(&mut self, agent_id: &AgentId, framework_id: &str, executor_id: &str) {
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return;
         };
@@ -2057,7 +2058,7 @@ impl Master {
         info!("Removing executor '{executor_id}' of framework {framework_id} on agent {agent_id}");
         self.allocator.recover_resources(
             &alloc::FrameworkId::from(framework_id),
-            &alloc::AgentId::from(agent_id),
+            agent_id,
             &Resources::from(executor.resources),
             None,
             allocator_now(),

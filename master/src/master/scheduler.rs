@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use libprocess::authentication::Principal;
+use mesos_proto::ids::AgentId;
 use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{
     FrameworkToExecutorMessage, ShutdownExecutorMessage, StatusUpdateAcknowledgementMessage,
@@ -763,7 +764,7 @@ impl Master {
         let Some(first) = self.offers.get(first) else {
             return;
         };
-        let agent_id = first.offer.agent_id.value.clone();
+        let agent_id = AgentId::from(&first.offer.agent_id.value);
         let role = first
             .offer
             .allocation_info
@@ -806,7 +807,7 @@ impl Master {
             }
             self.allocator.recover_resources(
                 &alloc::FrameworkId::from(framework_id),
-                &alloc::AgentId::from(&agent_id),
+                &agent_id,
                 &offered,
                 None,
                 allocator_now(),
@@ -832,7 +833,8 @@ impl Master {
                     }
                     let tasks = operation.launch.map(|l| l.task_infos).unwrap_or_default();
                     for task in tasks {
-                        remaining = self.launch_task(framework_id, &agent_id, task, remaining);
+                        remaining =
+                            self.launch_task(framework_id, agent_id.as_str(), task, remaining);
                     }
                 }
                 Ok(OperationType::LaunchGroup) => {
@@ -847,12 +849,17 @@ impl Master {
                         continue;
                     }
                     if let Some(group) = operation.launch_group {
-                        remaining = self.launch_group(framework_id, &agent_id, group, remaining);
+                        remaining =
+                            self.launch_group(framework_id, agent_id.as_str(), group, remaining);
                     }
                 }
                 Ok(kind) if operations::is_resource_operation(kind) => {
-                    remaining =
-                        self.apply_offer_operation(framework_id, &agent_id, &operation, remaining);
+                    remaining = self.apply_offer_operation(
+                        framework_id,
+                        agent_id.as_str(),
+                        &operation,
+                        remaining,
+                    );
                 }
                 Ok(kind) if kind != OperationType::Unknown => {
                     self.drop_operation(
@@ -872,7 +879,7 @@ impl Master {
         if !remaining.is_empty() {
             self.allocator.recover_resources(
                 &alloc::FrameworkId::from(framework_id),
-                &alloc::AgentId::from(&agent_id),
+                &agent_id,
                 &remaining,
                 refuse,
                 allocator_now(),
@@ -1212,7 +1219,7 @@ impl Master {
                 return;
             }
         }
-        let Some(agent) = self.agents.get_mut(&task_agent) else {
+        let Some(agent) = self.agents.get_mut(task_agent.as_str()) else {
             return;
         };
         agent
@@ -1231,7 +1238,7 @@ impl Master {
     }
 
     fn shutdown_executor(&mut self, framework_id: &str, shutdown: call::Shutdown) {
-        let Some(agent) = self.agents.get(&shutdown.agent_id.value) else {
+        let Some(agent) = self.agents.get(shutdown.agent_id.value.as_str()) else {
             warn!(
                 "Unable to shutdown executor '{}' of framework {framework_id} of unknown agent {}",
                 shutdown.executor_id.value, shutdown.agent_id.value
@@ -1258,7 +1265,7 @@ impl Master {
     /// update is acknowledged is removed.
     fn acknowledge(&mut self, framework_id: &str, ack: call::Acknowledge) {
         self.count("master/messages_status_update_acknowledgement");
-        let agent_id = ack.agent_id.value.clone();
+        let agent_id = AgentId::from(&ack.agent_id.value);
         let task_id = ack.task_id.value.clone();
         let Some(agent) = self.agents.get(&agent_id) else {
             warn!(
@@ -1291,7 +1298,7 @@ impl Master {
         }
         info!("Processing ACKNOWLEDGE call for task {task_id} of framework {framework_id} on agent {agent_id}");
         let message = StatusUpdateAcknowledgementMessage {
-            slave_id: v0::SlaveId { value: agent_id },
+            slave_id: agent_id.to_proto(),
             framework_id: v0::FrameworkId {
                 value: framework_id.to_string(),
             },
@@ -1357,7 +1364,7 @@ impl Master {
                     updates.push(update);
                     continue;
                 }
-                let recovered = match &agent_id {
+                let recovered = match agent_id.as_deref() {
                     Some(id) => self.recovered_agents.contains_key(id),
                     None => !self.recovered_agents.is_empty(),
                 };
@@ -1368,7 +1375,7 @@ impl Master {
                     );
                     continue;
                 }
-                let (state, message, unreachable_time) = match &agent_id {
+                let (state, message, unreachable_time) = match agent_id.as_deref() {
                     Some(id) if self.agents.contains_key(id) => (
                         TaskState::TaskGone,
                         "Reconciliation: Task is unknown to the agent",
@@ -1419,7 +1426,7 @@ impl Master {
         self.count("master/messages_reconcile_operations");
         for operation in operations {
             let agent_id = operation.agent_id.as_ref().map(|a| a.value.clone());
-            let (state, message) = match &agent_id {
+            let (state, message) = match agent_id.as_deref() {
                 Some(id) if self.recovered_agents.contains_key(id) => (
                     OperationState::OperationRecovering,
                     "Reconciliation: Agent is recovered but has not re-registered",
@@ -1459,7 +1466,7 @@ impl Master {
     /// MESSAGE: relayed to the executor through its agent.
     fn framework_message(&mut self, framework_id: &str, message: call::Message) {
         self.count("master/messages_framework_to_executor");
-        let Some(agent) = self.agents.get(&message.agent_id.value) else {
+        let Some(agent) = self.agents.get(message.agent_id.value.as_str()) else {
             warn!(
                 "Cannot send framework message for framework {framework_id} to agent {} \
                  because agent is not registered",

@@ -95,7 +95,7 @@ impl Master {
                     .get(&framework.id)
                     .into_iter()
                     .flat_map(|e| e.values())
-                    .map(|e| (agent.id.clone(), e.clone()))
+                    .map(|e| (agent.id.to_string(), e.clone()))
             })
             .collect();
         FrameworkView {

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use libprocess::Upid;
+use mesos_proto::ids::AgentId;
 use mesos_proto::mesos::v1::{
     self, framework_info::capability::Type as FrameworkCapability, ExecutorInfo, FrameworkInfo,
     Offer, Task,
@@ -393,7 +394,7 @@ pub struct Observer {
 
 #[derive(Debug)]
 pub struct Agent {
-    pub id: String,
+    pub id: AgentId,
     /// With `id` set; resources as the agent reported them.
     pub info: v1::AgentInfo,
     /// The `SlaveInfo` as the registry holds it, to tell whether a
