@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use libprocess::{Message, Upid};
 use mesos_proto::convert::evolve;
-use mesos_proto::ids::AgentId;
+use mesos_proto::ids::{AgentId, FrameworkId};
 use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{
     ExecutorToFrameworkMessage, ExitedExecutorMessage, PingSlaveMessage, ReconcileTasksMessage,
@@ -789,7 +789,7 @@ impl Master {
         let mut reconciliations = Vec::new();
         if let Some(agent) = self.agents.get(id) {
             for (framework_id, task_ids) in &agent.tasks {
-                let Some(framework) = self.frameworks.get(framework_id) else {
+                let Some(framework) = self.frameworks.get(framework_id.as_str()) else {
                     continue;
                 };
                 let mut statuses = Vec::new();
@@ -920,7 +920,7 @@ impl Master {
             .collect();
         // Frameworks we do not know are rebuilt from what the agent said.
         for (framework_id, info) in &infos {
-            if !self.frameworks.contains_key(framework_id)
+            if !self.frameworks.contains_key(framework_id.as_str())
                 && !self.is_completed_framework(framework_id)
             {
                 info!("Recovering framework {framework_id} from reregistering agent {id}");
@@ -990,7 +990,7 @@ impl Master {
                 continue;
             }
             inject(&mut task.resources, &framework_id);
-            let Some(framework) = self.frameworks.get_mut(&framework_id) else {
+            let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) else {
                 continue;
             };
             framework.unreachable_tasks.remove(&task.task_id.value);
@@ -1025,7 +1025,7 @@ impl Master {
         for update in updates {
             let connected = self
                 .frameworks
-                .get(&update.framework_id.value)
+                .get(update.framework_id.value.as_str())
                 .is_some_and(|f| f.connected());
             if connected {
                 self.forward(update, "");
@@ -1076,7 +1076,7 @@ impl Master {
                 .as_ref()
                 .map(|f| f.value.clone())
                 .unwrap_or_default();
-            if let Some(framework) = self.frameworks.get(&framework_id) {
+            if let Some(framework) = self.frameworks.get(framework_id.as_str()) {
                 let message = agents::update_framework(&framework.info, &framework.pid_string());
                 self.send(pid, &message);
             } else if !self.is_completed_framework(&framework_id) {
@@ -1117,7 +1117,7 @@ impl Master {
         for framework_id in framework_ids {
             let checkpoint = self
                 .frameworks
-                .get(&framework_id)
+                .get(framework_id.as_str())
                 .map(|f| f.info.checkpoint.unwrap_or(false))
                 .unwrap_or(true);
             if !checkpoint {
@@ -1274,10 +1274,10 @@ impl Master {
             self.count("master/recovery_slave_removals");
             // Upstream `sendSlaveLost`: the agent's tasks are unknown to
             // this master, so frameworks only hear that the agent is lost.
-            let framework_ids: Vec<String> = self.frameworks.keys().cloned().collect();
+            let framework_ids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
             let lost = events::failure(agent_id.as_str(), None, None);
             for framework_id in framework_ids {
-                self.send_event(&framework_id, &lost);
+                self.send_event(framework_id.as_str(), &lost);
             }
             return;
         }
@@ -1378,7 +1378,7 @@ impl Master {
         let observer = agent.observer.id.clone();
         let now = now_secs();
         for (framework_id, task_id) in tasks {
-            let Some(framework) = self.frameworks.get(&framework_id) else {
+            let Some(framework) = self.frameworks.get(framework_id.as_str()) else {
                 continue;
             };
             let caps = framework.capabilities();
@@ -1435,10 +1435,10 @@ impl Master {
         self.processes.remove(&observer);
         // Upstream `sendSlaveLost`: LostSlaveMessage, i.e. FAILURE without
         // an executor.
-        let framework_ids: Vec<String> = self.frameworks.keys().cloned().collect();
+        let framework_ids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
         let lost = events::failure(agent_id.as_str(), None, None);
         for framework_id in framework_ids {
-            self.send_event(&framework_id, &lost);
+            self.send_event(framework_id.as_str(), &lost);
         }
     }
 
@@ -1503,7 +1503,7 @@ impl Master {
         );
         let connected = self
             .frameworks
-            .get(&framework_id)
+            .get(framework_id.as_str())
             .is_some_and(|f| f.connected());
         if connected {
             self.forward(update.clone(), &pid);
@@ -1512,7 +1512,7 @@ impl Master {
         }
         let known = self
             .frameworks
-            .get(&framework_id)
+            .get(framework_id.as_str())
             .is_some_and(|f| f.tasks.contains_key(&task_id));
         if !known {
             warn!("Could not lookup task {task_id} for status update from agent {agent_id}");
@@ -1545,7 +1545,7 @@ impl Master {
         }
         let task = self
             .frameworks
-            .get(&update.framework_id.value)
+            .get(update.framework_id.value.as_str())
             .and_then(|f| f.tasks.get(&update.status.task_id.value));
         match task.map(|t| t.agent_id.value.as_str()) {
             Some(runner) if *agent_id != runner => Err(format!(
@@ -1592,7 +1592,7 @@ impl Master {
         }
         let connected = self
             .frameworks
-            .get(&framework_id)
+            .get(framework_id.as_str())
             .is_some_and(|f| f.connected());
         if !connected {
             warn!("Not forwarding executor message for unknown or disconnected framework {framework_id}");

@@ -6,6 +6,7 @@
 
 use crate::allocator as alloc;
 use libprocess::Upid;
+use mesos_proto::ids;
 use mesos_proto::mesos::internal::{
     FrameworkErrorMessage, FrameworkRegisteredMessage, FrameworkReregisteredMessage, StatusUpdate,
     StatusUpdateMessage,
@@ -35,7 +36,7 @@ impl Master {
                 self.count("master/messages_deactivate_framework");
                 let ok = self
                     .frameworks
-                    .get(&framework_id)
+                    .get(framework_id.as_str())
                     .is_some_and(|f| f.pid() == Some(&from) && f.connected());
                 if ok {
                     self.deactivate_framework(&framework_id, true);
@@ -68,7 +69,7 @@ impl Master {
             .as_ref()
             .map(|id| id.value.clone())
             .unwrap_or_default();
-        let Some(framework) = self.frameworks.get_mut(&framework_id) else {
+        let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) else {
             warn!("Dropping call from {from}: Framework cannot be found");
             return;
         };
@@ -158,7 +159,8 @@ impl Master {
             framework.connection = Some(Connection::Pid(from.clone()));
             framework.last_pid = Some(from.clone());
             let spec = Self::allocator_spec(&framework);
-            self.frameworks.insert(id.clone(), framework);
+            self.frameworks
+                .insert(ids::FrameworkId::from(&id), framework);
             self.transport.link(&from);
             self.allocator.add_framework(
                 &alloc::FrameworkId::from(&id),
@@ -187,10 +189,10 @@ impl Master {
             warn!("Dropping SUBSCRIBE call for framework '{}': another framework is connected at {from}", info.name);
             return;
         }
-        if !self.frameworks.contains_key(&id) {
+        if !self.frameworks.contains_key(id.as_str()) {
             self.recover_framework(info.clone());
         }
-        let Some(framework) = self.frameworks.get(&id) else {
+        let Some(framework) = self.frameworks.get(id.as_str()) else {
             return;
         };
         info.user = framework.info.user.clone();
@@ -205,7 +207,7 @@ impl Master {
         }
         self.update_framework_info(&id, info, suppressed, subscribe.offer_constraints);
         let epoch = self.next_epoch();
-        let Some(framework) = self.frameworks.get_mut(&id) else {
+        let Some(framework) = self.frameworks.get_mut(id.as_str()) else {
             return;
         };
         framework.epoch = epoch;
@@ -260,7 +262,7 @@ impl Master {
         // Inverse offers likewise (upstream `failoverFramework`, `_subscribe`).
         self.drop_framework_inverse_offers(&id, !failover);
         self.transport.link(&from);
-        let Some(framework) = self.frameworks.get_mut(&id) else {
+        let Some(framework) = self.frameworks.get_mut(id.as_str()) else {
             return;
         };
         framework.state = FrameworkState::Connected;

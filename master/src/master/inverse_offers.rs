@@ -420,7 +420,7 @@ impl Master {
             for framework_id in self.frameworks_on_agent(&agent_id) {
                 let wanted = self
                     .frameworks
-                    .get(&framework_id)
+                    .get(framework_id.as_str())
                     .is_some_and(|f| f.active && f.connected());
                 if !wanted
                     || self

@@ -999,7 +999,7 @@ pub struct Master {
     removal_limiter: Option<removal::RemovalLimiter>,
     role_whitelist: Option<Vec<String>>,
 
-    frameworks: BTreeMap<String, Framework>,
+    frameworks: BTreeMap<FrameworkId, Framework>,
     completed_frameworks: VecDeque<Framework>,
     agents: BTreeMap<AgentId, Agent>,
     /// Agent id by pid and by observer process id, so a message or an
@@ -1348,7 +1348,7 @@ impl Master {
                 framework_id,
                 reply,
             } => {
-                let answer = if self.frameworks.contains_key(&framework_id) {
+                let answer = if self.frameworks.contains_key(framework_id.as_str()) {
                     info!("Tearing down framework {framework_id} (operator request)");
                     self.remove_framework(&framework_id);
                     Ok(())
@@ -1495,7 +1495,7 @@ impl Master {
     fn forward(&mut self, update: StatusUpdate, pid: &str) {
         let framework_id = update.framework_id.value.clone();
         let mut driver = None;
-        if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+        if let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) {
             if let Some(task) = framework.tasks.get_mut(&update.status.task_id.value) {
                 if let Some(uuid) = update.uuid.clone() {
                     task.status_update_state = Some(update.status.state);
@@ -1511,7 +1511,7 @@ impl Master {
             }
         }
         if let Some(driver) = driver {
-            if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+            if let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) {
                 framework
                     .metrics
                     .event_of(mesos_proto::mesos::v1::scheduler::event::Type::Update);
@@ -1604,7 +1604,7 @@ impl Master {
             };
             let framework_ok = self
                 .frameworks
-                .get(&allocation.framework_id)
+                .get(allocation.framework_id.as_str())
                 .is_some_and(|f| f.connected() && f.active);
             let agent_ok = self
                 .agents
@@ -1669,7 +1669,7 @@ impl Master {
                 }),
             };
             agent.offers.insert(offer_id.clone());
-            if let Some(framework) = self.frameworks.get_mut(&allocation.framework_id) {
+            if let Some(framework) = self.frameworks.get_mut(allocation.framework_id.as_str()) {
                 framework.offers.insert(offer_id.clone());
                 by_framework
                     .entry(allocation.framework_id.clone())
@@ -1702,7 +1702,10 @@ impl Master {
     /// Forgets an offer (no message), returning it.
     fn remove_offer(&mut self, offer_id: &str) -> Option<OfferRecord> {
         let record = self.offers.remove(offer_id)?;
-        if let Some(framework) = self.frameworks.get_mut(&record.offer.framework_id.value) {
+        if let Some(framework) = self
+            .frameworks
+            .get_mut(record.offer.framework_id.value.as_str())
+        {
             framework.offers.remove(offer_id);
         }
         if let Some(agent) = self.agents.get_mut(record.offer.agent_id.value.as_str()) {
@@ -1735,7 +1738,7 @@ impl Master {
         else {
             return;
         };
-        if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+        if let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) {
             framework.metrics.offer_rescinded();
         }
         self.send_event(&framework_id, &events::rescind(offer_id));
@@ -2070,7 +2073,7 @@ impl Master {
     fn used_on_agent(&self, agent: &Agent) -> BTreeMap<String, Resources> {
         let mut used: BTreeMap<String, Resources> = BTreeMap::new();
         for (framework_id, task_ids) in &agent.tasks {
-            let Some(framework) = self.frameworks.get(framework_id) else {
+            let Some(framework) = self.frameworks.get(framework_id.as_str()) else {
                 continue;
             };
             for task_id in task_ids {

@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use libprocess::authentication::Principal;
-use mesos_proto::ids::AgentId;
+use mesos_proto::ids::{self, AgentId};
 use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{
     FrameworkToExecutorMessage, ShutdownExecutorMessage, StatusUpdateAcknowledgementMessage,
@@ -146,7 +146,8 @@ impl Master {
             connection.start_heartbeats(framework.metrics.heartbeats());
             framework.connection = Some(Connection::Http(connection));
             let spec = Self::allocator_spec(&framework);
-            self.frameworks.insert(id.clone(), framework);
+            self.frameworks
+                .insert(ids::FrameworkId::from(&id), framework);
             self.allocator.add_framework(
                 &alloc::FrameworkId::from(&id),
                 spec,
@@ -164,12 +165,12 @@ impl Master {
             .as_ref()
             .map(|id| id.value.clone())
             .unwrap_or_default();
-        if !self.frameworks.contains_key(&id) {
+        if !self.frameworks.contains_key(id.as_str()) {
             // Never seen here (e.g. after a master restart): rebuild it from
             // the FrameworkInfo it brings.
             self.recover_framework(info.clone());
         }
-        let Some(framework) = self.frameworks.get(&id) else {
+        let Some(framework) = self.frameworks.get(id.as_str()) else {
             return;
         };
         // `user` and `checkpoint` cannot change on re-subscription; upstream
@@ -183,7 +184,7 @@ impl Master {
         self.update_framework_info(&id, info, suppressed, subscribe.offer_constraints);
 
         let epoch = self.next_epoch();
-        let Some(framework) = self.frameworks.get_mut(&id) else {
+        let Some(framework) = self.frameworks.get_mut(id.as_str()) else {
             return;
         };
         framework.epoch = epoch;
@@ -224,7 +225,7 @@ impl Master {
         }
         // Inverse offers likewise (upstream `failoverFramework`).
         self.drop_framework_inverse_offers(&id, false);
-        let Some(framework) = self.frameworks.get_mut(&id) else {
+        let Some(framework) = self.frameworks.get_mut(id.as_str()) else {
             return;
         };
         framework.metrics.call(CallType::Subscribe);
@@ -255,12 +256,13 @@ impl Master {
     pub(super) fn recover_framework(&mut self, info: FrameworkInfo) {
         let mut framework = Framework::new(info, FrameworkState::Recovered, now_secs());
         let id = framework.id.clone();
-        if id.is_empty() || self.frameworks.contains_key(&id) {
+        if id.is_empty() || self.frameworks.contains_key(id.as_str()) {
             return;
         }
         framework.epoch = self.next_epoch();
         let spec = Self::allocator_spec(&framework);
-        self.frameworks.insert(id.clone(), framework);
+        self.frameworks
+            .insert(ids::FrameworkId::from(&id), framework);
         // Allocations of its tasks are already known from the agents.
         self.allocator.add_framework(
             &alloc::FrameworkId::from(&id),
@@ -366,7 +368,7 @@ impl Master {
             .as_ref()
             .map(|id| id.value.clone())
             .unwrap_or_default();
-        let Some(framework) = self.frameworks.get_mut(&framework_id) else {
+        let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) else {
             return Err(CallError::FrameworkNotFound);
         };
         // Upstream counts every call of a known framework, refused or not.
