@@ -783,14 +783,6 @@ mod test_clock {
     }
 }
 
-/// An allocator decision with the master's string ids.
-struct OfferPlan {
-    framework_id: String,
-    agent_id: AgentId,
-    role: String,
-    resources: Resources,
-}
-
 /// The allocator's clock (tokio's, so paused time works in tests).
 pub fn allocator_now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
@@ -1593,15 +1585,9 @@ impl Master {
         if self.allocator.has_pending() {
             let _ = self.commands_tx.send(Command::Timer(Timer::Allocate));
         }
-        let mut by_framework: BTreeMap<String, Vec<mesos_proto::mesos::v1::Offer>> =
+        let mut by_framework: BTreeMap<FrameworkId, Vec<mesos_proto::mesos::v1::Offer>> =
             BTreeMap::new();
-        for decision in allocations {
-            let allocation = OfferPlan {
-                framework_id: decision.framework_id.to_string(),
-                agent_id: decision.agent_id,
-                role: decision.role.to_string(),
-                resources: decision.resources,
-            };
+        for allocation in allocations {
             let framework_ok = self
                 .frameworks
                 .get(allocation.framework_id.as_str())
@@ -1612,7 +1598,7 @@ impl Master {
                 .is_some_and(|a| a.active && a.connected);
             if !framework_ok || !agent_ok {
                 self.allocator.recover_resources(
-                    &alloc::FrameworkId::from(&allocation.framework_id),
+                    &allocation.framework_id,
                     &allocation.agent_id,
                     &allocation.resources,
                     None,
@@ -1626,7 +1612,7 @@ impl Master {
             };
             let executor_ids = agent
                 .executors
-                .get(&allocation.framework_id)
+                .get(allocation.framework_id.as_str())
                 .map(|executors| {
                     executors
                         .keys()
@@ -1639,7 +1625,7 @@ impl Master {
                     value: offer_id.clone(),
                 },
                 framework_id: mesos_proto::mesos::v1::FrameworkId {
-                    value: allocation.framework_id.clone(),
+                    value: allocation.framework_id.to_string(),
                 },
                 agent_id: mesos_proto::mesos::v1::AgentId {
                     value: agent.id.to_string(),
@@ -1665,7 +1651,7 @@ impl Master {
                     .unavailability(allocation.agent_id.as_str())
                     .map(mesos_proto::convert::evolve),
                 allocation_info: Some(mesos_proto::mesos::v1::resource::AllocationInfo {
-                    role: Some(allocation.role.clone()),
+                    role: Some(allocation.role.to_string()),
                 }),
             };
             agent.offers.insert(offer_id.clone());
@@ -1693,7 +1679,7 @@ impl Master {
                 "Sending offers [ {} ] to framework {framework_id}",
                 ids.join(", ")
             );
-            self.send_event(&framework_id, &events::offers(offers));
+            self.send_event(framework_id.as_str(), &events::offers(offers));
         }
         // Upstream makes inverse offers in the same cycle, after offers.
         self.generate_inverse_offers();
