@@ -6,7 +6,6 @@
 
 use crate::allocator as alloc;
 use libprocess::Upid;
-use mesos_proto::ids;
 use mesos_proto::mesos::internal::{
     FrameworkErrorMessage, FrameworkRegisteredMessage, FrameworkReregisteredMessage, StatusUpdate,
     StatusUpdateMessage,
@@ -146,7 +145,7 @@ impl Master {
                 .map(|f| f.id.clone())
             {
                 info!("Framework {existing} already subscribed, resending acknowledgement");
-                self.send_registered(&from, &existing, false);
+                self.send_registered(&from, existing.as_str(), false);
                 return;
             }
             let id = self.new_framework_id();
@@ -159,8 +158,7 @@ impl Master {
             framework.connection = Some(Connection::Pid(from.clone()));
             framework.last_pid = Some(from.clone());
             let spec = Self::allocator_spec(&framework);
-            self.frameworks
-                .insert(ids::FrameworkId::from(&id), framework);
+            self.frameworks.insert(framework.id.clone(), framework);
             self.transport.link(&from);
             self.allocator.add_framework(
                 &alloc::FrameworkId::from(&id),
@@ -184,7 +182,7 @@ impl Master {
         if self
             .frameworks
             .values()
-            .any(|f| f.id != id && f.connected() && f.pid() == Some(&from))
+            .any(|f| f.id != id.as_str() && f.connected() && f.pid() == Some(&from))
         {
             warn!("Dropping SUBSCRIBE call for framework '{}': another framework is connected at {from}", info.name);
             return;
@@ -371,7 +369,7 @@ impl Master {
                 message: "Framework disconnected".to_string(),
             },
         );
-        self.framework_disconnected(&framework_id);
+        self.framework_disconnected(framework_id.as_str());
         true
     }
 }

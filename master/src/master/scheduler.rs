@@ -10,7 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use libprocess::authentication::Principal;
-use mesos_proto::ids::{self, AgentId};
+use mesos_proto::ids::AgentId;
 use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{
     FrameworkToExecutorMessage, ShutdownExecutorMessage, StatusUpdateAcknowledgementMessage,
@@ -146,8 +146,7 @@ impl Master {
             connection.start_heartbeats(framework.metrics.heartbeats());
             framework.connection = Some(Connection::Http(connection));
             let spec = Self::allocator_spec(&framework);
-            self.frameworks
-                .insert(ids::FrameworkId::from(&id), framework);
+            self.frameworks.insert(framework.id.clone(), framework);
             self.allocator.add_framework(
                 &alloc::FrameworkId::from(&id),
                 spec,
@@ -256,22 +255,17 @@ impl Master {
     pub(super) fn recover_framework(&mut self, info: FrameworkInfo) {
         let mut framework = Framework::new(info, FrameworkState::Recovered, now_secs());
         let id = framework.id.clone();
-        if id.is_empty() || self.frameworks.contains_key(id.as_str()) {
+        if id.as_str().is_empty() || self.frameworks.contains_key(&id) {
             return;
         }
         framework.epoch = self.next_epoch();
         let spec = Self::allocator_spec(&framework);
-        self.frameworks
-            .insert(ids::FrameworkId::from(&id), framework);
+        self.frameworks.insert(id.clone(), framework);
         // Allocations of its tasks are already known from the agents.
-        self.allocator.add_framework(
-            &alloc::FrameworkId::from(&id),
-            spec,
-            Default::default(),
-            false,
-        );
+        self.allocator
+            .add_framework(&id, spec, Default::default(), false);
         info!("Recovered framework {id}");
-        self.emit_framework(&id, true);
+        self.emit_framework(id.as_str(), true);
     }
 
     /// `Master::updateFramework`: new info, suppressed roles and offer
@@ -348,7 +342,7 @@ impl Master {
             .map(|f| f.id.clone());
         // A stale stream (the framework re-subscribed since) is ignored.
         if let Some(framework_id) = framework_id {
-            self.framework_disconnected(&framework_id);
+            self.framework_disconnected(framework_id.as_str());
         }
     }
 
@@ -530,7 +524,7 @@ impl Master {
         let completed: BTreeSet<String> = self
             .completed_frameworks
             .iter()
-            .map(|f| f.id.clone())
+            .map(|f| f.id.to_string())
             .collect();
         if let Err(error) = validation::validate_framework(
             &update.framework_info,
