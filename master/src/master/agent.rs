@@ -14,6 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use libprocess::{Message, Upid};
 use mesos_proto::convert::evolve;
+use mesos_proto::ids::{AgentId, FrameworkId};
 use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{
     ExecutorToFrameworkMessage, ExitedExecutorMessage, PingSlaveMessage, ReconcileTasksMessage,
@@ -314,7 +315,7 @@ impl Master {
             .slave
             .id
             .as_ref()
-            .and_then(|id| self.agents.get(&id.value))
+            .and_then(|id| self.agents.get(id.value.as_str()))
         {
             if agent.pid != from {
                 let why = format!("agent {} is registered at {}", agent.id, agent.pid);
@@ -355,7 +356,7 @@ impl Master {
             if existing.connected {
                 info!("Agent {id} at {from} already registered, resending acknowledgement");
                 let reply = SlaveRegisteredMessage {
-                    slave_id: v0::SlaveId { value: id },
+                    slave_id: id.to_proto(),
                     connection: Some(agents::connection(self.total_ping_timeout())),
                 };
                 self.send(&from, &reply);
@@ -371,7 +372,7 @@ impl Master {
 
         let id = self.new_agent_id();
         let mut info = message.slave.clone();
-        info.id = Some(v0::SlaveId { value: id.clone() });
+        info.id = Some(id.to_proto());
         info!(
             "Registering agent at {from} ({}) with id {id}",
             info.hostname
@@ -396,11 +397,7 @@ impl Master {
         admitted: bool,
     ) {
         self.registering.remove(&from);
-        let id = info
-            .id
-            .as_ref()
-            .map(|i| i.value.clone())
-            .unwrap_or_default();
+        let id = info.id.as_ref().map(AgentId::from).unwrap_or_default();
         if !admitted {
             warn!(
                 "Agent {id} at {from} ({}) was assigned an agent ID that already appears in the \
@@ -439,7 +436,7 @@ impl Master {
         self.emit_agent_added(&id);
         self.count("master/slave_registrations");
         let reply = SlaveRegisteredMessage {
-            slave_id: v0::SlaveId { value: id.clone() },
+            slave_id: id.to_proto(),
             connection: Some(agents::connection(self.total_ping_timeout())),
         };
         self.send(&from, &reply);
@@ -465,14 +462,13 @@ impl Master {
 
     /// Common end of (re-)registration (`Master::addSlave`): link and tell
     /// the allocator. The first ping follows the (re)registered reply.
-    fn add_agent(&mut self, agent_id: &str) {
+    fn add_agent(&mut self, agent_id: &AgentId) {
         let Some(agent) = self.agents.get(agent_id) else {
             return;
         };
-        self.agent_pids
-            .insert(agent.pid.clone(), agent_id.to_string());
+        self.agent_pids.insert(agent.pid.clone(), agent_id.clone());
         self.agent_observers
-            .insert(agent.observer.id.clone(), agent_id.to_string());
+            .insert(agent.observer.id.clone(), agent_id.clone());
         self.transport.link(&agent.pid);
         let used = self.used_on_agent(agent);
         let total = agent.total.clone();
@@ -480,8 +476,7 @@ impl Master {
             .into_iter()
             .map(|(framework, resources)| (alloc::FrameworkId::from(framework), resources))
             .collect();
-        self.allocator
-            .add_agent(&alloc::AgentId::from(agent_id), total, used);
+        self.allocator.add_agent(agent_id, total, used);
         // An agent on a DRAINING machine joins with its unavailability.
         self.sync_unavailability(agent_id);
         self.request_allocation();
@@ -490,7 +485,7 @@ impl Master {
     // ---- health checks ------------------------------------------------------
 
     /// Pings the agent from its observer and arms the timeout.
-    fn send_ping(&mut self, agent_id: &str) {
+    fn send_ping(&mut self, agent_id: &AgentId) {
         let ping_timeout = self.flags.agent_ping_timeout.to_std();
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return;
@@ -506,7 +501,7 @@ impl Master {
         self.schedule(
             ping_timeout,
             Timer::Ping {
-                agent_id: agent_id.to_string(),
+                agent_id: agent_id.clone(),
                 epoch,
             },
         );
@@ -514,7 +509,7 @@ impl Master {
 
     /// `SlaveObserver::timeout`: count a missed pong, give up after
     /// `--max_agent_ping_timeouts`, else ping again.
-    pub(super) fn ping_timeout(&mut self, agent_id: &str, epoch: u64) {
+    pub(super) fn ping_timeout(&mut self, agent_id: &AgentId, epoch: u64) {
         let max = self.flags.max_agent_ping_timeouts;
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return;
@@ -554,7 +549,7 @@ impl Master {
         if !self.agent_authenticated(&from, true) {
             return;
         }
-        let Some(id) = message.slave.id.as_ref().map(|id| id.value.clone()) else {
+        let Some(id) = message.slave.id.as_ref().map(AgentId::from) else {
             warn!("Dropping re-registration of agent at {from}: it has no id");
             return;
         };
@@ -668,7 +663,7 @@ impl Master {
 
     /// The state re-checked when a re-registration resumes after its
     /// registry write: a gone transition may have started or finished.
-    fn reregistration_still_wanted(&mut self, id: &str, from: &Upid) -> bool {
+    fn reregistration_still_wanted(&mut self, id: &AgentId, from: &Upid) -> bool {
         self.reregistering.remove(id);
         if self.marking_gone.contains(id) {
             info!(
@@ -696,7 +691,7 @@ impl Master {
             .slave
             .id
             .as_ref()
-            .map(|i| i.value.clone())
+            .map(AgentId::from)
             .unwrap_or_default();
         if !self.reregistration_still_wanted(&id, &from) {
             return;
@@ -717,7 +712,7 @@ impl Master {
             .slave
             .id
             .as_ref()
-            .map(|i| i.value.clone())
+            .map(AgentId::from)
             .unwrap_or_default();
         if !self.reregistration_still_wanted(&id, &from) {
             return;
@@ -726,7 +721,12 @@ impl Master {
     }
 
     /// Re-registration of an agent this master has (`___reregisterSlave`).
-    fn reregister_known_agent(&mut self, id: &str, from: Upid, message: ReregisterSlaveMessage) {
+    fn reregister_known_agent(
+        &mut self,
+        id: &AgentId,
+        from: Upid,
+        message: ReregisterSlaveMessage,
+    ) {
         self.count("master/slave_reregistrations");
         let Some(agent) = self.agents.get(id) else {
             return;
@@ -737,7 +737,7 @@ impl Master {
         if let Some(agent) = self.agents.get_mut(id) {
             if agent.pid != from {
                 self.agent_pids.remove(&agent.pid);
-                self.agent_pids.insert(from.clone(), id.to_string());
+                self.agent_pids.insert(from.clone(), id.clone());
             }
             agent.pid = from.clone();
             agent.info = v1_agent_info(&message.slave);
@@ -747,8 +747,7 @@ impl Master {
             agent.total = total.clone();
         }
         self.transport.link(&from);
-        self.allocator
-            .update_agent(&alloc::AgentId::from(id), total);
+        self.allocator.update_agent(id, total);
         self.reconcile_known_agent(id, &from, &message);
         if !was_connected {
             let deactivated = self.drain.is_deactivated(id);
@@ -761,7 +760,7 @@ impl Master {
             // operator reactivates it.
             if !deactivated {
                 info!("Reactivating re-registered agent {id}");
-                self.allocator.activate_agent(&alloc::AgentId::from(id));
+                self.allocator.activate_agent(id);
                 self.request_allocation();
             }
         }
@@ -775,7 +774,12 @@ impl Master {
     /// `Master::reconcileKnownSlave`: sends `SlaveReregisteredMessage` with
     /// reconciliation requests for tasks the agent did not report, and
     /// cleans up executors, kills and completed frameworks.
-    fn reconcile_known_agent(&mut self, id: &str, pid: &Upid, message: &ReregisterSlaveMessage) {
+    fn reconcile_known_agent(
+        &mut self,
+        id: &AgentId,
+        pid: &Upid,
+        message: &ReregisterSlaveMessage,
+    ) {
         let reported: BTreeSet<(String, String)> = message
             .tasks
             .iter()
@@ -785,7 +789,7 @@ impl Master {
         let mut reconciliations = Vec::new();
         if let Some(agent) = self.agents.get(id) {
             for (framework_id, task_ids) in &agent.tasks {
-                let Some(framework) = self.frameworks.get(framework_id) else {
+                let Some(framework) = self.frameworks.get(framework_id.as_str()) else {
                     continue;
                 };
                 let mut statuses = Vec::new();
@@ -805,9 +809,7 @@ impl Master {
                             value: task_id.clone(),
                         },
                         state: task.status_update_state.unwrap_or(task.state),
-                        slave_id: Some(v0::SlaveId {
-                            value: id.to_string(),
-                        }),
+                        slave_id: Some(id.to_proto()),
                         source: Some(task_status::Source::Master as i32),
                         message: Some("Reconciliation request".to_string()),
                         reason: Some(task_status::Reason::Reconciliation as i32),
@@ -827,9 +829,7 @@ impl Master {
             }
         }
         let reply = SlaveReregisteredMessage {
-            slave_id: v0::SlaveId {
-                value: id.to_string(),
-            },
+            slave_id: id.to_proto(),
             reconciliations,
             connection: Some(agents::connection(self.total_ping_timeout())),
         };
@@ -902,7 +902,7 @@ impl Master {
 
     /// Re-registration of an agent this master does not have: it was
     /// unreachable, or this master restarted (`__reregisterSlave`).
-    fn readmit_agent(&mut self, id: &str, from: Upid, message: ReregisterSlaveMessage) {
+    fn readmit_agent(&mut self, id: &AgentId, from: Upid, message: ReregisterSlaveMessage) {
         self.count("master/slave_reregistrations");
         let was_recovered = self.recovered_agents.remove(id).is_some();
         let was_unreachable = self.unreachable_agents.remove(id).is_some();
@@ -920,7 +920,7 @@ impl Master {
             .collect();
         // Frameworks we do not know are rebuilt from what the agent said.
         for (framework_id, info) in &infos {
-            if !self.frameworks.contains_key(framework_id)
+            if !self.frameworks.contains_key(framework_id.as_str())
                 && !self.is_completed_framework(framework_id)
             {
                 info!("Recovering framework {framework_id} from reregistering agent {id}");
@@ -951,7 +951,7 @@ impl Master {
         let now = now_secs();
         let observer = self.new_observer();
         let mut agent = Agent {
-            id: id.to_string(),
+            id: id.clone(),
             info: v1_agent_info(&message.slave),
             registry_info: RegistryInfo::new(&message.slave),
             pid: from.clone(),
@@ -990,7 +990,7 @@ impl Master {
                 continue;
             }
             inject(&mut task.resources, &framework_id);
-            let Some(framework) = self.frameworks.get_mut(&framework_id) else {
+            let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) else {
                 continue;
             };
             framework.unreachable_tasks.remove(&task.task_id.value);
@@ -1006,7 +1006,7 @@ impl Master {
                 let state = TaskState::try_from(task.state).unwrap_or(TaskState::TaskStaging);
                 updates.push(events::master_update(
                     &framework_id,
-                    Some(id),
+                    Some(id.as_str()),
                     &task.task_id.value,
                     state,
                     message,
@@ -1019,22 +1019,20 @@ impl Master {
             framework.tasks.insert(task.task_id.value.clone(), task);
         }
         self.unreachable_tasks.remove(id);
-        self.agents.insert(id.to_string(), agent);
+        self.agents.insert(id.clone(), agent);
         self.add_agent(id);
         self.emit_agent_added(id);
         for update in updates {
             let connected = self
                 .frameworks
-                .get(&update.framework_id.value)
+                .get(update.framework_id.value.as_str())
                 .is_some_and(|f| f.connected());
             if connected {
                 self.forward(update, "");
             }
         }
         let reply = SlaveReregisteredMessage {
-            slave_id: v0::SlaveId {
-                value: id.to_string(),
-            },
+            slave_id: id.to_proto(),
             reconciliations: Vec::new(),
             connection: Some(agents::connection(self.total_ping_timeout())),
         };
@@ -1078,7 +1076,7 @@ impl Master {
                 .as_ref()
                 .map(|f| f.value.clone())
                 .unwrap_or_default();
-            if let Some(framework) = self.frameworks.get(&framework_id) {
+            if let Some(framework) = self.frameworks.get(framework_id.as_str()) {
                 let message = agents::update_framework(&framework.info, &framework.pid_string());
                 self.send(pid, &message);
             } else if !self.is_completed_framework(&framework_id) {
@@ -1091,7 +1089,7 @@ impl Master {
 
     /// The link to the agent broke: stop offering it, drop tasks of
     /// frameworks that do not checkpoint, and wait for it to come back.
-    fn disconnect_agent(&mut self, agent_id: &str) {
+    fn disconnect_agent(&mut self, agent_id: &AgentId) {
         let epoch = self.next_epoch();
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return;
@@ -1111,8 +1109,7 @@ impl Master {
             .chain(agent.executors.keys())
             .cloned()
             .collect();
-        self.allocator
-            .deactivate_agent(&alloc::AgentId::from(agent_id));
+        self.allocator.deactivate_agent(agent_id);
         for offer_id in offers {
             self.rescind_offer(&offer_id, None);
         }
@@ -1120,7 +1117,7 @@ impl Master {
         for framework_id in framework_ids {
             let checkpoint = self
                 .frameworks
-                .get(&framework_id)
+                .get(framework_id.as_str())
                 .map(|f| f.info.checkpoint.unwrap_or(false))
                 .unwrap_or(true);
             if !checkpoint {
@@ -1134,7 +1131,7 @@ impl Master {
         self.schedule(
             self.flags.agent_reregister_timeout.to_std(),
             Timer::AgentReregisterTimeout {
-                agent_id: agent_id.to_string(),
+                agent_id: agent_id.clone(),
                 epoch,
             },
         );
@@ -1142,7 +1139,7 @@ impl Master {
 
     /// `Master::removeFramework(Slave*, Framework*)`: the framework's tasks
     /// on that agent are lost.
-    fn remove_framework_from_agent(&mut self, agent_id: &str, framework_id: &str) {
+    fn remove_framework_from_agent(&mut self, agent_id: &AgentId, framework_id: &str) {
         let Some(agent) = self.agents.get(agent_id) else {
             return;
         };
@@ -1166,7 +1163,7 @@ impl Master {
                 .and_then(|t| t.executor_id.as_ref().map(|e| e.value.clone()));
             let update = events::master_update(
                 framework_id,
-                Some(agent_id),
+                Some(agent_id.as_str()),
                 &task_id,
                 TaskState::TaskLost,
                 &format!("Agent {hostname} disconnected"),
@@ -1183,7 +1180,7 @@ impl Master {
         }
     }
 
-    pub(super) fn agent_reregister_timeout(&mut self, agent_id: &str, epoch: u64) {
+    pub(super) fn agent_reregister_timeout(&mut self, agent_id: &AgentId, epoch: u64) {
         let expired = self
             .agents
             .get(agent_id)
@@ -1201,7 +1198,7 @@ impl Master {
     /// `Master::markUnreachable`: the agent moves to the unreachable list
     /// once the registry recorded it; its tasks become UNREACHABLE (LOST
     /// for partition-unaware frameworks).
-    pub(super) fn mark_unreachable(&mut self, agent_id: &str, reason: &str) {
+    pub(super) fn mark_unreachable(&mut self, agent_id: &AgentId, reason: &str) {
         if self.agents.contains_key(agent_id) {
             self.count("master/slave_unreachable_scheduled");
         }
@@ -1209,7 +1206,7 @@ impl Master {
     }
 
     /// The transition itself, once any rate-limit permit was granted.
-    pub(super) fn mark_unreachable_now(&mut self, agent_id: &str, reason: &str) {
+    pub(super) fn mark_unreachable_now(&mut self, agent_id: &AgentId, reason: &str) {
         let Some(agent) = self.agents.get(agent_id) else {
             warn!("Skipping transition of agent {agent_id} to unreachable because it has already been removed or marked unreachable");
             return;
@@ -1236,7 +1233,7 @@ impl Master {
             agent.info.hostname
         );
         let info = agent.registry_info.decode();
-        self.marking_unreachable.insert(agent_id.to_string());
+        self.marking_unreachable.insert(agent_id.clone());
         let time = time_info(now_secs());
         self.registrar.apply(
             Operation::MarkAgentUnreachable {
@@ -1244,7 +1241,7 @@ impl Master {
                 time,
             },
             Continuation::MarkedUnreachable {
-                agent_id: agent_id.to_string(),
+                agent_id: agent_id.clone(),
                 time,
                 reason: reason.to_string(),
                 during_failover: false,
@@ -1255,7 +1252,7 @@ impl Master {
     /// `_markUnreachable`: the registry moved the agent to unreachable.
     pub(super) fn agent_marked_unreachable(
         &mut self,
-        agent_id: &str,
+        agent_id: &AgentId,
         time: v0::TimeInfo,
         reason: &str,
         during_failover: bool,
@@ -1271,16 +1268,16 @@ impl Master {
         self.count("master/slave_unreachable_completed");
         self.count("master/slave_removals");
         self.count("master/slave_removals/reason_unhealthy");
-        self.unreachable_agents.insert(agent_id.to_string(), time);
+        self.unreachable_agents.insert(agent_id.clone(), time);
         if during_failover {
             self.recovered_agents.remove(agent_id);
             self.count("master/recovery_slave_removals");
             // Upstream `sendSlaveLost`: the agent's tasks are unknown to
             // this master, so frameworks only hear that the agent is lost.
-            let framework_ids: Vec<String> = self.frameworks.keys().cloned().collect();
-            let lost = events::failure(agent_id, None, None);
+            let framework_ids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
+            let lost = events::failure(agent_id.as_str(), None, None);
             for framework_id in framework_ids {
-                self.send_event(&framework_id, &lost);
+                self.send_event(framework_id.as_str(), &lost);
             }
             return;
         }
@@ -1291,7 +1288,7 @@ impl Master {
     /// registered at its address); acted on once the registry removed it.
     pub(super) fn remove_agent(
         &mut self,
-        agent_id: &str,
+        agent_id: &AgentId,
         cause: &str,
         reason_counter: &'static str,
     ) {
@@ -1313,11 +1310,11 @@ impl Master {
         }
         info!("Removing agent {agent_id}: {cause}");
         let info = agent.registry_info.decode();
-        self.removing.insert(agent_id.to_string());
+        self.removing.insert(agent_id.clone());
         self.registrar.apply(
             Operation::RemoveAgent(Box::new(info)),
             Continuation::Removed {
-                agent_id: agent_id.to_string(),
+                agent_id: agent_id.clone(),
                 cause: cause.to_string(),
                 counter: reason_counter,
             },
@@ -1327,7 +1324,7 @@ impl Master {
     /// `_removeSlave`: the registry forgot the agent.
     pub(super) fn agent_removed(
         &mut self,
-        agent_id: &str,
+        agent_id: &AgentId,
         cause: &str,
         reason_counter: &'static str,
         applied: bool,
@@ -1348,7 +1345,12 @@ impl Master {
 
     /// What `__removeSlave` / `_removeSlave` share: tasks, executors and
     /// offers of the agent go, frameworks hear FAILURE.
-    pub(super) fn remove_agent_state(&mut self, agent_id: &str, message: &str, removal: Removal) {
+    pub(super) fn remove_agent_state(
+        &mut self,
+        agent_id: &AgentId,
+        message: &str,
+        removal: Removal,
+    ) {
         let unreachable_time = match removal {
             Removal::Unreachable(time) => Some(time),
             Removal::Removed | Removal::Gone => None,
@@ -1358,7 +1360,7 @@ impl Master {
         if unreachable_time.is_none() {
             self.drain.forget(agent_id);
         }
-        self.allocator.remove_agent(&alloc::AgentId::from(agent_id));
+        self.allocator.remove_agent(agent_id);
         let Some(agent) = self.agents.get(agent_id) else {
             return;
         };
@@ -1376,7 +1378,7 @@ impl Master {
         let observer = agent.observer.id.clone();
         let now = now_secs();
         for (framework_id, task_id) in tasks {
-            let Some(framework) = self.frameworks.get(&framework_id) else {
+            let Some(framework) = self.frameworks.get(framework_id.as_str()) else {
                 continue;
             };
             let caps = framework.capabilities();
@@ -1399,7 +1401,7 @@ impl Master {
             };
             let mut update = events::master_update(
                 &framework_id,
-                Some(agent_id),
+                Some(agent_id.as_str()),
                 &task_id,
                 state,
                 message,
@@ -1424,7 +1426,7 @@ impl Master {
             self.agent_pids.remove(&agent.pid);
             self.agent_observers.remove(&agent.observer.id);
         }
-        self.removed_agents.insert(agent_id.to_string());
+        self.removed_agents.insert(agent_id.clone());
         self.emit(|_| {
             Some(super::state_events::StateEvent::AgentRemoved {
                 agent_id: agent_id.to_string(),
@@ -1433,16 +1435,16 @@ impl Master {
         self.processes.remove(&observer);
         // Upstream `sendSlaveLost`: LostSlaveMessage, i.e. FAILURE without
         // an executor.
-        let framework_ids: Vec<String> = self.frameworks.keys().cloned().collect();
-        let lost = events::failure(agent_id, None, None);
+        let framework_ids: Vec<FrameworkId> = self.frameworks.keys().cloned().collect();
+        let lost = events::failure(agent_id.as_str(), None, None);
         for framework_id in framework_ids {
-            self.send_event(&framework_id, &lost);
+            self.send_event(framework_id.as_str(), &lost);
         }
     }
 
     fn unregister_agent(&mut self, from: &Upid, message: UnregisterSlaveMessage) {
         self.count("master/messages_unregister_slave");
-        let id = message.slave_id.value;
+        let id = AgentId::from(&message.slave_id);
         let Some(agent) = self.agents.get(&id) else {
             warn!("Ignoring unregister agent message from {from} for unknown agent");
             return;
@@ -1469,7 +1471,7 @@ impl Master {
         self.count("master/messages_status_update");
         let update = message.update;
         let pid = message.pid.unwrap_or_default();
-        let Some(agent_id) = update.slave_id.as_ref().map(|s| s.value.clone()) else {
+        let Some(agent_id) = update.slave_id.as_ref().map(AgentId::from) else {
             warn!("Ignoring status update without an agent id");
             self.count("master/invalid_status_updates");
             return;
@@ -1501,7 +1503,7 @@ impl Master {
         );
         let connected = self
             .frameworks
-            .get(&framework_id)
+            .get(framework_id.as_str())
             .is_some_and(|f| f.connected());
         if connected {
             self.forward(update.clone(), &pid);
@@ -1510,7 +1512,7 @@ impl Master {
         }
         let known = self
             .frameworks
-            .get(&framework_id)
+            .get(framework_id.as_str())
             .is_some_and(|f| f.tasks.contains_key(&task_id));
         if !known {
             warn!("Could not lookup task {task_id} for status update from agent {agent_id}");
@@ -1531,7 +1533,7 @@ impl Master {
     fn update_sender_runs_task(
         &self,
         from: &Upid,
-        agent_id: &str,
+        agent_id: &AgentId,
         update: &mesos_proto::mesos::internal::StatusUpdate,
     ) -> Result<(), String> {
         let agent = self
@@ -1543,10 +1545,10 @@ impl Master {
         }
         let task = self
             .frameworks
-            .get(&update.framework_id.value)
+            .get(update.framework_id.value.as_str())
             .and_then(|f| f.tasks.get(&update.status.task_id.value));
         match task.map(|t| t.agent_id.value.as_str()) {
-            Some(runner) if runner != agent_id => Err(format!(
+            Some(runner) if *agent_id != runner => Err(format!(
                 "task {} runs on agent {runner}, not {agent_id}",
                 update.status.task_id.value
             )),
@@ -1556,7 +1558,7 @@ impl Master {
 
     fn exited_executor(&mut self, message: ExitedExecutorMessage) {
         self.count("master/messages_exited_executor");
-        let agent_id = message.slave_id.value;
+        let agent_id = AgentId::from(&message.slave_id);
         let framework_id = message.framework_id.value;
         let executor_id = message.executor_id.value;
         let known = self
@@ -1575,7 +1577,7 @@ impl Master {
         self.remove_executor(&agent_id, &framework_id, &executor_id);
         self.send_event(
             &framework_id,
-            &events::failure(&agent_id, Some(&executor_id), Some(message.status)),
+            &events::failure(agent_id.as_str(), Some(&executor_id), Some(message.status)),
         );
     }
 
@@ -1583,14 +1585,14 @@ impl Master {
         self.count("master/messages_executor_to_framework");
         let agent_id = message.slave_id.value;
         let framework_id = message.framework_id.value;
-        if !self.agents.contains_key(&agent_id) {
+        if !self.agents.contains_key(agent_id.as_str()) {
             warn!("Ignoring executor message from unknown agent {agent_id}");
             self.count("master/invalid_executor_to_framework_messages");
             return;
         }
         let connected = self
             .frameworks
-            .get(&framework_id)
+            .get(framework_id.as_str())
             .is_some_and(|f| f.connected());
         if !connected {
             warn!("Not forwarding executor message for unknown or disconnected framework {framework_id}");
@@ -1605,7 +1607,7 @@ impl Master {
     /// `UpdateSlaveMessage`: new oversubscribed (revocable) resources.
     fn update_agent(&mut self, message: UpdateSlaveMessage) {
         self.count("master/messages_update_slave");
-        let agent_id = message.slave_id.value;
+        let agent_id = AgentId::from(&message.slave_id);
         let Some(agent) = self.agents.get_mut(&agent_id) else {
             warn!("Ignoring update on removed agent {agent_id}");
             return;
@@ -1628,8 +1630,7 @@ impl Master {
             })
             .cloned()
             .collect();
-        self.allocator
-            .update_agent(&alloc::AgentId::from(&agent_id), total);
+        self.allocator.update_agent(&agent_id, total);
         for offer_id in revocable_offers {
             self.rescind_offer(&offer_id, None);
         }

@@ -15,6 +15,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use mesos_proto::ids::AgentId;
 use mesos_proto::mesos::internal::{DrainSlaveMessage, Registry};
 use mesos_proto::mesos::{self as v0, DrainConfig, DrainInfo, DrainState as State};
 use tokio::sync::oneshot;
@@ -22,7 +23,6 @@ use tracing::{debug, info};
 
 use super::requests::OperationError;
 use super::{now_secs, Command, Continuation, Master, MasterHandle};
-use crate::allocator as alloc;
 use crate::registry::operations::Operation;
 
 /// What the operator asked for.
@@ -30,17 +30,17 @@ use crate::registry::operations::Operation;
 pub enum DrainCommand {
     /// DRAIN_AGENT.
     Drain {
-        agent_id: String,
+        agent_id: AgentId,
         config: DrainConfig,
     },
     /// DEACTIVATE_AGENT.
-    Deactivate { agent_id: String },
+    Deactivate { agent_id: AgentId },
     /// REACTIVATE_AGENT.
-    Reactivate { agent_id: String },
+    Reactivate { agent_id: AgentId },
 }
 
 impl DrainCommand {
-    fn agent_id(&self) -> &str {
+    fn agent_id(&self) -> &AgentId {
         match self {
             DrainCommand::Drain { agent_id, .. }
             | DrainCommand::Deactivate { agent_id }
@@ -58,10 +58,10 @@ pub type DrainReply = oneshot::Sender<Result<(), OperationError>>;
 /// and `Slave::estimatedDrainStartTime`).
 #[derive(Debug, Default)]
 pub struct DrainState {
-    draining: BTreeMap<String, DrainInfo>,
-    deactivated: BTreeSet<String>,
+    draining: BTreeMap<AgentId, DrainInfo>,
+    deactivated: BTreeSet<AgentId>,
     /// Seconds since the epoch; only for agents this master told to drain.
-    started: BTreeMap<String, f64>,
+    started: BTreeMap<AgentId, f64>,
 }
 
 impl DrainState {
@@ -74,13 +74,13 @@ impl DrainState {
             .flat_map(|s| &s.slaves)
             .filter_map(|s| {
                 let id = s.info.id.as_ref()?;
-                Some((id.value.clone(), s.drain_info, s.deactivated))
+                Some((AgentId::from(id), s.drain_info, s.deactivated))
             });
         let unreachable = registry
             .unreachable
             .iter()
             .flat_map(|u| &u.slaves)
-            .map(|s| (s.id.value.clone(), s.drain_info, s.deactivated));
+            .map(|s| (AgentId::from(&s.id), s.drain_info, s.deactivated));
         for (id, drain_info, deactivated) in admitted.chain(unreachable) {
             if let Some(drain_info) = drain_info {
                 state.draining.insert(id.clone(), drain_info);
@@ -92,23 +92,23 @@ impl DrainState {
         state
     }
 
-    pub fn is_deactivated(&self, agent_id: &str) -> bool {
+    pub fn is_deactivated(&self, agent_id: &AgentId) -> bool {
         self.deactivated.contains(agent_id)
     }
 
-    pub fn drain_info(&self, agent_id: &str) -> Option<&DrainInfo> {
+    pub fn drain_info(&self, agent_id: &AgentId) -> Option<&DrainInfo> {
         self.draining.get(agent_id)
     }
 
     /// When this master told the agent to drain, while it has drain info.
-    pub fn started(&self, agent_id: &str) -> Option<f64> {
+    pub fn started(&self, agent_id: &AgentId) -> Option<f64> {
         self.draining
             .contains_key(agent_id)
             .then(|| self.started.get(agent_id).copied())
             .flatten()
     }
 
-    fn is_draining(&self, agent_id: &str) -> bool {
+    fn is_draining(&self, agent_id: &AgentId) -> bool {
         self.draining
             .get(agent_id)
             .is_some_and(|info| info.state == State::Draining as i32)
@@ -116,7 +116,7 @@ impl DrainState {
 
     /// The agent is gone or removed: its drain state goes with it
     /// (unreachable agents keep theirs).
-    pub fn forget(&mut self, agent_id: &str) {
+    pub fn forget(&mut self, agent_id: &AgentId) {
         self.draining.remove(agent_id);
         self.deactivated.remove(agent_id);
         self.started.remove(agent_id);
@@ -167,16 +167,13 @@ impl Master {
 
     /// Whether the registry knows the agent: recovered, registered or
     /// unreachable.
-    fn knows_agent(&self, agent_id: &str) -> bool {
+    fn knows_agent(&self, agent_id: &AgentId) -> bool {
         self.agents.contains_key(agent_id)
             || self.recovered_agents.contains_key(agent_id)
             || self.unreachable_agents.contains_key(agent_id)
     }
 
     fn validate_drain(&self, command: &DrainCommand) -> Result<Operation, OperationError> {
-        let id = |agent_id: &str| v0::SlaveId {
-            value: agent_id.to_string(),
-        };
         match command {
             DrainCommand::Drain { agent_id, config } => {
                 if let Some(agent) = self.agents.get(agent_id) {
@@ -208,7 +205,7 @@ impl Master {
                     ));
                 }
                 Ok(Operation::DrainAgent {
-                    id: id(agent_id),
+                    id: agent_id.to_proto(),
                     config: *config,
                 })
             }
@@ -216,7 +213,7 @@ impl Master {
                 if !self.knows_agent(agent_id) {
                     return Err(OperationError::Invalid("Unknown agent".into()));
                 }
-                Ok(Operation::DeactivateAgent(id(agent_id)))
+                Ok(Operation::DeactivateAgent(agent_id.to_proto()))
             }
             DrainCommand::Reactivate { agent_id } => {
                 if !self.drain.is_deactivated(agent_id) {
@@ -227,7 +224,7 @@ impl Master {
                         "Agent is still in the DRAINING state".into(),
                     ));
                 }
-                Ok(Operation::ReactivateAgent(id(agent_id)))
+                Ok(Operation::ReactivateAgent(agent_id.to_proto()))
             }
         }
     }
@@ -273,8 +270,7 @@ impl Master {
                     Some(agent) if agent.connected => {
                         info!("Reactivating agent {agent_id}");
                         agent.active = true;
-                        self.allocator
-                            .activate_agent(&alloc::AgentId::from(agent_id.as_str()));
+                        self.allocator.activate_agent(&agent_id);
                         self.request_allocation();
                         Ok(())
                     }
@@ -292,15 +288,14 @@ impl Master {
 
     /// `Master::deactivate(Slave*)`: no more offers of the agent, and the
     /// outstanding ones are rescinded.
-    fn deactivate_agent(&mut self, agent_id: &str) {
+    fn deactivate_agent(&mut self, agent_id: &AgentId) {
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return;
         };
         info!("Deactivating agent {agent_id}");
         agent.active = false;
         let offers: Vec<String> = agent.offers.iter().cloned().collect();
-        self.allocator
-            .deactivate_agent(&alloc::AgentId::from(agent_id));
+        self.allocator.deactivate_agent(agent_id);
         for offer_id in offers {
             self.rescind_offer(&offer_id, None);
         }
@@ -310,7 +305,7 @@ impl Master {
     /// A known agent re-registered: it stays deactivated, and a draining
     /// (or drained) one is told again, since it may have restarted without
     /// its checkpoint or missed the first message.
-    pub(super) fn reapply_drain(&mut self, agent_id: &str) {
+    pub(super) fn reapply_drain(&mut self, agent_id: &AgentId) {
         if self.drain.is_deactivated(agent_id) {
             self.deactivate_agent(agent_id);
         }
@@ -326,7 +321,7 @@ impl Master {
     /// `checkAndTransitionDrainingAgent`: a DRAINING agent without tasks
     /// becomes DRAINED (written to the registry first), or is marked gone
     /// if its config asks for it.
-    pub(super) fn check_drained(&mut self, agent_id: &str) {
+    pub(super) fn check_drained(&mut self, agent_id: &AgentId) {
         if !self.drain.is_draining(agent_id) {
             return;
         }
@@ -351,22 +346,20 @@ impl Master {
             // Nobody waits for this answer: the operator's call was
             // answered when the drain started.
             let (reply, _) = oneshot::channel();
-            self.mark_agent_gone(agent_id.to_string(), reply);
+            self.mark_agent_gone(agent_id.clone(), reply);
         } else {
             info!("Transitioning agent {agent_id} to the DRAINED state");
             self.registrar.apply(
-                Operation::MarkAgentDrained(v0::SlaveId {
-                    value: agent_id.to_string(),
-                }),
+                Operation::MarkAgentDrained(agent_id.to_proto()),
                 Continuation::Drained {
-                    agent_id: agent_id.to_string(),
+                    agent_id: agent_id.clone(),
                 },
             );
         }
     }
 
     /// The registry holds the agent as DRAINED.
-    pub(super) fn agent_drained(&mut self, agent_id: &str, applied: bool) {
+    pub(super) fn agent_drained(&mut self, agent_id: &AgentId, applied: bool) {
         match self.drain.draining.get_mut(agent_id) {
             Some(info) if applied => {
                 info.state = State::Drained as i32;

@@ -231,7 +231,7 @@ async fn drain_agent_is_draining_until_the_killed_task_is_acknowledged() {
     master
         .handle
         .drain(DrainCommand::Reactivate {
-            agent_id: agent_id.clone(),
+            agent_id: agent_id.as_str().into(),
         })
         .await
         .expect("reactivated");
@@ -315,7 +315,7 @@ async fn deactivate_agent_rescinds_its_offers_until_reactivated() {
     master
         .handle
         .drain(DrainCommand::Deactivate {
-            agent_id: agent_id.clone(),
+            agent_id: agent_id.as_str().into(),
         })
         .await
         .expect("deactivated");
@@ -338,7 +338,7 @@ async fn deactivate_agent_rescinds_its_offers_until_reactivated() {
     master
         .handle
         .drain(DrainCommand::Reactivate {
-            agent_id: agent_id.clone(),
+            agent_id: agent_id.as_str().into(),
         })
         .await
         .expect("reactivated");
@@ -384,7 +384,7 @@ async fn drain_requests_are_refused_as_upstream_refuses_them() {
         )))
     );
     let reactivate = DrainCommand::Reactivate {
-        agent_id: old_id.clone(),
+        agent_id: old_id.as_str().into(),
     };
     assert_eq!(
         master.handle.drain(reactivate).await,
@@ -433,7 +433,7 @@ async fn reactivating_a_draining_agent_is_refused() {
         master
             .handle
             .drain(DrainCommand::Reactivate {
-                agent_id: agent_id.clone()
+                agent_id: agent_id.as_str().into()
             })
             .await,
         Err(OperationError::Invalid(

@@ -35,7 +35,7 @@ impl Master {
                 self.count("master/messages_deactivate_framework");
                 let ok = self
                     .frameworks
-                    .get(&framework_id)
+                    .get(framework_id.as_str())
                     .is_some_and(|f| f.pid() == Some(&from) && f.connected());
                 if ok {
                     self.deactivate_framework(&framework_id, true);
@@ -68,7 +68,7 @@ impl Master {
             .as_ref()
             .map(|id| id.value.clone())
             .unwrap_or_default();
-        let Some(framework) = self.frameworks.get_mut(&framework_id) else {
+        let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) else {
             warn!("Dropping call from {from}: Framework cannot be found");
             return;
         };
@@ -145,7 +145,7 @@ impl Master {
                 .map(|f| f.id.clone())
             {
                 info!("Framework {existing} already subscribed, resending acknowledgement");
-                self.send_registered(&from, &existing, false);
+                self.send_registered(&from, existing.as_str(), false);
                 return;
             }
             let id = self.new_framework_id();
@@ -158,7 +158,7 @@ impl Master {
             framework.connection = Some(Connection::Pid(from.clone()));
             framework.last_pid = Some(from.clone());
             let spec = Self::allocator_spec(&framework);
-            self.frameworks.insert(id.clone(), framework);
+            self.frameworks.insert(framework.id.clone(), framework);
             self.transport.link(&from);
             self.allocator.add_framework(
                 &alloc::FrameworkId::from(&id),
@@ -182,15 +182,15 @@ impl Master {
         if self
             .frameworks
             .values()
-            .any(|f| f.id != id && f.connected() && f.pid() == Some(&from))
+            .any(|f| f.id != id.as_str() && f.connected() && f.pid() == Some(&from))
         {
             warn!("Dropping SUBSCRIBE call for framework '{}': another framework is connected at {from}", info.name);
             return;
         }
-        if !self.frameworks.contains_key(&id) {
+        if !self.frameworks.contains_key(id.as_str()) {
             self.recover_framework(info.clone());
         }
-        let Some(framework) = self.frameworks.get(&id) else {
+        let Some(framework) = self.frameworks.get(id.as_str()) else {
             return;
         };
         info.user = framework.info.user.clone();
@@ -205,7 +205,7 @@ impl Master {
         }
         self.update_framework_info(&id, info, suppressed, subscribe.offer_constraints);
         let epoch = self.next_epoch();
-        let Some(framework) = self.frameworks.get_mut(&id) else {
+        let Some(framework) = self.frameworks.get_mut(id.as_str()) else {
             return;
         };
         framework.epoch = epoch;
@@ -260,7 +260,7 @@ impl Master {
         // Inverse offers likewise (upstream `failoverFramework`, `_subscribe`).
         self.drop_framework_inverse_offers(&id, !failover);
         self.transport.link(&from);
-        let Some(framework) = self.frameworks.get_mut(&id) else {
+        let Some(framework) = self.frameworks.get_mut(id.as_str()) else {
             return;
         };
         framework.state = FrameworkState::Connected;
@@ -369,7 +369,7 @@ impl Master {
                 message: "Framework disconnected".to_string(),
             },
         );
-        self.framework_disconnected(&framework_id);
+        self.framework_disconnected(framework_id.as_str());
         true
     }
 }

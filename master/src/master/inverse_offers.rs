@@ -239,7 +239,7 @@ impl InverseOfferState {
 
 impl Master {
     /// What the maintenance schedule says about the agent now.
-    fn scheduled_unavailability(&self, agent_id: &str) -> Option<Unavailability> {
+    fn scheduled_unavailability(&self, agent_id: &AgentId) -> Option<Unavailability> {
         let agent = self.agents.get(agent_id)?;
         self.maintenance
             .unavailability(&agent.info.hostname, &agent.pid.ip.to_string())
@@ -250,9 +250,9 @@ impl Master {
     /// offers are rescinded so they come back carrying the news, and its
     /// outstanding inverse offers are rescinded so new ones are made for
     /// the new window.
-    pub(super) fn sync_unavailability(&mut self, agent_id: &str) {
+    pub(super) fn sync_unavailability(&mut self, agent_id: &AgentId) {
         let unavailability = self.scheduled_unavailability(agent_id);
-        if self.inverse_offers.unavailability(agent_id) == unavailability.as_ref() {
+        if self.inverse_offers.unavailability(agent_id.as_str()) == unavailability.as_ref() {
             return;
         }
         match &unavailability {
@@ -270,22 +270,22 @@ impl Master {
         for offer_id in offers {
             self.rescind_offer(&offer_id, None);
         }
-        for offer_id in self.inverse_offers.offers_on_agent(agent_id) {
+        for offer_id in self.inverse_offers.offers_on_agent(agent_id.as_str()) {
             self.rescind_inverse_offer(&offer_id);
         }
         self.inverse_offers
-            .set_unavailability(agent_id, unavailability);
+            .set_unavailability(agent_id.as_str(), unavailability);
         self.request_allocation();
     }
 
     /// After a maintenance change: every agent's unavailability follows
     /// the new schedule and modes.
     pub(super) fn sync_all_unavailability(&mut self) {
-        let known: BTreeSet<String> = self
+        let known: BTreeSet<AgentId> = self
             .agents
             .keys()
+            .chain(self.inverse_offers.agents())
             .cloned()
-            .chain(self.inverse_offers.agents().map(|a| a.to_string()))
             .collect();
         for agent_id in known {
             if self.removing.contains(&agent_id) {
@@ -305,16 +305,16 @@ impl Master {
     /// The agent left (removed, unreachable, gone): its inverse offers are
     /// rescinded and its maintenance record dropped (upstream
     /// `removeSlave` / `markUnreachable`).
-    pub(super) fn forget_agent_inverse_offers(&mut self, agent_id: &str) {
-        for offer in self.inverse_offers.forget_agent(agent_id) {
+    pub(super) fn forget_agent_inverse_offers(&mut self, agent_id: &AgentId) {
+        for offer in self.inverse_offers.forget_agent(agent_id.as_str()) {
             self.send_rescind_inverse_offer(&offer);
         }
     }
 
     /// The agent was deactivated or disconnected: its inverse offers are
     /// rescinded; new ones follow once it is active again.
-    pub(super) fn rescind_agent_inverse_offers(&mut self, agent_id: &str) {
-        for offer_id in self.inverse_offers.offers_on_agent(agent_id) {
+    pub(super) fn rescind_agent_inverse_offers(&mut self, agent_id: &AgentId) {
+        for offer_id in self.inverse_offers.offers_on_agent(agent_id.as_str()) {
             self.rescind_inverse_offer(&offer_id);
         }
     }
@@ -371,7 +371,7 @@ impl Master {
 
     /// Frameworks with something on the agent: tasks that hold resources,
     /// executors, outstanding offers (upstream: offered or allocated).
-    fn frameworks_on_agent(&self, agent_id: &str) -> BTreeSet<String> {
+    fn frameworks_on_agent(&self, agent_id: &AgentId) -> BTreeSet<String> {
         let Some(agent) = self.agents.get(agent_id) else {
             return BTreeSet::new();
         };
@@ -390,14 +390,13 @@ impl Master {
     /// (`generateInverseOffers` and `Master::inverseOffer`).
     pub(super) fn generate_inverse_offers(&mut self) {
         let now = allocator_now();
-        let agents: Vec<String> = self
-            .inverse_offers
-            .agents()
-            .map(|a| a.to_string())
-            .collect();
+        let agents: Vec<AgentId> = self.inverse_offers.agents().cloned().collect();
         let mut by_framework: BTreeMap<String, Vec<v1::InverseOffer>> = BTreeMap::new();
         for agent_id in agents {
-            let Some(unavailability) = self.inverse_offers.unavailability(&agent_id).cloned()
+            let Some(unavailability) = self
+                .inverse_offers
+                .unavailability(agent_id.as_str())
+                .cloned()
             else {
                 continue;
             };
@@ -421,13 +420,15 @@ impl Master {
             for framework_id in self.frameworks_on_agent(&agent_id) {
                 let wanted = self
                     .frameworks
-                    .get(&framework_id)
+                    .get(framework_id.as_str())
                     .is_some_and(|f| f.active && f.connected());
                 if !wanted
-                    || self.inverse_offers.outstanding(&framework_id, &agent_id)
                     || self
                         .inverse_offers
-                        .is_filtered(&framework_id, &agent_id, now)
+                        .outstanding(&framework_id, agent_id.as_str())
+                    || self
+                        .inverse_offers
+                        .is_filtered(&framework_id, agent_id.as_str(), now)
                 {
                     continue;
                 }
@@ -442,7 +443,7 @@ impl Master {
                         value: framework_id.clone(),
                     },
                     agent_id: Some(v1::AgentId {
-                        value: agent_id.clone(),
+                        value: agent_id.to_string(),
                     }),
                     unavailability: mesos_proto::convert::evolve(&unavailability),
                     resources: Vec::new(),
@@ -555,7 +556,7 @@ impl Master {
             self.agents
                 .values()
                 .filter(|a| machine_matches(machine, &a.info.hostname, &a.pid.ip.to_string()))
-                .flat_map(|a| self.inverse_offers.statuses(&a.id).cloned())
+                .flat_map(|a| self.inverse_offers.statuses(a.id.as_str()).cloned())
                 .collect()
         })
     }

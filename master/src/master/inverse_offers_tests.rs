@@ -464,7 +464,7 @@ async fn agent_deactivation_rescinds_and_teardown_removes_inverse_offers() {
     master
         .handle
         .drain(DrainCommand::Deactivate {
-            agent_id: agent_id.clone(),
+            agent_id: agent_id.as_str().into(),
         })
         .await
         .expect("deactivate");
@@ -476,7 +476,7 @@ async fn agent_deactivation_rescinds_and_teardown_removes_inverse_offers() {
     master
         .handle
         .drain(DrainCommand::Reactivate {
-            agent_id: agent_id.clone(),
+            agent_id: agent_id.as_str().into(),
         })
         .await
         .expect("reactivate");

@@ -14,6 +14,7 @@
 use std::collections::HashSet;
 use std::net::IpAddr;
 
+use mesos_proto::ids::AgentId;
 use mesos_proto::mesos::allocator::InverseOfferStatus;
 use mesos_proto::mesos::internal::Registry;
 use mesos_proto::mesos::internal::ShutdownMessage;
@@ -383,7 +384,7 @@ impl Master {
     ) {
         apply_maintenance(&operation, &mut self.maintenance.registry);
         if let Operation::StartMaintenance(ids) = &operation {
-            let down: Vec<(String, libprocess::Upid)> = self
+            let down: Vec<(AgentId, libprocess::Upid)> = self
                 .agents
                 .values()
                 .filter(|agent| {

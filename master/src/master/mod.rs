@@ -55,6 +55,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use libprocess::authentication::Principal;
 use libprocess::{Message, Processes, Transport, Upid};
+use mesos_proto::ids::{AgentId, FrameworkId, TaskId};
 use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{StatusUpdate, StatusUpdateMessage};
 use mesos_proto::mesos::v1::scheduler::{call, Call, Event};
@@ -119,7 +120,7 @@ pub enum Command {
     /// The operator's MARK_AGENT_GONE: answered once the registry recorded
     /// the agent as gone and its tasks were transitioned.
     MarkAgentGone {
-        agent_id: String,
+        agent_id: AgentId,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
     },
     /// The operator's TEARDOWN of a framework (`/master/teardown` and the
@@ -248,11 +249,11 @@ pub enum Timer {
         epoch: u64,
     },
     Ping {
-        agent_id: String,
+        agent_id: AgentId,
         epoch: u64,
     },
     AgentReregisterTimeout {
-        agent_id: String,
+        agent_id: AgentId,
         epoch: u64,
     },
     /// `--agent_reregister_timeout` after recovery: agents from the
@@ -379,7 +380,7 @@ impl MasterHandle {
         let (reply, answer) = oneshot::channel();
         self.commands
             .send(Command::MarkAgentGone {
-                agent_id: agent_id.to_string(),
+                agent_id: agent_id.into(),
                 reply,
             })
             .map_err(|_| MarkGoneError::Stopped)?;
@@ -782,14 +783,6 @@ mod test_clock {
     }
 }
 
-/// An allocator decision with the master's string ids.
-struct OfferPlan {
-    framework_id: String,
-    agent_id: String,
-    role: String,
-    resources: Resources,
-}
-
 /// The allocator's clock (tokio's, so paused time works in tests).
 pub fn allocator_now() -> std::time::Instant {
     tokio::time::Instant::now().into_std()
@@ -990,29 +983,29 @@ pub struct Master {
     /// `reregistering`, `markingUnreachable`, `markingGone`, `removing`):
     /// each blocks conflicting transitions of the same agent.
     registering: BTreeSet<Upid>,
-    reregistering: BTreeSet<String>,
-    marking_unreachable: BTreeSet<String>,
-    marking_gone: BTreeSet<String>,
-    removing: BTreeSet<String>,
+    reregistering: BTreeSet<AgentId>,
+    marking_unreachable: BTreeSet<AgentId>,
+    marking_gone: BTreeSet<AgentId>,
+    removing: BTreeSet<AgentId>,
     /// `--agent_removal_rate_limit`, when set.
     removal_limiter: Option<removal::RemovalLimiter>,
     role_whitelist: Option<Vec<String>>,
 
-    frameworks: BTreeMap<String, Framework>,
+    frameworks: BTreeMap<FrameworkId, Framework>,
     completed_frameworks: VecDeque<Framework>,
-    agents: BTreeMap<String, Agent>,
+    agents: BTreeMap<AgentId, Agent>,
     /// Agent id by pid and by observer process id, so a message or an
     /// exited notice finds its agent without a scan of every agent.
-    agent_pids: HashMap<Upid, String>,
-    agent_observers: HashMap<String, String>,
+    agent_pids: HashMap<Upid, AgentId>,
+    agent_observers: HashMap<String, AgentId>,
     /// Agents' messages refused for their sender, logged per sender.
     refusals: libprocess::RefusalLog,
     /// Agents in the registry that have not re-registered since we started.
-    recovered_agents: BTreeMap<String, state::RecoveredAgent>,
-    unreachable_agents: BTreeMap<String, v0::TimeInfo>,
-    gone_agents: BTreeMap<String, v0::TimeInfo>,
+    recovered_agents: BTreeMap<AgentId, state::RecoveredAgent>,
+    unreachable_agents: BTreeMap<AgentId, v0::TimeInfo>,
+    gone_agents: BTreeMap<AgentId, v0::TimeInfo>,
     /// Agents removed while this master ran (upstream `slaves.removed`).
-    removed_agents: BTreeSet<String>,
+    removed_agents: BTreeSet<AgentId>,
     /// The maintenance schedule and machine modes, as committed.
     maintenance: maintenance::MaintenanceState,
     /// Agents' unavailability, outstanding inverse offers and answers.
@@ -1020,7 +1013,7 @@ pub struct Master {
     /// Deactivated and draining agents, as committed.
     drain: drain::DrainState,
     /// Tasks of unreachable agents: agent id → framework id → task ids.
-    unreachable_tasks: BTreeMap<String, BTreeMap<String, Vec<String>>>,
+    unreachable_tasks: BTreeMap<AgentId, BTreeMap<FrameworkId, Vec<TaskId>>>,
     offers: BTreeMap<String, OfferRecord>,
 
     next_framework_id: u64,
@@ -1347,7 +1340,7 @@ impl Master {
                 framework_id,
                 reply,
             } => {
-                let answer = if self.frameworks.contains_key(&framework_id) {
+                let answer = if self.frameworks.contains_key(framework_id.as_str()) {
                     info!("Tearing down framework {framework_id} (operator request)");
                     self.remove_framework(&framework_id);
                     Ok(())
@@ -1494,7 +1487,7 @@ impl Master {
     fn forward(&mut self, update: StatusUpdate, pid: &str) {
         let framework_id = update.framework_id.value.clone();
         let mut driver = None;
-        if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+        if let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) {
             if let Some(task) = framework.tasks.get_mut(&update.status.task_id.value) {
                 if let Some(uuid) = update.uuid.clone() {
                     task.status_update_state = Some(update.status.state);
@@ -1510,7 +1503,7 @@ impl Master {
             }
         }
         if let Some(driver) = driver {
-            if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+            if let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) {
                 framework
                     .metrics
                     .event_of(mesos_proto::mesos::v1::scheduler::event::Type::Update);
@@ -1537,8 +1530,8 @@ impl Master {
         id
     }
 
-    fn new_agent_id(&mut self) -> String {
-        let id = format!("{}-S{}", self.info.id, self.next_agent_id);
+    fn new_agent_id(&mut self) -> AgentId {
+        let id = AgentId::from(format!("{}-S{}", self.info.id, self.next_agent_id));
         self.next_agent_id += 1;
         id
     }
@@ -1592,18 +1585,12 @@ impl Master {
         if self.allocator.has_pending() {
             let _ = self.commands_tx.send(Command::Timer(Timer::Allocate));
         }
-        let mut by_framework: BTreeMap<String, Vec<mesos_proto::mesos::v1::Offer>> =
+        let mut by_framework: BTreeMap<FrameworkId, Vec<mesos_proto::mesos::v1::Offer>> =
             BTreeMap::new();
-        for decision in allocations {
-            let allocation = OfferPlan {
-                framework_id: decision.framework_id.to_string(),
-                agent_id: decision.agent_id.to_string(),
-                role: decision.role.to_string(),
-                resources: decision.resources,
-            };
+        for allocation in allocations {
             let framework_ok = self
                 .frameworks
-                .get(&allocation.framework_id)
+                .get(allocation.framework_id.as_str())
                 .is_some_and(|f| f.connected() && f.active);
             let agent_ok = self
                 .agents
@@ -1611,8 +1598,8 @@ impl Master {
                 .is_some_and(|a| a.active && a.connected);
             if !framework_ok || !agent_ok {
                 self.allocator.recover_resources(
-                    &alloc::FrameworkId::from(&allocation.framework_id),
-                    &alloc::AgentId::from(&allocation.agent_id),
+                    &allocation.framework_id,
+                    &allocation.agent_id,
                     &allocation.resources,
                     None,
                     allocator_now(),
@@ -1625,7 +1612,7 @@ impl Master {
             };
             let executor_ids = agent
                 .executors
-                .get(&allocation.framework_id)
+                .get(allocation.framework_id.as_str())
                 .map(|executors| {
                     executors
                         .keys()
@@ -1638,10 +1625,10 @@ impl Master {
                     value: offer_id.clone(),
                 },
                 framework_id: mesos_proto::mesos::v1::FrameworkId {
-                    value: allocation.framework_id.clone(),
+                    value: allocation.framework_id.to_string(),
                 },
                 agent_id: mesos_proto::mesos::v1::AgentId {
-                    value: agent.id.clone(),
+                    value: agent.id.to_string(),
                 },
                 hostname: agent.info.hostname.clone(),
                 url: Some(mesos_proto::mesos::v1::Url {
@@ -1661,14 +1648,14 @@ impl Master {
                 // Offers of an agent on a DRAINING machine say when it goes.
                 unavailability: self
                     .inverse_offers
-                    .unavailability(&allocation.agent_id)
+                    .unavailability(allocation.agent_id.as_str())
                     .map(mesos_proto::convert::evolve),
                 allocation_info: Some(mesos_proto::mesos::v1::resource::AllocationInfo {
-                    role: Some(allocation.role.clone()),
+                    role: Some(allocation.role.to_string()),
                 }),
             };
             agent.offers.insert(offer_id.clone());
-            if let Some(framework) = self.frameworks.get_mut(&allocation.framework_id) {
+            if let Some(framework) = self.frameworks.get_mut(allocation.framework_id.as_str()) {
                 framework.offers.insert(offer_id.clone());
                 by_framework
                     .entry(allocation.framework_id.clone())
@@ -1692,7 +1679,7 @@ impl Master {
                 "Sending offers [ {} ] to framework {framework_id}",
                 ids.join(", ")
             );
-            self.send_event(&framework_id, &events::offers(offers));
+            self.send_event(framework_id.as_str(), &events::offers(offers));
         }
         // Upstream makes inverse offers in the same cycle, after offers.
         self.generate_inverse_offers();
@@ -1701,10 +1688,13 @@ impl Master {
     /// Forgets an offer (no message), returning it.
     fn remove_offer(&mut self, offer_id: &str) -> Option<OfferRecord> {
         let record = self.offers.remove(offer_id)?;
-        if let Some(framework) = self.frameworks.get_mut(&record.offer.framework_id.value) {
+        if let Some(framework) = self
+            .frameworks
+            .get_mut(record.offer.framework_id.value.as_str())
+        {
             framework.offers.remove(offer_id);
         }
-        if let Some(agent) = self.agents.get_mut(&record.offer.agent_id.value) {
+        if let Some(agent) = self.agents.get_mut(record.offer.agent_id.value.as_str()) {
             agent.offers.remove(offer_id);
         }
         debug!("Removing offer {offer_id}");
@@ -1734,7 +1724,7 @@ impl Master {
         else {
             return;
         };
-        if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+        if let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) {
             framework.metrics.offer_rescinded();
         }
         self.send_event(&framework_id, &events::rescind(offer_id));
@@ -1895,7 +1885,7 @@ impl Master {
             }
         }
         // Executors: resources go back.
-        let executors: Vec<(String, String)> = self
+        let executors: Vec<(AgentId, String)> = self
             .agents
             .iter()
             .flat_map(|(agent_id, agent)| {
@@ -2013,7 +2003,7 @@ impl Master {
         let Some(task) = framework.tasks.remove(task_id) else {
             return;
         };
-        let agent_id = task.agent_id.value.clone();
+        let agent_id = AgentId::from(&task.agent_id.value);
         if !is_terminal_state(task.state) && task.state != TaskState::TaskUnreachable as i32 {
             warn!(
                 "Removing task {task_id} of framework {framework_id} in non-terminal state {}",
@@ -2021,7 +2011,7 @@ impl Master {
             );
             self.allocator.recover_resources(
                 &alloc::FrameworkId::from(framework_id),
-                &alloc::AgentId::from(&agent_id),
+                &agent_id,
                 &Resources::from(task.resources.clone()),
                 None,
                 allocator_now(),
@@ -2035,9 +2025,9 @@ impl Master {
             self.unreachable_tasks
                 .entry(agent_id.clone())
                 .or_default()
-                .entry(framework_id.to_string())
+                .entry(framework_id.into())
                 .or_default()
-                .push(task_id.to_string());
+                .push(task_id.into());
         } else {
             framework.add_completed_task(task, self.flags.max_completed_tasks_per_framework);
         }
@@ -2047,7 +2037,7 @@ impl Master {
     }
 
     /// Forgets an executor, giving its resources back.
-    fn remove_executor(&mut self, agent_id: &str, framework_id: &str, executor_id: &str) {
+    fn remove_executor(&mut self, agent_id: &AgentId, framework_id: &str, executor_id: &str) {
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return;
         };
@@ -2057,7 +2047,7 @@ impl Master {
         info!("Removing executor '{executor_id}' of framework {framework_id} on agent {agent_id}");
         self.allocator.recover_resources(
             &alloc::FrameworkId::from(framework_id),
-            &alloc::AgentId::from(agent_id),
+            agent_id,
             &Resources::from(executor.resources),
             None,
             allocator_now(),
@@ -2069,7 +2059,7 @@ impl Master {
     fn used_on_agent(&self, agent: &Agent) -> BTreeMap<String, Resources> {
         let mut used: BTreeMap<String, Resources> = BTreeMap::new();
         for (framework_id, task_ids) in &agent.tasks {
-            let Some(framework) = self.frameworks.get(framework_id) else {
+            let Some(framework) = self.frameworks.get(framework_id.as_str()) else {
                 continue;
             };
             for task_id in task_ids {

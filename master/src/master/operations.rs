@@ -532,7 +532,7 @@ fn normalize_resize(operation: &mut offer::Operation, role: Option<&str>) {
 fn used_by_tasks(master: &Master, agent: &Agent) -> Resources {
     let mut used = Resources::new();
     for (framework_id, task_ids) in &agent.tasks {
-        let Some(framework) = master.frameworks.get(framework_id) else {
+        let Some(framework) = master.frameworks.get(framework_id.as_str()) else {
             continue;
         };
         for task_id in task_ids {

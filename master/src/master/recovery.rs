@@ -8,6 +8,7 @@
 //! the actor aborted, which stops it before anything else is handled.
 
 use libprocess::Upid;
+use mesos_proto::ids::AgentId;
 use mesos_proto::mesos::internal::{
     RegisterSlaveMessage, Registry as RegistryState, ReregisterSlaveMessage,
 };
@@ -41,7 +42,7 @@ pub enum Continuation {
     },
     /// `_markUnreachable`.
     MarkedUnreachable {
-        agent_id: String,
+        agent_id: AgentId,
         time: v0::TimeInfo,
         reason: String,
         /// A recovered agent that did not re-register in time.
@@ -49,13 +50,13 @@ pub enum Continuation {
     },
     /// `_removeSlave`.
     Removed {
-        agent_id: String,
+        agent_id: AgentId,
         cause: String,
         counter: &'static str,
     },
     /// `markGone`.
     MarkedGone {
-        agent_id: String,
+        agent_id: AgentId,
         time: v0::TimeInfo,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
     },
@@ -66,8 +67,8 @@ pub enum Continuation {
     },
     /// `_doRegistryGc`.
     Pruned {
-        unreachable: Vec<String>,
-        gone: Vec<String>,
+        unreachable: Vec<AgentId>,
+        gone: Vec<AgentId>,
     },
     /// `QuotaHandler::_update`; no reply for changes the master makes
     /// itself.
@@ -86,7 +87,7 @@ pub enum Continuation {
         reply: super::drain::DrainReply,
     },
     /// `checkAndTransitionDrainingAgent` after `MarkAgentDrained`.
-    Drained { agent_id: String },
+    Drained { agent_id: AgentId },
 }
 
 /// Why recovery did not complete.
@@ -315,20 +316,19 @@ impl Master {
             .map(|s| s.slaves.as_slice())
             .unwrap_or_default();
         for slave in slaves {
-            if let Some(id) = slave.info.id.clone() {
+            if let Some(id) = &slave.info.id {
                 self.recovered_agents.insert(
-                    id.value,
+                    id.into(),
                     super::state::RecoveredAgent::new(slave.info.clone()),
                 );
             }
         }
         for unreachable in registry.unreachable.iter().flat_map(|u| &u.slaves) {
             self.unreachable_agents
-                .insert(unreachable.id.value.clone(), unreachable.timestamp);
+                .insert((&unreachable.id).into(), unreachable.timestamp);
         }
         for gone in registry.gone.iter().flat_map(|g| &g.slaves) {
-            self.gone_agents
-                .insert(gone.id.value.clone(), gone.timestamp);
+            self.gone_agents.insert((&gone.id).into(), gone.timestamp);
         }
         self.recover_quota_and_weights(registry);
         let timeout = self.flags.agent_reregister_timeout;
@@ -375,7 +375,7 @@ impl Master {
         let missing = self.recovered_agents.len();
         let fraction = missing as f64 / registered.max(1) as f64;
         if fraction > limit {
-            let ids: Vec<&str> = self.recovered_agents.keys().map(String::as_str).collect();
+            let ids: Vec<&str> = self.recovered_agents.keys().map(AgentId::as_str).collect();
             self.abort(format!(
                 "Post-recovery agent removal limit exceeded! After {} there were {missing} \
                  ({}%) agents recovered from the registry that did not reregister: [ {} ]. \
@@ -392,7 +392,7 @@ impl Master {
             "did not reregister within {} after master failover",
             self.flags.agent_reregister_timeout
         );
-        let agent_ids: Vec<String> = self.recovered_agents.keys().cloned().collect();
+        let agent_ids: Vec<AgentId> = self.recovered_agents.keys().cloned().collect();
         for agent_id in agent_ids {
             if self.reregistering.contains(&agent_id) {
                 continue;
@@ -402,7 +402,7 @@ impl Master {
     }
 
     /// `markUnreachable(duringMasterFailover = true)`.
-    fn mark_recovered_unreachable(&mut self, agent_id: &str, reason: &str) {
+    fn mark_recovered_unreachable(&mut self, agent_id: &AgentId, reason: &str) {
         let Some(info) = self.recovered_agents.get(agent_id).map(|r| r.info.clone()) else {
             return;
         };
@@ -417,7 +417,7 @@ impl Master {
             info.hostname
         );
         self.count("master/slave_unreachable_scheduled");
-        self.marking_unreachable.insert(agent_id.to_string());
+        self.marking_unreachable.insert(agent_id.clone());
         let time = time_info(now_secs());
         self.registrar.apply(
             Operation::MarkAgentUnreachable {
@@ -425,7 +425,7 @@ impl Master {
                 time,
             },
             Continuation::MarkedUnreachable {
-                agent_id: agent_id.to_string(),
+                agent_id: agent_id.clone(),
                 time,
                 reason: reason.to_string(),
                 during_failover: true,
@@ -438,7 +438,7 @@ impl Master {
     /// The operator's MARK_AGENT_GONE (upstream `Http::_markAgentGone`).
     pub(super) fn mark_agent_gone(
         &mut self,
-        agent_id: String,
+        agent_id: AgentId,
         reply: oneshot::Sender<Result<(), MarkGoneError>>,
     ) {
         info!("Marking agent '{agent_id}' as gone");
@@ -448,16 +448,16 @@ impl Master {
             return;
         }
         let refusal = if self.marking_gone.contains(&agent_id) {
-            Some(MarkGoneError::AlreadyMarkingGone(agent_id.clone()))
+            Some(MarkGoneError::AlreadyMarkingGone(agent_id.to_string()))
         } else if self.removing.contains(&agent_id) {
-            Some(MarkGoneError::BeingRemoved(agent_id.clone()))
+            Some(MarkGoneError::BeingRemoved(agent_id.to_string()))
         } else if self.marking_unreachable.contains(&agent_id) {
-            Some(MarkGoneError::BeingMarkedUnreachable(agent_id.clone()))
+            Some(MarkGoneError::BeingMarkedUnreachable(agent_id.to_string()))
         } else if !self.agents.contains_key(&agent_id)
             && !self.recovered_agents.contains_key(&agent_id)
             && !self.unreachable_agents.contains_key(&agent_id)
         {
-            Some(MarkGoneError::NotFound(agent_id.clone()))
+            Some(MarkGoneError::NotFound(agent_id.to_string()))
         } else {
             None
         };
@@ -470,9 +470,7 @@ impl Master {
         let time = time_info(now_secs());
         self.registrar.apply(
             Operation::MarkAgentGone {
-                id: v0::SlaveId {
-                    value: agent_id.clone(),
-                },
+                id: agent_id.to_proto(),
                 time,
             },
             Continuation::MarkedGone {
@@ -484,10 +482,10 @@ impl Master {
     }
 
     /// `Master::markGone`, after the registry committed.
-    fn agent_marked_gone(&mut self, agent_id: &str, time: v0::TimeInfo) {
+    fn agent_marked_gone(&mut self, agent_id: &AgentId, time: v0::TimeInfo) {
         self.marking_gone.remove(agent_id);
         self.drain.forget(agent_id);
-        self.gone_agents.insert(agent_id.to_string(), time);
+        self.gone_agents.insert(agent_id.clone(), time);
         let message = "Agent has been marked gone";
         if let Some(agent) = self.agents.get(agent_id) {
             let pid = agent.pid.clone();
@@ -512,7 +510,7 @@ impl Master {
         };
         let now = now_secs();
         for (framework_id, task_ids) in by_framework {
-            let Some(framework) = self.frameworks.get_mut(&framework_id) else {
+            let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) else {
                 continue;
             };
             let partition_aware = framework.capabilities().partition_aware;
@@ -526,13 +524,13 @@ impl Master {
             };
             let mut updates = Vec::new();
             for task_id in task_ids {
-                let Some(mut task) = framework.unreachable_tasks.remove(&task_id) else {
+                let Some(mut task) = framework.unreachable_tasks.remove(task_id.as_str()) else {
                     continue;
                 };
                 let update = events::master_update(
-                    &framework_id,
-                    Some(agent_id),
-                    &task_id,
+                    framework_id.as_str(),
+                    Some(agent_id.as_str()),
+                    task_id.as_str(),
                     state,
                     message,
                     reason,

@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 
+use mesos_proto::ids::AgentId;
 use mesos_proto::mesos as v0;
 use tokio::time::Instant;
 use tracing::{info, warn};
@@ -45,7 +46,7 @@ pub struct RemovalLimiter {
     interval: Duration,
     last_grant: Option<Instant>,
     /// Agent id and observer epoch of each waiting request.
-    queue: VecDeque<(String, u64)>,
+    queue: VecDeque<(AgentId, u64)>,
     armed: bool,
 }
 
@@ -71,12 +72,12 @@ impl RemovalLimiter {
 /// The ids to prune from one list (`Master::doRegistryGc`): entries older
 /// than `max_age`, and the oldest beyond `max_count`.
 pub fn prune_candidates(
-    entries: &BTreeMap<String, v0::TimeInfo>,
+    entries: &BTreeMap<AgentId, v0::TimeInfo>,
     now_nanos: i64,
     max_age: Duration,
     max_count: usize,
-) -> Vec<String> {
-    let mut by_age: Vec<(&String, i64)> =
+) -> Vec<AgentId> {
+    let mut by_age: Vec<(&AgentId, i64)> =
         entries.iter().map(|(id, t)| (id, t.nanoseconds)).collect();
     by_age.sort_by_key(|(id, nanos)| (*nanos, (*id).clone()));
     let max_age = i64::try_from(max_age.as_nanos()).unwrap_or(i64::MAX);
@@ -93,7 +94,7 @@ impl Master {
     /// `SlaveObserver::markUnreachable`: an agent failed its health
     /// checks. Without a rate limit it is marked at once; with one it waits
     /// for a permit, and a pong meanwhile cancels it.
-    pub(super) fn schedule_unreachable(&mut self, agent_id: &str) {
+    pub(super) fn schedule_unreachable(&mut self, agent_id: &AgentId) {
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return;
         };
@@ -110,13 +111,13 @@ impl Master {
         );
         limiter
             .queue
-            .push_back((agent_id.to_string(), agent.observer.epoch));
+            .push_back((agent_id.clone(), agent.observer.epoch));
         self.count("master/slave_unreachable_scheduled");
         self.arm_removal_limiter();
     }
 
     /// A pong arrived: a pending transition is cancelled.
-    pub(super) fn cancel_unreachable(&mut self, agent_id: &str) {
+    pub(super) fn cancel_unreachable(&mut self, agent_id: &AgentId) {
         let Some(agent) = self.agents.get_mut(agent_id) else {
             return;
         };
@@ -186,11 +187,7 @@ impl Master {
             unreachable.len(),
             gone.len()
         );
-        let ids = |list: &[String]| {
-            list.iter()
-                .map(|id| v0::SlaveId { value: id.clone() })
-                .collect()
-        };
+        let ids = |list: &[AgentId]| list.iter().map(AgentId::to_proto).collect();
         self.registrar.apply(
             Operation::Prune {
                 unreachable: ids(&unreachable),
@@ -202,7 +199,7 @@ impl Master {
 
     /// `Master::_doRegistryGc`: forget the pruned agents (and the tasks of
     /// the unreachable ones), then arm the next collection.
-    pub(super) fn registry_pruned(&mut self, unreachable: Vec<String>, gone: Vec<String>) {
+    pub(super) fn registry_pruned(&mut self, unreachable: Vec<AgentId>, gone: Vec<AgentId>) {
         let mut removed = 0;
         for agent_id in &unreachable {
             if self.unreachable_agents.remove(agent_id).is_none() {
@@ -211,9 +208,9 @@ impl Master {
             }
             if let Some(by_framework) = self.unreachable_tasks.remove(agent_id) {
                 for (framework_id, task_ids) in by_framework {
-                    if let Some(framework) = self.frameworks.get_mut(&framework_id) {
+                    if let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) {
                         for task_id in task_ids {
-                            framework.unreachable_tasks.remove(&task_id);
+                            framework.unreachable_tasks.remove(task_id.as_str());
                         }
                     }
                 }
@@ -251,9 +248,9 @@ mod tests {
 
     #[test]
     fn prune_by_age_and_by_count() {
-        let entries: BTreeMap<String, v0::TimeInfo> = [("a", 10), ("b", 50), ("c", 30), ("d", 90)]
+        let entries: BTreeMap<AgentId, v0::TimeInfo> = [("a", 10), ("b", 50), ("c", 30), ("d", 90)]
             .into_iter()
-            .map(|(id, t)| (id.to_string(), time(t)))
+            .map(|(id, t)| (AgentId::from(id), time(t)))
             .collect();
         let now = 100 * 1_000_000_000;
         // Older than 60 s: a (90 s old) and c (70 s old).

@@ -230,7 +230,7 @@ pub(super) async fn apply(
             drain(
                 master
                     .drain(super::drain::DrainCommand::Drain {
-                        agent_id: call.agent_id.value,
+                        agent_id: call.agent_id.value.into(),
                         config,
                     })
                     .await,
@@ -239,14 +239,14 @@ pub(super) async fn apply(
         OperationRequest::DeactivateAgent(call) => drain(
             master
                 .drain(super::drain::DrainCommand::Deactivate {
-                    agent_id: call.agent_id.value,
+                    agent_id: call.agent_id.value.into(),
                 })
                 .await,
         ),
         OperationRequest::ReactivateAgent(call) => drain(
             master
                 .drain(super::drain::DrainCommand::Reactivate {
-                    agent_id: call.agent_id.value,
+                    agent_id: call.agent_id.value.into(),
                 })
                 .await,
         ),

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use libprocess::authentication::Principal;
+use mesos_proto::ids::AgentId;
 use mesos_proto::is_terminal_state;
 use mesos_proto::mesos::internal::{
     FrameworkToExecutorMessage, ShutdownExecutorMessage, StatusUpdateAcknowledgementMessage,
@@ -145,7 +146,7 @@ impl Master {
             connection.start_heartbeats(framework.metrics.heartbeats());
             framework.connection = Some(Connection::Http(connection));
             let spec = Self::allocator_spec(&framework);
-            self.frameworks.insert(id.clone(), framework);
+            self.frameworks.insert(framework.id.clone(), framework);
             self.allocator.add_framework(
                 &alloc::FrameworkId::from(&id),
                 spec,
@@ -163,12 +164,12 @@ impl Master {
             .as_ref()
             .map(|id| id.value.clone())
             .unwrap_or_default();
-        if !self.frameworks.contains_key(&id) {
+        if !self.frameworks.contains_key(id.as_str()) {
             // Never seen here (e.g. after a master restart): rebuild it from
             // the FrameworkInfo it brings.
             self.recover_framework(info.clone());
         }
-        let Some(framework) = self.frameworks.get(&id) else {
+        let Some(framework) = self.frameworks.get(id.as_str()) else {
             return;
         };
         // `user` and `checkpoint` cannot change on re-subscription; upstream
@@ -182,7 +183,7 @@ impl Master {
         self.update_framework_info(&id, info, suppressed, subscribe.offer_constraints);
 
         let epoch = self.next_epoch();
-        let Some(framework) = self.frameworks.get_mut(&id) else {
+        let Some(framework) = self.frameworks.get_mut(id.as_str()) else {
             return;
         };
         framework.epoch = epoch;
@@ -223,7 +224,7 @@ impl Master {
         }
         // Inverse offers likewise (upstream `failoverFramework`).
         self.drop_framework_inverse_offers(&id, false);
-        let Some(framework) = self.frameworks.get_mut(&id) else {
+        let Some(framework) = self.frameworks.get_mut(id.as_str()) else {
             return;
         };
         framework.metrics.call(CallType::Subscribe);
@@ -254,21 +255,17 @@ impl Master {
     pub(super) fn recover_framework(&mut self, info: FrameworkInfo) {
         let mut framework = Framework::new(info, FrameworkState::Recovered, now_secs());
         let id = framework.id.clone();
-        if id.is_empty() || self.frameworks.contains_key(&id) {
+        if id.as_str().is_empty() || self.frameworks.contains_key(&id) {
             return;
         }
         framework.epoch = self.next_epoch();
         let spec = Self::allocator_spec(&framework);
         self.frameworks.insert(id.clone(), framework);
         // Allocations of its tasks are already known from the agents.
-        self.allocator.add_framework(
-            &alloc::FrameworkId::from(&id),
-            spec,
-            Default::default(),
-            false,
-        );
+        self.allocator
+            .add_framework(&id, spec, Default::default(), false);
         info!("Recovered framework {id}");
-        self.emit_framework(&id, true);
+        self.emit_framework(id.as_str(), true);
     }
 
     /// `Master::updateFramework`: new info, suppressed roles and offer
@@ -345,7 +342,7 @@ impl Master {
             .map(|f| f.id.clone());
         // A stale stream (the framework re-subscribed since) is ignored.
         if let Some(framework_id) = framework_id {
-            self.framework_disconnected(&framework_id);
+            self.framework_disconnected(framework_id.as_str());
         }
     }
 
@@ -365,7 +362,7 @@ impl Master {
             .as_ref()
             .map(|id| id.value.clone())
             .unwrap_or_default();
-        let Some(framework) = self.frameworks.get_mut(&framework_id) else {
+        let Some(framework) = self.frameworks.get_mut(framework_id.as_str()) else {
             return Err(CallError::FrameworkNotFound);
         };
         // Upstream counts every call of a known framework, refused or not.
@@ -527,7 +524,7 @@ impl Master {
         let completed: BTreeSet<String> = self
             .completed_frameworks
             .iter()
-            .map(|f| f.id.clone())
+            .map(|f| f.id.to_string())
             .collect();
         if let Err(error) = validation::validate_framework(
             &update.framework_info,
@@ -763,7 +760,7 @@ impl Master {
         let Some(first) = self.offers.get(first) else {
             return;
         };
-        let agent_id = first.offer.agent_id.value.clone();
+        let agent_id = AgentId::from(&first.offer.agent_id.value);
         let role = first
             .offer
             .allocation_info
@@ -806,7 +803,7 @@ impl Master {
             }
             self.allocator.recover_resources(
                 &alloc::FrameworkId::from(framework_id),
-                &alloc::AgentId::from(&agent_id),
+                &agent_id,
                 &offered,
                 None,
                 allocator_now(),
@@ -832,7 +829,8 @@ impl Master {
                     }
                     let tasks = operation.launch.map(|l| l.task_infos).unwrap_or_default();
                     for task in tasks {
-                        remaining = self.launch_task(framework_id, &agent_id, task, remaining);
+                        remaining =
+                            self.launch_task(framework_id, agent_id.as_str(), task, remaining);
                     }
                 }
                 Ok(OperationType::LaunchGroup) => {
@@ -847,12 +845,17 @@ impl Master {
                         continue;
                     }
                     if let Some(group) = operation.launch_group {
-                        remaining = self.launch_group(framework_id, &agent_id, group, remaining);
+                        remaining =
+                            self.launch_group(framework_id, agent_id.as_str(), group, remaining);
                     }
                 }
                 Ok(kind) if operations::is_resource_operation(kind) => {
-                    remaining =
-                        self.apply_offer_operation(framework_id, &agent_id, &operation, remaining);
+                    remaining = self.apply_offer_operation(
+                        framework_id,
+                        agent_id.as_str(),
+                        &operation,
+                        remaining,
+                    );
                 }
                 Ok(kind) if kind != OperationType::Unknown => {
                     self.drop_operation(
@@ -872,7 +875,7 @@ impl Master {
         if !remaining.is_empty() {
             self.allocator.recover_resources(
                 &alloc::FrameworkId::from(framework_id),
-                &alloc::AgentId::from(&agent_id),
+                &agent_id,
                 &remaining,
                 refuse,
                 allocator_now(),
@@ -1212,7 +1215,7 @@ impl Master {
                 return;
             }
         }
-        let Some(agent) = self.agents.get_mut(&task_agent) else {
+        let Some(agent) = self.agents.get_mut(task_agent.as_str()) else {
             return;
         };
         agent
@@ -1231,7 +1234,7 @@ impl Master {
     }
 
     fn shutdown_executor(&mut self, framework_id: &str, shutdown: call::Shutdown) {
-        let Some(agent) = self.agents.get(&shutdown.agent_id.value) else {
+        let Some(agent) = self.agents.get(shutdown.agent_id.value.as_str()) else {
             warn!(
                 "Unable to shutdown executor '{}' of framework {framework_id} of unknown agent {}",
                 shutdown.executor_id.value, shutdown.agent_id.value
@@ -1258,7 +1261,7 @@ impl Master {
     /// update is acknowledged is removed.
     fn acknowledge(&mut self, framework_id: &str, ack: call::Acknowledge) {
         self.count("master/messages_status_update_acknowledgement");
-        let agent_id = ack.agent_id.value.clone();
+        let agent_id = AgentId::from(&ack.agent_id.value);
         let task_id = ack.task_id.value.clone();
         let Some(agent) = self.agents.get(&agent_id) else {
             warn!(
@@ -1291,7 +1294,7 @@ impl Master {
         }
         info!("Processing ACKNOWLEDGE call for task {task_id} of framework {framework_id} on agent {agent_id}");
         let message = StatusUpdateAcknowledgementMessage {
-            slave_id: v0::SlaveId { value: agent_id },
+            slave_id: agent_id.to_proto(),
             framework_id: v0::FrameworkId {
                 value: framework_id.to_string(),
             },
@@ -1357,7 +1360,7 @@ impl Master {
                     updates.push(update);
                     continue;
                 }
-                let recovered = match &agent_id {
+                let recovered = match agent_id.as_deref() {
                     Some(id) => self.recovered_agents.contains_key(id),
                     None => !self.recovered_agents.is_empty(),
                 };
@@ -1368,7 +1371,7 @@ impl Master {
                     );
                     continue;
                 }
-                let (state, message, unreachable_time) = match &agent_id {
+                let (state, message, unreachable_time) = match agent_id.as_deref() {
                     Some(id) if self.agents.contains_key(id) => (
                         TaskState::TaskGone,
                         "Reconciliation: Task is unknown to the agent",
@@ -1419,7 +1422,7 @@ impl Master {
         self.count("master/messages_reconcile_operations");
         for operation in operations {
             let agent_id = operation.agent_id.as_ref().map(|a| a.value.clone());
-            let (state, message) = match &agent_id {
+            let (state, message) = match agent_id.as_deref() {
                 Some(id) if self.recovered_agents.contains_key(id) => (
                     OperationState::OperationRecovering,
                     "Reconciliation: Agent is recovered but has not re-registered",
@@ -1459,7 +1462,7 @@ impl Master {
     /// MESSAGE: relayed to the executor through its agent.
     fn framework_message(&mut self, framework_id: &str, message: call::Message) {
         self.count("master/messages_framework_to_executor");
-        let Some(agent) = self.agents.get(&message.agent_id.value) else {
+        let Some(agent) = self.agents.get(message.agent_id.value.as_str()) else {
             warn!(
                 "Cannot send framework message for framework {framework_id} to agent {} \
                  because agent is not registered",

@@ -66,7 +66,7 @@ impl Master {
             }
         }
         for agent in self.agents.values() {
-            if let Some(executors) = agent.executors.get(&framework.id) {
+            if let Some(executors) = agent.executors.get(framework.id.as_str()) {
                 for executor in executors.values() {
                     used += Resources::from(executor.resources.clone());
                 }
@@ -92,10 +92,10 @@ impl Master {
             .flat_map(|agent| {
                 agent
                     .executors
-                    .get(&framework.id)
+                    .get(framework.id.as_str())
                     .into_iter()
                     .flat_map(|e| e.values())
-                    .map(|e| (agent.id.clone(), e.clone()))
+                    .map(|e| (agent.id.to_string(), e.clone()))
             })
             .collect();
         FrameworkView {
@@ -124,7 +124,7 @@ impl Master {
                 .filter_map(|id| self.offers.get(id))
                 .map(|r| r.offer.clone())
                 .collect(),
-            inverse_offers: self.framework_inverse_offers(&framework.id),
+            inverse_offers: self.framework_inverse_offers(framework.id.as_str()),
             executors,
             offer_constraints: framework.offer_constraints.clone(),
         }

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 use libprocess::Upid;
+use mesos_proto::ids::{AgentId, FrameworkId};
 use mesos_proto::mesos::v1::{
     self, framework_info::capability::Type as FrameworkCapability, ExecutorInfo, FrameworkInfo,
     Offer, Task,
@@ -94,7 +95,7 @@ pub enum FrameworkState {
 
 #[derive(Debug)]
 pub struct Framework {
-    pub id: String,
+    pub id: FrameworkId,
     pub info: FrameworkInfo,
     pub state: FrameworkState,
     pub connection: Option<Connection>,
@@ -123,7 +124,7 @@ impl Framework {
         let id = info
             .id
             .as_ref()
-            .map(|id| id.value.clone())
+            .map(|id| FrameworkId::from(&id.value))
             .unwrap_or_default();
         Framework {
             id,
@@ -393,7 +394,7 @@ pub struct Observer {
 
 #[derive(Debug)]
 pub struct Agent {
-    pub id: String,
+    pub id: AgentId,
     /// With `id` set; resources as the agent reported them.
     pub info: v1::AgentInfo,
     /// The `SlaveInfo` as the registry holds it, to tell whether a

@@ -18,6 +18,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
+use mesos_proto::ids::AgentId;
 use mesos_proto::mesos::v1::{FrameworkInfo, Task, TaskStatus};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{info, warn};
@@ -194,7 +195,7 @@ impl Master {
         });
     }
 
-    pub(super) fn emit_agent_added(&mut self, agent_id: &str) {
+    pub(super) fn emit_agent_added(&mut self, agent_id: &AgentId) {
         self.emit(|master| {
             let agent = master.agents.get(agent_id)?;
             let used = master.agent_used(agent);
